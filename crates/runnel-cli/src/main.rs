@@ -1,2 +1,43 @@
-//! The `runnel` binary.
-fn main() {}
+//! The `runnel` binary: parses arguments, calls one function per subcommand, maps the outcome to
+//! an exit code. Logic that a test could want without spawning a process belongs in a library.
+//!
+//! Exit codes: 0 success; 1 the thing checked failed (a workflow has errors, a job failed);
+//! 2 usage or environment errors (unreadable file, bad JSON, bad flag).
+
+mod args;
+mod bench;
+mod discover;
+mod eval;
+mod plan;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+/// What a subcommand reports when it ran to the end.
+pub(crate) enum Outcome {
+    Success,
+    /// The command worked, and what it checked failed.
+    Failed,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(a) => validate::run(&a),
+        Command::Eval(a) => eval::run(&a),
+        Command::Plan(a) => plan::run(&a),
+        Command::BenchParse(a) => bench::run(&a),
+    };
+    match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("runnel: error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

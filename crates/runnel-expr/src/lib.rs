@@ -6,6 +6,9 @@
 //! Must not: do IO or know about YAML. `hashFiles` and the status functions get their answers
 //! from the caller through [`Host`].
 //!
+//! The reference is the C# engine of `actions/runner` (`src/Sdk/Expressions`): where the npm
+//! package `@actions/expressions` disagrees with it, the runner wins.
+//!
 //! API CONTRACT (other crates build against these names; keep them stable):
 //! - [`Value`], [`Object`]: values; arrays and objects are shared (`Arc`) so `==` on them is
 //!   reference identity, as in GitHub.
@@ -14,92 +17,29 @@
 //! - [`Expr::evaluate`] with an [`EvalContext`] -> [`Value`] or [`EvalError`].
 //! - [`Template::parse`]: a YAML scalar that may contain `${{ }}`.
 //! - [`IfCondition::parse`]: an `if:` value with GitHub's rules.
+//!
+//! Invariants: no input makes this crate panic; the parser rejects trees deeper than
+//! [`MAX_DEPTH`], so evaluating a parsed tree recurses at most that deep; evaluation memory is
+//! bounded as in the runner ([`EvalOptions`]).
 
-// The stubs below are replaced by the real implementation.
+mod ast;
+mod eval;
+mod functions;
+mod json;
+mod lexer;
+mod memory;
+mod number;
+mod parser;
+mod template;
+mod value;
 
-use std::sync::Arc;
+pub use template::{IfCondition, Template, TemplateError, TemplatePart};
+pub use value::{Object, Value};
 
-use indexmap::IndexMap;
-
-/// A value of the expression language: GitHub's JSON with IEEE doubles.
-#[derive(Debug, Clone)]
-pub enum Value {
-    Null,
-    Bool(bool),
-    Number(f64),
-    String(String),
-    Array(Arc<Vec<Value>>),
-    Object(Arc<Object>),
-}
-
-/// An object that keeps insertion order and looks keys up case-insensitively (as GitHub's
-/// context dictionaries do). Inserting a key that differs only in case replaces the value.
-#[derive(Debug, Clone, Default)]
-pub struct Object {
-    entries: IndexMap<String, Value>,
-}
-
-impl Object {
-    pub fn new() -> Object {
-        Object::default()
-    }
-    pub fn insert(&mut self, key: impl Into<String>, value: Value) {
-        let key = key.into();
-        match self.entries.keys().position(|k| k.eq_ignore_ascii_case(&key)) {
-            Some(i) => {
-                if let Some((_, v)) = self.entries.get_index_mut(i) {
-                    *v = value;
-                }
-            }
-            None => {
-                self.entries.insert(key, value);
-            }
-        }
-    }
-    /// Case-insensitive lookup.
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries.get(key).or_else(|| {
-            self.entries.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v)
-        })
-    }
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.entries.iter().map(|(k, v)| (k.as_str(), v))
-    }
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-}
-
-impl Value {
-    /// Converts JSON (keys in document order) to a value.
-    pub fn from_json(json: &serde_json::Value) -> Value {
-        todo!("{json}")
-    }
-    /// JSON for presentation: NaN and the infinities become the strings "NaN", "Infinity",
-    /// "-Infinity"; -0 becomes 0.
-    pub fn to_json(&self) -> serde_json::Value {
-        todo!()
-    }
-    /// GitHub's truthiness.
-    pub fn is_truthy(&self) -> bool {
-        todo!()
-    }
-    /// GitHub's conversion to string (numbers as .NET G15; arrays `Array`, objects `Object`).
-    pub fn to_display_string(&self) -> String {
-        todo!()
-    }
-    /// GitHub's `toJSON` pretty printing.
-    pub fn to_pretty_json(&self) -> String {
-        todo!()
-    }
-    /// `Null`, `Boolean`, `Number`, `String`, `Array`, `Object`.
-    pub fn kind_name(&self) -> &'static str {
-        todo!()
-    }
-}
+/// Longest expression text accepted, in UTF-16 code units (GitHub's `MaxLength`).
+pub const MAX_LENGTH: usize = 21_000;
+/// Deepest parse tree accepted (GitHub's `MaxDepth`).
+pub const MAX_DEPTH: usize = 50;
 
 /// What a parse may reference: decided by where the expression appears.
 #[derive(Debug, Clone, Default)]
@@ -112,19 +52,33 @@ pub struct ParseOptions {
     pub hash_files: bool,
 }
 
+/// Every context name a workflow or action can reference (plus Gitea's `gitea` alias).
+const ALL_CONTEXTS: &[&str] = &[
+    "github", "gitea", "env", "vars", "secrets", "job", "jobs", "steps", "runner", "strategy",
+    "matrix", "needs", "inputs",
+];
+
 impl ParseOptions {
     /// Allows every context and function; for `runnel eval` and tests.
     pub fn permissive() -> ParseOptions {
-        todo!()
+        ParseOptions {
+            named_values: ALL_CONTEXTS.iter().map(|name| (*name).to_owned()).collect(),
+            status_functions: true,
+            hash_files: true,
+        }
     }
 }
 
 /// A parsed expression.
 #[derive(Debug, Clone)]
 pub struct Expr {
-    _private: (),
+    /// `None` for an empty (all-whitespace) expression, which evaluates to null.
+    root: Option<ast::Node>,
+    /// Depth of the tree (0 when empty), at most [`MAX_DEPTH`].
+    depth: usize,
 }
 
+/// Why an expression could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct ParseError {
@@ -137,12 +91,16 @@ pub struct ParseError {
     pub offset: usize,
 }
 
+/// Which stage rejected the expression (the classification of GitHub's test data).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParseErrorKind {
+    /// A token could not be formed at all (bad character, unterminated string, bad number).
     Lexing,
+    /// Tokens in an illegal order, unknown names, wrong argument counts, limits.
     Parsing,
 }
 
+/// Why an evaluation failed (GitHub's message, e.g. from `format` or `fromJSON`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct EvalError {
@@ -162,6 +120,7 @@ pub trait Host {
     }
 }
 
+/// The status the status functions test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobStatus {
     Success,
@@ -175,75 +134,73 @@ pub struct EvalContext<'a> {
     pub host: &'a dyn Host,
 }
 
+/// Limits of one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvalOptions {
+    /// Bytes of intermediate results an evaluation may hold, counted the way the runner counts
+    /// them (a string costs 26 + 2 per UTF-16 unit). Past it evaluation fails with "The maximum
+    /// allowed memory size was exceeded ...".
+    pub max_memory_bytes: usize,
+}
+
+impl EvalOptions {
+    /// The expression engine's own default (1 MiB), used by [`Expr::evaluate`] and by GitHub's
+    /// expression test data.
+    pub const EXPRESSION: EvalOptions = EvalOptions { max_memory_bytes: 1024 * 1024 };
+    /// The limit the runner uses for workflow values (10 MiB), used by [`Template::evaluate`]
+    /// and [`IfCondition::evaluate`].
+    pub const TEMPLATE: EvalOptions = EvalOptions { max_memory_bytes: 10 * 1024 * 1024 };
+}
+
 impl Expr {
+    /// Evaluates with the engine's default memory limit ([`EvalOptions::EXPRESSION`]).
     pub fn evaluate(&self, cx: &EvalContext<'_>) -> Result<Value, EvalError> {
-        let _ = cx;
-        todo!()
+        self.evaluate_with(cx, EvalOptions::EXPRESSION)
+    }
+    /// Evaluates with explicit limits.
+    pub fn evaluate_with(
+        &self,
+        cx: &EvalContext<'_>,
+        options: EvalOptions,
+    ) -> Result<Value, EvalError> {
+        match &self.root {
+            Some(root) => eval::evaluate(root, cx, options),
+            None => Ok(Value::Null),
+        }
     }
     /// True if the tree calls `success`, `failure`, `cancelled` or `always` anywhere.
     pub fn has_status_function(&self) -> bool {
-        todo!()
+        self.root.as_ref().is_some_and(ast::Node::has_status_function)
+    }
+    /// True for an expression with no tokens (it evaluates to null).
+    pub fn is_empty(&self) -> bool {
+        self.root.is_none()
+    }
+    /// Names of the contexts the expression reads (as written, deduplicated
+    /// case-insensitively, in order of first use), e.g. to know whether it needs `matrix`.
+    pub fn named_values(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        if let Some(root) = &self.root {
+            root.collect_named_values(&mut names);
+        }
+        names
+    }
+}
+
+/// Prints the expression in the runner's canonical form (`github.sha`, `(a == 'b')`).
+impl std::fmt::Display for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.root {
+            Some(root) => std::fmt::Display::fmt(root, f),
+            None => Ok(()),
+        }
     }
 }
 
 /// Parses one expression (the text inside `${{ }}`, or a bare `if:`).
 pub fn parse(source: &str, options: &ParseOptions) -> Result<Expr, ParseError> {
-    let _ = (source, options);
-    todo!()
-}
-
-/// A YAML scalar that may contain `${{ }}`.
-#[derive(Debug, Clone)]
-pub enum Template {
-    /// No expression in it.
-    Literal(String),
-    /// The whole value is one `${{ expr }}`: evaluates to a typed value.
-    Whole(Expr),
-    /// Literal text mixed with expressions: evaluates to a string.
-    Interpolated(Vec<TemplatePart>),
-}
-
-#[derive(Debug, Clone)]
-pub enum TemplatePart {
-    Literal(String),
-    Expr(Expr),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct TemplateError {
-    pub message: String,
-    /// 0-based char offset inside the scalar where the failing expression (or `${{`) starts
-    /// plus the offset inside it.
-    pub offset: usize,
-}
-
-impl Template {
-    pub fn parse(text: &str, options: &ParseOptions) -> Result<Template, TemplateError> {
-        let _ = (text, options);
-        todo!()
-    }
-    pub fn evaluate(&self, cx: &EvalContext<'_>) -> Result<Value, EvalError> {
-        let _ = cx;
-        todo!()
-    }
-}
-
-/// An `if:` condition after GitHub's rules: whole `${{ }}` or bare expression; interpolated text
-/// is a truthy string; empty means `success()`; no status function means `success() && (...)`.
-#[derive(Debug, Clone)]
-pub struct IfCondition {
-    _private: (),
-}
-
-impl IfCondition {
-    /// `options.status_functions` is forced on: `if:` always allows them.
-    pub fn parse(text: &str, options: &ParseOptions) -> Result<IfCondition, TemplateError> {
-        let _ = (text, options);
-        todo!()
-    }
-    pub fn evaluate(&self, cx: &EvalContext<'_>) -> Result<bool, EvalError> {
-        let _ = cx;
-        todo!()
-    }
+    Ok(match parser::parse(source, options)? {
+        Some((root, depth)) => Expr { root: Some(root), depth },
+        None => Expr { root: None, depth: 0 },
+    })
 }

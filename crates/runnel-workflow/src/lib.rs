@@ -4,3 +4,41 @@
 //! and collecting every problem (unknown keys, wrong types, bad expressions, unknown `needs`,
 //! cycles, duplicate step ids) as [`Diagnostic`]s with file:line:col, all at once.
 //! Must not: evaluate runtime contexts or do IO (callers pass file names and text).
+//!
+//! Entry point: [`load_workflow`]. Render a diagnostic for a terminal with [`render`].
+
+mod convert;
+mod diagnostic;
+mod model;
+mod yaml;
+
+pub use diagnostic::{Diagnostic, Severity, render};
+pub use model::{
+    Concurrency, Container, Credentials, Env, Environment, EventTrigger, IfExpr, InputType, Job,
+    LiteralOrExpr, Matrix, MatrixDimension, MatrixRow, MatrixRows, PatternFilter, PermissionLevel,
+    Permissions, ReusableWorkflowCall, RunDefaults, RunStep, RunsOn, Span, Spanned, SpannedValue,
+    Step, StepKind, Strategy, TemplateString, Triggers, UsesStep, Workflow, WorkflowCall,
+    WorkflowCallInput, WorkflowCallOutput, WorkflowCallSecret, WorkflowDispatch,
+    WorkflowDispatchInput, WorkflowSecrets,
+};
+
+/// What loading a workflow produced: the model (possibly partial when there are errors) and
+/// every diagnostic, in source order.
+#[derive(Debug, Clone)]
+pub struct LoadResult {
+    /// `None` only when the text is not a YAML mapping at all.
+    pub workflow: Option<Workflow>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl LoadResult {
+    /// True when some diagnostic is an error (warnings don't count).
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Reads a workflow file. `file` names it in diagnostics; `text` is its content.
+pub fn load_workflow(file: &str, text: &str) -> LoadResult {
+    convert::load(file, text)
+}

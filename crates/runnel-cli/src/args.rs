@@ -1,0 +1,92 @@
+//! Command-line arguments: what each subcommand accepts, validated into plain values.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "runnel", version, about = "A Gitea Actions runner", max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Check workflow files and report every problem with file:line:col.
+    Validate(ValidateArgs),
+    /// Evaluate an expression (or JSON lines from stdin) and print the value as JSON.
+    Eval(EvalArgs),
+    /// Show which workflows an event triggers and the job instances each would run.
+    Plan(PlanArgs),
+    /// Load and plan workflow files repeatedly in-process (for tests/bench).
+    #[command(hide = true)]
+    BenchParse(BenchArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Args)]
+pub(crate) struct ValidateArgs {
+    /// Workflow files or directories [default: .gitea/workflows, else .github/workflows].
+    pub(crate) paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) format: Format,
+}
+
+#[derive(Args)]
+pub(crate) struct EvalArgs {
+    /// JSON object whose keys are the contexts the expression may use.
+    #[arg(long, value_name = "FILE.json")]
+    pub(crate) context: Option<PathBuf>,
+    /// The expression (without `${{ }}`). Without it, JSON lines are read from stdin.
+    pub(crate) expr: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct PlanArgs {
+    /// Workflow file or directory [default: .gitea/workflows, else .github/workflows].
+    #[arg(short = 'W', long = "workflows", value_name = "PATH")]
+    pub(crate) workflows: Option<PathBuf>,
+    /// Event name.
+    #[arg(long, default_value = "push")]
+    pub(crate) event: String,
+    /// Git ref of the event, e.g. refs/heads/main or refs/tags/v1.
+    #[arg(long = "ref", default_value = "refs/heads/main")]
+    pub(crate) git_ref: String,
+    /// Commit SHA of the event.
+    #[arg(long)]
+    pub(crate) sha: Option<String>,
+    /// A workflow_dispatch input (repeatable).
+    #[arg(long = "input", value_name = "K=V", value_parser = key_value)]
+    pub(crate) inputs: Vec<(String, String)>,
+    /// JSON file with the event payload (github.event).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) eventpath: Option<PathBuf>,
+    /// A configuration variable, `vars.K` (repeatable).
+    #[arg(long = "var", value_name = "K=V", value_parser = key_value)]
+    pub(crate) vars: Vec<(String, String)>,
+    /// A changed file, for `paths` filters (repeatable); unknown when absent.
+    #[arg(long = "changed-file", value_name = "PATH")]
+    pub(crate) changed_files: Vec<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) format: Format,
+}
+
+#[derive(Args)]
+pub(crate) struct BenchArgs {
+    #[arg(long, default_value_t = 10)]
+    pub(crate) iterations: u32,
+    pub(crate) files: Vec<PathBuf>,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected K=V, got {s:?}")),
+    }
+}

@@ -1,0 +1,60 @@
+//! Finding and reading workflow files: the default folders, directories expanded to their
+//! `*.yml`/`*.yaml` files (not recursive, sorted, as Gitea and GitHub read them).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// A workflow file as read from disk; `display` is the path as the user should see it.
+pub(crate) struct SourceFile {
+    pub(crate) display: String,
+    pub(crate) text: String,
+}
+
+/// The folders Gitea reads, in order: the first that exists wins.
+const DEFAULT_DIRS: &[&str] = &[".gitea/workflows", ".github/workflows"];
+
+pub(crate) fn default_paths() -> Result<Vec<PathBuf>> {
+    match DEFAULT_DIRS.iter().map(Path::new).find(|p| p.is_dir()) {
+        Some(dir) => Ok(vec![dir.to_path_buf()]),
+        None => bail!(
+            "no workflow folder found: looked for {} (pass a path)",
+            DEFAULT_DIRS.join(" and ")
+        ),
+    }
+}
+
+pub(crate) fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut in_dir = Vec::new();
+            let entries =
+                std::fs::read_dir(path).with_context(|| format!("read dir {}", path.display()))?;
+            for entry in entries {
+                let entry = entry.with_context(|| format!("read dir {}", path.display()))?;
+                let p = entry.path();
+                let is_yaml = p
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| e == "yml" || e == "yaml");
+                if is_yaml && p.is_file() {
+                    in_dir.push(p);
+                }
+            }
+            in_dir.sort();
+            files.extend(in_dir);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+pub(crate) fn read(path: &Path) -> Result<SourceFile> {
+    let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("{}: not valid UTF-8", path.display()))?;
+    let display = path.strip_prefix("./").unwrap_or(path).display().to_string();
+    Ok(SourceFile { display, text })
+}

@@ -1,0 +1,143 @@
+//! Shared helpers: where the repository and the oracle scripts are, how to start `runnel` and
+//! `node`, and the `RUN_SLOW_TESTS` gate that decides whether an oracle test runs.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The repository root (the workspace holding `crates/`).
+pub(crate) fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `tests/oracle/`: the npm packages and the node scripts that drive them.
+pub(crate) fn oracle_dir() -> PathBuf {
+    repo_root().join("tests/oracle")
+}
+
+/// A command running the `runnel` binary built for this test run.
+pub(crate) fn runnel() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_runnel"))
+}
+
+/// Runs a command with stdin from `stdin_file` (or nothing), capturing stdout and stderr.
+pub(crate) fn run(mut command: Command, stdin_file: Option<&Path>) -> Output {
+    let stdin = match stdin_file {
+        Some(path) => Stdio::from(
+            std::fs::File::open(path)
+                .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display())),
+        ),
+        None => Stdio::null(),
+    };
+    let description = format!("{command:?}");
+    command
+        .stdin(stdin)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {description}: {e}"))
+}
+
+/// Runs a command and fails the test, showing stderr, unless it exits with one of `codes`.
+pub(crate) fn run_expecting(command: Command, stdin_file: Option<&Path>, codes: &[i32]) -> Output {
+    let description = format!("{command:?}");
+    let output = run(command, stdin_file);
+    let code = output.status.code().unwrap_or(-1);
+    assert!(
+        codes.contains(&code),
+        "{description} exited with {code}, expected one of {codes:?}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Node and the installed npm oracles, ready to run.
+pub(crate) struct Oracle {
+    node: OsString,
+}
+
+impl Oracle {
+    /// A `node` command running `script` (a path relative to `tests/oracle/`).
+    pub(crate) fn node(&self, script: &str) -> Command {
+        let mut command = Command::new(&self.node);
+        command.arg(oracle_dir().join(script));
+        command
+    }
+}
+
+/// Decides whether an oracle test runs.
+///
+/// Without `RUN_SLOW_TESTS` the test is skipped with a printed note (it needs Node and the npm
+/// packages, which a plain `cargo test` must not require). With it, a missing Node or missing
+/// packages fail the test: CI sets the variable after `tests/oracle/setup.sh`, and a silent pass
+/// there would hide a broken oracle.
+pub(crate) fn oracle_or_skip(test: &str) -> Option<Oracle> {
+    if std::env::var_os("RUN_SLOW_TESTS").is_none() {
+        eprintln!(
+            "note: skipping {test}: set RUN_SLOW_TESTS=1 after tests/oracle/setup.sh to run it"
+        );
+        return None;
+    }
+    let node = std::env::var_os("RUNNEL_ORACLE_NODE").unwrap_or_else(|| OsString::from("node"));
+    let version = Command::new(&node).arg("--version").output();
+    match version {
+        Ok(out) if out.status.success() => {}
+        _ => panic!(
+            "{test}: RUN_SLOW_TESTS is set but {node:?} does not run; install Node >= 20.6 \
+             (or point RUNNEL_ORACLE_NODE at it) and run tests/oracle/setup.sh"
+        ),
+    }
+    for package in ["@actions/expressions", "@actions/workflow-parser"] {
+        let manifest = oracle_dir()
+            .join("node_modules")
+            .join(package)
+            .join("package.json");
+        assert!(
+            manifest.is_file(),
+            "{test}: RUN_SLOW_TESTS is set but {package} is not installed in tests/oracle; \
+             run tests/oracle/setup.sh"
+        );
+    }
+    Some(Oracle { node })
+}
+
+/// The first existing directory among `candidates`, or a test failure naming all of them.
+pub(crate) fn first_existing_dir(what: &str, candidates: &[PathBuf]) -> PathBuf {
+    candidates
+        .iter()
+        .find(|p| p.is_dir())
+        .cloned()
+        .unwrap_or_else(|| panic!("{what} not found; looked in {candidates:?}"))
+}
+
+/// Every `*.yml`/`*.yaml` file under `dir`, sorted, so runs list files in one order.
+pub(crate) fn workflow_files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        let entries = std::fs::read_dir(&current)
+            .unwrap_or_else(|e| panic!("cannot list {}: {e}", current.display()));
+        for entry in entries {
+            let path = entry
+                .unwrap_or_else(|e| panic!("cannot list {}: {e}", current.display()))
+                .path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yml" | "yaml")
+            ) {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Where the shared reference material lives: `shared/` beside the repository (as in CI),
+/// else `/work/shared`.
+pub(crate) fn shared_dirs(sub: &str) -> Vec<PathBuf> {
+    vec![
+        repo_root().join("..").join("shared").join(sub),
+        PathBuf::from("/work/shared").join(sub),
+    ]
+}

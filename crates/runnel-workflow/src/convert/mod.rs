@@ -1,0 +1,400 @@
+//! The node tree → the [`Workflow`] model, with every problem collected as a diagnostic.
+//!
+//! Owns: the conversion driver and the shared helpers for reading typed values from nodes
+//! (strings, templates, booleans, numbers, `if:` conditions, env maps) with positions, including
+//! the position of an expression error inside a scalar.
+//! Must not: stop at the first problem; each helper reports and returns `None` so the caller
+//! carries on with the next key.
+
+mod contexts;
+mod graph;
+mod job;
+mod step;
+mod suggest;
+mod triggers;
+mod workflow;
+
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use runnel_expr::{IfCondition, Object, Template, TemplateError, Value};
+
+use crate::LoadResult;
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::model::{Env, IfExpr, LiteralOrExpr, Span, Spanned, TemplateString};
+use crate::yaml::{self, Node, NodeKind, ScalarValue, Style};
+
+pub(crate) use contexts::Place;
+
+pub(crate) fn load(file: &str, text: &str) -> LoadResult {
+    let mut converter = Converter {
+        file,
+        diagnostics: Vec::new(),
+    };
+    let parsed = yaml::parse(text);
+    for error in parsed.errors {
+        converter.push(Severity::Error, error.span, error.message, error.hint);
+    }
+    let workflow = match &parsed.root {
+        Some(root) => workflow::convert(&mut converter, root),
+        None => {
+            if !converter.has_errors() {
+                converter.error(Span { line: 1, col: 1 }, "the workflow file is empty");
+            }
+            None
+        }
+    };
+    let mut diagnostics = converter.diagnostics;
+    // Source order reads best; the sort is stable so problems at one spot keep their order.
+    diagnostics.sort_by_key(|d| (d.line, d.col));
+    LoadResult {
+        workflow,
+        diagnostics,
+    }
+}
+
+pub(crate) struct Converter<'s> {
+    file: &'s str,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Converter<'_> {
+    fn push(&mut self, severity: Severity, span: Span, message: String, hint: Option<String>) {
+        self.diagnostics.push(Diagnostic {
+            file: self.file.to_owned(),
+            line: span.line,
+            col: span.col,
+            severity,
+            message,
+            hint,
+        });
+    }
+
+    pub(crate) fn error(&mut self, span: Span, message: impl Into<String>) {
+        self.push(Severity::Error, span, message.into(), None);
+    }
+
+    pub(crate) fn error_hint(&mut self, span: Span, message: impl Into<String>, hint: String) {
+        self.push(Severity::Error, span, message.into(), Some(hint));
+    }
+
+    pub(crate) fn warning(&mut self, span: Span, message: impl Into<String>) {
+        self.push(Severity::Warning, span, message.into(), None);
+    }
+
+    fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// Reports a key that is not one of `known`, with the closest known key as a hint.
+    pub(crate) fn unknown_key(&mut self, key: &Node, name: &str, known: &[&str], what: &str) {
+        let hint = match suggest::closest(name, known) {
+            Some(close) => format!("did you mean `{close}`?"),
+            None => format!("valid keys are: {}", known.join(", ")),
+        };
+        self.error_hint(key.span, format!("unknown key `{name}` in {what}"), hint);
+    }
+
+    pub(crate) fn wrong_type(&mut self, node: &Node, key: &str, expected: &str) {
+        self.error(
+            node.span,
+            format!("`{key}` must be {expected}, found {}", node.kind_name()),
+        );
+    }
+
+    /// The entries of a mapping whose keys are strings; reports other shapes and keys that are
+    /// not plain strings (expressions are not allowed in keys).
+    pub(crate) fn mapping<'n>(
+        &mut self,
+        node: &'n Node,
+        key: &str,
+    ) -> Option<Vec<(&'n str, &'n Node, &'n Node)>> {
+        let NodeKind::Mapping(entries) = &node.kind else {
+            self.wrong_type(node, key, "a mapping");
+            return None;
+        };
+        let mut out = Vec::with_capacity(entries.len());
+        for (key_node, value) in entries {
+            match key_node.as_scalar() {
+                Some(scalar) if scalar.value != ScalarValue::Null || !scalar.text.is_empty() => {
+                    if scalar.text.contains("${{") {
+                        let hint = if scalar.text.contains("insert") {
+                            "this runner does not support the `${{ insert }}` directive; list the keys".to_owned()
+                        } else {
+                            "write the key literally".to_owned()
+                        };
+                        self.error_hint(
+                            key_node.span,
+                            "expressions are not allowed in mapping keys",
+                            hint,
+                        );
+                        continue;
+                    }
+                    out.push((scalar.text.as_str(), key_node, value));
+                }
+                Some(_) => self.error(key_node.span, "a mapping key must not be empty"),
+                None => self.error(key_node.span, "a mapping key must be a string"),
+            }
+        }
+        Some(out)
+    }
+
+    /// A scalar as a string, converting booleans and numbers the way GitHub does; null is `''`.
+    pub(crate) fn scalar_string(&mut self, node: &Node, key: &str) -> Option<String> {
+        let Some(scalar) = node.as_scalar() else {
+            self.wrong_type(node, key, "a string");
+            return None;
+        };
+        Some(match scalar.value {
+            ScalarValue::Null => String::new(),
+            ScalarValue::Bool(b) => b.to_string(),
+            ScalarValue::Number(n) => Value::Number(n).to_display_string(),
+            ScalarValue::String => scalar.text.clone(),
+        })
+    }
+
+    /// A string that must not be empty and takes no expressions (ids, `uses`, names of things).
+    pub(crate) fn plain_string(&mut self, node: &Node, key: &str) -> Option<Spanned<String>> {
+        let value = self.scalar_string(node, key)?;
+        if value.is_empty() {
+            self.error(node.span, format!("`{key}` must not be empty"));
+            return None;
+        }
+        if value.contains("${{") {
+            self.error(node.span, format!("expressions are not allowed in `{key}`"));
+            return None;
+        }
+        Some(Spanned {
+            value,
+            span: node.span,
+        })
+    }
+
+    /// A string or a list of strings, without expressions (filters, `types`, `needs`).
+    pub(crate) fn string_list(&mut self, node: &Node, key: &str) -> Option<Vec<Spanned<String>>> {
+        match &node.kind {
+            NodeKind::Scalar(_) => self.plain_string(node, key).map(|s| vec![s]),
+            NodeKind::Sequence(items) => Some(
+                items
+                    .iter()
+                    .filter_map(|item| self.plain_string(item, key))
+                    .collect(),
+            ),
+            NodeKind::Mapping(_) => {
+                self.wrong_type(node, key, "a string or a list of strings");
+                None
+            }
+        }
+    }
+
+    /// A string value that may contain `${{ }}`, checked against the contexts of `place`.
+    pub(crate) fn template(
+        &mut self,
+        node: &Node,
+        key: &str,
+        place: Place,
+    ) -> Option<TemplateString> {
+        let raw = self.scalar_string(node, key)?;
+        Some(self.template_from(node, raw, place))
+    }
+
+    /// Like [`Converter::template`] for a value that must not be empty.
+    pub(crate) fn non_empty_template(
+        &mut self,
+        node: &Node,
+        key: &str,
+        place: Place,
+    ) -> Option<TemplateString> {
+        let template = self.template(node, key, place)?;
+        if template.raw.is_empty() {
+            self.error(node.span, format!("`{key}` must not be empty"));
+            return None;
+        }
+        Some(template)
+    }
+
+    pub(crate) fn template_from(
+        &mut self,
+        node: &Node,
+        raw: String,
+        place: Place,
+    ) -> TemplateString {
+        let template = if raw.contains("${{") {
+            match Template::parse(&raw, &place.options()) {
+                Ok(template) => template,
+                Err(error) => {
+                    self.expression_error(node, &error, place);
+                    Template::Literal(raw.clone())
+                }
+            }
+        } else {
+            Template::Literal(raw.clone())
+        };
+        TemplateString {
+            raw,
+            template,
+            span: node.span,
+        }
+    }
+
+    fn expression_error(&mut self, node: &Node, error: &TemplateError, place: Place) {
+        let span = self.position_in_scalar(node, error.offset);
+        let hint = error
+            .message
+            .starts_with("Unrecognized named-value")
+            .then(|| format!("available here: {}", place.contexts().join(", ")));
+        self.push(Severity::Error, span, error.message.clone(), hint);
+    }
+
+    /// `if:` with GitHub's rules (bare expression or `${{ }}`, implicit `success() &&`).
+    pub(crate) fn if_condition(&mut self, node: &Node, place: Place) -> Option<IfExpr> {
+        let source = self.scalar_string(node, "if")?;
+        match IfCondition::parse(&source, &place.options()) {
+            Ok(condition) => Some(IfExpr {
+                source,
+                condition,
+                span: node.span,
+            }),
+            Err(error) => {
+                self.expression_error(node, &error, place);
+                None
+            }
+        }
+    }
+
+    /// A boolean or an expression (`continue-on-error`, `fail-fast`, `cancel-in-progress`).
+    pub(crate) fn bool_or_expr(
+        &mut self,
+        node: &Node,
+        key: &str,
+        place: Place,
+    ) -> Option<LiteralOrExpr<bool>> {
+        if let Some(scalar) = node.as_scalar() {
+            if let ScalarValue::Bool(value) = scalar.value {
+                return Some(LiteralOrExpr::Literal(Spanned {
+                    value,
+                    span: node.span,
+                }));
+            }
+            if scalar.value == ScalarValue::String && scalar.text.contains("${{") {
+                return Some(LiteralOrExpr::Expr(self.template_from(
+                    node,
+                    scalar.text.clone(),
+                    place,
+                )));
+            }
+        }
+        self.wrong_type(node, key, "a boolean or an expression");
+        None
+    }
+
+    /// A number or an expression (`timeout-minutes`, `max-parallel`).
+    pub(crate) fn number_or_expr(
+        &mut self,
+        node: &Node,
+        key: &str,
+        place: Place,
+    ) -> Option<LiteralOrExpr<f64>> {
+        if let Some(scalar) = node.as_scalar() {
+            if let ScalarValue::Number(value) = scalar.value {
+                return Some(LiteralOrExpr::Literal(Spanned {
+                    value,
+                    span: node.span,
+                }));
+            }
+            if scalar.value == ScalarValue::String && scalar.text.contains("${{") {
+                return Some(LiteralOrExpr::Expr(self.template_from(
+                    node,
+                    scalar.text.clone(),
+                    place,
+                )));
+            }
+        }
+        self.wrong_type(node, key, "a number or an expression");
+        None
+    }
+
+    /// A plain boolean (no expressions), e.g. `required:`.
+    pub(crate) fn boolean(&mut self, node: &Node, key: &str) -> Option<bool> {
+        match node.as_scalar().map(|s| s.value) {
+            Some(ScalarValue::Bool(value)) => Some(value),
+            _ => {
+                self.wrong_type(node, key, "a boolean");
+                None
+            }
+        }
+    }
+
+    /// `env:`-like maps: name → string template.
+    pub(crate) fn env(&mut self, node: &Node, key: &str, place: Place) -> Env {
+        let mut env = IndexMap::new();
+        if node.is_null() {
+            return env;
+        }
+        for (name, _, value) in self.mapping(node, key).unwrap_or_default() {
+            if let Some(template) = self.template(value, name, place) {
+                env.insert(name.to_owned(), template);
+            }
+        }
+        env
+    }
+
+    /// Any YAML value as an expression value (matrix entries, reusable workflow inputs).
+    pub(crate) fn value(node: &Node) -> Value {
+        match &node.kind {
+            NodeKind::Scalar(scalar) => match scalar.value {
+                ScalarValue::Null => Value::Null,
+                ScalarValue::Bool(b) => Value::Bool(b),
+                ScalarValue::Number(n) => Value::Number(n),
+                ScalarValue::String => Value::String(scalar.text.clone()),
+            },
+            NodeKind::Sequence(items) => {
+                Value::Array(Arc::new(items.iter().map(Converter::value).collect()))
+            }
+            NodeKind::Mapping(entries) => {
+                let mut object = Object::new();
+                for (key, value) in entries {
+                    object.insert(
+                        key.scalar_text().unwrap_or_default(),
+                        Converter::value(value),
+                    );
+                }
+                Value::Object(Arc::new(object))
+            }
+        }
+    }
+
+    /// Where the character at `offset` inside a scalar's value is in the source. Exact for
+    /// single-line plain and quoted scalars (escapes aside) and for literal blocks; other
+    /// multi-line scalars fold or join lines, so they fall back to the scalar's start.
+    fn position_in_scalar(&self, node: &Node, offset: usize) -> Span {
+        let Some(scalar) = node.as_scalar() else {
+            return node.span;
+        };
+        let single_line = !scalar.text.contains('\n');
+        match scalar.style {
+            Style::Plain if single_line => Span {
+                line: node.span.line,
+                col: node.span.col + offset,
+            },
+            Style::SingleQuoted | Style::DoubleQuoted if single_line => Span {
+                line: node.span.line,
+                col: node.span.col + 1 + offset,
+            },
+            Style::Literal => Converter::position_in_literal(node, &scalar.text, offset),
+            _ => node.span,
+        }
+    }
+
+    /// Literal blocks are placed at their first content character and keep line breaks, so
+    /// line k of the value is source line `line + k` at the same indentation.
+    fn position_in_literal(node: &Node, text: &str, offset: usize) -> Span {
+        let before: String = text.chars().take(offset).collect();
+        let line_index = before.matches('\n').count();
+        let col_in_line = before.rsplit('\n').next().map_or(0, |l| l.chars().count());
+        Span {
+            line: node.span.line + line_index,
+            col: node.span.col + col_in_line,
+        }
+    }
+}

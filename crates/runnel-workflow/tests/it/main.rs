@@ -1,0 +1,53 @@
+//! The integration tests of runnel-workflow, one binary: GitHub's reader conformance data,
+//! the starter-workflow corpus, the seed workflows, snapshots of diagnostics for broken
+//! workflows, and checks of the model's shape.
+
+mod bad;
+mod conformance;
+mod corpus;
+mod model;
+mod robustness;
+mod seed;
+
+use std::path::{Path, PathBuf};
+
+/// A directory under `tests/`.
+fn data_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(name)
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// Files under `dir` (recursively) whose name ends with `suffix`, sorted.
+fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.to_string_lossy().ends_with(suffix) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every diagnostic rendered with its source line, as the CLI shows them.
+fn render_all(file: &str, text: &str) -> String {
+    let result = runnel_workflow::load_workflow(file, text);
+    result
+        .diagnostics
+        .iter()
+        .map(|d| runnel_workflow::render(d, text))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,135 @@
+//! Project automation, so that the README's commands and CI are one and the same.
+//!
+//! - `cargo xtask test`: the whole test suite as CI runs it: installs the test prerequisites it
+//!   can (Node packages for the oracles, cargo-fuzz), checks formatting and clippy, runs every
+//!   crate's tests with the slow end-to-end ones enabled, then a short fuzz run per target.
+//! - `cargo xtask fuzz [SECONDS]`: only the fuzz smoke runs.
+//!
+//! Owns: the order of those steps and how each prerequisite is installed. Must not: hold test
+//! logic (tests live in the crates) or network calls other than the package registries.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// Fuzz targets and the seed directories their corpora start from.
+const FUZZ_TARGETS: &[(&str, &[&str])] = &[
+    ("expr", &["crates/runnel-expr/tests/fuzz-regressions"]),
+    (
+        "workflow",
+        &[
+            "crates/runnel-workflow/tests/seed",
+            "crates/runnel-workflow/tests/bad",
+            "crates/runnel-workflow/tests/fuzz-regressions",
+        ],
+    ),
+];
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = project_root();
+    std::env::set_current_dir(&root).with_context(|| format!("cd {}", root.display()))?;
+    match args.first().map(String::as_str) {
+        Some("test") => test(&root),
+        Some("fuzz") => {
+            let seconds = match args.get(1) {
+                Some(s) => s.parse().with_context(|| format!("fuzz seconds: {s:?}"))?,
+                None => 20,
+            };
+            fuzz(&root, seconds)
+        }
+        _ => {
+            eprintln!("usage: cargo xtask test | cargo xtask fuzz [SECONDS]");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn project_root() -> PathBuf {
+    // xtask lives one level below the workspace root; CARGO_MANIFEST_DIR is set by cargo.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    match manifest.as_deref().and_then(Path::parent) {
+        Some(root) => root.to_path_buf(),
+        None => PathBuf::from("."),
+    }
+}
+
+fn test(root: &Path) -> Result<()> {
+    step("node packages for the oracle tests");
+    run(Command::new("bash").arg(root.join("tests/oracle/setup.sh")))?;
+
+    step("cargo fmt --check");
+    run(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
+
+    step("cargo clippy");
+    run(Command::new("cargo").args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--quiet",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+
+    step("cargo test (slow tests on)");
+    let mut cargo_test = Command::new("cargo");
+    cargo_test.args(["test", "--workspace"]);
+    if std::env::var_os("RUN_SLOW_TESTS").is_none() {
+        cargo_test.env("RUN_SLOW_TESTS", "1");
+    }
+    run(&mut cargo_test)?;
+
+    fuzz(root, 20)
+}
+
+/// A short libFuzzer run per target: long enough to catch a regression in the panic-freedom of
+/// the parsers, short enough for every CI run. Crashes are saved under `fuzz/artifacts/`.
+fn fuzz(root: &Path, seconds: u32) -> Result<()> {
+    step("fuzz smoke runs");
+    if !has_nightly() {
+        bail!("cargo fuzz needs the nightly toolchain: rustup toolchain install nightly");
+    }
+    if !Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        run(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    for (target, seeds) in FUZZ_TARGETS {
+        let corpus = root.join("fuzz/corpus").join(target);
+        std::fs::create_dir_all(&corpus)
+            .with_context(|| format!("create {}", corpus.display()))?;
+        let mut cmd = Command::new("cargo");
+        cmd.current_dir(root.join("fuzz"))
+            .args(["+nightly", "fuzz", "run", target])
+            .arg(&corpus);
+        for seed in seeds.iter().map(|s| root.join(s)).filter(|p| p.is_dir()) {
+            cmd.arg(seed);
+        }
+        cmd.args(["--", &format!("-max_total_time={seconds}"), "-max_len=8192"]);
+        run(&mut cmd)?;
+    }
+    Ok(())
+}
+
+fn has_nightly() -> bool {
+    Command::new("rustup")
+        .args(["run", "nightly", "rustc", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn step(title: &str) {
+    eprintln!("\n==> {title}");
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("spawn {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
