@@ -18,12 +18,15 @@
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { Evaluator, Lexer, Parser, data, wellKnownFunctions } from "@actions/expressions";
+import * as ast from "@actions/expressions/ast";
 import { expressionDataToJson, plainToExpressionData } from "./lib/json-out.mjs";
 import {
   g15,
   hasFormatSpecifier,
   isIntegerLikeKey,
+  runnerEvaluatesArgument,
   runnerParseNumber,
+  runnerTreeDepth,
   sameNumber
 } from "./lib/runner-rules.mjs";
 
@@ -114,36 +117,47 @@ functions.set("fromjson", {
 });
 
 /**
- * The package evaluates every argument of `case` before choosing; the runner evaluates only the
- * predicates it needs and the chosen value. An error from an argument the runner would never
- * evaluate is noted as `case-eager`.
+ * The package evaluates every argument before calling a function; the runner's functions
+ * evaluate theirs on demand. An error from an argument the runner would never evaluate is noted
+ * as `lazy-arguments`.
  */
 class OracleEvaluator extends Evaluator {
   visitFunctionCall(call) {
-    if (call.functionName.lexeme.toLowerCase() !== "case") return super.visitFunctionCall(call);
+    const name = call.functionName.lexeme.toLowerCase();
     const values = [];
     for (let i = 0; i < call.args.length; i++) {
       try {
         values.push(this.eval(call.args[i]));
       } catch (e) {
-        if (!lazyCaseReaches(values, i, call.args.length)) notes.add("case-eager");
+        if (!runnerEvaluatesArgument(name, values, i, call.args.length, data.Kind)) {
+          notes.add("lazy-arguments");
+        }
         throw e;
       }
     }
-    return wellKnownFunctions.case.call(...values);
+    const f = functions.get(name) ?? wellKnownFunctions[name];
+    return f.call(...values);
   }
 }
 
-function lazyCaseReaches(values, index, count) {
-  for (let p = 0; p < count - 1; p += 2) {
-    if (p === index) return true;
-    const predicate = values[p];
-    // A non-boolean predicate fails the runner's evaluation right there, as it fails ours.
-    if (predicate.kind !== data.Kind.Boolean) return true;
-    if (predicate.value) return index === p + 1;
-    if (index === p + 1) return false;
+/**
+ * The package counts parser nesting against the limit of 50 (every parenthesis, `.`, `[`, `!`);
+ * the runner measures the finished tree. When the package rejects an expression for depth, parse
+ * it again without the limit and note `max-depth` if the runner's tree would be within it.
+ */
+function noteDepthLimit(tokens, names) {
+  const limited = Parser.prototype.incrDepth;
+  Parser.prototype.incrDepth = function () {
+    this.depth++;
+  };
+  try {
+    const tree = new Parser(tokens, names, statusFunctions).parse();
+    if (runnerTreeDepth(tree, ast) <= 50) notes.add("max-depth");
+  } catch {
+    // Some other error: no note.
+  } finally {
+    Parser.prototype.incrDepth = limited;
   }
-  return index === count - 1;
 }
 
 function noteStringLiterals(tokens) {
@@ -163,7 +177,15 @@ export function evaluateLine(expr, context) {
     if (typeof expr !== "string") throw new Error("`expr` must be a string");
     const { tokens } = new Lexer(expr).lex();
     noteStringLiterals(tokens);
-    const tree = new Parser(tokens, Object.keys(context), statusFunctions).parse();
+    let tree;
+    try {
+      tree = new Parser(tokens, Object.keys(context), statusFunctions).parse();
+    } catch (e) {
+      if (String(e?.message).startsWith("Exceeded max expression depth")) {
+        noteDepthLimit(tokens, Object.keys(context));
+      }
+      throw e;
+    }
     // The package returns no tree for an expression without tokens; GitHub rejects it.
     if (tree === undefined) throw new Error("Unexpected end of expression");
     const dictionary = plainToExpressionData(context);

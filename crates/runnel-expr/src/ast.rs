@@ -100,9 +100,14 @@ impl Node {
             }
             Node::Not(inner) => inner.collect_named_values(names),
             Node::And(items) | Node::Or(items) => {
-                items.iter().for_each(|item| item.collect_named_values(names));
+                items
+                    .iter()
+                    .for_each(|item| item.collect_named_values(names));
             }
-            Node::Call(call) => call.args.iter().for_each(|arg| arg.collect_named_values(names)),
+            Node::Call(call) => call
+                .args
+                .iter()
+                .for_each(|arg| arg.collect_named_values(names)),
             Node::Interpolate(parts) => {
                 for part in parts {
                     if let InterpolatePart::Expr(node) = part {
@@ -184,7 +189,10 @@ impl fmt::Display for Node {
                 for part in parts {
                     match part {
                         InterpolatePart::Text(text) => format.push_str(
-                            &text.replace('\'', "''").replace('{', "{{").replace('}', "}}"),
+                            &text
+                                .replace('\'', "''")
+                                .replace('{', "{{")
+                                .replace('}', "}}"),
                         ),
                         InterpolatePart::Expr(node) => {
                             format.push_str(&format!("{{{}}}", args.len()));

@@ -22,7 +22,10 @@ pub(crate) struct Evaluated {
 
 impl Evaluated {
     pub(crate) fn plain(value: Value) -> Evaluated {
-        Evaluated { value, filtered: false }
+        Evaluated {
+            value,
+            filtered: false,
+        }
     }
 }
 
@@ -38,14 +41,26 @@ pub(crate) struct Core {
 
 impl Core {
     pub(crate) fn new(value: Value) -> Core {
-        Core { result: Evaluated::plain(value), from_data: false, bytes: None }
+        Core {
+            result: Evaluated::plain(value),
+            from_data: false,
+            bytes: None,
+        }
     }
     fn data(value: Value) -> Core {
         let from_data = value_is_data_primitive(&value);
-        Core { result: Evaluated::plain(value), from_data, bytes: None }
+        Core {
+            result: Evaluated::plain(value),
+            from_data,
+            bytes: None,
+        }
     }
     fn passthrough(result: Evaluated) -> Core {
-        Core { result, from_data: false, bytes: None }
+        Core {
+            result,
+            from_data: false,
+            bytes: None,
+        }
     }
 }
 
@@ -125,9 +140,13 @@ impl Evaluator<'_, '_> {
             (None, false) => value_bytes,
         };
         let root = self.root;
-        self.memory.add(level, core_bytes, trim).map_err(|_| memory_error(root))?;
+        self.memory
+            .add(level, core_bytes, trim)
+            .map_err(|_| memory_error(root))?;
         if core.from_data {
-            self.memory.add(level, value_bytes, false).map_err(|_| memory_error(root))?;
+            self.memory
+                .add(level, value_bytes, false)
+                .map_err(|_| memory_error(root))?;
         }
         Ok(core.result)
     }
@@ -248,11 +267,11 @@ impl Evaluator<'_, '_> {
                                     out.push(value.clone());
                                     charge(&mut counter, POINTER_SIZE)?;
                                 }
-                            } else if let Some(key) = string_index(&index) {
-                                if let Some(value) = object.get(&key) {
-                                    out.push(value.clone());
-                                    charge(&mut counter, POINTER_SIZE)?;
-                                }
+                            } else if let Some(value) =
+                                string_index(&index).and_then(|key| object.get(&key))
+                            {
+                                out.push(value.clone());
+                                charge(&mut counter, POINTER_SIZE)?;
                             }
                         }
                         Value::Array(nested) => {
@@ -307,7 +326,10 @@ impl Evaluator<'_, '_> {
 
 fn filtered(items: Vec<Value>, bytes: Option<i64>) -> Core {
     Core {
-        result: Evaluated { value: Value::Array(Arc::new(items)), filtered: true },
+        result: Evaluated {
+            value: Value::Array(Arc::new(items)),
+            filtered: true,
+        },
         from_data: false,
         bytes,
     }

@@ -77,12 +77,19 @@ impl Function {
 }
 
 fn eval_error(message: impl Into<String>) -> EvalError {
-    EvalError { message: message.into() }
+    EvalError {
+        message: message.into(),
+    }
 }
 
 impl Evaluator<'_, '_> {
     /// Evaluates a call; arguments are evaluated at `level`, lazily where the runner is lazy.
-    pub(crate) fn call(&mut self, node: &Node, call: &Call, level: usize) -> Result<Core, EvalError> {
+    pub(crate) fn call(
+        &mut self,
+        node: &Node,
+        call: &Call,
+        level: usize,
+    ) -> Result<Core, EvalError> {
         let args = call.args.as_slice();
         let value = match call.function {
             Function::Contains => Value::Bool(self.contains(args, level)?),
@@ -101,7 +108,8 @@ impl Evaluator<'_, '_> {
                 let text = self.arg(args, 0, level)?.to_display_string();
                 let value = parse_from_json(&text).map_err(eval_error)?;
                 // Parsed data is context data: primitives count as wrapped, like a context value.
-                let from_data = matches!(value, Value::Bool(_) | Value::Number(_) | Value::String(_));
+                let from_data =
+                    matches!(value, Value::Bool(_) | Value::Number(_) | Value::String(_));
                 let mut core = Core::new(value);
                 core.from_data = from_data;
                 return Ok(core);
@@ -175,13 +183,19 @@ impl Evaluator<'_, '_> {
                 // The separator is only evaluated when there is something to separate.
                 let separator = if items.len() > 1 && args.len() > 1 {
                     let separator = self.arg(args, 1, level)?;
-                    if separator.is_primitive() { separator.to_display_string() } else { ",".to_owned() }
+                    if separator.is_primitive() {
+                        separator.to_display_string()
+                    } else {
+                        ",".to_owned()
+                    }
                 } else {
                     ",".to_owned()
                 };
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
-                        counter.add_str(&separator).map_err(|_| memory_error(node))?;
+                        counter
+                            .add_str(&separator)
+                            .map_err(|_| memory_error(node))?;
                         out.push_str(&separator);
                     }
                     let text = item.to_display_string();
@@ -199,7 +213,7 @@ impl Evaluator<'_, '_> {
         let Some((default, pairs)) = args.split_last() else {
             return Err(eval_error("case requires an odd number of arguments"));
         };
-        if args.len() % 2 == 0 {
+        if args.len().is_multiple_of(2) {
             return Err(eval_error("case requires an odd number of arguments"));
         }
         for pair in pairs.chunks(2) {
@@ -207,14 +221,26 @@ impl Evaluator<'_, '_> {
             match self.eval(predicate, level)?.value {
                 Value::Bool(true) => {
                     let chosen = self.eval(result, level)?;
-                    return Ok(Core { result: chosen, from_data: false, bytes: None });
+                    return Ok(Core {
+                        result: chosen,
+                        from_data: false,
+                        bytes: None,
+                    });
                 }
                 Value::Bool(false) => {}
-                _ => return Err(eval_error("case predicate must evaluate to a boolean value")),
+                _ => {
+                    return Err(eval_error(
+                        "case predicate must evaluate to a boolean value",
+                    ));
+                }
             }
         }
         let chosen = self.eval(default, level)?;
-        Ok(Core { result: chosen, from_data: false, bytes: None })
+        Ok(Core {
+            result: chosen,
+            from_data: false,
+            bytes: None,
+        })
     }
 
     fn hash_files(&mut self, args: &[Node], level: usize) -> Result<Value, EvalError> {
@@ -298,15 +324,32 @@ fn parse_format(format: &str, arg_count: usize) -> Result<Vec<Segment>, EvalErro
     let invalid = || eval_error(format!("The following format string is invalid: {format}"));
     let chars: Vec<char> = format.chars().collect();
     let at = |i: usize| chars.get(i).copied();
-    let find = |c: char, from: usize| (from..chars.len()).find(|&i| chars.get(i) == Some(&c));
+    // Brace positions, consumed in order: `index` only moves forward, so the scan stays linear
+    // (searching from `index` every time would be quadratic on long brace-heavy strings).
+    let positions = |brace: char| -> Vec<usize> {
+        chars
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c == brace)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let (lefts, rights) = (positions('{'), positions('}'));
+    let (mut next_left, mut next_right) = (0usize, 0usize);
     let text = |from: usize, to: usize| -> String {
         chars.get(from..to).unwrap_or_default().iter().collect()
     };
     let mut segments = Vec::new();
     let mut index = 0;
     while index < chars.len() {
-        let left = find('{', index);
-        let right = find('}', index);
+        while lefts.get(next_left).is_some_and(|&p| p < index) {
+            next_left += 1;
+        }
+        while rights.get(next_right).is_some_and(|&p| p < index) {
+            next_right += 1;
+        }
+        let left = lefts.get(next_left).copied();
+        let right = rights.get(next_right).copied();
         match (left, right) {
             (Some(l), r) if r.is_none_or(|r| r > l) => {
                 if at(l + 1) == Some('{') {
@@ -336,7 +379,10 @@ fn parse_format(format: &str, arg_count: usize) -> Result<Vec<Segment>, EvalErro
                 if l > index {
                     segments.push(Segment::Text(text(index, l)));
                 }
-                segments.push(Segment::Arg { index: arg_index, specifiers });
+                segments.push(Segment::Arg {
+                    index: arg_index,
+                    specifiers,
+                });
                 index = close + 1;
             }
             (_, Some(r)) => {

@@ -51,7 +51,10 @@ pub(crate) fn to_json(value: &Value) -> serde_json::Value {
         Value::String(s) => serde_json::Value::String(s.clone()),
         Value::Array(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
         Value::Object(object) => serde_json::Value::Object(
-            object.iter().map(|(key, value)| (key.to_owned(), to_json(value))).collect(),
+            object
+                .iter()
+                .map(|(key, value)| (key.to_owned(), to_json(value)))
+                .collect(),
         ),
     }
 }
@@ -69,11 +72,14 @@ fn number_to_json(n: f64) -> serde_json::Value {
     serde_json::Number::from_f64(n).map_or(serde_json::Value::Null, serde_json::Value::Number)
 }
 
-/// `fromJSON`: one JSON document, as the runner's default (Newtonsoft) reader produces it.
+/// `fromJSON`: the first JSON value of `text`. Like the runner's default (Newtonsoft) reader,
+/// whatever follows that value is not read (`fromJSON('1 2')` is 1); empty text is an error.
 pub(crate) fn parse_from_json(text: &str) -> Result<Value, String> {
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Ok(json) => Ok(from_json(&json)),
-        Err(err) => Err(format!("Error parsing fromJson: {err}")),
+    let mut values = serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>();
+    match values.next() {
+        Some(Ok(json)) => Ok(from_json(&json)),
+        Some(Err(err)) => Err(format!("Error parsing fromJson: {err}")),
+        None => Err("Error parsing fromJson: no JSON value".to_owned()),
     }
 }
 
@@ -83,7 +89,10 @@ pub(crate) fn to_pretty_json(
     value: &Value,
     counter: &mut MemoryCounter,
 ) -> Result<String, MemoryExceeded> {
-    let mut writer = PrettyWriter { out: String::new(), counter };
+    let mut writer = PrettyWriter {
+        out: String::new(),
+        counter,
+    };
     writer.value(value, 0, Position::Top)?;
     Ok(writer.out)
 }

@@ -43,7 +43,9 @@ pub(crate) enum Kind {
     NamedValue,
     /// Illegal here. `malformed` is true when no token could be formed at all (GitHub's test
     /// data calls those lexing errors), false when a good token is out of place.
-    Unexpected { malformed: bool },
+    Unexpected {
+        malformed: bool,
+    },
 }
 
 impl Kind {
@@ -91,13 +93,20 @@ pub(crate) struct Lexer<'a> {
 
 /// Chars that end a number or keyword token (`.` too, except inside numbers).
 fn is_boundary(c: char) -> bool {
-    matches!(c, '(' | '[' | ')' | ']' | ',' | '.' | '!' | '>' | '<' | '=' | '&' | '|')
-        || c.is_whitespace()
+    matches!(
+        c,
+        '(' | '[' | ')' | ']' | ',' | '.' | '!' | '>' | '<' | '=' | '&' | '|'
+    ) || c.is_whitespace()
 }
 
 impl<'a> Lexer<'a> {
     pub(crate) fn new(chars: &'a [char]) -> Lexer<'a> {
-        Lexer { chars, index: 0, last: None, unclosed: Vec::new() }
+        Lexer {
+            chars,
+            index: 0,
+            last: None,
+            unclosed: Vec::new(),
+        }
     }
 
     pub(crate) fn has_unclosed(&self) -> bool {
@@ -117,8 +126,11 @@ impl<'a> Lexer<'a> {
         let token = match c {
             '(' => {
                 self.index += 1;
-                let kind =
-                    if self.last == Some(Kind::Function) { Kind::StartParameters } else { Kind::StartGroup };
+                let kind = if self.last == Some(Kind::Function) {
+                    Kind::StartParameters
+                } else {
+                    Kind::StartGroup
+                };
                 self.create(kind, start, TokenValue::None)
             }
             '[' => {
@@ -186,10 +198,18 @@ impl<'a> Lexer<'a> {
     fn read_number(&mut self) -> Token {
         let start = self.index;
         self.index += 1;
-        while self.peek(self.index).is_some_and(|c| c == '.' || !is_boundary(c)) {
+        while self
+            .peek(self.index)
+            .is_some_and(|c| c == '.' || !is_boundary(c))
+        {
             self.index += 1;
         }
-        let text: String = self.chars.get(start..self.index).unwrap_or_default().iter().collect();
+        let text: String = self
+            .chars
+            .get(start..self.index)
+            .unwrap_or_default()
+            .iter()
+            .collect();
         let number = parse_number(&text);
         if number.is_nan() {
             return self.malformed(start);
@@ -204,8 +224,13 @@ impl<'a> Lexer<'a> {
             self.index += 1;
         }
         let word = self.chars.get(start..self.index).unwrap_or_default();
-        let legal = word.first().is_some_and(|c| c.is_ascii_alphabetic() || *c == '_')
-            && word.iter().skip(1).all(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-');
+        let legal = word
+            .first()
+            .is_some_and(|c| c.is_ascii_alphabetic() || *c == '_')
+            && word
+                .iter()
+                .skip(1)
+                .all(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-');
         if !legal {
             return self.malformed(start);
         }
@@ -228,7 +253,11 @@ impl<'a> Lexer<'a> {
         while self.peek(ahead).is_some_and(char::is_whitespace) {
             ahead += 1;
         }
-        let kind = if self.peek(ahead) == Some('(') { Kind::Function } else { Kind::NamedValue };
+        let kind = if self.peek(ahead) == Some('(') {
+            Kind::Function
+        } else {
+            Kind::NamedValue
+        };
         self.create(kind, start, TokenValue::None)
     }
 
@@ -291,8 +320,12 @@ impl<'a> Lexer<'a> {
 
     /// Builds a token if it may follow the previous one, else an `Unexpected` token.
     fn create(&mut self, kind: Kind, start: usize, value: TokenValue) -> Token {
-        let unexpected =
-            Token { kind: Kind::Unexpected { malformed: false }, start, end: self.index, value: TokenValue::None };
+        let unexpected = Token {
+            kind: Kind::Unexpected { malformed: false },
+            start,
+            end: self.index,
+            value: TokenValue::None,
+        };
         if !is_legal_after(kind, self.last) {
             return unexpected;
         }
@@ -309,14 +342,17 @@ impl<'a> Lexer<'a> {
                 }
                 self.unclosed.pop();
             }
-            Kind::Separator => {
-                if self.unclosed.last() != Some(&Kind::StartParameters) {
-                    return unexpected;
-                }
+            Kind::Separator if self.unclosed.last() != Some(&Kind::StartParameters) => {
+                return unexpected;
             }
             _ => {}
         }
-        Token { kind, start, end: self.index, value }
+        Token {
+            kind,
+            start,
+            end: self.index,
+            value,
+        }
     }
 }
 

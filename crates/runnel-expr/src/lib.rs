@@ -104,6 +104,7 @@ pub enum ParseErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct EvalError {
+    /// GitHub's message, e.g. "The following format string is invalid: {0".
     pub message: String,
 }
 
@@ -123,14 +124,19 @@ pub trait Host {
 /// The status the status functions test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobStatus {
+    /// Nothing failed so far: `success()` is true.
     Success,
+    /// A step (or needed job) failed: `failure()` is true.
     Failure,
+    /// The run was cancelled: `cancelled()` is true, `success()` false.
     Cancelled,
 }
 
 /// Everything an evaluation reads: the named contexts plus the host.
 pub struct EvalContext<'a> {
+    /// Context name (`github`, `matrix`, ...) to value; looked up case-insensitively.
     pub contexts: &'a Object,
+    /// Job status and `hashFiles`.
     pub host: &'a dyn Host,
 }
 
@@ -146,10 +152,14 @@ pub struct EvalOptions {
 impl EvalOptions {
     /// The expression engine's own default (1 MiB), used by [`Expr::evaluate`] and by GitHub's
     /// expression test data.
-    pub const EXPRESSION: EvalOptions = EvalOptions { max_memory_bytes: 1024 * 1024 };
+    pub const EXPRESSION: EvalOptions = EvalOptions {
+        max_memory_bytes: 1024 * 1024,
+    };
     /// The limit the runner uses for workflow values (10 MiB), used by [`Template::evaluate`]
     /// and [`IfCondition::evaluate`].
-    pub const TEMPLATE: EvalOptions = EvalOptions { max_memory_bytes: 10 * 1024 * 1024 };
+    pub const TEMPLATE: EvalOptions = EvalOptions {
+        max_memory_bytes: 10 * 1024 * 1024,
+    };
 }
 
 impl Expr {
@@ -170,7 +180,9 @@ impl Expr {
     }
     /// True if the tree calls `success`, `failure`, `cancelled` or `always` anywhere.
     pub fn has_status_function(&self) -> bool {
-        self.root.as_ref().is_some_and(ast::Node::has_status_function)
+        self.root
+            .as_ref()
+            .is_some_and(ast::Node::has_status_function)
     }
     /// True for an expression with no tokens (it evaluates to null).
     pub fn is_empty(&self) -> bool {
@@ -200,7 +212,13 @@ impl std::fmt::Display for Expr {
 /// Parses one expression (the text inside `${{ }}`, or a bare `if:`).
 pub fn parse(source: &str, options: &ParseOptions) -> Result<Expr, ParseError> {
     Ok(match parser::parse(source, options)? {
-        Some((root, depth)) => Expr { root: Some(root), depth },
-        None => Expr { root: None, depth: 0 },
+        Some((root, depth)) => Expr {
+            root: Some(root),
+            depth,
+        },
+        None => Expr {
+            root: None,
+            depth: 0,
+        },
     })
 }

@@ -29,10 +29,16 @@ pub(crate) struct MemoryCounter {
 
 impl MemoryCounter {
     pub(crate) fn new(max_bytes: usize) -> MemoryCounter {
-        MemoryCounter { current: 0, max: i64::try_from(max_bytes).unwrap_or(i64::MAX) }
+        MemoryCounter {
+            current: 0,
+            max: i64::try_from(max_bytes).unwrap_or(i64::MAX),
+        }
     }
     pub(crate) fn unlimited() -> MemoryCounter {
-        MemoryCounter { current: 0, max: i64::MAX }
+        MemoryCounter {
+            current: 0,
+            max: i64::MAX,
+        }
     }
     pub(crate) fn current(&self) -> i64 {
         self.current

@@ -53,7 +53,11 @@ fn parse_decimal(s: &str) -> Option<f64> {
         None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
     if unsigned.eq_ignore_ascii_case("infinity") {
-        return Some(if negative { f64::NEG_INFINITY } else { f64::INFINITY });
+        return Some(if negative {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        });
     }
     if unsigned.eq_ignore_ascii_case("nan") {
         return Some(f64::NAN);

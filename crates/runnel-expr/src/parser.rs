@@ -70,7 +70,9 @@ pub(crate) fn parse(
     options: &ParseOptions,
 ) -> Result<Option<(Node, usize)>, ParseError> {
     if source.encode_utf16().count() > MAX_LENGTH {
-        return Err(limit_error(format!("Exceeded max expression length {MAX_LENGTH}")));
+        return Err(limit_error(format!(
+            "Exceeded max expression length {MAX_LENGTH}"
+        )));
     }
     let chars: Vec<char> = source.chars().collect();
     let mut parser = Parser {
@@ -85,7 +87,11 @@ pub(crate) fn parse(
 }
 
 fn limit_error(message: String) -> ParseError {
-    ParseError { kind: ParseErrorKind::Parsing, message, offset: 0 }
+    ParseError {
+        kind: ParseErrorKind::Parsing,
+        message,
+        offset: 0,
+    }
 }
 
 fn precedence(kind: Kind) -> u8 {
@@ -115,8 +121,11 @@ impl Parser<'_> {
         while let Some(token) = lexer.next_token() {
             match token.kind {
                 Kind::Unexpected { malformed } => {
-                    let kind =
-                        if malformed { ParseErrorKind::Lexing } else { ParseErrorKind::Parsing };
+                    let kind = if malformed {
+                        ParseErrorKind::Lexing
+                    } else {
+                        ParseErrorKind::Parsing
+                    };
                     return Err(self.error(kind, Problem::UnexpectedSymbol, &token));
                 }
                 kind if kind.is_operator() => self.push_operator(&token, last.as_ref())?,
@@ -144,7 +153,9 @@ impl Parser<'_> {
         match root {
             Some(root) if self.operands.is_empty() => {
                 if self.too_deep {
-                    return Err(limit_error(format!("Exceeded max expression depth {MAX_DEPTH}")));
+                    return Err(limit_error(format!(
+                        "Exceeded max expression depth {MAX_DEPTH}"
+                    )));
                 }
                 Ok(Some((root.node, root.depth)))
             }
@@ -165,9 +176,19 @@ impl Parser<'_> {
         start: usize,
         end: usize,
     ) -> ParseError {
-        let raw: String = self.chars.get(start..end).unwrap_or_default().iter().collect();
-        let position: usize =
-            self.chars.get(..start).unwrap_or_default().iter().map(|c| c.len_utf16()).sum();
+        let raw: String = self
+            .chars
+            .get(start..end)
+            .unwrap_or_default()
+            .iter()
+            .collect();
+        let position: usize = self
+            .chars
+            .get(..start)
+            .unwrap_or_default()
+            .iter()
+            .map(|c| c.len_utf16())
+            .sum();
         ParseError {
             kind,
             message: format!(
@@ -181,10 +202,19 @@ impl Parser<'_> {
     }
 
     fn push_operand(&mut self, token: Token) -> Result<(), ParseError> {
-        let raw: String = self.chars.get(token.start..token.end).unwrap_or_default().iter().collect();
+        let raw: String = self
+            .chars
+            .get(token.start..token.end)
+            .unwrap_or_default()
+            .iter()
+            .collect();
         let node = match token.kind {
             Kind::Function => match Function::lookup(&raw, self.options) {
-                Some(function) => Node::Call(Call { function, name: raw, args: Vec::new() }),
+                Some(function) => Node::Call(Call {
+                    function,
+                    name: raw,
+                    args: Vec::new(),
+                }),
                 None => {
                     return Err(self.error(
                         ParseErrorKind::Parsing,
@@ -194,7 +224,12 @@ impl Parser<'_> {
                 }
             },
             Kind::NamedValue => {
-                if !self.options.named_values.iter().any(|name| eq_ignore_case(name, &raw)) {
+                if !self
+                    .options
+                    .named_values
+                    .iter()
+                    .any(|name| eq_ignore_case(name, &raw))
+                {
                     return Err(self.error(
                         ParseErrorKind::Parsing,
                         Problem::UnrecognizedNamedValue,
@@ -237,13 +272,17 @@ impl Parser<'_> {
             Kind::EndIndex => {
                 self.pop_operator(Kind::StartIndex, token)?;
                 let (left, right) = self.pop_pair(token)?;
-                self.push_node(Node::Index(Box::new(left.node), Box::new(right.node)), &[
-                    left.depth,
-                    right.depth,
-                ]);
+                self.push_node(
+                    Node::Index(Box::new(left.node), Box::new(right.node)),
+                    &[left.depth, right.depth],
+                );
             }
             Kind::EndParameters => self.close_call(token, last)?,
-            _ => self.operators.push(Pending { kind: token.kind, start: token.start, end: token.end }),
+            _ => self.operators.push(Pending {
+                kind: token.kind,
+                start: token.start,
+                end: token.end,
+            }),
         }
         Ok(())
     }
@@ -253,7 +292,11 @@ impl Parser<'_> {
         let mut args = Vec::new();
         if last.map(|t| t.kind) != Some(Kind::StartParameters) {
             let mut count = 1;
-            while self.operators.last().is_some_and(|top| top.kind == Kind::Separator) {
+            while self
+                .operators
+                .last()
+                .is_some_and(|top| top.kind == Kind::Separator)
+            {
                 self.operators.pop();
                 count += 1;
             }
@@ -263,7 +306,11 @@ impl Parser<'_> {
             args = self.operands.split_off(self.operands.len() - count);
         }
         let open = self.pop_operator(Kind::StartParameters, token)?;
-        let Some(Operand { node: Node::Call(mut call), .. }) = self.operands.pop() else {
+        let Some(Operand {
+            node: Node::Call(mut call),
+            ..
+        }) = self.operands.pop()
+        else {
             return Err(self.internal(token));
         };
         let (min, max) = call.function.arity();
@@ -271,7 +318,7 @@ impl Parser<'_> {
             Some(Problem::TooFewParameters)
         } else if args.len() > max {
             Some(Problem::TooManyParameters)
-        } else if call.function == Function::Case && args.len() % 2 == 0 {
+        } else if call.function == Function::Case && args.len().is_multiple_of(2) {
             Some(Problem::EvenParameters)
         } else {
             None
@@ -294,7 +341,10 @@ impl Parser<'_> {
             Kind::Dereference => {
                 let (left, right) = self.pop_pair(token)?;
                 let depths = [left.depth, right.depth];
-                self.push_node(Node::Index(Box::new(left.node), Box::new(right.node)), &depths);
+                self.push_node(
+                    Node::Index(Box::new(left.node), Box::new(right.node)),
+                    &depths,
+                );
                 return Ok(());
             }
             Kind::Operator(op) => op,
@@ -338,14 +388,21 @@ impl Parser<'_> {
                         }
                     }
                 }
-                let node = if and { Node::And(items) } else { Node::Or(items) };
+                let node = if and {
+                    Node::And(items)
+                } else {
+                    Node::Or(items)
+                };
                 self.push_node(node, &depths);
                 return Ok(());
             }
             Op::Not => return Err(self.internal(token)),
         };
         let depths = [left.depth, right.depth];
-        self.push_node(Node::Compare(compare, Box::new(left.node), Box::new(right.node)), &depths);
+        self.push_node(
+            Node::Compare(compare, Box::new(left.node), Box::new(right.node)),
+            &depths,
+        );
         Ok(())
     }
 
@@ -369,7 +426,10 @@ impl Parser<'_> {
         let depth = 1 + child_depths.iter().copied().max().unwrap_or(0);
         if depth > MAX_DEPTH {
             self.too_deep = true;
-            self.operands.push(Operand { node: Node::Literal(Value::Null), depth });
+            self.operands.push(Operand {
+                node: Node::Literal(Value::Null),
+                depth,
+            });
         } else {
             self.operands.push(Operand { node, depth });
         }

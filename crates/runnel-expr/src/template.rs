@@ -26,7 +26,9 @@ pub enum Template {
 
 #[derive(Debug, Clone)]
 pub enum TemplatePart {
+    /// Text copied as is.
     Literal(String),
+    /// An expression converted to string (G15 numbers, `Array`/`Object` for collections).
     Expr(Expr),
 }
 
@@ -34,6 +36,7 @@ pub enum TemplatePart {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct TemplateError {
+    /// GitHub's message (for a bad expression, the parser's message about the trimmed text).
     pub message: String,
     /// 0-based char offset inside the scalar where the failing expression (or `${{`) starts
     /// plus the offset inside it.
@@ -43,6 +46,9 @@ pub struct TemplateError {
 const OPEN: &str = "${{";
 
 impl Template {
+    /// Splits `text` at `${{ }}` (closing `}}` inside `'...'` strings do not count) and parses
+    /// each expression, trimmed, with `options`. Only an exact `${{ expr }}` (no text around,
+    /// not even spaces) is [`Template::Whole`].
     pub fn parse(text: &str, options: &ParseOptions) -> Result<Template, TemplateError> {
         let Some(first) = text.find(OPEN) else {
             return Ok(Template::Literal(text.to_owned()));
@@ -87,23 +93,30 @@ impl Template {
                             offset: char_offset(open),
                         });
                     }
-                    let trimmed_at =
-                        open + OPEN.len() + (raw.len() - raw.trim_start().len());
-                    let expr = parse(trimmed, options).map_err(|err: ParseError| TemplateError {
-                        message: err.message,
-                        offset: char_offset(trimmed_at) + err.offset,
-                    })?;
+                    let trimmed_at = open + OPEN.len() + (raw.len() - raw.trim_start().len());
+                    let expr =
+                        parse(trimmed, options).map_err(|err: ParseError| TemplateError {
+                            message: err.message,
+                            offset: char_offset(trimmed_at) + err.offset,
+                        })?;
                     parts.push(TemplatePart::Expr(expr));
                     sources.push(trimmed);
                     i = end + 1;
-                    next_open = text.get(i..).and_then(|rest| rest.find(OPEN)).map(|p| p + i);
+                    next_open = text
+                        .get(i..)
+                        .and_then(|rest| rest.find(OPEN))
+                        .map(|p| p + i);
                 }
                 Some(open) if i < open => {
-                    parts.push(TemplatePart::Literal(text.get(i..open).unwrap_or_default().to_owned()));
+                    parts.push(TemplatePart::Literal(
+                        text.get(i..open).unwrap_or_default().to_owned(),
+                    ));
                     i = open;
                 }
                 _ => {
-                    parts.push(TemplatePart::Literal(text.get(i..).unwrap_or_default().to_owned()));
+                    parts.push(TemplatePart::Literal(
+                        text.get(i..).unwrap_or_default().to_owned(),
+                    ));
                     break;
                 }
             }
@@ -114,10 +127,10 @@ impl Template {
                 return Ok(Template::Literal(literal));
             }
         }
-        if let [TemplatePart::Expr(_)] = parts.as_slice() {
-            if let Some(TemplatePart::Expr(expr)) = parts.pop() {
-                return Ok(Template::Whole(expr));
-            }
+        if let [TemplatePart::Expr(_)] = parts.as_slice()
+            && let Some(TemplatePart::Expr(expr)) = parts.pop()
+        {
+            return Ok(Template::Whole(expr));
         }
         check_format_limits(&parts, &sources)?;
         Ok(Template::Interpolated(parts))
@@ -130,7 +143,12 @@ impl Template {
             Template::Whole(expr) => expr.evaluate_with(cx, EvalOptions::TEMPLATE),
             Template::Interpolated(parts) => {
                 let refs = part_refs(parts);
-                evaluate_parts(&InterpolatedDisplay(parts), &refs, cx, EvalOptions::TEMPLATE)
+                evaluate_parts(
+                    &InterpolatedDisplay(parts),
+                    &refs,
+                    cx,
+                    EvalOptions::TEMPLATE,
+                )
             }
         }
     }
@@ -190,7 +208,13 @@ fn check_format_limits(parts: &[TemplatePart], sources: &[&str]) -> Result<(), T
             TemplatePart::Literal(text) => {
                 length += text
                     .chars()
-                    .map(|c| if matches!(c, '\'' | '{' | '}') { 2 } else { c.len_utf16() })
+                    .map(|c| {
+                        if matches!(c, '\'' | '{' | '}') {
+                            2
+                        } else {
+                            c.len_utf16()
+                        }
+                    })
                     .sum::<usize>();
             }
             TemplatePart::Expr(_) => {
@@ -199,7 +223,10 @@ fn check_format_limits(parts: &[TemplatePart], sources: &[&str]) -> Result<(), T
             }
         }
     }
-    length += sources.iter().map(|source| 2 + units(source)).sum::<usize>();
+    length += sources
+        .iter()
+        .map(|source| 2 + units(source))
+        .sum::<usize>();
     if length > MAX_LENGTH {
         return Err(TemplateError {
             message: format!("Exceeded max expression length {MAX_LENGTH}"),
@@ -275,31 +302,53 @@ impl IfCondition {
             }
         };
         let success = || {
-            Node::Call(Call { function: Function::Success, name: "success".to_owned(), args: Vec::new() })
+            Node::Call(Call {
+                function: Function::Success,
+                name: "success".to_owned(),
+                args: Vec::new(),
+            })
         };
         let Some((node, depth)) = condition else {
             return Ok(IfCondition {
-                expr: Expr { root: Some(success()), depth: 1 },
+                expr: Expr {
+                    root: Some(success()),
+                    depth: 1,
+                },
                 has_status_function: false,
             });
         };
         if node.has_status_function() {
-            return Ok(IfCondition { expr: Expr { root: Some(node), depth }, has_status_function: true });
+            return Ok(IfCondition {
+                expr: Expr {
+                    root: Some(node),
+                    depth,
+                },
+                has_status_function: true,
+            });
         }
         // `success() && (cond)` re-parsed by the runner flattens a top-level `&&` of `cond`.
         let (items, depth) = match node {
-            Node::And(items) => (std::iter::once(success()).chain(items).collect(), depth.max(2)),
+            Node::And(items) => (
+                std::iter::once(success()).chain(items).collect(),
+                depth.max(2),
+            ),
             node => (vec![success(), node], depth + 1),
         };
         Ok(IfCondition {
-            expr: Expr { root: Some(Node::And(items)), depth },
+            expr: Expr {
+                root: Some(Node::And(items)),
+                depth,
+            },
             has_status_function: false,
         })
     }
 
     /// Evaluates with the runner's limit for workflow values and tests truthiness.
     pub fn evaluate(&self, cx: &EvalContext<'_>) -> Result<bool, EvalError> {
-        Ok(self.expr.evaluate_with(cx, EvalOptions::TEMPLATE)?.is_truthy())
+        Ok(self
+            .expr
+            .evaluate_with(cx, EvalOptions::TEMPLATE)?
+            .is_truthy())
     }
 
     /// True if the written condition calls `success`, `failure`, `cancelled` or `always`

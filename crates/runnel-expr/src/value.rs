@@ -16,9 +16,12 @@ use crate::number;
 pub enum Value {
     Null,
     Bool(bool),
+    /// Every number is a double, as in GitHub (JSON integers included).
     Number(f64),
     String(String),
+    /// Shared: `==` on arrays compares identity, not contents.
     Array(Arc<Vec<Value>>),
+    /// Shared: `==` on objects compares identity, not contents.
     Object(Arc<Object>),
 }
 
@@ -35,6 +38,8 @@ impl Object {
     pub fn new() -> Object {
         Object::default()
     }
+    /// Adds or replaces `key` (compared case-insensitively; a replaced key keeps its first
+    /// spelling and position).
     pub fn insert(&mut self, key: impl Into<String>, value: Value) {
         let key = key.into();
         let folded = fold_case(&key).into_owned();
@@ -47,11 +52,15 @@ impl Object {
     }
     /// Case-insensitive lookup.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries.get(fold_case(key).as_ref()).map(|(_, value)| value)
+        self.entries
+            .get(fold_case(key).as_ref())
+            .map(|(_, value)| value)
     }
     /// Entries in insertion order, keys as first inserted.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.entries.values().map(|(key, value)| (key.as_str(), value))
+        self.entries
+            .values()
+            .map(|(key, value)| (key.as_str(), value))
     }
     /// Values in insertion order.
     pub fn values(&self) -> impl Iterator<Item = &Value> {
@@ -155,12 +164,25 @@ fn fold_char(c: char) -> char {
     }
 }
 
-/// The case-folded form of `s`; borrowed when already folded (the common ASCII case).
+/// One char of a folding key: the upper-case fold, with ASCII then lowered again. Two chars get
+/// the same key exactly when their upper-case folds match, and lowercase ASCII (most context
+/// keys) maps to itself, so folding usually borrows.
+fn key_char(c: char) -> char {
+    let upper = fold_char(c);
+    if upper.is_ascii() {
+        upper.to_ascii_lowercase()
+    } else {
+        upper
+    }
+}
+
+/// A form of `s` under which ordinal ignore-case equal strings are identical (for lookups and
+/// substring tests); borrowed when `s` is already in that form.
 pub(crate) fn fold_case(s: &str) -> Cow<'_, str> {
-    if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_lowercase()) {
+    if s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
         Cow::Borrowed(s)
     } else {
-        Cow::Owned(s.chars().map(fold_char).collect())
+        Cow::Owned(s.chars().map(key_char).collect())
     }
 }
 

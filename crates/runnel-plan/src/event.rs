@@ -113,7 +113,9 @@ impl Event {
     pub fn workflow_dispatch(git_ref: &str, inputs: &[(&str, &str)]) -> Event {
         let mut event = Event::new("workflow_dispatch");
         event.git_ref = full_ref(git_ref);
-        event.payload.insert("ref", Value::String(event.git_ref.clone()));
+        event
+            .payload
+            .insert("ref", Value::String(event.git_ref.clone()));
         event.inputs = inputs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

@@ -200,10 +200,15 @@ pub(crate) fn plan_job_with(
     let legs = match legs {
         Ok(legs) => legs,
         Err(message) => {
+            // GitHub fails the run when a matrix cannot be expanded: the job does not start.
             note(NoteSeverity::Error, format!("strategy.matrix: {message}"));
+            let failed = JobInstance {
+                would_run: false,
+                ..single(unexpanded_name(job), false, Vec::new())
+            };
             return JobPlan {
                 would_run: false,
-                instances: vec![single(unexpanded_name(job), false, Vec::new())],
+                instances: vec![failed],
                 notes,
             };
         }

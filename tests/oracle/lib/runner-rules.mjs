@@ -77,3 +77,99 @@ export function hasFormatSpecifier(format) {
 export function isIntegerLikeKey(key) {
   return /^(0|[1-9]\d*)$/.test(key) && Number(key) < 4294967295;
 }
+
+/**
+ * The argument indices a valid format string references, scanning as the runner's Format does;
+ * `undefined` when the runner rejects the string before evaluating any argument.
+ */
+export function formatReferences(format) {
+  const referenced = new Set();
+  let index = 0;
+  while (index < format.length) {
+    const lbrace = format.indexOf("{", index);
+    const rbrace = format.indexOf("}", index);
+    if (lbrace >= 0 && (rbrace < 0 || rbrace > lbrace)) {
+      if (format[lbrace + 1] === "{") {
+        index = lbrace + 2;
+        continue;
+      }
+      let end = lbrace + 1;
+      while (end < format.length && format[end] >= "0" && format[end] <= "9") end++;
+      const digits = format.slice(lbrace + 1, end);
+      if (digits === "" || Number(digits) > 255 || format[end] !== "}") return undefined;
+      referenced.add(Number(digits));
+      index = end + 1;
+    } else if (rbrace >= 0) {
+      if (format[rbrace + 1] !== "}") return undefined;
+      index = rbrace + 2;
+    } else {
+      break;
+    }
+  }
+  return referenced;
+}
+
+/**
+ * Whether the runner evaluates argument `index` of a call, given the values of the arguments
+ * before it. The runner's functions evaluate their arguments on demand (actions/runner
+ * `Expressions2/Sdk/Functions/*.cs`); the npm package evaluates all of them before the call.
+ * Argument 0 is always evaluated. `kinds` gives the package's data.Kind values.
+ */
+export function runnerEvaluatesArgument(name, values, index, count, kinds) {
+  if (index === 0) return true;
+  const first = values[0];
+  const isArray = first.kind === kinds.Array;
+  switch (name) {
+    case "contains":
+      return first.primitive || (isArray && first.values().length > 0);
+    case "startswith":
+    case "endswith":
+      return first.primitive;
+    case "join":
+      return isArray && first.values().length > 1;
+    case "format": {
+      const referenced = formatReferences(first.coerceString());
+      // A format string the runner rejects fails before any argument: both sides error anyway.
+      return referenced === undefined || referenced.has(index - 1);
+    }
+    case "case":
+      for (let p = 0; p < count - 1; p += 2) {
+        if (p === index) return true;
+        // A non-boolean predicate fails the runner right there, as it fails the package.
+        if (values[p].kind !== kinds.Boolean) return true;
+        if (values[p].value) return index === p + 1;
+        if (index === p + 1) return false;
+      }
+      return index === count - 1;
+    default:
+      return true;
+  }
+}
+
+/**
+ * Depth of the tree the runner's parser would build (its MaxDepth of 50 applies to this):
+ * parentheses add no node, and nested `&&` (or `||`) merge into one node.
+ */
+export function runnerTreeDepth(node, ast) {
+  const depth = child => runnerTreeDepth(child, ast);
+  if (node instanceof ast.Grouping) return depth(node.group);
+  if (node instanceof ast.Unary) return 1 + depth(node.expr);
+  if (node instanceof ast.Binary) return 1 + Math.max(depth(node.left), depth(node.right));
+  if (node instanceof ast.IndexAccess) return 1 + Math.max(depth(node.expr), depth(node.index));
+  if (node instanceof ast.FunctionCall) return 1 + Math.max(0, ...node.args.map(depth));
+  if (node instanceof ast.Logical) {
+    const flat = [];
+    const flatten = n => {
+      let inner = n;
+      while (inner instanceof ast.Grouping) inner = inner.group;
+      if (inner instanceof ast.Logical && inner.operator.type === node.operator.type) {
+        inner.args.forEach(flatten);
+      } else {
+        flat.push(n);
+      }
+    };
+    node.args.forEach(flatten);
+    return 1 + Math.max(...flat.map(depth));
+  }
+  return 1;
+}

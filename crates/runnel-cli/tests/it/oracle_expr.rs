@@ -61,9 +61,20 @@ const EXCEPTIONS: &[Exception] = &[
         applies: |case| case.has_note("duplicate-key"),
     },
     Exception {
-        reason: "case(): the runner evaluates only the chosen branch, npm evaluates every \
-                 argument first (semantics.md 1.6)",
-        applies: |case| case.has_note("case-eager"),
+        reason: "lazy arguments: the runner's functions evaluate an argument only when needed \
+                 (format's unreferenced args, join's separator, case's other branches…), \
+                 npm evaluates all first (runner Sdk/Functions/*.cs)",
+        applies: |case| case.has_note("lazy-arguments"),
+    },
+    Exception {
+        reason: "max depth 50: the runner measures the built tree (parentheses add no node), \
+                 npm counts parser nesting (runner ExpressionParser.CheckMaxDepth)",
+        applies: |case| case.has_note("max-depth"),
+    },
+    Exception {
+        reason: "empty expression: the runner's parser returns no tree and runnel answers null; \
+                 the npm parser returns nothing to evaluate (the oracle reports an error)",
+        applies: |case| case.expr.trim().is_empty(),
     },
 ];
 

@@ -6,9 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use runnel_expr::{
-    EvalContext, EvalOptions, Object, ParseErrorKind, ParseOptions, Value, parse,
-};
+use runnel_expr::{EvalContext, EvalOptions, Object, ParseErrorKind, ParseOptions, Value, parse};
 use serde_json::Value as Json;
 
 use crate::support::SUCCESS;
@@ -42,7 +40,11 @@ fn github_expression_test_data() {
     let mut stale_exceptions = Vec::new();
     let mut seen = BTreeSet::new();
     for file in &files {
-        let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_owned();
         let text = std::fs::read_to_string(file).unwrap_or_default();
         let data: serde_json::Map<String, Json> = match serde_json::from_str(&text) {
             Ok(data) => data,
@@ -72,13 +74,27 @@ fn github_expression_test_data() {
         "conformance: {passed} passed, {} listed exceptions, {skipped} skipped (TypeScript-only)",
         exceptions.len()
     );
-    assert!(failures.is_empty(), "{} failing cases:\n{}", failures.len(), failures.join("\n"));
-    assert!(stale_exceptions.is_empty(), "listed in EXCEPTIONS.md but passing: {stale_exceptions:?}");
-    assert!(unknown.is_empty(), "EXCEPTIONS.md lists unknown cases: {unknown:?}");
+    assert!(
+        failures.is_empty(),
+        "{} failing cases:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        stale_exceptions.is_empty(),
+        "listed in EXCEPTIONS.md but passing: {stale_exceptions:?}"
+    );
+    assert!(
+        unknown.is_empty(),
+        "EXCEPTIONS.md lists unknown cases: {unknown:?}"
+    );
 }
 
 fn run_case(case: &Json) -> Result<(), String> {
-    let expr = case.get("expr").and_then(Json::as_str).ok_or("case without expr")?;
+    let expr = case
+        .get("expr")
+        .and_then(Json::as_str)
+        .ok_or("case without expr")?;
     let contexts = match case.get("contexts") {
         Some(json) => match Value::from_json(json) {
             Value::Object(object) => (*object).clone(),
@@ -92,8 +108,16 @@ fn run_case(case: &Json) -> Result<(), String> {
         hash_files: false,
     };
     let expected_error = case.get("err").map(|err| {
-        let kind = err.get("kind").and_then(Json::as_str).unwrap_or_default().to_owned();
-        let value = err.get("value").and_then(Json::as_str).unwrap_or_default().to_owned();
+        let kind = err
+            .get("kind")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let value = err
+            .get("value")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_owned();
         (kind, value)
     });
     let parsed = match parse(expr, &options) {
@@ -111,21 +135,32 @@ fn run_case(case: &Json) -> Result<(), String> {
             };
         }
     };
-    let cx = EvalContext { contexts: &contexts, host: &SUCCESS };
+    let cx = EvalContext {
+        contexts: &contexts,
+        host: &SUCCESS,
+    };
     let result = parsed.evaluate_with(&cx, EvalOptions::EXPRESSION);
     match (result, expected_error) {
         (Err(err), Some((kind, want))) if kind == "evaluation" && err.message.contains(&want) => {
             Ok(())
         }
         (Err(err), _) => Err(format!("unexpected evaluation error: {}", err.message)),
-        (Ok(value), Some((kind, want))) => {
-            Err(format!("expected {kind} error {want:?}, got {}", value.to_json()))
-        }
+        (Ok(value), Some((kind, want))) => Err(format!(
+            "expected {kind} error {want:?}, got {}",
+            value.to_json()
+        )),
         (Ok(value), None) => {
-            let want_kind = case.pointer("/result/kind").and_then(Json::as_str).unwrap_or_default();
+            let want_kind = case
+                .pointer("/result/kind")
+                .and_then(Json::as_str)
+                .unwrap_or_default();
             let want = case.pointer("/result/value").unwrap_or(&Json::Null);
             if value.kind_name() != want_kind {
-                return Err(format!("kind {} (want {want_kind}): {}", value.kind_name(), value.to_json()));
+                return Err(format!(
+                    "kind {} (want {want_kind}): {}",
+                    value.kind_name(),
+                    value.to_json()
+                ));
             }
             if !same(&value, want) {
                 return Err(format!("value {} (want {want})", value.to_json()));
@@ -150,7 +185,9 @@ fn same(value: &Value, want: &Json) -> bool {
         }
         (Value::Object(a), Json::Object(b)) => {
             a.len() == b.len()
-                && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
+                && a.iter()
+                    .zip(b)
+                    .all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
         }
         _ => false,
     }

@@ -16,7 +16,9 @@ impl Host for TestHost {
     }
 }
 
-pub(crate) const SUCCESS: TestHost = TestHost { status: JobStatus::Success };
+pub(crate) const SUCCESS: TestHost = TestHost {
+    status: JobStatus::Success,
+};
 
 /// Contexts from a JSON object literal.
 pub(crate) fn contexts(json: &str) -> Object {
@@ -27,10 +29,18 @@ pub(crate) fn contexts(json: &str) -> Object {
     }
 }
 
-/// Parses with every context and function allowed and evaluates against `contexts`.
+/// Parses with every function and every context (plus the names in `contexts`) allowed and
+/// evaluates against `contexts`.
 pub(crate) fn eval(expr: &str, contexts: &Object) -> Result<Value, String> {
-    let parsed = parse(expr, &ParseOptions::permissive()).map_err(|e| e.message)?;
-    let cx = EvalContext { contexts, host: &SUCCESS };
+    let mut options = ParseOptions::permissive();
+    options
+        .named_values
+        .extend(contexts.iter().map(|(k, _)| k.to_owned()));
+    let parsed = parse(expr, &options).map_err(|e| e.message)?;
+    let cx = EvalContext {
+        contexts,
+        host: &SUCCESS,
+    };
     parsed.evaluate(&cx).map_err(|e| e.message)
 }
 

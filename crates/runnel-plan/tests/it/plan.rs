@@ -154,7 +154,12 @@ jobs:
 "#,
     );
     let plan = plan_workflow("w.yml", &workflow, &Event::push("main"));
-    assert!(plan.jobs.iter().all(|j| !j.would_run));
+    assert!(
+        plan.jobs.iter().all(|j| !j.would_run),
+        "{:?} {:?}",
+        plan.jobs,
+        plan.notes
+    );
     let messages: Vec<&str> = plan.notes.iter().map(|n| n.message.as_str()).collect();
     assert_eq!(
         messages,
