@@ -23,6 +23,7 @@ import { expressionDataToJson, plainToExpressionData } from "./lib/json-out.mjs"
 import {
   g15,
   hasFormatSpecifier,
+  hasTrailingTextAfterJson,
   isIntegerLikeKey,
   runnerEvaluatesArgument,
   runnerParseNumber,
@@ -60,6 +61,7 @@ function noteJsonShape(d) {
 }
 
 function noteParsedJson(text) {
+  if (hasTrailingTextAfterJson(text)) notes.add("json-trailing-text");
   try {
     JSON.parse(text, function (_key, value) {
       if (value !== null && typeof value === "object" && !Array.isArray(value)) {

@@ -499,6 +499,15 @@ function* functionCases() {
     "case(true, 'ok', fromJSON('bad'))", "case(false, fromJSON('bad'), 'ok')", "case(true, 1, 2, 3)",
     "case(true, 1)", "case(true)", "CASE(false, 1, 2)"
   ];
+  // Arguments the runner never evaluates (it evaluates on demand, npm before the call).
+  yield* [
+    "join('abc', fromJSON('x'))", "join(fromJSON('[1]'), fromJSON('x'))", "join(fromJSON('[1,2]'), fromJSON('x'))",
+    "join(github, fromJSON('x'))", "contains(github, fromJSON('x'))", "contains(misc.empty_arr, fromJSON('x'))",
+    "contains(matrix.flags, fromJSON('x'))", "contains('abc', fromJSON('x'))", "startsWith(github, fromJSON('x'))",
+    "endsWith(matrix.flags, fromJSON('x'))", "endsWith('a', fromJSON('x'))", "format('{0}', 1, fromJSON('x'))",
+    "format('{1}', fromJSON('x'), 2)", "format('{{0}}', fromJSON('x'))", "format('{0', fromJSON('x'))",
+    "format('{0:x}', fromJSON('x'))", "case(false, fromJSON('x'), true, 1, fromJSON('y'))"
+  ];
   // status functions.
   yield* ["success()", "always()", "failure()", "cancelled()", "!cancelled()", "success() && always()",
     "failure() || 'fallback'", "SUCCESS()", "success(1)", "always(true)"];
@@ -522,6 +531,13 @@ function* syntaxCases() {
   yield `${"(".repeat(60)}1${")".repeat(60)}`;
   yield `${"!".repeat(20)}true`;
   yield `${"!".repeat(60)}true`;
+  for (const n of [48, 49, 50]) {
+    yield `${"!".repeat(n)}true`;
+    yield `github${".x".repeat(n)}`;
+    yield `${"(".repeat(n)}true${")".repeat(n)}`;
+    yield Array.from({ length: n }, () => "(true").join(" && ") + ")".repeat(n);
+    yield Array.from({ length: n }, () => "format('{0}', ").join("") + "1" + ")".repeat(n);
+  }
   yield Array.from({ length: 20 }, () => "true").join(" && ");
   yield `'${"x".repeat(20990)}'`;
   yield `'${"x".repeat(21010)}'`;

@@ -100,8 +100,7 @@ fn fuzz(root: &Path, seconds: u32) -> Result<()> {
     }
     for (target, seeds) in FUZZ_TARGETS {
         let corpus = root.join("fuzz/corpus").join(target);
-        std::fs::create_dir_all(&corpus)
-            .with_context(|| format!("create {}", corpus.display()))?;
+        std::fs::create_dir_all(&corpus).with_context(|| format!("create {}", corpus.display()))?;
         let mut cmd = Command::new("cargo");
         cmd.current_dir(root.join("fuzz"))
             .args(["+nightly", "fuzz", "run", target])

@@ -5,7 +5,12 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "runnel", version, about = "A Gitea Actions runner", max_term_width = 100)]
+#[command(
+    name = "runnel",
+    version,
+    about = "A Gitea Actions runner",
+    max_term_width = 100
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,

@@ -23,7 +23,9 @@ pub(crate) fn run(args: &BenchArgs) -> Result<Outcome> {
         for file in &files {
             let loaded = runnel_workflow::load_workflow(&file.display, &file.text);
             if let Some(workflow) = &loaded.workflow {
-                jobs += runnel_plan::plan_workflow(&file.display, workflow, &event).jobs.len();
+                jobs += runnel_plan::plan_workflow(&file.display, workflow, &event)
+                    .jobs
+                    .len();
             }
         }
     }

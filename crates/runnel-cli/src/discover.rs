@@ -55,6 +55,10 @@ pub(crate) fn read(path: &Path) -> Result<SourceFile> {
     let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| anyhow::anyhow!("{}: not valid UTF-8", path.display()))?;
-    let display = path.strip_prefix("./").unwrap_or(path).display().to_string();
+    let display = path
+        .strip_prefix("./")
+        .unwrap_or(path)
+        .display()
+        .to_string();
     Ok(SourceFile { display, text })
 }

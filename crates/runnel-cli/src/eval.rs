@@ -81,7 +81,10 @@ fn answer_line(line: &str, default_context: &Object) -> Result<Value, String> {
 fn context_object(json: &serde_json::Value) -> Result<Object> {
     match Value::from_json(json) {
         Value::Object(object) => Ok((*object).clone()),
-        other => bail!("the context must be a JSON object, not {}", other.kind_name()),
+        other => bail!(
+            "the context must be a JSON object, not {}",
+            other.kind_name()
+        ),
     }
 }
 
@@ -90,8 +93,12 @@ fn evaluate(expr: &str, contexts: &Object) -> Result<Value, String> {
         named_values: contexts.iter().map(|(k, _)| k.to_owned()).collect(),
         status_functions: true,
         hash_files: true,
+        job_status_arguments: false,
     };
     let parsed = runnel_expr::parse(expr, &options).map_err(|e| e.message)?;
-    let cx = EvalContext { contexts, host: &EvalHost };
+    let cx = EvalContext {
+        contexts,
+        host: &EvalHost,
+    };
     parsed.evaluate(&cx).map_err(|e| e.message)
 }

@@ -45,7 +45,11 @@ pub(crate) fn run(args: &PlanArgs) -> Result<Outcome> {
         .iter()
         .flat_map(|p| &p.notes)
         .any(|n| n.severity == NoteSeverity::Error);
-    Ok(if invalid || plan_errors { Outcome::Failed } else { Outcome::Success })
+    Ok(if invalid || plan_errors {
+        Outcome::Failed
+    } else {
+        Outcome::Success
+    })
 }
 
 fn event_from_args(args: &PlanArgs) -> Result<Event> {
@@ -66,12 +70,17 @@ fn event_from_args(args: &PlanArgs) -> Result<Event> {
             let json: serde_json::Value = serde_json::from_str(&text)
                 .with_context(|| format!("{}: not JSON", path.display()))?;
             let Value::Object(payload) = Value::from_json(&json) else {
-                bail!("{}: the event payload must be a JSON object", path.display());
+                bail!(
+                    "{}: the event payload must be a JSON object",
+                    path.display()
+                );
             };
             event.payload = (*payload).clone();
         }
         None => {
-            event.payload.insert("ref", Value::String(event.git_ref.clone()));
+            event
+                .payload
+                .insert("ref", Value::String(event.git_ref.clone()));
             let inputs: Object = args
                 .inputs
                 .iter()
@@ -176,7 +185,11 @@ fn print_text(plans: &[WorkflowPlan], event: &Event) {
 }
 
 fn join_or_dash(items: &[String]) -> String {
-    if items.is_empty() { "-".to_owned() } else { items.join(", ") }
+    if items.is_empty() {
+        "-".to_owned()
+    } else {
+        items.join(", ")
+    }
 }
 
 fn print_table(header: &[&str; 4], rows: &[[String; 4]]) {

@@ -28,7 +28,11 @@ pub(crate) fn run(args: &ValidateArgs) -> Result<Outcome> {
         Format::Text => print_text(&reports, errors),
         Format::Json => print_json(&reports),
     }
-    Ok(if errors == 0 { Outcome::Success } else { Outcome::Failed })
+    Ok(if errors == 0 {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    })
 }
 
 fn print_text(reports: &[(discover::SourceFile, Vec<Diagnostic>)], errors: usize) {

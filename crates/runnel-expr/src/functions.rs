@@ -61,7 +61,12 @@ impl Function {
         allowed.then_some(function)
     }
 
-    pub(crate) fn arity(self) -> (usize, usize) {
+    /// At job level GitHub lets `success` and `failure` name the needed jobs they test
+    /// (`success('build', 'test')`); elsewhere they take no arguments.
+    pub(crate) fn arity(self, options: &ParseOptions) -> (usize, usize) {
+        if options.job_status_arguments && matches!(self, Function::Success | Function::Failure) {
+            return (0, 255);
+        }
         TABLE
             .iter()
             .find(|(function, ..)| *function == self)
@@ -116,12 +121,27 @@ impl Evaluator<'_, '_> {
             }
             Function::Case => return self.case(args, level),
             Function::HashFiles => self.hash_files(args, level)?,
-            Function::Success => Value::Bool(self.cx.host.job_status() == JobStatus::Success),
-            Function::Failure => Value::Bool(self.cx.host.job_status() == JobStatus::Failure),
+            Function::Success => {
+                let jobs = self.job_names(args, level)?;
+                Value::Bool(self.cx.host.success(&jobs))
+            }
+            Function::Failure => {
+                let jobs = self.job_names(args, level)?;
+                Value::Bool(self.cx.host.failure(&jobs))
+            }
             Function::Cancelled => Value::Bool(self.cx.host.job_status() == JobStatus::Cancelled),
             Function::Always => Value::Bool(true),
         };
         Ok(Core::new(value))
+    }
+
+    /// The job ids named by a job-level `success(...)`/`failure(...)`, as strings.
+    fn job_names(&mut self, args: &[Node], level: usize) -> Result<Vec<String>, EvalError> {
+        let mut jobs = Vec::with_capacity(args.len());
+        for node in args {
+            jobs.push(self.eval(node, level)?.value.to_display_string());
+        }
+        Ok(jobs)
     }
 
     /// Argument `i` (arity was checked at parse time; a missing one reads as null).

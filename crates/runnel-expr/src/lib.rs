@@ -50,6 +50,9 @@ pub struct ParseOptions {
     pub status_functions: bool,
     /// Allow `hashFiles(...)`.
     pub hash_files: bool,
+    /// Allow job ids as arguments of `success(...)` and `failure(...)`, as a job-level `if:`
+    /// does on GitHub.
+    pub job_status_arguments: bool,
 }
 
 /// Every context name a workflow or action can reference (plus Gitea's `gitea` alias).
@@ -65,6 +68,7 @@ impl ParseOptions {
             named_values: ALL_CONTEXTS.iter().map(|name| (*name).to_owned()).collect(),
             status_functions: true,
             hash_files: true,
+            job_status_arguments: false,
         }
     }
 }
@@ -113,6 +117,20 @@ pub trait Host {
     /// `success()`, `failure()`, `cancelled()` inputs.
     fn job_status(&self) -> JobStatus {
         JobStatus::Success
+    }
+    /// `success()`; at job level `success('a', 'b')` names the needed jobs to test (`jobs` is
+    /// empty otherwise). By default: the job status is `Success`. At job level GitHub's answer
+    /// is "every needed job (transitively) succeeded", which is false after a skipped need
+    /// even though nothing failed: a job-level host overrides this.
+    fn success(&self, jobs: &[String]) -> bool {
+        let _ = jobs;
+        self.job_status() == JobStatus::Success
+    }
+    /// `failure()`; at job level `failure('a')` names the needed jobs to test. By default: the
+    /// job status is `Failure`.
+    fn failure(&self, jobs: &[String]) -> bool {
+        let _ = jobs;
+        self.job_status() == JobStatus::Failure
     }
     /// `hashFiles(patterns...)`: the engine reads files; `Ok("")` when nothing matches.
     fn hash_files(&self, follow_symlinks: bool, patterns: &[String]) -> Result<String, String> {

@@ -313,7 +313,7 @@ impl Parser<'_> {
         else {
             return Err(self.internal(token));
         };
-        let (min, max) = call.function.arity();
+        let (min, max) = call.function.arity(self.options);
         let problem = if args.len() < min {
             Some(Problem::TooFewParameters)
         } else if args.len() > max {

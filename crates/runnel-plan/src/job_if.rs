@@ -4,38 +4,51 @@
 //! whose condition has no status function) and the status the expression's `success()`,
 //! `failure()` and `cancelled()` see. Must not: build contexts (see `contexts`).
 
-use runnel_expr::{EvalContext, Host, JobStatus, ParseOptions, Template, TemplatePart, parse};
+use runnel_expr::{EvalContext, Host, JobStatus};
 use runnel_workflow::IfExpr;
 
 use crate::contexts::{JobResult, NeedsState};
 
-/// What the status functions of a job-level `if:` report.
-struct JobHost {
-    status: JobStatus,
+/// What the status functions of a job-level `if:` report: GitHub's job-level answers, where
+/// `success()` means every needed job succeeded and `failure()` that one failed, so after a
+/// skipped need both are false. `success('a')`/`failure('a')` test only the named needs.
+struct JobHost<'a> {
+    needs: &'a NeedsState,
 }
 
-impl Host for JobHost {
-    fn job_status(&self) -> JobStatus {
-        self.status
+impl JobHost<'_> {
+    /// The direct needs a status function is about: all of them, or the ones it names.
+    fn named<'n>(&'n self, jobs: &'n [String]) -> impl Iterator<Item = JobResult> + 'n {
+        self.needs
+            .needs
+            .iter()
+            .filter(move |n| {
+                jobs.is_empty() || jobs.iter().any(|j| j.eq_ignore_ascii_case(&n.job_id))
+            })
+            .map(|n| n.result)
     }
 }
 
-/// The status GitHub's job-level functions see: cancelled wins, then any failed ancestor.
-///
-/// A need that was skipped (or cancelled without the run being cancelled) while no ancestor
-/// failed makes GitHub's `success()` false but `failure()` false too; [`JobStatus`] cannot
-/// say that, so such a job reports `Success`. Conditions without a status function are
-/// decided before evaluation (see [`decide`]), so this only matters for an explicit
-/// `success()` after a skipped need.
-fn job_status(needs: &NeedsState) -> JobStatus {
-    if needs.cancelled {
-        JobStatus::Cancelled
-    } else if needs.any_ancestor_failed
-        || needs.needs.iter().any(|n| n.result == JobResult::Failure)
-    {
-        JobStatus::Failure
-    } else {
-        JobStatus::Success
+impl Host for JobHost<'_> {
+    fn job_status(&self) -> JobStatus {
+        if self.needs.cancelled {
+            JobStatus::Cancelled
+        } else if self.failure(&[]) {
+            JobStatus::Failure
+        } else {
+            JobStatus::Success
+        }
+    }
+
+    fn success(&self, jobs: &[String]) -> bool {
+        !self.needs.cancelled
+            && (!jobs.is_empty() || !self.needs.any_ancestor_failed)
+            && self.named(jobs).all(|r| r == JobResult::Success)
+    }
+
+    fn failure(&self, jobs: &[String]) -> bool {
+        (jobs.is_empty() && self.needs.any_ancestor_failed)
+            || self.named(jobs).any(|r| r == JobResult::Failure)
     }
 }
 
@@ -70,12 +83,10 @@ pub(crate) fn decide(
             Decision::Skip
         };
     };
-    if !has_status_function(&condition.source) && !all_needs_succeeded {
+    if !condition.condition.has_status_function() && !all_needs_succeeded {
         return Decision::Skip;
     }
-    let host = JobHost {
-        status: job_status(needs),
-    };
+    let host = JobHost { needs };
     let cx = EvalContext {
         contexts,
         host: &host,
@@ -84,33 +95,5 @@ pub(crate) fn decide(
         Ok(true) => Decision::Run,
         Ok(false) => Decision::Skip,
         Err(error) => Decision::Error(format!("`if: {}`: {error}", condition.source)),
-    }
-}
-
-/// Whether an `if:` text calls a status function anywhere, read the way `IfCondition` reads
-/// it (whole `${{ }}`, bare expression, or interpolated text).
-pub(crate) fn has_status_function(source: &str) -> bool {
-    let options = ParseOptions {
-        named_values: [
-            "github", "needs", "vars", "inputs", "matrix", "strategy", "env", "job", "runner",
-            "steps", "secrets",
-        ]
-        .iter()
-        .map(|name| (*name).to_owned())
-        .collect(),
-        status_functions: true,
-        hash_files: true,
-    };
-    match Template::parse(source, &options) {
-        Ok(Template::Whole(expr)) => expr.has_status_function(),
-        Ok(Template::Literal(text)) if text.trim().is_empty() => false,
-        Ok(Template::Literal(text)) => {
-            parse(&text, &options).is_ok_and(|expr| expr.has_status_function())
-        }
-        Ok(Template::Interpolated(parts)) => parts.iter().any(|part| match part {
-            TemplatePart::Expr(expr) => expr.has_status_function(),
-            TemplatePart::Literal(_) => false,
-        }),
-        Err(_) => false,
     }
 }

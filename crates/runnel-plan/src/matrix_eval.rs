@@ -28,6 +28,7 @@ fn parse_options() -> ParseOptions {
             .collect(),
         status_functions: false,
         hash_files: false,
+        job_status_arguments: false,
     }
 }
 

@@ -173,3 +173,42 @@ export function runnerTreeDepth(node, ast) {
   }
   return 1;
 }
+
+/**
+ * Whether `text` is one complete JSON value followed by more non-blank text (`1 2`, `{}{`). The
+ * runner's fromJSON (`JToken.ReadFrom`) reads the first value and ignores the rest;
+ * `JSON.parse` rejects the whole text.
+ */
+export function hasTrailingTextAfterJson(text) {
+  let i = 0;
+  while (i < text.length && /\s/.test(text[i])) i++;
+  let end = i;
+  if (text[i] === "{" || text[i] === "[" || text[i] === '"') {
+    let depth = 0;
+    let inString = false;
+    for (end = i; end < text.length; end++) {
+      const c = text[end];
+      if (inString) {
+        if (c === "\\") end++;
+        else if (c === '"') inString = false;
+      } else if (c === '"') {
+        inString = true;
+      } else if (c === "{" || c === "[") {
+        depth++;
+      } else if (c === "}" || c === "]") {
+        depth--;
+      }
+      if (!inString && depth === 0) break;
+    }
+    end++;
+  } else {
+    while (end < text.length && !/[\s,\]}{[]/.test(text[end])) end++;
+  }
+  if (end <= i || text.slice(end).trim() === "") return false;
+  try {
+    JSON.parse(text.slice(i, end));
+    return true;
+  } catch {
+    return false;
+  }
+}

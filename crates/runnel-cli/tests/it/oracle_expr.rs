@@ -61,6 +61,11 @@ const EXCEPTIONS: &[Exception] = &[
         applies: |case| case.has_note("duplicate-key"),
     },
     Exception {
+        reason: "fromJSON of a value followed by more text ('1 2'): the runner reads the first \
+                 value and ignores the rest (JToken.ReadFrom), JSON.parse rejects it",
+        applies: |case| case.has_note("json-trailing-text"),
+    },
+    Exception {
         reason: "lazy arguments: the runner's functions evaluate an argument only when needed \
                  (format's unreferenced args, join's separator, case's other branches…), \
                  npm evaluates all first (runner Sdk/Functions/*.cs)",

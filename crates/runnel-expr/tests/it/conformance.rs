@@ -106,6 +106,7 @@ fn run_case(case: &Json) -> Result<(), String> {
         named_values: contexts.iter().map(|(k, _)| k.to_owned()).collect(),
         status_functions: false,
         hash_files: false,
+        job_status_arguments: false,
     };
     let expected_error = case.get("err").map(|err| {
         let kind = err

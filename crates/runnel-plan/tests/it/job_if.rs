@@ -54,6 +54,21 @@ jobs:
     if: success()
     runs-on: x
     steps: [{run: 'true'}]
+  explicit-failure:
+    needs: a
+    if: failure()
+    runs-on: x
+    steps: [{run: 'true'}]
+  named-success:
+    needs: a
+    if: success('a')
+    runs-on: x
+    steps: [{run: 'true'}]
+  named-failure:
+    needs: a
+    if: ${{ failure('A') }}
+    runs-on: x
+    steps: [{run: 'true'}]
   interpolated:
     needs: a
     if: "${{ false }} "
@@ -104,10 +119,14 @@ fn job_if_table() {
         ("output-check", Success, false, false, &main, true),
         ("explicit-success", Success, false, false, &main, true),
         ("explicit-success", Failure, true, false, &main, false),
-        // FIXME: GitHub skips here (success() is false after a skipped need, failure() too);
-        // runnel_expr::JobStatus has no state for "needs skipped, nothing failed", so an
-        // explicit success() sees Success. The implicit success() (no status function) is right.
-        ("explicit-success", Skipped, false, false, &main, true),
+        // After a skipped need nothing failed, yet success() is false on GitHub.
+        ("explicit-success", Skipped, false, false, &main, false),
+        ("explicit-failure", Skipped, false, false, &main, false),
+        ("explicit-failure", Failure, false, false, &main, true),
+        ("named-success", Success, false, false, &main, true),
+        ("named-success", Failure, false, false, &main, false),
+        ("named-failure", Failure, false, false, &main, true),
+        ("named-failure", Success, false, false, &main, false),
         ("interpolated", Success, false, false, &main, true),
         ("interpolated", Skipped, false, false, &main, false),
     ];

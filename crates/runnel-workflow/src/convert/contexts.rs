@@ -85,6 +85,7 @@ impl Place {
             named_values: self.contexts().iter().map(|c| (*c).to_owned()).collect(),
             status_functions: matches!(self, Place::JobIf | Place::StepIf),
             hash_files: matches!(self, Place::StepIf | Place::Step),
+            job_status_arguments: matches!(self, Place::JobIf),
         }
     }
 }
