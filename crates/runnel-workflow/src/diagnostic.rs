@@ -66,14 +66,15 @@ pub fn render(diagnostic: &Diagnostic, source: &str) -> String {
     if let Some(line_text) = line_text {
         let number = diagnostic.line.to_string();
         let gutter = " ".repeat(number.len());
+        let (shown, caret_at) = window(line_text, diagnostic.col.saturating_sub(1));
         // Tabs before the column are kept so the caret lines up in a terminal.
-        let pad: String = line_text
+        let pad: String = shown
             .chars()
-            .take(diagnostic.col.saturating_sub(1))
+            .take(caret_at)
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
         out.push_str(&format!(
-            "{gutter} |\n{number} | {line_text}\n{gutter} | {pad}^\n"
+            "{gutter} |\n{number} | {shown}\n{gutter} | {pad}^\n"
         ));
         if let Some(hint) = &diagnostic.hint {
             out.push_str(&format!("{gutter} = hint: {hint}\n"));
@@ -82,4 +83,30 @@ pub fn render(diagnostic: &Diagnostic, source: &str) -> String {
         out.push_str(&format!("  = hint: {hint}\n"));
     }
     out
+}
+
+/// Longest source line shown whole; longer ones are cut to a window around the column.
+const MAX_SHOWN_CHARS: usize = 120;
+
+/// The part of `line` to show and the caret's char index in it: the whole line when short,
+/// else `MAX_SHOWN_CHARS` chars around `col` (0-based) with `…` where text was cut.
+fn window(line: &str, col: usize) -> (String, usize) {
+    let total = line.chars().count();
+    if total <= MAX_SHOWN_CHARS {
+        return (line.to_owned(), col);
+    }
+    let start = col
+        .saturating_sub(MAX_SHOWN_CHARS / 2)
+        .min(total - MAX_SHOWN_CHARS);
+    let end = start + MAX_SHOWN_CHARS;
+    let mut shown: String = line.chars().skip(start).take(MAX_SHOWN_CHARS).collect();
+    let mut caret_at = col - start.min(col);
+    if start > 0 {
+        shown.insert(0, '…');
+        caret_at += 1;
+    }
+    if end < total {
+        shown.push('…');
+    }
+    (shown, caret_at)
 }

@@ -3,6 +3,7 @@
 
 mod conformance;
 mod divergences;
+mod fuzz_regressions;
 mod g15;
 mod support;
 mod templates;

@@ -5,6 +5,7 @@
 mod bad;
 mod conformance;
 mod corpus;
+mod fuzz_regressions;
 mod model;
 mod robustness;
 mod seed;
