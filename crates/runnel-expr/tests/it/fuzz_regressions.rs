@@ -22,14 +22,14 @@ fn fuzz_regressions_do_not_panic() {
             contexts: &contexts,
             host: &NoHost,
         };
-        if let Ok(expr) = runnel_expr::parse(text, &options) {
-            if let Ok(value) = expr.evaluate(&cx) {
-                let _ = (
-                    value.to_display_string(),
-                    value.to_pretty_json(),
-                    value.to_json(),
-                );
-            }
+        if let Ok(expr) = runnel_expr::parse(text, &options)
+            && let Ok(value) = expr.evaluate(&cx)
+        {
+            let _ = (
+                value.to_display_string(),
+                value.to_pretty_json(),
+                value.to_json(),
+            );
         }
         if let Ok(template) = Template::parse(text, &options) {
             let _ = template.evaluate(&cx);
