@@ -1,0 +1,4 @@
+//! Backend implementations of `runnel_engine::backend::Backend`.
+//!
+//! Owns: `host` (steps as process groups in a per-job work directory) and `docker` (a pod per
+//! job: job container + services sharing its network namespace). Must not: parse workflows.

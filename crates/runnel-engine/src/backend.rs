@@ -1,0 +1,155 @@
+//! Where a job runs: the [`Backend`] trait and the [`JobEnvironment`] it prepares.
+//!
+//! The shape is chosen so that every isolation we plan fits behind it: host processes,
+//! a Docker "pod" (job container + services sharing its network namespace), a microVM per
+//! job (an agent inside the VM answers `exec`/`write_file`/`read_file`), and a Kubernetes pod
+//! per job (`exec` through the API, files through `tar` over exec). So the engine never
+//! assumes a shared file system: it writes scripts and reads env files through the
+//! environment, and every path it hands over is a path *inside* the environment.
+//!
+//! Must not: know workflows or expressions; requests are plain data.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// What a job needs from its environment, decided by the engine before `prepare`.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    /// Stable id of this job instance (used in container names and labels).
+    pub job_key: String,
+    /// The job container (`container:` or the label's image); `None` for host-like backends.
+    pub image: Option<ContainerSpec>,
+    /// `services:` to start before the steps.
+    pub services: Vec<ServiceSpec>,
+    /// Host directory to expose as the workspace (copied or mounted, backend's choice).
+    pub workspace_source: Option<std::path::PathBuf>,
+}
+
+/// A container to run: the job container or a service.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSpec {
+    pub image: String,
+    pub env: BTreeMap<String, String>,
+    /// `"8080:80"`, `"80"` as written in the workflow.
+    pub ports: Vec<String>,
+    pub volumes: Vec<String>,
+    /// Extra `docker create` options, already checked against the allow-list.
+    pub options: Vec<String>,
+    pub credentials: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    /// The service id: its host name for the job.
+    pub id: String,
+    pub container: ContainerSpec,
+}
+
+/// Paths inside the environment that the engine uses.
+#[derive(Debug, Clone)]
+pub struct EnvironmentPaths {
+    /// `GITHUB_WORKSPACE`.
+    pub workspace: String,
+    /// `RUNNER_TEMP`: scripts and env files go here.
+    pub temp: String,
+    /// `RUNNER_TOOL_CACHE`.
+    pub tool_cache: String,
+    /// `HOME` for steps.
+    pub home: String,
+}
+
+/// One process to run inside the environment.
+#[derive(Debug, Clone)]
+pub struct ExecRequest {
+    /// Program and arguments; no shell is involved unless `argv` asks for one.
+    pub argv: Vec<String>,
+    /// The complete environment of the process (the engine has merged everything).
+    pub env: BTreeMap<String, String>,
+    /// Working directory inside the environment.
+    pub workdir: String,
+    /// Killed (process group / container exec) when this elapses.
+    pub timeout: Option<Duration>,
+}
+
+/// Output of a running process, in the order it was produced per stream.
+#[derive(Debug, Clone)]
+pub enum ExecOutput {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecExit {
+    Code(i32),
+    /// Killed because `timeout` elapsed.
+    TimedOut,
+    /// Killed because the cancellation token fired.
+    Cancelled,
+}
+
+/// Facts about a prepared environment that the `job` context reports.
+#[derive(Debug, Clone, Default)]
+pub struct EnvironmentInfo {
+    pub container_id: Option<String>,
+    pub network: Option<String>,
+    /// service id → (container port → host port), as strings like GitHub's `job` context.
+    pub service_ports: BTreeMap<String, BTreeMap<String, String>>,
+    /// Whether `bash` exists in the environment (GitHub's default shell choice).
+    pub has_bash: bool,
+}
+
+/// Why the backend could not do something; names the failing call and its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("{operation}: {message}")]
+    Failed { operation: String, message: String },
+    #[error("{operation}: {source}")]
+    Io {
+        operation: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Prepares job environments. One per runner; cheap to share.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync {
+    /// Creates the environment (containers, network, work dir, services healthy) for one job.
+    /// On error, nothing it created is left behind.
+    async fn prepare(
+        &self,
+        spec: &JobSpec,
+        cancel: &CancellationToken,
+    ) -> Result<Box<dyn JobEnvironment>, BackendError>;
+}
+
+/// A prepared environment in which a job's steps run. `teardown` must always be called; it is
+/// idempotent and removes everything `prepare` made.
+#[async_trait::async_trait]
+pub trait JobEnvironment: Send + Sync {
+    fn paths(&self) -> &EnvironmentPaths;
+    fn info(&self) -> &EnvironmentInfo;
+    /// Runs one process; output chunks are sent to `output` as they come.
+    async fn exec(
+        &self,
+        request: &ExecRequest,
+        output: mpsc::Sender<ExecOutput>,
+        cancel: &CancellationToken,
+    ) -> Result<ExecExit, BackendError>;
+    /// Writes a file inside the environment (creating parent directories), mode 0644 or
+    /// 0755 when `executable`.
+    async fn write_file(
+        &self,
+        path: &str,
+        contents: &[u8],
+        executable: bool,
+    ) -> Result<(), BackendError>;
+    /// Reads a file inside the environment; `Ok(None)` when it does not exist.
+    async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError>;
+    /// Removes everything `prepare` created. Safe to call twice.
+    async fn teardown(&self) -> Result<(), BackendError>;
+}
