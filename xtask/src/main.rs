@@ -2,7 +2,7 @@
 //!
 //! - `cargo xtask test`: the whole test suite as CI runs it: installs the test prerequisites it
 //!   can (Node packages for the oracles, cargo-fuzz), checks formatting and clippy, runs every
-//!   crate's tests with the slow end-to-end ones enabled, then a short fuzz run per target.
+//!   a short fuzz run per target, then every crate's tests with the slow end-to-end ones on.
 //! - `cargo xtask fuzz [SECONDS]`: only the fuzz smoke runs.
 //!
 //! Owns: the order of those steps and how each prerequisite is installed. Must not: hold test
@@ -73,15 +73,17 @@ fn test(root: &Path) -> Result<()> {
         "warnings",
     ]))?;
 
+    // The fuzz smoke runs come before the tests so that the run ends with cargo test's
+    // summary lines, which is what CI reads.
+    fuzz(root, 20)?;
+
     step("cargo test (slow tests on)");
     let mut cargo_test = Command::new("cargo");
     cargo_test.args(["test", "--workspace"]);
     if std::env::var_os("RUN_SLOW_TESTS").is_none() {
         cargo_test.env("RUN_SLOW_TESTS", "1");
     }
-    run(&mut cargo_test)?;
-
-    fuzz(root, 20)
+    run(&mut cargo_test)
 }
 
 /// A short libFuzzer run per target: long enough to catch a regression in the panic-freedom of
