@@ -2,3 +2,6 @@
 //!
 //! Owns: `host` (steps as process groups in a per-job work directory) and `docker` (a pod per
 //! job: job container + services sharing its network namespace). Must not: parse workflows.
+
+pub mod docker;
+pub mod host;

@@ -7,3 +7,4 @@
 //! and to a log sink (where output goes).
 
 pub mod backend;
+pub mod output;
