@@ -269,23 +269,11 @@ impl Converter<'_> {
         key: &str,
         place: Place,
     ) -> Option<LiteralOrExpr<bool>> {
-        if let Some(scalar) = node.as_scalar() {
-            if let ScalarValue::Bool(value) = scalar.value {
-                return Some(LiteralOrExpr::Literal(Spanned {
-                    value,
-                    span: node.span,
-                }));
-            }
-            if scalar.value == ScalarValue::String && scalar.text.contains("${{") {
-                return Some(LiteralOrExpr::Expr(self.template_from(
-                    node,
-                    scalar.text.clone(),
-                    place,
-                )));
-            }
-        }
-        self.wrong_type(node, key, "a boolean or an expression");
-        None
+        let literal = |value: &ScalarValue| match value {
+            ScalarValue::Bool(b) => Some(*b),
+            _ => None,
+        };
+        self.literal_or_expr(node, key, place, "a boolean or an expression", literal)
     }
 
     /// A number or an expression (`timeout-minutes`, `max-parallel`).
@@ -295,8 +283,25 @@ impl Converter<'_> {
         key: &str,
         place: Place,
     ) -> Option<LiteralOrExpr<f64>> {
+        let literal = |value: &ScalarValue| match value {
+            ScalarValue::Number(n) => Some(*n),
+            _ => None,
+        };
+        self.literal_or_expr(node, key, place, "a number or an expression", literal)
+    }
+
+    /// A scalar that `literal` accepts, or a string holding `${{ }}`; else a type error
+    /// saying `expected`.
+    fn literal_or_expr<T>(
+        &mut self,
+        node: &Node,
+        key: &str,
+        place: Place,
+        expected: &str,
+        literal: impl Fn(&ScalarValue) -> Option<T>,
+    ) -> Option<LiteralOrExpr<T>> {
         if let Some(scalar) = node.as_scalar() {
-            if let ScalarValue::Number(value) = scalar.value {
+            if let Some(value) = literal(&scalar.value) {
                 return Some(LiteralOrExpr::Literal(Spanned {
                     value,
                     span: node.span,
@@ -310,7 +315,7 @@ impl Converter<'_> {
                 )));
             }
         }
-        self.wrong_type(node, key, "a number or an expression");
+        self.wrong_type(node, key, expected);
         None
     }
 
