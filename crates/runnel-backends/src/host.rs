@@ -1,1 +1,293 @@
 //! The host backend: steps run as process groups on this machine in a per-job work directory.
+//!
+//! Owns: the job directory (`workspace/` or the source directory in place, `temp/`,
+//! `tool_cache/`, `home/`), spawning processes with exactly the environment the engine gives,
+//! killing whole process groups on timeout, cancellation and teardown, and file access that
+//! stays inside the job's directories. Must not: parse workflows or evaluate expressions;
+//! run containers (services need the Docker backend).
+
+mod files;
+mod process;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use runnel_engine::backend::{
+    Backend, BackendError, EnvironmentInfo, EnvironmentPaths, ExecExit, ExecOutput, ExecRequest,
+    JobEnvironment, JobSpec,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Where a job's workspace comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorkspaceMode {
+    /// Steps work in the source directory itself (act's bind mode). The default because a
+    /// local run is usually about the files the user is editing: build outputs stay where
+    /// the user expects them, nothing is copied, and a large repository starts instantly.
+    #[default]
+    InPlace,
+    /// Steps work in a copy under the job directory, removed at teardown, so a job cannot
+    /// change the source tree.
+    Copy,
+}
+
+/// Which `HOME` steps see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HomeMode {
+    /// The runner's own `HOME`: tools installed per user (rustup, pyenv, nvm) keep working,
+    /// as on a self-hosted GitHub runner.
+    #[default]
+    Inherit,
+    /// The job directory's `home/`, empty at the start of every job.
+    Isolated,
+}
+
+/// Settings of the host backend.
+#[derive(Debug, Clone, Default)]
+pub struct HostConfig {
+    /// Directory under which job directories are made; the system temp dir when `None`.
+    pub root: Option<PathBuf>,
+    pub workspace: WorkspaceMode,
+    pub home: HomeMode,
+    /// Variables of the runner's own environment that steps start with; `None` passes all
+    /// of them except the runner's `RUNNEL_*` settings (a self-hosted GitHub runner also
+    /// passes its environment on).
+    pub inherit_env: Option<Vec<String>>,
+}
+
+/// Runs jobs on this machine.
+#[derive(Debug, Clone, Default)]
+pub struct HostBackend {
+    config: HostConfig,
+}
+
+impl HostBackend {
+    pub fn new(config: HostConfig) -> HostBackend {
+        HostBackend { config }
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for HostBackend {
+    async fn prepare(
+        &self,
+        spec: &JobSpec,
+        _cancel: &CancellationToken,
+    ) -> Result<Box<dyn JobEnvironment>, BackendError> {
+        if let Some(image) = &spec.image {
+            return Err(BackendError::Failed {
+                operation: format!("prepare job {}", spec.job_key),
+                message: format!(
+                    "job containers need the Docker backend (the job asks for image `{}`)",
+                    image.image
+                ),
+            });
+        }
+        if let Some(service) = spec.services.first() {
+            return Err(BackendError::Failed {
+                operation: format!("prepare job {}", spec.job_key),
+                message: format!(
+                    "services need the Docker backend (the job declares service `{}`)",
+                    service.id
+                ),
+            });
+        }
+        let environment = HostEnvironment::create(&self.config, spec)?;
+        Ok(Box::new(environment))
+    }
+}
+
+/// One job's directory and the process groups started in it.
+pub struct HostEnvironment {
+    job_dir: PathBuf,
+    workspace: PathBuf,
+    paths: EnvironmentPaths,
+    info: EnvironmentInfo,
+    default_env: BTreeMap<String, String>,
+    /// Process groups started by `exec`, killed at teardown (background processes a step
+    /// left behind, as GitHub's runner cleans up orphans at job end).
+    groups: Mutex<Vec<i32>>,
+}
+
+impl HostEnvironment {
+    fn create(config: &HostConfig, spec: &JobSpec) -> Result<HostEnvironment, BackendError> {
+        let root = config.root.clone().unwrap_or_else(std::env::temp_dir);
+        let io = |operation: String| move |source| BackendError::Io { operation, source };
+        std::fs::create_dir_all(&root).map_err(io(format!("create {}", root.display())))?;
+        let prefix = format!("runnel-{}-", files::sanitize(&spec.job_key));
+        let job_dir = tempfile::Builder::new()
+            .prefix(&prefix)
+            .tempdir_in(&root)
+            .map_err(io(format!("create job directory in {}", root.display())))?
+            .keep();
+        let result = Self::populate(config, spec, &job_dir);
+        if result.is_err() {
+            // Nothing `prepare` made may be left behind on error.
+            let _ = std::fs::remove_dir_all(&job_dir);
+        }
+        result
+    }
+
+    fn populate(
+        config: &HostConfig,
+        spec: &JobSpec,
+        job_dir: &Path,
+    ) -> Result<HostEnvironment, BackendError> {
+        let io = |operation: String| move |source| BackendError::Io { operation, source };
+        for sub in ["temp", "tool_cache", "home"] {
+            let dir = job_dir.join(sub);
+            std::fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
+        }
+        let own_workspace = job_dir.join("workspace");
+        let workspace = match (&spec.workspace_source, config.workspace) {
+            (Some(source), WorkspaceMode::InPlace) => std::fs::canonicalize(source)
+                .map_err(io(format!("workspace source {}", source.display())))?,
+            (Some(source), WorkspaceMode::Copy) => {
+                files::copy_tree(source, &own_workspace)?;
+                own_workspace
+            }
+            (None, _) => {
+                std::fs::create_dir_all(&own_workspace)
+                    .map_err(io(format!("create {}", own_workspace.display())))?;
+                own_workspace
+            }
+        };
+        let mut default_env = inherited_env(config.inherit_env.as_deref());
+        let home = match config.home {
+            HomeMode::Isolated => job_dir.join("home"),
+            HomeMode::Inherit => default_env
+                .get("HOME")
+                .map_or_else(|| job_dir.join("home"), PathBuf::from),
+        };
+        default_env.insert("HOME".to_owned(), display(&home));
+        let path_var = default_env.get("PATH").cloned().unwrap_or_default();
+        let has_bash = process::which("bash", &path_var).is_some();
+        Ok(HostEnvironment {
+            job_dir: job_dir.to_path_buf(),
+            paths: EnvironmentPaths {
+                workspace: display(&workspace),
+                temp: display(&job_dir.join("temp")),
+                tool_cache: display(&job_dir.join("tool_cache")),
+                home: display(&home),
+            },
+            workspace,
+            info: EnvironmentInfo {
+                has_bash,
+                ..EnvironmentInfo::default()
+            },
+            default_env,
+            groups: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The job directory (for tests and diagnostics).
+    pub fn job_dir(&self) -> &Path {
+        &self.job_dir
+    }
+
+    /// `path` as a host path, when it lies inside the job directory or the workspace.
+    fn checked_path(&self, operation: &str, path: &str) -> Result<PathBuf, BackendError> {
+        files::inside(Path::new(path), &[&self.job_dir, &self.workspace]).ok_or_else(|| {
+            BackendError::Failed {
+                operation: format!("{operation} {path}"),
+                message: "path is outside the job directory and the workspace".to_owned(),
+            }
+        })
+    }
+}
+
+fn display(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// The runner's environment that steps start with.
+fn inherited_env(only: Option<&[String]>) -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .filter(|(name, _)| match only {
+            Some(names) => names.iter().any(|n| n == name),
+            None => !name.starts_with("RUNNEL_"),
+        })
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl JobEnvironment for HostEnvironment {
+    fn paths(&self) -> &EnvironmentPaths {
+        &self.paths
+    }
+
+    fn info(&self) -> &EnvironmentInfo {
+        &self.info
+    }
+
+    fn default_env(&self) -> BTreeMap<String, String> {
+        self.default_env.clone()
+    }
+
+    async fn exec(
+        &self,
+        request: &ExecRequest,
+        output: mpsc::Sender<ExecOutput>,
+        cancel: &CancellationToken,
+    ) -> Result<ExecExit, BackendError> {
+        let workdir = PathBuf::from(&request.workdir);
+        process::run(request, &workdir, output, cancel, |pgid| {
+            if let Ok(mut groups) = self.groups.lock() {
+                groups.push(pgid);
+            }
+        })
+        .await
+    }
+
+    async fn write_file(
+        &self,
+        path: &str,
+        contents: &[u8],
+        executable: bool,
+    ) -> Result<(), BackendError> {
+        let host_path = self.checked_path("write", path)?;
+        files::write(&host_path, contents, executable)
+    }
+
+    async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        let host_path = self.checked_path("read", path)?;
+        match std::fs::read(&host_path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(BackendError::Io {
+                operation: format!("read {path}"),
+                source,
+            }),
+        }
+    }
+
+    async fn teardown(&self) -> Result<(), BackendError> {
+        let groups = self
+            .groups
+            .lock()
+            .map(|mut groups| std::mem::take(&mut *groups))
+            .unwrap_or_default();
+        for pgid in groups {
+            process::kill_group_now(pgid);
+        }
+        match std::fs::remove_dir_all(&self.job_dir) {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(BackendError::Io {
+                operation: format!("remove job directory {}", self.job_dir.display()),
+                source,
+            }),
+        }
+    }
+
+    async fn find_program(
+        &self,
+        program: &str,
+        path: &str,
+    ) -> Result<Option<String>, BackendError> {
+        Ok(process::which(program, path).map(|found| display(&found)))
+    }
+}

@@ -24,6 +24,9 @@ pub(crate) enum Command {
     Eval(EvalArgs),
     /// Show which workflows an event triggers and the job instances each would run.
     Plan(PlanArgs),
+    /// Run workflows locally, like `act`: live output per job and step, a summary, exit 1
+    /// when a job failed.
+    Run(RunArgs),
     /// Load and plan workflow files repeatedly in-process (for tests/bench).
     #[command(hide = true)]
     BenchParse(BenchArgs),
@@ -60,17 +63,27 @@ pub(crate) struct PlanArgs {
     /// Event name.
     #[arg(long, default_value = "push")]
     pub(crate) event: String,
-    /// Git ref of the event, e.g. refs/heads/main or refs/tags/v1.
-    #[arg(long = "ref", default_value = "refs/heads/main")]
-    pub(crate) git_ref: String,
-    /// Commit SHA of the event.
+    #[command(flatten)]
+    pub(crate) event_args: EventArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) format: Format,
+}
+
+/// What the event carries besides its name; shared by `plan` and `run`.
+#[derive(Args)]
+pub(crate) struct EventArgs {
+    /// Git ref of the event, e.g. refs/heads/main or refs/tags/v1 [default: the working
+    /// tree's branch, else refs/heads/main].
+    #[arg(long = "ref")]
+    pub(crate) git_ref: Option<String>,
+    /// Commit SHA of the event [default: the working tree's HEAD].
     #[arg(long)]
     pub(crate) sha: Option<String>,
     /// A workflow_dispatch input (repeatable).
     #[arg(long = "input", value_name = "K=V", value_parser = key_value)]
     pub(crate) inputs: Vec<(String, String)>,
     /// JSON file with the event payload (github.event).
-    #[arg(long, value_name = "FILE")]
+    #[arg(short = 'e', long, value_name = "FILE")]
     pub(crate) eventpath: Option<PathBuf>,
     /// A configuration variable, `vars.K` (repeatable).
     #[arg(long = "var", value_name = "K=V", value_parser = key_value)]
@@ -78,8 +91,37 @@ pub(crate) struct PlanArgs {
     /// A changed file, for `paths` filters (repeatable); unknown when absent.
     #[arg(long = "changed-file", value_name = "PATH")]
     pub(crate) changed_files: Vec<String>,
-    #[arg(long, value_enum, default_value = "text")]
-    pub(crate) format: Format,
+}
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// Event name.
+    #[arg(default_value = "push")]
+    pub(crate) event: String,
+    /// Workflow file or directory [default: .gitea/workflows, else .github/workflows].
+    #[arg(short = 'W', long = "workflows", value_name = "PATH")]
+    pub(crate) workflows: Option<std::path::PathBuf>,
+    /// Run only this job (all its matrix legs).
+    #[arg(short = 'j', long = "job", value_name = "JOB")]
+    pub(crate) job: Option<String>,
+    #[command(flatten)]
+    pub(crate) event_args: EventArgs,
+    /// A secret (repeatable). `-s NAME` alone reads the value from the environment.
+    #[arg(short = 's', long = "secret", value_name = "K=V")]
+    pub(crate) secrets: Vec<String>,
+    /// A file of secrets, one `K=V` per line.
+    #[arg(long = "secret-file", value_name = "FILE")]
+    pub(crate) secret_file: Option<std::path::PathBuf>,
+    /// A file of variables, one `K=V` per line.
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub(crate) var_file: Option<std::path::PathBuf>,
+    /// Label mapping (repeatable): `LABEL=-self-hosted` or `LABEL=host` runs that label's
+    /// jobs on this machine. Unmapped labels run on this machine too, for now.
+    #[arg(short = 'P', long = "platform", value_name = "LABEL=IMAGE")]
+    pub(crate) platforms: Vec<String>,
+    /// Print the plan and run nothing.
+    #[arg(long)]
+    pub(crate) plan: bool,
 }
 
 #[derive(Args)]

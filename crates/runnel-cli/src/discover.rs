@@ -62,3 +62,36 @@ pub(crate) fn read(path: &Path) -> Result<SourceFile> {
         .to_string();
     Ok(SourceFile { display, text })
 }
+
+/// The branch checked out in the working tree (`refs/heads/...` from `.git/HEAD`), if any: the
+/// ref a local run pretends to be pushed to. Read directly so no `git` program is needed.
+pub(crate) fn current_branch() -> Option<String> {
+    let head = std::fs::read_to_string(".git/HEAD").ok()?;
+    let git_ref = head.trim().strip_prefix("ref: ")?;
+    git_ref
+        .starts_with("refs/heads/")
+        .then(|| git_ref.to_owned())
+}
+
+/// The commit checked out in the working tree, from `.git/HEAD` (a branch's loose ref or
+/// `packed-refs`, or a detached sha); `None` outside a repository.
+pub(crate) fn head_sha() -> Option<String> {
+    let head = std::fs::read_to_string(".git/HEAD").ok()?;
+    let head = head.trim();
+    let Some(git_ref) = head.strip_prefix("ref: ") else {
+        return is_sha(head).then(|| head.to_owned());
+    };
+    if let Ok(sha) = std::fs::read_to_string(Path::new(".git").join(git_ref)) {
+        let sha = sha.trim();
+        return is_sha(sha).then(|| sha.to_owned());
+    }
+    let packed = std::fs::read_to_string(".git/packed-refs").ok()?;
+    packed.lines().find_map(|line| {
+        let (sha, name) = line.split_once(' ')?;
+        (name == git_ref && is_sha(sha)).then(|| sha.to_owned())
+    })
+}
+
+fn is_sha(text: &str) -> bool {
+    text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}

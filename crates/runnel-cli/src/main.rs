@@ -9,6 +9,8 @@ mod bench;
 mod discover;
 mod eval;
 mod plan;
+mod run;
+mod terminal;
 mod validate;
 
 use std::process::ExitCode;
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
         Command::Validate(a) => validate::run(&a),
         Command::Eval(a) => eval::run(&a),
         Command::Plan(a) => plan::run(&a),
+        Command::Run(a) => run::run(&a),
         Command::BenchParse(a) => bench::run(&a),
     };
     match result {

@@ -7,11 +7,11 @@ use runnel_plan::{Event, NoteSeverity, WorkflowPlan};
 use serde_json::json;
 
 use crate::Outcome;
-use crate::args::{Format, PlanArgs};
+use crate::args::{EventArgs, Format, PlanArgs};
 use crate::discover;
 
 pub(crate) fn run(args: &PlanArgs) -> Result<Outcome> {
-    let event = event_from_args(args)?;
+    let event = event_from_args(&args.event, &args.event_args)?;
     let paths = match &args.workflows {
         Some(path) => vec![path.clone()],
         None => discover::default_paths()?,
@@ -52,11 +52,15 @@ pub(crate) fn run(args: &PlanArgs) -> Result<Outcome> {
     })
 }
 
-fn event_from_args(args: &PlanArgs) -> Result<Event> {
-    let mut event = Event::new(&args.event);
-    event.git_ref = runnel_plan::full_ref(&args.git_ref);
-    if let Some(sha) = &args.sha {
-        event.sha = sha.clone();
+pub(crate) fn event_from_args(name: &str, args: &EventArgs) -> Result<Event> {
+    let mut event = Event::new(name);
+    let git_ref = match &args.git_ref {
+        Some(git_ref) => git_ref.clone(),
+        None => discover::current_branch().unwrap_or_else(|| "refs/heads/main".to_owned()),
+    };
+    event.git_ref = runnel_plan::full_ref(&git_ref);
+    if let Some(sha) = args.sha.clone().or_else(discover::head_sha) {
+        event.sha = sha;
     }
     event.inputs = args.inputs.clone();
     event.vars = args.vars.clone();
@@ -147,7 +151,7 @@ fn plans_json(plans: &[WorkflowPlan]) -> serde_json::Value {
     json!({ "workflows": workflows })
 }
 
-fn print_text(plans: &[WorkflowPlan], event: &Event) {
+pub(crate) fn print_text(plans: &[WorkflowPlan], event: &Event) {
     println!("event {} on {}", event.name, event.git_ref);
     for plan in plans {
         println!();

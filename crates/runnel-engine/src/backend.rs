@@ -133,6 +133,13 @@ pub trait Backend: Send + Sync {
 pub trait JobEnvironment: Send + Sync {
     fn paths(&self) -> &EnvironmentPaths;
     fn info(&self) -> &EnvironmentInfo;
+    /// Variables a process here has before the engine adds its own: for the host, the
+    /// runner's environment (`PATH`, `HOME`, `LANG`, …); for a container, the image's `ENV`.
+    /// The engine starts every step's environment from this (and prepends `GITHUB_PATH`
+    /// entries to its `PATH`). Default: nothing.
+    fn default_env(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
     /// Runs one process; output chunks are sent to `output` as they come.
     async fn exec(
         &self,
@@ -152,4 +159,17 @@ pub trait JobEnvironment: Send + Sync {
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError>;
     /// Removes everything `prepare` created. Safe to call twice.
     async fn teardown(&self) -> Result<(), BackendError>;
+    /// Looks `program` up the way `exec` would with `path` as `PATH` (a name with a `/` is
+    /// checked as a path). `Ok(None)`: not there. The default answers "assume it is there"
+    /// with the name itself, so a backend that cannot look programs up lets `exec` fail.
+    /// The engine uses it to pick shells (`bash` or `sh`, `python` or `python3`) and to say
+    /// clearly when one is missing.
+    async fn find_program(
+        &self,
+        program: &str,
+        path: &str,
+    ) -> Result<Option<String>, BackendError> {
+        let _ = path;
+        Ok(Some(program.to_owned()))
+    }
 }

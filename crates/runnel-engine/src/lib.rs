@@ -4,7 +4,33 @@
 //! Owns: contexts and env precedence, step kinds, the output pipeline (line splitting,
 //! workflow commands, masking), env files, step and job results, timeouts and cancellation.
 //! Must not: know Docker, HTTP or Gitea. It talks to [`backend::Backend`] (where steps run)
-//! and to a log sink (where output goes).
+//! and to a [`LogSink`] (where output goes).
+//!
+//! Entry points:
+//! - [`run_workflow`]: every job of a workflow (or one, `RunOptions::job_filter`) with real
+//!   `needs` results, concurrency limits, `fail-fast` and `max-parallel`; returns a
+//!   [`WorkflowResult`] for a summary. This is what `runnel run` calls.
+//! - [`run_job`]: one planned job instance with given `needs` results (what the daemon calls
+//!   for a task Gitea hands out).
+//!
+//! Today `run:` steps run; `uses:` steps fail with "actions are not supported yet".
 
 pub mod backend;
+mod contexts;
+mod driver;
+mod hash_files;
+mod job;
+mod options;
 pub mod output;
+mod shell;
+mod sink;
+
+pub use contexts::StrategyInfo;
+pub use driver::{RunError, run_workflow};
+pub use job::{JobRequest, run_job};
+pub use options::{JobOutcome, RunOptions, RunnerInfo, ServerUrls, StepSummary, WorkflowResult};
+pub use runnel_plan::JobResult;
+pub use sink::{
+    Annotation, AnnotationLevel, JobRef, LogEvent, LogRecord, LogSink, MemorySink, RunnerLevel,
+    StepRef, StepStatus, Stream,
+};

@@ -6,4 +6,5 @@
 mod cli;
 mod oracle_expr;
 mod oracle_workflow;
+mod run;
 mod support;

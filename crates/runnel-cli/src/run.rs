@@ -1,0 +1,227 @@
+//! `runnel run`: runs the workflows an event triggers on this machine, like `act`, with live
+//! output per job and step, a summary table, and exit code 1 when a job failed.
+//!
+//! Wiring only: events come from `plan::event_from_args`, jobs run in `runnel_engine`, steps
+//! in a backend from `runnel_backends`, output through `terminal::TerminalSink`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use runnel_backends::host::{HostBackend, HostConfig};
+use runnel_engine::{JobResult, RunOptions, WorkflowResult};
+use tokio_util::sync::CancellationToken;
+
+use crate::Outcome;
+use crate::args::RunArgs;
+use crate::discover;
+use crate::plan;
+use crate::terminal::{Colour, TerminalSink, result_style, seconds};
+
+pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
+    let mut event = plan::event_from_args(&args.event, &args.event_args)?;
+    if let Some(path) = &args.var_file {
+        event.vars.extend(read_key_values(path)?);
+    }
+    let secrets = secrets_from_args(args)?;
+    check_platforms(&args.platforms)?;
+
+    let paths = match &args.workflows {
+        Some(path) => vec![path.clone()],
+        None => discover::default_paths()?,
+    };
+    let mut workflows = Vec::new();
+    let mut invalid = false;
+    for path in discover::expand(&paths)? {
+        let file = discover::read(&path)?;
+        let loaded = runnel_workflow::load_workflow(&file.display, &file.text);
+        if loaded.has_errors() {
+            invalid = true;
+            for diagnostic in &loaded.diagnostics {
+                eprintln!("{}", runnel_workflow::render(diagnostic, &file.text));
+            }
+            continue;
+        }
+        if let Some(workflow) = loaded.workflow {
+            let workflow_plan = runnel_plan::plan_workflow(&file.display, &workflow, &event);
+            workflows.push((workflow, workflow_plan));
+        }
+    }
+    if invalid {
+        return Ok(Outcome::Failed);
+    }
+    if args.plan {
+        let plans: Vec<_> = workflows.into_iter().map(|(_, p)| p).collect();
+        plan::print_text(&plans, &event);
+        return Ok(Outcome::Success);
+    }
+
+    let workspace = std::env::current_dir().context("current directory")?;
+    let mut options = RunOptions::local(Some(workspace));
+    options.secrets = secrets;
+    options.job_filter = args.job.clone();
+    let backend = HostBackend::new(HostConfig::default());
+    let sink = Arc::new(TerminalSink::new(false));
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let cancel = CancellationToken::new();
+    runtime.spawn(cancel_on_ctrl_c(cancel.clone(), sink.clone()));
+
+    let mut failed = false;
+    let mut ran = 0;
+    for (workflow, workflow_plan) in &workflows {
+        if let Some(reason) = &workflow_plan.not_triggered {
+            sink.println(&sink.paint(
+                Colour::Dim,
+                &format!(
+                    "{}: not triggered by `{}`: {reason}",
+                    workflow_plan.file, event.name
+                ),
+            ));
+            continue;
+        }
+        ran += 1;
+        sink.println(&sink.paint(
+            Colour::Bold,
+            &format!("== {} ({})", workflow_plan.name, workflow_plan.file),
+        ));
+        let result = runtime.block_on(runnel_engine::run_workflow(
+            workflow,
+            &event,
+            &options,
+            &backend,
+            sink.clone(),
+            cancel.clone(),
+        ));
+        let result = match result {
+            Ok(result) => result,
+            Err(error) => bail!("{}: {error}", workflow_plan.file),
+        };
+        print_summary(&sink, &result);
+        failed |= result.result != JobResult::Success;
+    }
+    if ran == 0 {
+        eprintln!(
+            "runnel: no workflow is triggered by `{}` on {}",
+            event.name, event.git_ref
+        );
+    }
+    Ok(if failed {
+        Outcome::Failed
+    } else {
+        Outcome::Success
+    })
+}
+
+/// The first Ctrl-C cancels the run (steps are killed, `always()` steps still run, everything
+/// is cleaned up); a second one exits at once.
+async fn cancel_on_ctrl_c(cancel: CancellationToken, sink: Arc<TerminalSink>) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    sink.println("runnel: cancelling (Ctrl-C again to exit now)");
+    cancel.cancel();
+    if tokio::signal::ctrl_c().await.is_ok() {
+        std::process::exit(130);
+    }
+}
+
+fn print_summary(sink: &TerminalSink, result: &WorkflowResult) {
+    sink.println("");
+    let width = result
+        .jobs
+        .iter()
+        .map(|j| j.name.chars().count())
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    sink.println(&sink.paint(Colour::Bold, &format!("{:<width$}  RESULT     TIME", "JOB")));
+    for job in &result.jobs {
+        let (colour, mark) = result_style(job.result);
+        let status = format!("{mark} {:<9}", job.result.as_str());
+        let note = if job.continue_on_error && job.result == JobResult::Failure {
+            " (continue-on-error)"
+        } else {
+            ""
+        };
+        sink.println(&format!(
+            "{:<width$}  {}  {}{note}",
+            job.name,
+            sink.paint(colour, &status),
+            seconds(job.duration)
+        ));
+    }
+    let (colour, mark) = result_style(result.result);
+    sink.println(&sink.paint(
+        colour,
+        &format!(
+            "{mark} workflow {} in {}",
+            result.result.as_str(),
+            seconds(result.duration)
+        ),
+    ));
+}
+
+/// `-s NAME=VALUE`, `-s NAME` (value from the environment, as act does) and `--secret-file`.
+fn secrets_from_args(args: &RunArgs) -> Result<BTreeMap<String, String>> {
+    let mut secrets = BTreeMap::new();
+    if let Some(path) = &args.secret_file {
+        secrets.extend(read_key_values(path)?);
+    }
+    for secret in &args.secrets {
+        match secret.split_once('=') {
+            Some((name, value)) => {
+                secrets.insert(name.to_owned(), value.to_owned());
+            }
+            None => {
+                let value = std::env::var(secret).with_context(|| {
+                    format!(
+                        "secret `{secret}`: give `-s {secret}=VALUE` or set it in the environment"
+                    )
+                })?;
+                secrets.insert(secret.clone(), value);
+            }
+        }
+    }
+    Ok(secrets)
+}
+
+/// `K=V` lines; blank lines and `#` comments are skipped.
+fn read_key_values(path: &Path) -> Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    let mut pairs = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        match line.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                pairs.push((key.trim().to_owned(), value.to_owned()));
+            }
+            _ => bail!("{}:{}: expected KEY=VALUE", path.display(), index + 1),
+        }
+    }
+    Ok(pairs)
+}
+
+/// Until the Docker backend is wired into `run`, every label runs on this machine; a mapping
+/// to an image is refused rather than silently run on the host.
+fn check_platforms(platforms: &[String]) -> Result<()> {
+    for platform in platforms {
+        let Some((label, target)) = platform.split_once('=') else {
+            bail!("-P {platform}: expected LABEL=IMAGE or LABEL=-self-hosted");
+        };
+        if !matches!(target, "-self-hosted" | "host" | "native") {
+            bail!(
+                "-P {label}={target}: container images are not wired into `runnel run` yet; \
+                 use -P {label}=-self-hosted to run on this machine"
+            );
+        }
+    }
+    Ok(())
+}

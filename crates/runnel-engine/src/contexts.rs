@@ -1,0 +1,285 @@
+//! The contexts a job's steps see (`github`, `runner`, `job`, `strategy`, `matrix`, `needs`,
+//! `secrets`, `vars`, `inputs`, `env`, `steps`) and the default environment variables of
+//! semantics.md 4.3 that mirror them.
+//!
+//! Owns: turning the plan's contexts plus the environment's paths into those objects.
+//! Must not: evaluate workflow keys or run anything.
+
+use std::collections::BTreeMap;
+
+use indexmap::IndexMap;
+use runnel_expr::{Object, Value};
+use runnel_plan::{Event, JobInstance, NeedOutcome};
+use runnel_workflow::Workflow;
+
+use crate::backend::{EnvironmentInfo, EnvironmentPaths};
+use crate::options::RunOptions;
+
+/// `strategy.fail-fast` and `strategy.max-parallel` as evaluated for a job (the `strategy`
+/// context adds `job-index` and `job-total` from the instance).
+#[derive(Debug, Clone, Copy)]
+pub struct StrategyInfo {
+    pub fail_fast: bool,
+    pub max_parallel: f64,
+}
+
+fn text(s: &str) -> Value {
+    Value::String(s.to_owned())
+}
+
+fn object(o: Object) -> Value {
+    Value::Object(o.into())
+}
+
+/// Contexts known before the environment exists: for `env`, `timeout-minutes`,
+/// `continue-on-error` and the container keys of the job.
+pub(crate) fn job_contexts(
+    workflow: &Workflow,
+    event: &Event,
+    instance: &JobInstance,
+    needs: &[NeedOutcome],
+    strategy: StrategyInfo,
+    options: &RunOptions,
+) -> Object {
+    let mut github = runnel_plan::github_context(workflow, event);
+    github.insert("job", text(&instance.id));
+    github.insert("server_url", text(&options.server.server_url));
+    github.insert("api_url", text(&options.server.api_url));
+    github.insert("graphql_url", text(&options.server.graphql_url));
+    let token = options
+        .secrets
+        .get("GITHUB_TOKEN")
+        .map_or("", String::as_str);
+    github.insert("token", text(token));
+    github.insert("workflow_ref", text(&workflow_ref(workflow, event)));
+    github.insert("workflow_sha", text(&event.sha));
+    github.insert("retention_days", text("90"));
+    github.insert("secret_source", text("Actions"));
+    let host = options
+        .server
+        .server_url
+        .split("://")
+        .nth(1)
+        .unwrap_or(&options.server.server_url)
+        .to_owned();
+    github.insert(
+        "repositoryUrl",
+        text(&format!("git://{host}/{}.git", event.repository)),
+    );
+    for name in ["actor_id", "repository_id", "repository_owner_id"] {
+        github.insert(name, text(""));
+    }
+
+    let mut secrets = Object::new();
+    for (name, value) in &options.secrets {
+        secrets.insert(name.as_str(), text(value));
+    }
+    if secrets.get("GITHUB_TOKEN").is_none() {
+        secrets.insert("GITHUB_TOKEN", text(token));
+    }
+
+    let mut strategy_object = Object::new();
+    strategy_object.insert("fail-fast", Value::Bool(strategy.fail_fast));
+    strategy_object.insert("job-index", Value::Number(instance.job_index as f64));
+    strategy_object.insert("job-total", Value::Number(instance.job_total as f64));
+    strategy_object.insert("max-parallel", Value::Number(strategy.max_parallel));
+
+    let mut contexts = Object::new();
+    contexts.insert("github", object(github));
+    contexts.insert("vars", object(runnel_plan::vars_context(event)));
+    contexts.insert(
+        "inputs",
+        object(runnel_plan::inputs_context(workflow, event)),
+    );
+    contexts.insert("secrets", object(secrets));
+    contexts.insert("needs", object(runnel_plan::needs_context(needs)));
+    contexts.insert(
+        "matrix",
+        object(instance.matrix.clone().unwrap_or_default()),
+    );
+    contexts.insert("strategy", object(strategy_object));
+    contexts.insert("env", object(Object::new()));
+    contexts
+}
+
+/// `owner/repo/.github/workflows/f.yml@refs/heads/main`.
+fn workflow_ref(workflow: &Workflow, event: &Event) -> String {
+    let file = workflow.file.trim_start_matches("./");
+    let path = match file.find(".github/workflows/") {
+        Some(at) => file.get(at..).unwrap_or(file),
+        None => file,
+    };
+    format!("{}/{path}@{}", event.repository, event.git_ref)
+}
+
+/// Adds what the prepared environment tells: `github.workspace`, `runner`, `job`.
+pub(crate) fn add_environment(
+    contexts: &mut Object,
+    paths: &EnvironmentPaths,
+    info: &EnvironmentInfo,
+    options: &RunOptions,
+) {
+    let mut github = match contexts.get("github") {
+        Some(Value::Object(github)) => (**github).clone(),
+        _ => Object::new(),
+    };
+    github.insert("workspace", text(&paths.workspace));
+    github.insert("event_path", text(&event_path(paths)));
+    contexts.insert("github", object(github));
+
+    let mut runner = Object::new();
+    runner.insert("name", text(&options.runner.name));
+    runner.insert("os", text(&options.runner.os));
+    runner.insert("arch", text(&options.runner.arch));
+    runner.insert("temp", text(&paths.temp));
+    runner.insert("tool_cache", text(&paths.tool_cache));
+    runner.insert("debug", text(if options.debug { "1" } else { "" }));
+    runner.insert("environment", text(&options.runner.environment));
+    contexts.insert("runner", object(runner));
+
+    contexts.insert("job", object(job_context(info, "success")));
+}
+
+/// Where `GITHUB_EVENT_PATH` points (as on GitHub: `RUNNER_TEMP/_github_workflow`).
+pub(crate) fn event_path(paths: &EnvironmentPaths) -> String {
+    format!("{}/_github_workflow/event.json", paths.temp)
+}
+
+/// `job`: `status`, and `container`/`services` when the environment has containers.
+pub(crate) fn job_context(info: &EnvironmentInfo, status: &str) -> Object {
+    let mut job = Object::new();
+    job.insert("status", text(status));
+    if info.container_id.is_some() || info.network.is_some() {
+        let mut container = Object::new();
+        container.insert("id", text(info.container_id.as_deref().unwrap_or_default()));
+        container.insert("network", text(info.network.as_deref().unwrap_or_default()));
+        job.insert("container", object(container));
+    }
+    if !info.service_ports.is_empty() {
+        let mut services = Object::new();
+        for (id, ports) in &info.service_ports {
+            let mut port_object = Object::new();
+            for (container_port, host_port) in ports {
+                port_object.insert(container_port.as_str(), text(host_port));
+            }
+            let mut service = Object::new();
+            service.insert("network", text(info.network.as_deref().unwrap_or_default()));
+            service.insert("ports", object(port_object));
+            services.insert(id.as_str(), object(service));
+        }
+        job.insert("services", object(services));
+    }
+    job
+}
+
+/// Per-step paths of the file commands.
+#[derive(Debug, Clone)]
+pub(crate) struct FileCommandPaths {
+    pub(crate) env: String,
+    pub(crate) output: String,
+    pub(crate) path: String,
+    pub(crate) state: String,
+    pub(crate) step_summary: String,
+}
+
+/// `github.*` for one step: its action name and file command paths.
+pub(crate) fn add_step(contexts: &mut Object, action: &str, files: &FileCommandPaths) {
+    let mut github = match contexts.get("github") {
+        Some(Value::Object(github)) => (**github).clone(),
+        _ => Object::new(),
+    };
+    github.insert("action", text(action));
+    for name in ["action_path", "action_ref", "action_repository"] {
+        github.insert(name, text(""));
+    }
+    github.insert("env", text(&files.env));
+    github.insert("output", text(&files.output));
+    github.insert("path", text(&files.path));
+    github.insert("state", text(&files.state));
+    github.insert("step_summary", text(&files.step_summary));
+    contexts.insert("github", object(github));
+}
+
+/// Sets `env` to `env`.
+pub(crate) fn set_env(contexts: &mut Object, env: &IndexMap<String, String>) {
+    let mut env_object = Object::new();
+    for (name, value) in env {
+        env_object.insert(name.as_str(), text(value));
+    }
+    contexts.insert("env", object(env_object));
+}
+
+/// The default variables of semantics.md 4.3, read back from the contexts so both agree.
+pub(crate) fn default_env(contexts: &Object, options: &RunOptions) -> BTreeMap<String, String> {
+    let field = |context: &str, name: &str| -> String {
+        match contexts.get(context) {
+            Some(Value::Object(o)) => o
+                .get(name)
+                .map(Value::to_display_string)
+                .unwrap_or_default(),
+            _ => String::new(),
+        }
+    };
+    let mut env = BTreeMap::new();
+    let mut set = |name: &str, value: String| {
+        env.insert(name.to_owned(), value);
+    };
+    set("CI", "true".to_owned());
+    set("GITHUB_ACTIONS", "true".to_owned());
+    set("GITEA_ACTIONS", "true".to_owned());
+    set(
+        "GITEA_ACTIONS_RUNNER_VERSION",
+        format!("runnel-{}", env!("CARGO_PKG_VERSION")),
+    );
+    for (variable, name) in [
+        ("GITHUB_ACTION", "action"),
+        ("GITHUB_ACTION_PATH", "action_path"),
+        ("GITHUB_ACTION_REF", "action_ref"),
+        ("GITHUB_ACTION_REPOSITORY", "action_repository"),
+        ("GITHUB_ACTOR", "actor"),
+        ("GITHUB_ACTOR_ID", "actor_id"),
+        ("GITHUB_API_URL", "api_url"),
+        ("GITHUB_BASE_REF", "base_ref"),
+        ("GITHUB_HEAD_REF", "head_ref"),
+        ("GITHUB_ENV", "env"),
+        ("GITHUB_OUTPUT", "output"),
+        ("GITHUB_PATH", "path"),
+        ("GITHUB_STATE", "state"),
+        ("GITHUB_STEP_SUMMARY", "step_summary"),
+        ("GITHUB_EVENT_NAME", "event_name"),
+        ("GITHUB_EVENT_PATH", "event_path"),
+        ("GITHUB_GRAPHQL_URL", "graphql_url"),
+        ("GITHUB_JOB", "job"),
+        ("GITHUB_REF", "ref"),
+        ("GITHUB_REF_NAME", "ref_name"),
+        ("GITHUB_REF_PROTECTED", "ref_protected"),
+        ("GITHUB_REF_TYPE", "ref_type"),
+        ("GITHUB_REPOSITORY", "repository"),
+        ("GITHUB_REPOSITORY_ID", "repository_id"),
+        ("GITHUB_REPOSITORY_OWNER", "repository_owner"),
+        ("GITHUB_REPOSITORY_OWNER_ID", "repository_owner_id"),
+        ("GITHUB_RETENTION_DAYS", "retention_days"),
+        ("GITHUB_RUN_ATTEMPT", "run_attempt"),
+        ("GITHUB_RUN_ID", "run_id"),
+        ("GITHUB_RUN_NUMBER", "run_number"),
+        ("GITHUB_SERVER_URL", "server_url"),
+        ("GITHUB_SHA", "sha"),
+        ("GITHUB_TRIGGERING_ACTOR", "triggering_actor"),
+        ("GITHUB_WORKFLOW", "workflow"),
+        ("GITHUB_WORKFLOW_REF", "workflow_ref"),
+        ("GITHUB_WORKFLOW_SHA", "workflow_sha"),
+        ("GITHUB_WORKSPACE", "workspace"),
+    ] {
+        set(variable, field("github", name));
+    }
+    set("RUNNER_ARCH", field("runner", "arch"));
+    set("RUNNER_ENVIRONMENT", field("runner", "environment"));
+    set("RUNNER_NAME", field("runner", "name"));
+    set("RUNNER_OS", field("runner", "os"));
+    set("RUNNER_TEMP", field("runner", "temp"));
+    set("RUNNER_TOOL_CACHE", field("runner", "tool_cache"));
+    if options.debug {
+        set("RUNNER_DEBUG", "1".to_owned());
+    }
+    env
+}

@@ -1,0 +1,618 @@
+//! The workflow driver: runs a workflow's job instances in `needs` order with real results.
+//!
+//! Owns: planning each job with [`runnel_plan::plan_job`] once its needs have finished (so a
+//! matrix from needs outputs and `always()` jobs work), the concurrency limits (the run's and
+//! `strategy.max-parallel`), `fail-fast`, job-level `continue-on-error`, passing results and
+//! outputs to dependants, the `-j` filter and the run's overall result.
+//! Must not: run steps (the job runner does) or spawn tasks: job futures are polled here, in
+//! the caller's task, so they may borrow the backend and the workflow.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Instant, SystemTime};
+
+use runnel_expr::{EvalContext, Host, Object, Value};
+use runnel_plan::{
+    Event, JobInstance, JobResult, NeedOutcome, NeedsState, NoteSeverity, needs_order, plan_job,
+};
+use runnel_workflow::{Job, LiteralOrExpr, Workflow};
+use tokio_util::sync::CancellationToken;
+
+use crate::backend::Backend;
+use crate::contexts::StrategyInfo;
+use crate::job::{JobRequest, run_job};
+use crate::options::{JobOutcome, RunOptions, WorkflowResult};
+use crate::sink::{JobRef, LogEvent, LogRecord, LogSink, RunnerLevel};
+
+/// Why a run could not start at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunError {
+    #[error("workflow {file} has no job `{job_id}`")]
+    UnknownJob { file: String, job_id: String },
+}
+
+type JobFuture<'a> = Pin<Box<dyn Future<Output = (usize, JobOutcome)> + Send + 'a>>;
+
+/// A job's state in the run.
+enum JobState {
+    Waiting,
+    /// Instances planned; `slots` index into the outcomes.
+    Running {
+        slots: Vec<usize>,
+        group: CancellationToken,
+        max_parallel: usize,
+        fail_fast: bool,
+        /// A job this one depends on failed.
+        upstream_failed: bool,
+    },
+    Done {
+        result: JobResult,
+        outputs: Vec<(String, String)>,
+        /// This job or one it depends on failed (`failure()` for dependants).
+        failed_upstream: bool,
+    },
+}
+
+/// One job instance waiting for a free slot.
+struct Queued {
+    job_index: usize,
+    slot: usize,
+    instance: JobInstance,
+    needs: Vec<NeedOutcome>,
+    strategy: StrategyInfo,
+}
+
+/// Runs every job of `workflow` for `event` (or only `options.job_filter`).
+pub async fn run_workflow(
+    workflow: &Workflow,
+    event: &Event,
+    options: &RunOptions,
+    backend: &dyn Backend,
+    sink: Arc<dyn LogSink>,
+    cancel: CancellationToken,
+) -> Result<WorkflowResult, RunError> {
+    let started = Instant::now();
+    let ids: Vec<&String> = workflow.jobs.keys().collect();
+    let selected: Vec<usize> = match &options.job_filter {
+        Some(filter) => {
+            let index = ids
+                .iter()
+                .position(|id| id.eq_ignore_ascii_case(filter))
+                .ok_or_else(|| RunError::UnknownJob {
+                    file: workflow.file.clone(),
+                    job_id: filter.clone(),
+                })?;
+            vec![index]
+        }
+        None => {
+            let graph: Vec<(&str, Vec<String>)> = workflow
+                .jobs
+                .iter()
+                .map(|(id, job)| {
+                    (
+                        id.as_str(),
+                        job.needs.iter().map(|n| n.value.clone()).collect(),
+                    )
+                })
+                .collect();
+            let refs: Vec<(&str, &[String])> = graph
+                .iter()
+                .map(|(id, needs)| (*id, needs.as_slice()))
+                .collect();
+            let order = needs_order(&refs);
+            for index in &order.unordered {
+                if let Some(id) = ids.get(*index) {
+                    emit(
+                        sink.as_ref(),
+                        &job_ref(id, id, id),
+                        LogEvent::Runner {
+                            level: RunnerLevel::Error,
+                            text: format!(
+                                "job `{id}` needs an unknown job or is part of a `needs` cycle; it cannot run"
+                            ),
+                        },
+                    );
+                }
+            }
+            order.order
+        }
+    };
+    let filtered = options.job_filter.is_some();
+
+    let mut states: Vec<JobState> = workflow.jobs.iter().map(|_| JobState::Waiting).collect();
+    let mut outcomes: Vec<Option<JobOutcome>> = Vec::new();
+    let mut queue: Vec<Queued> = Vec::new();
+    let mut running: Vec<JobFuture<'_>> = Vec::new();
+    let mut running_per_job: Vec<usize> = vec![0; states.len()];
+    let max_jobs = options.max_parallel_jobs.max(1);
+
+    loop {
+        // Plan every waiting job whose needs are done.
+        let mut planned_any = false;
+        let mut started_any = false;
+        for &job_index in &selected {
+            if !matches!(states.get(job_index), Some(JobState::Waiting)) {
+                continue;
+            }
+            let Some((id, job)) = workflow.jobs.get_index(job_index) else {
+                continue;
+            };
+            let Some(needs_state) = needs_state(workflow, job, &states, filtered, &cancel) else {
+                continue;
+            };
+            planned_any = true;
+            let planned = plan_one(workflow, event, id, job, &needs_state, sink.as_ref());
+            match planned {
+                Planned::Skipped { instances, result } => {
+                    for instance in instances {
+                        let key = instance_key(&instance, outcomes.len());
+                        let outcome = not_run(&instance, key, result);
+                        emit(
+                            sink.as_ref(),
+                            &job_ref(&instance.id, &instance.name, &outcome.key),
+                            LogEvent::JobFinished {
+                                result,
+                                duration: std::time::Duration::ZERO,
+                            },
+                        );
+                        outcomes.push(Some(outcome));
+                    }
+                    if let Some(state) = states.get_mut(job_index) {
+                        *state = JobState::Done {
+                            result,
+                            outputs: Vec::new(),
+                            failed_upstream: needs_state.any_ancestor_failed
+                                || result == JobResult::Failure,
+                        };
+                    }
+                }
+                Planned::Run { instances } => {
+                    let contexts = plan_contexts(workflow, event, &needs_state);
+                    let strategy = strategy_info(job, &contexts, instances.len());
+                    let mut slots = Vec::new();
+                    for instance in instances {
+                        let slot = outcomes.len();
+                        outcomes.push(None);
+                        slots.push(slot);
+                        queue.push(Queued {
+                            job_index,
+                            slot,
+                            instance,
+                            needs: needs_state.needs.clone(),
+                            strategy,
+                        });
+                    }
+                    // After cancellation only jobs whose `if:` allowed it (`always()`) get
+                    // this far; they run with a token of their own.
+                    let group = if cancel.is_cancelled() {
+                        CancellationToken::new()
+                    } else {
+                        cancel.child_token()
+                    };
+                    let max_parallel = strategy.max_parallel.max(1.0) as usize;
+                    if let Some(state) = states.get_mut(job_index) {
+                        *state = JobState::Running {
+                            slots,
+                            group,
+                            max_parallel,
+                            fail_fast: strategy.fail_fast,
+                            upstream_failed: needs_state.any_ancestor_failed,
+                        };
+                    }
+                }
+            }
+        }
+
+        // Start queued instances while there is room.
+        let mut position = 0;
+        while position < queue.len() && running.len() < max_jobs {
+            let Some(queued) = queue.get(position) else {
+                break;
+            };
+            let Some(JobState::Running {
+                group,
+                max_parallel,
+                ..
+            }) = states.get(queued.job_index)
+            else {
+                position += 1;
+                continue;
+            };
+            let running_here = running_per_job.get(queued.job_index).copied().unwrap_or(0);
+            if running_here >= *max_parallel {
+                position += 1;
+                continue;
+            }
+            let group = group.clone();
+            let queued = queue.remove(position);
+            started_any = true;
+            let key = instance_key(&queued.instance, queued.slot);
+            if group.is_cancelled() {
+                // fail-fast cancelled the matrix before this leg started.
+                let outcome = not_run(&queued.instance, key, JobResult::Cancelled);
+                emit(
+                    sink.as_ref(),
+                    &job_ref(&queued.instance.id, &queued.instance.name, &outcome.key),
+                    LogEvent::JobFinished {
+                        result: JobResult::Cancelled,
+                        duration: std::time::Duration::ZERO,
+                    },
+                );
+                if let Some(slot) = outcomes.get_mut(queued.slot) {
+                    *slot = Some(outcome);
+                }
+                continue;
+            }
+            if let Some(count) = running_per_job.get_mut(queued.job_index) {
+                *count += 1;
+            }
+            let sink = Arc::clone(&sink);
+            running.push(Box::pin(async move {
+                let request = JobRequest {
+                    workflow,
+                    event,
+                    instance: &queued.instance,
+                    key,
+                    needs: &queued.needs,
+                    strategy: queued.strategy,
+                    options,
+                };
+                let outcome = run_job(&request, backend, sink.as_ref(), &group).await;
+                (queued.slot, outcome)
+            }));
+        }
+
+        // Jobs whose instances have all finished are done.
+        let mut progressed = planned_any || started_any;
+        for state in &mut states {
+            if let JobState::Running {
+                slots,
+                upstream_failed,
+                ..
+            } = state
+                && slots
+                    .iter()
+                    .all(|s| outcomes.get(*s).is_some_and(Option::is_some))
+            {
+                let finished: Vec<&JobOutcome> = slots
+                    .iter()
+                    .filter_map(|s| outcomes.get(*s)?.as_ref())
+                    .collect();
+                let (result, outputs) = aggregate(&finished);
+                let failed_upstream = result == JobResult::Failure || *upstream_failed;
+                progressed = true;
+                *state = JobState::Done {
+                    result,
+                    outputs,
+                    failed_upstream,
+                };
+            }
+        }
+
+        if running.is_empty() {
+            let waiting = selected
+                .iter()
+                .any(|i| matches!(states.get(*i), Some(JobState::Waiting)));
+            if !waiting && queue.is_empty() {
+                break;
+            }
+            if !progressed {
+                // Nothing runs and nothing more can be planned: cannot happen with an
+                // ordered graph, but stop rather than spin.
+                break;
+            }
+            continue;
+        }
+
+        let (slot, outcome) = next_finished(&mut running).await;
+        if let Some(count) = running_per_job.get_mut(job_position(workflow, &outcome.job_id)) {
+            *count = count.saturating_sub(1);
+        }
+        if outcome.result == JobResult::Failure && !outcome.continue_on_error {
+            // fail-fast: cancel the other legs of this matrix.
+            let job_index = job_position(workflow, &outcome.job_id);
+            if let Some(JobState::Running {
+                group,
+                slots,
+                fail_fast: true,
+                ..
+            }) = states.get(job_index)
+                && slots.len() > 1
+            {
+                group.cancel();
+            }
+        }
+        if let Some(entry) = outcomes.get_mut(slot) {
+            *entry = Some(outcome);
+        }
+    }
+
+    let jobs: Vec<JobOutcome> = outcomes.into_iter().flatten().collect();
+    let result = if jobs
+        .iter()
+        .any(|j| j.result == JobResult::Failure && !j.continue_on_error)
+    {
+        JobResult::Failure
+    } else if cancel.is_cancelled() || jobs.iter().any(|j| j.result == JobResult::Cancelled) {
+        JobResult::Cancelled
+    } else {
+        JobResult::Success
+    };
+    Ok(WorkflowResult {
+        result,
+        jobs,
+        duration: started.elapsed(),
+    })
+}
+
+fn job_position(workflow: &Workflow, job_id: &str) -> usize {
+    workflow
+        .jobs
+        .keys()
+        .position(|id| id == job_id)
+        .unwrap_or(usize::MAX)
+}
+
+/// Polls the running job futures until one finishes.
+async fn next_finished(running: &mut Vec<JobFuture<'_>>) -> (usize, JobOutcome) {
+    std::future::poll_fn(|cx| {
+        for index in 0..running.len() {
+            let Some(future) = running.get_mut(index) else {
+                break;
+            };
+            if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                drop(running.swap_remove(index));
+                return Poll::Ready(output);
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+enum Planned {
+    Skipped {
+        instances: Vec<JobInstance>,
+        result: JobResult,
+    },
+    Run {
+        instances: Vec<JobInstance>,
+    },
+}
+
+fn plan_one(
+    workflow: &Workflow,
+    event: &Event,
+    id: &str,
+    job: &Job,
+    needs: &NeedsState,
+    sink: &dyn LogSink,
+) -> Planned {
+    let plan = match plan_job(workflow, id, event, needs) {
+        Ok(plan) => plan,
+        Err(error) => {
+            emit(
+                sink,
+                &job_ref(id, id, id),
+                LogEvent::Runner {
+                    level: RunnerLevel::Error,
+                    text: error.to_string(),
+                },
+            );
+            return Planned::Skipped {
+                instances: Vec::new(),
+                result: JobResult::Failure,
+            };
+        }
+    };
+    let mut errors = false;
+    for note in &plan.notes {
+        let level = match note.severity {
+            NoteSeverity::Error => {
+                errors = true;
+                RunnerLevel::Error
+            }
+            NoteSeverity::Info => RunnerLevel::Info,
+        };
+        emit(
+            sink,
+            &job_ref(id, id, id),
+            LogEvent::Runner {
+                level,
+                text: note.message.clone(),
+            },
+        );
+    }
+    if job.call.is_some() && plan.would_run {
+        emit(
+            sink,
+            &job_ref(id, id, id),
+            LogEvent::Runner {
+                level: RunnerLevel::Error,
+                text: "reusable workflows (`uses:` on a job) are not supported yet".to_owned(),
+            },
+        );
+        return Planned::Skipped {
+            instances: plan.instances,
+            result: JobResult::Failure,
+        };
+    }
+    if plan.would_run && plan.instances.iter().all(|i| i.would_run) {
+        Planned::Run {
+            instances: plan.instances,
+        }
+    } else {
+        Planned::Skipped {
+            instances: plan.instances,
+            // A job whose `if:` or matrix could not be evaluated fails, as on GitHub.
+            result: if errors {
+                JobResult::Failure
+            } else {
+                JobResult::Skipped
+            },
+        }
+    }
+}
+
+/// The needs of `job` once all are done; `None` while one is still waiting or running.
+/// With the `-j` filter the needs were not run: they count as succeeded with no outputs.
+fn needs_state(
+    workflow: &Workflow,
+    job: &Job,
+    states: &[JobState],
+    filtered: bool,
+    cancel: &CancellationToken,
+) -> Option<NeedsState> {
+    let mut state = NeedsState {
+        cancelled: cancel.is_cancelled(),
+        ..NeedsState::default()
+    };
+    for need in &job.needs {
+        let (result, outputs, failed) = if filtered {
+            (JobResult::Success, Vec::new(), false)
+        } else {
+            let index = workflow
+                .jobs
+                .keys()
+                .position(|id| id.eq_ignore_ascii_case(&need.value))?;
+            match states.get(index)? {
+                JobState::Done {
+                    result,
+                    outputs,
+                    failed_upstream,
+                } => (*result, outputs.clone(), *failed_upstream),
+                _ => return None,
+            }
+        };
+        state.any_ancestor_failed |= failed;
+        state.needs.push(NeedOutcome {
+            job_id: need.value.clone(),
+            result,
+            outputs,
+        });
+    }
+    Some(state)
+}
+
+/// `github`, `needs`, `vars`, `inputs` for `strategy` expressions.
+fn plan_contexts(workflow: &Workflow, event: &Event, needs: &NeedsState) -> Object {
+    let mut contexts = Object::new();
+    let object = |o: Object| Value::Object(o.into());
+    contexts.insert(
+        "github",
+        object(runnel_plan::github_context(workflow, event)),
+    );
+    contexts.insert("vars", object(runnel_plan::vars_context(event)));
+    contexts.insert(
+        "inputs",
+        object(runnel_plan::inputs_context(workflow, event)),
+    );
+    contexts.insert("needs", object(runnel_plan::needs_context(&needs.needs)));
+    contexts
+}
+
+struct PlanHost;
+
+impl Host for PlanHost {}
+
+fn strategy_info(job: &Job, contexts: &Object, legs: usize) -> StrategyInfo {
+    let cx = EvalContext {
+        contexts,
+        host: &PlanHost,
+    };
+    let strategy = job.strategy.as_ref();
+    let fail_fast = match strategy.and_then(|s| s.fail_fast.as_ref()) {
+        Some(LiteralOrExpr::Literal(value)) => value.value,
+        Some(LiteralOrExpr::Expr(template)) => template
+            .template
+            .evaluate(&cx)
+            .map_or(true, |v| v.is_truthy()),
+        None => true,
+    };
+    let max_parallel = match strategy.and_then(|s| s.max_parallel.as_ref()) {
+        Some(LiteralOrExpr::Literal(value)) => value.value,
+        Some(LiteralOrExpr::Expr(template)) => match template.template.evaluate(&cx) {
+            Ok(Value::Number(n)) => n,
+            Ok(Value::String(s)) => s.trim().parse().unwrap_or(legs as f64),
+            _ => legs as f64,
+        },
+        None => legs as f64,
+    };
+    StrategyInfo {
+        fail_fast,
+        max_parallel,
+    }
+}
+
+/// A matrix job's result from its legs: failure if one failed (not counting
+/// `continue-on-error` legs, which count as succeeded), else cancelled if one was, else
+/// success. Outputs: every leg's, the later finished overwriting (GitHub: last one wins).
+fn aggregate(legs: &[&JobOutcome]) -> (JobResult, Vec<(String, String)>) {
+    let effective = |leg: &&&JobOutcome| {
+        if leg.result == JobResult::Failure && leg.continue_on_error {
+            JobResult::Success
+        } else {
+            leg.result
+        }
+    };
+    let result = if legs.iter().any(|l| effective(&l) == JobResult::Failure) {
+        JobResult::Failure
+    } else if legs.iter().any(|l| effective(&l) == JobResult::Cancelled) {
+        JobResult::Cancelled
+    } else if !legs.is_empty() && legs.iter().all(|l| effective(&l) == JobResult::Skipped) {
+        JobResult::Skipped
+    } else {
+        JobResult::Success
+    };
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    for leg in legs {
+        for (name, value) in &leg.outputs {
+            match outputs.iter_mut().find(|(n, _)| n == name) {
+                Some(entry) => entry.1 = value.clone(),
+                None => outputs.push((name.clone(), value.clone())),
+            }
+        }
+    }
+    (result, outputs)
+}
+
+fn instance_key(instance: &JobInstance, slot: usize) -> String {
+    if instance.job_total > 1 {
+        format!("{}-{}", instance.id, instance.job_index)
+    } else {
+        let _ = slot;
+        instance.id.clone()
+    }
+}
+
+fn not_run(instance: &JobInstance, key: String, result: JobResult) -> JobOutcome {
+    JobOutcome {
+        job_id: instance.id.clone(),
+        name: instance.name.clone(),
+        key,
+        result,
+        continue_on_error: false,
+        outputs: Vec::new(),
+        duration: std::time::Duration::ZERO,
+        steps: Vec::new(),
+    }
+}
+
+fn job_ref(job_id: &str, name: &str, key: &str) -> JobRef {
+    JobRef {
+        job_id: job_id.to_owned(),
+        name: name.to_owned(),
+        key: key.to_owned(),
+    }
+}
+
+fn emit(sink: &dyn LogSink, job: &JobRef, event: LogEvent) {
+    sink.record(LogRecord {
+        job: job.clone(),
+        step: None,
+        time: SystemTime::now(),
+        event,
+    });
+}

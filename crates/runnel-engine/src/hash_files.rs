@@ -1,0 +1,220 @@
+//! `hashFiles(...)` over a workspace on this machine, as GitHub's runner computes it
+//! (semantics.md 1.7): `@actions/glob` patterns relative to the workspace, later patterns
+//! override earlier ones, `!` excludes, a pattern matching a directory matches everything
+//! below it; the result is the SHA-256 of the concatenated SHA-256 digests of the matched
+//! files in depth-first, name-sorted order, or `''` when nothing matches.
+//!
+//! Must not: look outside the workspace root.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+/// Hashes the files under `root` matched by `patterns`.
+pub(crate) fn hash_files(
+    root: &Path,
+    follow_symlinks: bool,
+    patterns: &[String],
+) -> Result<String, String> {
+    let patterns: Vec<Pattern> = patterns
+        .iter()
+        .flat_map(|p| p.lines())
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && !p.starts_with('#'))
+        .map(Pattern::new)
+        .collect();
+    let mut files = Vec::new();
+    walk(root, "", follow_symlinks, &mut files)
+        .map_err(|error| format!("hashFiles: cannot read {}: {error}", root.display()))?;
+    let mut combined = Sha256::new();
+    let mut matched = 0usize;
+    for relative in files {
+        let segments: Vec<&str> = relative.split('/').collect();
+        let mut included = false;
+        for pattern in &patterns {
+            if pattern.matches_path_or_ancestor(&segments) {
+                included = !pattern.negated;
+            }
+        }
+        if !included {
+            continue;
+        }
+        let bytes = std::fs::read(root.join(&relative))
+            .map_err(|error| format!("hashFiles: cannot read {relative}: {error}"))?;
+        combined.update(Sha256::digest(&bytes));
+        matched += 1;
+    }
+    if matched == 0 {
+        return Ok(String::new());
+    }
+    Ok(combined
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// Files below `dir`, as `/`-separated paths relative to the root, depth first, sorted by
+/// name in each directory.
+fn walk(
+    dir: &Path,
+    prefix: &str,
+    follow_symlinks: bool,
+    files: &mut Vec<String>,
+) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let relative = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let file_type = entry.file_type()?;
+        let (is_dir, is_file) = if file_type.is_symlink() {
+            if !follow_symlinks {
+                // Without `--follow-symbolic-links` a link is hashed as what it points to
+                // when that is a file, and not descended into when it is a directory.
+                let meta = std::fs::metadata(entry.path());
+                (false, meta.is_ok_and(|m| m.is_file()))
+            } else {
+                let meta = std::fs::metadata(entry.path());
+                (
+                    meta.as_ref().is_ok_and(std::fs::Metadata::is_dir),
+                    meta.is_ok_and(|m| m.is_file()),
+                )
+            }
+        } else {
+            (file_type.is_dir(), file_type.is_file())
+        };
+        if is_dir {
+            walk(&entry.path(), &relative, follow_symlinks, files)?;
+        } else if is_file {
+            files.push(relative);
+        }
+    }
+    Ok(())
+}
+
+struct Pattern {
+    negated: bool,
+    segments: Vec<String>,
+}
+
+impl Pattern {
+    fn new(text: &str) -> Pattern {
+        let mut negated = false;
+        let mut rest = text;
+        while let Some(stripped) = rest.strip_prefix('!') {
+            negated = !negated;
+            rest = stripped;
+        }
+        let rest = rest.trim_start_matches("./");
+        let segments = rest
+            .split('/')
+            .filter(|s| !s.is_empty() && *s != ".")
+            .map(str::to_owned)
+            .collect();
+        Pattern { negated, segments }
+    }
+
+    fn matches_path_or_ancestor(&self, path: &[&str]) -> bool {
+        (1..=path.len()).any(|len| match_segments(&self.segments, path.get(..len).unwrap_or(&[])))
+    }
+}
+
+fn match_segments(pattern: &[String], path: &[&str]) -> bool {
+    match pattern.split_first() {
+        None => path.is_empty(),
+        Some((first, rest)) if first == "**" => {
+            (0..=path.len()).any(|skip| match_segments(rest, path.get(skip..).unwrap_or(&[])))
+        }
+        Some((first, rest)) => match path.split_first() {
+            Some((segment, path_rest)) => {
+                match_segment(first.as_bytes(), segment.as_bytes())
+                    && match_segments(rest, path_rest)
+            }
+            None => false,
+        },
+    }
+}
+
+/// One path segment against `*`, `?` and `[...]` (dot files match too, as `@actions/glob`
+/// sets `dot: true`).
+fn match_segment(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => {
+            (0..=text.len()).any(|skip| match_segment(rest, text.get(skip..).unwrap_or(&[])))
+        }
+        Some((b'?', rest)) => text
+            .split_first()
+            .is_some_and(|(_, text_rest)| match_segment(rest, text_rest)),
+        Some((b'[', rest)) => {
+            let Some(close) = rest.iter().position(|&b| b == b']') else {
+                return text.first() == Some(&b'[')
+                    && match_segment(rest, text.get(1..).unwrap_or(&[]));
+            };
+            let (class, after) = (
+                rest.get(..close).unwrap_or(&[]),
+                rest.get(close + 1..).unwrap_or(&[]),
+            );
+            let Some((&c, text_rest)) = text.split_first() else {
+                return false;
+            };
+            let (negate, class) = match class.split_first() {
+                Some((b'!' | b'^', inner)) => (true, inner),
+                _ => (false, class),
+            };
+            let mut found = false;
+            let mut i = 0;
+            while let Some(&start) = class.get(i) {
+                if class.get(i + 1) == Some(&b'-')
+                    && let Some(&end) = class.get(i + 2)
+                {
+                    found |= (start..=end).contains(&c);
+                    i += 3;
+                } else {
+                    found |= start == c;
+                    i += 1;
+                }
+            }
+            found != negate && match_segment(after, text_rest)
+        }
+        Some((b'\\', rest)) => match (rest.split_first(), text.split_first()) {
+            (Some((p, prest)), Some((t, trest))) => p == t && match_segment(prest, trest),
+            _ => false,
+        },
+        Some((p, rest)) => text
+            .split_first()
+            .is_some_and(|(t, text_rest)| p == t && match_segment(rest, text_rest)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_match_like_globs() {
+        let cases = [
+            ("*.lock", "Cargo.lock", true),
+            ("*.lock", "a/Cargo.lock", false),
+            ("**/*.lock", "a/b/Cargo.lock", true),
+            ("**/*.lock", "Cargo.lock", true),
+            ("src", "src/main.rs", true),
+            ("s?c/*.rs", "src/main.rs", true),
+            ("[a-c]*", "bar", true),
+            ("[!a-c]*", "bar", false),
+        ];
+        for (pattern, path, expected) in cases {
+            let segments: Vec<&str> = path.split('/').collect();
+            assert_eq!(
+                Pattern::new(pattern).matches_path_or_ancestor(&segments),
+                expected,
+                "{pattern} vs {path}"
+            );
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! File commands after a step: `GITHUB_OUTPUT`, `GITHUB_ENV`, `GITHUB_PATH`, `GITHUB_STATE`
+//! and `GITHUB_STEP_SUMMARY` read back through the environment and applied to the job.
+//!
+//! Must not: parse the formats (the output module does) or run anything.
+
+use super::JobState;
+use crate::backend::JobEnvironment;
+use crate::contexts::FileCommandPaths;
+use crate::output::{EnvFileKind, parse_env_file, parse_path_file};
+use crate::sink::{RunnerLevel, StepRef};
+
+/// Largest `GITHUB_STEP_SUMMARY` GitHub accepts.
+const MAX_SUMMARY_BYTES: usize = 1024 * 1024;
+
+/// What a step's output and file commands asked for.
+#[derive(Default)]
+pub(super) struct Effects {
+    pub(super) outputs: Vec<(String, String)>,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) paths: Vec<String>,
+    /// A workflow or file command failed: the step fails after it exits.
+    pub(super) command_failed: bool,
+}
+
+impl JobState<'_> {
+    /// Reads `GITHUB_OUTPUT`, `GITHUB_ENV`, `GITHUB_PATH`, `GITHUB_STATE` and
+    /// `GITHUB_STEP_SUMMARY` back. GitHub processes them whatever the exit code.
+    pub(super) async fn read_file_commands(
+        &self,
+        environment: &dyn JobEnvironment,
+        files: &FileCommandPaths,
+        step_ref: &StepRef,
+        effects: &mut Effects,
+    ) {
+        let step = Some(step_ref);
+        let fail = |name: &str, message: String| {
+            self.runner(
+                step,
+                RunnerLevel::Error,
+                &format!("Unable to process file command '{name}' successfully."),
+            );
+            self.runner(step, RunnerLevel::Error, &message);
+        };
+        for (kind, path, name) in [
+            (EnvFileKind::Output, &files.output, "output"),
+            (EnvFileKind::Env, &files.env, "env"),
+            (EnvFileKind::State, &files.state, "save-state"),
+        ] {
+            let bytes = match environment.read_file(path).await {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => continue,
+                Err(error) => {
+                    fail(name, error.to_string());
+                    effects.command_failed = true;
+                    continue;
+                }
+            };
+            match parse_env_file(kind, &bytes) {
+                Ok(pairs) => match kind {
+                    EnvFileKind::Output => effects.outputs.extend(pairs),
+                    EnvFileKind::Env => {
+                        for (name, value) in pairs {
+                            if name == "NODE_OPTIONS" {
+                                self.runner(
+                                    step,
+                                    RunnerLevel::Error,
+                                    "Can't store NODE_OPTIONS output parameter using '$GITHUB_ENV' command.",
+                                );
+                            } else {
+                                effects.env.push((name, value));
+                            }
+                        }
+                    }
+                    EnvFileKind::State => {}
+                },
+                Err(error) => {
+                    fail(name, error.to_string());
+                    effects.command_failed = true;
+                }
+            }
+        }
+        match environment.read_file(&files.path).await {
+            Ok(Some(bytes)) => effects.paths.extend(parse_path_file(&bytes)),
+            Ok(None) => {}
+            Err(error) => {
+                fail("add-path", error.to_string());
+                effects.command_failed = true;
+            }
+        }
+        if let Ok(Some(bytes)) = environment.read_file(&files.step_summary).await
+            && bytes.len() > MAX_SUMMARY_BYTES
+        {
+            self.runner(
+                step,
+                RunnerLevel::Warning,
+                "$GITHUB_STEP_SUMMARY is larger than 1 MiB; it is not uploaded.",
+            );
+        }
+    }
+
+    /// `GITHUB_ENV` writes go to the job env (later steps); `GITHUB_PATH` entries go in
+    /// front, the most recent first, an entry added again moving to the front.
+    pub(super) fn apply_effects(&mut self, env: Vec<(String, String)>, paths: Vec<String>) {
+        for (name, value) in env {
+            self.env.insert(name, value);
+        }
+        for path in paths {
+            self.path_entries.retain(|p| p != &path);
+            self.path_entries.insert(0, path);
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Before the first step: the [`JobSpec`] handed to the backend (job container and services
+//! evaluated from the workflow) and the event payload file (`GITHUB_EVENT_PATH`).
+//!
+//! Must not: start anything; the backend does.
+
+use runnel_workflow::{Container, Job};
+
+use super::JobState;
+use crate::backend::{ContainerSpec, JobEnvironment, JobSpec, ServiceSpec};
+use crate::contexts;
+
+/// The backend's view of the job: image, services, workspace.
+pub(super) fn job_spec(job_state: &JobState<'_>, job: &Job) -> Result<JobSpec, String> {
+    let image = match &job.container {
+        Some(container) => Some(container_spec(job_state, "container", container)?),
+        None => None,
+    };
+    let mut services = Vec::new();
+    for (id, service) in &job.services {
+        let container = container_spec(job_state, &format!("services.{id}"), service)?;
+        // GitHub skips a service whose image evaluates to an empty string.
+        if !container.image.is_empty() {
+            services.push(ServiceSpec {
+                id: id.clone(),
+                container,
+            });
+        }
+    }
+    Ok(JobSpec {
+        job_key: job_state.request.key.clone(),
+        image,
+        services,
+        workspace_source: job_state.request.options.workspace_source.clone(),
+    })
+}
+
+fn container_spec(
+    job_state: &JobState<'_>,
+    key: &str,
+    container: &Container,
+) -> Result<ContainerSpec, String> {
+    let contexts = &job_state.contexts;
+    let string = |name: &str, template| {
+        job_state.evaluate_string(contexts, &format!("{key}.{name}"), template)
+    };
+    let mut env = std::collections::BTreeMap::new();
+    for (name, template) in &container.env {
+        env.insert(name.clone(), string(&format!("env.{name}"), template)?);
+    }
+    let ports = container
+        .ports
+        .iter()
+        .map(|port| string("ports", port))
+        .collect::<Result<Vec<_>, _>>()?;
+    let volumes = container
+        .volumes
+        .iter()
+        .map(|volume| string("volumes", volume))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = match &container.options {
+        Some(options) => string("options", options)?
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
+        None => Vec::new(),
+    };
+    let credentials = match &container.credentials {
+        Some(credentials) => {
+            let username = match &credentials.username {
+                Some(t) => string("credentials.username", t)?,
+                None => String::new(),
+            };
+            let password = match &credentials.password {
+                Some(t) => string("credentials.password", t)?,
+                None => String::new(),
+            };
+            if !password.is_empty() {
+                job_state.masker.add(&password);
+            }
+            Some((username, password))
+        }
+        None => None,
+    };
+    Ok(ContainerSpec {
+        image: string("image", &container.image)?,
+        env,
+        ports,
+        volumes,
+        options,
+        credentials,
+    })
+}
+
+/// Writes `github.event` as JSON where `GITHUB_EVENT_PATH` points.
+pub(super) async fn write_event_file(
+    job_state: &JobState<'_>,
+    environment: &dyn JobEnvironment,
+) -> Result<(), String> {
+    let payload = match job_state.contexts.get("github") {
+        Some(runnel_expr::Value::Object(github)) => github
+            .get("event")
+            .map(runnel_expr::Value::to_json)
+            .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new())),
+        _ => serde_json::Value::Object(serde_json::Map::new()),
+    };
+    let text = serde_json::to_string_pretty(&payload)
+        .map_err(|error| format!("cannot encode the event payload: {error}"))?;
+    let path = contexts::event_path(environment.paths());
+    environment
+        .write_file(&path, text.as_bytes(), false)
+        .await
+        .map_err(|error| format!("writing the event payload failed: {error}"))
+}

@@ -1,0 +1,159 @@
+//! What the caller decides about a run ([`RunOptions`]) and what a run reports back
+//! ([`WorkflowResult`], [`JobOutcome`], [`StepSummary`]).
+//!
+//! Must not: hold behaviour; these are plain data shared by the job runner and the driver.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use runnel_plan::JobResult;
+
+use crate::sink::StepStatus;
+
+/// The runner as the `runner` context and `RUNNER_*` variables describe it.
+#[derive(Debug, Clone)]
+pub struct RunnerInfo {
+    /// `runner.name`.
+    pub name: String,
+    /// `runner.os`: `Linux`, `Windows` or `macOS`.
+    pub os: String,
+    /// `runner.arch`: `X86`, `X64`, `ARM` or `ARM64`.
+    pub arch: String,
+    /// `runner.environment`: `self-hosted` for runnel.
+    pub environment: String,
+}
+
+impl RunnerInfo {
+    /// This machine: `runnel` on the OS and architecture the binary was built for.
+    pub fn this_machine(name: &str) -> RunnerInfo {
+        let os = match std::env::consts::OS {
+            "macos" => "macOS",
+            "windows" => "Windows",
+            _ => "Linux",
+        };
+        let arch = match std::env::consts::ARCH {
+            "x86" => "X86",
+            "arm" => "ARM",
+            "aarch64" => "ARM64",
+            _ => "X64",
+        };
+        RunnerInfo {
+            name: name.to_owned(),
+            os: os.to_owned(),
+            arch: arch.to_owned(),
+            environment: "self-hosted".to_owned(),
+        }
+    }
+}
+
+/// The server the run belongs to, for `github.server_url`, `api_url` and `graphql_url`.
+#[derive(Debug, Clone)]
+pub struct ServerUrls {
+    pub server_url: String,
+    pub api_url: String,
+    pub graphql_url: String,
+}
+
+impl ServerUrls {
+    /// github.com, as a local run (and act) reports it.
+    pub fn github() -> ServerUrls {
+        ServerUrls {
+            server_url: "https://github.com".to_owned(),
+            api_url: "https://api.github.com".to_owned(),
+            graphql_url: "https://api.github.com/graphql".to_owned(),
+        }
+    }
+
+    /// A Gitea instance at `server_url` (`api_url` ends in `/api/v1`, as Gitea sets it).
+    pub fn gitea(server_url: &str) -> ServerUrls {
+        let base = server_url.trim_end_matches('/');
+        ServerUrls {
+            server_url: base.to_owned(),
+            api_url: format!("{base}/api/v1"),
+            graphql_url: String::new(),
+        }
+    }
+}
+
+/// Everything about a run that does not come from the workflow or the event.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub runner: RunnerInfo,
+    pub server: ServerUrls,
+    /// The directory that becomes the workspace (`GITHUB_WORKSPACE`); also where `hashFiles`
+    /// looks. `None`: an empty workspace and `hashFiles` unavailable.
+    pub workspace_source: Option<PathBuf>,
+    /// Where `owner/repo@ref` actions are fetched from (for later: actions are not run yet).
+    pub actions_url: String,
+    /// `runner.debug`, `RUNNER_DEBUG=1`, and `::debug::` lines shown.
+    pub debug: bool,
+    /// `secrets` (and `github.token` from `GITHUB_TOKEN`); every value is masked in logs.
+    pub secrets: BTreeMap<String, String>,
+    /// How many job instances may run at once (at least 1).
+    pub max_parallel_jobs: usize,
+    /// Run only this job id (`-j`), as act does: its `needs` are not run; they appear to the
+    /// job as succeeded with no outputs.
+    pub job_filter: Option<String>,
+    /// The job timeout when `timeout-minutes` is not given (GitHub: 360 minutes).
+    pub default_job_timeout: Duration,
+}
+
+impl RunOptions {
+    /// Options for a local run on this machine over `workspace_source`: runner `runnel`,
+    /// github.com URLs, no secrets, four jobs at a time, GitHub's 360-minute job timeout.
+    pub fn local(workspace_source: Option<PathBuf>) -> RunOptions {
+        RunOptions {
+            runner: RunnerInfo::this_machine("runnel"),
+            server: ServerUrls::github(),
+            workspace_source,
+            actions_url: "https://github.com".to_owned(),
+            debug: false,
+            secrets: BTreeMap::new(),
+            max_parallel_jobs: 4,
+            job_filter: None,
+            default_job_timeout: Duration::from_secs(360 * 60),
+        }
+    }
+}
+
+/// How one step ended, for summaries.
+#[derive(Debug, Clone)]
+pub struct StepSummary {
+    pub index: usize,
+    pub id: Option<String>,
+    pub name: String,
+    pub outcome: StepStatus,
+    pub conclusion: StepStatus,
+    pub duration: Duration,
+}
+
+/// How one job instance ended.
+#[derive(Debug, Clone)]
+pub struct JobOutcome {
+    pub job_id: String,
+    /// Display name (with the matrix suffix).
+    pub name: String,
+    /// Unique key within the run (`build`, `test-1`).
+    pub key: String,
+    /// What `needs.<id>.result` shows.
+    pub result: JobResult,
+    /// The job failed but has `continue-on-error`: it neither fails the run nor triggers
+    /// fail-fast.
+    pub continue_on_error: bool,
+    /// `jobs.<id>.outputs`, evaluated at job end, in declaration order.
+    pub outputs: Vec<(String, String)>,
+    pub duration: Duration,
+    pub steps: Vec<StepSummary>,
+}
+
+/// How a whole run ended.
+#[derive(Debug, Clone)]
+pub struct WorkflowResult {
+    /// `Failure` if a job failed (not counting `continue-on-error` jobs), `Cancelled` if the
+    /// run was cancelled, else `Success`.
+    pub result: JobResult,
+    /// Every job instance in the order they were planned (skipped ones included).
+    pub jobs: Vec<JobOutcome>,
+    pub duration: Duration,
+}
