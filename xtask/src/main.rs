@@ -59,6 +59,9 @@ fn test(root: &Path) -> Result<()> {
     step("node packages for the oracle tests");
     run(Command::new("bash").arg(root.join("tests/oracle/setup.sh")))?;
 
+    step("Gitea for the protocol and daemon tests (built once from the Go module proxy, cached)");
+    run(Command::new("bash").arg(root.join("tests/gitea/build.sh")))?;
+
     step("cargo fmt --check");
     run(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
 
@@ -83,7 +86,35 @@ fn test(root: &Path) -> Result<()> {
     if std::env::var_os("RUN_SLOW_TESTS").is_none() {
         cargo_test.env("RUN_SLOW_TESTS", "1");
     }
-    run(&mut cargo_test)
+    let tested = run(&mut cargo_test);
+    stop_gitea_instances(root);
+    tested
+}
+
+/// The tests leave their Gitea instances running so that reruns are fast; the suite as a whole
+/// stops them, whatever the tests' outcome, so nothing outlives a CI run.
+fn stop_gitea_instances(root: &Path) {
+    let cache = match std::env::var_os("RUNNEL_CACHE") {
+        Some(dir) => PathBuf::from(dir),
+        None => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".cache/runnel"),
+            None => return,
+        },
+    };
+    let Ok(entries) = std::fs::read_dir(cache.join("gitea/instances")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "env")
+            && let Some(name) = path.file_stem().and_then(|n| n.to_str())
+        {
+            let _ = Command::new("bash")
+                .arg(root.join("tests/gitea/stop.sh"))
+                .arg(name)
+                .status();
+        }
+    }
 }
 
 /// A short libFuzzer run per target: long enough to catch a regression in the panic-freedom of

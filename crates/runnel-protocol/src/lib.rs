@@ -1,0 +1,18 @@
+//! Client side of the Gitea Actions runner protocol.
+//!
+//! Owns: the protobuf messages (generated from `proto/` at build time), both transports (Connect
+//! unary over HTTP/1.1 and gRPC over HTTP/2), timeouts, retries and the classification of
+//! Gitea's errors, and the `.runner` registration file. Must not: know about jobs, workflows,
+//! engines or config files; callers pass a [`ClientConfig`] and get typed messages back.
+
+mod client;
+mod connect;
+mod error;
+mod grpc;
+pub mod proto;
+pub mod runner_file;
+mod tls;
+
+pub use client::{Client, ClientConfig, ConfigError, Identity, RetryPolicy, Transport};
+pub use error::{BoxError, Cause, Code, Error, Rpc};
+pub use tls::TlsError;
