@@ -1,7 +1,8 @@
 //! Project automation, so that the README's commands and CI are one and the same.
 //!
-//! - `cargo xtask test`: the whole test suite as CI runs it: installs the test prerequisites it
-//!   can (Node packages for the oracles, cargo-fuzz), checks formatting and clippy, runs every
+//! - `cargo xtask test`: the whole test suite as CI runs it: installs and starts the test
+//!   prerequisites (Node packages for the oracles, the Docker engine and locally built images,
+//!   a Gitea built from the Go module proxy, cargo-fuzz), checks formatting and clippy, runs
 //!   a short fuzz run per target, then every crate's tests with the slow end-to-end ones on.
 //! - `cargo xtask fuzz [SECONDS]`: only the fuzz smoke runs.
 //!
@@ -58,6 +59,10 @@ fn project_root() -> PathBuf {
 fn test(root: &Path) -> Result<()> {
     step("node packages for the oracle tests");
     run(Command::new("bash").arg(root.join("tests/oracle/setup.sh")))?;
+
+    step("Docker engine and the locally built test images (cached)");
+    run(Command::new("bash").arg(root.join("tests/docker/ensure-dockerd.sh")))?;
+    run(Command::new("bash").arg(root.join("tests/images/build.sh")))?;
 
     step("Gitea for the protocol and daemon tests (built once from the Go module proxy, cached)");
     run(Command::new("bash").arg(root.join("tests/gitea/build.sh")))?;

@@ -1,0 +1,205 @@
+//! One process in the job container through `docker exec`, with its output streamed and its
+//! process group killed on timeout or cancel.
+//!
+//! Docker has no "kill this exec" call. Each exec'd process leads its own session and process
+//! group, so steps start under a tiny `sh` wrapper that writes its pid (the group id, as `exec`
+//! keeps it) to a file and then `exec`s the real program; killing is a second exec that sends
+//! SIGKILL to that group. Without `/bin/sh` in the image the process runs bare, and a timeout
+//! can only abandon it (teardown removes the container anyway).
+//!
+//! Must not: decide shells or build scripts; `argv` arrives complete.
+
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use futures_util::StreamExt;
+use runnel_engine::backend::{BackendError, ExecExit, ExecOutput, ExecRequest};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::failed;
+
+/// How long to wait for the output to end after the process group was killed.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// How to run requests in one container.
+pub(crate) struct ExecTarget<'a> {
+    pub(crate) docker: &'a Docker,
+    pub(crate) container: &'a str,
+    /// Where the wrapper writes the pid; `None`: no `/bin/sh`, run bare.
+    pub(crate) pid_file: Option<String>,
+}
+
+pub(crate) async fn run(
+    target: &ExecTarget<'_>,
+    request: &ExecRequest,
+    output: mpsc::Sender<ExecOutput>,
+    cancel: &CancellationToken,
+) -> Result<ExecExit, BackendError> {
+    let operation = "exec in container";
+    let program = request.argv.first().map_or("", String::as_str);
+    let cmd = match &target.pid_file {
+        Some(pid_file) => {
+            let mut cmd = vec![
+                "/bin/sh".to_owned(),
+                "-c".to_owned(),
+                // `$0` is the pid file: it keeps `$@` exactly the request's argv.
+                r#"echo $$ >"$0" 2>/dev/null; exec "$@""#.to_owned(),
+                pid_file.clone(),
+            ];
+            cmd.extend(request.argv.iter().cloned());
+            cmd
+        }
+        None => request.argv.clone(),
+    };
+    let env: Vec<String> = request
+        .env
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    let created = target
+        .docker
+        .create_exec(
+            target.container,
+            CreateExecOptions {
+                cmd: Some(cmd),
+                env: Some(env),
+                working_dir: Some(request.workdir.clone()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|error| failed(operation, format!("{program}: {error}")))?;
+    let started = target
+        .docker
+        .start_exec(&created.id, None)
+        .await
+        .map_err(|error| failed(operation, format!("{program}: {error}")))?;
+    let StartExecResults::Attached {
+        output: mut stream, ..
+    } = started
+    else {
+        return Err(failed(
+            operation,
+            format!("{program}: Docker started it detached"),
+        ));
+    };
+
+    let deadline = async {
+        match request.timeout {
+            Some(timeout) => tokio::time::sleep(timeout).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline);
+    let stopped = loop {
+        tokio::select! {
+            chunk = stream.next() => match chunk {
+                Some(Ok(chunk)) => forward(&output, chunk).await,
+                Some(Err(error)) => {
+                    return Err(failed(operation, format!("{program}: output stream: {error}")));
+                }
+                None => break None,
+            },
+            () = &mut deadline => break Some(ExecExit::TimedOut),
+            () = cancel.cancelled() => break Some(ExecExit::Cancelled),
+        }
+    };
+    if let Some(stopped) = stopped {
+        kill(target).await;
+        // Keep what the process wrote before it died, but don't wait on a straggler that
+        // escaped the group and holds the pipe.
+        let drain = async {
+            while let Some(Ok(chunk)) = stream.next().await {
+                forward(&output, chunk).await;
+            }
+        };
+        let _ = tokio::time::timeout(KILL_GRACE, drain).await;
+        return Ok(stopped);
+    }
+    exit_code(target, &created.id, program).await
+}
+
+async fn forward(output: &mpsc::Sender<ExecOutput>, chunk: bollard::container::LogOutput) {
+    let message = match chunk {
+        bollard::container::LogOutput::StdOut { message } => ExecOutput::Stdout(message.to_vec()),
+        bollard::container::LogOutput::StdErr { message }
+        | bollard::container::LogOutput::Console { message } => {
+            ExecOutput::Stderr(message.to_vec())
+        }
+        bollard::container::LogOutput::StdIn { .. } => return,
+    };
+    // A receiver that went away no longer wants output; the process still runs to its end.
+    let _ = output.send(message).await;
+}
+
+/// The stream ends when the process's pipes close; the exit code lands a moment later.
+async fn exit_code(
+    target: &ExecTarget<'_>,
+    exec_id: &str,
+    program: &str,
+) -> Result<ExecExit, BackendError> {
+    for _ in 0..500 {
+        let inspect = target
+            .docker
+            .inspect_exec(exec_id)
+            .await
+            .map_err(|error| failed("exec in container", format!("{program}: {error}")))?;
+        if inspect.running != Some(true) {
+            let code = inspect.exit_code.unwrap_or(-1);
+            return Ok(ExecExit::Code(i32::try_from(code).unwrap_or(-1)));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(failed(
+        "exec in container",
+        format!("{program}: its output ended but Docker still reports it running"),
+    ))
+}
+
+/// SIGKILL to the process group recorded by the wrapper; best effort, logged when it fails.
+async fn kill(target: &ExecTarget<'_>) {
+    let Some(pid_file) = &target.pid_file else {
+        tracing::warn!(
+            container = target.container,
+            "no /bin/sh in the image: a timed-out process cannot be killed before teardown"
+        );
+        return;
+    };
+    let script = r#"pid=$(cat "$0") && { kill -KILL -"$pid" 2>/dev/null || kill -KILL "$pid"; }"#;
+    let created = target
+        .docker
+        .create_exec(
+            target.container,
+            CreateExecOptions {
+                cmd: Some(vec![
+                    "/bin/sh".to_owned(),
+                    "-c".to_owned(),
+                    script.to_owned(),
+                    pid_file.clone(),
+                ]),
+                ..Default::default()
+            },
+        )
+        .await;
+    let result = match created {
+        Ok(created) => target
+            .docker
+            .start_exec(
+                &created.id,
+                Some(bollard::exec::StartExecOptions {
+                    detach: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map(|_| ()),
+        Err(error) => Err(error),
+    };
+    if let Err(error) = result {
+        tracing::warn!(container = target.container, %error, "could not kill a process group");
+    }
+}

@@ -1,0 +1,624 @@
+//! What a workflow may ask of a container: `options:` through an allow-list, `volumes:` through
+//! the backend's `valid_volumes` globs, `ports:` parsed. Pure: strings in, checked values out.
+//!
+//! Must not: talk to Docker. The Docker request bodies are filled in `pod`.
+//!
+//! ## Allowed `options:` (each `options` entry is shell-split, as `docker create` would)
+//!
+//! | option | note |
+//! |---|---|
+//! | `--health-cmd`, `--health-interval`, `--health-timeout`, `--health-retries`, `--health-start-period`, `--no-healthcheck` | waited on for services |
+//! | `-e`/`--env K=V` | |
+//! | `-u`/`--user`, `-w`/`--workdir`, `--entrypoint` | `--entrypoint` only for services (the job container's entrypoint keeps it alive) |
+//! | `-h`/`--hostname`, `--add-host` | job container only: services share its network namespace, hostname and `/etc/hosts` |
+//! | `--cpus`, `--cpu-shares`, `-m`/`--memory`, `--memory-swap`, `--memory-reservation`, `--shm-size`, `--pids-limit`, `--ulimit` | resource limits |
+//! | `--tmpfs`, `--read-only`, `--init`, `-l`/`--label` (not `runnel.*`), `--stop-signal`, `--cap-drop` | |
+//! | `--security-opt no-new-privileges` | other security options are refused |
+//! | `--privileged`, `--cap-add`, `--device` | only when the backend config sets `allow_privileged` |
+//!
+//! Everything else is refused with a message; `--network`, `-v`, `--mount` and `-p` name the
+//! workflow key to use instead.
+
+use std::collections::HashMap;
+
+use bollard::models::{DeviceMapping, HealthConfig, ResourcesUlimits};
+
+#[cfg(test)]
+mod tests;
+
+/// Where an `options:` string is used: the rules differ for the job container and services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ContainerRole {
+    Job,
+    Service,
+}
+
+/// A refused or malformed option, volume or port, with the text the workflow wrote.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum OptionError {
+    #[error("option `{option}` is not allowed{reason}")]
+    NotAllowed { option: String, reason: String },
+    #[error("option `{option}` needs a value")]
+    MissingValue { option: String },
+    #[error("option `{option}`: `{value}` is not {expected}")]
+    BadValue {
+        option: String,
+        value: String,
+        expected: &'static str,
+    },
+    #[error("options `{text}`: unterminated quote")]
+    UnterminatedQuote { text: String },
+    #[error(
+        "volume `{volume}` is not allowed: its source matches none of the backend's valid_volumes ({patterns})"
+    )]
+    VolumeNotAllowed { volume: String, patterns: String },
+    #[error(
+        "volume `{volume}` would mount the Docker socket: enable mount_docker_socket in the backend config to allow it"
+    )]
+    DockerSocket { volume: String },
+    #[error("volume `{volume}`: {problem}")]
+    BadVolume {
+        volume: String,
+        problem: &'static str,
+    },
+    #[error("port `{port}`: {problem}")]
+    BadPort { port: String, problem: &'static str },
+}
+
+/// Options that passed the allow-list, ready to be put into a create request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct CheckedOptions {
+    pub(crate) env: Vec<String>,
+    pub(crate) health: Option<HealthConfig>,
+    pub(crate) user: Option<String>,
+    pub(crate) workdir: Option<String>,
+    pub(crate) entrypoint: Option<Vec<String>>,
+    pub(crate) hostname: Option<String>,
+    pub(crate) add_hosts: Vec<String>,
+    pub(crate) nano_cpus: Option<i64>,
+    pub(crate) cpu_shares: Option<i64>,
+    pub(crate) memory: Option<i64>,
+    pub(crate) memory_swap: Option<i64>,
+    pub(crate) memory_reservation: Option<i64>,
+    pub(crate) shm_size: Option<i64>,
+    pub(crate) pids_limit: Option<i64>,
+    pub(crate) ulimits: Vec<ResourcesUlimits>,
+    pub(crate) tmpfs: HashMap<String, String>,
+    pub(crate) read_only: bool,
+    pub(crate) init: Option<bool>,
+    pub(crate) labels: HashMap<String, String>,
+    pub(crate) stop_signal: Option<String>,
+    pub(crate) cap_add: Vec<String>,
+    pub(crate) cap_drop: Vec<String>,
+    pub(crate) security_opt: Vec<String>,
+    pub(crate) privileged: bool,
+    pub(crate) devices: Vec<DeviceMapping>,
+}
+
+/// Splits and checks `options:` entries against the allow-list in the module docs.
+pub(crate) fn check_options(
+    entries: &[String],
+    role: ContainerRole,
+    allow_privileged: bool,
+) -> Result<CheckedOptions, OptionError> {
+    let mut words = Vec::new();
+    for entry in entries {
+        words.extend(shell_split(entry)?);
+    }
+    let mut checked = CheckedOptions::default();
+    let mut health = HealthConfig::default();
+    let mut has_health = false;
+    let mut words = words.into_iter();
+    while let Some(word) = words.next() {
+        let (name, inline_value) = match word.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => {
+                (name.to_owned(), Some(value.to_owned()))
+            }
+            _ => (word.clone(), None),
+        };
+        if let Some(flag_value) = flag_option(&name) {
+            let on = match inline_value.as_deref() {
+                None | Some("true") => true,
+                Some("false") => false,
+                Some(other) => return Err(bad(&name, other, "true or false")),
+            };
+            match flag_value {
+                Flag::NoHealthcheck => {
+                    has_health = true;
+                    health.test = on.then(|| vec!["NONE".to_owned()]);
+                }
+                Flag::ReadOnly => checked.read_only = on,
+                Flag::Init => checked.init = Some(on),
+                Flag::Privileged => {
+                    require_privileged(&name, allow_privileged)?;
+                    checked.privileged = on;
+                }
+            }
+            continue;
+        }
+        refuse_known(&name, role)?;
+        let mut value = || match inline_value.clone() {
+            Some(value) => Ok(value),
+            None => words.next().ok_or_else(|| OptionError::MissingValue {
+                option: name.clone(),
+            }),
+        };
+        match name.as_str() {
+            "--health-cmd" => {
+                has_health = true;
+                health.test = Some(vec!["CMD-SHELL".to_owned(), value()?]);
+            }
+            "--health-interval" => {
+                has_health = true;
+                health.interval = Some(parse_duration(&name, &value()?)?);
+            }
+            "--health-timeout" => {
+                has_health = true;
+                health.timeout = Some(parse_duration(&name, &value()?)?);
+            }
+            "--health-start-period" => {
+                has_health = true;
+                health.start_period = Some(parse_duration(&name, &value()?)?);
+            }
+            "--health-retries" => {
+                has_health = true;
+                health.retries = Some(parse_int(&name, &value()?)?);
+            }
+            "-e" | "--env" => {
+                let pair = value()?;
+                if !pair.contains('=') {
+                    return Err(bad(&name, &pair, "KEY=VALUE"));
+                }
+                checked.env.push(pair);
+            }
+            "-u" | "--user" => checked.user = Some(value()?),
+            "-w" | "--workdir" => checked.workdir = Some(value()?),
+            "--entrypoint" => checked.entrypoint = Some(vec![value()?]),
+            "-h" | "--hostname" => checked.hostname = Some(value()?),
+            "--add-host" => checked.add_hosts.push(value()?),
+            "--cpus" => {
+                let text = value()?;
+                let cpus: f64 = text.parse().map_err(|_| bad(&name, &text, "a number"))?;
+                checked.nano_cpus = Some((cpus * 1e9) as i64);
+            }
+            "--cpu-shares" => checked.cpu_shares = Some(parse_int(&name, &value()?)?),
+            "-m" | "--memory" => checked.memory = Some(parse_size(&name, &value()?)?),
+            "--memory-swap" => {
+                let text = value()?;
+                checked.memory_swap = Some(if text == "-1" {
+                    -1
+                } else {
+                    parse_size(&name, &text)?
+                });
+            }
+            "--memory-reservation" => {
+                checked.memory_reservation = Some(parse_size(&name, &value()?)?);
+            }
+            "--shm-size" => checked.shm_size = Some(parse_size(&name, &value()?)?),
+            "--pids-limit" => checked.pids_limit = Some(parse_int(&name, &value()?)?),
+            "--ulimit" => {
+                let text = value()?;
+                checked.ulimits.push(parse_ulimit(&name, &text)?);
+            }
+            "--tmpfs" => {
+                let text = value()?;
+                let (path, opts) = text.split_once(':').unwrap_or((text.as_str(), ""));
+                checked.tmpfs.insert(path.to_owned(), opts.to_owned());
+            }
+            "-l" | "--label" => {
+                let text = value()?;
+                let (key, label_value) = text.split_once('=').unwrap_or((text.as_str(), ""));
+                if key.starts_with("runnel.") {
+                    return Err(bad(
+                        &name,
+                        &text,
+                        "a label outside runnel.* (runnel owns those)",
+                    ));
+                }
+                checked
+                    .labels
+                    .insert(key.to_owned(), label_value.to_owned());
+            }
+            "--stop-signal" => checked.stop_signal = Some(value()?),
+            "--cap-drop" => checked.cap_drop.push(value()?),
+            "--cap-add" => {
+                require_privileged(&name, allow_privileged)?;
+                checked.cap_add.push(value()?);
+            }
+            "--device" => {
+                require_privileged(&name, allow_privileged)?;
+                checked.devices.push(parse_device(&value()?));
+            }
+            "--security-opt" => {
+                let text = value()?;
+                if !matches!(
+                    text.as_str(),
+                    "no-new-privileges" | "no-new-privileges:true"
+                ) {
+                    return Err(OptionError::NotAllowed {
+                        option: format!("{name} {text}"),
+                        reason: ": only `no-new-privileges` is allowed".to_owned(),
+                    });
+                }
+                checked.security_opt.push(text);
+            }
+            _ => {
+                return Err(OptionError::NotAllowed {
+                    option: name.clone(),
+                    reason: " (see the Docker backend's allow-list)".to_owned(),
+                });
+            }
+        }
+    }
+    if has_health {
+        checked.health = Some(health);
+    }
+    Ok(checked)
+}
+
+enum Flag {
+    NoHealthcheck,
+    ReadOnly,
+    Init,
+    Privileged,
+}
+
+fn flag_option(name: &str) -> Option<Flag> {
+    Some(match name {
+        "--no-healthcheck" => Flag::NoHealthcheck,
+        "--read-only" => Flag::ReadOnly,
+        "--init" => Flag::Init,
+        "--privileged" => Flag::Privileged,
+        _ => return None,
+    })
+}
+
+/// Options with a better place in the workflow, or that would break the pod, get a reason.
+fn refuse_known(name: &str, role: ContainerRole) -> Result<(), OptionError> {
+    let reason = match name {
+        "--network" | "--net" | "--network-alias" | "--link" => {
+            ": runnel manages the job's network (services share the job container's network namespace)"
+        }
+        "-v" | "--volume" | "--mount" | "--volumes-from" => {
+            ": use the `volumes:` key (checked against the backend's valid_volumes)"
+        }
+        "-p" | "--publish" | "-P" | "--publish-all" => ": use the `ports:` key",
+        "--pid" | "--ipc" | "--uts" | "--userns" | "--cgroupns" | "--cgroup-parent" => {
+            ": it would share a host namespace"
+        }
+        "--name" | "--rm" | "-d" | "--detach" | "-it" | "-i" | "-t" => ": runnel sets it",
+        "-h" | "--hostname" | "--add-host" | "--dns" if role == ContainerRole::Service => {
+            ": services share the job container's network namespace, hostname and /etc/hosts"
+        }
+        "--entrypoint" if role == ContainerRole::Job => {
+            ": the job container's entrypoint keeps it running between steps"
+        }
+        _ => return Ok(()),
+    };
+    Err(OptionError::NotAllowed {
+        option: name.to_owned(),
+        reason: reason.to_owned(),
+    })
+}
+
+fn require_privileged(name: &str, allow_privileged: bool) -> Result<(), OptionError> {
+    if allow_privileged {
+        return Ok(());
+    }
+    Err(OptionError::NotAllowed {
+        option: name.to_owned(),
+        reason: ": enable allow_privileged in the backend config to allow it".to_owned(),
+    })
+}
+
+fn bad(option: &str, value: &str, expected: &'static str) -> OptionError {
+    OptionError::BadValue {
+        option: option.to_owned(),
+        value: value.to_owned(),
+        expected,
+    }
+}
+
+fn parse_int(option: &str, text: &str) -> Result<i64, OptionError> {
+    text.parse().map_err(|_| bad(option, text, "an integer"))
+}
+
+/// Go's `time.ParseDuration` subset Docker accepts: `1h2m3.5s`, `500ms`, `10us`. Nanoseconds.
+pub(crate) fn parse_duration(option: &str, text: &str) -> Result<i64, OptionError> {
+    const EXPECTED: &str = "a duration like 10s, 1m30s or 500ms";
+    let mut rest = text;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return Err(bad(option, text, EXPECTED));
+    }
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, after) = rest.split_at(number_len);
+        let number: f64 = number.parse().map_err(|_| bad(option, text, EXPECTED))?;
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, after) = after.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(bad(option, text, EXPECTED)),
+        };
+        total += number * scale;
+        rest = after;
+    }
+    Ok(total as i64)
+}
+
+/// Docker's memory sizes: `512m`, `1g`, `1024k`, `100` (bytes), binary multiples.
+fn parse_size(option: &str, text: &str) -> Result<i64, OptionError> {
+    const EXPECTED: &str = "a size like 512m or 1g";
+    let lower = text.to_ascii_lowercase();
+    let number_len = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
+    let (number, unit) = lower.split_at(number_len);
+    let number: f64 = number.parse().map_err(|_| bad(option, text, EXPECTED))?;
+    let scale: f64 = match unit.trim_end_matches("ib").trim_end_matches('b') {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        "t" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(bad(option, text, EXPECTED)),
+    };
+    Ok((number * scale) as i64)
+}
+
+fn parse_ulimit(option: &str, text: &str) -> Result<ResourcesUlimits, OptionError> {
+    const EXPECTED: &str = "NAME=SOFT[:HARD]";
+    let (name, limits) = text
+        .split_once('=')
+        .ok_or_else(|| bad(option, text, EXPECTED))?;
+    let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
+    let soft = soft.parse().map_err(|_| bad(option, text, EXPECTED))?;
+    let hard = hard.parse().map_err(|_| bad(option, text, EXPECTED))?;
+    Ok(ResourcesUlimits {
+        name: Some(name.to_owned()),
+        soft: Some(soft),
+        hard: Some(hard),
+    })
+}
+
+fn parse_device(text: &str) -> DeviceMapping {
+    let mut parts = text.splitn(3, ':');
+    let host = parts.next().unwrap_or_default().to_owned();
+    let container = parts.next().map_or_else(|| host.clone(), str::to_owned);
+    let permissions = parts.next().unwrap_or("rwm").to_owned();
+    DeviceMapping {
+        path_on_host: Some(host),
+        path_in_container: Some(container),
+        cgroup_permissions: Some(permissions),
+    }
+}
+
+/// Splits like a POSIX shell without expansions: whitespace separates words, quotes group,
+/// a backslash escapes the next character (inside double quotes only before `"`, `\`, `$`, `` ` ``).
+pub(crate) fn shell_split(text: &str) -> Result<Vec<String>, OptionError> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err(unterminated(text)),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\' | '$' | '`')) => word.push(c),
+                            Some('\n') => {}
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err(unterminated(text)),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err(unterminated(text)),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some('\n') | None => {}
+                    Some(c) => word.push(c),
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+fn unterminated(text: &str) -> OptionError {
+    OptionError::UnterminatedQuote {
+        text: text.to_owned(),
+    }
+}
+
+/// A checked `volumes:` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum VolumeMount {
+    /// `/path`: a fresh anonymous volume, removed with the job.
+    Anonymous { target: String },
+    /// `source:target[:mode]` for `HostConfig.binds` (a host path or a named volume).
+    Bind(String),
+}
+
+/// What the backend config lets workflows mount.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VolumePolicy<'a> {
+    pub(crate) valid_volumes: &'a [String],
+    pub(crate) mount_docker_socket: bool,
+}
+
+/// Checks one `volumes:` entry: a bind or named volume is allowed when its source matches one
+/// of `valid_volumes` (globs: `*` any run of characters, `?` one); the Docker socket only when
+/// `mount_docker_socket` is set, whatever the globs say.
+pub(crate) fn check_volume(
+    spec: &str,
+    policy: VolumePolicy<'_>,
+) -> Result<VolumeMount, OptionError> {
+    let bad_volume = |problem| OptionError::BadVolume {
+        volume: spec.to_owned(),
+        problem,
+    };
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (source, target) = match parts.as_slice() {
+        [target] => {
+            if !target.starts_with('/') {
+                return Err(bad_volume("the target must be an absolute path"));
+            }
+            return Ok(VolumeMount::Anonymous {
+                target: (*target).to_owned(),
+            });
+        }
+        [source, target] | [source, target, _] => (*source, *target),
+        _ => return Err(bad_volume("expected SOURCE:TARGET[:MODE] or TARGET")),
+    };
+    if source.is_empty() || !target.starts_with('/') {
+        return Err(bad_volume(
+            "expected SOURCE:TARGET[:MODE] with an absolute target",
+        ));
+    }
+    if source.starts_with('.') || source.starts_with('~') {
+        return Err(bad_volume("a bind mount source must be an absolute path"));
+    }
+    if source.ends_with("docker.sock") {
+        if policy.mount_docker_socket {
+            return Ok(VolumeMount::Bind(spec.to_owned()));
+        }
+        return Err(OptionError::DockerSocket {
+            volume: spec.to_owned(),
+        });
+    }
+    if policy
+        .valid_volumes
+        .iter()
+        .any(|pattern| glob_match(pattern, source))
+    {
+        return Ok(VolumeMount::Bind(spec.to_owned()));
+    }
+    Err(OptionError::VolumeNotAllowed {
+        volume: spec.to_owned(),
+        patterns: if policy.valid_volumes.is_empty() {
+            "none configured".to_owned()
+        } else {
+            policy.valid_volumes.join(", ")
+        },
+    })
+}
+
+/// `*` matches any run of characters (including `/`), `?` exactly one.
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    // Classic two-pointer wildcard match with backtracking to the last `*`.
+    let (mut p, mut t) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == '?' || Some(&c) == text.get(t) => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((star_p, star_t)) => {
+                    p = star_p + 1;
+                    t = star_t + 1;
+                    star = Some((star_p, star_t + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern
+        .get(p..)
+        .is_some_and(|rest| rest.iter().all(|&c| c == '*'))
+}
+
+/// A checked `ports:` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PortMapping {
+    /// `5432/tcp`.
+    pub(crate) container_port: String,
+    pub(crate) host_ip: String,
+    /// Empty: Docker picks a free port.
+    pub(crate) host_port: String,
+}
+
+/// Parses `80`, `80/udp`, `8080:80`, `127.0.0.1:8080:80`, `127.0.0.1::80`. Ports are published
+/// on 127.0.0.1 unless an address is written: a job's services are not for the whole network.
+pub(crate) fn parse_port(spec: &str) -> Result<PortMapping, OptionError> {
+    let bad_port = |problem| OptionError::BadPort {
+        port: spec.to_owned(),
+        problem,
+    };
+    let (mapping, protocol) = match spec.rsplit_once('/') {
+        Some((mapping, protocol @ ("tcp" | "udp" | "sctp"))) => (mapping, protocol),
+        Some(_) => return Err(bad_port("the protocol must be tcp, udp or sctp")),
+        None => (spec, "tcp"),
+    };
+    let parts: Vec<&str> = mapping.split(':').collect();
+    let (host_ip, host_port, container_port) = match parts.as_slice() {
+        [container] => ("127.0.0.1", "", *container),
+        [host, container] => ("127.0.0.1", *host, *container),
+        [ip, host, container] => (*ip, *host, *container),
+        _ => {
+            return Err(bad_port(
+                "expected [[IP:]HOST_PORT:]CONTAINER_PORT[/PROTOCOL]",
+            ));
+        }
+    };
+    let is_port = |text: &str| text.parse::<u16>().is_ok_and(|port| port > 0);
+    if !is_port(container_port) || !(host_port.is_empty() || is_port(host_port)) {
+        return Err(bad_port(
+            "ports are numbers from 1 to 65535 (ranges are not supported)",
+        ));
+    }
+    Ok(PortMapping {
+        container_port: format!("{container_port}/{protocol}"),
+        host_ip: host_ip.to_owned(),
+        host_port: host_port.to_owned(),
+    })
+}

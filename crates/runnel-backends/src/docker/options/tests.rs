@@ -1,0 +1,234 @@
+use super::*;
+
+fn check(options: &str, role: ContainerRole) -> Result<CheckedOptions, String> {
+    check_options(&[options.to_owned()], role, false).map_err(|error| error.to_string())
+}
+
+#[test]
+fn health_options_become_a_health_config() {
+    let checked = check(
+        "--health-cmd 'pg_isready -U postgres' --health-interval=500ms --health-timeout 5s \
+         --health-retries 10 --health-start-period 1m30s",
+        ContainerRole::Service,
+    );
+    let health = checked.map(|checked| checked.health);
+    assert_eq!(
+        health,
+        Ok(Some(HealthConfig {
+            test: Some(vec![
+                "CMD-SHELL".to_owned(),
+                "pg_isready -U postgres".to_owned()
+            ]),
+            interval: Some(500_000_000),
+            timeout: Some(5_000_000_000),
+            retries: Some(10),
+            start_period: Some(90_000_000_000),
+            start_interval: None,
+        }))
+    );
+}
+
+#[test]
+fn allowed_options_are_applied() {
+    let checked = check(
+        "-e A=1 --env=B=two --cpus 1.5 -m 512m --shm-size 1g --ulimit nofile=1024:2048 \
+         --tmpfs /run:size=64m --read-only --init -l team=ci --user 1000 -h box",
+        ContainerRole::Job,
+    );
+    let Ok(checked) = checked else {
+        panic!("expected the options to pass: {checked:?}");
+    };
+    assert_eq!(checked.env, ["A=1", "B=two"]);
+    assert_eq!(checked.nano_cpus, Some(1_500_000_000));
+    assert_eq!(checked.memory, Some(512 * 1024 * 1024));
+    assert_eq!(checked.shm_size, Some(1024 * 1024 * 1024));
+    assert_eq!(checked.ulimits.first().and_then(|u| u.hard), Some(2048));
+    assert_eq!(
+        checked.tmpfs.get("/run").map(String::as_str),
+        Some("size=64m")
+    );
+    assert!(checked.read_only);
+    assert_eq!(checked.init, Some(true));
+    assert_eq!(checked.user.as_deref(), Some("1000"));
+    assert_eq!(checked.hostname.as_deref(), Some("box"));
+}
+
+#[test]
+fn refused_options_say_why() {
+    let cases = [
+        (
+            "--network host",
+            ContainerRole::Job,
+            "option `--network` is not allowed: runnel manages the job's network (services share the job container's network namespace)",
+        ),
+        (
+            "-v /:/host",
+            ContainerRole::Job,
+            "option `-v` is not allowed: use the `volumes:` key (checked against the backend's valid_volumes)",
+        ),
+        (
+            "--privileged",
+            ContainerRole::Job,
+            "option `--privileged` is not allowed: enable allow_privileged in the backend config to allow it",
+        ),
+        (
+            "--cap-add SYS_ADMIN",
+            ContainerRole::Service,
+            "option `--cap-add` is not allowed: enable allow_privileged in the backend config to allow it",
+        ),
+        (
+            "--hostname db",
+            ContainerRole::Service,
+            "option `--hostname` is not allowed: services share the job container's network namespace, hostname and /etc/hosts",
+        ),
+        (
+            "--entrypoint sh",
+            ContainerRole::Job,
+            "option `--entrypoint` is not allowed: the job container's entrypoint keeps it running between steps",
+        ),
+        (
+            "--pid=host",
+            ContainerRole::Job,
+            "option `--pid` is not allowed: it would share a host namespace",
+        ),
+        (
+            "--security-opt seccomp=unconfined",
+            ContainerRole::Job,
+            "option `--security-opt seccomp=unconfined` is not allowed: only `no-new-privileges` is allowed",
+        ),
+        (
+            "--frobnicate",
+            ContainerRole::Job,
+            "option `--frobnicate` is not allowed (see the Docker backend's allow-list)",
+        ),
+        (
+            "--health-interval soon",
+            ContainerRole::Service,
+            "option `--health-interval`: `soon` is not a duration like 10s, 1m30s or 500ms",
+        ),
+        (
+            "--health-cmd",
+            ContainerRole::Service,
+            "option `--health-cmd` needs a value",
+        ),
+        (
+            "--label runnel.pid=1",
+            ContainerRole::Job,
+            "option `--label`: `runnel.pid=1` is not a label outside runnel.* (runnel owns those)",
+        ),
+        (
+            "--health-cmd 'pg_isready",
+            ContainerRole::Service,
+            "options `--health-cmd 'pg_isready`: unterminated quote",
+        ),
+    ];
+    for (options, role, expected) in cases {
+        assert_eq!(
+            check(options, role).err().as_deref(),
+            Some(expected),
+            "{options}"
+        );
+    }
+    let privileged = check_options(
+        &["--privileged --cap-add NET_ADMIN".to_owned()],
+        ContainerRole::Job,
+        true,
+    );
+    assert!(privileged.is_ok_and(|checked| checked.privileged && checked.cap_add == ["NET_ADMIN"]));
+}
+
+#[test]
+fn shell_split_handles_quotes() {
+    let cases = [
+        ("a b  c", vec!["a", "b", "c"]),
+        ("--x 'a b' \"c \\\"d\\\"\"", vec!["--x", "a b", "c \"d\""]),
+        ("a\\ b '' x", vec!["a b", "", "x"]),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(
+            shell_split(text),
+            Ok(expected.iter().map(|s| (*s).to_owned()).collect()),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn volumes_go_through_the_allow_list() {
+    let valid = ["/srv/cache/*".to_owned(), "data-*".to_owned()];
+    let policy = VolumePolicy {
+        valid_volumes: &valid,
+        mount_docker_socket: false,
+    };
+    let cases = [
+        ("/cache", Ok(VolumeMount::Anonymous { target: "/cache".to_owned() })),
+        ("/srv/cache/npm:/root/.npm", Ok(VolumeMount::Bind("/srv/cache/npm:/root/.npm".to_owned()))),
+        ("data-1:/data:ro", Ok(VolumeMount::Bind("data-1:/data:ro".to_owned()))),
+        ("/etc:/host-etc", Err("volume `/etc:/host-etc` is not allowed: its source matches none of the backend's valid_volumes (/srv/cache/*, data-*)".to_owned())),
+        ("/var/run/docker.sock:/var/run/docker.sock", Err("volume `/var/run/docker.sock:/var/run/docker.sock` would mount the Docker socket: enable mount_docker_socket in the backend config to allow it".to_owned())),
+        ("./x:/x", Err("volume `./x:/x`: a bind mount source must be an absolute path".to_owned())),
+        ("relative", Err("volume `relative`: the target must be an absolute path".to_owned())),
+    ];
+    for (spec, expected) in cases {
+        assert_eq!(
+            check_volume(spec, policy).map_err(|e| e.to_string()),
+            expected,
+            "{spec}"
+        );
+    }
+    let socket = VolumePolicy {
+        valid_volumes: &[],
+        mount_docker_socket: true,
+    };
+    assert!(check_volume("/var/run/docker.sock:/var/run/docker.sock", socket).is_ok());
+}
+
+#[test]
+fn glob_matches_like_a_shell() {
+    let cases = [
+        ("*", "/anything/at/all", true),
+        ("/srv/*", "/srv/a/b", true),
+        ("/srv/?", "/srv/a", true),
+        ("/srv/?", "/srv/ab", false),
+        ("a*b*c", "axxbyyc", true),
+        ("a*b*c", "axxbyy", false),
+        ("exact", "exact", true),
+        ("", "x", false),
+    ];
+    for (pattern, text, expected) in cases {
+        assert_eq!(glob_match(pattern, text), expected, "{pattern} vs {text}");
+    }
+}
+
+#[test]
+fn ports_parse_like_docker_with_a_local_default() {
+    let port = |container: &str, ip: &str, host: &str| PortMapping {
+        container_port: container.to_owned(),
+        host_ip: ip.to_owned(),
+        host_port: host.to_owned(),
+    };
+    let cases = [
+        ("5432", Ok(port("5432/tcp", "127.0.0.1", ""))),
+        ("8080:80", Ok(port("80/tcp", "127.0.0.1", "8080"))),
+        ("53/udp", Ok(port("53/udp", "127.0.0.1", ""))),
+        ("0.0.0.0:8080:80", Ok(port("80/tcp", "0.0.0.0", "8080"))),
+        (
+            "8000-8010:80",
+            Err(
+                "port `8000-8010:80`: ports are numbers from 1 to 65535 (ranges are not supported)"
+                    .to_owned(),
+            ),
+        ),
+        (
+            "80/http",
+            Err("port `80/http`: the protocol must be tcp, udp or sctp".to_owned()),
+        ),
+    ];
+    for (spec, expected) in cases {
+        assert_eq!(
+            parse_port(spec).map_err(|e| e.to_string()),
+            expected,
+            "{spec}"
+        );
+    }
+}

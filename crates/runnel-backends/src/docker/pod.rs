@@ -1,0 +1,784 @@
+//! One job's pod: network, job container, services; and the [`JobEnvironment`] over it.
+//!
+//! `prepare` checks everything it can before creating anything (options, volumes, ports, port
+//! conflicts, images), then creates objects in order and, on any failure, removes what it made.
+//!
+//! Must not: interpret workflow semantics beyond the `JobSpec` it is given.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, HostConfig, ImageInspect, Mount, MountType, MountVolumeOptions,
+    NetworkCreateRequest, PortBinding,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use futures_util::future::{join_all, try_join_all};
+use runnel_engine::backend::{
+    BackendError, ContainerSpec, EnvironmentInfo, EnvironmentPaths, ExecExit, ExecOutput,
+    ExecRequest, JobEnvironment, JobSpec,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::archive::{self, PathKind};
+use super::exec::{self, ExecTarget};
+use super::image::{self, ImageRequest};
+use super::options::{self, CheckedOptions, ContainerRole, PortMapping, VolumeMount, VolumePolicy};
+use super::services::{self, StartingService};
+use super::{DockerBackendConfig, JobNetwork, PullProgressCallback, failed, is_not_found};
+
+/// Paths inside the job container. `/__w` is a per-job volume; the names follow GitHub's
+/// container jobs where it has them.
+const WORK_ROOT: &str = "/__w";
+const WORKSPACE: &str = "/__w/workspace";
+const TEMP: &str = "/__w/_temp";
+const TOOL_CACHE: &str = "/__w/_tool";
+const HOME: &str = "/github/home";
+/// The network of `JobNetwork::Shared`.
+pub(crate) const SHARED_NETWORK: &str = "runnel-jobs";
+/// Pid files of the exec wrapper (see `exec`).
+const EXEC_DIR: &str = "/__w/_runnel";
+
+pub(crate) struct PrepareContext<'a> {
+    pub(crate) docker: &'a Docker,
+    pub(crate) config: &'a DockerBackendConfig,
+    pub(crate) pull_progress: Option<&'a PullProgressCallback>,
+    pub(crate) labels: HashMap<String, String>,
+    /// Unique prefix for this job's object names.
+    pub(crate) name: String,
+}
+
+/// A service that passed the checks, ready to create.
+struct PlannedService<'a> {
+    id: &'a str,
+    spec: &'a ContainerSpec,
+    options: CheckedOptions,
+    volumes: Vec<VolumeMount>,
+    ports: Vec<PortMapping>,
+}
+
+pub(crate) async fn prepare(
+    context: PrepareContext<'_>,
+    spec: &JobSpec,
+    cancel: &CancellationToken,
+) -> Result<DockerEnvironment, BackendError> {
+    let Some(job) = &spec.image else {
+        return Err(failed(
+            "prepare Docker job",
+            format!(
+                "job `{}` has no image: the Docker backend runs jobs in a container",
+                spec.job_key
+            ),
+        ));
+    };
+    let config = context.config;
+    let policy = VolumePolicy {
+        valid_volumes: &config.valid_volumes,
+        mount_docker_socket: config.mount_docker_socket,
+    };
+    let check = |what: &str, error: options::OptionError| {
+        failed("prepare Docker job", format!("{what}: {error}"))
+    };
+
+    // Everything the workflow wrote is checked before anything is created.
+    let job_options =
+        options::check_options(&job.options, ContainerRole::Job, config.allow_privileged)
+            .map_err(|error| check("container", error))?;
+    let job_volumes =
+        check_volumes(&job.volumes, policy).map_err(|error| check("container", error))?;
+    let mut published = check_ports(&job.ports).map_err(|error| check("container", error))?;
+    let mut planned = Vec::new();
+    for service in &spec.services {
+        let what = format!("service `{}`", service.id);
+        let container = &service.container;
+        planned.push(PlannedService {
+            id: &service.id,
+            spec: container,
+            options: options::check_options(
+                &container.options,
+                ContainerRole::Service,
+                config.allow_privileged,
+            )
+            .map_err(|error| check(&what, error))?,
+            volumes: check_volumes(&container.volumes, policy)
+                .map_err(|error| check(&what, error))?,
+            ports: check_ports(&container.ports).map_err(|error| check(&what, error))?,
+        });
+    }
+
+    let image_of = async |container: &ContainerSpec| {
+        image::ensure_image(
+            context.docker,
+            ImageRequest {
+                image: &container.image,
+                credentials: container.credentials.as_ref(),
+                job_key: &spec.job_key,
+                progress: context.pull_progress,
+            },
+            cancel,
+        )
+        .await
+    };
+    image_of(job).await?;
+    let service_images = try_join_all(planned.iter().map(|service| image_of(service.spec))).await?;
+    let listening: Vec<(String, Vec<String>)> = planned
+        .iter()
+        .zip(&service_images)
+        .map(|(service, image)| {
+            let mut ports: Vec<String> = service
+                .ports
+                .iter()
+                .map(|port| port.container_port.clone())
+                .collect();
+            ports.extend(exposed_ports(image));
+            ports.sort();
+            ports.dedup();
+            (service.id.to_owned(), ports)
+        })
+        .collect();
+    services::check_port_conflicts(&listening)?;
+    for service in &planned {
+        published.extend(service.ports.iter().cloned());
+    }
+
+    let environment = DockerEnvironment {
+        docker: context.docker.clone(),
+        paths: EnvironmentPaths {
+            workspace: WORKSPACE.to_owned(),
+            temp: TEMP.to_owned(),
+            tool_cache: TOOL_CACHE.to_owned(),
+            home: HOME.to_owned(),
+        },
+        info: EnvironmentInfo::default(),
+        default_env: BTreeMap::new(),
+        container_id: String::new(),
+        has_sh: false,
+        next_exec: AtomicU64::new(1),
+        created: Mutex::new(Created::default()),
+    };
+    let built = build(
+        &context,
+        spec,
+        JobPlan {
+            job,
+            options: job_options,
+            volumes: job_volumes,
+            published,
+        },
+        &planned,
+        environment,
+        cancel,
+    )
+    .await;
+    match built {
+        Ok(environment) => Ok(environment),
+        Err((environment, error)) => {
+            if let Err(teardown_error) = environment.teardown().await {
+                tracing::warn!(%teardown_error, "could not remove a half-prepared job");
+            }
+            Err(error)
+        }
+    }
+}
+
+struct JobPlan<'a> {
+    job: &'a ContainerSpec,
+    options: CheckedOptions,
+    volumes: Vec<VolumeMount>,
+    published: Vec<PortMapping>,
+}
+
+/// Creates the objects; on error hands the environment back so its teardown removes them.
+async fn build(
+    context: &PrepareContext<'_>,
+    spec: &JobSpec,
+    plan: JobPlan<'_>,
+    planned: &[PlannedService<'_>],
+    mut environment: DockerEnvironment,
+    cancel: &CancellationToken,
+) -> Result<DockerEnvironment, (DockerEnvironment, BackendError)> {
+    let docker = context.docker;
+    macro_rules! attempt {
+        ($result:expr) => {
+            match $result {
+                Ok(value) => value,
+                Err(error) => return Err((environment, error)),
+            }
+        };
+    }
+
+    let (network, network_ref) = match context.config.job_network {
+        JobNetwork::Shared => {
+            let id = attempt!(shared_network(docker).await);
+            (SHARED_NETWORK.to_owned(), id)
+        }
+        JobNetwork::PerJob => {
+            let network = context.name.clone();
+            let id = attempt!(
+                docker
+                    .create_network(NetworkCreateRequest {
+                        name: network.clone(),
+                        driver: Some("bridge".to_owned()),
+                        labels: Some(context.labels.clone()),
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(|error| failed("create job network", format!("{network}: {error}")))
+            )
+            .id;
+            environment.record(|created| created.network = Some(id.clone()));
+            (network, id)
+        }
+    };
+    let job_name = format!("{}-job", context.name);
+    let body = job_container_body(context, spec, &plan, planned, &network_ref);
+    let created = attempt!(
+        docker
+            .create_container(
+                Some(CreateContainerOptionsBuilder::new().name(&job_name).build()),
+                body,
+            )
+            .await
+            .map_err(|error| failed(
+                "create job container",
+                format!("{}: {error}", plan.job.image)
+            ))
+    );
+    let job_id = created.id;
+    environment.record(|created| created.containers.push(job_id.clone()));
+    // Lay out /__w (and HOME) in one request, and look for shells meanwhile.
+    let mut directories = vec!["__w/_temp/", "__w/_tool/", "__w/_runnel/", "github/home/"];
+    if spec.workspace_source.is_none() {
+        directories.push("__w/workspace/");
+    }
+    // Before the start: Docker mounts the file system for archive calls on a created
+    // container too, and calls racing the start were measured slower, not faster.
+    let (layout, sh, bash, usr_bash) = tokio::join!(
+        archive::upload_directories(docker, &job_id, &directories),
+        archive::stat(docker, &job_id, "/bin/sh"),
+        archive::stat(docker, &job_id, "/bin/bash"),
+        archive::stat(docker, &job_id, "/usr/bin/bash"),
+    );
+    attempt!(layout);
+    let is_program = |kind: &PathKind| matches!(kind, PathKind::File { executable: true });
+    environment.has_sh = is_program(&attempt!(sh));
+    environment.info.has_bash = is_program(&attempt!(bash)) || is_program(&attempt!(usr_bash));
+    attempt!(
+        docker
+            .start_container(&job_id, None)
+            .await
+            .map_err(|error| failed(
+                "start job container",
+                format!("{}: {error}", plan.job.image)
+            ))
+    );
+
+    let mut service_containers = Vec::new();
+    for service in planned {
+        let name = format!("{}-{}", context.name, sanitize(service.id));
+        let body = service_container_body(context, service, &job_id);
+        let created = attempt!(
+            docker
+                .create_container(
+                    Some(CreateContainerOptionsBuilder::new().name(&name).build()),
+                    body
+                )
+                .await
+                .map_err(|error| failed(
+                    "create service container",
+                    format!("service `{}` ({}): {error}", service.id, service.spec.image)
+                ))
+        );
+        let id = created.id;
+        // Services go first in the list: they are removed before the job container they join.
+        environment.record(|created| created.containers.insert(0, id.clone()));
+        service_containers.push(id.clone());
+        attempt!(
+            docker
+                .start_container(&id, None)
+                .await
+                .map_err(|error| failed(
+                    "start service container",
+                    format!("service `{}` ({}): {error}", service.id, service.spec.image)
+                ))
+        );
+    }
+    let waits = planned
+        .iter()
+        .zip(&service_containers)
+        .map(|(service, container)| {
+            services::wait_ready(
+                docker,
+                StartingService {
+                    id: service.id,
+                    container,
+                },
+                context.config.service_start_timeout,
+                cancel,
+            )
+        });
+    for result in join_all(waits).await {
+        attempt!(result);
+    }
+
+    let inspect = attempt!(
+        docker
+            .inspect_container(&job_id, None)
+            .await
+            .map_err(|error| failed("inspect job container", format!("{job_name}: {error}")))
+    );
+    let bound = inspect
+        .network_settings
+        .and_then(|settings| settings.ports)
+        .unwrap_or_default();
+    for service in planned {
+        let mut ports = BTreeMap::new();
+        for port in &service.ports {
+            let host_port = bound
+                .get(&port.container_port)
+                .and_then(|bindings| bindings.as_ref())
+                .and_then(|bindings| bindings.first())
+                .and_then(|binding| binding.host_port.clone());
+            if let Some(host_port) = host_port {
+                let key = port.container_port.trim_end_matches("/tcp").to_owned();
+                ports.insert(key, host_port);
+            }
+        }
+        environment
+            .info
+            .service_ports
+            .insert(service.id.to_owned(), ports);
+    }
+    environment.default_env = inspect
+        .config
+        .and_then(|config| config.env)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect();
+    environment.info.container_id = Some(job_id.clone());
+    environment.info.network = Some(network);
+    environment.container_id = job_id;
+    Ok(environment)
+}
+
+/// The id of the shared job network, created on first use. It has no `runnel.pid` label, so
+/// leftover cleanup keeps it, like Docker's own `bridge`.
+async fn shared_network(docker: &Docker) -> Result<String, BackendError> {
+    let operation = "get the shared job network";
+    let filters = HashMap::from([
+        ("name", vec![SHARED_NETWORK]),
+        ("label", vec![SHARED_LABEL]),
+    ]);
+    let existing = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(|error| failed(operation, format!("{SHARED_NETWORK}: {error}")))?;
+    // The name filter matches substrings; two runners racing may create two: take the oldest.
+    let mut matching: Vec<_> = existing
+        .into_iter()
+        .filter(|network| network.name.as_deref() == Some(SHARED_NETWORK))
+        .collect();
+    matching.sort_by_key(|network| network.created.as_ref().map(ToString::to_string));
+    if let Some(id) = matching.into_iter().find_map(|network| network.id) {
+        return Ok(id);
+    }
+    let created = docker
+        .create_network(NetworkCreateRequest {
+            name: SHARED_NETWORK.to_owned(),
+            driver: Some("bridge".to_owned()),
+            // Jobs share the bridge but must not reach each other (or each other's services).
+            options: Some(HashMap::from([(
+                "com.docker.network.bridge.enable_icc".to_owned(),
+                "false".to_owned(),
+            )])),
+            labels: Some(HashMap::from([(
+                SHARED_LABEL.to_owned(),
+                "true".to_owned(),
+            )])),
+            ..Default::default()
+        })
+        .await
+        .map_err(|error| failed(operation, format!("create {SHARED_NETWORK}: {error}")))?;
+    Ok(created.id)
+}
+
+const SHARED_LABEL: &str = "runnel.shared";
+
+fn job_container_body(
+    context: &PrepareContext<'_>,
+    spec: &JobSpec,
+    plan: &JobPlan<'_>,
+    planned: &[PlannedService<'_>],
+    network: &str,
+) -> ContainerCreateBody {
+    let mut mounts = vec![Mount {
+        target: Some(WORK_ROOT.to_owned()),
+        typ: Some(MountType::VOLUME),
+        volume_options: Some(MountVolumeOptions {
+            labels: Some(context.labels.clone()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }];
+    if let Some(source) = &spec.workspace_source {
+        mounts.push(Mount {
+            target: Some(WORKSPACE.to_owned()),
+            source: Some(source.display().to_string()),
+            typ: Some(MountType::BIND),
+            ..Default::default()
+        });
+    }
+    let mut binds = Vec::new();
+    if context.config.mount_docker_socket {
+        let socket = &context.config.docker_socket_path;
+        binds.push(format!("{socket}:/var/run/docker.sock"));
+    }
+    add_volumes(&plan.volumes, &context.labels, &mut mounts, &mut binds);
+
+    let mut extra_hosts: Vec<String> = planned
+        .iter()
+        .map(|service| format!("{}:127.0.0.1", service.id))
+        .collect();
+    extra_hosts.extend(plan.options.add_hosts.iter().cloned());
+    let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    for port in &plan.published {
+        port_bindings
+            .entry(port.container_port.clone())
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: Some(port.host_ip.clone()),
+                host_port: Some(port.host_port.clone()),
+            });
+    }
+    let exposed_ports: Vec<String> = port_bindings.keys().cloned().collect();
+
+    let mut body = ContainerCreateBody {
+        image: Some(plan.job.image.clone()),
+        // Steps run through `exec`; the container only has to stay up. Docker's init reaps
+        // the orphans that steps leave behind.
+        entrypoint: Some(vec![
+            "tail".to_owned(),
+            "-f".to_owned(),
+            "/dev/null".to_owned(),
+        ]),
+        cmd: Some(Vec::new()),
+        env: Some(env_list(&plan.job.env, &plan.options)),
+        labels: Some(labels_with(&context.labels, &plan.options)),
+        exposed_ports: (!exposed_ports.is_empty()).then_some(exposed_ports),
+        hostname: plan.options.hostname.clone(),
+        host_config: Some(HostConfig {
+            network_mode: Some(network.to_owned()),
+            init: Some(plan.options.init.unwrap_or(true)),
+            mounts: Some(mounts),
+            binds: (!binds.is_empty()).then_some(binds),
+            extra_hosts: (!extra_hosts.is_empty()).then_some(extra_hosts),
+            port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    apply_options(&mut body, &plan.options);
+    body
+}
+
+fn service_container_body(
+    context: &PrepareContext<'_>,
+    service: &PlannedService<'_>,
+    job_id: &str,
+) -> ContainerCreateBody {
+    let mut mounts = Vec::new();
+    let mut binds = Vec::new();
+    add_volumes(&service.volumes, &context.labels, &mut mounts, &mut binds);
+    let mut body = ContainerCreateBody {
+        image: Some(service.spec.image.clone()),
+        env: Some(env_list(&service.spec.env, &service.options)),
+        labels: Some(labels_with(&context.labels, &service.options)),
+        entrypoint: service.options.entrypoint.clone(),
+        host_config: Some(HostConfig {
+            network_mode: Some(format!("container:{job_id}")),
+            init: service.options.init,
+            mounts: (!mounts.is_empty()).then_some(mounts),
+            binds: (!binds.is_empty()).then_some(binds),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    apply_options(&mut body, &service.options);
+    body
+}
+
+/// The options both kinds of container share.
+fn apply_options(body: &mut ContainerCreateBody, options: &CheckedOptions) {
+    body.healthcheck = options.health.clone();
+    body.user = options.user.clone();
+    body.working_dir = options.workdir.clone();
+    body.stop_signal = options.stop_signal.clone();
+    let host = body.host_config.get_or_insert_with(HostConfig::default);
+    host.nano_cpus = options.nano_cpus;
+    host.cpu_shares = options.cpu_shares;
+    host.memory = options.memory;
+    host.memory_swap = options.memory_swap;
+    host.memory_reservation = options.memory_reservation;
+    host.shm_size = options.shm_size;
+    host.pids_limit = options.pids_limit;
+    host.readonly_rootfs = Some(options.read_only);
+    host.privileged = Some(options.privileged);
+    if !options.ulimits.is_empty() {
+        host.ulimits = Some(options.ulimits.clone());
+    }
+    if !options.tmpfs.is_empty() {
+        host.tmpfs = Some(options.tmpfs.clone());
+    }
+    if !options.cap_add.is_empty() {
+        host.cap_add = Some(options.cap_add.clone());
+    }
+    if !options.cap_drop.is_empty() {
+        host.cap_drop = Some(options.cap_drop.clone());
+    }
+    if !options.security_opt.is_empty() {
+        host.security_opt = Some(options.security_opt.clone());
+    }
+    if !options.devices.is_empty() {
+        host.devices = Some(options.devices.clone());
+    }
+}
+
+fn add_volumes(
+    volumes: &[VolumeMount],
+    labels: &HashMap<String, String>,
+    mounts: &mut Vec<Mount>,
+    binds: &mut Vec<String>,
+) {
+    for volume in volumes {
+        match volume {
+            VolumeMount::Anonymous { target } => mounts.push(Mount {
+                target: Some(target.clone()),
+                typ: Some(MountType::VOLUME),
+                volume_options: Some(MountVolumeOptions {
+                    labels: Some(labels.clone()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            VolumeMount::Bind(spec) => binds.push(spec.clone()),
+        }
+    }
+}
+
+fn env_list(env: &BTreeMap<String, String>, options: &CheckedOptions) -> Vec<String> {
+    let mut list: Vec<String> = env
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    list.extend(options.env.iter().cloned());
+    list
+}
+
+fn labels_with(
+    labels: &HashMap<String, String>,
+    options: &CheckedOptions,
+) -> HashMap<String, String> {
+    let mut all = options.labels.clone();
+    // Ours last: the runner's labels are what cleanup relies on.
+    all.extend(
+        labels
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone())),
+    );
+    all
+}
+
+fn check_volumes(
+    volumes: &[String],
+    policy: VolumePolicy<'_>,
+) -> Result<Vec<VolumeMount>, options::OptionError> {
+    volumes
+        .iter()
+        .map(|volume| options::check_volume(volume, policy))
+        .collect()
+}
+
+fn check_ports(ports: &[String]) -> Result<Vec<PortMapping>, options::OptionError> {
+    ports.iter().map(|port| options::parse_port(port)).collect()
+}
+
+fn exposed_ports(image: &ImageInspect) -> Vec<String> {
+    image
+        .config
+        .as_ref()
+        .and_then(|config| config.exposed_ports.clone())
+        .unwrap_or_default()
+}
+
+/// Container names allow `[a-zA-Z0-9_.-]`; service ids are close to that already.
+fn sanitize(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+#[derive(Debug, Default)]
+struct Created {
+    /// Removal order: services first, then the job container.
+    containers: Vec<String>,
+    network: Option<String>,
+}
+
+/// A prepared pod.
+pub(crate) struct DockerEnvironment {
+    docker: Docker,
+    paths: EnvironmentPaths,
+    info: EnvironmentInfo,
+    default_env: BTreeMap<String, String>,
+    container_id: String,
+    has_sh: bool,
+    next_exec: AtomicU64,
+    created: Mutex<Created>,
+}
+
+impl DockerEnvironment {
+    fn record(&self, change: impl FnOnce(&mut Created)) {
+        // A poisoned lock only means another thread panicked mid-update; the list is still
+        // the best record of what to remove.
+        let mut created = self
+            .created
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        change(&mut created);
+    }
+
+    fn exec_target(&self) -> ExecTarget<'_> {
+        let sequence = self.next_exec.fetch_add(1, Ordering::Relaxed);
+        ExecTarget {
+            docker: &self.docker,
+            container: &self.container_id,
+            pid_file: self
+                .has_sh
+                .then(|| format!("{EXEC_DIR}/exec-{sequence}.pid")),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl JobEnvironment for DockerEnvironment {
+    fn paths(&self) -> &EnvironmentPaths {
+        &self.paths
+    }
+
+    fn info(&self) -> &EnvironmentInfo {
+        &self.info
+    }
+
+    fn default_env(&self) -> BTreeMap<String, String> {
+        self.default_env.clone()
+    }
+
+    async fn exec(
+        &self,
+        request: &ExecRequest,
+        output: mpsc::Sender<ExecOutput>,
+        cancel: &CancellationToken,
+    ) -> Result<ExecExit, BackendError> {
+        exec::run(&self.exec_target(), request, output, cancel).await
+    }
+
+    async fn write_file(
+        &self,
+        path: &str,
+        contents: &[u8],
+        executable: bool,
+    ) -> Result<(), BackendError> {
+        let mode = if executable { 0o755 } else { 0o644 };
+        archive::write_file(&self.docker, &self.container_id, path, contents, mode).await
+    }
+
+    async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        archive::read_file(&self.docker, &self.container_id, path).await
+    }
+
+    async fn find_program(
+        &self,
+        program: &str,
+        path: &str,
+    ) -> Result<Option<String>, BackendError> {
+        let candidates: Vec<String> = if program.contains('/') {
+            vec![program.to_owned()]
+        } else {
+            path.split(':')
+                .filter(|dir| dir.starts_with('/'))
+                .map(|dir| format!("{}/{program}", dir.trim_end_matches('/')))
+                .collect()
+        };
+        for candidate in candidates {
+            let kind = archive::stat(&self.docker, &self.container_id, &candidate).await?;
+            if kind == (PathKind::File { executable: true }) {
+                return Ok(Some(candidate));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn teardown(&self) -> Result<(), BackendError> {
+        let created = {
+            let mut created = self
+                .created
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            std::mem::take(&mut *created)
+        };
+        let mut first_error = None;
+        // Services join the job container's namespace: remove them first, then the job
+        // container (with its anonymous volumes), then the network.
+        let (services, job) = created
+            .containers
+            .split_at(created.containers.len().saturating_sub(1));
+        for group in [services, job] {
+            let removals = group.iter().map(|id| async move {
+                let options = RemoveContainerOptionsBuilder::new()
+                    .force(true)
+                    .v(true)
+                    .build();
+                match self.docker.remove_container(id, Some(options)).await {
+                    Err(error) if !is_not_found(&error) => {
+                        Err(failed("remove container", format!("{id}: {error}")))
+                    }
+                    _ => Ok(()),
+                }
+            });
+            for result in join_all(removals).await {
+                if let Err(error) = result {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        if let Some(network) = created.network {
+            match self.docker.remove_network(&network).await {
+                Err(error) if !is_not_found(&error) => {
+                    first_error
+                        .get_or_insert(failed("remove network", format!("{network}: {error}")));
+                }
+                _ => {}
+            }
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}

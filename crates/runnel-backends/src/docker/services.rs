@@ -1,0 +1,149 @@
+//! Services of a job: refusing two on one port, and waiting until each is healthy (or running,
+//! without a health check), with the service's logs in the error when it is not.
+//!
+//! Must not: create the job container or the network (`pod` does).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{ContainerStateStatusEnum, HealthStatusEnum};
+use bollard::query_parameters::LogsOptionsBuilder;
+use futures_util::StreamExt;
+use runnel_engine::backend::BackendError;
+use tokio_util::sync::CancellationToken;
+
+use super::failed;
+
+/// How often a starting service is looked at. Docker runs the health command on its own
+/// schedule; this only decides how soon we notice.
+const POLL: Duration = Duration::from_millis(100);
+const LOG_LINES: &str = "50";
+
+/// Refuses two services listening on one port: in the pod they share one network namespace.
+/// `ports` holds, per service id in workflow order, its container ports (`5432/tcp`).
+pub(crate) fn check_port_conflicts(ports: &[(String, Vec<String>)]) -> Result<(), BackendError> {
+    let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
+    for (service, service_ports) in ports {
+        for port in service_ports {
+            if let Some(first) = owner.insert(port, service)
+                && first != service
+            {
+                let number = port.split('/').next().unwrap_or(port);
+                return Err(failed(
+                    "start services",
+                    format!(
+                        "services `{first}` and `{service}` both listen on port {port}: services \
+                         share the job container's network namespace (so that `localhost:{number}` \
+                         works), and only one of them can bind a port. Remove one, or configure \
+                         one to listen on another port"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A started service container to wait for.
+pub(crate) struct StartingService<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) container: &'a str,
+}
+
+/// Waits until the service is healthy (when it has a health check) or running (when not).
+pub(crate) async fn wait_ready(
+    docker: &Docker,
+    service: StartingService<'_>,
+    timeout: Duration,
+    cancel: &CancellationToken,
+) -> Result<(), BackendError> {
+    let operation = "start services";
+    let started = tokio::time::Instant::now();
+    loop {
+        let inspect = docker
+            .inspect_container(service.container, None)
+            .await
+            .map_err(|error| {
+                failed(
+                    operation,
+                    format!("inspect service `{}`: {error}", service.id),
+                )
+            })?;
+        let state = inspect.state.unwrap_or_default();
+        let health = state.health.as_ref().and_then(|health| health.status);
+        let exited = matches!(
+            state.status,
+            Some(ContainerStateStatusEnum::EXITED | ContainerStateStatusEnum::DEAD)
+        );
+        if exited {
+            let problem = format!("exited with code {}", state.exit_code.unwrap_or(-1));
+            return Err(not_ready(docker, &service, &problem, None).await);
+        }
+        match health {
+            Some(HealthStatusEnum::HEALTHY) => return Ok(()),
+            Some(HealthStatusEnum::UNHEALTHY) => {
+                let last_check = state
+                    .health
+                    .and_then(|health| health.log)
+                    .and_then(|log| log.last().and_then(|check| check.output.clone()));
+                return Err(not_ready(docker, &service, "is unhealthy", last_check).await);
+            }
+            Some(HealthStatusEnum::STARTING) => {}
+            // No health check: running is as ready as we can tell.
+            _ if state.running == Some(true) => return Ok(()),
+            _ => {}
+        }
+        if started.elapsed() >= timeout {
+            let problem = format!("did not become healthy within {}s", timeout.as_secs());
+            return Err(not_ready(docker, &service, &problem, None).await);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(POLL) => {}
+            () = cancel.cancelled() => {
+                return Err(failed(operation, format!("service `{}`: cancelled while starting", service.id)));
+            }
+        }
+    }
+}
+
+async fn not_ready(
+    docker: &Docker,
+    service: &StartingService<'_>,
+    problem: &str,
+    last_check: Option<String>,
+) -> BackendError {
+    let logs = service_logs(docker, service.container).await;
+    let mut message = format!("service `{}` {problem}", service.id);
+    if let Some(output) = last_check.filter(|output| !output.trim().is_empty()) {
+        message.push_str("\nlast health check output:\n");
+        message.push_str(output.trim_end());
+    }
+    message.push_str(&format!("\nlast {LOG_LINES} lines of its log:\n"));
+    message.push_str(logs.trim_end());
+    failed("start services", message)
+}
+
+/// The tail of a container's log, or a note saying why there is none.
+async fn service_logs(docker: &Docker, container: &str) -> String {
+    let options = LogsOptionsBuilder::new()
+        .stdout(true)
+        .stderr(true)
+        .tail(LOG_LINES)
+        .build();
+    let mut stream = docker.logs(container, Some(options));
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(chunk) => text.push_str(&String::from_utf8_lossy(&chunk.into_bytes())),
+            Err(error) => {
+                text.push_str(&format!("(could not read the log: {error})"));
+                break;
+            }
+        }
+    }
+    if text.trim().is_empty() {
+        text = "(empty)".to_owned();
+    }
+    text
+}
