@@ -115,8 +115,9 @@ pub(crate) struct RunArgs {
     /// A file of variables, one `K=V` per line.
     #[arg(long = "var-file", value_name = "FILE")]
     pub(crate) var_file: Option<std::path::PathBuf>,
-    /// Label mapping (repeatable): `LABEL=-self-hosted` or `LABEL=host` runs that label's
-    /// jobs on this machine. Unmapped labels run on this machine too, for now.
+    /// Label mapping (repeatable): `LABEL=IMAGE` or `LABEL=docker://IMAGE` runs that label's
+    /// jobs in a container of IMAGE; `LABEL=-self-hosted` on this machine. Unmapped labels run
+    /// on this machine.
     #[arg(short = 'P', long = "platform", value_name = "LABEL=IMAGE")]
     pub(crate) platforms: Vec<String>,
     /// Print the plan and run nothing.

@@ -2,14 +2,17 @@
 //! output per job and step, a summary table, and exit code 1 when a job failed.
 //!
 //! Wiring only: events come from `plan::event_from_args`, jobs run in `runnel_engine`, steps
-//! in a backend from `runnel_backends`, output through `terminal::TerminalSink`.
+//! in the host or Docker backend chosen per job by `-P` label mappings (unmapped labels run on
+//! this machine), output through `terminal::TerminalSink`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use runnel_backends::docker::{DockerBackend, DockerBackendConfig};
 use runnel_backends::host::{HostBackend, HostConfig};
+use runnel_backends::router::{LabelRouter, Platform};
 use runnel_engine::{JobResult, RunOptions, WorkflowResult};
 use tokio_util::sync::CancellationToken;
 
@@ -25,7 +28,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
         event.vars.extend(read_key_values(path)?);
     }
     let secrets = secrets_from_args(args)?;
-    check_platforms(&args.platforms)?;
+    let platforms = parse_platforms(&args.platforms)?;
 
     let paths = match &args.workflows {
         Some(path) => vec![path.clone()],
@@ -61,13 +64,19 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
     let mut options = RunOptions::local(Some(workspace));
     options.secrets = secrets;
     options.job_filter = args.job.clone();
-    let backend = HostBackend::new(HostConfig::default());
     let sink = Arc::new(TerminalSink::new(false));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("start the async runtime")?;
+    let docker = runtime.block_on(connect_docker(&sink));
+    let backend = LabelRouter::new(
+        platforms,
+        Platform::Host,
+        HostBackend::new(HostConfig::default()),
+        docker,
+    );
     let cancel = CancellationToken::new();
     runtime.spawn(cancel_on_ctrl_c(cancel.clone(), sink.clone()));
 
@@ -209,19 +218,38 @@ fn read_key_values(path: &Path) -> Result<Vec<(String, String)>> {
     Ok(pairs)
 }
 
-/// Until the Docker backend is wired into `run`, every label runs on this machine; a mapping
-/// to an image is refused rather than silently run on the host.
-fn check_platforms(platforms: &[String]) -> Result<()> {
-    for platform in platforms {
-        let Some((label, target)) = platform.split_once('=') else {
-            bail!("-P {platform}: expected LABEL=IMAGE or LABEL=-self-hosted");
-        };
-        if !matches!(target, "-self-hosted" | "host" | "native") {
-            bail!(
-                "-P {label}={target}: container images are not wired into `runnel run` yet; \
-                 use -P {label}=-self-hosted to run on this machine"
-            );
-        }
+/// `-P` mappings as act takes them: `LABEL=IMAGE`, `LABEL=docker://IMAGE`, and
+/// `LABEL=-self-hosted` (also `host`) for this machine.
+fn parse_platforms(platforms: &[String]) -> Result<Vec<(String, Platform)>> {
+    platforms
+        .iter()
+        .map(|platform| {
+            let Some((label, target)) = platform.split_once('=') else {
+                bail!("-P {platform}: expected LABEL=IMAGE, LABEL=docker://IMAGE or LABEL=-self-hosted");
+            };
+            let target = target.trim();
+            let chosen = match target {
+                "-self-hosted" | "host" => Platform::Host,
+                "" => bail!("-P {platform}: no image after `=`"),
+                image => Platform::Docker {
+                    image: image.strip_prefix("docker://").unwrap_or(image).to_owned(),
+                },
+            };
+            Ok((label.trim().to_owned(), chosen))
+        })
+        .collect()
+}
+
+/// The Docker backend when an engine answers, after removing what dead runners left behind;
+/// otherwise why not, which is said only if a job needs Docker.
+async fn connect_docker(sink: &TerminalSink) -> Result<DockerBackend, String> {
+    let docker = DockerBackend::connect(DockerBackendConfig::safe_defaults())
+        .await
+        .map_err(|e| format!("{e} (start dockerd, or run the job's label on this machine with -P LABEL=-self-hosted)"))?;
+    if let Err(error) = docker.cleanup_leftovers().await {
+        sink.println(&format!(
+            "runnel: warning: cleaning up leftovers of earlier runs: {error}"
+        ));
     }
-    Ok(())
+    Ok(docker)
 }

@@ -26,6 +26,9 @@ pub struct JobSpec {
     pub services: Vec<ServiceSpec>,
     /// Host directory to expose as the workspace (copied or mounted, backend's choice).
     pub workspace_source: Option<std::path::PathBuf>,
+    /// The job's `runs-on` labels, evaluated: a runner with several platforms (host, images)
+    /// picks one by label (see `runnel_backends::router`).
+    pub labels: Vec<String>,
 }
 
 /// A container to run: the job container or a service.

@@ -88,6 +88,7 @@ pub(crate) fn job_spec(job_key: &str, image: ContainerSpec, services: Vec<Servic
         image: Some(image),
         services,
         workspace_source: None,
+        labels: Vec::new(),
     }
 }
 

@@ -13,6 +13,7 @@ fn spec(source: Option<&std::path::Path>) -> JobSpec {
         image: None,
         services: Vec::new(),
         workspace_source: source.map(std::path::Path::to_path_buf),
+        labels: Vec::new(),
     }
 }
 

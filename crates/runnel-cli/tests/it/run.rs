@@ -100,3 +100,102 @@ fn job_filter_and_untriggered_workflows() {
         "{stdout}"
     );
 }
+
+/// Docker tests run only with `RUN_SLOW_TESTS` set; then Docker and the test images must be
+/// there (`tests/docker/ensure-dockerd.sh`, `tests/images/build.sh`, which `cargo xtask test`
+/// runs first).
+fn docker_or_skip(test: &str) -> bool {
+    if std::env::var_os("RUN_SLOW_TESTS").is_none() {
+        eprintln!("note: skipping {test}: needs Docker; set RUN_SLOW_TESTS=1");
+        return false;
+    }
+    let images = std::process::Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            "runnel-test/busybox",
+            "runnel-test/debian:bookworm",
+            "runnel-test/postgres",
+        ])
+        .output();
+    assert!(
+        images.is_ok_and(|o| o.status.success()),
+        "{test}: Docker or the test images are missing: run tests/docker/ensure-dockerd.sh and tests/images/build.sh"
+    );
+    true
+}
+
+#[test]
+fn a_label_mapped_to_an_image_runs_in_a_container() {
+    if !docker_or_skip("a_label_mapped_to_an_image_runs_in_a_container") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_workflow(
+        dir.path(),
+        "on: push\njobs:\n  box:\n    runs-on: tiny\n    steps:\n      - run: echo \"in $GITHUB_WORKSPACE\"; test -f /.dockerenv && echo in-a-container\n",
+    );
+    let (stdout, _) = run_in(dir.path(), &["-P", "tiny=runnel-test/busybox"], 0);
+    assert!(stdout.contains("in-a-container"), "{stdout}");
+}
+
+#[test]
+fn services_answer_by_name_and_on_localhost() {
+    if !docker_or_skip("services_answer_by_name_and_on_localhost") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_workflow(
+        dir.path(),
+        r#"on: push
+jobs:
+  db:
+    runs-on: ubuntu-latest
+    services:
+      postgres:
+        image: runnel-test/postgres
+        env:
+          POSTGRES_PASSWORD: pw
+        options: >-
+          --health-cmd pg_isready
+          --health-interval 1s
+          --health-timeout 5s
+          --health-retries 30
+    steps:
+      - run: (echo > /dev/tcp/postgres/5432) && echo by-name-ok
+      - run: (echo > /dev/tcp/localhost/5432) && echo localhost-ok
+"#,
+    );
+    let (stdout, _) = run_in(
+        dir.path(),
+        &["-P", "ubuntu-latest=runnel-test/debian:bookworm"],
+        0,
+    );
+    assert!(stdout.contains("by-name-ok"), "{stdout}");
+    assert!(stdout.contains("localhost-ok"), "{stdout}");
+}
+
+#[test]
+fn a_missing_image_fails_the_job_with_a_clear_error() {
+    if !docker_or_skip("a_missing_image_fails_the_job_with_a_clear_error") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_workflow(
+        dir.path(),
+        "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: echo never\n  b:\n    runs-on: y\n    steps:\n      - run: echo other-job-ran\n",
+    );
+    let (stdout, _) = run_in(
+        dir.path(),
+        &[
+            "-P",
+            "x=runnel-test/no-such-image:1",
+            "-P",
+            "y=-self-hosted",
+        ],
+        1,
+    );
+    assert!(stdout.contains("runnel-test/no-such-image:1"), "{stdout}");
+    assert!(!stdout.contains("[a]   never"), "{stdout}");
+    assert!(stdout.contains("other-job-ran"), "{stdout}");
+}

@@ -31,6 +31,7 @@ pub(super) fn job_spec(job_state: &JobState<'_>, job: &Job) -> Result<JobSpec, S
         image,
         services,
         workspace_source: job_state.request.options.workspace_source.clone(),
+        labels: job_state.request.instance.runs_on.clone(),
     })
 }
 
