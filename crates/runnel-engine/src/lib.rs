@@ -3,8 +3,9 @@
 //!
 //! Owns: contexts and env precedence, step kinds, the output pipeline (line splitting,
 //! workflow commands, masking), env files, step and job results, timeouts and cancellation.
-//! Must not: know Docker, HTTP or Gitea. It talks to [`backend::Backend`] (where steps run)
-//! and to a [`LogSink`] (where output goes).
+//! Must not: know Docker, HTTP or Gitea. It talks to [`backend::Backend`] (where steps run),
+//! to a [`LogSink`] (where output goes) and to an [`actions::ActionSource`] (where repository
+//! actions come from; the default one runs `git` on this machine).
 //!
 //! Entry points:
 //! - [`run_workflow`]: every job of a workflow (or one, `RunOptions::job_filter`) with real
@@ -13,8 +14,11 @@
 //! - [`run_job`]: one planned job instance with given `needs` results (what the daemon calls
 //!   for a task Gitea hands out).
 //!
-//! Today `run:` steps run; `uses:` steps fail with "actions are not supported yet".
+//! Steps: `run:`, and `uses:` of composite and JavaScript actions (local, from a repository
+//! through an [`actions::ActionSource`], or a full URL). Container actions (`docker://`,
+//! `runs.using: docker`) fail with a message saying they need container support.
 
+pub mod actions;
 pub mod backend;
 mod contexts;
 mod driver;

@@ -5,10 +5,12 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use runnel_plan::JobResult;
 
+use crate::actions::ActionSource;
 use crate::sink::StepStatus;
 
 /// The runner as the `runner` context and `RUNNER_*` variables describe it.
@@ -84,8 +86,17 @@ pub struct RunOptions {
     /// The directory that becomes the workspace (`GITHUB_WORKSPACE`); also where `hashFiles`
     /// looks. `None`: an empty workspace and `hashFiles` unavailable.
     pub workspace_source: Option<PathBuf>,
-    /// Where `owner/repo@ref` actions are fetched from (for later: actions are not run yet).
+    /// Where `owner/repo@ref` actions are fetched from: `https://github.com`, a Gitea
+    /// instance, a mirror (`file:///srv/mirror` works: `<base>/<owner>/<repo>` must be a git
+    /// repository), or `self` for `server.server_url` (Gitea's `DEFAULT_ACTIONS_URL=self`).
+    /// Full-URL `uses:` ignore it.
     pub actions_url: String,
+    /// Where the default git action source keeps fetched actions, one directory per
+    /// repository and commit.
+    pub actions_cache: PathBuf,
+    /// Replaces the git action source (for embedders and tests). `None`: fetch with `git`
+    /// into `actions_cache`.
+    pub action_source: Option<Arc<dyn ActionSource>>,
     /// `runner.debug`, `RUNNER_DEBUG=1`, and `::debug::` lines shown.
     pub debug: bool,
     /// `secrets` (and `github.token` from `GITHUB_TOKEN`); every value is masked in logs.
@@ -108,6 +119,8 @@ impl RunOptions {
             server: ServerUrls::github(),
             workspace_source,
             actions_url: "https://github.com".to_owned(),
+            actions_cache: default_actions_cache(),
+            action_source: None,
             debug: false,
             secrets: BTreeMap::new(),
             max_parallel_jobs: 4,
@@ -115,6 +128,21 @@ impl RunOptions {
             default_job_timeout: Duration::from_secs(360 * 60),
         }
     }
+}
+
+/// `$XDG_CACHE_HOME/runnel/actions`, else `~/.cache/runnel/actions`, else under the temp
+/// directory.
+fn default_actions_cache() -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|home| PathBuf::from(home).join(".cache"))
+        })
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("runnel").join("actions")
 }
 
 /// How one step ended, for summaries.

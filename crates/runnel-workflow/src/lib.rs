@@ -5,13 +5,19 @@
 //! cycles, duplicate step ids) as [`Diagnostic`]s with file:line:col, all at once.
 //! Must not: evaluate runtime contexts or do IO (callers pass file names and text).
 //!
-//! Entry point: [`load_workflow`]. Render a diagnostic for a terminal with [`render`].
+//! Entry points: [`load_workflow`], and [`load_action`] for action metadata (`action.yml`).
+//! Render a diagnostic for a terminal with [`render`].
 
+mod action;
 mod convert;
 mod diagnostic;
 mod model;
 mod yaml;
 
+pub use action::{
+    Action, ActionInput, ActionLoadResult, ActionOutput, ActionRuns, CompositeRuns, DockerRuns,
+    NodeRuns, load_action,
+};
 pub use diagnostic::{Diagnostic, Severity, render};
 pub use model::{
     Concurrency, Container, Credentials, Env, Environment, EventTrigger, IfExpr, InputType, Job,

@@ -1,6 +1,7 @@
 //! Integration tests of the host backend and, through it, the engine: real processes in
 //! temporary directories, workflows from `tests/workflows/` and the seed workflows.
 
+mod actions;
 mod docker;
 mod engine;
 mod host;

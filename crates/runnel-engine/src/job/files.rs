@@ -18,6 +18,8 @@ pub(super) struct Effects {
     pub(super) outputs: Vec<(String, String)>,
     pub(super) env: Vec<(String, String)>,
     pub(super) paths: Vec<String>,
+    /// `GITHUB_STATE` and `::save-state::`: `STATE_<name>` for the action's later phases.
+    pub(super) state: Vec<(String, String)>,
     /// A workflow or file command failed: the step fails after it exits.
     pub(super) command_failed: bool,
 }
@@ -71,7 +73,7 @@ impl JobState<'_> {
                             }
                         }
                     }
-                    EnvFileKind::State => {}
+                    EnvFileKind::State => effects.state.extend(pairs),
                 },
                 Err(error) => {
                     fail(name, error.to_string());

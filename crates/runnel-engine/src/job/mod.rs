@@ -5,6 +5,7 @@
 //! `steps` context, the job status) and the job timeout. One step's execution lives in `step`.
 //! Must not: order jobs (the driver does) or know what backend it runs on.
 
+mod action;
 mod files;
 mod setup;
 mod step;
@@ -82,6 +83,8 @@ pub async fn run_job(
         step_summaries: Vec::new(),
         pending_outputs: Vec::new(),
         file_counter: 0,
+        frames: Vec::new(),
+        actions: action::JobActions::default(),
     };
     job.emit(None, LogEvent::JobStarted);
     let span = tracing::info_span!("job", job_key = %request.key);
@@ -139,6 +142,10 @@ pub(crate) struct JobState<'a> {
     pending_outputs: Vec<(String, String)>,
     /// Makes file command and script names unique within the job.
     file_counter: usize,
+    /// The composite actions being run, innermost last; empty for the job's own steps.
+    frames: Vec<action::CompositeFrame>,
+    /// Repository actions fetched for this job, `pre` state and `post` hooks to run.
+    actions: action::JobActions,
 }
 
 /// Answers the status functions and `hashFiles` for step-level expressions.
@@ -259,6 +266,25 @@ impl<'a> JobState<'a> {
         Ok(Some(Duration::from_secs_f64(minutes * 60.0)))
     }
 
+    /// The env a step starts from: the job's (with `GITHUB_ENV` writes), and inside a
+    /// composite action the env of the step that called it on top.
+    fn base_env(&self) -> IndexMap<String, String> {
+        let mut env = self.env.clone();
+        if let Some(frame) = self.frames.last() {
+            for (name, value) in &frame.env {
+                env.insert(name.clone(), value.clone());
+            }
+        }
+        env
+    }
+
+    /// Inside a composite action: its `inputs` and `github.action_*` replace the job's.
+    fn apply_frame(&self, contexts: &mut Object) {
+        if let Some(frame) = self.frames.last() {
+            frame.apply(contexts);
+        }
+    }
+
     /// The contexts for step-level keys: the job's plus `env`, `steps` and a fresh `job`.
     fn step_contexts(
         &self,
@@ -370,6 +396,16 @@ impl<'a> JobState<'a> {
             }
         };
         let deadline = Instant::now() + timeout;
+        let limits = step::Limits {
+            cancel,
+            deadline,
+            job_timeout: timeout,
+        };
+        // As "Set up job" on GitHub: repository actions are fetched and `pre` hooks run
+        // before the first step; a fetch that fails fails the job here.
+        if !self.prepare_actions(environment, &job.steps, &limits).await {
+            return;
+        }
         let mut unnamed_runs = 0usize;
         for step in &job.steps {
             if self.status != JobStatus::Cancelled {
@@ -390,16 +426,12 @@ impl<'a> JobState<'a> {
                     }
                 }
             };
-            let limits = step::Limits {
-                cancel,
-                deadline,
-                job_timeout: timeout,
-            };
             let span = tracing::info_span!("step", index = step.index);
             self.run_step(environment, step, &action, &limits)
                 .instrument(span)
                 .await;
         }
+        self.run_post_hooks(environment, &limits).await;
     }
 
     fn job_timed_out(&mut self, timeout: Duration) {

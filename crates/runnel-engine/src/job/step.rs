@@ -2,15 +2,18 @@
 //! environment, its output fed through the output pipeline to the sink, the file commands read
 //! back, and `steps.<id>` and the job status updated.
 //!
-//! Owns: the step-kind dispatch point (`run:` today; local, remote and docker actions later)
-//! and GitHub's outcome/conclusion rules. Must not: decide which steps are left (the job does).
+//! Owns: the step-kind dispatch point (`run:` here, `uses:` in the `action` module), running
+//! one process as a step ([`JobState::exec_in_step`], shared with actions) and GitHub's
+//! outcome/conclusion rules. Inside a composite action the same code runs the action's steps:
+//! they log under the outer step (as groups) and keep no summary of their own.
+//! Must not: decide which steps are left (the job does).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
 use runnel_expr::{EvalContext, JobStatus, Object, Value};
-use runnel_workflow::{RunStep, Step, StepKind, UsesStep};
+use runnel_workflow::{RunStep, Step, StepKind};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -34,7 +37,7 @@ pub(super) struct Limits<'t> {
 const AFTER_CANCEL_LIMIT: Duration = Duration::from_secs(5 * 60);
 
 /// How the step's process ended, before `continue-on-error`.
-enum Ended {
+pub(super) enum Ended {
     Success,
     Failure,
     Cancelled,
@@ -50,11 +53,17 @@ impl JobState<'_> {
     ) {
         let started = Instant::now();
         let files = self.file_command_paths(environment);
-        let mut contexts = self.step_contexts(&self.env, environment);
+        let mut contexts = self.step_contexts(&self.base_env(), environment);
         contexts::add_step(&mut contexts, action, &files);
-        let step_ref = StepRef {
-            index: step.index,
-            name: self.display_name(step, &contexts),
+        self.apply_frame(&mut contexts);
+        let own_name = self.display_name(step, &contexts);
+        // Inside a composite action everything is logged under the outer step.
+        let step_ref = match self.frames.last() {
+            Some(frame) => frame.step_ref.clone(),
+            None => StepRef {
+                index: step.index,
+                name: own_name.clone(),
+            },
         };
 
         let run = match self.step_if(step, &contexts) {
@@ -69,7 +78,11 @@ impl JobState<'_> {
             self.finish_skipped(step, &step_ref);
             return;
         }
-        self.emit(Some(&step_ref), LogEvent::StepStarted);
+        if self.frames.is_empty() {
+            self.emit(Some(&step_ref), LogEvent::StepStarted);
+        } else {
+            self.emit(Some(&step_ref), LogEvent::GroupStart { title: own_name });
+        }
 
         // Steps that run after cancellation or a job timeout get their own token: the
         // run's token has already fired.
@@ -102,7 +115,20 @@ impl JobState<'_> {
                         )
                         .await
                     }
-                    StepKind::Uses(uses) => self.run_action(uses, &step_ref),
+                    StepKind::Uses(uses) => {
+                        self.run_action(
+                            environment,
+                            step,
+                            uses,
+                            &prepared,
+                            &step_ref,
+                            &files,
+                            token,
+                            limit,
+                            limits,
+                        )
+                        .await
+                    }
                 };
                 let ended = match ended {
                     StepEnd::Exited(ended) => ended,
@@ -130,7 +156,10 @@ impl JobState<'_> {
         self.finish_step(step, &step_ref, ended, continue_on_error, started);
     }
 
-    fn file_command_paths(&mut self, environment: &dyn JobEnvironment) -> FileCommandPaths {
+    pub(super) fn file_command_paths(
+        &mut self,
+        environment: &dyn JobEnvironment,
+    ) -> FileCommandPaths {
         self.file_counter += 1;
         let n = self.file_counter;
         let dir = format!("{}/_runner_file_commands", environment.paths().temp);
@@ -144,7 +173,7 @@ impl JobState<'_> {
     }
 
     /// `name:` evaluated, else `Run <first line>` or the `uses` string.
-    fn display_name(&self, step: &Step, contexts: &Object) -> String {
+    pub(super) fn display_name(&self, step: &Step, contexts: &Object) -> String {
         if let Some(name) = &step.name {
             if let Some(text) = literal_text(&name.template) {
                 return text.to_owned();
@@ -178,7 +207,7 @@ impl JobState<'_> {
         }
     }
 
-    fn time_limit(
+    pub(super) fn time_limit(
         &self,
         step_timeout: Option<Duration>,
         limits: &Limits<'_>,
@@ -208,6 +237,9 @@ impl JobState<'_> {
 
     fn finish_skipped(&mut self, step: &Step, step_ref: &StepRef) {
         self.record_step(step, StepStatus::Skipped, StepStatus::Skipped, Vec::new());
+        if !self.frames.is_empty() {
+            return;
+        }
         self.emit(
             Some(step_ref),
             LogEvent::StepFinished {
@@ -252,6 +284,10 @@ impl JobState<'_> {
         let outputs = std::mem::take(&mut self.pending_outputs);
         self.record_step(step, outcome, conclusion, outputs);
         let duration = started.elapsed();
+        if !self.frames.is_empty() {
+            self.emit(Some(step_ref), LogEvent::GroupEnd);
+            return;
+        }
         self.emit(
             Some(step_ref),
             LogEvent::StepFinished {
@@ -305,9 +341,13 @@ impl JobState<'_> {
     }
 
     /// Evaluates the step's `env`, `continue-on-error` and `timeout-minutes`.
-    fn prepare_step(&self, step: &Step, contexts: &Object) -> Result<PreparedStep, String> {
+    pub(super) fn prepare_step(
+        &self,
+        step: &Step,
+        contexts: &Object,
+    ) -> Result<PreparedStep, String> {
         // Each value of the step's `env` sees the job's env, not its siblings.
-        let mut env = self.env.clone();
+        let mut env = self.base_env();
         for (name, template) in &step.env {
             let value = self.evaluate_string(contexts, &format!("env.{name}"), template)?;
             env.insert(name.clone(), value);
@@ -327,25 +367,6 @@ impl JobState<'_> {
             continue_on_error,
             timeout,
         })
-    }
-
-    /// The dispatch point for `uses:` steps. Local (`./path`), remote (`owner/repo@ref`) and
-    /// container (`docker://image`) actions each get their runner here.
-    fn run_action(&self, uses: &UsesStep, step_ref: &StepRef) -> StepEnd {
-        let target = uses.uses.value.as_str();
-        let kind = if target.starts_with("docker://") {
-            "container actions"
-        } else if target.starts_with("./") || target.starts_with("../") {
-            "local actions"
-        } else {
-            "actions"
-        };
-        self.runner(
-            Some(step_ref),
-            RunnerLevel::Error,
-            &format!("{kind} are not supported yet: `uses: {target}`"),
-        );
-        StepEnd::Exited(Ended::Failure)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -384,10 +405,15 @@ impl JobState<'_> {
     ) -> Result<StepEnd, String> {
         let contexts = &prepared.contexts;
         let job = self.job_model()?;
-        let defaults = [
-            job.defaults.as_ref(),
-            self.request.workflow.defaults.as_ref(),
-        ];
+        // Workflow defaults do not reach into composite actions.
+        let defaults = if self.frames.is_empty() {
+            [
+                job.defaults.as_ref(),
+                self.request.workflow.defaults.as_ref(),
+            ]
+        } else {
+            [None, None]
+        };
         let shell_template = run
             .shell
             .as_ref()
@@ -428,15 +454,6 @@ impl JobState<'_> {
         }
         let program = self.find_shell(environment, &command, &path_var).await?;
 
-        for path in [
-            &files.env,
-            &files.output,
-            &files.path,
-            &files.state,
-            &files.step_summary,
-        ] {
-            write(environment, path, b"", false).await?;
-        }
         self.file_counter += 1;
         let script_path = format!(
             "{}/run_{}{}",
@@ -458,6 +475,34 @@ impl JobState<'_> {
             workdir,
             timeout: Some(limit.duration),
         };
+        let (end, effects) = self
+            .exec_in_step(environment, &request, prepared, step_ref, files, token)
+            .await?;
+        self.pending_outputs = effects.outputs;
+        Ok(end)
+    }
+
+    /// Runs one process as (a phase of) a step: empty file command files first, output
+    /// through the pipeline, then the file commands read back and `GITHUB_ENV`/`GITHUB_PATH`
+    /// applied. The caller decides what outputs and state mean.
+    pub(super) async fn exec_in_step(
+        &mut self,
+        environment: &dyn JobEnvironment,
+        request: &ExecRequest,
+        prepared: &PreparedStep,
+        step_ref: &StepRef,
+        files: &FileCommandPaths,
+        token: &CancellationToken,
+    ) -> Result<(StepEnd, Effects), String> {
+        for path in [
+            &files.env,
+            &files.output,
+            &files.path,
+            &files.state,
+            &files.step_summary,
+        ] {
+            write(environment, path, b"", false).await?;
+        }
         let options = StepOutputOptions {
             allow_unsecure_commands: env_is_true(&prepared.env, "ACTIONS_ALLOW_UNSECURE_COMMANDS"),
             allow_unsecure_stop_command_tokens: env_is_true(
@@ -468,20 +513,15 @@ impl JobState<'_> {
         };
         let mut effects = Effects::default();
         let exit = self
-            .exec_streaming(
-                environment,
-                &request,
-                options,
-                step_ref,
-                token,
-                &mut effects,
-            )
+            .exec_streaming(environment, request, options, step_ref, token, &mut effects)
             .await?;
         self.read_file_commands(environment, files, step_ref, &mut effects)
             .await;
-        self.apply_effects(effects.env, effects.paths);
-        self.pending_outputs = effects.outputs;
-        Ok(match exit {
+        self.apply_effects(
+            std::mem::take(&mut effects.env),
+            std::mem::take(&mut effects.paths),
+        );
+        let end = match exit {
             ExecExit::Code(0) if !effects.command_failed => StepEnd::Exited(Ended::Success),
             ExecExit::Code(0) => StepEnd::Exited(Ended::Failure),
             ExecExit::Code(code) => {
@@ -501,13 +541,14 @@ impl JobState<'_> {
                 );
                 StepEnd::Exited(Ended::Cancelled)
             }
-        })
+        };
+        Ok((end, effects))
     }
 
     /// The process environment: the environment's own variables, the default `GITHUB_*`
     /// and `RUNNER_*` ones, the workflow's env, `GITHUB_PATH` additions in front of `PATH`,
     /// and the file command paths last so no `env:` can redirect them.
-    fn exec_env(
+    pub(super) fn exec_env(
         &self,
         environment: &dyn JobEnvironment,
         prepared: &PreparedStep,
@@ -635,8 +676,7 @@ impl JobState<'_> {
                     effects.command_failed = true;
                 }
                 OutputEvent::SetOutput { name, value } => effects.outputs.push((name, value)),
-                // State matters to the later phases of an action; `run:` steps have none.
-                OutputEvent::SaveState { .. } => {}
+                OutputEvent::SaveState { name, value } => effects.state.push((name, value)),
                 OutputEvent::SetEnv { name, value } => effects.env.push((name, value)),
                 OutputEvent::AddPath(path) => effects.paths.push(path),
             }
@@ -647,21 +687,21 @@ impl JobState<'_> {
 /// A step's evaluated keys.
 pub(super) struct PreparedStep {
     /// The step's environment: job env and `GITHUB_ENV`, then the step's own `env`.
-    env: IndexMap<String, String>,
+    pub(super) env: IndexMap<String, String>,
     /// Contexts with `env` set to `env`.
-    contexts: Object,
-    continue_on_error: bool,
-    timeout: Option<Duration>,
+    pub(super) contexts: Object,
+    pub(super) continue_on_error: bool,
+    pub(super) timeout: Option<Duration>,
 }
 
 #[derive(Clone, Copy)]
-struct TimeLimit {
-    duration: Duration,
+pub(super) struct TimeLimit {
+    pub(super) duration: Duration,
     /// The job's remaining time is the tighter bound: running out means the job timed out.
-    job_bound: bool,
+    pub(super) job_bound: bool,
 }
 
-enum StepEnd {
+pub(super) enum StepEnd {
     Exited(Ended),
     TimedOut,
 }
@@ -671,7 +711,7 @@ fn env_is_true(env: &IndexMap<String, String>, name: &str) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-async fn write(
+pub(super) async fn write(
     environment: &dyn JobEnvironment,
     path: &str,
     contents: &[u8],

@@ -39,6 +39,14 @@ pub(crate) enum Place {
     Step,
     /// `on.workflow_call.outputs.*.value`.
     CallOutput,
+    /// `inputs.<id>.default` in an action's metadata.
+    ActionInputDefault,
+    /// Keys of a composite action's steps other than `if`; docker `runs.env` and `args`.
+    ActionStep,
+    /// `runs.steps[*].if`, `pre-if`, `post-if` of an action.
+    ActionStepIf,
+    /// `outputs.<id>.value` of a composite action.
+    ActionOutputValue,
 }
 
 impl Place {
@@ -77,14 +85,29 @@ impl Place {
                 "steps", "inputs",
             ],
             Place::CallOutput => &["github", "gitea", "jobs", "vars", "inputs"],
+            // Actions see no `secrets` and no `needs`: what they get comes through inputs.
+            Place::ActionInputDefault => &[
+                "github", "gitea", "strategy", "matrix", "job", "runner", "vars",
+            ],
+            Place::ActionStep | Place::ActionStepIf | Place::ActionOutputValue => &[
+                "github", "gitea", "inputs", "strategy", "matrix", "steps", "job", "runner", "env",
+                "vars",
+            ],
         }
     }
 
     pub(crate) fn options(self) -> ParseOptions {
         ParseOptions {
             named_values: self.contexts().iter().map(|c| (*c).to_owned()).collect(),
-            status_functions: matches!(self, Place::JobIf | Place::StepIf),
-            hash_files: matches!(self, Place::StepIf | Place::Step),
+            status_functions: matches!(self, Place::JobIf | Place::StepIf | Place::ActionStepIf),
+            hash_files: matches!(
+                self,
+                Place::StepIf
+                    | Place::Step
+                    | Place::ActionInputDefault
+                    | Place::ActionStep
+                    | Place::ActionStepIf
+            ),
             job_status_arguments: matches!(self, Place::JobIf),
         }
     }

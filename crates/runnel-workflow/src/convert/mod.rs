@@ -25,8 +25,25 @@ use crate::model::{Env, IfExpr, LiteralOrExpr, Span, Spanned, TemplateString};
 use crate::yaml::{self, Node, NodeKind, ScalarValue, Style};
 
 pub(crate) use contexts::Place;
+pub(crate) use step::{StepRules, steps_with};
 
 pub(crate) fn load(file: &str, text: &str) -> LoadResult {
+    let (workflow, diagnostics) = load_with(file, text, "workflow", workflow::convert);
+    LoadResult {
+        workflow,
+        diagnostics,
+    }
+}
+
+/// Parses `text` and converts its root with `convert`; shared by workflows and action
+/// metadata so both report YAML errors, empty files and ordering the same way. `what` names
+/// the kind of file in the "is empty" error.
+pub(crate) fn load_with<T>(
+    file: &str,
+    text: &str,
+    what: &str,
+    convert: impl FnOnce(&mut Converter<'_>, &Node) -> Option<T>,
+) -> (Option<T>, Vec<Diagnostic>) {
     let mut converter = Converter {
         file,
         diagnostics: Vec::new(),
@@ -35,11 +52,14 @@ pub(crate) fn load(file: &str, text: &str) -> LoadResult {
     for error in parsed.errors {
         converter.push(Severity::Error, error.span, error.message, error.hint);
     }
-    let workflow = match &parsed.root {
-        Some(root) => workflow::convert(&mut converter, root),
+    let value = match &parsed.root {
+        Some(root) => convert(&mut converter, root),
         None => {
             if !converter.has_errors() {
-                converter.error(Span { line: 1, col: 1 }, "the workflow file is empty");
+                converter.error(
+                    Span { line: 1, col: 1 },
+                    format!("the {what} file is empty"),
+                );
             }
             None
         }
@@ -47,10 +67,7 @@ pub(crate) fn load(file: &str, text: &str) -> LoadResult {
     let mut diagnostics = converter.diagnostics;
     // Source order reads best; the sort is stable so problems at one spot keep their order.
     diagnostics.sort_by_key(|d| (d.line, d.col));
-    LoadResult {
-        workflow,
-        diagnostics,
-    }
+    (value, diagnostics)
 }
 
 pub(crate) struct Converter<'s> {

@@ -24,7 +24,41 @@ const STEP_KEYS: &[&str] = &[
     "timeout-minutes",
 ];
 
+/// Composite steps take the job step keys except `timeout-minutes`.
+const COMPOSITE_STEP_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "if",
+    "uses",
+    "run",
+    "shell",
+    "with",
+    "env",
+    "working-directory",
+    "continue-on-error",
+];
+
+/// Where steps are written: a job's `steps` or a composite action's `runs.steps`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StepRules {
+    /// Contexts of every key but `if`.
+    pub(crate) keys: Place,
+    pub(crate) step_if: Place,
+    /// Composite action steps: `run` needs `shell`, and there is no `timeout-minutes`.
+    pub(crate) composite: bool,
+}
+
+const JOB_STEPS: StepRules = StepRules {
+    keys: Place::Step,
+    step_if: Place::StepIf,
+    composite: false,
+};
+
 pub(super) fn steps(cx: &mut Converter<'_>, node: &Node) -> Vec<Step> {
+    steps_with(cx, node, JOB_STEPS)
+}
+
+pub(crate) fn steps_with(cx: &mut Converter<'_>, node: &Node, rules: StepRules) -> Vec<Step> {
     let NodeKind::Sequence(items) = &node.kind else {
         cx.wrong_type(node, "steps", "a list of steps");
         return Vec::new();
@@ -34,7 +68,7 @@ pub(super) fn steps(cx: &mut Converter<'_>, node: &Node) -> Vec<Step> {
     }
     let mut steps: Vec<Step> = Vec::new();
     for (index, item) in items.iter().enumerate() {
-        let Some(step) = step(cx, index, item) else {
+        let Some(step) = step(cx, index, item, rules) else {
             continue;
         };
         if let Some(id) = &step.id {
@@ -55,9 +89,9 @@ pub(super) fn steps(cx: &mut Converter<'_>, node: &Node) -> Vec<Step> {
     steps
 }
 
-fn step(cx: &mut Converter<'_>, index: usize, node: &Node) -> Option<Step> {
+fn step(cx: &mut Converter<'_>, index: usize, node: &Node, rules: StepRules) -> Option<Step> {
     let entries = cx.mapping(node, "a step")?;
-    let place = Place::Step;
+    let place = rules.keys;
     let mut result = Step {
         index,
         id: None,
@@ -91,7 +125,7 @@ fn step(cx: &mut Converter<'_>, index: usize, node: &Node) -> Option<Step> {
                 }
             }
             "name" => result.name = cx.template(value, key, place),
-            "if" => result.if_condition = cx.if_condition(value, Place::StepIf),
+            "if" => result.if_condition = cx.if_condition(value, rules.step_if),
             "run" => run = Some((key_span, cx.template(value, key, place))),
             "uses" => {
                 let reference = cx.plain_string(value, key);
@@ -104,12 +138,22 @@ fn step(cx: &mut Converter<'_>, index: usize, node: &Node) -> Option<Step> {
             "working-directory" => {
                 working_directory = Some((key_span, cx.non_empty_template(value, key, place)));
             }
-            "with" => with = Some((key_span, with_inputs(cx, value))),
+            "with" => with = Some((key_span, with_inputs(cx, value, place))),
             "env" => result.env = cx.env(value, key, place),
             "continue-on-error" => {
                 result.continue_on_error = cx.bool_or_expr(value, key, place);
             }
-            "timeout-minutes" => result.timeout_minutes = cx.number_or_expr(value, key, place),
+            "timeout-minutes" if !rules.composite => {
+                result.timeout_minutes = cx.number_or_expr(value, key, place);
+            }
+            _ if rules.composite => {
+                cx.unknown_key(
+                    key_node,
+                    key,
+                    COMPOSITE_STEP_KEYS,
+                    "a composite action step",
+                );
+            }
             _ => cx.unknown_key(key_node, key, STEP_KEYS, "a step"),
         }
     }
@@ -127,7 +171,14 @@ fn step(cx: &mut Converter<'_>, index: usize, node: &Node) -> Option<Step> {
             );
             None
         }
-        (Some((_, run)), None) => {
+        (Some((run_key, run)), None) => {
+            if rules.composite && shell.is_none() {
+                cx.error_hint(
+                    run_key.span,
+                    "a `run` step in a composite action needs `shell`",
+                    "add `shell: bash` (workflow defaults do not apply inside actions)".to_owned(),
+                );
+            }
             if let Some((span, _)) = &with {
                 cx.error(span.span, "`with` is only valid in a step with `uses`");
             }
@@ -164,8 +215,12 @@ fn step(cx: &mut Converter<'_>, index: usize, node: &Node) -> Option<Step> {
     }
 }
 
-fn with_inputs(cx: &mut Converter<'_>, node: &Node) -> IndexMap<String, TemplateString> {
-    cx.env(node, "with", Place::Step)
+fn with_inputs(
+    cx: &mut Converter<'_>,
+    node: &Node,
+    place: Place,
+) -> IndexMap<String, TemplateString> {
+    cx.env(node, "with", place)
 }
 
 /// `docker://image`, `./path`, `owner/repo[/path]@ref`, or (Gitea) a full URL with `@ref`.

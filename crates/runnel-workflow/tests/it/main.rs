@@ -2,6 +2,7 @@
 //! the starter-workflow corpus, the seed workflows, snapshots of diagnostics for broken
 //! workflows, and checks of the model's shape.
 
+mod actions;
 mod bad;
 mod conformance;
 mod corpus;

@@ -1,0 +1,3 @@
+const core = require("@actions/core");
+core.saveState("from_pre", "p1");
+console.log("pre ran");

@@ -1,0 +1,1 @@
+console.log(`post sees state ${process.env.STATE_saved}`);

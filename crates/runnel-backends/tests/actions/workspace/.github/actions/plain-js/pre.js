@@ -1,0 +1,1 @@
+console.log("local pre must not run");

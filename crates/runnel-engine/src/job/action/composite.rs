@@ -1,0 +1,162 @@
+//! Composite actions: the action's steps run through the job's own step code with a
+//! [`CompositeFrame`] pushed, so they get a private `steps` context, a status of their own
+//! (their `success()`/`failure()` see only the composite's steps), the action's `inputs`, and
+//! `github.action_path`; the calling step's env is inherited. Outputs come from `value:`.
+//!
+//! Must not: log steps of its own; inner steps log under the calling step.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Instant;
+
+use indexmap::IndexMap;
+use runnel_expr::{JobStatus, Object, Value};
+use runnel_workflow::CompositeRuns;
+
+use super::LoadedAction;
+use crate::backend::JobEnvironment;
+use crate::job::JobState;
+use crate::job::step::{Ended, Limits, PreparedStep, StepEnd};
+use crate::sink::{RunnerLevel, StepRef};
+
+/// GitHub stops nesting composite actions at this depth.
+const MAX_DEPTH: usize = 9;
+
+/// A composite action being run.
+pub(crate) struct CompositeFrame {
+    /// The calling step: everything inside is logged under it.
+    pub(crate) step_ref: StepRef,
+    /// The env the calling step ran with; the inner steps start from it.
+    pub(crate) env: IndexMap<String, String>,
+    inputs: Object,
+    action_path: String,
+    action_repository: String,
+    action_ref: String,
+}
+
+impl CompositeFrame {
+    /// `inputs` and `github.action_*` as the inner steps see them.
+    pub(crate) fn apply(&self, contexts: &mut Object) {
+        contexts.insert("inputs", Value::Object(self.inputs.clone().into()));
+        let mut github = match contexts.get("github") {
+            Some(Value::Object(github)) => (**github).clone(),
+            _ => Object::new(),
+        };
+        for (name, value) in [
+            ("action_path", &self.action_path),
+            ("action_repository", &self.action_repository),
+            ("action_ref", &self.action_ref),
+        ] {
+            github.insert(name, Value::String(value.clone()));
+        }
+        contexts.insert("github", Value::Object(github.into()));
+    }
+}
+
+/// The future of a composite action's run. A composite's steps may be composite actions, so
+/// this future contains itself; the box (with `Send` stated, not inferred) breaks the cycle.
+type CompositeRun<'f> = Pin<Box<dyn Future<Output = Result<StepEnd, String>> + Send + 'f>>;
+
+impl<'a> JobState<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn run_composite<'f>(
+        &'f mut self,
+        environment: &'f dyn JobEnvironment,
+        loaded: &'f LoadedAction,
+        composite: &'f CompositeRuns,
+        inputs: IndexMap<String, String>,
+        prepared: &'f PreparedStep,
+        step_ref: &'f StepRef,
+        limits: &'f Limits<'_>,
+    ) -> CompositeRun<'f> {
+        Box::pin(self.run_composite_steps(
+            environment,
+            loaded,
+            composite,
+            inputs,
+            prepared,
+            step_ref,
+            limits,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_composite_steps(
+        &mut self,
+        environment: &dyn JobEnvironment,
+        loaded: &LoadedAction,
+        composite: &CompositeRuns,
+        inputs: IndexMap<String, String>,
+        prepared: &PreparedStep,
+        step_ref: &StepRef,
+        limits: &Limits<'_>,
+    ) -> Result<StepEnd, String> {
+        if self.frames.len() >= MAX_DEPTH {
+            return Err(format!(
+                "`uses: {}`: composite actions may nest at most {MAX_DEPTH} deep",
+                loaded.uses
+            ));
+        }
+        let mut input_object = Object::new();
+        for (name, value) in inputs {
+            input_object.insert(name, Value::String(value));
+        }
+        self.frames.push(CompositeFrame {
+            step_ref: step_ref.clone(),
+            env: prepared.env.clone(),
+            inputs: input_object,
+            action_path: loaded.path.clone(),
+            action_repository: loaded.repository.clone(),
+            action_ref: loaded.git_ref.clone(),
+        });
+        let saved_steps = std::mem::take(&mut self.steps);
+        let saved_status = self.status;
+        if self.status != JobStatus::Cancelled {
+            self.status = JobStatus::Success;
+        }
+        let mut unnamed_runs = 0usize;
+        for step in &composite.steps {
+            if self.status != JobStatus::Cancelled {
+                if limits.cancel.is_cancelled() {
+                    self.status = JobStatus::Cancelled;
+                } else if Instant::now() >= limits.deadline {
+                    self.job_timed_out(limits.job_timeout);
+                }
+            }
+            let action = match &step.id {
+                Some(id) => id.value.clone(),
+                None => {
+                    unnamed_runs += 1;
+                    if unnamed_runs == 1 {
+                        "__run".to_owned()
+                    } else {
+                        format!("__run_{unnamed_runs}")
+                    }
+                }
+            };
+            self.run_step(environment, step, &action, limits).await;
+        }
+        let mut contexts = self.step_contexts(&self.base_env(), environment);
+        self.apply_frame(&mut contexts);
+        let mut outputs = Vec::new();
+        for (id, output) in &loaded.action.outputs {
+            let Some(value) = &output.value else {
+                continue;
+            };
+            match self.evaluate_string(&contexts, &format!("outputs.{id}.value"), value) {
+                Ok(text) => outputs.push((id.clone(), text)),
+                Err(message) => self.runner(Some(step_ref), RunnerLevel::Error, &message),
+            }
+        }
+        self.frames.pop();
+        let inner_status = self.status;
+        self.status = saved_status;
+        self.steps = saved_steps;
+        self.pending_outputs = outputs;
+        Ok(StepEnd::Exited(match inner_status {
+            JobStatus::Success => Ended::Success,
+            JobStatus::Failure => Ended::Failure,
+            JobStatus::Cancelled => Ended::Cancelled,
+        }))
+    }
+}

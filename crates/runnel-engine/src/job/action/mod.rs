@@ -1,0 +1,450 @@
+//! `uses:` steps: finding the action (local actions in the workspace, repository actions
+//! fetched through the [`ActionSource`] and copied into the environment), reading its
+//! `action.yml`, evaluating its inputs, and handing it to the runner for its kind (composite
+//! or node). Container actions fail with a clear message.
+//!
+//! Owns: [`JobActions`] (the job's fetched actions, `pre` state and pending `post` hooks) and
+//! [`LoadedAction`]. Must not: read the job's files other than through the environment; only
+//! the fetched copy on this machine is read directly, to copy it in.
+
+mod composite;
+mod hooks;
+mod node;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use runnel_workflow::{Action, ActionRuns, Step, UsesStep, load_action, render};
+use tokio_util::sync::CancellationToken;
+
+pub(crate) use composite::CompositeFrame;
+
+use super::JobState;
+use super::step::{Ended, Limits, PreparedStep, StepEnd, TimeLimit, write};
+use crate::actions::{ActionReference, ActionSource, GitActionSource, RemoteAction};
+use crate::backend::JobEnvironment;
+use crate::contexts::FileCommandPaths;
+use crate::sink::{RunnerLevel, StepRef};
+
+/// What a job keeps about its actions.
+#[derive(Default)]
+pub(crate) struct JobActions {
+    /// Repository actions already in the environment, by `uses` text.
+    remote: HashMap<String, Arc<LoadedAction>>,
+    /// `STATE_*` saved by `pre` hooks, by the index of the job step.
+    pre_state: HashMap<usize, Vec<(String, String)>>,
+    /// `post` hooks in the order their main parts ran (they run in reverse).
+    posts: Vec<hooks::Hook>,
+}
+
+/// An action whose metadata is read and whose files are in the environment.
+pub(crate) struct LoadedAction {
+    action: Action,
+    /// The `uses` text, for messages.
+    uses: String,
+    /// The action directory inside the environment (`GITHUB_ACTION_PATH`).
+    path: String,
+    /// `github.action_repository` and `github.action_ref`; empty for local actions.
+    repository: String,
+    git_ref: String,
+}
+
+fn container_unsupported(uses: &str) -> String {
+    format!(
+        "`uses: {uses}`: container actions (`docker://` images and `runs.using: docker`) need \
+         the Docker backend's container steps, which are not supported yet"
+    )
+}
+
+/// `INPUT_<NAME>`: upper-cased, spaces become `_`, other characters are kept.
+fn input_variable(name: &str) -> String {
+    format!("INPUT_{}", name.replace(' ', "_").to_uppercase())
+}
+
+impl JobState<'_> {
+    fn action_source(&self) -> Arc<dyn ActionSource> {
+        match &self.request.options.action_source {
+            Some(source) => Arc::clone(source),
+            None => Arc::new(GitActionSource::new(
+                self.request.options.actions_cache.clone(),
+            )),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn run_action(
+        &mut self,
+        environment: &dyn JobEnvironment,
+        step: &Step,
+        uses: &UsesStep,
+        prepared: &PreparedStep,
+        step_ref: &StepRef,
+        files: &FileCommandPaths,
+        token: &CancellationToken,
+        limit: TimeLimit,
+        limits: &Limits<'_>,
+    ) -> StepEnd {
+        let result = self
+            .run_action_inner(
+                environment,
+                step,
+                uses,
+                prepared,
+                step_ref,
+                files,
+                token,
+                limit,
+                limits,
+            )
+            .await;
+        match result {
+            Ok(end) => end,
+            Err(message) => {
+                self.runner(Some(step_ref), RunnerLevel::Error, &message);
+                StepEnd::Exited(Ended::Failure)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_action_inner(
+        &mut self,
+        environment: &dyn JobEnvironment,
+        step: &Step,
+        uses: &UsesStep,
+        prepared: &PreparedStep,
+        step_ref: &StepRef,
+        files: &FileCommandPaths,
+        token: &CancellationToken,
+        limit: TimeLimit,
+        limits: &Limits<'_>,
+    ) -> Result<StepEnd, String> {
+        let loaded = self
+            .load_action(environment, &uses.uses.value, Some(step_ref), token)
+            .await?;
+        let inputs = self.action_inputs(&loaded, uses, prepared, step_ref)?;
+        match &loaded.action.runs {
+            ActionRuns::Composite(composite) => {
+                self.run_composite(
+                    environment,
+                    &loaded,
+                    composite,
+                    inputs,
+                    prepared,
+                    step_ref,
+                    limits,
+                )
+                .await
+            }
+            ActionRuns::Node(node) => {
+                let main = node::NodeMain {
+                    step,
+                    loaded: &loaded,
+                    node,
+                    inputs: &inputs,
+                };
+                self.run_node_main(environment, &main, prepared, step_ref, files, token, limit)
+                    .await
+            }
+            ActionRuns::Docker(_) => Err(container_unsupported(&loaded.uses)),
+        }
+    }
+
+    async fn load_action(
+        &mut self,
+        environment: &dyn JobEnvironment,
+        uses: &str,
+        step_ref: Option<&StepRef>,
+        token: &CancellationToken,
+    ) -> Result<Arc<LoadedAction>, String> {
+        let options = self.request.options;
+        match ActionReference::parse(uses, &options.actions_url, &options.server.server_url) {
+            None => Err(format!("invalid action reference `{uses}`")),
+            Some(ActionReference::Container(_)) => Err(container_unsupported(uses)),
+            Some(ActionReference::Local(path)) => {
+                let workspace = &environment.paths().workspace;
+                let relative = path.trim_start_matches("./").trim_end_matches('/');
+                let directory = if relative.is_empty() || relative == "." {
+                    workspace.clone()
+                } else {
+                    format!("{workspace}/{relative}")
+                };
+                let action = read_metadata(environment, &directory, uses, true).await?;
+                Ok(Arc::new(LoadedAction {
+                    action,
+                    uses: uses.to_owned(),
+                    path: directory,
+                    repository: String::new(),
+                    git_ref: String::new(),
+                }))
+            }
+            Some(ActionReference::Remote(remote)) => {
+                self.load_remote(environment, &remote, step_ref, token)
+                    .await
+            }
+        }
+    }
+
+    /// Fetches (or finds in the cache) a repository action, copies it into the environment
+    /// once per job and reads its metadata.
+    async fn load_remote(
+        &mut self,
+        environment: &dyn JobEnvironment,
+        remote: &RemoteAction,
+        step_ref: Option<&StepRef>,
+        token: &CancellationToken,
+    ) -> Result<Arc<LoadedAction>, String> {
+        if let Some(loaded) = self.actions.remote.get(&remote.uses) {
+            return Ok(Arc::clone(loaded));
+        }
+        let source = self.action_source();
+        let fetched = source
+            .fetch(remote, token)
+            .await
+            .map_err(|error| self.fetch_error(remote, &error))?;
+        let verb = if fetched.downloaded {
+            "Download"
+        } else {
+            "Using cached"
+        };
+        self.runner(
+            step_ref,
+            RunnerLevel::Info,
+            &format!(
+                "{verb} action repository '{}' (SHA:{})",
+                remote.uses, fetched.commit
+            ),
+        );
+        let target = format!(
+            "{}/_actions/{}/{}",
+            environment.paths().temp,
+            remote.repository,
+            fetched.commit
+        );
+        copy_into_environment(environment, &fetched.directory, &target).await?;
+        let directory = if remote.path.is_empty() {
+            target
+        } else {
+            format!("{target}/{}", remote.path)
+        };
+        let action = read_metadata(environment, &directory, &remote.uses, false).await?;
+        let loaded = Arc::new(LoadedAction {
+            action,
+            uses: remote.uses.clone(),
+            path: directory,
+            repository: remote.repository.clone(),
+            git_ref: remote.git_ref.clone(),
+        });
+        self.actions
+            .remote
+            .insert(remote.uses.clone(), Arc::clone(&loaded));
+        Ok(loaded)
+    }
+
+    fn fetch_error(&self, remote: &RemoteAction, error: &dyn std::error::Error) -> String {
+        let mut message = format!("cannot fetch action `{}`: {error}", remote.uses);
+        let mut cause = error.source();
+        while let Some(inner) = cause {
+            message.push_str(&format!(": {inner}"));
+            cause = inner.source();
+        }
+        if remote.uses.contains("://") {
+            message.push_str(&format!(
+                "\nhint: `{}` is a full URL and is fetched as written; check that this machine \
+                 can reach it",
+                remote.repository_url
+            ));
+        } else {
+            message.push_str(&format!(
+                "\nhint: `owner/repo@ref` actions are fetched from the actions URL `{}`; if it \
+                 is not reachable from here, point the runner's `actions_url` at a mirror that \
+                 hosts `{}` (a Gitea instance, or a directory of git repositories as \
+                 `file:///path`), or write the full URL in `uses:`",
+                self.request.options.actions_url, remote.repository
+            ));
+        }
+        message
+    }
+
+    /// `with:` evaluated and matched (ignoring case) to the declared inputs; declared inputs
+    /// not given get their default (evaluated now) or `''`. Unknown names are kept and
+    /// warned about, as GitHub does.
+    fn action_inputs(
+        &self,
+        loaded: &LoadedAction,
+        uses: &UsesStep,
+        prepared: &PreparedStep,
+        step_ref: &StepRef,
+    ) -> Result<IndexMap<String, String>, String> {
+        let action = &loaded.action;
+        let mut values = IndexMap::new();
+        let mut unexpected = Vec::new();
+        for (name, template) in &uses.with {
+            let value =
+                self.evaluate_string(&prepared.contexts, &format!("with.{name}"), template)?;
+            match action
+                .inputs
+                .iter()
+                .find(|(id, _)| id.eq_ignore_ascii_case(name))
+            {
+                Some((id, input)) => {
+                    if let Some(message) = &input.deprecation_message {
+                        self.runner(
+                            Some(step_ref),
+                            RunnerLevel::Warning,
+                            &format!("Input '{id}' has been deprecated with message: {message}"),
+                        );
+                    }
+                    values.insert(id.clone(), value);
+                }
+                None => {
+                    unexpected.push(format!("'{name}'"));
+                    values.insert(name.clone(), value);
+                }
+            }
+        }
+        if !unexpected.is_empty() {
+            let valid: Vec<String> = action.inputs.keys().map(|id| format!("'{id}'")).collect();
+            self.runner(
+                Some(step_ref),
+                RunnerLevel::Warning,
+                &format!(
+                    "Unexpected input(s) {}, valid inputs are [{}]",
+                    unexpected.join(", "),
+                    valid.join(", ")
+                ),
+            );
+        }
+        for (id, input) in &action.inputs {
+            if values.contains_key(id) {
+                continue;
+            }
+            let value = match &input.default {
+                Some(default) => self.evaluate_string(
+                    &prepared.contexts,
+                    &format!("inputs.{id}.default"),
+                    default,
+                )?,
+                None => String::new(),
+            };
+            values.insert(id.clone(), value);
+        }
+        Ok(values)
+    }
+}
+
+/// Reads `action.yml` (or `action.yaml`) from `directory` inside the environment.
+async fn read_metadata(
+    environment: &dyn JobEnvironment,
+    directory: &str,
+    uses: &str,
+    local: bool,
+) -> Result<Action, String> {
+    for name in ["action.yml", "action.yaml"] {
+        let path = format!("{directory}/{name}");
+        let bytes = environment
+            .read_file(&path)
+            .await
+            .map_err(|error| format!("reading {path} failed: {error}"))?;
+        let Some(bytes) = bytes else {
+            continue;
+        };
+        let text = String::from_utf8(bytes)
+            .map_err(|_| format!("{path} of action `{uses}` is not UTF-8 text"))?;
+        let file = format!("{uses}/{name}");
+        let loaded = load_action(&file, &text);
+        if loaded.has_errors() {
+            let rendered: Vec<String> = loaded
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| render(d, &text))
+                .collect();
+            return Err(format!(
+                "the metadata of action `{uses}` has errors:\n{}",
+                rendered.join("\n")
+            ));
+        }
+        return loaded
+            .action
+            .ok_or_else(|| format!("the metadata of action `{uses}` could not be read"));
+    }
+    let hint = if local {
+        " (local actions are read from the workspace: does an earlier step check the \
+         repository out?)"
+    } else {
+        ""
+    };
+    Err(format!(
+        "cannot find `action.yml` or `action.yaml` for `uses: {uses}` in {directory}{hint}"
+    ))
+}
+
+/// One file to copy: path relative to the root, path on this machine, executable.
+type CopyEntry = (String, PathBuf, bool);
+
+/// Copies the directory tree `source` on this machine to `target` in the environment through
+/// `write_file`, so the same code serves the host and containers. `.git` is left out;
+/// symbolic links to files are copied as files, links to directories are skipped (they may
+/// loop).
+async fn copy_into_environment(
+    environment: &dyn JobEnvironment,
+    source: &Path,
+    target: &str,
+) -> Result<(), String> {
+    let root = source.to_path_buf();
+    let entries = tokio::task::spawn_blocking(move || list_files(&root))
+        .await
+        .map_err(|error| format!("listing {} failed: {error}", source.display()))?
+        .map_err(|error| format!("listing {} failed: {error}", source.display()))?;
+    for (relative, path, executable) in entries {
+        let contents = tokio::fs::read(&path)
+            .await
+            .map_err(|error| format!("reading {} failed: {error}", path.display()))?;
+        write(
+            environment,
+            &format!("{target}/{relative}"),
+            &contents,
+            executable,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+fn list_files(root: &Path) -> std::io::Result<Vec<CopyEntry>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut files = Vec::new();
+    let mut pending = vec![(root.to_path_buf(), String::new())];
+    while let Some((directory, prefix)) = pending.pop() {
+        for entry in std::fs::read_dir(&directory)? {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else {
+                tracing::warn!(path = %entry.path().display(), "skipping a non-UTF-8 file name");
+                continue;
+            };
+            if prefix.is_empty() && name == ".git" {
+                continue;
+            }
+            let relative = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let path = entry.path();
+            let file_type = entry.file_type()?;
+            if file_type.is_dir() {
+                pending.push((path, relative));
+            } else if let Ok(metadata) = std::fs::metadata(&path)
+                && metadata.is_file()
+            {
+                let executable = metadata.permissions().mode() & 0o111 != 0;
+                files.push((relative, path, executable));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
