@@ -27,6 +27,12 @@ pub(crate) enum Command {
     /// Run workflows locally, like `act`: live output per job and step, a summary, exit 1
     /// when a job failed.
     Run(RunArgs),
+    /// Register this machine as a runner of a Gitea instance (writes the `.runner` file).
+    Register(RegisterArgs),
+    /// Run as a Gitea runner: take jobs from Gitea and report them back.
+    Daemon(DaemonArgs),
+    /// Print the commented example config.yaml.
+    GenerateConfig,
     /// Load and plan workflow files repeatedly in-process (for tests/bench).
     #[command(hide = true)]
     BenchParse(BenchArgs),
@@ -123,6 +129,42 @@ pub(crate) struct RunArgs {
     /// Print the plan and run nothing.
     #[arg(long)]
     pub(crate) plan: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct RegisterArgs {
+    /// Config file (for `runner.file`, `runner.insecure`, `runner.transport`).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// The Gitea instance URL, e.g. https://gitea.example.com/.
+    #[arg(long)]
+    pub(crate) instance: Option<String>,
+    /// The runner registration token (from Gitea's runner settings).
+    #[arg(long)]
+    pub(crate) token: Option<String>,
+    /// The runner's name [default: this machine's host name].
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Labels, comma separated: NAME, NAME:host or NAME:docker://IMAGE [default: the Gitea
+    /// runner's ubuntu-* docker labels].
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) labels: Vec<String>,
+    /// Never prompt; take everything from the flags.
+    #[arg(long)]
+    pub(crate) no_interactive: bool,
+    /// Register an ephemeral runner: it takes one job, then Gitea removes it (Gitea 1.24+).
+    #[arg(long)]
+    pub(crate) ephemeral: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct DaemonArgs {
+    /// Config file [default: built-in defaults, as `runnel generate-config` prints them].
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Run one job, then exit.
+    #[arg(long)]
+    pub(crate) once: bool,
 }
 
 #[derive(Args)]

@@ -6,9 +6,12 @@
 
 mod args;
 mod bench;
+mod daemon;
 mod discover;
 mod eval;
+mod generate_config;
 mod plan;
+mod register;
 mod run;
 mod terminal;
 mod validate;
@@ -33,6 +36,9 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval::run(&a),
         Command::Plan(a) => plan::run(&a),
         Command::Run(a) => run::run(&a),
+        Command::Register(a) => register::run(&a),
+        Command::Daemon(a) => daemon::run(&a),
+        Command::GenerateConfig => generate_config::run(),
         Command::BenchParse(a) => bench::run(&a),
     };
     match result {

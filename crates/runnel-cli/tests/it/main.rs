@@ -4,6 +4,7 @@
 //! `tests/oracle/setup.sh`, and run only when `RUN_SLOW_TESTS` is set.
 
 mod cli;
+mod daemon;
 mod oracle_expr;
 mod oracle_workflow;
 mod run;

@@ -1,0 +1,136 @@
+//! `runnel register`: asks for what the flags leave out when a terminal is attached (never
+//! with `--no-interactive`), then registers through `runnel_daemon::register`.
+//!
+//! Terminal IO only; the sequence and the `.runner` file live in the daemon crate.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use runnel_config::{Config, DEFAULT_LABELS};
+use runnel_daemon::RegisterOptions;
+
+use crate::Outcome;
+use crate::args::RegisterArgs;
+use crate::daemon::{init_logging, load_config};
+
+pub(crate) fn run(args: &RegisterArgs) -> Result<Outcome> {
+    let config = match &args.config {
+        Some(path) => load_config(path)?,
+        None => Config::default(),
+    };
+    init_logging(&config.log.level);
+    let interactive = !args.no_interactive && std::io::stdin().is_terminal();
+    let mut prompt = Prompt {
+        interactive,
+        input: std::io::stdin().lock(),
+    };
+    let instance = match &args.instance {
+        Some(instance) => instance.clone(),
+        None => prompt.ask(
+            "Gitea instance URL (for example https://gitea.example.com/)",
+            None,
+        )?,
+    };
+    let token = match &args.token {
+        Some(token) => token.clone(),
+        None => prompt.ask("Runner registration token", None)?,
+    };
+    if instance.trim().is_empty() || token.trim().is_empty() {
+        bail!("--instance and --token are needed (or run in a terminal without --no-interactive)");
+    }
+    let hostname = host_name();
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None if interactive => prompt.ask("Runner name", Some(&hostname))?,
+        None => hostname,
+    };
+    let labels = if !args.labels.is_empty() {
+        args.labels.clone()
+    } else {
+        let default = DEFAULT_LABELS.join(",");
+        let answer = if interactive {
+            prompt.ask(
+                "Labels, comma separated (NAME, NAME:host, NAME:docker://IMAGE)",
+                Some(&default),
+            )?
+        } else {
+            default
+        };
+        answer
+            .split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let options = RegisterOptions {
+        instance: instance.trim().to_owned(),
+        token,
+        name,
+        labels,
+        ephemeral: args.ephemeral,
+        runner_file: config.runner.file.clone(),
+        insecure: config.runner.insecure,
+        transport: config.runner.transport,
+        version: crate::daemon::version(),
+        ping_timeout: Duration::from_secs(30),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let file = runtime.block_on(runnel_daemon::register(&options))?;
+    println!(
+        "registered runner `{}` (id {}) with {}; labels: {}; saved to {}",
+        file.name,
+        file.id,
+        file.address,
+        file.labels.join(", "),
+        display(&options.runner_file)
+    );
+    Ok(Outcome::Success)
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+struct Prompt<R> {
+    interactive: bool,
+    input: R,
+}
+
+impl<R: BufRead> Prompt<R> {
+    /// Asks `question`; an empty answer takes `default`. Without a terminal nothing is asked
+    /// and the answer is empty.
+    fn ask(&mut self, question: &str, default: Option<&str>) -> Result<String> {
+        if !self.interactive {
+            return Ok(String::new());
+        }
+        let mut stderr = std::io::stderr();
+        match default {
+            Some(default) => write!(stderr, "{question} [{default}]: ")?,
+            None => write!(stderr, "{question}: ")?,
+        }
+        stderr.flush()?;
+        let mut line = String::new();
+        self.input.read_line(&mut line).context("read the answer")?;
+        let answer = line.trim();
+        Ok(match (answer.is_empty(), default) {
+            (true, Some(default)) => default.to_owned(),
+            _ => answer.to_owned(),
+        })
+    }
+}
+
+/// This machine's host name, for the default runner name.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "runnel".to_owned())
+}

@@ -1,0 +1,631 @@
+//! The daemon's `config.yaml`: the peer's keys (log, runner, cache, container, host) with the
+//! same meaning and defaults, plus runnel's additions, read into [`Config`].
+//!
+//! Owns: key names, types, defaults, and the problems found reading them (every wrong value is
+//! an error naming file:line:col; an unknown key is a warning naming key and position). Must
+//! not: act on the values (the daemon does) or read any file but the config and its `env_file`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::duration::parse_duration;
+use crate::yaml::{self, Node, NodeKind, Position};
+
+/// `log:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSection {
+    /// `trace`, `debug`, `info`, `warn`, `error` (the peer also takes `fatal`, `panic`).
+    pub level: String,
+}
+
+/// Which wire protocol the daemon speaks (a runnel addition; the peer always uses Connect).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TransportChoice {
+    /// gRPC when the server answers it, else Connect over HTTP/1.1.
+    #[default]
+    Auto,
+    Connect,
+    Grpc,
+}
+
+/// `runner:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunnerSection {
+    /// The registration file (`.runner`).
+    pub file: PathBuf,
+    /// Tasks run at once.
+    pub capacity: usize,
+    /// Extra variables of every job (after `load`, `env_file`'s entries are merged in).
+    pub envs: BTreeMap<String, String>,
+    /// A dotenv file merged into `envs` when it exists; empty: none.
+    pub env_file: String,
+    /// Timeout of a whole job.
+    pub timeout: Duration,
+    /// How long running jobs may finish after SIGTERM/SIGINT before they are cancelled.
+    pub shutdown_timeout: Duration,
+    /// Accept any TLS certificate from Gitea.
+    pub insecure: bool,
+    /// Deadline of one FetchTask call.
+    pub fetch_timeout: Duration,
+    /// Time between FetchTask calls.
+    pub fetch_interval: Duration,
+    /// Replaces `https://github.com` when resolving actions.
+    pub github_mirror: String,
+    /// When non-empty, replaces the `.runner` file's labels (declared at each start).
+    pub labels: Vec<String>,
+    /// The peer's newer key: idle polls and failed polls back off from `fetch_interval` up to
+    /// this.
+    pub fetch_interval_max: Duration,
+    /// The peer's newer key: heartbeat of a running task's state (UpdateTask), which is also
+    /// how a cancel in Gitea is noticed. runnel's default is 1s (the peer's newer default is
+    /// 5s) so a cancelled job stops within seconds.
+    pub state_report_interval: Duration,
+    /// The peer's newer key: how long the final report of a task may take per attempt.
+    pub report_close_timeout: Duration,
+    /// runnel addition: `auto`, `connect` or `grpc`.
+    pub transport: TransportChoice,
+}
+
+/// `cache:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheSection {
+    pub enabled: bool,
+    /// `None`: `$HOME/.cache/actcache`.
+    pub dir: Option<PathBuf>,
+    pub host: String,
+    /// 0: a random free port.
+    pub port: u16,
+    pub external_server: String,
+}
+
+/// `container:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSection {
+    /// Empty: a network per job; or `host`, `bridge`, a network name.
+    pub network: String,
+    pub privileged: bool,
+    pub options: String,
+    pub workdir_parent: String,
+    pub valid_volumes: Vec<String>,
+    /// Empty: detect; `-`: detect but do not mount the socket into jobs.
+    pub docker_host: String,
+    pub force_pull: bool,
+    pub force_rebuild: bool,
+    pub require_docker: bool,
+    pub docker_timeout: Duration,
+}
+
+/// `host:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSection {
+    /// `None`: `$HOME/.cache/act`.
+    pub workdir_parent: Option<PathBuf>,
+}
+
+/// The whole config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub log: LogSection,
+    pub runner: RunnerSection,
+    pub cache: CacheSection,
+    pub container: ContainerSection,
+    pub host: HostSection,
+}
+
+impl Default for Config {
+    /// The peer's defaults (what an empty or absent config file means).
+    fn default() -> Config {
+        Config {
+            log: LogSection {
+                level: "info".to_owned(),
+            },
+            runner: RunnerSection {
+                file: PathBuf::from(".runner"),
+                capacity: 1,
+                envs: BTreeMap::new(),
+                env_file: String::new(),
+                timeout: Duration::from_secs(3 * 3600),
+                shutdown_timeout: Duration::ZERO,
+                insecure: false,
+                fetch_timeout: Duration::from_secs(5),
+                fetch_interval: Duration::from_secs(2),
+                github_mirror: String::new(),
+                labels: Vec::new(),
+                fetch_interval_max: Duration::from_secs(5),
+                state_report_interval: Duration::from_secs(1),
+                report_close_timeout: Duration::from_secs(10),
+                transport: TransportChoice::Auto,
+            },
+            cache: CacheSection {
+                enabled: true,
+                dir: None,
+                host: String::new(),
+                port: 0,
+                external_server: String::new(),
+            },
+            container: ContainerSection {
+                network: String::new(),
+                privileged: false,
+                options: String::new(),
+                workdir_parent: "workspace".to_owned(),
+                valid_volumes: Vec::new(),
+                docker_host: String::new(),
+                force_pull: false,
+                force_rebuild: false,
+                require_docker: false,
+                docker_timeout: Duration::ZERO,
+            },
+            host: HostSection {
+                workdir_parent: None,
+            },
+        }
+    }
+}
+
+/// A problem at a place in the config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.col, self.message
+        )
+    }
+}
+
+/// A config and the warnings (unknown keys) found reading it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<Problem>,
+}
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {file} is not valid:\n{}", render_problems(.problems))]
+    Invalid {
+        file: String,
+        problems: Vec<Problem>,
+    },
+    #[error("cannot read runner.env_file {path}")]
+    EnvFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn render_problems(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Config {
+    /// Reads `path`, then merges `runner.env_file` (relative to the working directory, as the
+    /// peer resolves it) into `runner.envs` when that file exists; its entries win.
+    pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut loaded = Config::parse(&path.display().to_string(), &text)?;
+        let env_file = loaded.config.runner.env_file.clone();
+        if !env_file.is_empty() {
+            let env_path = PathBuf::from(&env_file);
+            match std::fs::read_to_string(&env_path) {
+                Ok(text) => loaded.config.runner.envs.extend(parse_env_file(&text)),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(ConfigError::EnvFile {
+                        path: env_path,
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Reads config text; `file` names it in problems.
+    pub fn parse(file: &str, text: &str) -> Result<Loaded, ConfigError> {
+        let mut reader = Reader {
+            file,
+            config: Config::default(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        };
+        match yaml::parse(text) {
+            Ok(Some(root)) => reader.root(&root),
+            Ok(None) => {}
+            Err(error) => reader.error(error.at, error.message),
+        }
+        if reader.errors.is_empty() {
+            Ok(Loaded {
+                config: reader.config,
+                warnings: reader.warnings,
+            })
+        } else {
+            Err(ConfigError::Invalid {
+                file: file.to_owned(),
+                problems: reader.errors,
+            })
+        }
+    }
+}
+
+/// `KEY=VALUE` lines (dotenv): blank lines and `#` comments skipped, `export ` allowed, one
+/// level of matching quotes removed.
+pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let value = value.trim();
+        let unquoted = ['"', '\'']
+            .iter()
+            .find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q)))
+            .unwrap_or(value);
+        pairs.push((key.trim().to_owned(), unquoted.to_owned()));
+    }
+    pairs
+}
+
+struct Reader<'a> {
+    file: &'a str,
+    config: Config,
+    errors: Vec<Problem>,
+    warnings: Vec<Problem>,
+}
+
+impl Reader<'_> {
+    fn problem(&self, at: Position, message: String) -> Problem {
+        Problem {
+            file: self.file.to_owned(),
+            line: at.line,
+            col: at.col,
+            message,
+        }
+    }
+
+    fn error(&mut self, at: Position, message: String) {
+        let problem = self.problem(at, message);
+        self.errors.push(problem);
+    }
+
+    fn unknown(&mut self, key: &str, at: Position) {
+        let problem = self.problem(at, format!("unknown key `{key}` (ignored)"));
+        self.warnings.push(problem);
+    }
+
+    /// The entries of a mapping node (`None` for a null section, which means defaults).
+    fn entries<'n>(
+        &mut self,
+        path: &str,
+        node: &'n Node,
+    ) -> Option<Vec<(String, &'n Node, Position)>> {
+        match &node.kind {
+            NodeKind::Mapping(entries) => Some(
+                entries
+                    .iter()
+                    .filter_map(|(k, v)| match &k.kind {
+                        NodeKind::Scalar { text, .. } => Some((text.clone(), v, k.at)),
+                        _ => None,
+                    })
+                    .collect(),
+            ),
+            NodeKind::Scalar { null: true, .. } => None,
+            _ => {
+                let what = if path.is_empty() { "the file" } else { path };
+                self.error(node.at, format!("{what} must be a mapping"));
+                None
+            }
+        }
+    }
+
+    fn root(&mut self, root: &Node) {
+        let Some(entries) = self.entries("", root) else {
+            return;
+        };
+        for (key, value, at) in entries {
+            match key.as_str() {
+                "log" => self.section(&key, value, Reader::log_key),
+                "runner" => self.section(&key, value, Reader::runner_key),
+                "cache" => self.section(&key, value, Reader::cache_key),
+                "container" => self.section(&key, value, Reader::container_key),
+                "host" => self.section(&key, value, Reader::host_key),
+                _ => self.unknown(&key, at),
+            }
+        }
+    }
+
+    fn section(&mut self, name: &str, node: &Node, read: fn(&mut Self, &str, &Node) -> bool) {
+        let Some(entries) = self.entries(name, node) else {
+            return;
+        };
+        for (key, value, at) in entries {
+            let path = format!("{name}.{key}");
+            if !read(self, &path, value) {
+                self.unknown(&path, at);
+            }
+        }
+    }
+
+    fn log_key(&mut self, path: &str, v: &Node) -> bool {
+        match path {
+            "log.level" => {
+                if let Some(level) = self.string(path, v) {
+                    let known = [
+                        "trace", "debug", "info", "warn", "warning", "error", "fatal", "panic",
+                    ];
+                    if known.contains(&level.to_ascii_lowercase().as_str()) {
+                        self.config.log.level = level.to_ascii_lowercase();
+                    } else {
+                        self.error(v.at, format!("{path}: unknown level `{level}` (use trace, debug, info, warn or error)"));
+                    }
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn runner_key(&mut self, path: &str, v: &Node) -> bool {
+        let key = path.trim_start_matches("runner.");
+        match key {
+            "file" => set(self.string(path, v), |s| {
+                self.config.runner.file = PathBuf::from(s)
+            }),
+            "capacity" => {
+                if let Some(n) = self.integer(path, v) {
+                    if n < 1 {
+                        self.error(v.at, format!("{path}: must be at least 1"));
+                    } else {
+                        self.config.runner.capacity = usize::try_from(n).unwrap_or(usize::MAX);
+                    }
+                }
+            }
+            "envs" => {
+                if let Some(map) = self.string_map(path, v) {
+                    self.config.runner.envs = map;
+                }
+            }
+            "env_file" => set(self.string(path, v), |s| self.config.runner.env_file = s),
+            "timeout" => set(self.duration(path, v), |d| self.config.runner.timeout = d),
+            "shutdown_timeout" => set(self.duration(path, v), |d| {
+                self.config.runner.shutdown_timeout = d
+            }),
+            "insecure" => set(self.boolean(path, v), |b| self.config.runner.insecure = b),
+            "fetch_timeout" => set(self.duration(path, v), |d| {
+                self.config.runner.fetch_timeout = d
+            }),
+            "fetch_interval" => set(self.duration(path, v), |d| {
+                self.config.runner.fetch_interval = d
+            }),
+            "fetch_interval_max" => set(self.duration(path, v), |d| {
+                self.config.runner.fetch_interval_max = d
+            }),
+            "state_report_interval" => set(self.duration(path, v), |d| {
+                self.config.runner.state_report_interval = d
+            }),
+            "report_close_timeout" => set(self.duration(path, v), |d| {
+                self.config.runner.report_close_timeout = d
+            }),
+            "github_mirror" => set(self.string(path, v), |s| {
+                self.config.runner.github_mirror = s
+            }),
+            "labels" => set(self.strings(path, v), |l| self.config.runner.labels = l),
+            "transport" => {
+                if let Some(text) = self.string(path, v) {
+                    match text.as_str() {
+                        "auto" | "" => self.config.runner.transport = TransportChoice::Auto,
+                        "connect" => self.config.runner.transport = TransportChoice::Connect,
+                        "grpc" => self.config.runner.transport = TransportChoice::Grpc,
+                        other => self.error(
+                            v.at,
+                            format!("{path}: `{other}` is not one of auto, connect, grpc"),
+                        ),
+                    }
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn cache_key(&mut self, path: &str, v: &Node) -> bool {
+        match path {
+            "cache.enabled" => set(self.boolean(path, v), |b| self.config.cache.enabled = b),
+            "cache.dir" => set(self.string(path, v), |s| {
+                self.config.cache.dir = (!s.is_empty()).then(|| PathBuf::from(s));
+            }),
+            "cache.host" => set(self.string(path, v), |s| self.config.cache.host = s),
+            "cache.port" => {
+                if let Some(n) = self.integer(path, v) {
+                    match u16::try_from(n) {
+                        Ok(port) => self.config.cache.port = port,
+                        Err(_) => self.error(v.at, format!("{path}: {n} is not a port number")),
+                    }
+                }
+            }
+            "cache.external_server" => set(self.string(path, v), |s| {
+                self.config.cache.external_server = s
+            }),
+            _ => return false,
+        }
+        true
+    }
+
+    fn container_key(&mut self, path: &str, v: &Node) -> bool {
+        match path {
+            "container.network" => set(self.string(path, v), |s| self.config.container.network = s),
+            "container.privileged" => set(self.boolean(path, v), |b| {
+                self.config.container.privileged = b
+            }),
+            "container.options" => set(self.string(path, v), |s| self.config.container.options = s),
+            "container.workdir_parent" => set(self.string(path, v), |s| {
+                self.config.container.workdir_parent = s.trim_start_matches('/').to_owned();
+            }),
+            "container.valid_volumes" => set(self.strings(path, v), |l| {
+                self.config.container.valid_volumes = l
+            }),
+            "container.docker_host" => set(self.string(path, v), |s| {
+                self.config.container.docker_host = s
+            }),
+            "container.force_pull" => set(self.boolean(path, v), |b| {
+                self.config.container.force_pull = b
+            }),
+            "container.force_rebuild" => set(self.boolean(path, v), |b| {
+                self.config.container.force_rebuild = b
+            }),
+            "container.require_docker" => set(self.boolean(path, v), |b| {
+                self.config.container.require_docker = b
+            }),
+            "container.docker_timeout" => set(self.duration(path, v), |d| {
+                self.config.container.docker_timeout = d
+            }),
+            _ => return false,
+        }
+        true
+    }
+
+    fn host_key(&mut self, path: &str, v: &Node) -> bool {
+        match path {
+            "host.workdir_parent" => set(self.string(path, v), |s| {
+                self.config.host.workdir_parent = (!s.is_empty()).then(|| PathBuf::from(s));
+            }),
+            _ => return false,
+        }
+        true
+    }
+
+    /// A scalar's text; null reads as the empty string (as Go's YAML decoder leaves the zero
+    /// value).
+    fn string(&mut self, path: &str, v: &Node) -> Option<String> {
+        match &v.kind {
+            NodeKind::Scalar { null: true, .. } => Some(String::new()),
+            NodeKind::Scalar { text, .. } => Some(text.clone()),
+            _ => {
+                self.error(v.at, format!("{path}: expected a string"));
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, path: &str, v: &Node) -> Option<bool> {
+        match &v.kind {
+            NodeKind::Scalar { null: true, .. } => Some(false),
+            NodeKind::Scalar { text, .. } => match text.as_str() {
+                "true" | "True" | "TRUE" => Some(true),
+                "false" | "False" | "FALSE" => Some(false),
+                other => {
+                    self.error(v.at, format!("{path}: `{other}` is not true or false"));
+                    None
+                }
+            },
+            _ => {
+                self.error(v.at, format!("{path}: expected true or false"));
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, path: &str, v: &Node) -> Option<i64> {
+        match &v.kind {
+            NodeKind::Scalar { text, null: false } => match text.trim().parse::<i64>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    self.error(v.at, format!("{path}: `{text}` is not an integer"));
+                    None
+                }
+            },
+            _ => {
+                self.error(v.at, format!("{path}: expected an integer"));
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, path: &str, v: &Node) -> Option<Duration> {
+        match &v.kind {
+            NodeKind::Scalar { null: true, .. } => Some(Duration::ZERO),
+            NodeKind::Scalar { text, .. } => match parse_duration(text) {
+                Ok(d) => Some(d),
+                Err(message) => {
+                    self.error(v.at, format!("{path}: {message}"));
+                    None
+                }
+            },
+            _ => {
+                self.error(
+                    v.at,
+                    format!("{path}: expected a duration such as 5s or 3h"),
+                );
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, path: &str, v: &Node) -> Option<Vec<String>> {
+        match &v.kind {
+            NodeKind::Scalar { null: true, .. } => Some(Vec::new()),
+            NodeKind::Sequence(items) => {
+                let mut out = Vec::new();
+                for item in items {
+                    match &item.kind {
+                        NodeKind::Scalar { text, null: false } => out.push(text.clone()),
+                        _ => self.error(item.at, format!("{path}: expected a list of strings")),
+                    }
+                }
+                Some(out)
+            }
+            _ => {
+                self.error(v.at, format!("{path}: expected a list"));
+                None
+            }
+        }
+    }
+
+    fn string_map(&mut self, path: &str, v: &Node) -> Option<BTreeMap<String, String>> {
+        let entries = self.entries(path, v)?;
+        let mut map = BTreeMap::new();
+        for (key, value, _) in entries {
+            let entry_path = format!("{path}.{key}");
+            if let Some(text) = self.string(&entry_path, value) {
+                map.insert(key, text);
+            }
+        }
+        Some(map)
+    }
+}
+
+/// Applies `value` when reading it succeeded (the error is already recorded otherwise).
+fn set<T>(value: Option<T>, apply: impl FnOnce(T)) {
+    if let Some(value) = value {
+        apply(value);
+    }
+}

@@ -1,0 +1,23 @@
+//! The runner's configuration: the act_runner-compatible `config.yaml` ([`Config`]), runner
+//! labels ([`Label`]: `name`, `name:host`, `name:docker://image`), Go-style durations, and the
+//! commented example config that `runnel generate-config` prints.
+//!
+//! Owns: key names, defaults and validation; label syntax. Must not: do IO beyond reading the
+//! config file and its `env_file`, contact a server, or pick backends (the daemon maps labels).
+//! The `.runner` registration file belongs to `runnel-protocol` (`runner_file`).
+
+mod config;
+mod duration;
+mod labels;
+mod yaml;
+
+pub use config::{
+    CacheSection, Config, ConfigError, ContainerSection, HostSection, Loaded, LogSection, Problem,
+    RunnerSection, TransportChoice, parse_env_file,
+};
+pub use duration::{format_duration, parse_duration};
+pub use labels::{DEFAULT_LABELS, Label, LabelError, LabelKind, parse_labels};
+
+/// The commented example config (`runner-config/config.example.yaml`): every key with its
+/// default value.
+pub const EXAMPLE_CONFIG: &str = include_str!("../../../runner-config/config.example.yaml");

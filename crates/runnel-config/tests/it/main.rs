@@ -1,0 +1,303 @@
+//! `runnel-config` through its public API: the config keys and their defaults, problems with
+//! positions, durations, labels, and the example config.
+
+use std::time::Duration;
+
+use runnel_config::{
+    Config, ConfigError, EXAMPLE_CONFIG, Label, LabelKind, TransportChoice, format_duration,
+    parse_duration, parse_env_file,
+};
+
+fn parse(text: &str) -> runnel_config::Loaded {
+    match Config::parse("config.yaml", text) {
+        Ok(loaded) => loaded,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+fn problems(text: &str) -> Vec<String> {
+    match Config::parse("config.yaml", text) {
+        Ok(loaded) => panic!("expected errors, got {:?}", loaded.config),
+        Err(ConfigError::Invalid { problems, .. }) => {
+            problems.iter().map(ToString::to_string).collect()
+        }
+        Err(other) => panic!("unexpected error {other}"),
+    }
+}
+
+#[test]
+fn empty_file_means_the_peer_defaults() {
+    for text in ["", "# nothing\n", "log:\nrunner:\n"] {
+        let loaded = parse(text);
+        assert_eq!(loaded.config, Config::default(), "{text:?}");
+        assert!(loaded.warnings.is_empty());
+    }
+    let defaults = Config::default();
+    assert_eq!(defaults.runner.capacity, 1);
+    assert_eq!(defaults.runner.timeout, Duration::from_secs(3 * 3600));
+    assert_eq!(defaults.runner.fetch_timeout, Duration::from_secs(5));
+    assert_eq!(defaults.runner.fetch_interval, Duration::from_secs(2));
+    assert_eq!(defaults.runner.file.to_str(), Some(".runner"));
+    assert_eq!(defaults.container.workdir_parent, "workspace");
+    assert!(defaults.cache.enabled);
+}
+
+#[test]
+fn the_example_config_is_the_defaults() {
+    let loaded = parse(EXAMPLE_CONFIG);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let mut expected = Config::default();
+    // The example names the conventional env file; absent, it changes nothing.
+    expected.runner.env_file = ".env".to_owned();
+    assert_eq!(loaded.config, expected);
+}
+
+#[test]
+fn every_key_is_read() {
+    let text = "\
+log:
+  level: debug
+runner:
+  file: /var/lib/runnel/.runner
+  capacity: 4
+  envs:
+    A: one
+    B: 2
+  env_file: vars.env
+  timeout: 1h30m
+  shutdown_timeout: 30s
+  insecure: true
+  fetch_timeout: 10s
+  fetch_interval: 500ms
+  fetch_interval_max: 20s
+  state_report_interval: 2s
+  report_close_timeout: 1m
+  github_mirror: https://mirror.example/
+  labels: [linux:host, 'ubuntu:docker://node:20']
+  transport: connect
+cache:
+  enabled: false
+  dir: /cache
+  host: 10.0.0.1
+  port: 8088
+  external_server: http://cache:8080/
+container:
+  network: host
+  privileged: true
+  options: --cpus 2
+  workdir_parent: /work
+  valid_volumes: ['**']
+  docker_host: '-'
+  force_pull: true
+  force_rebuild: true
+  require_docker: true
+  docker_timeout: 1m
+host:
+  workdir_parent: /tmp/jobs
+";
+    let loaded = parse(text);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let c = loaded.config;
+    assert_eq!(c.log.level, "debug");
+    assert_eq!(c.runner.file.to_str(), Some("/var/lib/runnel/.runner"));
+    assert_eq!(c.runner.capacity, 4);
+    assert_eq!(c.runner.envs.get("B").map(String::as_str), Some("2"));
+    assert_eq!(c.runner.env_file, "vars.env");
+    assert_eq!(c.runner.timeout, Duration::from_secs(5400));
+    assert_eq!(c.runner.shutdown_timeout, Duration::from_secs(30));
+    assert!(c.runner.insecure);
+    assert_eq!(c.runner.fetch_timeout, Duration::from_secs(10));
+    assert_eq!(c.runner.fetch_interval, Duration::from_millis(500));
+    assert_eq!(c.runner.fetch_interval_max, Duration::from_secs(20));
+    assert_eq!(c.runner.state_report_interval, Duration::from_secs(2));
+    assert_eq!(c.runner.report_close_timeout, Duration::from_secs(60));
+    assert_eq!(c.runner.github_mirror, "https://mirror.example/");
+    assert_eq!(c.runner.labels, ["linux:host", "ubuntu:docker://node:20"]);
+    assert_eq!(c.runner.transport, TransportChoice::Connect);
+    assert!(!c.cache.enabled);
+    assert_eq!(
+        c.cache.dir.as_deref().and_then(|d| d.to_str()),
+        Some("/cache")
+    );
+    assert_eq!(c.cache.host, "10.0.0.1");
+    assert_eq!(c.cache.port, 8088);
+    assert_eq!(c.cache.external_server, "http://cache:8080/");
+    assert_eq!(c.container.network, "host");
+    assert!(c.container.privileged);
+    assert_eq!(c.container.options, "--cpus 2");
+    assert_eq!(
+        c.container.workdir_parent, "work",
+        "leading / trimmed like the peer"
+    );
+    assert_eq!(c.container.valid_volumes, ["**"]);
+    assert_eq!(c.container.docker_host, "-");
+    assert!(c.container.force_pull && c.container.force_rebuild && c.container.require_docker);
+    assert_eq!(c.container.docker_timeout, Duration::from_secs(60));
+    assert_eq!(
+        c.host.workdir_parent.as_deref().and_then(|d| d.to_str()),
+        Some("/tmp/jobs")
+    );
+}
+
+#[test]
+fn unknown_keys_are_warnings_naming_key_and_line() {
+    let loaded = parse("runner:\n  capacity: 2\n  capacityy: 3\nmetrics:\n  enabled: true\n");
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "config.yaml:3:3: unknown key `runner.capacityy` (ignored)",
+            "config.yaml:4:1: unknown key `metrics` (ignored)",
+        ]
+    );
+    assert_eq!(loaded.config.runner.capacity, 2);
+}
+
+#[test]
+fn wrong_values_are_errors_with_positions_all_at_once() {
+    let found = problems(
+        "runner:\n  capacity: 0\n  timeout: 3 hours\n  insecure: yes\n  labels: linux\ncache:\n  port: 70000\n",
+    );
+    assert_eq!(
+        found,
+        [
+            "config.yaml:2:13: runner.capacity: must be at least 1",
+            "config.yaml:3:12: runner.timeout: invalid duration `3 hours`: unknown unit ` hours` (use ns, us, ms, s, m or h)",
+            "config.yaml:4:13: runner.insecure: `yes` is not true or false",
+            "config.yaml:5:11: runner.labels: expected a list",
+            "config.yaml:7:9: cache.port: 70000 is not a port number",
+        ]
+    );
+    assert_eq!(
+        problems("runner: [1]\n"),
+        ["config.yaml:1:9: runner must be a mapping"]
+    );
+    assert_eq!(problems("a: [\n").len(), 1);
+}
+
+#[test]
+fn durations_read_like_go() {
+    let cases: &[(&str, Option<Duration>)] = &[
+        ("3h", Some(Duration::from_secs(10800))),
+        ("5s", Some(Duration::from_secs(5))),
+        ("1h30m", Some(Duration::from_secs(5400))),
+        ("1.5s", Some(Duration::from_millis(1500))),
+        ("500ms", Some(Duration::from_millis(500))),
+        ("250us", Some(Duration::from_micros(250))),
+        ("0s", Some(Duration::ZERO)),
+        ("0", Some(Duration::ZERO)),
+        ("1000000000", Some(Duration::from_secs(1))),
+        ("", None),
+        ("-1s", None),
+        ("5", Some(Duration::from_nanos(5))),
+        ("5x", None),
+        ("s", None),
+        ("1h 30m", None),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(parse_duration(text).ok(), *expected, "{text:?}");
+    }
+    for text in ["3h", "1m30s", "500ms", "0s", "2h0m5s", "1.5s"] {
+        let parsed = parse_duration(text).unwrap_or_default();
+        assert_eq!(
+            parse_duration(&format_duration(parsed)).ok(),
+            Some(parsed),
+            "{text}"
+        );
+    }
+    assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
+}
+
+#[test]
+fn labels_split_on_the_first_two_colons() {
+    let host = |name: &str| Label {
+        name: name.to_owned(),
+        kind: LabelKind::Host,
+    };
+    let docker = |name: &str, image: &str| Label {
+        name: name.to_owned(),
+        kind: LabelKind::Docker {
+            image: image.to_owned(),
+        },
+    };
+    let cases = [
+        ("linux", Ok(host("linux"))),
+        ("linux:host", Ok(host("linux"))),
+        (
+            "ubuntu-latest:docker://docker.gitea.com/runner-images:ubuntu-latest",
+            Ok(docker(
+                "ubuntu-latest",
+                "docker.gitea.com/runner-images:ubuntu-latest",
+            )),
+        ),
+        (
+            "node:docker://node:20-bookworm",
+            Ok(docker("node", "node:20-bookworm")),
+        ),
+        ("odd:docker:node", Ok(docker("odd", "node"))),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(Label::parse(text), expected, "{text}");
+    }
+    let errors = [
+        (":host", "label `:host` has an empty name"),
+        (
+            "x:vm:img",
+            "label `x:vm:img`: unknown scheme `vm` (use `host` or `docker://IMAGE`)",
+        ),
+        (
+            "x:docker://",
+            "label `x:docker://`: `docker` needs an image, as in `x:docker://node:20`",
+        ),
+    ];
+    for (text, message) in errors {
+        match Label::parse(text) {
+            Ok(label) => panic!("{text}: accepted as {label:?}"),
+            Err(error) => assert_eq!(error.to_string(), message),
+        }
+    }
+    assert_eq!(
+        docker("a", "node:20").to_label_string(),
+        "a:docker://node:20"
+    );
+    assert_eq!(host("a").to_label_string(), "a:host");
+}
+
+#[test]
+fn env_file_is_merged_over_envs_when_present() {
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => panic!("tempdir: {e}"),
+    };
+    let env_path = dir.path().join("vars.env");
+    let config_path = dir.path().join("config.yaml");
+    let write = |path: &std::path::Path, text: &str| {
+        if let Err(e) = std::fs::write(path, text) {
+            panic!("write {}: {e}", path.display());
+        }
+    };
+    write(
+        &config_path,
+        &format!(
+            "runner:\n  envs:\n    A: from-config\n    B: kept\n  env_file: {}\n",
+            env_path.display()
+        ),
+    );
+    write(&env_path, "# comment\nA=from-file\nexport C=\"quoted\"\n");
+    let loaded = match Config::load(&config_path) {
+        Ok(loaded) => loaded,
+        Err(e) => panic!("{e}"),
+    };
+    let envs: Vec<(&str, &str)> = loaded
+        .config
+        .runner
+        .envs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(envs, [("A", "from-file"), ("B", "kept"), ("C", "quoted")]);
+    assert_eq!(
+        parse_env_file("X='1'\nbad line\n"),
+        [("X".to_owned(), "1".to_owned())]
+    );
+}

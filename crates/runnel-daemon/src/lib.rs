@@ -1,0 +1,31 @@
+//! The Gitea runner: `register` (a `.runner` file the peer can also read), and the daemon that
+//! declares its labels, fetches tasks with one poller, runs up to `capacity` of them through
+//! `runnel_engine`, and reports log rows, step states, outputs and results back.
+//!
+//! Owns: everything between the protocol client and the engine. Must not: print to a terminal
+//! (it logs through `tracing`; the CLI installs the subscriber) or prompt; parse config files
+//! (`runnel-config`) or speak the wire protocol itself (`runnel-protocol`).
+//!
+//! Entry points: [`register`] and [`run_daemon`] (with [`cancel_on_signals`] for SIGTERM and
+//! SIGINT). The caller plugs in the backends ([`Backends`]): `host` labels run on the host
+//! backend, `docker://image` labels on the Docker backend when there is one.
+
+mod context;
+mod daemon;
+mod environments;
+mod register;
+mod reporter;
+mod task;
+
+pub use daemon::{DaemonError, DaemonOptions, cancel_on_signals, run_daemon};
+pub use environments::Backends;
+pub use register::{RegisterError, RegisterOptions, register};
+
+/// The config's transport choice in the client's terms.
+fn transport(choice: runnel_config::TransportChoice) -> runnel_protocol::Transport {
+    match choice {
+        runnel_config::TransportChoice::Auto => runnel_protocol::Transport::Auto,
+        runnel_config::TransportChoice::Connect => runnel_protocol::Transport::Connect,
+        runnel_config::TransportChoice::Grpc => runnel_protocol::Transport::Grpc,
+    }
+}

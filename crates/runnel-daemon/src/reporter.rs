@@ -1,0 +1,561 @@
+//! The reporter: one task's engine records → Gitea log rows and step states.
+//!
+//! Owns: the row buffer (rows are kept until Gitea acknowledges their index, and resent from
+//! the acknowledged index after a failure; the server trims overlaps), the step ranges
+//! (`log_index`/`log_length`, contiguous and in step order), heartbeats, noticing a cancel in
+//! Gitea's UpdateTask answer, outputs resent until acknowledged, and the final sequence (last
+//! rows with `no_more`, then the result). Must not: run the job or format for a terminal.
+//!
+//! Latency design. There is no flush timer: a record wakes the sender at once, so a line
+//! written while nothing is in flight leaves within one round trip. While a request is in
+//! flight, new rows pile up and leave together in the next one, so a chatty step costs one
+//! request per round trip, not one per line. State goes out on every step transition and as a
+//! heartbeat every `state_report_interval` (which also bounds how late a cancel is seen).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use prost_types::Timestamp;
+use runnel_engine::{AnnotationLevel, JobResult, LogEvent, LogRecord, LogSink, StepStatus};
+use runnel_protocol::Client;
+use runnel_protocol::proto::runner::{self, LogRow, StepState, TaskState};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::result_to_proto;
+
+/// Most rows in one UpdateLog request; a backlog leaves in several.
+const MAX_ROWS_PER_REQUEST: usize = 1000;
+/// Gitea keeps at most 64 KiB of a row.
+const MAX_ROW_BYTES: usize = 64 * 1024;
+/// Bound of one report call while the job runs; the client's own retries fit inside it.
+const RUNNING_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Keys Gitea refuses (it skips longer ones).
+const MAX_OUTPUT_KEY_BYTES: usize = 255;
+
+/// How the reporter paces itself.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReporterTiming {
+    pub(crate) state_interval: Duration,
+    pub(crate) close_timeout: Duration,
+}
+
+struct ReportState {
+    task_id: i64,
+    /// Rows not yet acknowledged; `rows[0]` has absolute index `acked`.
+    rows: VecDeque<LogRow>,
+    acked: i64,
+    started_at: Option<Timestamp>,
+    stopped_at: Option<Timestamp>,
+    steps: Vec<StepState>,
+    current_step: Option<usize>,
+    /// A step started or ended since the last UpdateTask.
+    state_dirty: bool,
+    /// Outputs not yet listed in `sent_outputs`.
+    outputs: BTreeMap<String, String>,
+    /// Set at close; until then Gitea sees UNSPECIFIED so it does not finalize early.
+    result: Option<runner::Result>,
+}
+
+impl ReportState {
+    fn total(&self) -> i64 {
+        self.acked + self.rows.len() as i64
+    }
+
+    fn push_row(&mut self, time: SystemTime, mut content: String) {
+        if content.len() > MAX_ROW_BYTES {
+            let mut end = MAX_ROW_BYTES;
+            while !content.is_char_boundary(end) {
+                end -= 1;
+            }
+            content.truncate(end);
+        }
+        if self.started_at.is_none() {
+            self.started_at = Some(Timestamp::from(time));
+        }
+        if let Some(step) = self.current_step.and_then(|i| self.steps.get_mut(i)) {
+            step.log_length += 1;
+        }
+        self.rows.push_back(LogRow {
+            time: Some(Timestamp::from(time)),
+            content,
+        });
+    }
+
+    fn step_started(&mut self, index: usize, time: SystemTime) {
+        let at = self.total();
+        if let Some(step) = self.steps.get_mut(index) {
+            step.started_at = Some(Timestamp::from(time));
+            step.log_index = at;
+            step.log_length = 0;
+            self.current_step = Some(index);
+            self.state_dirty = true;
+        }
+    }
+
+    fn step_finished(&mut self, index: usize, conclusion: StepStatus, time: SystemTime) {
+        let at = self.total();
+        if let Some(step) = self.steps.get_mut(index) {
+            if step.started_at.is_none() {
+                // Skipped: an empty range at the current end keeps ranges in order.
+                step.started_at = Some(Timestamp::from(time));
+                step.log_index = at;
+                step.log_length = 0;
+            }
+            step.stopped_at = Some(Timestamp::from(time));
+            step.result = step_result(conclusion) as i32;
+            self.state_dirty = true;
+        }
+        if self.current_step == Some(index) {
+            self.current_step = None;
+        }
+    }
+
+    fn task_state(&self, result: runner::Result) -> TaskState {
+        TaskState {
+            id: self.task_id,
+            result: result as i32,
+            started_at: self.started_at,
+            stopped_at: if result == runner::Result::Unspecified {
+                None
+            } else {
+                self.stopped_at
+            },
+            steps: self.steps.clone(),
+        }
+    }
+}
+
+fn step_result(status: StepStatus) -> runner::Result {
+    match status {
+        StepStatus::Success => runner::Result::Success,
+        StepStatus::Failure => runner::Result::Failure,
+        StepStatus::Cancelled => runner::Result::Cancelled,
+        StepStatus::Skipped => runner::Result::Skipped,
+    }
+}
+
+struct Shared {
+    state: Mutex<ReportState>,
+    wake: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, ReportState> {
+        // A panic while holding the lock leaves plain data behind; keep reporting.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The engine's sink for one task.
+#[derive(Clone)]
+pub(crate) struct ReporterSink {
+    shared: Arc<Shared>,
+}
+
+impl LogSink for ReporterSink {
+    fn record(&self, record: LogRecord) {
+        let mut state = self.shared.lock();
+        let time = record.time;
+        let text = match record.event {
+            LogEvent::StepStarted => {
+                if let Some(step) = &record.step {
+                    state.step_started(step.index, time);
+                }
+                None
+            }
+            LogEvent::StepFinished { conclusion, .. } => {
+                if let Some(step) = &record.step {
+                    state.step_finished(step.index, conclusion, time);
+                }
+                None
+            }
+            LogEvent::JobStarted | LogEvent::JobFinished { .. } => None,
+            LogEvent::Line { text, .. } => Some(text),
+            LogEvent::GroupStart { title } => Some(format!("::group::{title}")),
+            LogEvent::GroupEnd => Some("::endgroup::".to_owned()),
+            LogEvent::Debug { text } => Some(format!("::debug::{text}")),
+            LogEvent::Annotation(annotation) => {
+                let level = match annotation.level {
+                    AnnotationLevel::Notice => "notice",
+                    AnnotationLevel::Warning => "warning",
+                    AnnotationLevel::Error => "error",
+                };
+                Some(format!("::{level}::{}", annotation.message))
+            }
+            LogEvent::Runner { text, .. } => Some(text),
+        };
+        if let Some(text) = text {
+            for line in text.split('\n') {
+                state.push_row(time, line.trim_end_matches('\r').to_owned());
+            }
+        }
+        drop(state);
+        self.shared.wake.notify_one();
+    }
+}
+
+/// Sends one task's rows and state until closed.
+pub(crate) struct Reporter {
+    shared: Arc<Shared>,
+    client: Client,
+    timing: ReporterTiming,
+    /// Cancelled when Gitea says the task is over (a cancel in the UI).
+    job_cancel: CancellationToken,
+    stop_sender: CancellationToken,
+    sender: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Reporter {
+    /// Starts reporting task `task_id` with `steps` steps; a cancel seen in Gitea's answers
+    /// cancels `job_cancel`.
+    pub(crate) fn start(
+        client: Client,
+        task_id: i64,
+        steps: usize,
+        timing: ReporterTiming,
+        job_cancel: CancellationToken,
+    ) -> Reporter {
+        let steps = (0..steps)
+            .map(|id| StepState {
+                id: id as i64,
+                ..StepState::default()
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(ReportState {
+                task_id,
+                rows: VecDeque::new(),
+                acked: 0,
+                started_at: Some(Timestamp::from(SystemTime::now())),
+                stopped_at: None,
+                steps,
+                current_step: None,
+                state_dirty: true,
+                outputs: BTreeMap::new(),
+                result: None,
+            }),
+            wake: Notify::new(),
+        });
+        let mut reporter = Reporter {
+            shared,
+            client,
+            timing,
+            job_cancel,
+            stop_sender: CancellationToken::new(),
+            sender: None,
+        };
+        let worker = reporter.worker(RUNNING_CALL_TIMEOUT);
+        reporter.sender = Some(tokio::spawn(worker.run()));
+        reporter
+    }
+
+    pub(crate) fn sink(&self) -> ReporterSink {
+        ReporterSink {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// A row outside any step (setup and closing messages).
+    pub(crate) fn runner_row(&self, text: &str) {
+        self.sink().record_runner_text(text);
+    }
+
+    /// A worker whose calls each get `call_timeout` (retries inside the client included).
+    fn worker(&self, call_timeout: Duration) -> Worker {
+        Worker {
+            shared: self.shared.clone(),
+            client: self.client.clone(),
+            timing: self.timing,
+            call_timeout,
+            job_cancel: self.job_cancel.clone(),
+            stop: self.stop_sender.clone(),
+        }
+    }
+
+    /// Ends the task: unfinished steps become cancelled (skipped when the job was), a closing
+    /// row is added, then the outputs, the last rows with `no_more`, and the result are sent,
+    /// each retried (the task's own cancellation does not stop this).
+    pub(crate) async fn finish(mut self, result: JobResult, outputs: Vec<(String, String)>) {
+        self.stop_sender.cancel();
+        if let Some(sender) = self.sender.take() {
+            let _ = sender.await;
+        }
+        let now = SystemTime::now();
+        {
+            let mut state = self.shared.lock();
+            let leftover = if result == JobResult::Skipped {
+                runner::Result::Skipped
+            } else {
+                runner::Result::Cancelled
+            };
+            state.current_step = None;
+            for step in &mut state.steps {
+                if step.result == runner::Result::Unspecified as i32 {
+                    step.result = leftover as i32;
+                    if step.started_at.is_none() {
+                        step.started_at = Some(Timestamp::from(now));
+                    }
+                    step.stopped_at = Some(Timestamp::from(now));
+                }
+            }
+            for (key, value) in outputs {
+                if key.len() <= MAX_OUTPUT_KEY_BYTES {
+                    state.outputs.insert(key, value);
+                } else {
+                    tracing::warn!(
+                        task_id = state.task_id,
+                        key,
+                        "output key longer than 255 bytes dropped"
+                    );
+                }
+            }
+            // The final UpdateLog must carry a row Gitea does not hold yet, or it ignores
+            // `no_more` (tests/gitea/README.md).
+            state.push_row(now, format!("Job {}", result.as_str()));
+            state.stopped_at = Some(Timestamp::from(now));
+            state.result = Some(result_to_proto(result));
+        }
+        let worker = self.worker(self.timing.close_timeout);
+        worker.close().await;
+    }
+}
+
+impl ReporterSink {
+    fn record_runner_text(&self, text: &str) {
+        let mut state = self.shared.lock();
+        state.push_row(SystemTime::now(), text.to_owned());
+        drop(state);
+        self.shared.wake.notify_one();
+    }
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    client: Client,
+    timing: ReporterTiming,
+    call_timeout: Duration,
+    job_cancel: CancellationToken,
+    stop: CancellationToken,
+}
+
+/// Why a report attempt failed (already logged).
+struct Failed;
+
+impl Worker {
+    async fn run(self) {
+        let mut next_heartbeat = Instant::now();
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            if self.stop.is_cancelled() {
+                return;
+            }
+            let (need_log, need_state) = {
+                let state = self.shared.lock();
+                (!state.rows.is_empty(), state.state_dirty)
+            };
+            let heartbeat_due = Instant::now() >= next_heartbeat;
+            if !need_log && !need_state && !heartbeat_due {
+                tokio::select! {
+                    () = self.shared.wake.notified() => {}
+                    () = tokio::time::sleep_until(next_heartbeat) => {}
+                    () = self.stop.cancelled() => return,
+                }
+                continue;
+            }
+            let mut ok = true;
+            if need_log {
+                ok &= self.send_rows(false).await.is_ok();
+            }
+            if ok && (need_state || heartbeat_due) {
+                ok &= self.send_state(runner::Result::Unspecified).await.is_ok();
+                next_heartbeat = Instant::now() + self.timing.state_interval;
+            }
+            if ok {
+                backoff = Duration::from_millis(200);
+            } else {
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = self.stop.cancelled() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+
+    /// One UpdateLog with the unacknowledged rows (up to a batch); drops what Gitea acked.
+    async fn send_rows(&self, no_more: bool) -> Result<(), Failed> {
+        let (request, sent_until) = {
+            let state = self.shared.lock();
+            let rows: Vec<LogRow> = state
+                .rows
+                .iter()
+                .take(if no_more {
+                    usize::MAX
+                } else {
+                    MAX_ROWS_PER_REQUEST
+                })
+                .cloned()
+                .collect();
+            let until = state.acked + rows.len() as i64;
+            (
+                runner::UpdateLogRequest {
+                    task_id: state.task_id,
+                    index: state.acked,
+                    rows,
+                    no_more,
+                },
+                until,
+            )
+        };
+        let task_id = request.task_id;
+        let call = self.client.update_log(request);
+        let response = match tokio::time::timeout(self.call_timeout, call).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                tracing::warn!(task_id, error = %error_chain(&error), "sending log rows failed; will resend");
+                return Err(Failed);
+            }
+            Err(_) => {
+                tracing::warn!(task_id, "sending log rows timed out; will resend");
+                return Err(Failed);
+            }
+        };
+        let mut state = self.shared.lock();
+        let ack = response.ack_index;
+        if ack < state.acked {
+            tracing::error!(
+                task_id,
+                ack,
+                held = state.acked,
+                "Gitea acknowledged fewer rows than before: rows were lost on the server"
+            );
+        } else {
+            let drop_count = usize::try_from(ack - state.acked)
+                .unwrap_or(0)
+                .min(state.rows.len());
+            state.rows.drain(..drop_count);
+            state.acked += drop_count as i64;
+        }
+        if ack < sent_until {
+            // Gitea did not take everything (a gap or a restart): the rest is resent from
+            // `acked` on the next round.
+            tracing::debug!(task_id, ack, sent_until, "log rows partly acknowledged");
+        }
+        Ok(())
+    }
+
+    /// One UpdateTask with the current state and unacknowledged outputs.
+    async fn send_state(&self, result: runner::Result) -> Result<(), Failed> {
+        let request = {
+            let mut state = self.shared.lock();
+            state.state_dirty = false;
+            runner::UpdateTaskRequest {
+                state: Some(state.task_state(result)),
+                outputs: state
+                    .outputs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            }
+        };
+        let task_id = request.state.as_ref().map_or(0, |s| s.id);
+        let call = self.client.update_task(request);
+        let response = match tokio::time::timeout(self.call_timeout, call).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                tracing::warn!(task_id, error = %error_chain(&error), "sending task state failed; will resend");
+                self.shared.lock().state_dirty = true;
+                return Err(Failed);
+            }
+            Err(_) => {
+                tracing::warn!(task_id, "sending task state timed out; will resend");
+                self.shared.lock().state_dirty = true;
+                return Err(Failed);
+            }
+        };
+        {
+            let mut state = self.shared.lock();
+            for key in &response.sent_outputs {
+                state.outputs.remove(key);
+            }
+        }
+        let server_result = response.state.map_or(0, |s| s.result);
+        if result == runner::Result::Unspecified
+            && server_result != runner::Result::Unspecified as i32
+            && !self.job_cancel.is_cancelled()
+        {
+            tracing::info!(
+                task_id,
+                server_result,
+                "Gitea ended the task (cancelled); stopping the job"
+            );
+            self.job_cancel.cancel();
+        }
+        Ok(())
+    }
+
+    /// The final sequence: outputs until acknowledged, every row with `no_more`, then the
+    /// result. Each step is retried with backoff for a bounded number of attempts.
+    async fn close(self) {
+        const ATTEMPTS: u32 = 10;
+        let task_id = self.shared.lock().task_id;
+        let mut backoff = Duration::from_millis(100);
+        let mut pause = |attempt: u32| {
+            let delay = backoff;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            async move {
+                if attempt + 1 < ATTEMPTS {
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        };
+        for attempt in 0..ATTEMPTS {
+            if self.shared.lock().outputs.is_empty() {
+                break;
+            }
+            if self.send_state(runner::Result::Unspecified).await.is_ok()
+                && self.shared.lock().outputs.is_empty()
+            {
+                break;
+            }
+            pause(attempt).await;
+        }
+        let mut delivered = false;
+        for attempt in 0..ATTEMPTS {
+            if self.send_rows(true).await.is_ok() && self.shared.lock().rows.is_empty() {
+                delivered = true;
+                break;
+            }
+            pause(attempt).await;
+        }
+        if !delivered {
+            tracing::error!(task_id, "the job's last log rows could not be delivered");
+        }
+        let result = self.shared.lock().result.unwrap_or(runner::Result::Failure);
+        for attempt in 0..ATTEMPTS {
+            if self.send_state(result).await.is_ok() {
+                tracing::info!(task_id, result = result.as_str_name(), "task reported");
+                return;
+            }
+            pause(attempt).await;
+        }
+        tracing::error!(task_id, "the job's result could not be delivered");
+    }
+}
+
+/// An error and its causes on one line.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

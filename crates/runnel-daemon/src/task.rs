@@ -1,0 +1,244 @@
+//! One task from Gitea, run to its reported end: the single-job workflow payload loaded and
+//! planned with the task's `needs`, its backend chosen by label, the engine run with the
+//! reporter as sink, and the result, outputs and last rows sent.
+//!
+//! Owns: that sequence and the task-level failures (bad payload, no matching label, runner
+//! timeout), which become a failed job with the reason in its log. Must not: poll for tasks or
+//! decide concurrency (the poller does).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use runnel_config::Label;
+use runnel_engine::{JobRequest, JobResult, RunOptions, RunnerInfo, ServerUrls, StrategyInfo};
+use runnel_protocol::Client;
+use runnel_protocol::proto::runner;
+use runnel_workflow::{LiteralOrExpr, Workflow};
+use tokio_util::sync::CancellationToken;
+
+use crate::context::{TaskContext, needs_state};
+use crate::environments::{self, Backends};
+use crate::reporter::{Reporter, ReporterTiming};
+
+/// What every task of this runner shares.
+pub(crate) struct TaskSettings {
+    pub(crate) client: Client,
+    pub(crate) runner_name: String,
+    pub(crate) version: String,
+    pub(crate) labels: Vec<Label>,
+    pub(crate) backends: Backends,
+    pub(crate) envs: BTreeMap<String, String>,
+    pub(crate) job_timeout: Duration,
+    pub(crate) github_mirror: String,
+    pub(crate) timing: ReporterTiming,
+}
+
+/// Runs `task` and reports it; `cancel` stops the job (shutdown), as does a cancel in Gitea.
+pub(crate) async fn run_task(
+    settings: Arc<TaskSettings>,
+    task: runner::Task,
+    cancel: CancellationToken,
+) {
+    let task_id = task.id;
+    let payload =
+        String::from_utf8_lossy(task.workflow_payload.as_deref().unwrap_or_default()).into_owned();
+    let context = TaskContext::new(task.context.as_ref());
+    let workflow_file = format!(".gitea/workflows/{}", context.text("workflow"));
+    let loaded = runnel_workflow::load_workflow(&workflow_file, &payload);
+    // A payload holds one job; its `needs` name jobs that are not in it, which the loader
+    // reports as graph errors. Those are expected here: the task carries the needs' results.
+    let problems: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error() && !is_needs_graph_error(&d.message))
+        .map(ToString::to_string)
+        .collect();
+    let steps = loaded
+        .workflow
+        .as_ref()
+        .and_then(|w| w.jobs.values().next())
+        .map_or(0, |job| job.steps.len());
+    let job_cancel = cancel.child_token();
+    let reporter = Reporter::start(
+        settings.client.clone(),
+        task_id,
+        steps,
+        settings.timing,
+        job_cancel.clone(),
+    );
+    reporter.runner_row(&format!(
+        "{} on runner {}: task {task_id}",
+        settings.version, settings.runner_name
+    ));
+    let workflow = match (loaded.workflow, problems.is_empty()) {
+        (Some(workflow), true) if workflow.jobs.len() == 1 => workflow,
+        (Some(workflow), true) => {
+            let message = format!(
+                "the task's workflow has {} jobs; exactly one was expected",
+                workflow.jobs.len()
+            );
+            return fail(reporter, &message).await;
+        }
+        _ => {
+            for problem in &problems {
+                reporter.runner_row(problem);
+            }
+            return fail(reporter, "the task's workflow payload is not valid").await;
+        }
+    };
+    let (result, outputs) = run_job(
+        &settings,
+        &task,
+        &context,
+        &workflow,
+        &reporter,
+        &job_cancel,
+    )
+    .await;
+    tracing::info!(task_id, result = result.as_str(), "job finished");
+    reporter.finish(result, outputs).await;
+}
+
+async fn fail(reporter: Reporter, message: &str) {
+    reporter.runner_row(message);
+    tracing::warn!(message, "task failed before its job could run");
+    reporter.finish(JobResult::Failure, Vec::new()).await;
+}
+
+fn is_needs_graph_error(message: &str) -> bool {
+    message.contains("needs unknown job")
+        || message.contains("every job has `needs`")
+        || message.contains("forms a cycle")
+}
+
+/// Plans and runs the payload's job; returns its result and outputs.
+async fn run_job(
+    settings: &TaskSettings,
+    task: &runner::Task,
+    context: &TaskContext,
+    workflow: &Workflow,
+    reporter: &Reporter,
+    job_cancel: &CancellationToken,
+) -> (JobResult, Vec<(String, String)>) {
+    let Some((job_id, job)) = workflow.jobs.iter().next() else {
+        reporter.runner_row("the task's workflow has no job");
+        return (JobResult::Failure, Vec::new());
+    };
+    let event = context.event(&task.vars);
+    let listed: Vec<String> = job.needs.iter().map(|n| n.value.clone()).collect();
+    let needs = needs_state(&listed, &task.needs);
+    let plan = match runnel_plan::plan_job(workflow, job_id, &event, &needs) {
+        Ok(plan) => plan,
+        Err(error) => {
+            reporter.runner_row(&error.to_string());
+            return (JobResult::Failure, Vec::new());
+        }
+    };
+    for note in &plan.notes {
+        reporter.runner_row(&note.message);
+    }
+    if !plan.would_run {
+        reporter.runner_row("the job's `if` condition is false: skipped");
+        return (JobResult::Skipped, Vec::new());
+    }
+    // Gitea expands the matrix: a payload's job is one leg, so one instance.
+    let Some(instance) = plan.instances.first() else {
+        reporter.runner_row("the job has no instance to run (an empty matrix?)");
+        return (JobResult::Failure, Vec::new());
+    };
+    let backend = match environments::select(
+        &instance.runs_on,
+        &settings.labels,
+        &settings.backends,
+        &settings.envs,
+    ) {
+        Ok(backend) => backend,
+        Err(message) => {
+            reporter.runner_row(&message);
+            return (JobResult::Failure, Vec::new());
+        }
+    };
+    let options = run_options(settings, task, context);
+    let strategy = StrategyInfo {
+        fail_fast: match job.strategy.as_ref().and_then(|s| s.fail_fast.as_ref()) {
+            Some(LiteralOrExpr::Literal(value)) => value.value,
+            _ => true,
+        },
+        max_parallel: instance.job_total as f64,
+    };
+    let request = JobRequest {
+        workflow,
+        event: &event,
+        instance,
+        key: format!("gitea-task-{}", task.id),
+        needs: &needs.needs,
+        strategy,
+        options: &options,
+    };
+    let sink = reporter.sink();
+    // runner.timeout caps the whole job whatever its `timeout-minutes` says.
+    let limit = job_cancel.clone();
+    let job_timeout = settings.job_timeout;
+    let watchdog = tokio::spawn(async move {
+        tokio::select! {
+            () = tokio::time::sleep(job_timeout) => { limit.cancel(); true }
+            () = limit.cancelled() => false,
+        }
+    });
+    let outcome = runnel_engine::run_job(&request, backend.as_ref(), &sink, job_cancel).await;
+    watchdog.abort();
+    let timed_out = matches!(watchdog.await, Ok(true));
+    if timed_out {
+        reporter.runner_row(&format!(
+            "the job exceeded the runner's timeout of {} (runner.timeout)",
+            runnel_config::format_duration(job_timeout)
+        ));
+        return (JobResult::Failure, outcome.outputs);
+    }
+    (outcome.result, outcome.outputs)
+}
+
+fn run_options(settings: &TaskSettings, task: &runner::Task, context: &TaskContext) -> RunOptions {
+    let mut options = RunOptions::local(None);
+    options.runner = RunnerInfo::this_machine(&settings.runner_name);
+    let server_url = context.text("server_url");
+    if !server_url.is_empty() {
+        options.server = ServerUrls::gitea(&server_url);
+    }
+    let mut actions_url = context.text("gitea_default_actions_url");
+    if actions_url.is_empty() {
+        actions_url = "https://github.com".to_owned();
+    }
+    if !settings.github_mirror.is_empty()
+        && actions_url.trim_end_matches('/') == "https://github.com"
+    {
+        actions_url = settings.github_mirror.clone();
+    }
+    options.actions_url = actions_url;
+    options.secrets = task
+        .secrets
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    // The task token is the job's GITHUB_TOKEN (the peer's order: GITEA_TOKEN, GITHUB_TOKEN,
+    // then the context's token).
+    let token = ["GITEA_TOKEN", "GITHUB_TOKEN"]
+        .iter()
+        .find_map(|name| task.secrets.get(*name).filter(|v| !v.is_empty()).cloned())
+        .unwrap_or_else(|| context.text("token"));
+    if !token.is_empty() {
+        options.secrets.insert("GITHUB_TOKEN".to_owned(), token);
+    }
+    options.debug = ["ACTIONS_STEP_DEBUG", "ACTIONS_RUNNER_DEBUG"]
+        .iter()
+        .any(|name| {
+            task.secrets
+                .get(*name)
+                .or_else(|| task.vars.get(*name))
+                .is_some_and(|v| v == "true")
+        });
+    options.max_parallel_jobs = 1;
+    options.default_job_timeout = settings.job_timeout;
+    options
+}
