@@ -126,6 +126,10 @@ pub(crate) struct RunArgs {
     /// on this machine.
     #[arg(short = 'P', long = "platform", value_name = "LABEL=IMAGE")]
     pub(crate) platforms: Vec<String>,
+    /// Where `owner/repo@ref` actions are cloned from (a Gitea instance, or `file:///dir` of
+    /// git repositories) [default: https://github.com].
+    #[arg(long = "actions-url", value_name = "URL")]
+    pub(crate) actions_url: Option<String>,
     /// Print the plan and run nothing.
     #[arg(long)]
     pub(crate) plan: bool,

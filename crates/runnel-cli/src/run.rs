@@ -64,6 +64,9 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
     let mut options = RunOptions::local(Some(workspace));
     options.secrets = secrets;
     options.job_filter = args.job.clone();
+    if let Some(url) = &args.actions_url {
+        options.actions_url = url.clone();
+    }
     let sink = Arc::new(TerminalSink::new(false));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
