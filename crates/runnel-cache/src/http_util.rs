@@ -1,0 +1,147 @@
+//! Small HTTP helpers shared by both protocols: response builders, query and body parsing,
+//! bearer tokens, and the mapping of [`StoreError`] to status codes.
+//!
+//! Owns: nothing protocol-specific. Must not: touch the store.
+
+use std::collections::HashMap;
+use std::io;
+
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use http::{HeaderMap, StatusCode, header};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, BodyStream, Empty, Full, Limited};
+use hyper::body::Incoming;
+use serde::de::DeserializeOwned;
+
+use crate::store::{ByteStream, StoreError};
+
+pub(crate) type Body = UnsyncBoxBody<Bytes, io::Error>;
+pub(crate) type Response = http::Response<Body>;
+/// Handlers return the error response itself, so `?` can bail out with the right status.
+pub(crate) type Handled = Result<Response, Response>;
+
+/// JSON request bodies are tiny; anything bigger is refused before it is buffered.
+const MAX_JSON_BODY: usize = 64 * 1024;
+
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+pub(crate) fn empty(status: StatusCode) -> Response {
+    let mut response =
+        http::Response::new(Empty::new().map_err(|never| match never {}).boxed_unsync());
+    *response.status_mut() = status;
+    response
+}
+
+pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Response {
+    let mut response = http::Response::new(full(value.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A v1-style error: the toolkit's REST client shows `message` from a JSON body.
+pub(crate) fn error(status: StatusCode, message: &str) -> Response {
+    tracing::debug!(status = status.as_u16(), message, "cache request refused");
+    json(status, &serde_json::json!({ "message": message }))
+}
+
+pub(crate) fn query(uri: &http::Uri) -> HashMap<String, String> {
+    form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+pub(crate) async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, Response> {
+    let bytes = Limited::new(body, MAX_JSON_BODY)
+        .collect()
+        .await
+        .map_err(|_| {
+            error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large or unreadable",
+            )
+        })?
+        .to_bytes();
+    serde_json::from_slice(&bytes)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}")))
+}
+
+pub(crate) fn body_stream(body: Incoming) -> ByteStream {
+    let frames = TryStreamExt::map_err(BodyStream::new(body), io::Error::other);
+    Box::pin(frames.try_filter_map(|frame| std::future::ready(Ok(frame.into_data().ok()))))
+}
+
+pub(crate) fn store_error_status(err: &StoreError) -> StatusCode {
+    match err {
+        StoreError::Conflict { .. } | StoreError::Busy { .. } => StatusCode::CONFLICT,
+        StoreError::UnknownUpload { .. } | StoreError::UnknownEntry { .. } => StatusCode::NOT_FOUND,
+        StoreError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        StoreError::BadRange { .. }
+        | StoreError::Incomplete { .. }
+        | StoreError::UnknownBlock { .. }
+        | StoreError::Body { .. } => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+pub(crate) fn store_error(err: &StoreError) -> Response {
+    let status = store_error_status(err);
+    if status.is_server_error() {
+        tracing::error!(error = %err, cause = ?std::error::Error::source(err), "cache store failed");
+    }
+    error(status, &err.to_string())
+}
+
+/// Checks a key from a request: the toolkit's own limits (512 characters, no commas, which
+/// separate keys in v1) plus no control characters. Keys never name files, so `../` is just
+/// text.
+pub(crate) fn check_key(key: &str) -> Result<(), Response> {
+    let problem = if key.is_empty() {
+        Some("cache key is empty")
+    } else if key.chars().count() > 512 {
+        Some("cache key is longer than 512 characters")
+    } else if key.contains(',') {
+        Some("cache key contains a comma")
+    } else if key.chars().any(char::is_control) {
+        Some("cache key contains a control character")
+    } else {
+        None
+    };
+    match problem {
+        Some(message) => Err(error(StatusCode::BAD_REQUEST, message)),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn check_version(version: &str) -> Result<(), Response> {
+    if version.is_empty() || version.len() > 512 || version.chars().any(char::is_control) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "cache version is missing or malformed",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,37 @@
+//! The cache service that jobs talk to through `@actions/cache` (and so `actions/cache`).
+//!
+//! It speaks both of GitHub's cache protocols over one [`Store`]:
+//! - v1, the REST API under `<ACTIONS_CACHE_URL>_apis/artifactcache/` (lookup, reserve, chunked
+//!   upload with `Content-Range`, commit, download);
+//! - v2, the Twirp `github.actions.results.api.v1.CacheService` at the origin of
+//!   `ACTIONS_RESULTS_URL`, with Azure-block-blob-style uploads to URLs this server signs.
+//!
+//! ```text
+//! let store = DiskStore::open(DiskStoreConfig::new(dir, size_limit)).await?;
+//! let tokens = Arc::new(MapTokenVerifier::new());
+//! tokens.insert("job-token", JobIdentity { repository: "owner/repo".into(), job: "42".into() });
+//! let server = CacheServer::bind(CacheServerConfig::new(addr, Arc::new(store), tokens)).await?;
+//! // jobs get ACTIONS_CACHE_URL = format!("http://{}/", server.local_addr())
+//! ```
+//!
+//! Owns: the wire formats of both protocols, request authentication (per-job bearer tokens,
+//! signed download/upload URLs), GitHub's key matching, and the on-disk store. Must not: know
+//! about jobs, workflows or the engine (the caller registers and revokes tokens), install a
+//! tracing subscriber, or let anything from a request name a file.
+
+// Handlers return the rejection `http::Response` itself as the `Err` so `?` carries the status
+// out; it is built once per refused request, so boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
+mod auth;
+mod disk;
+mod http_util;
+mod server;
+mod store;
+mod v1;
+mod v2;
+
+pub use auth::{JobIdentity, MapTokenVerifier, TokenVerifier};
+pub use disk::{DiskStore, DiskStoreConfig};
+pub use server::{CacheServer, CacheServerConfig, ServerError};
+pub use store::{ByteStream, Entry, EntryId, Store, StoreError, select_entry};

@@ -1,0 +1,290 @@
+//! [`CacheServer`]: the HTTP/1 listener, request routing, authentication, and the shared state
+//! the protocol handlers ([`crate::v1`], [`crate::v2`]) use.
+//!
+//! Owns: sockets, routing, and building the absolute URLs handed to clients. Must not: parse
+//! protocol bodies (the handlers do) or touch files (the store does).
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request, StatusCode, header};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::auth::{JobIdentity, TokenVerifier, UrlPurpose, UrlSigner};
+use crate::http_util::{Response, bearer, error};
+use crate::store::{EntryId, Store};
+use crate::{v1, v2};
+
+/// Settings of a [`CacheServer`].
+pub struct CacheServerConfig {
+    /// Where to listen; port 0 picks a free port (see [`CacheServer::local_addr`]).
+    pub listen: SocketAddr,
+    /// Where archives live.
+    pub store: Arc<dyn Store>,
+    /// Checks the per-job bearer tokens.
+    pub tokens: Arc<dyn TokenVerifier>,
+    /// Largest single upload body (a v1 chunk, a v2 block or single-shot PUT). The toolkit
+    /// sends at most 128 MiB (v1 chunk cap, v2 single-shot size).
+    pub max_upload_body: u64,
+    /// How long a download URL stays valid.
+    pub download_url_ttl: Duration,
+    /// How long a v2 upload URL stays valid.
+    pub upload_url_ttl: Duration,
+}
+
+impl CacheServerConfig {
+    /// Defaults: 128 MiB bodies, 10-minute download URLs (as Gitea's runner), 6-hour upload URLs
+    /// (a multi-GiB v2 upload can take long).
+    pub fn new(listen: SocketAddr, store: Arc<dyn Store>, tokens: Arc<dyn TokenVerifier>) -> Self {
+        Self {
+            listen,
+            store,
+            tokens,
+            max_upload_body: 128 * 1024 * 1024,
+            download_url_ttl: Duration::from_secs(600),
+            upload_url_ttl: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Binding the listen address failed.
+    #[error("binding the cache server to {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Generating the URL-signing secret failed.
+    #[error("generating the cache server's URL-signing secret")]
+    Secret {
+        /// The cause.
+        #[source]
+        source: getrandom::Error,
+    },
+}
+
+/// A running cache server. Dropping it (or [`CacheServer::shutdown`]) stops accepting
+/// connections; requests already being served finish.
+pub struct CacheServer {
+    local_addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    tokens: Arc<dyn TokenVerifier>,
+    signer: UrlSigner,
+    pub(crate) max_upload_body: u64,
+    download_url_ttl: Duration,
+    upload_url_ttl: Duration,
+    local_addr: SocketAddr,
+}
+
+impl CacheServer {
+    /// Binds `config.listen` and serves on the current tokio runtime.
+    pub async fn bind(config: CacheServerConfig) -> Result<Self, ServerError> {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|source| ServerError::Secret { source })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let shared = Arc::new(Shared {
+            store: config.store,
+            tokens: config.tokens,
+            signer: UrlSigner::new(secret),
+            max_upload_body: config.max_upload_body,
+            download_url_ttl: config.download_url_ttl,
+            upload_url_ttl: config.upload_url_ttl,
+            local_addr,
+        });
+        let (stop, mut stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = &mut stopped => break,
+                    accepted = listener.accept() => accepted,
+                };
+                let (stream, peer) = match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // Usually EMFILE; back off instead of spinning.
+                        tracing::warn!(error = %e, "cache server accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| {
+                        let shared = Arc::clone(&shared);
+                        async move { Ok::<_, Infallible>(shared.handle(request).await) }
+                    });
+                    if let Err(e) = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                    {
+                        tracing::debug!(%peer, error = %e, "cache connection ended with an error");
+                    }
+                });
+            }
+        });
+        tracing::info!(%local_addr, "cache server listening");
+        Ok(Self {
+            local_addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting connections and waits for the accept loop to end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for CacheServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+const TWIRP_PREFIX: &str = "/twirp/github.actions.results.api.v1.CacheService/";
+const V1_MARKER: &str = "/_apis/artifactcache/";
+
+impl Shared {
+    async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response {
+        let path = request.uri().path().to_owned();
+        let method = request.method().clone();
+        tracing::trace!(%method, path, "cache request");
+        if let Some(call) = path.strip_prefix(TWIRP_PREFIX) {
+            return v2::twirp(&self, call, request).await;
+        }
+        // v1 keeps any path prefix of ACTIONS_CACHE_URL, so find the API marker anywhere.
+        let Some((prefix, rest)) = path.split_once(V1_MARKER) else {
+            return error(StatusCode::NOT_FOUND, "no such cache endpoint");
+        };
+        let base = format!("{}{prefix}/", self.origin(request.headers()));
+        let segments: Vec<&str> = rest.split('/').collect();
+        let result = match (&method, segments.as_slice()) {
+            (&Method::GET, ["artifacts", id]) => v1::download(&self, parse_id(id), request).await,
+            (&Method::PUT, ["blobs", id]) => v2::put_blob(&self, parse_id(id), request).await,
+            _ => match self.authenticate(request.headers()) {
+                Err(response) => Err(response),
+                Ok(identity) => match (&method, segments.as_slice()) {
+                    (&Method::GET, ["cache"]) => v1::lookup(&self, &identity, &base, request).await,
+                    (&Method::GET, ["caches"]) => v1::list(&self, &identity, request).await,
+                    (&Method::POST, ["caches"]) => v1::reserve(&self, &identity, request).await,
+                    (&Method::PATCH, ["caches", id]) => {
+                        v1::upload(&self, &identity, parse_id(id), request).await
+                    }
+                    (&Method::POST, ["caches", id]) => {
+                        v1::commit(&self, &identity, parse_id(id), request).await
+                    }
+                    (&Method::POST, ["clean"]) => Ok(crate::http_util::empty(StatusCode::OK)),
+                    _ => Err(error(StatusCode::NOT_FOUND, "no such cache endpoint")),
+                },
+            },
+        };
+        result.unwrap_or_else(|response| response)
+    }
+
+    pub(crate) fn authenticate(&self, headers: &http::HeaderMap) -> Result<JobIdentity, Response> {
+        let token = bearer(headers).ok_or_else(|| {
+            error(
+                StatusCode::UNAUTHORIZED,
+                "missing Authorization: Bearer <ACTIONS_RUNTIME_TOKEN>",
+            )
+        })?;
+        self.tokens
+            .verify(token)
+            .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "unknown or revoked cache token"))
+    }
+
+    /// `http://host[:port]` as the client addressed us, so the URLs we hand out resolve from
+    /// wherever the client is (a job container reaches us by another address than the host).
+    pub(crate) fn origin(&self, headers: &http::HeaderMap) -> String {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|value| value.to_str().ok())
+            .filter(|host| {
+                !host.is_empty()
+                    && host
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c))
+            });
+        match host {
+            Some(host) => format!("http://{host}"),
+            None => format!("http://{}", self.local_addr),
+        }
+    }
+
+    pub(crate) fn sign(&self, purpose: UrlPurpose, id: EntryId) -> String {
+        let ttl = match purpose {
+            UrlPurpose::Download => self.download_url_ttl,
+            UrlPurpose::Upload => self.upload_url_ttl,
+        };
+        self.signer.sign(purpose, id, ttl.as_secs())
+    }
+
+    /// Checks the `exp`/`sig` query of a signed URL.
+    pub(crate) fn check_signature(
+        &self,
+        purpose: UrlPurpose,
+        id: EntryId,
+        query: &std::collections::HashMap<String, String>,
+    ) -> Result<(), Response> {
+        let exp = query.get("exp").map(String::as_str).unwrap_or("");
+        let sig = query.get("sig").map(String::as_str).unwrap_or("");
+        if self.signer.verify(purpose, id, exp, sig) {
+            Ok(())
+        } else {
+            Err(error(
+                StatusCode::FORBIDDEN,
+                "invalid or expired signed URL",
+            ))
+        }
+    }
+}
+
+/// Ids in paths are decimal; anything else (`..`, names) is a 404 before any lookup.
+fn parse_id(text: &str) -> Option<EntryId> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the cache service through HTTP, as the toolkit clients see it.
+
+mod harness;
+mod node_client;
+mod store;
+mod v1;
+mod v2;
