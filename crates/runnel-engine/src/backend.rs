@@ -94,6 +94,68 @@ pub enum ExecExit {
     Cancelled,
 }
 
+/// A directory of the job environment that a step container sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerMount {
+    /// A path inside the job environment (as [`EnvironmentPaths`] names them). A missing
+    /// directory is created.
+    pub source: String,
+    /// Where the step container sees it.
+    pub target: String,
+}
+
+/// A step that runs in a container of its own (`uses: docker://…` and `runs.using: docker`
+/// actions). It runs beside the job, not inside it: it shares the job's network (so services
+/// answer on `localhost` and on their names, as they do for the job) and sees the job's
+/// directories only through `mounts`. The backend labels it like the job's other objects and
+/// removes it when it ends, times out or is cancelled.
+#[derive(Debug, Clone)]
+pub struct ContainerRun {
+    /// An image reference (pulled when missing) or what [`JobEnvironment::build_image`] gave.
+    pub image: String,
+    /// Replaces the image's entrypoint (one program, no shell splitting).
+    pub entrypoint: Option<String>,
+    /// The container's arguments (its `CMD`); each item is one argv element. Empty: the
+    /// image's own `CMD`.
+    pub args: Vec<String>,
+    /// The complete environment the engine wants (the image's `ENV` still applies under it).
+    pub env: BTreeMap<String, String>,
+    /// Working directory inside the step container.
+    pub workdir: String,
+    pub mounts: Vec<ContainerMount>,
+    /// Killed and removed when this elapses.
+    pub timeout: Option<Duration>,
+}
+
+/// An image to build from a directory of the job environment (a `Dockerfile` action).
+#[derive(Debug, Clone)]
+pub struct ImageBuild {
+    /// The build context: a directory inside the job environment.
+    pub context: String,
+    /// The Dockerfile, relative to `context`.
+    pub dockerfile: String,
+}
+
+/// What [`JobEnvironment::build_image`] produced.
+#[derive(Debug, Clone)]
+pub struct BuiltImage {
+    /// The reference to put in [`ContainerRun::image`].
+    pub image: String,
+    /// An image built earlier from the same context was reused.
+    pub reused: bool,
+}
+
+/// The error of backends without step containers (the default bodies).
+fn container_steps_unsupported(operation: &str) -> BackendError {
+    BackendError::Failed {
+        operation: operation.to_owned(),
+        message: "container actions (`docker://` images and `runs.using: docker`) need the \
+                  Docker backend's container steps; run the job on a Docker label or with \
+                  `container:`"
+            .to_owned(),
+    }
+}
+
 /// Facts about a prepared environment that the `job` context reports.
 #[derive(Debug, Clone, Default)]
 pub struct EnvironmentInfo {
@@ -174,5 +236,26 @@ pub trait JobEnvironment: Send + Sync {
     ) -> Result<Option<String>, BackendError> {
         let _ = path;
         Ok(Some(program.to_owned()))
+    }
+    /// Builds `build` (or finds the image built earlier from the same files). Default: the
+    /// backend has no step containers.
+    async fn build_image(
+        &self,
+        build: &ImageBuild,
+        cancel: &CancellationToken,
+    ) -> Result<BuiltImage, BackendError> {
+        let _ = (build, cancel);
+        Err(container_steps_unsupported("build image"))
+    }
+    /// Runs a step container to its end; output chunks are sent to `output` as they come.
+    /// Default: the backend has no step containers.
+    async fn run_container(
+        &self,
+        run: &ContainerRun,
+        output: mpsc::Sender<ExecOutput>,
+        cancel: &CancellationToken,
+    ) -> Result<ExecExit, BackendError> {
+        let _ = (run, output, cancel);
+        Err(container_steps_unsupported("run container"))
     }
 }

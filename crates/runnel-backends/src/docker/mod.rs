@@ -24,6 +24,7 @@ mod leftovers;
 mod options;
 mod pod;
 mod services;
+mod step_container;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

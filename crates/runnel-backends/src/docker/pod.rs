@@ -19,8 +19,8 @@ use bollard::query_parameters::{
 };
 use futures_util::future::{join_all, try_join_all};
 use runnel_engine::backend::{
-    BackendError, ContainerSpec, EnvironmentInfo, EnvironmentPaths, ExecExit, ExecOutput,
-    ExecRequest, JobEnvironment, JobSpec,
+    BackendError, BuiltImage, ContainerRun, ContainerSpec, EnvironmentInfo, EnvironmentPaths,
+    ExecExit, ExecOutput, ExecRequest, ImageBuild, JobEnvironment, JobSpec,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +30,7 @@ use super::exec::{self, ExecTarget};
 use super::image::{self, ImageRequest};
 use super::options::{self, CheckedOptions, ContainerRole, PortMapping, VolumeMount, VolumePolicy};
 use super::services::{self, StartingService};
+use super::step_container;
 use super::{DockerBackendConfig, JobNetwork, PullProgressCallback, failed, is_not_found};
 
 /// Paths inside the job container. `/__w` is a per-job volume; the names follow GitHub's
@@ -732,6 +733,23 @@ impl JobEnvironment for DockerEnvironment {
             }
         }
         Ok(None)
+    }
+
+    async fn build_image(
+        &self,
+        build: &ImageBuild,
+        cancel: &CancellationToken,
+    ) -> Result<BuiltImage, BackendError> {
+        step_container::build(&self.docker, &self.container_id, build, cancel).await
+    }
+
+    async fn run_container(
+        &self,
+        run: &ContainerRun,
+        output: mpsc::Sender<ExecOutput>,
+        cancel: &CancellationToken,
+    ) -> Result<ExecExit, BackendError> {
+        step_container::run(&self.docker, &self.container_id, run, output, cancel).await
     }
 
     async fn teardown(&self) -> Result<(), BackendError> {

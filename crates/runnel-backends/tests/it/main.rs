@@ -2,6 +2,7 @@
 //! temporary directories, workflows from `tests/workflows/` and the seed workflows.
 
 mod actions;
+mod container_actions;
 mod docker;
 mod engine;
 mod host;

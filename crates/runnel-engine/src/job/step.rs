@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::files::Effects;
 use super::{JobState, format_minutes, literal_text};
-use crate::backend::{ExecExit, ExecOutput, ExecRequest, JobEnvironment};
+use crate::backend::{ContainerRun, ExecExit, ExecOutput, ExecRequest, JobEnvironment};
 use crate::contexts::{self, FileCommandPaths};
 use crate::options::StepSummary;
 use crate::output::{OutputEvent, StepOutput, StepOutputOptions, Stream};
@@ -35,6 +35,25 @@ pub(super) struct Limits<'t> {
 
 /// How long a step that runs after cancellation (`always()`, `cancelled()`) may take at most.
 const AFTER_CANCEL_LIMIT: Duration = Duration::from_secs(5 * 60);
+
+/// What a step runs: a process in the job environment, or a step container beside it.
+#[derive(Clone, Copy)]
+pub(super) enum StepProcess<'r> {
+    Exec(&'r ExecRequest),
+    Container(&'r ContainerRun),
+}
+
+impl<'r> From<&'r ExecRequest> for StepProcess<'r> {
+    fn from(request: &'r ExecRequest) -> StepProcess<'r> {
+        StepProcess::Exec(request)
+    }
+}
+
+impl<'r> From<&'r ContainerRun> for StepProcess<'r> {
+    fn from(run: &'r ContainerRun) -> StepProcess<'r> {
+        StepProcess::Container(run)
+    }
+}
 
 /// How the step's process ended, before `continue-on-error`.
 pub(super) enum Ended {
@@ -488,12 +507,13 @@ impl JobState<'_> {
     pub(super) async fn exec_in_step(
         &mut self,
         environment: &dyn JobEnvironment,
-        request: &ExecRequest,
+        request: impl Into<StepProcess<'_>>,
         prepared: &PreparedStep,
         step_ref: &StepRef,
         files: &FileCommandPaths,
         token: &CancellationToken,
     ) -> Result<(StepEnd, Effects), String> {
+        let request = request.into();
         for path in [
             &files.env,
             &files.output,
@@ -611,7 +631,7 @@ impl JobState<'_> {
     async fn exec_streaming(
         &self,
         environment: &dyn JobEnvironment,
-        request: &ExecRequest,
+        request: StepProcess<'_>,
         options: StepOutputOptions,
         step_ref: &StepRef,
         token: &CancellationToken,
@@ -619,7 +639,10 @@ impl JobState<'_> {
     ) -> Result<ExecExit, String> {
         let mut output = StepOutput::new(&self.masker, options);
         let (sender, mut receiver) = mpsc::channel::<ExecOutput>(64);
-        let exec = environment.exec(request, sender, token);
+        let exec = match request {
+            StepProcess::Exec(request) => environment.exec(request, sender, token),
+            StepProcess::Container(run) => environment.run_container(run, sender, token),
+        };
         tokio::pin!(exec);
         let exit = loop {
             tokio::select! {

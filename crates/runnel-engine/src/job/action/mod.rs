@@ -1,13 +1,14 @@
 //! `uses:` steps: finding the action (local actions in the workspace, repository actions
 //! fetched through the [`ActionSource`] and copied into the environment), reading its
 //! `action.yml`, evaluating its inputs, and handing it to the runner for its kind (composite
-//! or node). Container actions fail with a clear message.
+//! node, or container).
 //!
 //! Owns: [`JobActions`] (the job's fetched actions, `pre` state and pending `post` hooks) and
 //! [`LoadedAction`]. Must not: read the job's files other than through the environment; only
 //! the fetched copy on this machine is read directly, to copy it in.
 
 mod composite;
+mod container;
 mod hooks;
 mod node;
 
@@ -52,10 +53,7 @@ pub(crate) struct LoadedAction {
 }
 
 fn container_unsupported(uses: &str) -> String {
-    format!(
-        "`uses: {uses}`: container actions (`docker://` images and `runs.using: docker`) need \
-         the Docker backend's container steps, which are not supported yet"
-    )
+    format!("`uses: {uses}` is a container image, not an action with `action.yml`")
 }
 
 /// `INPUT_<NAME>`: upper-cased, spaces become `_`, other characters are kept.
@@ -121,6 +119,20 @@ impl JobState<'_> {
         limit: TimeLimit,
         limits: &Limits<'_>,
     ) -> Result<StepEnd, String> {
+        if let Some(image) = uses.uses.value.strip_prefix("docker://") {
+            return self
+                .run_image_step(
+                    environment,
+                    uses,
+                    image,
+                    prepared,
+                    step_ref,
+                    files,
+                    token,
+                    limit,
+                )
+                .await;
+        }
         let loaded = self
             .load_action(environment, &uses.uses.value, Some(step_ref), token)
             .await?;
@@ -148,7 +160,20 @@ impl JobState<'_> {
                 self.run_node_main(environment, &main, prepared, step_ref, files, token, limit)
                     .await
             }
-            ActionRuns::Docker(_) => Err(container_unsupported(&loaded.uses)),
+            ActionRuns::Docker(docker) => {
+                self.run_docker_action(
+                    environment,
+                    &loaded,
+                    docker,
+                    &inputs,
+                    prepared,
+                    step_ref,
+                    files,
+                    token,
+                    limit,
+                )
+                .await
+            }
         }
     }
 

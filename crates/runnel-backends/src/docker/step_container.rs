@@ -1,0 +1,455 @@
+//! Step containers (`uses: docker://…`, `runs.using: docker`): a container beside the job
+//! container, in its network namespace (`network_mode: container:<job>`, so services answer on
+//! `localhost` and, through the shared `/etc/hosts`, on their names), with the job's
+//! directories bind-mounted from where the job container's own mounts come from. It carries
+//! the job container's labels (so leftover cleanup finds it) and is removed when it ends,
+//! times out, is cancelled or fails to start.
+//!
+//! Also building `Dockerfile` actions: the action directory is read out of the job container
+//! as a tar (the build context), its files hashed, and the image tagged
+//! `runnel-action:<hash>` so a second run with the same files reuses it.
+//!
+//! Must not: decide env, argv or mounts (the engine did); build anything but what it is given.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    AttachContainerOptionsBuilder, BuildImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder,
+};
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use runnel_engine::backend::{
+    BackendError, BuiltImage, ContainerRun, ExecExit, ExecOutput, ImageBuild,
+};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::image::{self, ImageRequest};
+use super::leftovers::LABEL_JOB;
+use super::{failed, is_not_found};
+
+/// The repository of built action images; the tag is the content hash.
+const BUILT_REPOSITORY: &str = "runnel-action";
+/// How many lines of build output a failed build's error keeps.
+const BUILD_TAIL: usize = 20;
+/// How long to wait for the exit code after the output ended.
+const WAIT_LIMIT: Duration = Duration::from_secs(30);
+
+/// One file of a build context, as hashed and sent.
+struct ContextEntry {
+    path: String,
+    mode: u32,
+    /// `Some(target)` for a symbolic link.
+    link: Option<String>,
+    contents: Vec<u8>,
+}
+
+pub(crate) async fn build(
+    docker: &Docker,
+    job_container: &str,
+    build: &ImageBuild,
+    cancel: &CancellationToken,
+) -> Result<BuiltImage, BackendError> {
+    let operation = "build action image";
+    let context = build.context.trim_end_matches('/');
+    let options = DownloadFromContainerOptionsBuilder::new()
+        .path(context)
+        .build();
+    let chunks: Vec<Bytes> = docker
+        .download_from_container(job_container, Some(options))
+        .try_collect()
+        .await
+        .map_err(|error| failed(operation, format!("reading {context}: {error}")))?;
+    let entries = read_context(&chunks.concat())
+        .map_err(|error| failed(operation, format!("reading {context}: {error}")))?;
+    if !entries.iter().any(|entry| entry.path == build.dockerfile) {
+        return Err(failed(
+            operation,
+            format!("{context}/{} does not exist", build.dockerfile),
+        ));
+    }
+    let tag = format!(
+        "{BUILT_REPOSITORY}:{}",
+        content_hash(&entries, &build.dockerfile)
+    );
+    match docker.inspect_image(&tag).await {
+        Ok(_) => {
+            return Ok(BuiltImage {
+                image: tag,
+                reused: true,
+            });
+        }
+        Err(error) if is_not_found(&error) => {}
+        Err(error) => return Err(failed(operation, format!("inspect {tag}: {error}"))),
+    }
+    let archive = write_context(&entries)
+        .map_err(|error| failed(operation, format!("packing {context}: {error}")))?;
+    let options = BuildImageOptionsBuilder::new()
+        .dockerfile(&build.dockerfile)
+        .t(&tag)
+        .rm(true)
+        .forcerm(true)
+        .build();
+    let mut stream = docker.build_image(
+        options,
+        None,
+        Some(bollard::body_full(Bytes::from(archive))),
+    );
+    let mut tail: Vec<String> = Vec::new();
+    loop {
+        let item = tokio::select! {
+            item = stream.next() => item,
+            () = cancel.cancelled() => {
+                return Err(failed(operation, format!("build of {context} cancelled")));
+            }
+        };
+        match item {
+            None => break,
+            Some(Ok(info)) => {
+                if let Some(detail) = info.error_detail.and_then(|detail| detail.message) {
+                    tail.push(detail);
+                    return Err(failed(operation, build_failure(context, &tail)));
+                }
+                if let Some(text) = info.stream {
+                    tail.extend(text.lines().map(str::to_owned));
+                    let excess = tail.len().saturating_sub(BUILD_TAIL);
+                    tail.drain(..excess);
+                }
+            }
+            Some(Err(error)) => {
+                tail.push(error.to_string());
+                return Err(failed(operation, build_failure(context, &tail)));
+            }
+        }
+    }
+    // The classic builder reports some failures only by not tagging.
+    docker.inspect_image(&tag).await.map_err(|error| {
+        failed(
+            operation,
+            format!("{}\n{error}", build_failure(context, &tail)),
+        )
+    })?;
+    Ok(BuiltImage {
+        image: tag,
+        reused: false,
+    })
+}
+
+fn build_failure(context: &str, tail: &[String]) -> String {
+    format!(
+        "building {context} failed; last output:\n{}",
+        tail.join("\n")
+    )
+}
+
+/// The files of the context directory's tar (its first path component, the directory's own
+/// name, removed), sorted by path.
+fn read_context(archive: &[u8]) -> std::io::Result<Vec<ContextEntry>> {
+    let mut reader = tar::Archive::new(archive);
+    let mut entries = Vec::new();
+    for entry in reader.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.to_string_lossy().into_owned();
+        let Some((_, relative)) = path.split_once('/') else {
+            continue;
+        };
+        let relative = relative.trim_end_matches('/').to_owned();
+        if relative.is_empty() {
+            continue;
+        }
+        let kind = entry.header().entry_type();
+        let mode = entry.header().mode()?;
+        if kind.is_file() {
+            let mut contents = Vec::new();
+            entry.read_to_end(&mut contents)?;
+            entries.push(ContextEntry {
+                path: relative,
+                mode,
+                link: None,
+                contents,
+            });
+        } else if kind.is_symlink() {
+            let target = entry
+                .link_name()?
+                .map(|target| target.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            entries.push(ContextEntry {
+                path: relative,
+                mode,
+                link: Some(target),
+                contents: Vec::new(),
+            });
+        }
+    }
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(entries)
+}
+
+/// Names, modes, link targets and contents — not times, which change with every copy.
+fn content_hash(entries: &[ContextEntry], dockerfile: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(dockerfile.as_bytes());
+    hasher.update([0]);
+    for entry in entries {
+        hasher.update(entry.path.as_bytes());
+        hasher.update([0]);
+        hasher.update(entry.mode.to_le_bytes());
+        if let Some(link) = &entry.link {
+            hasher.update(b"link:");
+            hasher.update(link.as_bytes());
+        }
+        hasher.update((entry.contents.len() as u64).to_le_bytes());
+        hasher.update(&entry.contents);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .take(16)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn write_context(entries: &[ContextEntry]) -> std::io::Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for entry in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(entry.mode);
+        header.set_mtime(0);
+        match &entry.link {
+            Some(target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                builder.append_link(&mut header, &entry.path, target)?;
+            }
+            None => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(entry.contents.len() as u64);
+                builder.append_data(&mut header, &entry.path, entry.contents.as_slice())?;
+            }
+        }
+    }
+    builder.into_inner()
+}
+
+/// Where each of the job container's mounts comes from: destination → source on the Docker
+/// host, longest destination first so the most specific mount wins.
+type MountSources = Vec<(String, String)>;
+
+pub(crate) async fn run(
+    docker: &Docker,
+    job_container: &str,
+    run: &ContainerRun,
+    output: mpsc::Sender<ExecOutput>,
+    cancel: &CancellationToken,
+) -> Result<ExecExit, BackendError> {
+    let operation = "run step container";
+    let inspect = docker
+        .inspect_container(job_container, None)
+        .await
+        .map_err(|error| failed(operation, format!("inspect job container: {error}")))?;
+    let labels: HashMap<String, String> = inspect
+        .config
+        .and_then(|config| config.labels)
+        .unwrap_or_default();
+    let mut sources: MountSources = inspect
+        .mounts
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|mount| Some((mount.destination?, mount.source?)))
+        .collect();
+    sources.sort_by_key(|(destination, _)| std::cmp::Reverse(destination.len()));
+    let mut binds = Vec::new();
+    for mount in &run.mounts {
+        let source = host_source(&sources, &mount.source).ok_or_else(|| {
+            failed(
+                operation,
+                format!(
+                    "{} cannot be shared with a step container: it is not on a volume of the \
+                     job container",
+                    mount.source
+                ),
+            )
+        })?;
+        binds.push(format!("{source}:{}", mount.target));
+    }
+    let job_key = labels.get(LABEL_JOB).cloned().unwrap_or_default();
+    image::ensure_image(
+        docker,
+        ImageRequest {
+            image: &run.image,
+            credentials: None,
+            job_key: &job_key,
+            progress: None,
+        },
+        cancel,
+    )
+    .await?;
+    let body = ContainerCreateBody {
+        image: Some(run.image.clone()),
+        entrypoint: run.entrypoint.clone().map(|entrypoint| vec![entrypoint]),
+        cmd: (!run.args.is_empty()).then(|| run.args.clone()),
+        env: Some(
+            run.env
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect(),
+        ),
+        working_dir: Some(run.workdir.clone()),
+        labels: Some(labels),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        host_config: Some(HostConfig {
+            binds: Some(binds),
+            network_mode: Some(format!("container:{job_container}")),
+            init: Some(true),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let created = docker
+        .create_container(None, body)
+        .await
+        .map_err(|error| failed(operation, format!("create ({}): {error}", run.image)))?;
+    let result = attach_and_wait(docker, &created.id, run, output, cancel).await;
+    let options = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
+    match docker.remove_container(&created.id, Some(options)).await {
+        Err(error) if !is_not_found(&error) => {
+            tracing::warn!(container = %created.id, %error, "could not remove a step container");
+            result.and(Err(failed(
+                "remove step container",
+                format!("{}: {error}", created.id),
+            )))
+        }
+        _ => result,
+    }
+}
+
+/// `path` (inside the job container) as a path on the Docker host, through the mount it is on.
+fn host_source(sources: &MountSources, path: &str) -> Option<String> {
+    sources.iter().find_map(|(destination, source)| {
+        let rest = path.strip_prefix(destination.as_str())?;
+        if rest.is_empty() {
+            Some(source.clone())
+        } else if rest.starts_with('/') {
+            Some(format!("{}{rest}", source.trim_end_matches('/')))
+        } else {
+            None
+        }
+    })
+}
+
+async fn attach_and_wait(
+    docker: &Docker,
+    id: &str,
+    run: &ContainerRun,
+    output: mpsc::Sender<ExecOutput>,
+    cancel: &CancellationToken,
+) -> Result<ExecExit, BackendError> {
+    let operation = "run step container";
+    // Attached before the start: Docker connects the streams before it answers the attach,
+    // so no early output is lost. Not `logs`: Docker replays the log after answering, and
+    // output the started container wrote meanwhile would arrive twice (seen under load).
+    let options = AttachContainerOptionsBuilder::new()
+        .stdout(true)
+        .stderr(true)
+        .stream(true)
+        .logs(false)
+        .build();
+    let attached = docker
+        .attach_container(id, Some(options))
+        .await
+        .map_err(|error| failed(operation, format!("attach ({}): {error}", run.image)))?;
+    let mut stream = attached.output;
+    docker
+        .start_container(id, None)
+        .await
+        .map_err(|error| failed(operation, format!("start ({}): {error}", run.image)))?;
+    let deadline = async {
+        match run.timeout {
+            Some(timeout) => tokio::time::sleep(timeout).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            chunk = stream.next() => match chunk {
+                Some(Ok(chunk)) => forward(&output, chunk).await,
+                Some(Err(error)) => {
+                    return Err(failed(operation, format!("output stream ({}): {error}", run.image)));
+                }
+                None => break,
+            },
+            // The caller removes the container (which kills it).
+            () = &mut deadline => return Ok(ExecExit::TimedOut),
+            () = cancel.cancelled() => return Ok(ExecExit::Cancelled),
+        }
+    }
+    let mut wait = docker.wait_container(id, None);
+    let waited = tokio::time::timeout(WAIT_LIMIT, wait.next()).await;
+    match waited {
+        Ok(Some(Ok(response))) => Ok(ExecExit::Code(
+            i32::try_from(response.status_code).unwrap_or(-1),
+        )),
+        // bollard reports a non-zero exit of `wait` as an error carrying the code.
+        Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => {
+            Ok(ExecExit::Code(i32::try_from(code).unwrap_or(-1)))
+        }
+        Ok(Some(Err(error))) => Err(failed(operation, format!("wait ({}): {error}", run.image))),
+        Ok(None) | Err(_) => Err(failed(
+            operation,
+            format!("{}: its output ended but Docker reports no exit", run.image),
+        )),
+    }
+}
+
+async fn forward(output: &mpsc::Sender<ExecOutput>, chunk: bollard::container::LogOutput) {
+    let message = match chunk {
+        bollard::container::LogOutput::StdOut { message } => ExecOutput::Stdout(message.to_vec()),
+        bollard::container::LogOutput::StdErr { message }
+        | bollard::container::LogOutput::Console { message } => {
+            ExecOutput::Stderr(message.to_vec())
+        }
+        bollard::container::LogOutput::StdIn { .. } => return,
+    };
+    // A receiver that went away no longer wants output; the container still runs to its end.
+    let _ = output.send(message).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_source;
+
+    #[test]
+    fn paths_map_through_the_most_specific_mount() {
+        let sources = vec![
+            ("/__w/workspace".to_owned(), "/src/repo".to_owned()),
+            (
+                "/__w".to_owned(),
+                "/var/lib/docker/volumes/x/_data".to_owned(),
+            ),
+        ];
+        let cases = [
+            ("/__w/workspace", Some("/src/repo")),
+            ("/__w/workspace/sub", Some("/src/repo/sub")),
+            (
+                "/__w/_temp/a",
+                Some("/var/lib/docker/volumes/x/_data/_temp/a"),
+            ),
+            ("/__wx", None),
+            ("/github/home", None),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(host_source(&sources, path).as_deref(), expected, "{path}");
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Container actions: `uses: docker://image` steps and `runs.using: docker` actions (an image,
+//! or a `Dockerfile` built from the action directory). The step runs in a container of its own
+//! beside the job (`JobEnvironment::run_container`) that sees the job's directories at
+//! GitHub's fixed paths: the workspace at `/github/workspace` (the working directory),
+//! `/github/home`, `/github/workflow` (the event payload), `/github/file_commands` (so
+//! `GITHUB_OUTPUT` and friends work as for any step) and `/github/runner_temp`. Its env is the
+//! step's plus `INPUT_*`, with the default variables' paths rewritten to those.
+//!
+//! Owns: the env, argv and mounts of a step container. Must not: know how a backend makes the
+//! container (that is behind the trait). Not done: `pre-entrypoint`/`post-entrypoint`
+//! (warned about and skipped).
+
+use std::collections::BTreeMap;
+
+use indexmap::IndexMap;
+use runnel_expr::{Object, Value};
+use runnel_workflow::{DockerRuns, UsesStep};
+use tokio_util::sync::CancellationToken;
+
+use super::{LoadedAction, input_variable};
+use crate::backend::{ContainerMount, ContainerRun, ImageBuild, JobEnvironment};
+use crate::contexts::{self, FileCommandPaths};
+use crate::job::JobState;
+use crate::job::step::{PreparedStep, StepEnd, TimeLimit};
+use crate::sink::{RunnerLevel, StepRef};
+
+const WORKSPACE: &str = "/github/workspace";
+const HOME: &str = "/github/home";
+const WORKFLOW: &str = "/github/workflow";
+const FILE_COMMANDS: &str = "/github/file_commands";
+const RUNNER_TEMP: &str = "/github/runner_temp";
+
+/// What differs between a `docker://` step and a docker action.
+struct ContainerStep {
+    image: String,
+    entrypoint: Option<String>,
+    args: Vec<String>,
+    /// The action's `runs.env` (evaluated), then `INPUT_*`.
+    env: Vec<(String, String)>,
+}
+
+impl JobState<'_> {
+    /// `uses: docker://image`: `with.args` is split like a command line (quotes group),
+    /// `with.entrypoint` replaces the entrypoint, and every `with` key is also `INPUT_*`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn run_image_step(
+        &mut self,
+        environment: &dyn JobEnvironment,
+        uses: &UsesStep,
+        image: &str,
+        prepared: &PreparedStep,
+        step_ref: &StepRef,
+        files: &FileCommandPaths,
+        token: &CancellationToken,
+        limit: TimeLimit,
+    ) -> Result<StepEnd, String> {
+        if image.is_empty() {
+            return Err(format!("`uses: {}` names no image", uses.uses.value));
+        }
+        let mut with = IndexMap::new();
+        for (name, template) in &uses.with {
+            let value =
+                self.evaluate_string(&prepared.contexts, &format!("with.{name}"), template)?;
+            with.insert(name.clone(), value);
+        }
+        let find = |key: &str| {
+            with.iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(key))
+                .map(|(_, value)| value.clone())
+        };
+        let args = find("args")
+            .map(|args| split_args(&args))
+            .unwrap_or_default();
+        let entrypoint = find("entrypoint").filter(|e| !e.is_empty());
+        let env = with
+            .iter()
+            .map(|(name, value)| (input_variable(name), value.clone()))
+            .collect();
+        let step = ContainerStep {
+            image: image.to_owned(),
+            entrypoint,
+            args,
+            env,
+        };
+        self.run_step_container(environment, &step, prepared, step_ref, files, token, limit)
+            .await
+    }
+
+    /// `runs.using: docker`: the image pulled or built, `runs.args` evaluated with `inputs`
+    /// (one argv element each), `runs.env` and `INPUT_*` added.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn run_docker_action(
+        &mut self,
+        environment: &dyn JobEnvironment,
+        loaded: &LoadedAction,
+        docker: &DockerRuns,
+        inputs: &IndexMap<String, String>,
+        prepared: &PreparedStep,
+        step_ref: &StepRef,
+        files: &FileCommandPaths,
+        token: &CancellationToken,
+        limit: TimeLimit,
+    ) -> Result<StepEnd, String> {
+        for (key, hook) in [
+            ("pre-entrypoint", &docker.pre_entrypoint),
+            ("post-entrypoint", &docker.post_entrypoint),
+        ] {
+            if hook.is_some() {
+                self.runner(
+                    Some(step_ref),
+                    RunnerLevel::Warning,
+                    &format!(
+                        "`uses: {}`: `runs.{key}` is not supported yet and is skipped",
+                        loaded.uses
+                    ),
+                );
+            }
+        }
+        let mut contexts = prepared.contexts.clone();
+        let mut input_object = Object::new();
+        for (name, value) in inputs {
+            input_object.insert(name.clone(), Value::String(value.clone()));
+        }
+        contexts.insert("inputs", Value::Object(input_object.into()));
+        let mut args = Vec::new();
+        for (n, template) in docker.args.iter().enumerate() {
+            args.push(self.evaluate_string(&contexts, &format!("runs.args[{n}]"), template)?);
+        }
+        let mut env = Vec::new();
+        for (name, template) in &docker.env {
+            let value = self.evaluate_string(&contexts, &format!("runs.env.{name}"), template)?;
+            env.push((name.clone(), value));
+        }
+        for (name, value) in inputs {
+            env.push((input_variable(name), value.clone()));
+        }
+        let image = match docker.image.value.strip_prefix("docker://") {
+            Some(image) => image.to_owned(),
+            None => {
+                let build = ImageBuild {
+                    context: loaded.path.clone(),
+                    dockerfile: docker.image.value.trim_start_matches("./").to_owned(),
+                };
+                self.runner(
+                    Some(step_ref),
+                    RunnerLevel::Info,
+                    &format!(
+                        "Build container for action use: '{}/{}'",
+                        loaded.path, build.dockerfile
+                    ),
+                );
+                let built = environment
+                    .build_image(&build, token)
+                    .await
+                    .map_err(|error| format!("`uses: {}`: {error}", loaded.uses))?;
+                if built.reused {
+                    self.runner(
+                        Some(step_ref),
+                        RunnerLevel::Info,
+                        &format!(
+                            "Using image {} built earlier from the same files",
+                            built.image
+                        ),
+                    );
+                }
+                built.image
+            }
+        };
+        let step = ContainerStep {
+            image,
+            entrypoint: docker.entrypoint.as_ref().map(|e| e.value.clone()),
+            args,
+            env,
+        };
+        self.run_step_container(environment, &step, prepared, step_ref, files, token, limit)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_step_container(
+        &mut self,
+        environment: &dyn JobEnvironment,
+        step: &ContainerStep,
+        prepared: &PreparedStep,
+        step_ref: &StepRef,
+        files: &FileCommandPaths,
+        token: &CancellationToken,
+        limit: TimeLimit,
+    ) -> Result<StepEnd, String> {
+        let paths = environment.paths();
+        let event_path = contexts::event_path(paths);
+        let event_dir = parent(&event_path);
+        let commands_dir = parent(&files.output);
+        let mut env: BTreeMap<String, String> =
+            contexts::default_env(&prepared.contexts, self.request.options);
+        for (name, value) in &prepared.env {
+            env.insert(name.clone(), value.clone());
+        }
+        env.extend(step.env.iter().cloned());
+        // The job's paths mean nothing inside the step container: point at the mounts. Last,
+        // so no `env:` can redirect the file commands.
+        let file_command = |path: &str| format!("{FILE_COMMANDS}/{}", file_name(path));
+        for (name, value) in [
+            ("GITHUB_WORKSPACE", WORKSPACE.to_owned()),
+            ("HOME", HOME.to_owned()),
+            ("RUNNER_TEMP", RUNNER_TEMP.to_owned()),
+            (
+                "GITHUB_EVENT_PATH",
+                format!("{WORKFLOW}/{}", file_name(&event_path)),
+            ),
+            ("GITHUB_ENV", file_command(&files.env)),
+            ("GITHUB_OUTPUT", file_command(&files.output)),
+            ("GITHUB_PATH", file_command(&files.path)),
+            ("GITHUB_STATE", file_command(&files.state)),
+            ("GITHUB_STEP_SUMMARY", file_command(&files.step_summary)),
+        ] {
+            env.insert(name.to_owned(), value);
+        }
+        let mount = |source: &str, target: &str| ContainerMount {
+            source: source.to_owned(),
+            target: target.to_owned(),
+        };
+        let run = ContainerRun {
+            image: step.image.clone(),
+            entrypoint: step.entrypoint.clone(),
+            args: step.args.clone(),
+            env,
+            workdir: WORKSPACE.to_owned(),
+            mounts: vec![
+                mount(&paths.workspace, WORKSPACE),
+                mount(&format!("{}/_github_home", paths.temp), HOME),
+                mount(event_dir, WORKFLOW),
+                mount(commands_dir, FILE_COMMANDS),
+                mount(&paths.temp, RUNNER_TEMP),
+            ],
+            timeout: Some(limit.duration),
+        };
+        let (end, effects) = self
+            .exec_in_step(environment, &run, prepared, step_ref, files, token)
+            .await?;
+        self.pending_outputs = effects.outputs;
+        Ok(end)
+    }
+}
+
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or(path, |(dir, _)| dir)
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit_once('/').map_or(path, |(_, name)| name)
+}
+
+/// `with.args` of a `docker://` step as argv: split at unquoted whitespace; single or double
+/// quotes group (and are removed); there are no escapes.
+pub(super) fn split_args(text: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut current = String::new();
+    let mut in_arg = false;
+    let mut quote: Option<char> = None;
+    for c in text.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => current.push(c),
+            None if c == '"' || c == '\'' => {
+                quote = Some(c);
+                in_arg = true;
+            }
+            None if c.is_whitespace() => {
+                if in_arg {
+                    args.push(std::mem::take(&mut current));
+                    in_arg = false;
+                }
+            }
+            None => {
+                current.push(c);
+                in_arg = true;
+            }
+        }
+    }
+    if in_arg {
+        args.push(current);
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests;
