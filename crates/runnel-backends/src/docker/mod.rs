@@ -18,6 +18,7 @@
 //! Must not: parse workflows or evaluate expressions; it gets plain `JobSpec`s.
 
 mod archive;
+mod environment;
 mod exec;
 mod image;
 mod leftovers;
