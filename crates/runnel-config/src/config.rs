@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use runnel_yaml::{Node, NodeKind, Span};
+
 use crate::duration::parse_duration;
-use crate::yaml::{self, Node, NodeKind, Position};
 
 /// `log:`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,10 +254,19 @@ impl Config {
             errors: Vec::new(),
             warnings: Vec::new(),
         };
-        match yaml::parse(text) {
-            Ok(Some(root)) => reader.root(&root),
-            Ok(None) => {}
-            Err(error) => reader.error(error.at, error.message),
+        let parsed = runnel_yaml::parse(text);
+        // Like the peer's decoder, only the first document counts; later ones are ignored.
+        for error in parsed.errors.into_iter().filter(|e| !e.is_extra_document()) {
+            let message = match error.hint {
+                Some(hint) => format!("{} ({hint})", error.message),
+                None => error.message,
+            };
+            reader.error(error.span, message);
+        }
+        // Read what the YAML reader produced even after an error (e.g. a duplicate key), so
+        // every problem in the file is reported at once.
+        if let Some(root) = &parsed.root {
+            reader.root(root);
         }
         if reader.errors.is_empty() {
             Ok(Loaded {
@@ -303,7 +313,7 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn problem(&self, at: Position, message: String) -> Problem {
+    fn problem(&self, at: Span, message: String) -> Problem {
         Problem {
             file: self.file.to_owned(),
             line: at.line,
@@ -312,36 +322,29 @@ impl Reader<'_> {
         }
     }
 
-    fn error(&mut self, at: Position, message: String) {
+    fn error(&mut self, at: Span, message: String) {
         let problem = self.problem(at, message);
         self.errors.push(problem);
     }
 
-    fn unknown(&mut self, key: &str, at: Position) {
+    fn unknown(&mut self, key: &str, at: Span) {
         let problem = self.problem(at, format!("unknown key `{key}` (ignored)"));
         self.warnings.push(problem);
     }
 
     /// The entries of a mapping node (`None` for a null section, which means defaults).
-    fn entries<'n>(
-        &mut self,
-        path: &str,
-        node: &'n Node,
-    ) -> Option<Vec<(String, &'n Node, Position)>> {
+    fn entries<'n>(&mut self, path: &str, node: &'n Node) -> Option<Vec<(String, &'n Node, Span)>> {
         match &node.kind {
             NodeKind::Mapping(entries) => Some(
                 entries
                     .iter()
-                    .filter_map(|(k, v)| match &k.kind {
-                        NodeKind::Scalar { text, .. } => Some((text.clone(), v, k.at)),
-                        _ => None,
-                    })
+                    .filter_map(|(k, v)| Some((k.scalar_text()?.to_owned(), v, k.span)))
                     .collect(),
             ),
-            NodeKind::Scalar { null: true, .. } => None,
+            _ if node.is_null() => None,
             _ => {
                 let what = if path.is_empty() { "the file" } else { path };
-                self.error(node.at, format!("{what} must be a mapping"));
+                self.error(node.span, format!("{what} must be a mapping"));
                 None
             }
         }
@@ -385,7 +388,7 @@ impl Reader<'_> {
                     if known.contains(&level.to_ascii_lowercase().as_str()) {
                         self.config.log.level = level.to_ascii_lowercase();
                     } else {
-                        self.error(v.at, format!("{path}: unknown level `{level}` (use trace, debug, info, warn or error)"));
+                        self.error(v.span, format!("{path}: unknown level `{level}` (use trace, debug, info, warn or error)"));
                     }
                 }
             }
@@ -403,7 +406,7 @@ impl Reader<'_> {
             "capacity" => {
                 if let Some(n) = self.integer(path, v) {
                     if n < 1 {
-                        self.error(v.at, format!("{path}: must be at least 1"));
+                        self.error(v.span, format!("{path}: must be at least 1"));
                     } else {
                         self.config.runner.capacity = usize::try_from(n).unwrap_or(usize::MAX);
                     }
@@ -446,7 +449,7 @@ impl Reader<'_> {
                         "connect" => self.config.runner.transport = TransportChoice::Connect,
                         "grpc" => self.config.runner.transport = TransportChoice::Grpc,
                         other => self.error(
-                            v.at,
+                            v.span,
                             format!("{path}: `{other}` is not one of auto, connect, grpc"),
                         ),
                     }
@@ -468,7 +471,7 @@ impl Reader<'_> {
                 if let Some(n) = self.integer(path, v) {
                     match u16::try_from(n) {
                         Ok(port) => self.config.cache.port = port,
-                        Err(_) => self.error(v.at, format!("{path}: {n} is not a port number")),
+                        Err(_) => self.error(v.span, format!("{path}: {n} is not a port number")),
                     }
                 }
             }
@@ -527,10 +530,10 @@ impl Reader<'_> {
     /// value).
     fn string(&mut self, path: &str, v: &Node) -> Option<String> {
         match &v.kind {
-            NodeKind::Scalar { null: true, .. } => Some(String::new()),
-            NodeKind::Scalar { text, .. } => Some(text.clone()),
+            _ if v.is_null() => Some(String::new()),
+            NodeKind::Scalar(scalar) => Some(scalar.text.clone()),
             _ => {
-                self.error(v.at, format!("{path}: expected a string"));
+                self.error(v.span, format!("{path}: expected a string"));
                 None
             }
         }
@@ -538,17 +541,18 @@ impl Reader<'_> {
 
     fn boolean(&mut self, path: &str, v: &Node) -> Option<bool> {
         match &v.kind {
-            NodeKind::Scalar { null: true, .. } => Some(false),
-            NodeKind::Scalar { text, .. } => match text.as_str() {
+            _ if v.is_null() => Some(false),
+            // By text, so a quoted "true" reads as true too (as the peer's decoder does).
+            NodeKind::Scalar(scalar) => match scalar.text.as_str() {
                 "true" | "True" | "TRUE" => Some(true),
                 "false" | "False" | "FALSE" => Some(false),
                 other => {
-                    self.error(v.at, format!("{path}: `{other}` is not true or false"));
+                    self.error(v.span, format!("{path}: `{other}` is not true or false"));
                     None
                 }
             },
             _ => {
-                self.error(v.at, format!("{path}: expected true or false"));
+                self.error(v.span, format!("{path}: expected true or false"));
                 None
             }
         }
@@ -556,15 +560,16 @@ impl Reader<'_> {
 
     fn integer(&mut self, path: &str, v: &Node) -> Option<i64> {
         match &v.kind {
-            NodeKind::Scalar { text, null: false } => match text.trim().parse::<i64>() {
+            NodeKind::Scalar(scalar) if !v.is_null() => match scalar.text.trim().parse::<i64>() {
                 Ok(n) => Some(n),
                 Err(_) => {
-                    self.error(v.at, format!("{path}: `{text}` is not an integer"));
+                    let text = &scalar.text;
+                    self.error(v.span, format!("{path}: `{text}` is not an integer"));
                     None
                 }
             },
             _ => {
-                self.error(v.at, format!("{path}: expected an integer"));
+                self.error(v.span, format!("{path}: expected an integer"));
                 None
             }
         }
@@ -572,17 +577,17 @@ impl Reader<'_> {
 
     fn duration(&mut self, path: &str, v: &Node) -> Option<Duration> {
         match &v.kind {
-            NodeKind::Scalar { null: true, .. } => Some(Duration::ZERO),
-            NodeKind::Scalar { text, .. } => match parse_duration(text) {
+            _ if v.is_null() => Some(Duration::ZERO),
+            NodeKind::Scalar(scalar) => match parse_duration(&scalar.text) {
                 Ok(d) => Some(d),
                 Err(message) => {
-                    self.error(v.at, format!("{path}: {message}"));
+                    self.error(v.span, format!("{path}: {message}"));
                     None
                 }
             },
             _ => {
                 self.error(
-                    v.at,
+                    v.span,
                     format!("{path}: expected a duration such as 5s or 3h"),
                 );
                 None
@@ -592,19 +597,21 @@ impl Reader<'_> {
 
     fn strings(&mut self, path: &str, v: &Node) -> Option<Vec<String>> {
         match &v.kind {
-            NodeKind::Scalar { null: true, .. } => Some(Vec::new()),
+            _ if v.is_null() => Some(Vec::new()),
             NodeKind::Sequence(items) => {
                 let mut out = Vec::new();
                 for item in items {
                     match &item.kind {
-                        NodeKind::Scalar { text, null: false } => out.push(text.clone()),
-                        _ => self.error(item.at, format!("{path}: expected a list of strings")),
+                        NodeKind::Scalar(scalar) if !item.is_null() => {
+                            out.push(scalar.text.clone());
+                        }
+                        _ => self.error(item.span, format!("{path}: expected a list of strings")),
                     }
                 }
                 Some(out)
             }
             _ => {
-                self.error(v.at, format!("{path}: expected a list"));
+                self.error(v.span, format!("{path}: expected a list"));
                 None
             }
         }

@@ -9,7 +9,6 @@
 mod config;
 mod duration;
 mod labels;
-mod yaml;
 
 pub use config::{
     CacheSection, Config, ConfigError, ContainerSection, HostSection, Loaded, LogSection, Problem,

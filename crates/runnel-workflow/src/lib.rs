@@ -1,6 +1,6 @@
 //! Workflow files: YAML with a position on every node, the typed model, and diagnostics.
 //!
-//! Owns: reading YAML into a spanned node tree, converting it into the [`Workflow`] model,
+//! Owns: converting the spanned node tree that `runnel-yaml` reads into the [`Workflow`] model,
 //! and collecting every problem (unknown keys, wrong types, bad expressions, unknown `needs`,
 //! cycles, duplicate step ids) as [`Diagnostic`]s with file:line:col, all at once.
 //! Must not: evaluate runtime contexts or do IO (callers pass file names and text).
@@ -12,7 +12,6 @@ mod action;
 mod convert;
 mod diagnostic;
 mod model;
-mod yaml;
 
 pub use action::{
     Action, ActionInput, ActionLoadResult, ActionOutput, ActionRuns, CompositeRuns, DockerRuns,

@@ -176,6 +176,28 @@ fn wrong_values_are_errors_with_positions_all_at_once() {
 }
 
 #[test]
+fn yaml_level_semantics() {
+    // Only the first document counts, as with the peer's decoder.
+    let loaded = parse("runner:\n  capacity: 3\n---\nrunner:\n  capacity: 9\n");
+    assert_eq!(loaded.config.runner.capacity, 3);
+    // Null and empty values mean the default or zero value; quoted `null` is a string.
+    let loaded = parse("cache: ~\nrunner:\n  env_file: null\n  github_mirror: 'null'\n");
+    assert_eq!(loaded.config.cache, Config::default().cache);
+    assert_eq!(loaded.config.runner.env_file, "");
+    assert_eq!(loaded.config.runner.github_mirror, "null");
+    // Anchors are copied; positions stay those of the anchored node.
+    let loaded = parse("runner:\n  labels: &l [a, b]\ncontainer:\n  valid_volumes: *l\n");
+    assert_eq!(loaded.config.container.valid_volumes, ["a", "b"]);
+    // A duplicate key is an error naming both places.
+    assert_eq!(
+        problems("runner:\n  capacity: 2\n  capacity: 3\n"),
+        [
+            "config.yaml:3:3: duplicate key `capacity` (`capacity` is first defined at line 2, column 3)"
+        ]
+    );
+}
+
+#[test]
 fn durations_read_like_go() {
     let cases: &[(&str, Option<Duration>)] = &[
         ("3h", Some(Duration::from_secs(10800))),

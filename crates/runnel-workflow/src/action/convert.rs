@@ -6,11 +6,11 @@
 //! Must not: stop at the first problem.
 
 use indexmap::IndexMap;
+use runnel_yaml::{Node, NodeKind, ScalarValue};
 
 use super::{Action, ActionInput, ActionOutput, ActionRuns, CompositeRuns, DockerRuns, NodeRuns};
 use crate::convert::{Converter, Place, StepRules, steps_with};
 use crate::model::{Spanned, TemplateString};
-use crate::yaml::{Node, NodeKind, ScalarValue};
 
 const ROOT_KEYS: &[&str] = &[
     "name",

@@ -3,10 +3,10 @@
 //! Owns: the dependency checks only; ordering jobs for execution is the plan crate's job.
 
 use indexmap::IndexMap;
+use runnel_yaml::Node;
 
 use super::Converter;
 use crate::model::{Job, Span};
-use crate::yaml::Node;
 
 pub(super) fn check_needs(
     cx: &mut Converter<'_>,

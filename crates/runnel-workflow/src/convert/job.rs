@@ -5,6 +5,7 @@
 
 use indexmap::IndexMap;
 use runnel_expr::Template;
+use runnel_yaml::{Node, NodeKind, ScalarValue};
 
 use super::workflow::{concurrency, defaults, permissions};
 use super::{Converter, Place, step};
@@ -12,7 +13,6 @@ use crate::model::{
     Container, Credentials, Environment, Job, LiteralOrExpr, Matrix, MatrixDimension, MatrixRow,
     MatrixRows, ReusableWorkflowCall, RunsOn, Spanned, Strategy, WorkflowSecrets,
 };
-use crate::yaml::{Node, NodeKind, ScalarValue};
 
 const JOB_KEYS: &[&str] = &[
     "name",

@@ -18,11 +18,11 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use runnel_expr::{IfCondition, Object, Template, TemplateError, Value};
+use runnel_yaml::{Node, NodeKind, ScalarValue, Style};
 
 use crate::LoadResult;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::{Env, IfExpr, LiteralOrExpr, Span, Spanned, TemplateString};
-use crate::yaml::{self, Node, NodeKind, ScalarValue, Style};
 
 pub(crate) use contexts::Place;
 pub(crate) use step::{StepRules, steps_with};
@@ -48,7 +48,7 @@ pub(crate) fn load_with<T>(
         file,
         diagnostics: Vec::new(),
     };
-    let parsed = yaml::parse(text);
+    let parsed = runnel_yaml::parse(text);
     for error in parsed.errors {
         converter.push(Severity::Error, error.span, error.message, error.hint);
     }

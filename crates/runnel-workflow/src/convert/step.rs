@@ -4,11 +4,11 @@
 //! Owns: step-level keys and their shapes.
 
 use indexmap::IndexMap;
+use runnel_yaml::{Node, NodeKind};
 
 use super::workflow::check_id;
 use super::{Converter, Place};
 use crate::model::{RunStep, Spanned, Step, StepKind, TemplateString, UsesStep};
-use crate::yaml::{Node, NodeKind};
 
 const STEP_KEYS: &[&str] = &[
     "id",

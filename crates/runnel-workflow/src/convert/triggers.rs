@@ -5,13 +5,13 @@
 //! may not both be given.
 
 use indexmap::IndexMap;
+use runnel_yaml::{Node, NodeKind, ScalarValue};
 
 use super::{Converter, Place};
 use crate::model::{
     EventTrigger, InputType, PatternFilter, Spanned, Triggers, WorkflowCall, WorkflowCallInput,
     WorkflowCallOutput, WorkflowCallSecret, WorkflowDispatch, WorkflowDispatchInput,
 };
-use crate::yaml::{Node, NodeKind, ScalarValue};
 
 /// Event names and the filter keys each accepts (an empty list: the event takes no
 /// configuration, only null).

@@ -5,12 +5,12 @@
 //! `concurrency`, `permissions`).
 
 use indexmap::IndexMap;
+use runnel_yaml::{Node, NodeKind};
 
 use super::{Converter, Place, graph, job, triggers};
 use crate::model::{
     Concurrency, PermissionLevel, Permissions, RunDefaults, Span, Spanned, Triggers, Workflow,
 };
-use crate::yaml::{Node, NodeKind};
 
 const ROOT_KEYS: &[&str] = &[
     "name",

@@ -20,12 +20,9 @@ pub use triggers::{
 use indexmap::IndexMap;
 use runnel_expr::{IfCondition, Template, Value};
 
-/// A position in the source: 1-based line and column (columns count characters).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Span {
-    pub line: usize,
-    pub col: usize,
-}
+/// A position in the source: 1-based line and column (columns count characters). Defined by
+/// the YAML reader, which puts one on every node.
+pub use runnel_yaml::Span;
 
 /// A value and where it was written.
 #[derive(Debug, Clone)]

@@ -163,3 +163,23 @@ fn unterminated_quote_is_an_error() {
     let parsed = parse("a:\n  - run: \"echo unterminated\n");
     assert!(!parsed.errors.is_empty(), "{:?}", parsed.root);
 }
+
+#[test]
+fn an_extra_document_is_marked_and_the_first_is_kept() {
+    let parsed = parse("a: 1\n---\nb: 2\n");
+    let extra: Vec<_> = parsed
+        .errors
+        .iter()
+        .map(|e| (e.is_extra_document(), e.span.line))
+        .collect();
+    assert_eq!(extra, [(true, 2)]);
+    let root = parsed.root.unwrap_or_else(|| panic!("no root"));
+    assert_eq!(pos(entry(&root, "a")), (1, 4));
+    // Other errors are not marked.
+    assert!(
+        parse("a: [1\n")
+            .errors
+            .iter()
+            .all(|e| !e.is_extra_document())
+    );
+}

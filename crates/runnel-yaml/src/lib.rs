@@ -1,10 +1,12 @@
-//! YAML text → a tree of nodes, each with its 1-based line and column.
+//! YAML with a line and column on every node: text → a tree of [`Node`]s, each with its 1-based
+//! line and column, for readers that must say where a problem is (workflow and action files,
+//! the runner's `config.yaml`).
 //!
 //! Owns: driving `saphyr-parser`'s event stream into [`Node`]s; resolving plain scalars with the
 //! YAML 1.2 core schema (so `on` stays the string `on`, unlike YAML 1.1 readers); anchors and
 //! aliases with a bound on expansion; rejecting duplicate keys, extra documents, unsupported tags
 //! and nesting deeper than [`MAX_DEPTH`].
-//! Must not: know what a workflow is. Never panics, whatever the input.
+//! Must not: know what a workflow or a config key is, or do IO. Never panics, whatever the input.
 
 #[cfg(test)]
 mod tests;
@@ -13,64 +15,109 @@ use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
 
-use crate::model::Span;
-
-/// Deeper nesting is rejected: later passes recurse over the tree, and no real workflow nests
-/// this deep.
-pub(crate) const MAX_DEPTH: usize = 64;
+/// Deeper nesting is rejected, so callers may recurse over the tree without bounding depth
+/// themselves; no real workflow or config nests this deep.
+pub const MAX_DEPTH: usize = 64;
 
 /// Bound on the nodes a file may produce, counting every alias expansion, so a few lines of
 /// nested aliases ("billion laughs") cannot exhaust memory.
 const MAX_NODES: usize = 200_000;
 
-#[derive(Debug, Clone)]
-pub(crate) struct Node {
-    pub(crate) kind: NodeKind,
-    pub(crate) span: Span,
+/// A position in the source: 1-based line and column (columns count characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Span {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub col: usize,
 }
 
+/// One YAML node and where it starts.
 #[derive(Debug, Clone)]
-pub(crate) enum NodeKind {
+pub struct Node {
+    /// What the node is.
+    pub kind: NodeKind,
+    /// Where it starts: a block scalar at its first content character, a collection at its
+    /// first entry (block) or its opening bracket (flow).
+    pub span: Span,
+}
+
+/// The three kinds of YAML node. Aliases are already expanded into copies of their anchor.
+#[derive(Debug, Clone)]
+pub enum NodeKind {
+    /// A scalar of any type.
     Scalar(Scalar),
+    /// A sequence's items, in order.
     Sequence(Vec<Node>),
+    /// A mapping's entries, in source order. Keys may be any node; duplicate scalar keys are
+    /// reported as errors but kept.
     Mapping(Vec<(Node, Node)>),
 }
 
+/// A scalar: its text, how it was written, and its core-schema type.
 #[derive(Debug, Clone)]
-pub(crate) struct Scalar {
+pub struct Scalar {
     /// The scalar's content after YAML unescaping/folding.
-    pub(crate) text: String,
-    pub(crate) style: Style,
-    pub(crate) value: ScalarValue,
+    pub text: String,
+    /// How it was written.
+    pub style: Style,
+    /// Its type under the YAML 1.2 core schema (quoted and block scalars are strings).
+    pub value: ScalarValue,
 }
 
+/// How a scalar was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Style {
+pub enum Style {
+    /// Unquoted.
     Plain,
+    /// `'…'`.
     SingleQuoted,
+    /// `"…"`.
     DoubleQuoted,
+    /// A `|` block.
     Literal,
+    /// A `>` block.
     Folded,
 }
 
 /// The core-schema type of a scalar.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum ScalarValue {
+pub enum ScalarValue {
+    /// `null`, `~` or nothing at all.
     Null,
+    /// `true` or `false` (also capitalized or upper case).
     Bool(bool),
+    /// An integer or float, including `.inf` and `.nan`; hex and octal as their value.
     Number(f64),
+    /// Anything else: the text is the value.
     String,
 }
 
+/// A problem that makes the text not (acceptable) YAML, and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct YamlError {
-    pub(crate) message: String,
-    pub(crate) span: Span,
-    pub(crate) hint: Option<String>,
+pub struct YamlError {
+    /// What is wrong, as one line.
+    pub message: String,
+    /// Where.
+    pub span: Span,
+    /// How to fix it, when there is a useful suggestion.
+    pub hint: Option<String>,
+    /// Whether this reports a second document (a `---` after the first one).
+    extra_document: bool,
+}
+
+impl YamlError {
+    /// True for the error about a second document. The first document is complete when it is
+    /// reported, so a reader that, like Go's `yaml.Unmarshal`, takes only the first document
+    /// may ignore this error.
+    pub fn is_extra_document(&self) -> bool {
+        self.extra_document
+    }
 }
 
 impl Node {
-    pub(crate) fn as_scalar(&self) -> Option<&Scalar> {
+    /// The scalar, if this node is one.
+    pub fn as_scalar(&self) -> Option<&Scalar> {
         match &self.kind {
             NodeKind::Scalar(scalar) => Some(scalar),
             _ => None,
@@ -78,15 +125,18 @@ impl Node {
     }
 
     /// The scalar's text if it is a scalar of any type (numbers and booleans as written).
-    pub(crate) fn scalar_text(&self) -> Option<&str> {
+    pub fn scalar_text(&self) -> Option<&str> {
         self.as_scalar().map(|scalar| scalar.text.as_str())
     }
 
-    pub(crate) fn is_null(&self) -> bool {
+    /// True for a null scalar (`null`, `~`, nothing, or `!!null`).
+    pub fn is_null(&self) -> bool {
         matches!(&self.kind, NodeKind::Scalar(s) if s.value == ScalarValue::Null)
     }
 
-    pub(crate) fn kind_name(&self) -> &'static str {
+    /// What the node is, for messages: "null", "a boolean", "a number", "a string",
+    /// "a sequence" or "a mapping".
+    pub fn kind_name(&self) -> &'static str {
         match &self.kind {
             NodeKind::Scalar(scalar) => match scalar.value {
                 ScalarValue::Null => "null",
@@ -113,11 +163,15 @@ impl Node {
     }
 }
 
-/// The result of reading one YAML file: the document's root (absent when the file is empty or
-/// unreadable) and every problem found.
-pub(crate) struct Parsed {
-    pub(crate) root: Option<Node>,
-    pub(crate) errors: Vec<YamlError>,
+/// The result of reading one YAML file.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// The document's root; absent when the file is empty or the reader stopped before the
+    /// root was complete.
+    pub root: Option<Node>,
+    /// Every problem found, in the order found. There may be errors and a root at once (e.g. a
+    /// duplicate key), so a caller can report problems in the rest of the tree too.
+    pub errors: Vec<YamlError>,
 }
 
 enum Frame {
@@ -160,7 +214,7 @@ fn span_of(marker: &saphyr_parser::Marker) -> Span {
 }
 
 /// Reads `text` as a single YAML document.
-pub(crate) fn parse(text: &str) -> Parsed {
+pub fn parse(text: &str) -> Parsed {
     let mut builder = Builder {
         stack: Vec::new(),
         anchors: HashMap::new(),
@@ -179,6 +233,7 @@ pub(crate) fn parse(text: &str) -> Parsed {
                     message: format!("invalid YAML: {}", error.info()),
                     span: span_of(error.marker()),
                     hint: None,
+                    extra_document: false,
                 });
                 break;
             }
@@ -188,10 +243,13 @@ pub(crate) fn parse(text: &str) -> Parsed {
             Event::DocumentStart(_) => {
                 documents += 1;
                 if documents > 1 {
+                    // The wording names workflows, the main reader; `is_extra_document` lets
+                    // other readers recognise this error without matching on text.
                     builder.errors.push(YamlError {
                         message: "a workflow file must hold exactly one YAML document".to_owned(),
                         span: position,
                         hint: Some("remove the `---` line and what follows it".to_owned()),
+                        extra_document: true,
                     });
                     break;
                 }
@@ -263,6 +321,7 @@ pub(crate) fn parse(text: &str) -> Parsed {
                         message: "alias refers to an unknown anchor".to_owned(),
                         span: position,
                         hint: None,
+                        extra_document: false,
                     });
                     break;
                 };
@@ -275,6 +334,7 @@ pub(crate) fn parse(text: &str) -> Parsed {
                         hint: Some(format!(
                             "a workflow may expand to at most {MAX_NODES} YAML nodes"
                         )),
+                        extra_document: false,
                     });
                     break;
                 }
@@ -299,6 +359,7 @@ impl Builder {
                 message: format!("YAML nesting deeper than {MAX_DEPTH} levels"),
                 span: position,
                 hint: None,
+                extra_document: false,
             });
             return false;
         }
@@ -307,6 +368,7 @@ impl Builder {
                 message: "too many YAML nodes".to_owned(),
                 span: position,
                 hint: None,
+                extra_document: false,
             });
             return false;
         }
@@ -321,6 +383,7 @@ impl Builder {
                 message: format!("unsupported YAML tag `{tag}`"),
                 span: position,
                 hint: None,
+                extra_document: false,
             });
         }
     }
@@ -356,6 +419,7 @@ impl Builder {
                     message: format!("a quoted or block scalar cannot have the tag `{tag}`"),
                     span,
                     hint: None,
+                    extra_document: false,
                 });
                 return ScalarValue::String;
             }
@@ -370,6 +434,7 @@ impl Builder {
                     hint: Some(
                         "only !!str, !!null, !!bool, !!int and !!float are supported".to_owned(),
                     ),
+                    extra_document: false,
                 });
                 return ScalarValue::String;
             }
@@ -379,6 +444,7 @@ impl Builder {
                 message: format!("`{text}` is not a valid value for the tag `{tag}`"),
                 span,
                 hint: None,
+                extra_document: false,
             });
             return ScalarValue::String;
         }
@@ -411,6 +477,7 @@ impl Builder {
                                 "`{text}` is first defined at line {}, column {}",
                                 first.span.line, first.span.col
                             )),
+                            extra_document: false,
                         });
                     }
                     entries.push((key_node, node));
@@ -421,7 +488,7 @@ impl Builder {
 }
 
 /// The YAML 1.2 core schema's resolution of a plain scalar.
-pub(crate) fn resolve_plain(text: &str) -> ScalarValue {
+pub fn resolve_plain(text: &str) -> ScalarValue {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return ScalarValue::Null,
         "true" | "True" | "TRUE" => return ScalarValue::Bool(true),
