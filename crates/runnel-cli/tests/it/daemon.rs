@@ -143,23 +143,30 @@ impl Gitea {
     }
 
     /// Jobs run by `runner_id`, newest first.
+    /// Every job of the repository that this runner ran. Gitea lists jobs oldest first, so a
+    /// reused instance's newest jobs are on the last page: read them all.
     fn jobs_of(&self, runner_id: i64) -> Vec<Value> {
-        let jobs = self
-            .api(
-                "GET",
-                &format!("/repos/{}/actions/jobs?limit=50", self.repo),
-                None,
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-        jobs["jobs"]
-            .as_array()
-            .map(|jobs| {
-                jobs.iter()
-                    .filter(|job| job["runner_id"].as_i64() == Some(runner_id))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
+        const PAGE: usize = 50;
+        let mut mine = Vec::new();
+        for page in 1.. {
+            let listed = self
+                .api(
+                    "GET",
+                    &format!("/repos/{}/actions/jobs?limit={PAGE}&page={page}", self.repo),
+                    None,
+                )
+                .unwrap_or_else(|e| panic!("{e}"));
+            let jobs = listed["jobs"].as_array().cloned().unwrap_or_default();
+            let last_page = jobs.len() < PAGE;
+            mine.extend(
+                jobs.into_iter()
+                    .filter(|job| job["runner_id"].as_i64() == Some(runner_id)),
+            );
+            if last_page {
+                break;
+            }
+        }
+        mine
     }
 
     /// The log of a job: the content of each row, timestamps removed.
