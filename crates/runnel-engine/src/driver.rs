@@ -15,7 +15,8 @@ use std::time::{Instant, SystemTime};
 
 use runnel_expr::{EvalContext, Host, Object, Value};
 use runnel_plan::{
-    Event, JobInstance, JobResult, NeedOutcome, NeedsState, NoteSeverity, needs_order, plan_job,
+    Event, JobInstance, JobResult, NeedOutcome, NeedsState, NoteSeverity, plan_job,
+    workflow_needs_order,
 };
 use runnel_workflow::{Job, LiteralOrExpr, Workflow};
 use tokio_util::sync::CancellationToken;
@@ -87,21 +88,7 @@ pub async fn run_workflow(
             vec![index]
         }
         None => {
-            let graph: Vec<(&str, Vec<String>)> = workflow
-                .jobs
-                .iter()
-                .map(|(id, job)| {
-                    (
-                        id.as_str(),
-                        job.needs.iter().map(|n| n.value.clone()).collect(),
-                    )
-                })
-                .collect();
-            let refs: Vec<(&str, &[String])> = graph
-                .iter()
-                .map(|(id, needs)| (*id, needs.as_slice()))
-                .collect();
-            let order = needs_order(&refs);
+            let order = workflow_needs_order(workflow);
             for index in &order.unordered {
                 if let Some(id) = ids.get(*index) {
                     emit(

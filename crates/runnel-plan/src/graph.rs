@@ -14,6 +14,22 @@ pub struct NeedsOrder {
     pub unordered: Vec<usize>,
 }
 
+/// [`needs_order`] of a workflow's jobs, indexes in `workflow.jobs` declaration order.
+pub fn workflow_needs_order(workflow: &runnel_workflow::Workflow) -> NeedsOrder {
+    let needs: Vec<Vec<String>> = workflow
+        .jobs
+        .values()
+        .map(|job| job.needs.iter().map(|n| n.value.clone()).collect())
+        .collect();
+    let jobs: Vec<(&str, &[String])> = workflow
+        .jobs
+        .keys()
+        .zip(&needs)
+        .map(|(id, needs)| (id.as_str(), needs.as_slice()))
+        .collect();
+    needs_order(&jobs)
+}
+
 /// Orders `jobs` (id, needs) so that needs come first. At each step the earliest-declared
 /// job whose needs are all placed goes next, so a workflow already written in dependency
 /// order keeps its order exactly.

@@ -28,7 +28,7 @@ pub use event::{
     DEFAULT_ACTOR, DEFAULT_REPOSITORY, Event, RefKind, ZERO_SHA, full_ref, ref_kind, short_ref,
 };
 pub use glob::{FilterList, FilterPattern, PatternError};
-pub use graph::{NeedsOrder, needs_order};
+pub use graph::{NeedsOrder, needs_order, workflow_needs_order};
 pub use job::{JobInstance, JobPlan, NoteSeverity, PlanNote, UnknownJob, plan_job};
 pub use matrix::{MAX_MATRIX_LEGS, MatrixError, MatrixSpec, deep_equal, expand_matrix};
 pub use naming::matrix_job_name;

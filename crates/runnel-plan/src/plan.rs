@@ -9,7 +9,7 @@ use runnel_workflow::{EventTrigger, PatternFilter, Workflow};
 
 use crate::contexts::{JobResult, NeedOutcome, NeedsState};
 use crate::event::Event;
-use crate::graph::needs_order;
+use crate::graph::workflow_needs_order;
 use crate::job::{JobInstance, NoteSeverity, PlanNote, base_contexts, plan_job_with};
 use crate::trigger::{NotTriggered, Trigger, trigger_matches};
 
@@ -117,21 +117,7 @@ pub fn plan_workflow(file: &str, workflow: &Workflow, event: &Event) -> Workflow
         }
     });
 
-    let graph_input: Vec<(&str, Vec<String>)> = workflow
-        .jobs
-        .iter()
-        .map(|(id, job)| {
-            (
-                id.as_str(),
-                job.needs.iter().map(|n| n.value.clone()).collect(),
-            )
-        })
-        .collect();
-    let graph_refs: Vec<(&str, &[String])> = graph_input
-        .iter()
-        .map(|(id, needs)| (*id, needs.as_slice()))
-        .collect();
-    let order = needs_order(&graph_refs);
+    let order = workflow_needs_order(workflow);
 
     // Results of planned jobs, by id, for the needs of later ones.
     let mut results: Vec<(String, JobResult, bool)> = Vec::new();
