@@ -91,9 +91,53 @@ fn test(root: &Path) -> Result<()> {
     if std::env::var_os("RUN_SLOW_TESTS").is_none() {
         cargo_test.env("RUN_SLOW_TESTS", "1");
     }
-    let tested = run(&mut cargo_test);
+    let tested = run_counting_tests(&mut cargo_test);
     stop_gitea_instances(root);
-    tested
+    let (passed, failed) = tested?;
+    // One plain closing line for the whole suite: cargo's own last summary is often that of
+    // a target with no tests, which says nothing about the run.
+    println!("summary: {passed} passed, {failed} failed");
+    Ok(())
+}
+
+/// Runs `cargo test`, passing its output through, and adds up its `test result:` lines.
+fn run_counting_tests(cmd: &mut Command) -> Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("spawn {cmd:?}"))?;
+    let (mut passed, mut failed) = (0, 0);
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.context("read cargo test output")?;
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                passed += count_before(rest, " passed");
+                failed += count_before(rest, " failed");
+            }
+        }
+    }
+    let status = child.wait().with_context(|| format!("wait for {cmd:?}"))?;
+    if !status.success() {
+        println!("summary: {passed} passed, {failed} failed");
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok((passed, failed))
+}
+
+/// The number just before `label` in `ok. 12 passed; 0 failed; …`.
+fn count_before(text: &str, label: &str) -> u64 {
+    text.split(';')
+        .find_map(|part| {
+            part.trim()
+                .trim_start_matches("ok. ")
+                .trim_start_matches("FAILED. ")
+                .strip_suffix(label.trim_start())
+                .map(str::trim)
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The tests leave their Gitea instances running so that reruns are fast; the suite as a whole
