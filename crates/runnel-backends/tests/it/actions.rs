@@ -12,25 +12,13 @@ use std::process::Command;
 
 use runnel_engine::{JobResult, StepStatus};
 
-use crate::support::{Run, run_text};
+use crate::support::{Run, copy_tree, run_text};
 
 const S: StepStatus = StepStatus::Success;
 const F: StepStatus = StepStatus::Failure;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/actions")
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create copy target");
-    for entry in std::fs::read_dir(from).expect("read fixture dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy fixture file");
-        }
-    }
 }
 
 fn with_workspace(workspace: &Path) {

@@ -17,25 +17,13 @@ use runnel_plan::Event;
 use tokio_util::sync::CancellationToken;
 
 use crate::docker::{backend, docker_ready};
-use crate::support::Run;
+use crate::support::{Run, copy_tree};
 
 const S: StepStatus = StepStatus::Success;
 const F: StepStatus = StepStatus::Failure;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/actions/container")
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create copy target");
-    for entry in std::fs::read_dir(from).expect("read fixture dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy fixture file");
-        }
-    }
 }
 
 /// Runs `text` on the Docker backend with the fixtures as the workspace, then checks that no

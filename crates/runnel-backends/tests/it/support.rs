@@ -167,3 +167,16 @@ pub(crate) fn processes_with(marker: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// Copies a fixture directory tree (files and folders) into `to`.
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create copy target");
+    for entry in std::fs::read_dir(from).expect("read fixture dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy fixture file");
+        }
+    }
+}
