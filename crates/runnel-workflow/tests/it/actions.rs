@@ -6,41 +6,11 @@ use std::fmt::Write;
 
 use runnel_workflow::{Action, ActionRuns, StepKind, load_action, render};
 
-use crate::{data_dir, files, read};
+use crate::check_snapshots;
 
 #[test]
 fn action_files_load_to_expected_models_and_diagnostics() {
-    let update = std::env::var_os("UPDATE_EXPECT").is_some();
-    let paths = files(&data_dir("actions"), ".yml");
-    assert!(paths.len() >= 10, "action fixtures missing");
-    let mut failures = Vec::new();
-    for path in &paths {
-        let name = format!(
-            "actions/{}",
-            path.file_name()
-                .map(|n| n.to_string_lossy())
-                .unwrap_or_default()
-        );
-        let text = read(path);
-        let actual = check(&name, &text);
-        let expected_path = path.with_extension("expected");
-        if update {
-            std::fs::write(&expected_path, &actual)
-                .unwrap_or_else(|e| panic!("writing {}: {e}", expected_path.display()));
-            continue;
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-        if expected != actual {
-            failures.push(format!(
-                "--- {name}: expected\n{expected}\n--- actual\n{actual}"
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{}\n(run with UPDATE_EXPECT=1 to accept)",
-        failures.join("\n")
-    );
+    check_snapshots("actions", 10, false, check);
 }
 
 fn check(name: &str, text: &str) -> String {

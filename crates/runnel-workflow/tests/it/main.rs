@@ -53,3 +53,48 @@ fn render_all(file: &str, text: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// Snapshot check of every `*.yml` under `tests/<folder>`: `produce(name, text)` must equal
+/// the file's `.expected` twin (an empty result is a failure too when `require_output`).
+/// With `UPDATE_EXPECT=1` the twins are rewritten instead.
+fn check_snapshots(
+    folder: &str,
+    at_least: usize,
+    require_output: bool,
+    produce: impl Fn(&str, &str) -> String,
+) {
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let paths = files(&data_dir(folder), ".yml");
+    assert!(paths.len() >= at_least, "{folder} fixtures missing");
+    let mut failures = Vec::new();
+    for path in &paths {
+        let name = format!(
+            "{folder}/{}",
+            path.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        );
+        let actual = produce(&name, &read(path));
+        let expected_path = path.with_extension("expected");
+        if update {
+            std::fs::write(&expected_path, &actual)
+                .unwrap_or_else(|e| panic!("writing {}: {e}", expected_path.display()));
+            continue;
+        }
+        if require_output && actual.is_empty() {
+            failures.push(format!("{name}: no diagnostics"));
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if expected != actual {
+            failures.push(format!(
+                "--- {name}: expected\n{expected}\n--- actual\n{actual}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{}\n(run with UPDATE_EXPECT=1 to accept)",
+        failures.join("\n")
+    );
+}
