@@ -1,7 +1,11 @@
 //! `runnel validate`: every problem of every file, as `file:line:col: message` with the line.
+//! Calls of local reusable workflows (`uses: ./.gitea/workflows/x.yml`) are checked against
+//! the called file (trigger, inputs, secrets, nesting, cycles); remote calls are not fetched.
+
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use runnel_workflow::{Diagnostic, Severity};
+use runnel_workflow::{CallCheckOptions, Diagnostic, Severity};
 use serde_json::json;
 
 use crate::Outcome;
@@ -17,7 +21,11 @@ pub(crate) fn run(args: &ValidateArgs) -> Result<Outcome> {
     for path in discover::expand(&paths)? {
         let file = discover::read(&path)?;
         let loaded = runnel_workflow::load_workflow(&file.display, &file.text);
-        reports.push((file, loaded.diagnostics));
+        let mut diagnostics = loaded.diagnostics;
+        if let Some(workflow) = &loaded.workflow {
+            diagnostics.extend(call_diagnostics(workflow, &path));
+        }
+        reports.push((file, diagnostics));
     }
     let errors = reports
         .iter()
@@ -33,6 +41,41 @@ pub(crate) fn run(args: &ValidateArgs) -> Result<Outcome> {
     } else {
         Outcome::Failed
     })
+}
+
+/// Problems of the reusable-workflow calls `workflow` (read from `path`) makes, at the call
+/// sites in this file. Problems inside a called file are reported when that file is validated.
+fn call_diagnostics(workflow: &runnel_workflow::Workflow, path: &Path) -> Vec<Diagnostic> {
+    if workflow.jobs.values().all(|job| job.call.is_none()) {
+        return Vec::new();
+    }
+    let root = repository_root(path);
+    let resolve = |_caller: &str, uses: &str| -> Option<String> {
+        let relative = uses.strip_prefix("./")?;
+        std::fs::read_to_string(root.join(relative)).ok()
+    };
+    runnel_workflow::check_calls(workflow, &resolve, CallCheckOptions::default())
+        .into_iter()
+        .filter(|d| d.file == workflow.file)
+        .collect()
+}
+
+/// The directory holding `.gitea/workflows` (or `.github/workflows`) above `path`, else the
+/// current directory: where `./` in a call's `uses:` starts.
+fn repository_root(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    absolute
+        .ancestors()
+        .find(|dir| {
+            dir.file_name().is_some_and(|n| n == "workflows")
+                && dir
+                    .parent()
+                    .and_then(Path::file_name)
+                    .is_some_and(|n| n == ".gitea" || n == ".github")
+        })
+        .and_then(|workflows| workflows.parent()?.parent())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 fn print_text(reports: &[(discover::SourceFile, Vec<Diagnostic>)], errors: usize) {

@@ -14,6 +14,7 @@ use runnel_workflow::Workflow;
 
 use crate::backend::{EnvironmentInfo, EnvironmentPaths};
 use crate::options::RunOptions;
+use crate::reusable::CallFrame;
 
 /// `strategy.fail-fast` and `strategy.max-parallel` as evaluated for a job (the `strategy`
 /// context adds `job-index` and `job-total` from the instance).
@@ -32,7 +33,8 @@ fn object(o: Object) -> Value {
 }
 
 /// Contexts known before the environment exists: for `env`, `timeout-minutes`,
-/// `continue-on-error` and the container keys of the job.
+/// `continue-on-error` and the container keys of the job. Inside a called reusable workflow
+/// (`frame`), `github` is the caller's and `inputs` the call's, as on GitHub.
 pub(crate) fn job_contexts(
     workflow: &Workflow,
     event: &Event,
@@ -40,8 +42,12 @@ pub(crate) fn job_contexts(
     needs: &[NeedOutcome],
     strategy: StrategyInfo,
     options: &RunOptions,
+    frame: Option<&CallFrame>,
 ) -> Object {
-    let mut github = runnel_plan::github_context(workflow, event);
+    let mut github = match frame {
+        Some(frame) => frame.github.clone(),
+        None => caller_github(workflow, event),
+    };
     github.insert("job", text(&instance.id));
     github.insert("server_url", text(&options.server.server_url));
     github.insert("api_url", text(&options.server.api_url));
@@ -51,8 +57,6 @@ pub(crate) fn job_contexts(
         .get("GITHUB_TOKEN")
         .map_or("", String::as_str);
     github.insert("token", text(token));
-    github.insert("workflow_ref", text(&workflow_ref(workflow, event)));
-    github.insert("workflow_sha", text(&event.sha));
     github.insert("retention_days", text("90"));
     github.insert("secret_source", text("Actions"));
     let host = options
@@ -68,6 +72,9 @@ pub(crate) fn job_contexts(
     );
     for name in ["actor_id", "repository_id", "repository_owner_id"] {
         github.insert(name, text(""));
+    }
+    for (name, value) in &options.github_overrides {
+        github.insert(name.as_str(), value.clone());
     }
 
     let mut secrets = Object::new();
@@ -87,10 +94,11 @@ pub(crate) fn job_contexts(
     let mut contexts = Object::new();
     contexts.insert("github", object(github));
     contexts.insert("vars", object(runnel_plan::vars_context(event)));
-    contexts.insert(
-        "inputs",
-        object(runnel_plan::inputs_context(workflow, event)),
-    );
+    let inputs = match frame {
+        Some(frame) => frame.inputs.clone(),
+        None => runnel_plan::inputs_context(workflow, event),
+    };
+    contexts.insert("inputs", object(inputs));
     contexts.insert("secrets", object(secrets));
     contexts.insert("needs", object(runnel_plan::needs_context(needs)));
     contexts.insert(
@@ -98,14 +106,26 @@ pub(crate) fn job_contexts(
         object(instance.matrix.clone().unwrap_or_default()),
     );
     contexts.insert("strategy", object(strategy_object));
-    contexts.insert("env", object(Object::new()));
+    contexts.insert("env", object(Object::new_case_sensitive()));
     contexts
+}
+
+/// `github` of a top-level workflow's jobs before the job-specific fields: what the event
+/// tells, plus `workflow_ref` and `workflow_sha`. Called workflows keep their caller's.
+pub(crate) fn caller_github(workflow: &Workflow, event: &Event) -> Object {
+    let mut github = runnel_plan::github_context(workflow, event);
+    github.insert("workflow_ref", text(&workflow_ref(workflow, event)));
+    github.insert("workflow_sha", text(&event.sha));
+    github
 }
 
 /// `owner/repo/.github/workflows/f.yml@refs/heads/main`.
 fn workflow_ref(workflow: &Workflow, event: &Event) -> String {
     let file = workflow.file.trim_start_matches("./");
-    let path = match file.find(".github/workflows/") {
+    let at = file
+        .find(".github/workflows/")
+        .or_else(|| file.find(".gitea/workflows/"));
+    let path = match at {
         Some(at) => file.get(at..).unwrap_or(file),
         None => file,
     };
@@ -200,9 +220,10 @@ pub(crate) fn add_step(contexts: &mut Object, action: &str, files: &FileCommandP
     contexts.insert("github", object(github));
 }
 
-/// Sets `env` to `env`.
+/// Sets `env` to `env`. Names are case-sensitive, as in GitHub's runner on Linux and macOS:
+/// `env.Foo` and `env.FOO` are two variables, and `env.foo` finds neither.
 pub(crate) fn set_env(contexts: &mut Object, env: &IndexMap<String, String>) {
-    let mut env_object = Object::new();
+    let mut env_object = Object::new_case_sensitive();
     for (name, value) in env {
         env_object.insert(name.as_str(), text(value));
     }

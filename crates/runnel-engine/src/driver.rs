@@ -1,9 +1,11 @@
 //! The workflow driver: runs a workflow's job instances in `needs` order with real results.
 //!
-//! Owns: planning each job with [`runnel_plan::plan_job`] once its needs have finished (so a
-//! matrix from needs outputs and `always()` jobs work), the concurrency limits (the run's and
-//! `strategy.max-parallel`), `fail-fast`, job-level `continue-on-error`, passing results and
-//! outputs to dependants, the `-j` filter and the run's overall result.
+//! Owns: planning each job with [`runnel_plan::plan_job_with_contexts`] once its needs have
+//! finished (so a matrix from needs outputs and `always()` jobs work), the concurrency limits
+//! (the run's and `strategy.max-parallel`), `fail-fast`, job-level `continue-on-error`,
+//! passing results and outputs to dependants, the `-j` and `--matrix` filters and the run's
+//! overall result. The same loop runs the jobs of a called reusable workflow (`drive` with a
+//! call frame; see `reusable`).
 //! Must not: run steps (the job runner does) or spawn tasks: job futures are polled here, in
 //! the caller's task, so they may borrow the backend and the workflow.
 
@@ -15,7 +17,7 @@ use std::time::{Instant, SystemTime};
 
 use runnel_expr::{EvalContext, Host, Object, Value};
 use runnel_plan::{
-    Event, JobInstance, JobResult, NeedOutcome, NeedsState, NoteSeverity, plan_job,
+    Event, JobInstance, JobResult, NeedOutcome, NeedsState, NoteSeverity, plan_job_with_contexts,
     workflow_needs_order,
 };
 use runnel_workflow::{Job, LiteralOrExpr, Workflow};
@@ -23,8 +25,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::Backend;
 use crate::contexts::StrategyInfo;
-use crate::job::{JobRequest, run_job};
+use crate::job::{JobRequest, run_job_in};
 use crate::options::{JobOutcome, RunOptions, WorkflowResult};
+use crate::reusable::CallFrame;
 use crate::sink::{JobRef, LogEvent, LogRecord, LogSink, RunnerLevel};
 
 /// Why a run could not start at all.
@@ -74,7 +77,53 @@ pub async fn run_workflow(
     sink: Arc<dyn LogSink>,
     cancel: CancellationToken,
 ) -> Result<WorkflowResult, RunError> {
+    let mut result = drive(
+        workflow,
+        event,
+        options,
+        backend,
+        sink.as_ref(),
+        cancel,
+        None,
+    )
+    .await?;
+    // Each call job is followed by the job instances of the workflow it called.
+    fn flatten(outcome: JobOutcome, into: &mut Vec<JobOutcome>) {
+        let called = outcome.called.clone();
+        into.push(outcome);
+        for inner in called {
+            flatten(inner, into);
+        }
+    }
+    let mut jobs = Vec::new();
+    for outcome in std::mem::take(&mut result.jobs) {
+        flatten(outcome, &mut jobs);
+    }
+    result.jobs = jobs;
+    Ok(result)
+}
+
+/// Runs the jobs of `workflow`: a top-level one (`frame` is `None`), or one that a call job
+/// called, whose jobs see the caller's `github`, the call's `inputs` and report through a
+/// sink that names them after the caller. Outcomes are the workflow's own jobs; those of
+/// nested calls hang off their call job's [`JobOutcome::called`].
+pub(crate) async fn drive(
+    workflow: &Workflow,
+    event: &Event,
+    options: &RunOptions,
+    backend: &dyn Backend,
+    sink: &dyn LogSink,
+    cancel: CancellationToken,
+    frame: Option<&CallFrame>,
+) -> Result<WorkflowResult, RunError> {
     let started = Instant::now();
+    let base = base_contexts(workflow, event, frame);
+    // Keys of called jobs start with their caller's (`call/build`): unique within the run.
+    let key_prefix = frame.map_or("", |frame| frame.key_prefix.as_str());
+    let matrix_filter: &[(String, String)] = match frame {
+        Some(_) => &[],
+        None => &options.matrix_filter,
+    };
     let ids: Vec<&String> = workflow.jobs.keys().collect();
     let selected: Vec<usize> = match &options.job_filter {
         Some(filter) => {
@@ -92,7 +141,7 @@ pub async fn run_workflow(
             for index in &order.unordered {
                 if let Some(id) = ids.get(*index) {
                     emit(
-                        sink.as_ref(),
+                        sink,
                         &job_ref(id, id, id),
                         LogEvent::Runner {
                             level: RunnerLevel::Error,
@@ -130,14 +179,14 @@ pub async fn run_workflow(
                 continue;
             };
             planned_any = true;
-            let planned = plan_one(workflow, event, id, job, &needs_state, sink.as_ref());
+            let planned = plan_one(workflow, &base, id, &needs_state, sink, matrix_filter);
             match planned {
                 Planned::Skipped { instances, result } => {
                     for instance in instances {
-                        let key = instance_key(&instance, outcomes.len());
+                        let key = format!("{key_prefix}{}", instance_key(&instance));
                         let outcome = not_run(&instance, key, result);
                         emit(
-                            sink.as_ref(),
+                            sink,
                             &job_ref(&instance.id, &instance.name, &outcome.key),
                             LogEvent::JobFinished {
                                 result,
@@ -156,7 +205,7 @@ pub async fn run_workflow(
                     }
                 }
                 Planned::Run { instances } => {
-                    let contexts = plan_contexts(workflow, event, &needs_state);
+                    let contexts = plan_contexts(&base, &needs_state);
                     let strategy = strategy_info(job, &contexts, instances.len());
                     let mut slots = Vec::new();
                     for instance in instances {
@@ -215,12 +264,12 @@ pub async fn run_workflow(
             let group = group.clone();
             let queued = queue.remove(position);
             started_any = true;
-            let key = instance_key(&queued.instance, queued.slot);
+            let key = format!("{key_prefix}{}", instance_key(&queued.instance));
             if group.is_cancelled() {
                 // fail-fast cancelled the matrix before this leg started.
                 let outcome = not_run(&queued.instance, key, JobResult::Cancelled);
                 emit(
-                    sink.as_ref(),
+                    sink,
                     &job_ref(&queued.instance.id, &queued.instance.name, &outcome.key),
                     LogEvent::JobFinished {
                         result: JobResult::Cancelled,
@@ -235,7 +284,6 @@ pub async fn run_workflow(
             if let Some(count) = running_per_job.get_mut(queued.job_index) {
                 *count += 1;
             }
-            let sink = Arc::clone(&sink);
             running.push(Box::pin(async move {
                 let request = JobRequest {
                     workflow,
@@ -246,7 +294,7 @@ pub async fn run_workflow(
                     strategy: queued.strategy,
                     options,
                 };
-                let outcome = run_job(&request, backend, sink.as_ref(), &group).await;
+                let outcome = run_job_in(&request, frame, backend, sink, &group).await;
                 (queued.slot, outcome)
             }));
         }
@@ -371,13 +419,13 @@ enum Planned {
 
 fn plan_one(
     workflow: &Workflow,
-    event: &Event,
+    base: &Object,
     id: &str,
-    job: &Job,
     needs: &NeedsState,
     sink: &dyn LogSink,
+    matrix_filter: &[(String, String)],
 ) -> Planned {
-    let plan = match plan_job(workflow, id, event, needs) {
+    let mut plan = match plan_job_with_contexts(workflow, id, base, needs) {
         Ok(plan) => plan,
         Err(error) => {
             emit(
@@ -412,19 +460,23 @@ fn plan_one(
             },
         );
     }
-    if job.call.is_some() && plan.would_run {
-        emit(
-            sink,
-            &job_ref(id, id, id),
-            LogEvent::Runner {
-                level: RunnerLevel::Error,
-                text: "reusable workflows (`uses:` on a job) are not supported yet".to_owned(),
-            },
-        );
-        return Planned::Skipped {
-            instances: plan.instances,
-            result: JobResult::Failure,
-        };
+    if !matrix_filter.is_empty() && plan.instances.iter().any(|i| i.matrix.is_some()) {
+        plan.instances
+            .retain(|instance| matrix_selected(instance, matrix_filter));
+        if plan.instances.is_empty() {
+            emit(
+                sink,
+                &job_ref(id, id, id),
+                LogEvent::Runner {
+                    level: RunnerLevel::Info,
+                    text: "no matrix leg matches --matrix: not run".to_owned(),
+                },
+            );
+            return Planned::Skipped {
+                instances: Vec::new(),
+                result: JobResult::Skipped,
+            };
+        }
     }
     if plan.would_run && plan.instances.iter().all(|i| i.would_run) {
         Planned::Run {
@@ -483,20 +535,45 @@ fn needs_state(
     Some(state)
 }
 
-/// `github`, `needs`, `vars`, `inputs` for `strategy` expressions.
-fn plan_contexts(workflow: &Workflow, event: &Event, needs: &NeedsState) -> Object {
+/// `--matrix K:V`: a leg runs when each filtered key it has holds one of the given values.
+fn matrix_selected(instance: &JobInstance, filter: &[(String, String)]) -> bool {
+    let Some(matrix) = &instance.matrix else {
+        return true;
+    };
+    let mut keys: Vec<&str> = filter.iter().map(|(key, _)| key.as_str()).collect();
+    keys.dedup();
+    keys.iter().all(|key| match matrix.get(key) {
+        None => true,
+        Some(value) => {
+            let value = value.to_display_string();
+            filter.iter().any(|(k, v)| k == key && *v == value)
+        }
+    })
+}
+
+/// `github`, `vars` and `inputs`: of the event for a top-level workflow; the caller's
+/// `github` and the call's `inputs` for a called one.
+fn base_contexts(workflow: &Workflow, event: &Event, frame: Option<&CallFrame>) -> Object {
     let mut contexts = Object::new();
     let object = |o: Object| Value::Object(o.into());
-    contexts.insert(
-        "github",
-        object(runnel_plan::github_context(workflow, event)),
-    );
+    let (github, inputs) = match frame {
+        Some(frame) => (frame.github.clone(), frame.inputs.clone()),
+        None => (
+            crate::contexts::caller_github(workflow, event),
+            runnel_plan::inputs_context(workflow, event),
+        ),
+    };
+    contexts.insert("github", object(github));
     contexts.insert("vars", object(runnel_plan::vars_context(event)));
-    contexts.insert(
-        "inputs",
-        object(runnel_plan::inputs_context(workflow, event)),
-    );
-    contexts.insert("needs", object(runnel_plan::needs_context(&needs.needs)));
+    contexts.insert("inputs", object(inputs));
+    contexts
+}
+
+/// `github`, `needs`, `vars`, `inputs` for `strategy` expressions.
+fn plan_contexts(base: &Object, needs: &NeedsState) -> Object {
+    let mut contexts = base.clone();
+    let needs = runnel_plan::needs_context(&needs.needs);
+    contexts.insert("needs", Value::Object(needs.into()));
     contexts
 }
 
@@ -536,7 +613,7 @@ fn strategy_info(job: &Job, contexts: &Object, legs: usize) -> StrategyInfo {
 /// A matrix job's result from its legs: failure if one failed (not counting
 /// `continue-on-error` legs, which count as succeeded), else cancelled if one was, else
 /// success. Outputs: every leg's, the later finished overwriting (GitHub: last one wins).
-fn aggregate(legs: &[&JobOutcome]) -> (JobResult, Vec<(String, String)>) {
+pub(crate) fn aggregate(legs: &[&JobOutcome]) -> (JobResult, Vec<(String, String)>) {
     let effective = |leg: &&&JobOutcome| {
         if leg.result == JobResult::Failure && leg.continue_on_error {
             JobResult::Success
@@ -565,11 +642,10 @@ fn aggregate(legs: &[&JobOutcome]) -> (JobResult, Vec<(String, String)>) {
     (result, outputs)
 }
 
-fn instance_key(instance: &JobInstance, slot: usize) -> String {
+fn instance_key(instance: &JobInstance) -> String {
     if instance.job_total > 1 {
         format!("{}-{}", instance.id, instance.job_index)
     } else {
-        let _ = slot;
         instance.id.clone()
     }
 }
@@ -584,6 +660,7 @@ fn not_run(instance: &JobInstance, key: String, result: JobResult) -> JobOutcome
         outputs: Vec::new(),
         duration: std::time::Duration::ZERO,
         steps: Vec::new(),
+        called: Vec::new(),
     }
 }
 

@@ -26,6 +26,8 @@ mod hash_files;
 mod job;
 mod options;
 pub mod output;
+mod reusable;
+mod services;
 mod shell;
 mod sink;
 
@@ -34,6 +36,7 @@ pub use driver::{RunError, run_workflow};
 pub use job::{JobRequest, run_job};
 pub use options::{JobOutcome, RunOptions, RunnerInfo, ServerUrls, StepSummary, WorkflowResult};
 pub use runnel_plan::JobResult;
+pub use services::{JobServiceGrant, JobServiceRequest, JobServices};
 pub use sink::{
     Annotation, AnnotationLevel, JobRef, LogEvent, LogRecord, LogSink, MemorySink, RunnerLevel,
     StepRef, StepStatus, Stream,

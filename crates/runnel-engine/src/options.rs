@@ -11,6 +11,7 @@ use std::time::Duration;
 use runnel_plan::JobResult;
 
 use crate::actions::ActionSource;
+use crate::services::JobServices;
 use crate::sink::StepStatus;
 
 /// The runner as the `runner` context and `RUNNER_*` variables describe it.
@@ -108,6 +109,17 @@ pub struct RunOptions {
     pub job_filter: Option<String>,
     /// The job timeout when `timeout-minutes` is not given (GitHub: 360 minutes).
     pub default_job_timeout: Duration,
+    /// Fields of the `github` context (and so of the `GITHUB_*` variables) the caller knows
+    /// better than a local run can: a Gitea task's `run_id`, `run_number`, `run_attempt`,
+    /// `workflow`, … Applied over the computed values.
+    pub github_overrides: Vec<(String, runnel_expr::Value)>,
+    /// The cache and artifact services jobs get (`ACTIONS_CACHE_URL`, …): asked once per job
+    /// after its environment is prepared, released at teardown. `None`: no such variables.
+    pub job_services: Option<Arc<dyn JobServices>>,
+    /// `--matrix KEY:VALUE` (act's flag): only matrix legs whose `KEY` is one of the given
+    /// values run (a leg without that key runs); legs filtered out are not run or reported.
+    /// Empty: every leg runs. Applies to the run's own jobs, not to called workflows.
+    pub matrix_filter: Vec<(String, String)>,
 }
 
 impl RunOptions {
@@ -126,6 +138,9 @@ impl RunOptions {
             max_parallel_jobs: 4,
             job_filter: None,
             default_job_timeout: Duration::from_secs(360 * 60),
+            github_overrides: Vec::new(),
+            job_services: None,
+            matrix_filter: Vec::new(),
         }
     }
 }
@@ -173,6 +188,10 @@ pub struct JobOutcome {
     pub outputs: Vec<(String, String)>,
     pub duration: Duration,
     pub steps: Vec<StepSummary>,
+    /// For a job that calls a reusable workflow: the called workflow's job instances, keyed
+    /// `<caller key>/<called key>` and named `<caller name> / <called name>` (nested calls
+    /// likewise). [`WorkflowResult::jobs`] lists them right after their caller.
+    pub called: Vec<JobOutcome>,
 }
 
 /// How a whole run ended.
@@ -181,7 +200,8 @@ pub struct WorkflowResult {
     /// `Failure` if a job failed (not counting `continue-on-error` jobs), `Cancelled` if the
     /// run was cancelled, else `Success`.
     pub result: JobResult,
-    /// Every job instance in the order they were planned (skipped ones included).
+    /// Every job instance in the order they were planned (skipped ones included), each
+    /// followed by the job instances of the workflow it calls, if it calls one.
     pub jobs: Vec<JobOutcome>,
     pub duration: Duration,
 }

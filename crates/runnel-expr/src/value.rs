@@ -32,17 +32,32 @@ pub enum Value {
 pub struct Object {
     /// Folded key -> (key as first inserted, value). The folded index keeps lookups O(1).
     entries: IndexMap<String, (String, Value)>,
+    /// Keys are compared exactly (see [`Object::new_case_sensitive`]).
+    case_sensitive: bool,
 }
 
 impl Object {
     pub fn new() -> Object {
         Object::default()
     }
-    /// Adds or replaces `key` (compared case-insensitively; a replaced key keeps its first
-    /// spelling and position).
+    /// An object whose keys are compared exactly: GitHub's `env` context on Linux and macOS,
+    /// where `env.Foo` and `env.FOO` are two variables (the runner builds it as a
+    /// case-sensitive dictionary except on Windows).
+    pub fn new_case_sensitive() -> Object {
+        Object {
+            entries: IndexMap::new(),
+            case_sensitive: true,
+        }
+    }
+    /// Adds or replaces `key` (compared case-insensitively unless the object is
+    /// case-sensitive; a replaced key keeps its first spelling and position).
     pub fn insert(&mut self, key: impl Into<String>, value: Value) {
         let key = key.into();
-        let folded = fold_case(&key).into_owned();
+        let folded = if self.case_sensitive {
+            key.clone()
+        } else {
+            fold_case(&key).into_owned()
+        };
         match self.entries.get_mut(&folded) {
             Some(slot) => slot.1 = value,
             None => {
@@ -50,11 +65,14 @@ impl Object {
             }
         }
     }
-    /// Case-insensitive lookup.
+    /// Case-insensitive lookup (exact for a case-sensitive object).
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.entries
-            .get(fold_case(key).as_ref())
-            .map(|(_, value)| value)
+        let entry = if self.case_sensitive {
+            self.entries.get(key)
+        } else {
+            self.entries.get(fold_case(key).as_ref())
+        };
+        entry.map(|(_, value)| value)
     }
     /// Entries in insertion order, keys as first inserted.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {

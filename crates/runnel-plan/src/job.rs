@@ -88,6 +88,19 @@ pub fn plan_job(
     Ok(plan_job_with(job, &base, needs, true))
 }
 
+/// [`plan_job`] with the `github`, `vars` and `inputs` contexts given by the caller: the jobs
+/// of a called reusable workflow see their caller's `github` and the call's `inputs`, which
+/// no [`Event`] describes.
+pub fn plan_job_with_contexts(
+    workflow: &Workflow,
+    job_id: &str,
+    base: &Object,
+    needs: &NeedsState,
+) -> Result<JobPlan, UnknownJob> {
+    let job = find_job(workflow, job_id)?;
+    Ok(plan_job_with(job, base, needs, true))
+}
+
 pub(crate) fn find_job<'a>(workflow: &'a Workflow, job_id: &str) -> Result<&'a Job, UnknownJob> {
     workflow
         .jobs

@@ -29,7 +29,9 @@ pub use event::{
 };
 pub use glob::{FilterList, FilterPattern, PatternError};
 pub use graph::{NeedsOrder, needs_order, workflow_needs_order};
-pub use job::{JobInstance, JobPlan, NoteSeverity, PlanNote, UnknownJob, plan_job};
+pub use job::{
+    JobInstance, JobPlan, NoteSeverity, PlanNote, UnknownJob, plan_job, plan_job_with_contexts,
+};
 pub use matrix::{MAX_MATRIX_LEGS, MatrixError, MatrixSpec, deep_equal, expand_matrix};
 pub use naming::matrix_job_name;
 pub use plan::{WorkflowPlan, plan_workflow, trigger_from_model, workflow_triggered};

@@ -5,10 +5,13 @@
 //! cycles, duplicate step ids) as [`Diagnostic`]s with file:line:col, all at once.
 //! Must not: evaluate runtime contexts or do IO (callers pass file names and text).
 //!
-//! Entry points: [`load_workflow`], and [`load_action`] for action metadata (`action.yml`).
+//! Entry points: [`load_workflow`], and [`load_action`] for action metadata (`action.yml`);
+//! [`check_call`] and [`check_calls`] check calls of reusable workflows once the caller has
+//! the called files.
 //! Render a diagnostic for a terminal with [`render`].
 
 mod action;
+mod calls;
 mod convert;
 mod diagnostic;
 mod model;
@@ -16,6 +19,9 @@ mod model;
 pub use action::{
     Action, ActionInput, ActionLoadResult, ActionOutput, ActionRuns, CompositeRuns, DockerRuns,
     NodeRuns, load_action,
+};
+pub use calls::{
+    CallCheckOptions, MAX_NESTED_CALL_DEPTH, PermissionsPolicy, check_call, check_calls,
 };
 pub use diagnostic::{Diagnostic, Severity, render};
 pub use model::{

@@ -25,6 +25,7 @@ use crate::contexts::{self, StrategyInfo};
 use crate::hash_files::hash_files;
 use crate::options::{JobOutcome, RunOptions, StepSummary};
 use crate::output::Masker;
+use crate::reusable::{self, CallFrame};
 use crate::sink::{JobRef, LogEvent, LogRecord, LogSink, RunnerLevel, StepRef};
 
 /// Everything needed to run one job instance.
@@ -44,13 +45,33 @@ pub struct JobRequest<'a> {
 }
 
 /// Runs one job instance and reports it to `sink`. Never fails: problems become a failed
-/// job with the reason logged.
+/// job with the reason logged. A job that calls a reusable workflow (`uses:`) runs the
+/// called workflow's jobs here, in `needs` order, on the same backend.
 pub async fn run_job(
     request: &JobRequest<'_>,
     backend: &dyn Backend,
     sink: &dyn LogSink,
     cancel: &CancellationToken,
 ) -> JobOutcome {
+    run_job_in(request, None, backend, sink, cancel).await
+}
+
+/// [`run_job`] for a job of the workflow `frame` calls (`None`: a top-level workflow).
+pub(crate) async fn run_job_in(
+    request: &JobRequest<'_>,
+    frame: Option<&CallFrame>,
+    backend: &dyn Backend,
+    sink: &dyn LogSink,
+    cancel: &CancellationToken,
+) -> JobOutcome {
+    if request
+        .workflow
+        .jobs
+        .iter()
+        .any(|(id, job)| id.eq_ignore_ascii_case(&request.instance.id) && job.call.is_some())
+    {
+        return reusable::run_call(request, frame, backend, sink, cancel).await;
+    }
     let started = Instant::now();
     let job_ref = JobRef {
         job_id: request.instance.id.clone(),
@@ -59,6 +80,9 @@ pub async fn run_job(
     };
     let masker = Masker::new();
     for value in request.options.secrets.values() {
+        masker.add(value);
+    }
+    for value in frame.map_or(&[][..], |frame| frame.mask.as_slice()) {
         masker.add(value);
     }
     let mut job = JobState {
@@ -73,6 +97,7 @@ pub async fn run_job(
             request.needs,
             request.strategy,
             request.options,
+            frame,
         ),
         env: IndexMap::new(),
         path_entries: Vec::new(),
@@ -114,6 +139,7 @@ pub async fn run_job(
         outputs,
         duration,
         steps: job.step_summaries,
+        called: Vec::new(),
     }
 }
 
@@ -324,14 +350,12 @@ impl<'a> JobState<'a> {
         let timeout = self
             .evaluate_minutes(&contexts, "timeout-minutes", job.timeout_minutes.as_ref())?
             .unwrap_or(self.request.options.default_job_timeout);
-        if job.call.is_some() {
-            return Err("reusable workflows (`uses:` on a job) are not supported yet".to_owned());
-        }
         let spec = setup::job_spec(self, job)?;
         let environment = backend
             .prepare(&spec, cancel)
             .await
             .map_err(|error| format!("preparing the job environment failed: {error}"))?;
+        let environment = setup::attach_services(self, environment).await;
         contexts::add_environment(
             &mut self.contexts,
             environment.paths(),

@@ -1,6 +1,8 @@
 //! Before the first step: the [`JobSpec`] handed to the backend (job container and services
 //! evaluated from the workflow) and the event payload file (`GITHUB_EVENT_PATH`).
 //!
+//! Also: hands the job the runner's services ([`crate::services`]) once its environment exists.
+//!
 //! Must not: start anything; the backend does.
 
 use runnel_workflow::{Container, Job};
@@ -8,6 +10,8 @@ use runnel_workflow::{Container, Job};
 use super::JobState;
 use crate::backend::{ContainerSpec, JobEnvironment, JobSpec, ServiceSpec};
 use crate::contexts;
+use crate::services::{JobServiceRequest, ServicesEnvironment};
+use crate::sink::RunnerLevel;
 
 /// The backend's view of the job: image, services, workspace.
 pub(super) fn job_spec(job_state: &JobState<'_>, job: &Job) -> Result<JobSpec, String> {
@@ -111,4 +115,46 @@ pub(super) async fn write_event_file(
         .write_file(&path, text.as_bytes(), false)
         .await
         .map_err(|error| format!("writing the event payload failed: {error}"))
+}
+
+/// Wraps `environment` so every process of the job gets the runner's services (cache,
+/// artifacts) when the caller plugged them in; their secrets are masked from here on. A
+/// service that cannot serve the job is a warning, not a failure.
+pub(super) async fn attach_services(
+    job_state: &JobState<'_>,
+    environment: Box<dyn JobEnvironment>,
+) -> Box<dyn JobEnvironment> {
+    let Some(services) = job_state.request.options.job_services.clone() else {
+        return environment;
+    };
+    let github = |name: &str| match job_state.contexts.get("github") {
+        Some(runnel_expr::Value::Object(github)) => github
+            .get(name)
+            .map(runnel_expr::Value::to_display_string)
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    let request = JobServiceRequest {
+        job_key: job_state.request.key.clone(),
+        repository: github("repository"),
+        run_id: github("run_id"),
+        in_container: environment.info().container_id.is_some(),
+        network: environment.info().network.clone(),
+    };
+    match services.start_job(&request).await {
+        Ok(grant) => {
+            for secret in &grant.secrets {
+                job_state.masker.add(secret);
+            }
+            Box::new(ServicesEnvironment::new(environment, services, grant))
+        }
+        Err(message) => {
+            job_state.runner(
+                None,
+                RunnerLevel::Warning,
+                &format!("the runner's cache and artifact services are unavailable to this job: {message}"),
+            );
+            environment
+        }
+    }
 }

@@ -87,6 +87,13 @@ pub(super) fn convert(cx: &mut Converter<'_>, id: Spanned<String>, node: &Node) 
         secrets: None,
     };
     for (key, key_node, value) in entries {
+        // Gitea's job parser writes `runs-on: []` into the task payload of a job that calls a
+        // reusable workflow: nothing asked for, so nothing to refuse.
+        let gitea_empty_runs_on = key == "runs-on"
+            && matches!(&value.kind, NodeKind::Sequence(items) if items.is_empty());
+        if calls_workflow && gitea_empty_runs_on {
+            continue;
+        }
         if calls_workflow && JOB_KEYS.contains(&key) && !CALL_JOB_KEYS.contains(&key) {
             cx.error_hint(
                 key_node.span,
@@ -174,14 +181,16 @@ pub(super) fn convert(cx: &mut Converter<'_>, id: Spanned<String>, node: &Node) 
 fn check_workflow_ref(cx: &mut Converter<'_>, uses: &Spanned<String>) {
     let value = &uses.value;
     let local = value.starts_with("./");
-    let remote = value
-        .split_once('@')
-        .is_some_and(|(path, git_ref)| !git_ref.is_empty() && path.contains("/.github/workflows/"));
+    let remote = value.split_once('@').is_some_and(|(path, git_ref)| {
+        !git_ref.is_empty()
+            && (path.contains("/.github/workflows/") || path.contains("/.gitea/workflows/"))
+    });
     if !local && !remote {
         cx.error_hint(
             uses.span,
             format!("invalid reusable workflow reference `{value}`"),
-            "use `owner/repo/.github/workflows/file.yml@ref` or `./.github/workflows/file.yml`"
+            "use `owner/repo/.gitea/workflows/file.yml@ref` or `./.gitea/workflows/file.yml` \
+             (`.github/workflows` works too)"
                 .to_owned(),
         );
     }

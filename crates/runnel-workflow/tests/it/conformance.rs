@@ -3,6 +3,8 @@
 //! says, except the cases listed with a reason in `tests/conformance/EXCEPTIONS.md`. A listed
 //! case that now agrees fails too, so the list stays honest.
 //!
+//! Calls of reusable workflows are checked with the referenced files the case carries.
+//!
 //! For rejected files whose expected errors carry positions, every line GitHub reports must
 //! also carry one of our errors (columns differ by convention: GitHub often points at the key,
 //! we at the value, or vice versa).
@@ -13,6 +15,12 @@ use crate::{data_dir, files, read};
 
 struct Case {
     workflow: String,
+    /// Referenced workflows: `uses:` text → file text.
+    called: Vec<(String, String)>,
+    /// The `max-nested-reusable-workflows-depth` option, when given.
+    max_depth: Option<usize>,
+    /// The `permissions-policy` option (`LimitedRead`, `Write`), when given.
+    permissions_policy: Option<String>,
     /// True when GitHub's expected output is `{"errors": [...]}`.
     rejected: bool,
     /// Lines GitHub reports errors at, in the workflow file itself.
@@ -33,6 +41,25 @@ fn parse_case(name: &str, text: &str) -> Case {
     }
     let workflow = sections.get(1).cloned().unwrap_or_default();
     let expected_text = sections.last().cloned().unwrap_or_default();
+    let referenced = sections
+        .get(2..sections.len().saturating_sub(1))
+        .unwrap_or_default();
+    let called = referenced
+        .chunks(2)
+        .filter_map(|pair| match pair {
+            [path, text] => Some((path.trim().to_owned(), text.clone())),
+            _ => None,
+        })
+        .collect();
+    let option = |name: &str| {
+        sections.first().and_then(|options| {
+            options
+                .lines()
+                .find_map(|line| Some(line.strip_prefix(name)?.trim().to_owned()))
+        })
+    };
+    let max_depth = option("max-nested-reusable-workflows-depth:").and_then(|v| v.parse().ok());
+    let permissions_policy = option("permissions-policy:");
     let expected: serde_json::Value = serde_json::from_str(&expected_text)
         .unwrap_or_else(|e| panic!("{name}: expected output is not JSON: {e}"));
     let errors = expected.get("errors").and_then(|e| e.as_array());
@@ -52,6 +79,9 @@ fn parse_case(name: &str, text: &str) -> Case {
     }
     Case {
         workflow,
+        called,
+        max_depth,
+        permissions_policy,
         rejected: errors.is_some(),
         error_lines,
     }
@@ -93,7 +123,24 @@ fn reader_conformance() {
             .unwrap_or_default();
         let case = parse_case(&name, &read(path));
         let result = runnel_workflow::load_workflow(&name, &case.workflow);
-        let errors: Vec<_> = result.diagnostics.iter().filter(|d| d.is_error()).collect();
+        let mut diagnostics = result.diagnostics.clone();
+        if let Some(workflow) = &result.workflow {
+            let resolve = |_caller: &str, uses: &str| {
+                case.called
+                    .iter()
+                    .find(|(path, _)| path == uses)
+                    .map(|(_, text)| text.clone())
+            };
+            let mut options = runnel_workflow::CallCheckOptions::default();
+            if let Some(depth) = case.max_depth {
+                options.max_depth = depth;
+            }
+            if case.permissions_policy.as_deref() == Some("LimitedRead") {
+                options.permissions_policy = runnel_workflow::PermissionsPolicy::LimitedRead;
+            }
+            diagnostics.extend(runnel_workflow::check_calls(workflow, &resolve, options));
+        }
+        let errors: Vec<_> = diagnostics.iter().filter(|d| d.is_error()).collect();
         let we_reject = !errors.is_empty();
         let agrees = case.rejected == we_reject;
         match (agrees, verdict_exceptions.contains(&name)) {

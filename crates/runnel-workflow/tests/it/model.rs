@@ -182,3 +182,91 @@ fn partial_model_comes_with_errors() {
     let lines: Vec<(usize, usize)> = result.diagnostics.iter().map(|d| (d.line, d.col)).collect();
     assert_eq!(lines, [(8, 5), (8, 12)]);
 }
+
+/// Gitea's task payload for a job calling a reusable workflow carries `runs-on: []`; a
+/// non-empty `runs-on` there is still an error (GitHub's `errors-job-runs-on-and-uses.yml`).
+/// `.gitea/workflows` is as good a place for the called file as `.github/workflows`.
+#[test]
+fn call_jobs_from_gitea_payloads() {
+    let payload = "\
+on: push
+jobs:
+  call:
+    name: call
+    runs-on: []
+    uses: acme/lib/.gitea/workflows/build.yml@v1
+    with:
+      who: gitea
+";
+    let result = load_workflow("payload.yml", payload);
+    assert!(result.diagnostics.is_empty(), "{:?}", result.diagnostics);
+    let call = result
+        .workflow
+        .and_then(|w| w.jobs.get("call").cloned())
+        .and_then(|job| job.call)
+        .map(|call| call.uses.value);
+    assert_eq!(
+        call.as_deref(),
+        Some("acme/lib/.gitea/workflows/build.yml@v1")
+    );
+
+    let labelled = payload.replace("runs-on: []", "runs-on: [linux]");
+    let result = load_workflow("payload.yml", &labelled);
+    let errors: Vec<String> = result.diagnostics.iter().map(|d| d.to_string()).collect();
+    assert_eq!(
+        errors,
+        [
+            "payload.yml:5:5: error: `runs-on` cannot be used in a job that calls a reusable workflow"
+        ]
+    );
+}
+
+/// `check_call` and `check_calls` with a resolver: GitHub's conformance data covers inputs
+/// and secrets; this covers the trigger, cycles and the engine-facing messages.
+#[test]
+fn calls_are_checked_against_the_called_workflow() {
+    let caller = "\
+on: push
+jobs:
+  a:
+    uses: ./.gitea/workflows/a.yml
+  plain:
+    uses: ./.gitea/workflows/plain.yml
+";
+    let files = [
+        (
+            "./.gitea/workflows/a.yml",
+            "on: workflow_call\njobs:\n  b:\n    uses: ./.gitea/workflows/b.yml\n",
+        ),
+        (
+            "./.gitea/workflows/b.yml",
+            "on: workflow_call\njobs:\n  a:\n    uses: ./.gitea/workflows/a.yml\n",
+        ),
+        (
+            "./.gitea/workflows/plain.yml",
+            "on: push\njobs:\n  j:\n    runs-on: x\n    steps:\n      - run: echo\n",
+        ),
+    ];
+    let workflow = load_workflow("ci.yml", caller).workflow.expect("model");
+    let resolve = |_caller: &str, uses: &str| {
+        files
+            .iter()
+            .find(|(path, _)| *path == uses)
+            .map(|(_, text)| (*text).to_owned())
+    };
+    let found: Vec<String> = runnel_workflow::check_calls(
+        &workflow,
+        &resolve,
+        runnel_workflow::CallCheckOptions::default(),
+    )
+    .iter()
+    .map(|d| d.to_string())
+    .collect();
+    assert_eq!(
+        found,
+        [
+            "ci.yml:4:11: error: reusable workflows call each other in a cycle: ci.yml -> ./.gitea/workflows/a.yml -> ./.gitea/workflows/b.yml -> ./.gitea/workflows/a.yml",
+            "ci.yml:6:11: error: `./.gitea/workflows/plain.yml` is not a reusable workflow: ./.gitea/workflows/plain.yml has no `on: workflow_call` trigger",
+        ]
+    );
+}
