@@ -8,8 +8,10 @@
 # `matrix` (4 legs x 3 steps, then a dependent job), `outputs` (GITHUB_OUTPUT/GITHUB_ENV read by a
 # later step and a dependent job). Each runs in two modes: `host` (-P ubuntu-latest=-self-hosted)
 # and `docker` (-P ubuntu-latest=runnel-test/debian:bookworm, never pulled). For docker mode it
-# also times a bare `docker run --rm IMAGE true` (debian and busybox images) and prints a
-# one-step job's overhead over it. Uses hyperfine when present (apt `hyperfine`), else a loop
+# also times a bare `docker run --rm IMAGE true` (debian and busybox images), and the per-job
+# overhead: the one-step `echo` job of each tool and the bare debian run, interleaved round by
+# round (so that load from other work on the machine hits all three alike), as medians and
+# ratios over the bare run. Uses hyperfine when present (apt `hyperfine`), else a loop
 # and medians; peak RSS comes from GNU time (apt `time`): the largest single process the tool
 # started (in practice the tool itself), never dockerd or the containers.
 #
@@ -148,6 +150,22 @@ if [[ " ${modes[*]} " == *" docker "* ]]; then
     say "bare docker run ($image)"
     measure "bare.$image" "docker run --rm $ref true"
   done
+  # Interleaved rounds: runnel one-step job, act one-step job, bare run.
+  say "per-job overhead (interleaved)"
+  (
+    cd "$cases_dir/echo"
+    for ((i = 0; i < runs; i++)); do
+      for name in runnel act bare; do
+        case $name in
+          bare) cmd="docker run --rm $debian_image true" ;;
+          *) cmd=$(command_for "$name" docker) ;;
+        esac
+        start=$(date +%s.%N); sh -c "$cmd" >/dev/null 2>&1 || echo failed >>"$tmp/overhead.$name.failed"
+        end=$(date +%s.%N)
+        echo "$end - $start" | bc -l >>"$tmp/overhead.$name"
+      done
+    done
+  )
 fi
 
 # The table. Medians in seconds, RSS in MiB; a failed run prints its log's last lines below.
@@ -193,6 +211,28 @@ if "docker" in modes:
                 if one is not None:
                     line += f"; {tool} one-step job {one / bare:.2f}x of it (+{one - bare:.3f} s)"
         print(line)
+if "docker" in modes:
+    def med(name):
+        try:
+            values = sorted(float(v) for v in open(os.path.join(tmp, f"overhead.{name}")))
+        except (OSError, ValueError):
+            return None
+        if not values or os.path.exists(os.path.join(tmp, f"overhead.{name}.failed")):
+            return None
+        n = len(values)
+        return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+    bare = med("bare")
+    print(f"\nper-job overhead, {runs} interleaved rounds (one-step job vs bare `docker run --rm debian true`):")
+    if bare is None:
+        print("  bare run FAILED")
+    else:
+        print(f"  bare {bare:.3f} s")
+        for tool in ("runnel", "act"):
+            one = med(tool)
+            if one is None:
+                print(f"  {tool}: FAILED")
+            else:
+                print(f"  {tool} {one:.3f} s = {one / bare:.2f}x of bare (+{one - bare:.3f} s)")
 for name in failures:
     print(f"\n{name} failed; last lines of its output:")
     try:

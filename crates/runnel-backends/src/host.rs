@@ -4,10 +4,13 @@
 //! `tool_cache/`, `home/`), spawning processes with exactly the environment the engine gives,
 //! killing whole process groups on timeout, cancellation and teardown, and file access that
 //! stays inside the job's directories. Must not: parse workflows or evaluate expressions;
-//! run containers (services need the Docker backend).
+//! run containers (`services` asks the Docker backend for the job's services).
 
 mod files;
 mod process;
+pub(crate) mod services;
+
+pub use services::HostWithDockerServices;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -89,7 +92,8 @@ impl Backend for HostBackend {
             return Err(BackendError::Failed {
                 operation: format!("prepare job {}", spec.job_key),
                 message: format!(
-                    "services need the Docker backend (the job declares service `{}`)",
+                    "services need the Docker backend (the job declares service `{}`): on this \
+                     machine they run as Docker containers beside the steps",
                     service.id
                 ),
             });

@@ -61,6 +61,15 @@ impl LabelRouter {
             .unwrap_or(&self.fallback)
     }
 
+    /// Waits for container removals still running in the background (see
+    /// `docker::Teardown::Background`); call before the process exits.
+    pub async fn finish_teardowns(&self) -> Result<(), BackendError> {
+        match &self.docker {
+            Ok(docker) => docker.finish_teardowns().await,
+            Err(_) => Ok(()),
+        }
+    }
+
     fn docker(&self, why: &str) -> Result<&DockerBackend, BackendError> {
         self.docker.as_ref().map_err(|reason| BackendError::Failed {
             operation: why.to_owned(),
@@ -101,6 +110,14 @@ impl Backend for LabelRouter {
                     self.docker(&format!("run job `{}` in its `container:`", spec.job_key))?;
                 docker.prepare(spec, cancel).await
             }
+            // Services of a job on this machine run as containers publishing their ports on
+            // 127.0.0.1, as on a GitHub VM.
+            Platform::Host if !spec.services.is_empty() => match &self.docker {
+                Ok(docker) => {
+                    crate::host::services::prepare(&self.host, docker, spec, cancel).await
+                }
+                Err(reason) => Err(crate::host::services::docker_missing(spec, reason)),
+            },
             Platform::Host => self.host.prepare(spec, cancel).await,
         }
     }

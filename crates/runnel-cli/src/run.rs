@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use runnel_backends::docker::{DockerBackend, DockerBackendConfig};
+use runnel_backends::docker::{DockerBackend, DockerBackendConfig, JobNetwork, Teardown};
 use runnel_backends::host::{HostBackend, HostConfig};
 use runnel_backends::router::{LabelRouter, Platform};
 use runnel_engine::{JobResult, RunOptions, WorkflowResult};
@@ -64,6 +64,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
     let mut options = RunOptions::local(Some(workspace));
     options.secrets = secrets;
     options.job_filter = args.job.clone();
+    options.matrix_filter = args.matrix.clone();
     if let Some(url) = &args.actions_url {
         options.actions_url = url.clone();
     }
@@ -73,7 +74,8 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
         .enable_all()
         .build()
         .context("start the async runtime")?;
-    let docker = runtime.block_on(connect_docker(&sink));
+    let docker = runtime.block_on(connect_docker(&sink, args.ca_bundle.clone()));
+    options.job_services = runtime.block_on(crate::cache::run_services(args))?;
     let backend = LabelRouter::new(
         platforms,
         Platform::Host,
@@ -111,11 +113,15 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
         ));
         let result = match result {
             Ok(result) => result,
-            Err(error) => bail!("{}: {error}", workflow_plan.file),
+            Err(error) => {
+                finish_teardowns(&runtime, &backend, &sink);
+                bail!("{}: {error}", workflow_plan.file)
+            }
         };
         print_summary(&sink, &result);
         failed |= result.result != JobResult::Success;
     }
+    finish_teardowns(&runtime, &backend, &sink);
     if ran == 0 {
         eprintln!(
             "runnel: no workflow is triggered by `{}` on {}",
@@ -243,12 +249,35 @@ fn parse_platforms(platforms: &[String]) -> Result<Vec<(String, Platform)>> {
         .collect()
 }
 
+/// Waits until the containers of finished jobs are removed (they go in the background).
+fn finish_teardowns(runtime: &tokio::runtime::Runtime, backend: &LabelRouter, sink: &TerminalSink) {
+    if let Err(error) = runtime.block_on(backend.finish_teardowns()) {
+        sink.println(&format!(
+            "runnel: warning: cleaning up after the jobs: {error}"
+        ));
+    }
+}
+
 /// The Docker backend when an engine answers, after removing what dead runners left behind;
 /// otherwise why not, which is said only if a job needs Docker.
-async fn connect_docker(sink: &TerminalSink) -> Result<DockerBackend, String> {
-    let docker = DockerBackend::connect(DockerBackendConfig::safe_defaults())
-        .await
-        .map_err(|e| format!("{e} (start dockerd, or run the job's label on this machine with -P LABEL=-self-hosted)"))?;
+async fn connect_docker(
+    sink: &TerminalSink,
+    ca_bundle: Option<std::path::PathBuf>,
+) -> Result<DockerBackend, String> {
+    let config = DockerBackendConfig {
+        ca_bundle,
+        // Jobs end sooner; `finish_teardowns` waits for the removals before the run ends.
+        teardown: Teardown::Background,
+        // Like `docker run` and act: a local run's jobs need no isolation from each other,
+        // and the default bridge starts containers sooner (no embedded DNS).
+        job_network: JobNetwork::DefaultBridge,
+        ..DockerBackendConfig::safe_defaults()
+    };
+    let docker = DockerBackend::connect(config).await.map_err(|e| {
+        format!(
+            "{e} (start dockerd, or run the job's label on this machine with -P LABEL=-self-hosted)"
+        )
+    })?;
     if let Err(error) = docker.cleanup_leftovers().await {
         sink.println(&format!(
             "runnel: warning: cleaning up leftovers of earlier runs: {error}"

@@ -4,8 +4,8 @@
 //! Must not: create pods; `pod` does, and hands over what it made in `Created`.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bollard::Docker;
 use bollard::query_parameters::RemoveContainerOptionsBuilder;
@@ -20,9 +20,14 @@ use tokio_util::sync::CancellationToken;
 use super::archive::{self, PathKind};
 use super::exec::{self, ExecTarget};
 use super::step_container;
+use super::workdir::{HostIo, HostWorkDir};
 use super::{failed, is_not_found};
 
 use super::pod::EXEC_DIR;
+
+/// Container removals still running after `teardown` returned.
+pub(crate) type PendingTeardowns =
+    Arc<Mutex<Vec<tokio::task::JoinHandle<Result<(), BackendError>>>>>;
 
 #[derive(Debug, Default)]
 pub(crate) struct Created {
@@ -39,6 +44,11 @@ pub(crate) struct DockerEnvironment {
     pub(crate) default_env: BTreeMap<String, String>,
     pub(crate) container_id: String,
     pub(crate) has_sh: bool,
+    /// The job's `/__w` and `HOME` on this machine; `None`: in a volume, reached through the
+    /// archive API.
+    pub(crate) work_dir: Option<HostWorkDir>,
+    /// Where teardown leaves its container removals when they run in the background.
+    pub(crate) background_teardowns: Option<PendingTeardowns>,
     pub(crate) next_exec: AtomicU64,
     pub(crate) created: Mutex<Created>,
 }
@@ -63,6 +73,42 @@ impl DockerEnvironment {
                 .has_sh
                 .then(|| format!("{EXEC_DIR}/exec-{sequence}.pid")),
         }
+    }
+}
+
+impl DockerEnvironment {
+    /// Removes the job directory. Files that steps made as another user (root in the
+    /// container, a non-root runner here) may not be ours to remove: then they are removed
+    /// from inside the job container, as root, and the directory again.
+    async fn remove_work_dir(
+        &self,
+        work_dir: &HostWorkDir,
+        created: &Created,
+    ) -> Result<(), BackendError> {
+        let Err(error) = work_dir.remove().await else {
+            return Ok(());
+        };
+        let Some(job_container) = created.containers.last() else {
+            return Err(error);
+        };
+        tracing::debug!(%error, "removing the job directory from inside the job container");
+        // Never the workspace when it is the user's bind-mounted source tree.
+        let mut targets = vec!["/__w/_temp", "/__w/_tool", "/__w/_runnel", "/github/home"];
+        if self.info.has_bash || self.has_sh {
+            if !work_dir.is_shadowed(super::pod::WORKSPACE) {
+                targets.push(super::pod::WORKSPACE);
+            }
+            let mut argv = vec![
+                "/bin/sh".to_owned(),
+                "-c".to_owned(),
+                r#"for d in "$@"; do find "$d" -mindepth 1 -maxdepth 1 -exec rm -rf {} +; done"#
+                    .to_owned(),
+                "sh".to_owned(),
+            ];
+            argv.extend(targets.iter().map(|target| (*target).to_owned()));
+            exec::run_as_root_quietly(&self.docker, job_container, argv).await;
+        }
+        work_dir.remove().await
     }
 }
 
@@ -96,10 +142,20 @@ impl JobEnvironment for DockerEnvironment {
         executable: bool,
     ) -> Result<(), BackendError> {
         let mode = if executable { 0o755 } else { 0o644 };
+        if let Some(work_dir) = &self.work_dir
+            && let HostIo::Done(()) = work_dir.write(path, contents, mode).await?
+        {
+            return Ok(());
+        }
         archive::write_file(&self.docker, &self.container_id, path, contents, mode).await
     }
 
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        if let Some(work_dir) = &self.work_dir
+            && let HostIo::Done(contents) = work_dir.read(path).await?
+        {
+            return Ok(contents);
+        }
         archive::read_file(&self.docker, &self.container_id, path).await
     }
 
@@ -150,43 +206,64 @@ impl JobEnvironment for DockerEnvironment {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             std::mem::take(&mut *created)
         };
-        let mut first_error = None;
-        // Services join the job container's namespace: remove them first, then the job
-        // container (with its anonymous volumes), then the network.
-        let (services, job) = created
-            .containers
-            .split_at(created.containers.len().saturating_sub(1));
-        for group in [services, job] {
-            let removals = group.iter().map(|id| async move {
-                let options = RemoveContainerOptionsBuilder::new()
-                    .force(true)
-                    .v(true)
-                    .build();
-                match self.docker.remove_container(id, Some(options)).await {
-                    Err(error) if !is_not_found(&error) => {
-                        Err(failed("remove container", format!("{id}: {error}")))
-                    }
-                    _ => Ok(()),
-                }
-            });
-            for result in join_all(removals).await {
-                if let Err(error) = result {
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        if let Some(network) = created.network {
-            match self.docker.remove_network(&network).await {
-                Err(error) if !is_not_found(&error) => {
-                    first_error
-                        .get_or_insert(failed("remove network", format!("{network}: {error}")));
-                }
-                _ => {}
-            }
-        }
-        match first_error {
-            Some(error) => Err(error),
+        let work_dir = match &self.work_dir {
+            Some(work_dir) => self.remove_work_dir(work_dir, &created).await,
             None => Ok(()),
+        };
+        let objects = match &self.background_teardowns {
+            Some(pending) => {
+                // Whoever drives the backend awaits these before it exits
+                // (`DockerBackend::finish_teardowns`).
+                let docker = self.docker.clone();
+                let handle = tokio::spawn(async move { remove_objects(&docker, created).await });
+                pending
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(handle);
+                Ok(())
+            }
+            None => remove_objects(&self.docker, created).await,
+        };
+        work_dir.and(objects)
+    }
+}
+
+/// Removes what `prepare` created: services first (they join the job container's namespace),
+/// then the job container (with its anonymous volumes), then the network.
+pub(crate) async fn remove_objects(docker: &Docker, created: Created) -> Result<(), BackendError> {
+    let mut first_error = None;
+    let (services, job) = created
+        .containers
+        .split_at(created.containers.len().saturating_sub(1));
+    for group in [services, job] {
+        let removals = group.iter().map(|id| async move {
+            let options = RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .v(true)
+                .build();
+            match docker.remove_container(id, Some(options)).await {
+                Err(error) if !is_not_found(&error) => {
+                    Err(failed("remove container", format!("{id}: {error}")))
+                }
+                _ => Ok(()),
+            }
+        });
+        for result in join_all(removals).await {
+            if let Err(error) = result {
+                first_error.get_or_insert(error);
+            }
         }
+    }
+    if let Some(network) = created.network {
+        match docker.remove_network(&network).await {
+            Err(error) if !is_not_found(&error) => {
+                first_error.get_or_insert(failed("remove network", format!("{network}: {error}")));
+            }
+            _ => {}
+        }
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(()),
     }
 }

@@ -203,3 +203,39 @@ async fn kill(target: &ExecTarget<'_>) {
         tracing::warn!(container = target.container, %error, "could not kill a process group");
     }
 }
+
+/// Runs `argv` as root in `container` to its end, output discarded; best effort (logged),
+/// for housekeeping such as removing files steps made.
+pub(crate) async fn run_as_root_quietly(docker: &Docker, container: &str, argv: Vec<String>) {
+    let created = docker
+        .create_exec(
+            container,
+            CreateExecOptions {
+                cmd: Some(argv),
+                user: Some("0:0".to_owned()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await;
+    let started = match created {
+        Ok(created) => docker.start_exec(&created.id, None).await,
+        Err(error) => Err(error),
+    };
+    match started {
+        Ok(StartExecResults::Attached { mut output, .. }) => {
+            let drain = async { while output.next().await.is_some() {} };
+            if tokio::time::timeout(HOUSEKEEPING_LIMIT, drain)
+                .await
+                .is_err()
+            {
+                tracing::warn!(container, "housekeeping in the job container took too long");
+            }
+        }
+        Ok(StartExecResults::Detached) => {}
+        Err(error) => tracing::warn!(container, %error, "housekeeping in the job container failed"),
+    }
+}
+
+const HOUSEKEEPING_LIMIT: Duration = Duration::from_secs(120);

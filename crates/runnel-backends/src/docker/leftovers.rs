@@ -70,11 +70,25 @@ fn runner_alive(labels: &HashMap<String, String>) -> bool {
         // Not ours to judge: keep it.
         return true;
     };
-    match (process_start_time(pid), labels.get(LABEL_PID_START)) {
-        (None, _) => false,
-        (Some(now), Some(then)) => &now == then,
-        (Some(_), None) => true,
+    !runner_gone(pid, labels.get(LABEL_PID_START).map(String::as_str))
+}
+
+/// Whether runner `pid`, started at `start` (when known), no longer runs.
+pub(crate) fn runner_gone(pid: u32, start: Option<&str>) -> bool {
+    match (process_start_time(pid), start) {
+        (None, _) => true,
+        (Some(now), Some(then)) => now != then,
+        (Some(_), None) => false,
     }
+}
+
+/// This process's pid and start time (`0` when unknown), for names of its objects.
+pub(crate) fn this_runner() -> (u32, String) {
+    let pid = std::process::id();
+    (
+        pid,
+        process_start_time(pid).unwrap_or_else(|| "0".to_owned()),
+    )
 }
 
 /// What [`cleanup`] removed.
@@ -83,6 +97,8 @@ pub struct LeftoverReport {
     pub containers: Vec<String>,
     pub networks: Vec<String>,
     pub volumes: Vec<String>,
+    /// Job directories on this machine (see `DockerBackendConfig::job_files`).
+    pub directories: Vec<std::path::PathBuf>,
 }
 
 pub(crate) async fn cleanup(docker: &Docker) -> Result<LeftoverReport, BackendError> {

@@ -4,13 +4,17 @@
 //! Layout of one job (all objects labelled `runnel.job`, `runnel.pid`, `runnel.pid-start`):
 //! - a network: by default the shared `runnel-jobs` bridge, on which containers cannot reach
 //!   each other (see [`JobNetwork`]), or a bridge of its own (`runnel-<pid>-<n>`);
-//! - the job container, kept alive by `tail -f /dev/null` under Docker's init, with an anonymous
-//!   volume at `/__w` (temp, tool cache, home, and the workspace unless a host directory is
-//!   bind-mounted there) and every port of every service published on it;
+//! - the job container, kept alive by `tail -f /dev/null` under Docker's init, with `/__w`
+//!   (temp, tool cache, and the workspace unless a host directory is bind-mounted there) and
+//!   `HOME` bind-mounted from a job directory on this machine (`workdir`; an anonymous volume
+//!   when the engine cannot mount it), and every port of every service published on it;
 //! - each service with `network_mode: container:<job>`: it shares the job's network namespace,
 //!   so `localhost:5432` works, and the job container's `/etc/hosts` maps every service id to
 //!   127.0.0.1, so `postgres:5432` works too. Two services on one port cannot both bind it: that
 //!   is refused before anything starts, naming both.
+//!
+//! A host job's services are containers of their own (`host_services`); a configured CA
+//! bundle is trusted in every container (`ca`).
 //!
 //! Safe defaults: the Docker socket is never mounted unless [`DockerBackendConfig`] says so;
 //! `options:` go through the allow-list in `options`, `volumes:` through `valid_volumes`.
@@ -18,23 +22,28 @@
 //! Must not: parse workflows or evaluate expressions; it gets plain `JobSpec`s.
 
 mod archive;
+mod ca;
 mod environment;
 mod exec;
+mod host_services;
 mod image;
 mod leftovers;
 mod options;
 mod pod;
 mod services;
 mod step_container;
+mod workdir;
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bollard::Docker;
 use runnel_engine::backend::{Backend, BackendError, JobEnvironment, JobSpec};
 use tokio_util::sync::CancellationToken;
 
+pub use host_services::RunningServices;
 pub use leftovers::LeftoverReport;
 
 /// How the Docker backend behaves; the defaults are the safe ones.
@@ -56,6 +65,39 @@ pub struct DockerBackendConfig {
     pub service_start_timeout: Duration,
     /// Which network job containers join.
     pub job_network: JobNetwork,
+    /// Where the job container's `/__w` and `HOME` live.
+    pub job_files: JobFiles,
+    /// PEM certificates that job, service and step containers trust on top of this machine's
+    /// system bundle (see the `ca` module for how). The Docker engine must see this machine's
+    /// files (a bind mount), as for `JobFiles::HostDirectory`.
+    pub ca_bundle: Option<PathBuf>,
+    /// When a job's containers are removed.
+    pub teardown: Teardown,
+}
+
+/// When a job's containers and network are removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Teardown {
+    /// Before `teardown` returns.
+    Wait,
+    /// After `teardown` returns (its job directory is gone already), so that the job's
+    /// dependents start sooner: force-removing a running container takes about 0.1 s. Whoever
+    /// drives the backend must await [`DockerBackend::finish_teardowns`] before it exits.
+    Background,
+}
+
+/// Where a job container's `/__w` (workspace, `RUNNER_TEMP`, tool cache) and `HOME` live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobFiles {
+    /// A directory per job on this machine, under `root` (the system temp dir when `None`),
+    /// bind-mounted into the job container, as GitHub mounts its runner's `_work` at `/__w`.
+    /// The engine's scripts and file-command files are then plain file IO instead of Docker
+    /// archive calls (about 60 ms each, a dozen per step). When the Docker engine cannot
+    /// mount it (it runs on another machine, or this runner runs in a container whose files
+    /// the engine does not see), jobs fall back to `Volume`.
+    HostDirectory { root: Option<PathBuf> },
+    /// An anonymous volume per job; files move through Docker's archive API.
+    Volume,
 }
 
 /// The network of a job container (its services share the job container's namespace either way).
@@ -68,6 +110,11 @@ pub enum JobNetwork {
     Shared,
     /// A fresh bridge per job, removed at teardown.
     PerJob,
+    /// Docker's default `bridge`, as `docker run` and act use: no embedded DNS server to set
+    /// up, so a job container starts about 50 ms sooner than on `runnel-jobs`, but jobs (and
+    /// any other container there) can reach each other. For local runs of one user's jobs;
+    /// a runner serving several repositories keeps `Shared`.
+    DefaultBridge,
 }
 
 impl DockerBackendConfig {
@@ -81,6 +128,9 @@ impl DockerBackendConfig {
             allow_privileged: false,
             service_start_timeout: Duration::from_secs(300),
             job_network: JobNetwork::Shared,
+            job_files: JobFiles::HostDirectory { root: None },
+            ca_bundle: None,
+            teardown: Teardown::Wait,
         }
     }
 }
@@ -103,6 +153,12 @@ pub struct DockerBackend {
     config: DockerBackendConfig,
     pull_progress: Option<PullProgressCallback>,
     labels: leftovers::RunnerLabels,
+    /// Set once the engine could not mount a job directory of this machine.
+    host_dirs_unusable: AtomicBool,
+    /// The combined CA bundle when `config.ca_bundle` is set.
+    ca: Option<ca::CaBundle>,
+    /// Removals still running (`Teardown::Background`).
+    pending_teardowns: environment::PendingTeardowns,
 }
 
 impl DockerBackend {
@@ -126,11 +182,24 @@ impl DockerBackend {
                     format!("{target} does not answer ({error}); is dockerd running?"),
                 )
             })?;
+        let ca = match &config.ca_bundle {
+            Some(configured) => {
+                let root = match &config.job_files {
+                    JobFiles::HostDirectory { root: Some(root) } => root.clone(),
+                    _ => std::env::temp_dir(),
+                };
+                Some(ca::CaBundle::prepare(&root, configured)?)
+            }
+            None => None,
+        };
         Ok(DockerBackend {
             docker,
             config,
+            ca,
             pull_progress: None,
             labels: leftovers::RunnerLabels::of_this_process(),
+            host_dirs_unusable: AtomicBool::new(false),
+            pending_teardowns: Arc::default(),
         })
     }
 
@@ -143,7 +212,48 @@ impl DockerBackend {
     /// Removes containers, networks and volumes left by runner processes that are gone (a
     /// killed runner cannot tear down). Objects of live runners, this one included, are kept.
     pub async fn cleanup_leftovers(&self) -> Result<LeftoverReport, BackendError> {
-        leftovers::cleanup(&self.docker).await
+        let mut report = leftovers::cleanup(&self.docker).await?;
+        if let Some(root) = self.host_work_root() {
+            let removed = tokio::task::spawn_blocking(move || workdir::cleanup(&root)).await;
+            report.directories = removed.unwrap_or_default();
+        }
+        Ok(report)
+    }
+
+    /// Waits for the container removals that `Teardown::Background` left running; the first
+    /// error, if any, after all of them ended. Call before the process exits.
+    pub async fn finish_teardowns(&self) -> Result<(), BackendError> {
+        let pending = std::mem::take(
+            &mut *self
+                .pending_teardowns
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        let mut first_error = None;
+        for handle in pending {
+            let result = match handle.await {
+                Ok(result) => result,
+                Err(join) => Err(failed("tear down a job", join.to_string())),
+            };
+            if let Err(error) = result {
+                tracing::warn!(%error, "removing a job's containers failed");
+                first_error.get_or_insert(error);
+            }
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// Where job directories go on this machine, unless jobs use volumes.
+    fn host_work_root(&self) -> Option<PathBuf> {
+        match &self.config.job_files {
+            JobFiles::HostDirectory { root } => {
+                Some(root.clone().unwrap_or_else(std::env::temp_dir))
+            }
+            JobFiles::Volume => None,
+        }
     }
 
     /// The bollard client, for callers that need the engine directly (tests, docker actions).
@@ -163,12 +273,20 @@ impl Backend for DockerBackend {
         // cannot remove either by name.
         static NEXT_JOB: AtomicU64 = AtomicU64::new(1);
         let sequence = NEXT_JOB.fetch_add(1, Ordering::Relaxed);
+        let host_work_root = self
+            .host_work_root()
+            .filter(|_| !self.host_dirs_unusable.load(Ordering::Relaxed));
         let context = pod::PrepareContext {
             docker: &self.docker,
             config: &self.config,
             pull_progress: self.pull_progress.as_ref(),
             labels: self.labels.for_job(&spec.job_key),
             name: format!("runnel-{}-{sequence}", std::process::id()),
+            host_work_root: host_work_root.as_deref(),
+            host_dirs_unusable: &self.host_dirs_unusable,
+            ca: self.ca.as_ref(),
+            background_teardowns: (self.config.teardown == Teardown::Background)
+                .then(|| self.pending_teardowns.clone()),
         };
         let environment = pod::prepare(context, spec, cancel).await?;
         Ok(Box::new(environment))

@@ -481,6 +481,16 @@ pub(crate) enum VolumeMount {
     Bind(String),
 }
 
+impl VolumeMount {
+    /// Where the container sees it.
+    pub(crate) fn target(&self) -> &str {
+        match self {
+            VolumeMount::Anonymous { target } => target,
+            VolumeMount::Bind(spec) => spec.split(':').nth(1).unwrap_or(spec),
+        }
+    }
+}
+
 /// What the backend config lets workflows mount.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct VolumePolicy<'a> {

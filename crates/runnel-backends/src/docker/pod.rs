@@ -6,8 +6,9 @@
 //! Must not: interpret workflow semantics beyond the `JobSpec` it is given.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bollard::Docker;
 use bollard::models::{
@@ -22,16 +23,18 @@ use runnel_engine::backend::{
 use tokio_util::sync::CancellationToken;
 
 use super::archive::{self, PathKind};
-use super::environment::{Created, DockerEnvironment};
+use super::ca::{self, CaBundle};
+use super::environment::{Created, DockerEnvironment, PendingTeardowns};
 use super::image::{self, ImageRequest};
 use super::options::{self, CheckedOptions, ContainerRole, PortMapping, VolumeMount, VolumePolicy};
 use super::services::{self, StartingService};
+use super::workdir::HostWorkDir;
 use super::{DockerBackendConfig, JobNetwork, PullProgressCallback, failed};
 
 /// Paths inside the job container. `/__w` is a per-job volume; the names follow GitHub's
 /// container jobs where it has them.
 const WORK_ROOT: &str = "/__w";
-const WORKSPACE: &str = "/__w/workspace";
+pub(crate) const WORKSPACE: &str = "/__w/workspace";
 const TEMP: &str = "/__w/_temp";
 const TOOL_CACHE: &str = "/__w/_tool";
 const HOME: &str = "/github/home";
@@ -47,6 +50,14 @@ pub(crate) struct PrepareContext<'a> {
     pub(crate) labels: HashMap<String, String>,
     /// Unique prefix for this job's object names.
     pub(crate) name: String,
+    /// Where job directories go on this machine; `None`: a volume per job.
+    pub(crate) host_work_root: Option<&'a Path>,
+    /// Set when the engine could not mount a job directory: later jobs use volumes.
+    pub(crate) host_dirs_unusable: &'a AtomicBool,
+    /// The CA bundle every container trusts, when configured.
+    pub(crate) ca: Option<&'a CaBundle>,
+    /// Where teardown leaves removals to finish in the background (`Teardown::Background`).
+    pub(crate) background_teardowns: Option<PendingTeardowns>,
 }
 
 /// A service that passed the checks, ready to create.
@@ -154,6 +165,8 @@ pub(crate) async fn prepare(
         default_env: BTreeMap::new(),
         container_id: String::new(),
         has_sh: false,
+        work_dir: None,
+        background_teardowns: context.background_teardowns.clone(),
         next_exec: AtomicU64::new(1),
         created: Mutex::new(Created::default()),
     };
@@ -213,6 +226,7 @@ async fn build(
             let id = attempt!(shared_network(docker).await);
             (SHARED_NETWORK.to_owned(), id)
         }
+        JobNetwork::DefaultBridge => ("bridge".to_owned(), "bridge".to_owned()),
         JobNetwork::PerJob => {
             let network = context.name.clone();
             let id = attempt!(
@@ -232,38 +246,68 @@ async fn build(
         }
     };
     let job_name = format!("{}-job", context.name);
-    let body = job_container_body(context, spec, &plan, planned, &network_ref);
-    let created = attempt!(
-        docker
-            .create_container(
-                Some(CreateContainerOptionsBuilder::new().name(&job_name).build()),
-                body,
-            )
-            .await
-            .map_err(|error| failed(
-                "create job container",
-                format!("{}: {error}", plan.job.image)
-            ))
-    );
-    let job_id = created.id;
-    environment.record(|created| created.containers.push(job_id.clone()));
-    // Lay out /__w (and HOME) in one request, and look for shells meanwhile.
-    let mut directories = vec!["__w/_temp/", "__w/_tool/", "__w/_runnel/", "github/home/"];
+    let mut work_subdirs = vec!["_temp", "_tool", "_runnel"];
     if spec.workspace_source.is_none() {
-        directories.push("__w/workspace/");
+        work_subdirs.push("workspace");
     }
-    // Before the start: Docker mounts the file system for archive calls on a created
-    // container too, and calls racing the start were measured slower, not faster.
-    let (layout, sh, bash, usr_bash) = tokio::join!(
-        archive::upload_directories(docker, &job_id, &directories),
-        archive::stat(docker, &job_id, "/bin/sh"),
-        archive::stat(docker, &job_id, "/bin/bash"),
-        archive::stat(docker, &job_id, "/usr/bin/bash"),
+    if let Some(root) = context.host_work_root {
+        let mut work_dir = attempt!(HostWorkDir::create(root, &context.name, &work_subdirs));
+        if spec.workspace_source.is_some() {
+            work_dir.shadow(WORKSPACE);
+        }
+        for volume in &plan.volumes {
+            work_dir.shadow(volume.target());
+        }
+        environment.work_dir = Some(work_dir);
+    }
+    let body = job_container_body(
+        context,
+        spec,
+        &plan,
+        planned,
+        &network_ref,
+        environment.work_dir.as_ref(),
     );
-    attempt!(layout);
-    let is_program = |kind: &PathKind| matches!(kind, PathKind::File { executable: true });
-    environment.has_sh = is_program(&attempt!(sh));
-    environment.info.has_bash = is_program(&attempt!(bash)) || is_program(&attempt!(usr_bash));
+    let created = docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::new().name(&job_name).build()),
+            body,
+        )
+        .await;
+    let created = match created {
+        // The engine does not see this machine's files (it runs elsewhere, or this runner runs
+        // in a container): this job and the next ones use a volume.
+        Err(error) if environment.work_dir.is_some() && is_missing_bind_source(&error) => {
+            tracing::info!(%error, "the Docker engine cannot mount job directories of this machine; using volumes");
+            context.host_dirs_unusable.store(true, Ordering::Relaxed);
+            if let Some(work_dir) = environment.work_dir.take() {
+                attempt!(work_dir.remove().await);
+            }
+            let body = job_container_body(context, spec, &plan, planned, &network_ref, None);
+            docker
+                .create_container(
+                    Some(CreateContainerOptionsBuilder::new().name(&job_name).build()),
+                    body,
+                )
+                .await
+        }
+        other => other,
+    };
+    let job_id = attempt!(created.map_err(|error| failed(
+        "create job container",
+        format!("{}: {error}", plan.job.image)
+    )))
+    .id;
+    environment.record(|created| created.containers.push(job_id.clone()));
+    if environment.work_dir.is_none() {
+        // Lay out /__w (and HOME) in one request. Before the start: Docker mounts the file
+        // system for archive calls on a created container too, and calls racing the start
+        // were measured slower, not faster.
+        let mut directories = vec!["github/home/".to_owned()];
+        directories.extend(work_subdirs.iter().map(|sub| format!("__w/{sub}/")));
+        let directories: Vec<&str> = directories.iter().map(String::as_str).collect();
+        attempt!(archive::upload_directories(docker, &job_id, &directories).await);
+    }
     attempt!(
         docker
             .start_container(&job_id, None)
@@ -273,6 +317,16 @@ async fn build(
                 format!("{}: {error}", plan.job.image)
             ))
     );
+    // Archive `stat` of a running container is a millisecond; of a created one it mounts the
+    // file system first.
+    let (sh, bash, usr_bash) = tokio::join!(
+        archive::stat(docker, &job_id, "/bin/sh"),
+        archive::stat(docker, &job_id, "/bin/bash"),
+        archive::stat(docker, &job_id, "/usr/bin/bash"),
+    );
+    let is_program = |kind: &PathKind| matches!(kind, PathKind::File { executable: true });
+    environment.has_sh = is_program(&attempt!(sh));
+    environment.info.has_bash = is_program(&attempt!(bash)) || is_program(&attempt!(usr_bash));
 
     let mut service_containers = Vec::new();
     for service in planned {
@@ -415,16 +469,29 @@ fn job_container_body(
     plan: &JobPlan<'_>,
     planned: &[PlannedService<'_>],
     network: &str,
+    work_dir: Option<&HostWorkDir>,
 ) -> ContainerCreateBody {
-    let mut mounts = vec![Mount {
-        target: Some(WORK_ROOT.to_owned()),
-        typ: Some(MountType::VOLUME),
-        volume_options: Some(MountVolumeOptions {
-            labels: Some(context.labels.clone()),
+    let mut mounts = match work_dir {
+        Some(work_dir) => work_dir
+            .mounts()
+            .into_iter()
+            .map(|(source, target)| Mount {
+                target: Some(target.to_owned()),
+                source: Some(source),
+                typ: Some(MountType::BIND),
+                ..Default::default()
+            })
+            .collect(),
+        None => vec![Mount {
+            target: Some(WORK_ROOT.to_owned()),
+            typ: Some(MountType::VOLUME),
+            volume_options: Some(MountVolumeOptions {
+                labels: Some(context.labels.clone()),
+                ..Default::default()
+            }),
             ..Default::default()
-        }),
-        ..Default::default()
-    }];
+        }],
+    };
     if let Some(source) = &spec.workspace_source {
         mounts.push(Mount {
             target: Some(WORKSPACE.to_owned()),
@@ -432,6 +499,9 @@ fn job_container_body(
             typ: Some(MountType::BIND),
             ..Default::default()
         });
+    }
+    if let Some(ca) = context.ca {
+        mounts.push(ca.mount());
     }
     let mut binds = Vec::new();
     if context.config.mount_docker_socket {
@@ -468,7 +538,10 @@ fn job_container_body(
             "/dev/null".to_owned(),
         ]),
         cmd: Some(Vec::new()),
-        env: Some(env_list(&plan.job.env, &plan.options)),
+        env: Some(with_ca_env(
+            context.ca,
+            env_list(&plan.job.env, &plan.options),
+        )),
         labels: Some(labels_with(&context.labels, &plan.options)),
         exposed_ports: (!exposed_ports.is_empty()).then_some(exposed_ports),
         hostname: plan.options.hostname.clone(),
@@ -492,12 +565,15 @@ fn service_container_body(
     service: &PlannedService<'_>,
     job_id: &str,
 ) -> ContainerCreateBody {
-    let mut mounts = Vec::new();
+    let mut mounts: Vec<Mount> = context.ca.iter().map(|ca| ca.mount()).collect();
     let mut binds = Vec::new();
     add_volumes(&service.volumes, &context.labels, &mut mounts, &mut binds);
     let mut body = ContainerCreateBody {
         image: Some(service.spec.image.clone()),
-        env: Some(env_list(&service.spec.env, &service.options)),
+        env: Some(with_ca_env(
+            context.ca,
+            env_list(&service.spec.env, &service.options),
+        )),
         labels: Some(labels_with(&context.labels, &service.options)),
         entrypoint: service.options.entrypoint.clone(),
         host_config: Some(HostConfig {
@@ -514,7 +590,7 @@ fn service_container_body(
 }
 
 /// The options both kinds of container share.
-fn apply_options(body: &mut ContainerCreateBody, options: &CheckedOptions) {
+pub(crate) fn apply_options(body: &mut ContainerCreateBody, options: &CheckedOptions) {
     body.healthcheck = options.health.clone();
     body.user = options.user.clone();
     body.working_dir = options.workdir.clone();
@@ -549,7 +625,7 @@ fn apply_options(body: &mut ContainerCreateBody, options: &CheckedOptions) {
     }
 }
 
-fn add_volumes(
+pub(crate) fn add_volumes(
     volumes: &[VolumeMount],
     labels: &HashMap<String, String>,
     mounts: &mut Vec<Mount>,
@@ -571,7 +647,7 @@ fn add_volumes(
     }
 }
 
-fn env_list(env: &BTreeMap<String, String>, options: &CheckedOptions) -> Vec<String> {
+pub(crate) fn env_list(env: &BTreeMap<String, String>, options: &CheckedOptions) -> Vec<String> {
     let mut list: Vec<String> = env
         .iter()
         .map(|(key, value)| format!("{key}={value}"))
@@ -580,7 +656,20 @@ fn env_list(env: &BTreeMap<String, String>, options: &CheckedOptions) -> Vec<Str
     list
 }
 
-fn labels_with(
+/// `env` with the CA variables in front (so the workflow's own values win), when a CA bundle
+/// is configured.
+pub(crate) fn with_ca_env(ca: Option<&CaBundle>, env: Vec<String>) -> Vec<String> {
+    match ca {
+        Some(_) => {
+            let mut all = ca::env_entries(&env);
+            all.extend(env);
+            all
+        }
+        None => env,
+    }
+}
+
+pub(crate) fn labels_with(
     labels: &HashMap<String, String>,
     options: &CheckedOptions,
 ) -> HashMap<String, String> {
@@ -594,7 +683,7 @@ fn labels_with(
     all
 }
 
-fn check_volumes(
+pub(crate) fn check_volumes(
     volumes: &[String],
     policy: VolumePolicy<'_>,
 ) -> Result<Vec<VolumeMount>, options::OptionError> {
@@ -604,7 +693,7 @@ fn check_volumes(
         .collect()
 }
 
-fn check_ports(ports: &[String]) -> Result<Vec<PortMapping>, options::OptionError> {
+pub(crate) fn check_ports(ports: &[String]) -> Result<Vec<PortMapping>, options::OptionError> {
     ports.iter().map(|port| options::parse_port(port)).collect()
 }
 
@@ -617,7 +706,7 @@ fn exposed_ports(image: &ImageInspect) -> Vec<String> {
 }
 
 /// Container names allow `[a-zA-Z0-9_.-]`; service ids are close to that already.
-fn sanitize(id: &str) -> String {
+pub(crate) fn sanitize(id: &str) -> String {
     id.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
@@ -627,4 +716,13 @@ fn sanitize(id: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Docker refused a bind mount because its source is not on the engine's machine.
+fn is_missing_bind_source(error: &bollard::errors::Error) -> bool {
+    matches!(
+        error,
+        bollard::errors::Error::DockerResponseServerError { status_code: 400, message }
+            if message.contains("bind source path does not exist")
+    )
 }

@@ -30,6 +30,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::ca::{self, CA_TARGET};
 use super::image::{self, ImageRequest};
 use super::leftovers::LABEL_JOB;
 use super::{failed, is_not_found};
@@ -278,6 +279,14 @@ pub(crate) async fn run(
         })?;
         binds.push(format!("{source}:{}", mount.target));
     }
+    // The job's CA bundle, when it has one, is trusted here too.
+    let ca_source = sources
+        .iter()
+        .find(|(destination, _)| destination == CA_TARGET)
+        .map(|(_, source)| source.clone());
+    if let Some(source) = &ca_source {
+        binds.push(format!("{source}:{CA_TARGET}:ro"));
+    }
     let job_key = labels.get(LABEL_JOB).cloned().unwrap_or_default();
     image::ensure_image(
         docker,
@@ -294,12 +303,21 @@ pub(crate) async fn run(
         image: Some(run.image.clone()),
         entrypoint: run.entrypoint.clone().map(|entrypoint| vec![entrypoint]),
         cmd: (!run.args.is_empty()).then(|| run.args.clone()),
-        env: Some(
-            run.env
+        env: Some({
+            let env: Vec<String> = run
+                .env
                 .iter()
                 .map(|(name, value)| format!("{name}={value}"))
-                .collect(),
-        ),
+                .collect();
+            match ca_source {
+                Some(_) => {
+                    let mut all = ca::env_entries(&env);
+                    all.extend(env);
+                    all
+                }
+                None => env,
+            }
+        }),
         working_dir: Some(run.workdir.clone()),
         labels: Some(labels),
         attach_stdout: Some(true),

@@ -1,0 +1,270 @@
+//! Services of a job whose steps run on this machine (the host backend): containers on a
+//! network of their own, each known there by its service id, with their `ports:` published
+//! on 127.0.0.1, as on a GitHub VM (`localhost:5432` from a step; `job.services.<id>.ports`
+//! holds the host ports). Health checks are waited for as in the pod; every object carries
+//! the runner's labels, so leftovers of a killed runner are removed at start.
+//!
+//! Must not: run steps (the host backend does) or touch the job container's pod layout.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig};
+use bollard::models::{NetworkCreateRequest, PortBinding};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use futures_util::future::{join_all, try_join_all};
+use runnel_engine::backend::{BackendError, JobSpec};
+use tokio_util::sync::CancellationToken;
+
+use super::image::{self, ImageRequest};
+use super::options::{self, ContainerRole, VolumePolicy};
+use super::pod;
+use super::services::{self, StartingService};
+use super::{DockerBackend, failed, is_not_found};
+
+/// Started services of one host job; [`RunningServices::remove`] must be called.
+pub struct RunningServices {
+    docker: bollard::Docker,
+    containers: Vec<String>,
+    network: Option<String>,
+    /// service id → (container port → host port), for the `job` context.
+    pub ports: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl DockerBackend {
+    /// Starts `spec.services` for a job whose steps run on this machine and waits until they
+    /// are ready (healthy, or running without a health check). On error nothing is left.
+    pub async fn start_host_services(
+        &self,
+        spec: &JobSpec,
+        cancel: &CancellationToken,
+    ) -> Result<RunningServices, BackendError> {
+        let mut running = RunningServices {
+            docker: self.docker.clone(),
+            containers: Vec::new(),
+            network: None,
+            ports: BTreeMap::new(),
+        };
+        match start(self, spec, cancel, &mut running).await {
+            Ok(()) => Ok(running),
+            Err(error) => {
+                if let Err(teardown_error) = running.remove().await {
+                    tracing::warn!(%teardown_error, "could not remove half-started services");
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+async fn start(
+    backend: &DockerBackend,
+    spec: &JobSpec,
+    cancel: &CancellationToken,
+    running: &mut RunningServices,
+) -> Result<(), BackendError> {
+    let docker = &backend.docker;
+    let config = &backend.config;
+    let policy = VolumePolicy {
+        valid_volumes: &config.valid_volumes,
+        mount_docker_socket: config.mount_docker_socket,
+    };
+    let check = |id: &str, error: options::OptionError| {
+        failed("start services", format!("service `{id}`: {error}"))
+    };
+    // Everything the workflow wrote is checked before anything is created.
+    let mut planned = Vec::new();
+    for service in &spec.services {
+        let container = &service.container;
+        let options = options::check_options(
+            &container.options,
+            ContainerRole::Service,
+            config.allow_privileged,
+        )
+        .map_err(|error| check(&service.id, error))?;
+        let volumes = pod::check_volumes(&container.volumes, policy)
+            .map_err(|error| check(&service.id, error))?;
+        let ports =
+            pod::check_ports(&container.ports).map_err(|error| check(&service.id, error))?;
+        planned.push((service, options, volumes, ports));
+    }
+    try_join_all(planned.iter().map(|(service, ..)| {
+        image::ensure_image(
+            docker,
+            ImageRequest {
+                image: &service.container.image,
+                credentials: service.container.credentials.as_ref(),
+                job_key: &spec.job_key,
+                progress: backend.pull_progress.as_ref(),
+            },
+            cancel,
+        )
+    }))
+    .await?;
+
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let sequence = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("runnel-{}-services-{sequence}", std::process::id());
+    let labels = backend.labels.for_job(&spec.job_key);
+    // A network of its own: services reach each other by id, and no other job's.
+    let network = docker
+        .create_network(NetworkCreateRequest {
+            name: name.clone(),
+            driver: Some("bridge".to_owned()),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        })
+        .await
+        .map_err(|error| failed("create services network", format!("{name}: {error}")))?
+        .id;
+    running.network = Some(network.clone());
+
+    let mut started = Vec::new();
+    for (service, options, volumes, ports) in &planned {
+        let container_name = format!("{name}-{}", pod::sanitize(&service.id));
+        let mut mounts: Vec<_> = backend.ca.iter().map(|ca| ca.mount()).collect();
+        let mut binds = Vec::new();
+        pod::add_volumes(volumes, &labels, &mut mounts, &mut binds);
+        let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+        for port in ports {
+            port_bindings
+                .entry(port.container_port.clone())
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: Some(port.host_ip.clone()),
+                    host_port: Some(port.host_port.clone()),
+                });
+        }
+        let exposed_ports: Vec<String> = port_bindings.keys().cloned().collect();
+        let mut body = ContainerCreateBody {
+            image: Some(service.container.image.clone()),
+            env: Some(pod::with_ca_env(
+                backend.ca.as_ref(),
+                pod::env_list(&service.container.env, options),
+            )),
+            labels: Some(pod::labels_with(&labels, options)),
+            entrypoint: options.entrypoint.clone(),
+            exposed_ports: (!exposed_ports.is_empty()).then_some(exposed_ports),
+            host_config: Some(HostConfig {
+                network_mode: Some(network.clone()),
+                init: options.init,
+                mounts: (!mounts.is_empty()).then_some(mounts),
+                binds: (!binds.is_empty()).then_some(binds),
+                port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    network.clone(),
+                    EndpointSettings {
+                        aliases: Some(vec![service.id.clone()]),
+                        ..Default::default()
+                    },
+                )])),
+            }),
+            ..Default::default()
+        };
+        pod::apply_options(&mut body, options);
+        let what = |error| {
+            failed(
+                "start services",
+                format!(
+                    "service `{}` ({}): {error}",
+                    service.id, service.container.image
+                ),
+            )
+        };
+        let id = docker
+            .create_container(
+                Some(
+                    CreateContainerOptionsBuilder::new()
+                        .name(&container_name)
+                        .build(),
+                ),
+                body,
+            )
+            .await
+            .map_err(what)?
+            .id;
+        running.containers.push(id.clone());
+        docker.start_container(&id, None).await.map_err(what)?;
+        started.push((service.id.as_str(), id, ports));
+    }
+    let waits = started.iter().map(|(id, container, _)| {
+        services::wait_ready(
+            docker,
+            StartingService { id, container },
+            config.service_start_timeout,
+            cancel,
+        )
+    });
+    for result in join_all(waits).await {
+        result?;
+    }
+    for (id, container, ports) in &started {
+        let inspect = docker
+            .inspect_container(container, None)
+            .await
+            .map_err(|error| failed("start services", format!("inspect `{id}`: {error}")))?;
+        let bound = inspect
+            .network_settings
+            .and_then(|settings| settings.ports)
+            .unwrap_or_default();
+        let mut published = BTreeMap::new();
+        for port in ports.iter() {
+            let host_port = bound
+                .get(&port.container_port)
+                .and_then(|bindings| bindings.as_ref())
+                .and_then(|bindings| bindings.first())
+                .and_then(|binding| binding.host_port.clone());
+            if let Some(host_port) = host_port {
+                let key = port.container_port.trim_end_matches("/tcp").to_owned();
+                published.insert(key, host_port);
+            }
+        }
+        running.ports.insert((*id).to_owned(), published);
+    }
+    Ok(())
+}
+
+impl RunningServices {
+    /// Removes the containers (with their anonymous volumes) and the network. Safe to call
+    /// twice.
+    pub async fn remove(&mut self) -> Result<(), BackendError> {
+        let containers = std::mem::take(&mut self.containers);
+        let docker = &self.docker;
+        let removals = containers.iter().map(|id| async move {
+            let options = RemoveContainerOptionsBuilder::new()
+                .force(true)
+                .v(true)
+                .build();
+            match docker.remove_container(id, Some(options)).await {
+                Err(error) if !is_not_found(&error) => {
+                    Err(failed("remove service container", format!("{id}: {error}")))
+                }
+                _ => Ok(()),
+            }
+        });
+        let mut first_error = None;
+        for result in join_all(removals).await {
+            if let Err(error) = result {
+                first_error.get_or_insert(error);
+            }
+        }
+        if let Some(network) = self.network.take() {
+            match docker.remove_network(&network).await {
+                Err(error) if !is_not_found(&error) => {
+                    first_error.get_or_insert(failed(
+                        "remove services network",
+                        format!("{network}: {error}"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
