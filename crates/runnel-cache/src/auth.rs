@@ -18,6 +18,8 @@ pub struct JobIdentity {
     pub repository: String,
     /// An opaque job id; reservations remember it.
     pub job: String,
+    /// The workflow run the job belongs to: artifacts are shared by the jobs of one run.
+    pub run: String,
 }
 
 /// Checks the `Authorization: Bearer` token of a request.
@@ -78,6 +80,8 @@ impl TokenVerifier for MapTokenVerifier {
 pub(crate) enum UrlPurpose {
     Download,
     Upload,
+    ArtifactDownload,
+    ArtifactUpload,
 }
 
 impl UrlPurpose {
@@ -85,6 +89,8 @@ impl UrlPurpose {
         match self {
             UrlPurpose::Download => "download",
             UrlPurpose::Upload => "upload",
+            UrlPurpose::ArtifactDownload => "artifact-download",
+            UrlPurpose::ArtifactUpload => "artifact-upload",
         }
     }
 }
@@ -154,4 +160,69 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
                 .and_then(|pair| u8::from_str_radix(pair, 16).ok())
         })
         .collect()
+}
+
+/// Mints a job's `ACTIONS_RUNTIME_TOKEN` for a local run: JWT-shaped, because
+/// `@actions/artifact` decodes the payload (without checking the signature) and needs the
+/// `scp` claim `Actions.Results:<run>:<job>`. The server itself never trusts the payload: a
+/// token is valid only while it is registered in the [`TokenVerifier`], and 32 random bytes
+/// make it unguessable.
+pub fn mint_runtime_token(run: &str, job: &str) -> Result<String, getrandom::Error> {
+    let mut random = [0u8; 32];
+    getrandom::fill(&mut random)?;
+    let header = serde_json::json!({ "alg": "HS256", "typ": "JWT" });
+    let expires = unix_now().saturating_add(24 * 3600);
+    let payload = serde_json::json!({
+        "iss": "runnel",
+        "scp": format!("Actions.GenericRead:00000000-0000-0000-0000-000000000000 Actions.Results:{run}:{job}"),
+        "exp": expires,
+        "jti": hex(&random[..16]),
+    });
+    Ok(format!(
+        "{}.{}.{}",
+        base64url(header.to_string().as_bytes()),
+        base64url(payload.to_string().as_bytes()),
+        base64url(&random[16..])
+    ))
+}
+
+/// Unpadded base64url (RFC 4648 section 5), as JWT segments use.
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let symbols = chunk.len() + 1;
+        for i in 0..symbols {
+            let index = (n >> (18 - 6 * i)) & 63;
+            out.push(char::from(ALPHABET[index as usize]));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base64url;
+
+    #[test]
+    fn base64url_matches_rfc4648() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg"),
+            ("fo", "Zm8"),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg"),
+            ("fooba", "Zm9vYmE"),
+            ("foobar", "Zm9vYmFy"),
+            ("\u{fb}\u{ff}", "w7vDvw"),
+        ] {
+            assert_eq!(base64url(input.as_bytes()), expected, "{input:?}");
+        }
+    }
 }

@@ -9,7 +9,7 @@
 //! ```text
 //! let store = DiskStore::open(DiskStoreConfig::new(dir, size_limit)).await?;
 //! let tokens = Arc::new(MapTokenVerifier::new());
-//! tokens.insert("job-token", JobIdentity { repository: "owner/repo".into(), job: "42".into() });
+//! tokens.insert("job-token", JobIdentity { repository: "owner/repo".into(), job: "42".into(), run: "7".into() });
 //! let server = CacheServer::bind(CacheServerConfig::new(addr, Arc::new(store), tokens)).await?;
 //! // jobs get ACTIONS_CACHE_URL = format!("http://{}/", server.local_addr())
 //! ```
@@ -23,6 +23,7 @@
 // out; it is built once per refused request, so boxing it would only add an allocation.
 #![allow(clippy::result_large_err)]
 
+mod artifacts;
 mod auth;
 mod disk;
 mod http_util;
@@ -31,7 +32,7 @@ mod store;
 mod v1;
 mod v2;
 
-pub use auth::{JobIdentity, MapTokenVerifier, TokenVerifier};
-pub use disk::{DiskStore, DiskStoreConfig};
+pub use auth::{JobIdentity, MapTokenVerifier, TokenVerifier, mint_runtime_token};
+pub use disk::{DiskStore, DiskStoreConfig, EntryInfo, PruneRules};
 pub use server::{CacheServer, CacheServerConfig, ServerError};
 pub use store::{ByteStream, Entry, EntryId, Store, StoreError, select_entry};

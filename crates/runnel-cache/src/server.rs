@@ -7,7 +7,8 @@
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{Method, Request, StatusCode, header};
@@ -15,13 +16,14 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::artifacts::ArtifactStore;
 use crate::auth::{JobIdentity, TokenVerifier, UrlPurpose, UrlSigner};
 use crate::http_util::{Response, bearer, error};
 use crate::store::{EntryId, Store};
-use crate::{v1, v2};
+use crate::{artifacts, v1, v2};
 
 /// Settings of a [`CacheServer`].
 pub struct CacheServerConfig {
@@ -38,6 +40,11 @@ pub struct CacheServerConfig {
     pub download_url_ttl: Duration,
     /// How long a v2 upload URL stays valid.
     pub upload_url_ttl: Duration,
+    /// Serve artifacts v4 too, keeping them under this directory (local runs; in daemon mode
+    /// Gitea serves artifacts). `None`: the ArtifactService answers 404.
+    pub artifacts_dir: Option<PathBuf>,
+    /// The largest artifact accepted (the sum of its blocks).
+    pub max_artifact_size: u64,
 }
 
 impl CacheServerConfig {
@@ -51,6 +58,8 @@ impl CacheServerConfig {
             max_upload_body: 128 * 1024 * 1024,
             download_url_ttl: Duration::from_secs(600),
             upload_url_ttl: Duration::from_secs(6 * 3600),
+            artifacts_dir: None,
+            max_artifact_size: 10 << 30,
         }
     }
 }
@@ -78,11 +87,12 @@ pub enum ServerError {
 }
 
 /// A running cache server. Dropping it (or [`CacheServer::shutdown`]) stops accepting
-/// connections; requests already being served finish.
+/// connections on every listener; requests already being served finish.
 pub struct CacheServer {
     local_addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 pub(crate) struct Shared {
@@ -93,6 +103,7 @@ pub(crate) struct Shared {
     download_url_ttl: Duration,
     upload_url_ttl: Duration,
     local_addr: SocketAddr,
+    pub(crate) artifacts: Option<ArtifactStore>,
 }
 
 impl CacheServer {
@@ -100,13 +111,7 @@ impl CacheServer {
     pub async fn bind(config: CacheServerConfig) -> Result<Self, ServerError> {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret).map_err(|source| ServerError::Secret { source })?;
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
+        let listener = bind_listener(config.listen).await?;
         let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
             addr: config.listen,
             source,
@@ -119,12 +124,40 @@ impl CacheServer {
             download_url_ttl: config.download_url_ttl,
             upload_url_ttl: config.upload_url_ttl,
             local_addr,
+            artifacts: config
+                .artifacts_dir
+                .map(|dir| ArtifactStore::new(dir, config.max_artifact_size)),
         });
-        let (stop, mut stopped) = oneshot::channel();
+        let (stop, _) = watch::channel(false);
+        let server = Self {
+            local_addr,
+            shared,
+            stop,
+            tasks: Mutex::new(Vec::new()),
+        };
+        server.serve(listener, local_addr);
+        Ok(server)
+    }
+
+    /// Also listens on `addr` (say, the gateway of a Docker network, so job containers reach
+    /// the server while it stays off other interfaces). Same store, tokens and signatures.
+    /// Returns the address bound (port 0 picks one).
+    pub async fn listen_also(&self, addr: SocketAddr) -> Result<SocketAddr, ServerError> {
+        let listener = bind_listener(addr).await?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        self.serve(listener, bound);
+        Ok(bound)
+    }
+
+    fn serve(&self, listener: TcpListener, local_addr: SocketAddr) {
+        let shared = Arc::clone(&self.shared);
+        let mut stopped = self.stop.subscribe();
         let task = tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
-                    _ = &mut stopped => break,
+                    _ = stopped.changed() => break,
                     accepted = listener.accept() => accepted,
                 };
                 let (stream, peer) = match accepted {
@@ -152,24 +185,27 @@ impl CacheServer {
             }
         });
         tracing::info!(%local_addr, "cache server listening");
-        Ok(Self {
-            local_addr,
-            stop: Some(stop),
-            task: Some(task),
-        })
+        self.tasks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(task);
     }
 
-    /// The address actually bound.
+    /// The address [`CacheServer::bind`] bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
-    /// Stops accepting connections and waits for the accept loop to end.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
+    /// Stops accepting connections and waits for every accept loop to end.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let tasks = std::mem::take(
+            &mut *self
+                .tasks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for task in tasks {
             let _ = task.await;
         }
     }
@@ -177,14 +213,20 @@ impl CacheServer {
 
 impl Drop for CacheServer {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        let _ = self.stop.send(true);
     }
+}
+
+async fn bind_listener(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })
 }
 
 const TWIRP_PREFIX: &str = "/twirp/github.actions.results.api.v1.CacheService/";
 const V1_MARKER: &str = "/_apis/artifactcache/";
+const ARTIFACT_TWIRP_PREFIX: &str = "/twirp/github.actions.results.api.v1.ArtifactService/";
+const ARTIFACT_BLOBS: &str = "/_apis/artifacts/";
 
 impl Shared {
     async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response {
@@ -193,6 +235,21 @@ impl Shared {
         tracing::trace!(%method, path, "cache request");
         if let Some(call) = path.strip_prefix(TWIRP_PREFIX) {
             return v2::twirp(&self, call, request).await;
+        }
+        if let Some(call) = path.strip_prefix(ARTIFACT_TWIRP_PREFIX) {
+            return artifacts::twirp(&self, call, request).await;
+        }
+        if let Some(rest) = path.strip_prefix(ARTIFACT_BLOBS) {
+            let result = match (&method, rest.split_once('/')) {
+                (&Method::PUT, Some(("upload", id))) => {
+                    artifacts::put_blob(&self, parse_id(id), request).await
+                }
+                (&Method::GET, Some(("download", id))) => {
+                    artifacts::download(&self, parse_id(id), request).await
+                }
+                _ => Err(error(StatusCode::NOT_FOUND, "no such artifact endpoint")),
+            };
+            return result.unwrap_or_else(|response| response);
         }
         // v1 keeps any path prefix of ACTIONS_CACHE_URL, so find the API marker anywhere.
         let Some((prefix, rest)) = path.split_once(V1_MARKER) else {
@@ -255,8 +312,8 @@ impl Shared {
 
     pub(crate) fn sign(&self, purpose: UrlPurpose, id: EntryId) -> String {
         let ttl = match purpose {
-            UrlPurpose::Download => self.download_url_ttl,
-            UrlPurpose::Upload => self.upload_url_ttl,
+            UrlPurpose::Download | UrlPurpose::ArtifactDownload => self.download_url_ttl,
+            UrlPurpose::Upload | UrlPurpose::ArtifactUpload => self.upload_url_ttl,
         };
         self.signer.sign(purpose, id, ttl.as_secs())
     }

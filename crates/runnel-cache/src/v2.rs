@@ -212,7 +212,7 @@ fn blob_created(id: EntryId) -> Response {
 }
 
 /// The `<Latest>`/`<Committed>`/`<Uncommitted>` ids of an Azure block list, in order.
-fn parse_block_list(xml: &str) -> Option<Vec<String>> {
+pub(crate) fn parse_block_list(xml: &str) -> Option<Vec<String>> {
     let body = xml
         .split_once("<BlockList>")?
         .1

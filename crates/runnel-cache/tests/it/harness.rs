@@ -36,6 +36,7 @@ pub(crate) fn identity(repository: &str, job: &str) -> JobIdentity {
     JobIdentity {
         repository: repository.to_owned(),
         job: job.to_owned(),
+        run: "1".to_owned(),
     }
 }
 

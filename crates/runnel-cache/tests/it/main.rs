@@ -1,7 +1,9 @@
 //! Integration tests of the cache service through HTTP, as the toolkit clients see it.
 
+mod artifacts;
 mod harness;
 mod node_client;
+mod shared_dir;
 mod store;
 mod v1;
 mod v2;

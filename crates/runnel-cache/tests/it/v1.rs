@@ -51,7 +51,7 @@ async fn keys_with_dot_dot_are_plain_text() {
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect();
     names.sort();
-    assert_eq!(names, ["entries", "index.json", "uploads"]);
+    assert_eq!(names, ["entries", "index.json", "index.lock", "uploads"]);
     let entries: Vec<String> = std::fs::read_dir(h.dir.path().join("entries"))
         .expect("list entries")
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))

@@ -1,0 +1,266 @@
+//! `runnel cache ls|rm|prune`: look at and manage the entries of a cache directory (the one
+//! `runnel run` uses by default, `--dir`, or `cache.dir` of `-c config.yaml`). Safe while a
+//! daemon or a `runnel run` uses the same directory: the store takes its index lock.
+//!
+//! Wiring and printing only: the store is `runnel_cache::DiskStore`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use runnel_cache::{DiskStore, DiskStoreConfig, Entry, EntryInfo, PruneRules};
+use serde_json::json;
+
+use crate::Outcome;
+use crate::args::{CacheArgs, CacheCommand, CacheDirArgs, Format};
+
+pub(crate) fn run(args: &CacheArgs) -> Result<Outcome> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    runtime.block_on(async {
+        match &args.command {
+            CacheCommand::Ls(a) => ls(&a.dir, a.repo.as_deref(), a.key.as_deref(), a.format).await,
+            CacheCommand::Rm(a) => rm(&a.dir, a.repo.as_deref(), &a.keys, &a.ids).await,
+            CacheCommand::Prune(a) => {
+                let rules = PruneRules {
+                    older_than: a.older_than,
+                    max_size: a.max_size,
+                };
+                if rules.older_than.is_none() && rules.max_size.is_none() {
+                    bail!("nothing to prune by: give --older-than and/or --max-size");
+                }
+                prune(&a.dir, rules).await
+            }
+        }
+    })
+}
+
+/// The directory the arguments name: `--dir`, else `cache.dir` of `-c`, else `runnel run`'s.
+fn directory(args: &CacheDirArgs) -> Result<PathBuf> {
+    if let Some(dir) = &args.dir {
+        return Ok(dir.clone());
+    }
+    if let Some(path) = &args.config {
+        let config = crate::daemon::load_config(path)?;
+        return Ok(runnel_daemon::cache::config_dir(&config));
+    }
+    Ok(crate::cache::default_dir())
+}
+
+/// The store in the directory, or `None` when there is no cache there yet (nothing is
+/// created just to look).
+async fn open(args: &CacheDirArgs) -> Result<Option<(PathBuf, DiskStore)>> {
+    let dir = directory(args)?;
+    if !dir.join("index.json").exists() {
+        return Ok(None);
+    }
+    // No limit: looking must not evict anything.
+    let store = DiskStore::open(DiskStoreConfig::new(dir.clone(), u64::MAX))
+        .await
+        .with_context(|| format!("opening the cache in {}", dir.display()))?;
+    Ok(Some((dir, store)))
+}
+
+async fn ls(
+    args: &CacheDirArgs,
+    repo: Option<&str>,
+    key_prefix: Option<&str>,
+    format: Format,
+) -> Result<Outcome> {
+    let entries: Vec<EntryInfo> = match open(args).await? {
+        Some((_, store)) => store.entries().await?,
+        None => Vec::new(),
+    };
+    let shown: Vec<&EntryInfo> = entries
+        .iter()
+        .filter(|info| repo.is_none_or(|r| info.entry.repository == r))
+        .filter(|info| key_prefix.is_none_or(|p| info.entry.key.starts_with(p)))
+        .collect();
+    match format {
+        Format::Json => {
+            for info in shown {
+                let e = &info.entry;
+                println!(
+                    "{}",
+                    json!({
+                        "id": e.id,
+                        "repository": e.repository,
+                        "key": e.key,
+                        "version": e.version,
+                        "size": e.size,
+                        "created_at": utc(e.created_at_ms),
+                        "last_used_at": utc(info.last_used_ms),
+                    })
+                );
+            }
+        }
+        Format::Text => {
+            if shown.is_empty() {
+                println!("no cache entries");
+                return Ok(Outcome::Success);
+            }
+            println!(
+                "{:>6}  {:>9}  {:<20}  {:<20}  {:<24}  KEY",
+                "ID", "SIZE", "LAST USED", "CREATED", "REPOSITORY"
+            );
+            let mut total = 0u64;
+            for info in &shown {
+                let e = &info.entry;
+                total = total.saturating_add(e.size);
+                println!(
+                    "{:>6}  {:>9}  {:<20}  {:<20}  {:<24}  {}",
+                    e.id,
+                    human_size(e.size),
+                    utc(info.last_used_ms),
+                    utc(e.created_at_ms),
+                    e.repository,
+                    e.key
+                );
+            }
+            println!("{} entries, {}", shown.len(), human_size(total));
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+async fn rm(
+    args: &CacheDirArgs,
+    repo: Option<&str>,
+    keys: &[String],
+    ids: &[u64],
+) -> Result<Outcome> {
+    if keys.is_empty() && ids.is_empty() {
+        bail!("name what to remove: KEY... and/or --id ID");
+    }
+    let Some((dir, store)) = open(args).await? else {
+        bail!("no cache entry matches (no cache in this directory)");
+    };
+    let mut chosen: Vec<u64> = ids.to_vec();
+    chosen.extend(
+        store
+            .entries()
+            .await?
+            .iter()
+            .map(|info| &info.entry)
+            .filter(|e| keys.contains(&e.key) && repo.is_none_or(|r| e.repository == r))
+            .map(|e| e.id),
+    );
+    let removed = store
+        .remove(&chosen)
+        .await
+        .with_context(|| format!("removing cache entries in {}", dir.display()))?;
+    print_removed(&removed);
+    if removed.is_empty() {
+        bail!("no cache entry matches");
+    }
+    Ok(Outcome::Success)
+}
+
+async fn prune(args: &CacheDirArgs, rules: PruneRules) -> Result<Outcome> {
+    let Some((dir, store)) = open(args).await? else {
+        println!("removed 0 entries, 0 B");
+        return Ok(Outcome::Success);
+    };
+    let removed = store
+        .prune(rules)
+        .await
+        .with_context(|| format!("pruning the cache in {}", dir.display()))?;
+    print_removed(&removed);
+    Ok(Outcome::Success)
+}
+
+fn print_removed(removed: &[Entry]) {
+    for e in removed {
+        println!(
+            "removed {} {} {} ({})",
+            e.id,
+            e.repository,
+            e.key,
+            human_size(e.size)
+        );
+    }
+    let total: u64 = removed.iter().map(|e| e.size).sum();
+    println!("removed {} entries, {}", removed.len(), human_size(total));
+}
+
+/// `1.5 GiB`, `12 KiB`, `17 B`.
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+/// `--older-than`: a number with a unit `s`, `m`, `h`, `d` or `w` (`7d`, `36h`).
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} needs a unit: s, m, h, d or w (e.g. 7d)"))?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number with a unit (e.g. 7d)"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?}: use s, m, h, d or w"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(number.saturating_mul(seconds)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{human_size, parse_duration, utc};
+    use std::time::Duration;
+
+    #[test]
+    fn durations_sizes_and_times() {
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("7").is_err());
+        assert!(parse_duration("7y").is_err());
+        assert_eq!(human_size(17), "17 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(1_795_999_949_000), "2026-11-30T00:52:29Z");
+    }
+}

@@ -1,0 +1,203 @@
+//! The cache service wired into `runnel run` through the real binary: a step of job 1 saves
+//! with the real `@actions/cache` (the npm package inside `actions/cache`), a step of job 2 of
+//! the same run restores it, on the host and in Docker. Job 1 speaks cache v2 (what `runnel
+//! run` offers: github.com server URL, `ACTIONS_CACHE_SERVICE_V2`), job 2 v1 (its `env:` empties
+//! the switch), so both protocols and their shared store are exercised. The runtime token is
+//! masked in the log. Slow: needs node and npm (`npm ci` in `crates/runnel-cache/tests/node`);
+//! the Docker variant also Docker and `runnel-test/debian:bookworm`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::{repo_root, run_expecting, runnel};
+
+fn slow_or_skip(test: &str) -> bool {
+    if std::env::var_os("RUN_SLOW_TESTS").is_none() {
+        eprintln!("note: skipping {test}: needs node and npm; set RUN_SLOW_TESTS=1");
+        return false;
+    }
+    true
+}
+
+/// `crates/runnel-cache/tests/<dir>` with its `node_modules` installed (`npm ci` when missing).
+pub(crate) fn node_packages(dir: &str, marker: &str) -> PathBuf {
+    let dir = repo_root().join("crates/runnel-cache/tests").join(dir);
+    if !dir.join("node_modules").join(marker).exists() {
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("RUN_SLOW_TESTS=1 but npm could not be started ({e}); install node and npm")
+            });
+        assert!(status.success(), "npm ci in {} failed", dir.display());
+    }
+    dir.join("node_modules")
+}
+
+const SCRIPT: &str = r#"'use strict';
+const fs = require('fs');
+const cache = require('@actions/cache');
+const [mode, key] = process.argv.slice(2);
+async function main() {
+  if (mode === 'save') {
+    fs.mkdirSync('payload', { recursive: true });
+    fs.writeFileSync('payload/a.txt', 'saved-by-' + key);
+    const id = await cache.saveCache(['payload'], key);
+    console.log('SAVED ' + (id > 0 ? 'ok' : 'skipped'));
+  } else {
+    fs.rmSync('payload', { recursive: true, force: true });
+    const hit = await cache.restoreCache(['payload'], key, ['runnel-e2e-']);
+    const text = fs.existsSync('payload/a.txt') ? fs.readFileSync('payload/a.txt', 'utf8') : 'none';
+    console.log('RESTORED ' + hit + ' ' + text);
+  }
+}
+main().catch((e) => { console.error('FAILED', e); process.exit(1); });
+"#;
+
+/// `save_env`: extra `env:` lines of the saving step (indented for it).
+fn workflow(runs_on: &str, node_path: &str, script: &str, save_env: &str) -> String {
+    format!(
+        r#"on: push
+jobs:
+  save:
+    runs-on: {runs_on}
+    steps:
+      - run: echo "v2=$ACTIONS_CACHE_SERVICE_V2 token=$ACTIONS_RUNTIME_TOKEN"
+      - run: node {script} save runnel-e2e-1
+        env:
+          NODE_PATH: {node_path}{save_env}
+  restore:
+    needs: save
+    runs-on: {runs_on}
+    env:
+      ACTIONS_CACHE_SERVICE_V2: ""
+    steps:
+      - run: node {script} restore runnel-e2e-missing
+        env:
+          NODE_PATH: {node_path}
+"#
+    )
+}
+
+fn run_workflow(dir: &Path, text: &str, extra: &[&str]) -> String {
+    let workflows = dir.join(".gitea/workflows");
+    std::fs::create_dir_all(&workflows).expect("create workflow dir");
+    std::fs::write(workflows.join("ci.yml"), text).expect("write workflow");
+    let store = tempfile::tempdir().expect("cache dir");
+    let mut command = runnel();
+    command
+        .current_dir(dir)
+        .arg("run")
+        .arg("--cache-server-path")
+        .arg(store.path())
+        .args(extra)
+        .env("NO_COLOR", "1");
+    let output = run_expecting(command, None, &[0]);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn check(stdout: &str) {
+    assert!(stdout.contains("v2=true token=***"), "{stdout}");
+    assert!(stdout.contains("SAVED ok"), "{stdout}");
+    // A restore-key hit: job 2 asked for a missing key and got job 1's entry by prefix.
+    assert!(
+        stdout.contains("RESTORED runnel-e2e-1 saved-by-runnel-e2e-1"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn actions_cache_saves_in_one_job_and_restores_in_the_next_on_the_host() {
+    if !slow_or_skip("actions_cache_saves_in_one_job_and_restores_in_the_next_on_the_host") {
+        return;
+    }
+    let modules = node_packages("node", "@actions/cache");
+    let dir = tempfile::tempdir().expect("workspace");
+    let script = dir.path().join("cache_job.js");
+    std::fs::write(&script, SCRIPT).expect("write script");
+    let text = workflow(
+        "ubuntu-latest",
+        &modules.display().to_string(),
+        &script.display().to_string(),
+        "",
+    );
+    check(&run_workflow(dir.path(), &text, &[]));
+}
+
+#[test]
+fn actions_cache_saves_in_one_job_and_restores_in_the_next_in_docker() {
+    if !slow_or_skip("actions_cache_saves_in_one_job_and_restores_in_the_next_in_docker") {
+        return;
+    }
+    let images = Command::new("docker")
+        .args(["image", "inspect", "runnel-test/debian:bookworm"])
+        .output();
+    assert!(
+        images.is_ok_and(|o| o.status.success()),
+        "Docker or runnel-test/debian:bookworm is missing: run tests/docker/ensure-dockerd.sh and tests/images/build.sh"
+    );
+    let modules = node_packages("node", "@actions/cache");
+    let dir = tempfile::tempdir().expect("workspace");
+    // The workspace is bind-mounted into the job container: bring the packages along.
+    let copied = Command::new("cp")
+        .arg("-r")
+        .arg(&modules)
+        .arg(dir.path().join("node_modules"))
+        .status()
+        .expect("run cp");
+    assert!(copied.success(), "copying node_modules failed");
+    std::fs::write(dir.path().join("cache_job.js"), SCRIPT).expect("write script");
+    let text = workflow(
+        "ubuntu-latest",
+        "/__w/workspace/node_modules",
+        "/__w/workspace/cache_job.js",
+        // Node 18 has no global `crypto` by default, which the Azure SDK of the v2 upload
+        // needs (actions/cache itself runs on node 20).
+        "\n          NODE_OPTIONS: --experimental-global-webcrypto",
+    );
+    check(&run_workflow(
+        dir.path(),
+        &text,
+        &["-P", "ubuntu-latest=runnel-test/debian:bookworm"],
+    ));
+}
+
+#[test]
+fn artifacts_uploaded_in_one_job_are_downloaded_in_the_next() {
+    if !slow_or_skip("artifacts_uploaded_in_one_job_are_downloaded_in_the_next") {
+        return;
+    }
+    let modules = node_packages("node-artifact", "@actions/artifact");
+    let script = modules
+        .parent()
+        .map(|dir| dir.join("artifact_client.js"))
+        .expect("node-artifact dir");
+    let dir = tempfile::tempdir().expect("workspace");
+    let text = format!(
+        r#"on: push
+jobs:
+  upload:
+    runs-on: ubuntu-latest
+    steps:
+      - run: node {script} upload
+        env:
+          NODE_PATH: {modules}
+  download:
+    needs: upload
+    runs-on: ubuntu-latest
+    steps:
+      - run: node {script} download
+        env:
+          NODE_PATH: {modules}
+"#,
+        script = script.display(),
+        modules = modules.display(),
+    );
+    let stdout = run_workflow(dir.path(), &text, &[]);
+    assert!(
+        stdout.contains(r#""names":["report"]"#) && stdout.contains(r#""text":"hello artifact""#),
+        "{stdout}"
+    );
+    assert!(stdout.contains(r#""binSize":20971520"#), "{stdout}");
+}
