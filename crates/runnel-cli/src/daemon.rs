@@ -1,5 +1,6 @@
 //! `runnel daemon`: loads the config, installs the log subscriber, plugs the backends in (the
-//! host backend always; Docker when a label needs it and the engine answers) and runs
+//! host backend always; Docker when a label needs it and the engine answers, after removing
+//! what runners that died left there) and runs
 //! `runnel_daemon::run_daemon` until SIGTERM/SIGINT or, with `--once`, one job.
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<Outcome> {
         runnel_daemon::cancel_on_signals(shutdown.clone()).context("install signal handlers")?;
         let options = DaemonOptions {
             config,
+            config_path: args.config.clone(),
             once: args.once,
             version: version(),
         };
@@ -54,8 +56,10 @@ pub(crate) fn load_config(path: &Path) -> Result<Config> {
     Ok(loaded.config)
 }
 
-/// Logs to stderr at `log.level`; `RUST_LOG` overrides it.
+/// Logs to stderr at `log.level`; `RUST_LOG` overrides it. Colours only on a terminal (not
+/// in the journal or a log file) and never with `NO_COLOR`.
 pub(crate) fn init_logging(level: &str) {
+    use std::io::IsTerminal;
     let level = match level {
         "warning" => "warn",
         "fatal" | "panic" => "error",
@@ -66,6 +70,7 @@ pub(crate) fn init_logging(level: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .try_init();
 }
 
@@ -102,7 +107,24 @@ async fn backends(config: &Config) -> Backends {
         docker_config.valid_volumes = config.container.valid_volumes.clone();
         docker_config.allow_privileged = config.container.privileged;
         match DockerBackend::connect(docker_config).await {
-            Ok(docker) => Ok(Arc::new(docker)),
+            Ok(docker) => {
+                // Containers, networks and volumes of a runnel killed mid-job (its pid is
+                // gone) would otherwise stay forever.
+                match docker.cleanup_leftovers().await {
+                    Ok(report) => {
+                        for name in report
+                            .containers
+                            .iter()
+                            .chain(&report.networks)
+                            .chain(&report.volumes)
+                        {
+                            tracing::info!(name, "removed a leftover of a dead runner");
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "cannot remove leftovers of dead runners"),
+                }
+                Ok(Arc::new(docker))
+            }
             Err(error) => {
                 tracing::warn!(%error, "Docker is not available; jobs with docker:// labels will fail");
                 Err(error.to_string())

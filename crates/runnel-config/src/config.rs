@@ -66,6 +66,33 @@ pub struct RunnerSection {
     pub report_close_timeout: Duration,
     /// runnel addition: `auto`, `connect` or `grpc`.
     pub transport: TransportChoice,
+    /// runnel addition: where log rows and states of running tasks are spooled before they
+    /// are sent. `None`: `.runnel-spool` next to `file`.
+    pub spool_dir: Option<PathBuf>,
+}
+
+impl RunnerSection {
+    /// The spool directory in effect: `spool_dir`, else `.runnel-spool` beside the `.runner`
+    /// file.
+    pub fn effective_spool_dir(&self) -> PathBuf {
+        match &self.spool_dir {
+            Some(dir) => dir.clone(),
+            None => self
+                .file
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .join(".runnel-spool"),
+        }
+    }
+}
+
+/// `metrics:` (a runnel addition): the operator endpoints `/metrics`, `/healthz`, `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSection {
+    pub enabled: bool,
+    /// `host:port` to listen on.
+    pub addr: String,
 }
 
 /// `cache:`.
@@ -78,6 +105,9 @@ pub struct CacheSection {
     /// 0: a random free port.
     pub port: u16,
     pub external_server: String,
+    /// runnel addition: the most bytes of entries kept; least recently used entries are
+    /// evicted beyond it. `None`: 10 GiB.
+    pub size_limit: Option<u64>,
 }
 
 /// `container:`.
@@ -95,6 +125,9 @@ pub struct ContainerSection {
     pub force_rebuild: bool,
     pub require_docker: bool,
     pub docker_timeout: Duration,
+    /// runnel addition: a PEM file of CA certificates that job, service and action
+    /// containers trust (on top of the runner machine's system bundle).
+    pub ca_bundle: Option<PathBuf>,
 }
 
 /// `host:`.
@@ -112,6 +145,7 @@ pub struct Config {
     pub cache: CacheSection,
     pub container: ContainerSection,
     pub host: HostSection,
+    pub metrics: MetricsSection,
 }
 
 impl Default for Config {
@@ -137,6 +171,7 @@ impl Default for Config {
                 state_report_interval: Duration::from_secs(1),
                 report_close_timeout: Duration::from_secs(10),
                 transport: TransportChoice::Auto,
+                spool_dir: None,
             },
             cache: CacheSection {
                 enabled: true,
@@ -144,6 +179,7 @@ impl Default for Config {
                 host: String::new(),
                 port: 0,
                 external_server: String::new(),
+                size_limit: None,
             },
             container: ContainerSection {
                 network: String::new(),
@@ -156,13 +192,21 @@ impl Default for Config {
                 force_rebuild: false,
                 require_docker: false,
                 docker_timeout: Duration::ZERO,
+                ca_bundle: None,
             },
             host: HostSection {
                 workdir_parent: None,
             },
+            metrics: MetricsSection {
+                enabled: false,
+                addr: DEFAULT_METRICS_ADDR.to_owned(),
+            },
         }
     }
 }
+
+/// Where the operator endpoints listen unless `metrics.addr` says otherwise.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9180";
 
 /// A problem at a place in the config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -361,6 +405,7 @@ impl Reader<'_> {
                 "cache" => self.section(&key, value, Reader::cache_key),
                 "container" => self.section(&key, value, Reader::container_key),
                 "host" => self.section(&key, value, Reader::host_key),
+                "metrics" => self.section(&key, value, Reader::metrics_key),
                 _ => self.unknown(&key, at),
             }
         }
@@ -442,6 +487,9 @@ impl Reader<'_> {
                 self.config.runner.github_mirror = s
             }),
             "labels" => set(self.strings(path, v), |l| self.config.runner.labels = l),
+            "spool_dir" => set(self.string(path, v), |s| {
+                self.config.runner.spool_dir = (!s.is_empty()).then(|| PathBuf::from(s));
+            }),
             "transport" => {
                 if let Some(text) = self.string(path, v) {
                     match text.as_str() {
@@ -478,6 +526,16 @@ impl Reader<'_> {
             "cache.external_server" => set(self.string(path, v), |s| {
                 self.config.cache.external_server = s
             }),
+            "cache.size_limit" => set(self.string(path, v), |s| {
+                if s.trim().is_empty() {
+                    self.config.cache.size_limit = None;
+                    return;
+                }
+                match crate::parse_size(&s) {
+                    Ok(bytes) => self.config.cache.size_limit = Some(bytes),
+                    Err(message) => self.error(v.span, format!("{path}: {message}")),
+                }
+            }),
             _ => return false,
         }
         true
@@ -511,6 +569,9 @@ impl Reader<'_> {
             "container.docker_timeout" => set(self.duration(path, v), |d| {
                 self.config.container.docker_timeout = d
             }),
+            "container.ca_bundle" => set(self.string(path, v), |s| {
+                self.config.container.ca_bundle = (!s.is_empty()).then(|| PathBuf::from(s));
+            }),
             _ => return false,
         }
         true
@@ -521,6 +582,28 @@ impl Reader<'_> {
             "host.workdir_parent" => set(self.string(path, v), |s| {
                 self.config.host.workdir_parent = (!s.is_empty()).then(|| PathBuf::from(s));
             }),
+            _ => return false,
+        }
+        true
+    }
+
+    fn metrics_key(&mut self, path: &str, v: &Node) -> bool {
+        match path {
+            "metrics.enabled" => set(self.boolean(path, v), |b| self.config.metrics.enabled = b),
+            "metrics.addr" => {
+                if let Some(addr) = self.string(path, v) {
+                    if addr.is_empty() {
+                        self.config.metrics.addr = DEFAULT_METRICS_ADDR.to_owned();
+                    } else if addr.parse::<std::net::SocketAddr>().is_ok() {
+                        self.config.metrics.addr = addr;
+                    } else {
+                        self.error(
+                            v.span,
+                            format!("{path}: `{addr}` is not an address such as 127.0.0.1:9180"),
+                        );
+                    }
+                }
+            }
             _ => return false,
         }
         true

@@ -9,13 +9,15 @@
 mod config;
 mod duration;
 mod labels;
+mod size;
 
 pub use config::{
-    CacheSection, Config, ConfigError, ContainerSection, HostSection, Loaded, LogSection, Problem,
-    RunnerSection, TransportChoice, parse_env_file,
+    CacheSection, Config, ConfigError, ContainerSection, DEFAULT_METRICS_ADDR, HostSection, Loaded,
+    LogSection, MetricsSection, Problem, RunnerSection, TransportChoice, parse_env_file,
 };
 pub use duration::{format_duration, parse_duration};
 pub use labels::{DEFAULT_LABELS, Label, LabelError, LabelKind, parse_labels};
+pub use size::parse_size;
 
 /// The commented example config (`runner-config/config.example.yaml`): every key with its
 /// default value.

@@ -64,6 +64,45 @@ impl TaskContext {
         }
     }
 
+    /// The `github` fields Gitea knows and a local plan cannot: the run's id, number and
+    /// attempt, the workflow (Gitea's value: the file name), the ref's details. Empty
+    /// placeholders Gitea sends are left out, so the engine's own values stay.
+    pub(crate) fn github_overrides(&self) -> Vec<(String, Value)> {
+        const KEYS: &[&str] = &[
+            "run_id",
+            "run_number",
+            "run_attempt",
+            "workflow",
+            "repository",
+            "repository_owner",
+            "actor",
+            "triggering_actor",
+            "event_name",
+            "sha",
+            "ref",
+            "ref_name",
+            "ref_type",
+            "ref_protected",
+            "base_ref",
+            "head_ref",
+            "retention_days",
+        ];
+        KEYS.iter()
+            .filter_map(|key| match self.fields.get(key) {
+                Some(Value::String(s)) if s.is_empty() => None,
+                Some(value @ (Value::String(_) | Value::Bool(_) | Value::Number(_))) => {
+                    let value = match value {
+                        // Numbers as Gitea's strings would print them.
+                        Value::Number(_) => Value::String(value.to_display_string()),
+                        other => other.clone(),
+                    };
+                    Some(((*key).to_owned(), value))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The event the task's run was made for: name, ref, sha, payload, actor, repository and
     /// the task's variables.
     pub(crate) fn event(&self, vars: &HashMap<String, String>) -> Event {

@@ -5,22 +5,26 @@
 //! whatever the capacity; `tasks_version`; jittered back-off from `fetch_interval` to
 //! `fetch_interval_max` while idle or failing), `--once`/ephemeral, and shutdown (stop
 //! fetching, let jobs finish up to `shutdown_timeout`, cancel the rest, wait for their
-//! reports). Must not: print to a terminal (it logs through `tracing`).
+//! reports), the spool recovery at start and the operator endpoints' counters. Must not:
+//! print to a terminal (it logs through `tracing`).
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use runnel_config::{Config, Label};
 use runnel_protocol::runner_file::{RunnerFile, RunnerFileError};
 use runnel_protocol::{Client, ClientConfig};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::environments::Backends;
-use crate::reporter::{ReporterTiming, error_chain};
+use crate::metrics::Metrics;
+use crate::reload::{Live, Reloader};
+use crate::reporter::{ReportContext, Reporter, ReporterTiming, error_chain};
 use crate::task::{TaskSettings, run_task};
 use crate::transport;
 
@@ -28,6 +32,8 @@ use crate::transport;
 #[derive(Debug, Clone)]
 pub struct DaemonOptions {
     pub config: Config,
+    /// The file `config` came from, read again on SIGHUP; `None`: nothing to reload.
+    pub config_path: Option<PathBuf>,
     /// Run one task, then exit (also implied by an ephemeral registration).
     pub once: bool,
     /// This runner's version, declared to Gitea.
@@ -57,6 +63,12 @@ pub enum DaemonError {
     },
     #[error("Gitea no longer accepts this runner; register it again")]
     Unregistered(#[source] runnel_protocol::Error),
+    #[error("cannot serve the metrics endpoints on {addr} (metrics.addr)")]
+    Metrics {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Runs the daemon until `shutdown` is cancelled (or, with `once`, one task is done).
@@ -66,6 +78,32 @@ pub async fn run_daemon(
     shutdown: CancellationToken,
 ) -> Result<(), DaemonError> {
     let config = &options.config;
+    let hangup = match &options.config_path {
+        Some(_) => crate::reload::catch_sighup()
+            .map_err(|error| {
+                tracing::warn!(%error, "cannot listen for SIGHUP; the config cannot be reloaded");
+            })
+            .ok(),
+        None => None,
+    };
+    let metrics = Arc::new(Metrics::default());
+    metrics.set_capacity(config.runner.capacity.max(1));
+    metrics.set_ready_window(ready_window(config));
+    if config.metrics.enabled {
+        let addr = &config.metrics.addr;
+        let bound = match addr.parse() {
+            Ok(socket) => crate::metrics::serve(socket, metrics.clone(), shutdown.clone()).await,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a socket address",
+            )),
+        }
+        .map_err(|source| DaemonError::Metrics {
+            addr: addr.clone(),
+            source,
+        })?;
+        tracing::info!("operator endpoints on http://{bound}/metrics, /healthz, /readyz");
+    }
     let path = config.runner.file.clone();
     if !path.exists() {
         return Err(DaemonError::NotRegistered { path });
@@ -96,8 +134,20 @@ pub async fn run_daemon(
         transport = ?client.transport(),
         "declared to {}", runner_file.address
     );
-    let settings = Arc::new(TaskSettings {
+    metrics.declared();
+    let spool_dir = config.runner.effective_spool_dir();
+    let report = ReportContext {
         client: client.clone(),
+        timing: reporter_timing(config),
+        metrics: metrics.clone(),
+        stopping: shutdown.clone(),
+    };
+    let mut jobs = JoinSet::new();
+    recover_spooled_tasks(&spool_dir, &runner_file.address, &report, &mut jobs);
+    let settings = Arc::new(TaskSettings {
+        report,
+        spool_dir: Some(spool_dir),
+        address: runner_file.address.clone(),
         runner_name: runner_file.name.clone(),
         version: options.version.clone(),
         labels,
@@ -105,43 +155,104 @@ pub async fn run_daemon(
         envs: config.runner.envs.clone(),
         job_timeout: config.runner.timeout,
         github_mirror: config.runner.github_mirror.clone(),
-        timing: ReporterTiming {
-            state_interval: config
-                .runner
-                .state_report_interval
-                .max(Duration::from_millis(100)),
-            close_timeout: config
-                .runner
-                .report_close_timeout
-                .max(Duration::from_secs(1)),
-        },
+        cache: crate::cache::start_for_daemon(config).await,
     });
+    // Ready for systemd once declared and the cache server (which jobs need) is listening.
+    crate::notify::Systemd::start(metrics.clone(), &shutdown);
+    let (live_sender, live) = watch::channel(Arc::new(Live {
+        config: config.clone(),
+        settings,
+    }));
+    if let (Some(config_path), Some(hangup)) = (&options.config_path, hangup) {
+        let reloader = Reloader {
+            config_path: config_path.clone(),
+            runner_file: path.clone(),
+            version: options.version.clone(),
+            client: client.clone(),
+            metrics: metrics.clone(),
+            live: live_sender,
+        };
+        reloader.listen(hangup, shutdown.clone());
+    }
     let once = options.once || runner_file.ephemeral;
     let jobs_cancel = CancellationToken::new();
-    let mut jobs = JoinSet::new();
-    let result = poll(
-        &client,
-        config,
+    let poller = Poller {
+        client: &client,
+        live: live.clone(),
         once,
-        &settings,
-        &jobs_cancel,
-        &mut jobs,
-        &shutdown,
-    )
-    .await;
-    finish_jobs(
-        &mut jobs,
-        &jobs_cancel,
-        config.runner.shutdown_timeout,
-        &shutdown,
-    )
-    .await;
+        metrics: &metrics,
+        jobs_cancel: &jobs_cancel,
+        shutdown: &shutdown,
+    };
+    let result = poller.run(&mut jobs).await;
+    let shutdown_timeout = live.borrow().config.runner.shutdown_timeout;
+    finish_jobs(&mut jobs, &jobs_cancel, shutdown_timeout, &shutdown).await;
     result
+}
+
+/// How the reporters pace themselves under `config`.
+pub(crate) fn reporter_timing(config: &Config) -> ReporterTiming {
+    ReporterTiming {
+        state_interval: config
+            .runner
+            .state_report_interval
+            .max(Duration::from_millis(100)),
+        close_timeout: config
+            .runner
+            .report_close_timeout
+            .max(Duration::from_secs(1)),
+    }
+}
+
+/// How recent the last good poll must be for `/readyz`: three idle poll pauses and a fetch,
+/// at least 30 s.
+pub(crate) fn ready_window(config: &Config) -> Duration {
+    (config
+        .runner
+        .fetch_interval_max
+        .max(config.runner.fetch_interval)
+        * 3
+        + config.runner.fetch_timeout)
+        .max(Duration::from_secs(30))
+}
+
+/// Finishes, in the background, the tasks an earlier process of this runner left in the
+/// spool (killed mid-job, or stopped before Gitea took the last report).
+fn recover_spooled_tasks(
+    dir: &Path,
+    address: &str,
+    report: &ReportContext,
+    jobs: &mut JoinSet<()>,
+) {
+    for recovered in crate::spool::read_dir(dir) {
+        let task_id = recovered.task_id;
+        if recovered.address != address {
+            tracing::warn!(
+                task_id,
+                spooled_for = %recovered.address,
+                "a spooled task belongs to another Gitea instance; left in the spool"
+            );
+            continue;
+        }
+        tracing::info!(
+            task_id,
+            rows = recovered.rows.len(),
+            "recovering a task from the spool"
+        );
+        report.metrics.task_recovered();
+        let report = report.clone();
+        jobs.spawn(
+            async move {
+                Reporter::recover(report, recovered).await;
+            }
+            .instrument(tracing::info_span!("recover", task_id)),
+        );
+    }
 }
 
 /// Labels from the config when it lists any, else from `.runner`; invalid ones are skipped
 /// with a warning; `.runner` is rewritten when the effective list differs (as the peer does).
-fn effective_labels(
+pub(crate) fn effective_labels(
     config: &Config,
     runner_file: &mut RunnerFile,
     path: &std::path::Path,
@@ -172,82 +283,149 @@ fn effective_labels(
     Ok(labels)
 }
 
-/// The one poller: a task is fetched only when a slot is free.
-async fn poll(
-    client: &Client,
-    config: &Config,
+/// The one poller: a task is fetched only when a slot is free. Reads the live settings (which
+/// SIGHUP replaces) before each fetch.
+struct Poller<'a> {
+    client: &'a Client,
+    live: watch::Receiver<Arc<Live>>,
     once: bool,
-    settings: &Arc<TaskSettings>,
-    jobs_cancel: &CancellationToken,
-    jobs: &mut JoinSet<()>,
-    shutdown: &CancellationToken,
-) -> Result<(), DaemonError> {
-    let slots = Arc::new(Semaphore::new(config.runner.capacity.max(1)));
-    let mut tasks_version = 0i64;
-    let mut backoff = Backoff::new(
-        config.runner.fetch_interval,
-        config.runner.fetch_interval_max,
-    );
-    loop {
-        // Reap finished jobs so the set does not grow.
-        while jobs.try_join_next().is_some() {}
-        let permit = tokio::select! {
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => return Ok(()),
-            },
-            () = shutdown.cancelled() => return Ok(()),
-        };
-        let fetched = tokio::select! {
-            fetched = client.fetch_task(tasks_version) => fetched,
-            () = shutdown.cancelled() => return Ok(()),
-        };
-        let delay = match fetched {
-            Ok(response) => match response.task {
-                Some(task) => {
-                    // 0 makes the next fetch look for more work at once.
-                    tasks_version = 0;
-                    backoff.reset();
-                    let task_id = task.id;
-                    tracing::info!(task_id, "task received");
-                    let settings = settings.clone();
-                    let cancel = jobs_cancel.child_token();
-                    let span = tracing::info_span!("task", task_id);
-                    jobs.spawn(
-                        async move {
-                            run_task(settings, task, cancel).await;
-                            drop(permit);
-                        }
-                        .instrument(span),
-                    );
-                    if once {
-                        return Ok(());
-                    }
-                    continue;
-                }
-                None => {
-                    if response.tasks_version != tasks_version {
-                        // Something changed in Gitea even if nothing was for us: stay quick.
+    metrics: &'a Metrics,
+    jobs_cancel: &'a CancellationToken,
+    shutdown: &'a CancellationToken,
+}
+
+impl Poller<'_> {
+    async fn run(mut self, jobs: &mut JoinSet<()>) -> Result<(), DaemonError> {
+        let shutdown = self.shutdown;
+        let initial = self.live.borrow_and_update().config.runner.clone();
+        let slots = Slots::new(initial.capacity.max(1));
+        let mut tasks_version = 0i64;
+        let mut backoff = Backoff::new(initial.fetch_interval, initial.fetch_interval_max);
+        loop {
+            // Reap finished jobs so the set does not grow.
+            while jobs.try_join_next().is_some() {}
+            if self.live.has_changed().unwrap_or(false) {
+                let runner = self.live.borrow_and_update().config.runner.clone();
+                slots.set_capacity(runner.capacity.max(1));
+                backoff = Backoff::new(runner.fetch_interval, runner.fetch_interval_max);
+            }
+            let slot = tokio::select! {
+                slot = slots.acquire() => slot,
+                () = shutdown.cancelled() => return Ok(()),
+            };
+            let began = Instant::now();
+            let fetched = tokio::select! {
+                fetched = self.client.fetch_task(tasks_version) => fetched,
+                () = shutdown.cancelled() => return Ok(()),
+            };
+            self.metrics.poll(began.elapsed(), fetched.is_ok());
+            let delay = match fetched {
+                Ok(response) => match response.task {
+                    Some(task) => {
+                        // 0 makes the next fetch look for more work at once.
+                        tasks_version = 0;
                         backoff.reset();
-                        tasks_version = response.tasks_version;
+                        let task_id = task.id;
+                        tracing::info!(task_id, "task received");
+                        let settings = self.live.borrow().settings.clone();
+                        let cancel = self.jobs_cancel.child_token();
+                        let span = tracing::info_span!("task", task_id);
+                        jobs.spawn(
+                            async move {
+                                run_task(settings, task, cancel).await;
+                                drop(slot);
+                            }
+                            .instrument(span),
+                        );
+                        if self.once {
+                            return Ok(());
+                        }
+                        continue;
+                    }
+                    None => {
+                        if response.tasks_version != tasks_version {
+                            // Something changed in Gitea even if nothing was for us: stay quick.
+                            backoff.reset();
+                            tasks_version = response.tasks_version;
+                        }
+                        backoff.next()
+                    }
+                },
+                Err(error) if error.is_unregistered() => {
+                    return Err(DaemonError::Unregistered(error));
+                }
+                Err(error) => {
+                    if matches!(error.cause, runnel_protocol::Cause::Timeout(_)) {
+                        tracing::debug!("fetching a task timed out");
+                    } else {
+                        tracing::warn!(error = %error_chain(&error), "fetching a task failed");
                     }
                     backoff.next()
                 }
-            },
-            Err(error) if error.is_unregistered() => return Err(DaemonError::Unregistered(error)),
-            Err(error) => {
-                if matches!(error.cause, runnel_protocol::Cause::Timeout(_)) {
-                    tracing::debug!("fetching a task timed out");
-                } else {
-                    tracing::warn!(error = %error_chain(&error), "fetching a task failed");
-                }
-                backoff.next()
+            };
+            drop(slot);
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = shutdown.cancelled() => return Ok(()),
             }
-        };
-        drop(permit);
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = shutdown.cancelled() => return Ok(()),
+        }
+    }
+}
+
+/// Job slots whose number can change while jobs run (SIGHUP): lowering the capacity lets
+/// running jobs finish and only holds back new fetches.
+struct Slots {
+    /// (taken, capacity)
+    counts: Mutex<(usize, usize)>,
+    freed: Notify,
+}
+
+/// A taken slot; dropping it frees it.
+struct Slot(Arc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self.0.lock();
+        counts.0 = counts.0.saturating_sub(1);
+        drop(counts);
+        self.0.freed.notify_waiters();
+    }
+}
+
+impl Slots {
+    fn new(capacity: usize) -> Arc<Slots> {
+        Arc::new(Slots {
+            counts: Mutex::new((0, capacity)),
+            freed: Notify::new(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, usize)> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn set_capacity(&self, capacity: usize) {
+        self.lock().1 = capacity;
+        self.freed.notify_waiters();
+    }
+
+    async fn acquire(self: &Arc<Self>) -> Slot {
+        loop {
+            // Registered before the check, so a release between the check and the wait is
+            // not missed.
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut counts = self.lock();
+                if counts.0 < counts.1 {
+                    counts.0 += 1;
+                    return Slot(self.clone());
+                }
+            }
+            freed.await;
         }
     }
 }

@@ -65,6 +65,44 @@ pub(crate) fn select(
     }))
 }
 
+/// A backend that picks, for each job it prepares, the backend its `runs-on` labels select:
+/// for a job calling a reusable workflow, whose called jobs each have their own `runs-on`.
+pub(crate) fn select_per_job(
+    labels: &[Label],
+    backends: &Backends,
+    envs: &BTreeMap<String, String>,
+) -> Arc<dyn Backend> {
+    Arc::new(PerJobBackend {
+        labels: labels.to_vec(),
+        backends: backends.clone(),
+        envs: envs.clone(),
+    })
+}
+
+struct PerJobBackend {
+    labels: Vec<Label>,
+    backends: Backends,
+    envs: BTreeMap<String, String>,
+}
+
+#[async_trait::async_trait]
+impl Backend for PerJobBackend {
+    async fn prepare(
+        &self,
+        spec: &JobSpec,
+        cancel: &CancellationToken,
+    ) -> Result<Box<dyn JobEnvironment>, BackendError> {
+        let backend =
+            select(&spec.labels, &self.labels, &self.backends, &self.envs).map_err(|message| {
+                BackendError::Failed {
+                    operation: format!("choose a backend for job `{}`", spec.job_key),
+                    message,
+                }
+            })?;
+        backend.prepare(spec, cancel).await
+    }
+}
+
 /// A backend with the label's image and the config's variables added.
 struct LabelBackend {
     inner: Arc<dyn Backend>,

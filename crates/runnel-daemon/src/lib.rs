@@ -10,11 +10,16 @@
 //! SIGINT). The caller plugs in the backends ([`Backends`]): `host` labels run on the host
 //! backend, `docker://image` labels on the Docker backend when there is one.
 
+pub mod cache;
 mod context;
 mod daemon;
 mod environments;
+mod metrics;
+mod notify;
 mod register;
+mod reload;
 mod reporter;
+mod spool;
 mod task;
 
 pub use daemon::{DaemonError, DaemonOptions, cancel_on_signals, run_daemon};

@@ -25,6 +25,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::result_to_proto;
+use crate::metrics::Metrics;
+use crate::spool::{Recovered, TaskSpool};
 
 /// Most rows in one UpdateLog request; a backlog leaves in several.
 const MAX_ROWS_PER_REQUEST: usize = 1000;
@@ -34,12 +36,27 @@ const MAX_ROW_BYTES: usize = 64 * 1024;
 const RUNNING_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Keys Gitea refuses (it skips longer ones).
 const MAX_OUTPUT_KEY_BYTES: usize = 255;
+/// How long the final report is retried while the daemon keeps running (Gitea fails a task
+/// silent for 10 minutes as a zombie, so trying longer is pointless). What is not delivered by
+/// then stays in the spool for the next start.
+const CLOSE_PATIENCE: Duration = Duration::from_secs(15 * 60);
 
 /// How the reporter paces itself.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ReporterTiming {
     pub(crate) state_interval: Duration,
     pub(crate) close_timeout: Duration,
+}
+
+/// What every reporter of the daemon shares.
+#[derive(Clone)]
+pub(crate) struct ReportContext {
+    pub(crate) client: Client,
+    pub(crate) timing: ReporterTiming,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Cancelled when the daemon shuts down: a final report still undelivered then gets one
+    /// `close_timeout` more, and the spool keeps the rest for the next start.
+    pub(crate) stopping: CancellationToken,
 }
 
 struct ReportState {
@@ -57,11 +74,49 @@ struct ReportState {
     outputs: BTreeMap<String, String>,
     /// Set at close; until then Gitea sees UNSPECIFIED so it does not finalize early.
     result: Option<runner::Result>,
+    /// Where rows and states go before they are sent; `None` when spooling is off or failed.
+    spool: Option<TaskSpool>,
+    metrics: Arc<Metrics>,
 }
 
 impl ReportState {
     fn total(&self) -> i64 {
         self.acked + self.rows.len() as i64
+    }
+
+    /// Adds rows (one per text) and writes them to the spool in one record.
+    fn add_rows(&mut self, time: SystemTime, texts: impl IntoIterator<Item = String>) {
+        let from = self.rows.len();
+        for text in texts {
+            self.push_row(time, text);
+        }
+        let added = self.rows.len() - from;
+        if added == 0 {
+            return;
+        }
+        let spooled = match &mut self.spool {
+            Some(spool) => {
+                let new_rows: Vec<LogRow> = self.rows.iter().skip(from).cloned().collect();
+                spool.rows(&new_rows);
+                spool.is_active()
+            }
+            None => false,
+        };
+        self.metrics.rows_added(added as u64, spooled);
+    }
+
+    /// Writes the step states to the spool (after a step starts or ends).
+    fn spool_state(&mut self) {
+        if let Some(spool) = &mut self.spool {
+            let state = TaskState {
+                id: self.task_id,
+                result: runner::Result::Unspecified as i32,
+                started_at: self.started_at,
+                stopped_at: None,
+                steps: self.steps.clone(),
+            };
+            spool.state(&state, self.current_step);
+        }
     }
 
     fn push_row(&mut self, time: SystemTime, mut content: String) {
@@ -93,6 +148,7 @@ impl ReportState {
             self.current_step = Some(index);
             self.state_dirty = true;
         }
+        self.spool_state();
     }
 
     fn step_finished(&mut self, index: usize, conclusion: StepStatus, time: SystemTime) {
@@ -111,6 +167,7 @@ impl ReportState {
         if self.current_step == Some(index) {
             self.current_step = None;
         }
+        self.spool_state();
     }
 
     fn task_state(&self, result: runner::Result) -> TaskState {
@@ -190,9 +247,11 @@ impl LogSink for ReporterSink {
             LogEvent::Runner { text, .. } => Some(text),
         };
         if let Some(text) = text {
-            for line in text.split('\n') {
-                state.push_row(time, line.trim_end_matches('\r').to_owned());
-            }
+            state.add_rows(
+                time,
+                text.split('\n')
+                    .map(|line| line.trim_end_matches('\r').to_owned()),
+            );
         }
         drop(state);
         self.shared.wake.notify_one();
@@ -202,8 +261,7 @@ impl LogSink for ReporterSink {
 /// Sends one task's rows and state until closed.
 pub(crate) struct Reporter {
     shared: Arc<Shared>,
-    client: Client,
-    timing: ReporterTiming,
+    context: ReportContext,
     /// Cancelled when Gitea says the task is over (a cancel in the UI).
     job_cancel: CancellationToken,
     stop_sender: CancellationToken,
@@ -211,13 +269,13 @@ pub(crate) struct Reporter {
 }
 
 impl Reporter {
-    /// Starts reporting task `task_id` with `steps` steps; a cancel seen in Gitea's answers
-    /// cancels `job_cancel`.
+    /// Starts reporting task `task_id` with `steps` steps, spooling to `spool` first; a cancel
+    /// seen in Gitea's answers cancels `job_cancel`.
     pub(crate) fn start(
-        client: Client,
+        context: ReportContext,
         task_id: i64,
         steps: usize,
-        timing: ReporterTiming,
+        spool: Option<TaskSpool>,
         job_cancel: CancellationToken,
     ) -> Reporter {
         let steps = (0..steps)
@@ -226,32 +284,112 @@ impl Reporter {
                 ..StepState::default()
             })
             .collect();
-        let shared = Arc::new(Shared {
-            state: Mutex::new(ReportState {
-                task_id,
-                rows: VecDeque::new(),
-                acked: 0,
-                started_at: Some(Timestamp::from(SystemTime::now())),
-                stopped_at: None,
-                steps,
-                current_step: None,
-                state_dirty: true,
-                outputs: BTreeMap::new(),
-                result: None,
-            }),
-            wake: Notify::new(),
-        });
-        let mut reporter = Reporter {
-            shared,
-            client,
-            timing,
-            job_cancel,
-            stop_sender: CancellationToken::new(),
-            sender: None,
+        let mut state = ReportState {
+            task_id,
+            rows: VecDeque::new(),
+            acked: 0,
+            started_at: Some(Timestamp::from(SystemTime::now())),
+            stopped_at: None,
+            steps,
+            current_step: None,
+            state_dirty: true,
+            outputs: BTreeMap::new(),
+            result: None,
+            spool,
+            metrics: context.metrics.clone(),
         };
+        // The step count goes to the spool first, so a recovery reports every step.
+        state.spool_state();
+        let mut reporter = Reporter::new(context, state, job_cancel);
         let worker = reporter.worker(RUNNING_CALL_TIMEOUT);
         reporter.sender = Some(tokio::spawn(worker.run()));
         reporter
+    }
+
+    fn new(context: ReportContext, state: ReportState, job_cancel: CancellationToken) -> Reporter {
+        Reporter {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                wake: Notify::new(),
+            }),
+            context,
+            job_cancel,
+            stop_sender: CancellationToken::new(),
+            sender: None,
+        }
+    }
+
+    /// Finishes a task an earlier daemon process left in the spool: its unacknowledged rows,
+    /// then its result — the recorded one when the job had ended, else a failure with a row
+    /// saying the runner restarted (the job's processes died with it). Returns whether Gitea
+    /// took everything.
+    pub(crate) async fn recover(context: ReportContext, recovered: Recovered) -> bool {
+        let spool = match recovered.reopen() {
+            Ok(spool) => Some(spool),
+            Err(error) => {
+                tracing::warn!(task_id = recovered.task_id, %error, "cannot reopen the spool file; delivering from memory");
+                None
+            }
+        };
+        let skip = usize::try_from(recovered.acked - recovered.first_row_index).unwrap_or(0);
+        let rows: VecDeque<LogRow> = recovered.rows.into_iter().skip(skip).collect();
+        let acked = recovered.acked.max(recovered.first_row_index);
+        let current_step = recovered
+            .current_step
+            .filter(|_| recovered.finished.is_none());
+        let (snapshot, outputs, result) = match recovered.finished {
+            Some((state, outputs)) => {
+                let result =
+                    runner::Result::try_from(state.result).unwrap_or(runner::Result::Failure);
+                (Some(state), outputs, Some(result))
+            }
+            None => (recovered.state, BTreeMap::new(), None),
+        };
+        let snapshot = snapshot.unwrap_or_default();
+        context.metrics.rows_added(rows.len() as u64, false);
+        let mut state = ReportState {
+            task_id: recovered.task_id,
+            rows,
+            acked,
+            started_at: snapshot.started_at,
+            stopped_at: snapshot.stopped_at,
+            steps: snapshot.steps,
+            current_step,
+            state_dirty: true,
+            outputs,
+            result,
+            spool,
+            metrics: context.metrics.clone(),
+        };
+        if let Some(index) = state.current_step {
+            let total = state.total();
+            if let Some(step) = state.steps.get_mut(index) {
+                step.log_length = (total - step.log_index).max(0);
+            }
+        }
+        let task_id = state.task_id;
+        if state.result.is_none() {
+            tracing::warn!(
+                task_id,
+                "the runner restarted while this task ran: reporting it failed"
+            );
+            state.current_step = None;
+            state.add_rows(
+                SystemTime::now(),
+                ["The runner restarted while this job was running; its processes are gone, so the job failed.".to_owned()],
+            );
+            state.close(JobResult::Failure, Vec::new());
+        } else {
+            tracing::info!(
+                task_id,
+                "delivering the report of a task that ended before the runner restarted"
+            );
+        }
+        let reporter = Reporter::new(context, state, CancellationToken::new());
+        reporter
+            .worker(reporter.context.timing.close_timeout)
+            .close()
+            .await
     }
 
     pub(crate) fn sink(&self) -> ReporterSink {
@@ -269,8 +407,7 @@ impl Reporter {
     fn worker(&self, call_timeout: Duration) -> Worker {
         Worker {
             shared: self.shared.clone(),
-            client: self.client.clone(),
-            timing: self.timing,
+            context: self.context.clone(),
             call_timeout,
             job_cancel: self.job_cancel.clone(),
             stop: self.stop_sender.clone(),
@@ -285,50 +422,61 @@ impl Reporter {
         if let Some(sender) = self.sender.take() {
             let _ = sender.await;
         }
-        let now = SystemTime::now();
-        {
-            let mut state = self.shared.lock();
-            let leftover = if result == JobResult::Skipped {
-                runner::Result::Skipped
-            } else {
-                runner::Result::Cancelled
-            };
-            state.current_step = None;
-            for step in &mut state.steps {
-                if step.result == runner::Result::Unspecified as i32 {
-                    step.result = leftover as i32;
-                    if step.started_at.is_none() {
-                        step.started_at = Some(Timestamp::from(now));
-                    }
-                    step.stopped_at = Some(Timestamp::from(now));
-                }
-            }
-            for (key, value) in outputs {
-                if key.len() <= MAX_OUTPUT_KEY_BYTES {
-                    state.outputs.insert(key, value);
-                } else {
-                    tracing::warn!(
-                        task_id = state.task_id,
-                        key,
-                        "output key longer than 255 bytes dropped"
-                    );
-                }
-            }
-            // The final UpdateLog must carry a row Gitea does not hold yet, or it ignores
-            // `no_more` (tests/gitea/README.md).
-            state.push_row(now, format!("Job {}", result.as_str()));
-            state.stopped_at = Some(Timestamp::from(now));
-            state.result = Some(result_to_proto(result));
-        }
-        let worker = self.worker(self.timing.close_timeout);
+        self.shared.lock().close(result, outputs);
+        let worker = self.worker(self.context.timing.close_timeout);
         worker.close().await;
+    }
+}
+
+impl ReportState {
+    /// The job is over with `result`: leftover steps closed, outputs kept, the closing row
+    /// added, and all of it spooled as the task's final record.
+    fn close(&mut self, result: JobResult, outputs: Vec<(String, String)>) {
+        let now = SystemTime::now();
+        let leftover = if result == JobResult::Skipped {
+            runner::Result::Skipped
+        } else {
+            runner::Result::Cancelled
+        };
+        self.current_step = None;
+        for step in &mut self.steps {
+            if step.result == runner::Result::Unspecified as i32 {
+                step.result = leftover as i32;
+                if step.started_at.is_none() {
+                    step.started_at = Some(Timestamp::from(now));
+                    step.log_index = self.acked + self.rows.len() as i64;
+                }
+                step.stopped_at = Some(Timestamp::from(now));
+            }
+        }
+        for (key, value) in outputs {
+            if key.len() <= MAX_OUTPUT_KEY_BYTES {
+                self.outputs.insert(key, value);
+            } else {
+                tracing::warn!(
+                    task_id = self.task_id,
+                    key,
+                    "output key longer than 255 bytes dropped"
+                );
+            }
+        }
+        // The final UpdateLog must carry a row Gitea does not hold yet, or it ignores
+        // `no_more` (tests/gitea/README.md).
+        self.add_rows(now, [format!("Job {}", result.as_str())]);
+        self.stopped_at = Some(Timestamp::from(now));
+        let proto = result_to_proto(result);
+        self.result = Some(proto);
+        let final_state = self.task_state(proto);
+        if let Some(spool) = &mut self.spool {
+            spool.finished(&final_state, &self.outputs);
+        }
     }
 }
 
 impl ReporterSink {
     fn record_runner_text(&self, text: &str) {
         let mut state = self.shared.lock();
-        state.push_row(SystemTime::now(), text.to_owned());
+        state.add_rows(SystemTime::now(), [text.to_owned()]);
         drop(state);
         self.shared.wake.notify_one();
     }
@@ -336,15 +484,36 @@ impl ReporterSink {
 
 struct Worker {
     shared: Arc<Shared>,
-    client: Client,
-    timing: ReporterTiming,
+    context: ReportContext,
     call_timeout: Duration,
     job_cancel: CancellationToken,
     stop: CancellationToken,
 }
 
 /// Why a report attempt failed (already logged).
-struct Failed;
+struct Failed {
+    /// Repeating the call cannot help (the runner or task is gone for Gitea).
+    permanent: bool,
+    /// Gitea already finalized the log (an earlier `no_more` arrived, its answer did not).
+    archived: bool,
+}
+
+impl Failed {
+    fn from_error(error: &runnel_protocol::Error) -> Failed {
+        let text = error.to_string();
+        Failed {
+            permanent: !error.is_transient(),
+            archived: text.contains("has been archived"),
+        }
+    }
+
+    fn timeout() -> Failed {
+        Failed {
+            permanent: false,
+            archived: false,
+        }
+    }
+}
 
 impl Worker {
     async fn run(self) {
@@ -373,7 +542,7 @@ impl Worker {
             }
             if ok && (need_state || heartbeat_due) {
                 ok &= self.send_state(runner::Result::Unspecified).await.is_ok();
-                next_heartbeat = Instant::now() + self.timing.state_interval;
+                next_heartbeat = Instant::now() + self.context.timing.state_interval;
             }
             if ok {
                 backoff = Duration::from_millis(200);
@@ -413,16 +582,21 @@ impl Worker {
             )
         };
         let task_id = request.task_id;
-        let call = self.client.update_log(request);
-        let response = match tokio::time::timeout(self.call_timeout, call).await {
+        let call = self.context.client.update_log(request);
+        let began = Instant::now();
+        let answer = tokio::time::timeout(self.call_timeout, call).await;
+        self.context
+            .metrics
+            .report_call(began.elapsed(), matches!(answer, Ok(Ok(_))));
+        let response = match answer {
             Ok(Ok(response)) => response,
             Ok(Err(error)) => {
                 tracing::warn!(task_id, error = %error_chain(&error), "sending log rows failed; will resend");
-                return Err(Failed);
+                return Err(Failed::from_error(&error));
             }
             Err(_) => {
                 tracing::warn!(task_id, "sending log rows timed out; will resend");
-                return Err(Failed);
+                return Err(Failed::timeout());
             }
         };
         let mut state = self.shared.lock();
@@ -438,8 +612,21 @@ impl Worker {
             let drop_count = usize::try_from(ack - state.acked)
                 .unwrap_or(0)
                 .min(state.rows.len());
-            state.rows.drain(..drop_count);
-            state.acked += drop_count as i64;
+            if drop_count > 0 {
+                state.rows.drain(..drop_count);
+                state.acked += drop_count as i64;
+                state.metrics.rows_sent(drop_count as u64);
+                if let Some(mut spool) = state.spool.take() {
+                    if spool.wants_compaction() {
+                        let unacked: Vec<LogRow> = state.rows.iter().cloned().collect();
+                        let snapshot = state.task_state(runner::Result::Unspecified);
+                        spool.compact(state.acked, &unacked, &snapshot, state.current_step);
+                    } else {
+                        spool.acked(state.acked);
+                    }
+                    state.spool = Some(spool);
+                }
+            }
         }
         if ack < sent_until {
             // Gitea did not take everything (a gap or a restart): the rest is resent from
@@ -464,18 +651,23 @@ impl Worker {
             }
         };
         let task_id = request.state.as_ref().map_or(0, |s| s.id);
-        let call = self.client.update_task(request);
-        let response = match tokio::time::timeout(self.call_timeout, call).await {
+        let call = self.context.client.update_task(request);
+        let began = Instant::now();
+        let answer = tokio::time::timeout(self.call_timeout, call).await;
+        self.context
+            .metrics
+            .report_call(began.elapsed(), matches!(answer, Ok(Ok(_))));
+        let response = match answer {
             Ok(Ok(response)) => response,
             Ok(Err(error)) => {
                 tracing::warn!(task_id, error = %error_chain(&error), "sending task state failed; will resend");
                 self.shared.lock().state_dirty = true;
-                return Err(Failed);
+                return Err(Failed::from_error(&error));
             }
             Err(_) => {
                 tracing::warn!(task_id, "sending task state timed out; will resend");
                 self.shared.lock().state_dirty = true;
-                return Err(Failed);
+                return Err(Failed::timeout());
             }
         };
         {
@@ -500,51 +692,89 @@ impl Worker {
     }
 
     /// The final sequence: outputs until acknowledged, every row with `no_more`, then the
-    /// result. Each step is retried with backoff for a bounded number of attempts.
-    async fn close(self) {
-        const ATTEMPTS: u32 = 10;
+    /// result. Repeated with backoff while Gitea is unreachable, for up to [`CLOSE_PATIENCE`]
+    /// (one `close_timeout` once the daemon is stopping). Delivered: the spool file goes;
+    /// not delivered: it stays for the next start. Returns whether Gitea took everything.
+    async fn close(self) -> bool {
+        /// Outputs Gitea keeps refusing (a value over its limit) must not hold the result.
+        const OUTPUT_ROUNDS: u32 = 3;
         let task_id = self.shared.lock().task_id;
+        let mut deadline = Instant::now() + CLOSE_PATIENCE;
         let mut backoff = Duration::from_millis(100);
-        let mut pause = |attempt: u32| {
-            let delay = backoff;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-            async move {
-                if attempt + 1 < ATTEMPTS {
-                    tokio::time::sleep(delay).await;
+        let mut phase = 0u8;
+        let mut output_rounds = 0;
+        let result = self.shared.lock().result.unwrap_or(runner::Result::Failure);
+        loop {
+            let attempt = match phase {
+                0 if self.shared.lock().outputs.is_empty() => Ok(true),
+                0 => {
+                    output_rounds += 1;
+                    self.send_state(runner::Result::Unspecified)
+                        .await
+                        .map(|()| {
+                            self.shared.lock().outputs.is_empty() || output_rounds >= OUTPUT_ROUNDS
+                        })
+                }
+                1 => match self.send_rows(true).await {
+                    Ok(()) => Ok(self.shared.lock().rows.is_empty()),
+                    Err(failed) if failed.archived => Ok(true),
+                    Err(failed) => Err(failed),
+                },
+                _ => self.send_state(result).await.map(|()| true),
+            };
+            match attempt {
+                Ok(true) => {
+                    phase += 1;
+                    backoff = Duration::from_millis(100);
+                    if phase == 3 {
+                        tracing::info!(task_id, result = result.as_str_name(), "task reported");
+                        self.settle(true);
+                        return true;
+                    }
+                    continue;
+                }
+                Ok(false) => {}
+                Err(failed) if failed.permanent => {
+                    tracing::error!(task_id, "Gitea refuses this task's report; giving it up");
+                    self.settle(true);
+                    return false;
+                }
+                Err(_) => {}
+            }
+            let stopping = self.context.stopping.is_cancelled();
+            if stopping {
+                deadline = deadline.min(Instant::now() + self.context.timing.close_timeout);
+            }
+            if Instant::now() >= deadline {
+                tracing::error!(
+                    task_id,
+                    "Gitea did not take this task's report; the spool keeps it for the next start"
+                );
+                self.settle(false);
+                return false;
+            }
+            if stopping {
+                tokio::time::sleep(backoff).await;
+            } else {
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = self.context.stopping.cancelled() => {}
                 }
             }
-        };
-        for attempt in 0..ATTEMPTS {
-            if self.shared.lock().outputs.is_empty() {
-                break;
-            }
-            if self.send_state(runner::Result::Unspecified).await.is_ok()
-                && self.shared.lock().outputs.is_empty()
-            {
-                break;
-            }
-            pause(attempt).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
-        let mut delivered = false;
-        for attempt in 0..ATTEMPTS {
-            if self.send_rows(true).await.is_ok() && self.shared.lock().rows.is_empty() {
-                delivered = true;
-                break;
-            }
-            pause(attempt).await;
+    }
+
+    /// The report is over: the spool file goes when `done` (delivered, or refused for good),
+    /// and the rows this process still held leave the buffered-rows gauge.
+    fn settle(&self, done: bool) {
+        let mut state = self.shared.lock();
+        let left = state.rows.len() as u64;
+        state.metrics.rows_dropped(left);
+        let spool = state.spool.take();
+        if done && let Some(spool) = spool {
+            spool.remove();
         }
-        if !delivered {
-            tracing::error!(task_id, "the job's last log rows could not be delivered");
-        }
-        let result = self.shared.lock().result.unwrap_or(runner::Result::Failure);
-        for attempt in 0..ATTEMPTS {
-            if self.send_state(result).await.is_ok() {
-                tracing::info!(task_id, result = result.as_str_name(), "task reported");
-                return;
-            }
-            pause(attempt).await;
-        }
-        tracing::error!(task_id, "the job's result could not be delivered");
     }
 }
 

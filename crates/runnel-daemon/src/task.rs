@@ -7,23 +7,30 @@
 //! decide concurrency (the poller does).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use runnel_config::Label;
 use runnel_engine::{JobRequest, JobResult, RunOptions, RunnerInfo, ServerUrls, StrategyInfo};
-use runnel_protocol::Client;
 use runnel_protocol::proto::runner;
 use runnel_workflow::{LiteralOrExpr, Workflow};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{TaskContext, needs_state};
 use crate::environments::{self, Backends};
-use crate::reporter::{Reporter, ReporterTiming};
+use crate::metrics::Metrics;
+use crate::reporter::{ReportContext, Reporter};
+use crate::spool::TaskSpool;
 
 /// What every task of this runner shares.
+#[derive(Clone)]
 pub(crate) struct TaskSettings {
-    pub(crate) client: Client,
+    pub(crate) report: ReportContext,
+    /// Where task spool files go; `None`: no spool.
+    pub(crate) spool_dir: Option<PathBuf>,
+    /// The Gitea instance (recorded in spool files).
+    pub(crate) address: String,
     pub(crate) runner_name: String,
     pub(crate) version: String,
     pub(crate) labels: Vec<Label>,
@@ -31,7 +38,8 @@ pub(crate) struct TaskSettings {
     pub(crate) envs: BTreeMap<String, String>,
     pub(crate) job_timeout: Duration,
     pub(crate) github_mirror: String,
-    pub(crate) timing: ReporterTiming,
+    /// The cache service (`cache:`), `None` when disabled.
+    pub(crate) cache: Option<Arc<crate::cache::CacheServices>>,
 }
 
 /// Runs `task` and reports it; `cancel` stops the job (shutdown), as does a cancel in Gitea.
@@ -41,6 +49,7 @@ pub(crate) async fn run_task(
     cancel: CancellationToken,
 ) {
     let task_id = task.id;
+    settings.report.metrics.job_started();
     let payload =
         String::from_utf8_lossy(task.workflow_payload.as_deref().unwrap_or_default()).into_owned();
     let context = TaskContext::new(task.context.as_ref());
@@ -60,11 +69,18 @@ pub(crate) async fn run_task(
         .and_then(|w| w.jobs.values().next())
         .map_or(0, |job| job.steps.len());
     let job_cancel = cancel.child_token();
+    let spool = settings.spool_dir.as_deref().and_then(|dir| {
+        TaskSpool::create(dir, task_id, &settings.address)
+            .map_err(|error| {
+                tracing::error!(task_id, dir = %dir.display(), %error, "cannot create the task's spool file; its rows are kept in memory only");
+            })
+            .ok()
+    });
     let reporter = Reporter::start(
-        settings.client.clone(),
+        settings.report.clone(),
         task_id,
         steps,
-        settings.timing,
+        spool,
         job_cancel.clone(),
     );
     reporter.runner_row(&format!(
@@ -78,13 +94,18 @@ pub(crate) async fn run_task(
                 "the task's workflow has {} jobs; exactly one was expected",
                 workflow.jobs.len()
             );
-            return fail(reporter, &message).await;
+            return fail(reporter, &settings.report.metrics, &message).await;
         }
         _ => {
             for problem in &problems {
                 reporter.runner_row(problem);
             }
-            return fail(reporter, "the task's workflow payload is not valid").await;
+            return fail(
+                reporter,
+                &settings.report.metrics,
+                "the task's workflow payload is not valid",
+            )
+            .await;
         }
     };
     let (result, outputs) = run_job(
@@ -97,12 +118,14 @@ pub(crate) async fn run_task(
     )
     .await;
     tracing::info!(task_id, result = result.as_str(), "job finished");
+    settings.report.metrics.job_finished(result);
     reporter.finish(result, outputs).await;
 }
 
-async fn fail(reporter: Reporter, message: &str) {
+async fn fail(reporter: Reporter, metrics: &Metrics, message: &str) {
     reporter.runner_row(message);
     tracing::warn!(message, "task failed before its job could run");
+    metrics.job_finished(JobResult::Failure);
     reporter.finish(JobResult::Failure, Vec::new()).await;
 }
 
@@ -147,12 +170,23 @@ async fn run_job(
         reporter.runner_row("the job has no instance to run (an empty matrix?)");
         return (JobResult::Failure, Vec::new());
     };
-    let backend = match environments::select(
-        &instance.runs_on,
-        &settings.labels,
-        &settings.backends,
-        &settings.envs,
-    ) {
+    // A job calling a reusable workflow has no `runs-on`: each called job picks its backend
+    // by its own when it starts.
+    let selected = if job.call.is_some() {
+        Ok(environments::select_per_job(
+            &settings.labels,
+            &settings.backends,
+            &settings.envs,
+        ))
+    } else {
+        environments::select(
+            &instance.runs_on,
+            &settings.labels,
+            &settings.backends,
+            &settings.envs,
+        )
+    };
+    let backend = match selected {
         Ok(backend) => backend,
         Err(message) => {
             reporter.runner_row(&message);
@@ -238,7 +272,9 @@ fn run_options(settings: &TaskSettings, task: &runner::Task, context: &TaskConte
                 .or_else(|| task.vars.get(*name))
                 .is_some_and(|v| v == "true")
         });
+    options.github_overrides = context.github_overrides();
     options.max_parallel_jobs = 1;
     options.default_job_timeout = settings.job_timeout;
+    options.job_services = Some(crate::cache::task_services(settings.cache.clone(), context));
     options
 }

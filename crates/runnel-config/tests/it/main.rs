@@ -92,6 +92,7 @@ container:
   force_rebuild: true
   require_docker: true
   docker_timeout: 1m
+  ca_bundle: /etc/company/ca.pem
 host:
   workdir_parent: /tmp/jobs
 ";
@@ -134,6 +135,10 @@ host:
     assert!(c.container.force_pull && c.container.force_rebuild && c.container.require_docker);
     assert_eq!(c.container.docker_timeout, Duration::from_secs(60));
     assert_eq!(
+        c.container.ca_bundle.as_deref().and_then(|p| p.to_str()),
+        Some("/etc/company/ca.pem")
+    );
+    assert_eq!(
         c.host.workdir_parent.as_deref().and_then(|d| d.to_str()),
         Some("/tmp/jobs")
     );
@@ -141,16 +146,44 @@ host:
 
 #[test]
 fn unknown_keys_are_warnings_naming_key_and_line() {
-    let loaded = parse("runner:\n  capacity: 2\n  capacityy: 3\nmetrics:\n  enabled: true\n");
+    let loaded = parse("runner:\n  capacity: 2\n  capacityy: 3\nhealth_check:\n  enabled: true\n");
     let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(
         warnings,
         [
             "config.yaml:3:3: unknown key `runner.capacityy` (ignored)",
-            "config.yaml:4:1: unknown key `metrics` (ignored)",
+            "config.yaml:4:1: unknown key `health_check` (ignored)",
         ]
     );
     assert_eq!(loaded.config.runner.capacity, 2);
+}
+
+#[test]
+fn runnel_additions_metrics_and_spool_dir() {
+    let c = parse("runner:\n  file: /var/lib/runnel/.runner\nmetrics:\n  enabled: true\n  addr: 0.0.0.0:9999\n").config;
+    assert!(c.metrics.enabled);
+    assert_eq!(c.metrics.addr, "0.0.0.0:9999");
+    assert_eq!(
+        c.runner.effective_spool_dir(),
+        std::path::Path::new("/var/lib/runnel/.runnel-spool"),
+        "the spool sits next to .runner by default"
+    );
+    let c = parse("runner:\n  spool_dir: /spool\n").config;
+    assert_eq!(
+        c.runner.effective_spool_dir(),
+        std::path::Path::new("/spool")
+    );
+    assert!(!c.metrics.enabled);
+    assert_eq!(c.metrics.addr, runnel_config::DEFAULT_METRICS_ADDR);
+    assert_eq!(
+        Config::default().runner.effective_spool_dir(),
+        std::path::Path::new("./.runnel-spool")
+    );
+    let found = problems("metrics:\n  addr: localhost\n");
+    assert_eq!(
+        found,
+        ["config.yaml:2:9: metrics.addr: `localhost` is not an address such as 127.0.0.1:9180"]
+    );
 }
 
 #[test]

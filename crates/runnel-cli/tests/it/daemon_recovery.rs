@@ -1,0 +1,251 @@
+//! The daemon's durability against a real Gitea: a runner SIGKILLed mid-job while Gitea is not
+//! answering (so rows are certainly unacknowledged) delivers every row at its next start and
+//! fails the job; a result Gitea missed before a clean stop is delivered at the next start;
+//! and Gitea stopped for 30 s mid-job loses no line and still gets the result.
+//!
+//! These tests stop the Gitea process (SIGSTOP), so they use their own instance
+//! (`daemon-recovery`) and take turns. Slow: they return early unless `RUN_SLOW_TESTS` is set.
+
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::daemon_gitea::{Gitea, completed_jobs, obtain_named, register, signal, workflow};
+
+static INSTANCE: OnceLock<Result<Gitea, String>> = OnceLock::new();
+/// One test at a time stops the server.
+static TURN: Mutex<()> = Mutex::new(());
+
+fn instance(test: &str) -> Option<&'static Gitea> {
+    if std::env::var_os("RUN_SLOW_TESTS").is_none() {
+        eprintln!("note: skipping {test}: needs a real Gitea; set RUN_SLOW_TESTS=1");
+        return None;
+    }
+    match INSTANCE.get_or_init(|| obtain_named("daemon-recovery")) {
+        Ok(gitea) => Some(gitea),
+        Err(reason) => panic!("{test}: RUN_SLOW_TESTS is set but no Gitea is available: {reason}"),
+    }
+}
+
+/// Gitea frozen with SIGSTOP until dropped (so a failing test never leaves it stopped).
+struct Frozen(u32);
+
+impl Frozen {
+    fn new(gitea: &Gitea) -> Frozen {
+        let pid = gitea
+            .pid
+            .unwrap_or_else(|| panic!("the instance's env file has no GITEA_PID"));
+        signal(pid, "STOP");
+        Frozen(pid)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal(self.0, "CONT");
+    }
+}
+
+/// Lines of the job's log that start with `prefix`.
+fn lines_with(gitea: &Gitea, job_id: i64, prefix: &str) -> Vec<String> {
+    gitea
+        .log_lines(job_id)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|l| l.starts_with(prefix))
+        .collect()
+}
+
+#[test]
+fn a_runner_killed_mid_job_delivers_every_row_at_restart_and_fails_the_job() {
+    let test = "a_runner_killed_mid_job_delivers_every_row_at_restart_and_fails_the_job";
+    let Some(gitea) = instance(test) else {
+        return;
+    };
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let runner = register(gitea, "kill");
+    let label = &runner.label;
+    let marker = runner.dir.path().join("printed.txt");
+    let marker_text = marker.display();
+    // Every line also goes to a file, so the test knows what was printed before the kill.
+    let jobs = format!(
+        "  doomed:\n    runs-on: {label}\n    steps:\n      - run: echo started\n      - run: |\n          for i in $(seq 1 100); do echo \"row $i\" | tee -a {marker_text}; sleep 0.2; done\n"
+    );
+    gitea.push_workflow(label, &workflow(label, &jobs));
+    let daemon = runner.daemon(&[]);
+    let job_id = wait_for_line(gitea, &runner, "started");
+
+    // Gitea stops answering, so what the job prints now stays unacknowledged.
+    let frozen = Frozen::new(gitea);
+    let printed = |path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let until = Instant::now() + Duration::from_secs(30);
+    while printed(&marker) < 10 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Right after a line, so the runner has had time to read it (lines come every 200 ms).
+    let seen = printed(&marker);
+    while printed(&marker) == seen {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let printed_before_kill = printed(&marker);
+    let mut daemon = daemon;
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    drop(frozen);
+
+    let restarted = Instant::now();
+    let daemon = runner.daemon(&[]);
+    let job = {
+        let jobs = completed_jobs(gitea, &runner, 1);
+        jobs.into_iter()
+            .find(|j| j["id"].as_i64() == Some(job_id))
+            .unwrap_or_else(|| panic!("job {job_id} not found"))
+    };
+    let recovery = restarted.elapsed();
+    runner.terminate(&daemon);
+    let status = runner.wait(daemon);
+    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+
+    assert_eq!(job["conclusion"], "failure", "{job}");
+    let rows = lines_with(gitea, job_id, "row ");
+    let expected: Vec<String> = (1..=rows.len()).map(|i| format!("row {i}")).collect();
+    assert_eq!(rows, expected, "rows in order, none missing or doubled");
+    let lost = printed_before_kill.saturating_sub(rows.len());
+    println!(
+        "measure: SIGKILL with Gitea frozen: {printed_before_kill} rows printed before the kill, {} in Gitea after restart, rows lost = {lost}; restart -> job completed in Gitea {:.2} s",
+        rows.len(),
+        recovery.as_secs_f64()
+    );
+    assert_eq!(lost, 0, "{}", runner.daemon_log());
+    let log = gitea.log_lines(job_id).unwrap_or_default();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("The runner restarted while this job was running")),
+        "{log:?}"
+    );
+    assert_eq!(
+        log.last().map(String::as_str),
+        Some("Job failure"),
+        "{log:?}"
+    );
+    let spool = runner.dir.path().join(".runnel-spool");
+    let left: Vec<_> = std::fs::read_dir(&spool)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "delivered tasks leave the spool: {left:?}");
+}
+
+#[test]
+fn gitea_frozen_for_30_s_mid_job_loses_no_line_and_gets_the_result() {
+    let test = "gitea_frozen_for_30_s_mid_job_loses_no_line_and_gets_the_result";
+    let Some(gitea) = instance(test) else {
+        return;
+    };
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let runner = register(gitea, "outage");
+    let label = &runner.label;
+    let jobs = format!(
+        "  steady:\n    runs-on: {label}\n    steps:\n      - run: echo started\n      - run: |\n          for i in $(seq 1 40); do echo \"tick $i\"; sleep 0.5; done\n      - run: echo done\n"
+    );
+    gitea.push_workflow(label, &workflow(label, &jobs));
+    let daemon = runner.daemon(&["--once"]);
+    let job_id = wait_for_line(gitea, &runner, "started");
+    let frozen = Frozen::new(gitea);
+    std::thread::sleep(Duration::from_secs(30));
+    drop(frozen);
+    let thawed = Instant::now();
+    let status = runner.wait(daemon);
+    let reported = thawed.elapsed();
+    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+    let job = completed_jobs(gitea, &runner, 1)
+        .into_iter()
+        .find(|j| j["id"].as_i64() == Some(job_id))
+        .unwrap_or_else(|| panic!("job {job_id} not found"));
+    assert_eq!(job["conclusion"], "success", "{job}");
+    let ticks = lines_with(gitea, job_id, "tick ");
+    let expected: Vec<String> = (1..=40).map(|i| format!("tick {i}")).collect();
+    assert_eq!(ticks, expected);
+    let log = gitea.log_lines(job_id).unwrap_or_default();
+    assert!(log.iter().any(|l| l == "done"), "{log:?}");
+    println!(
+        "measure: Gitea frozen 30 s mid-job: 40/40 ticks delivered, lines lost = 0; Gitea back -> daemon reported and exited in {:.2} s",
+        reported.as_secs_f64()
+    );
+}
+
+#[test]
+fn a_result_gitea_missed_before_a_clean_stop_is_delivered_at_the_next_start() {
+    let test = "a_result_gitea_missed_before_a_clean_stop_is_delivered_at_the_next_start";
+    let Some(gitea) = instance(test) else {
+        return;
+    };
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let runner = register(gitea, "later");
+    runner.write_config("runner:\n  report_close_timeout: 1s\n");
+    let label = &runner.label;
+    let jobs = format!(
+        "  quick:\n    runs-on: {label}\n    steps:\n      - run: echo started\n      - run: sleep 1; echo while-gitea-was-away\n"
+    );
+    gitea.push_workflow(label, &workflow(label, &jobs));
+    let daemon = runner.daemon(&["-c", "config.yaml"]);
+    let job_id = wait_for_line(gitea, &runner, "started");
+    let frozen = Frozen::new(gitea);
+    // The job ends while Gitea is away; SIGTERM then stops the daemon before Gitea took the
+    // result, which stays in the spool.
+    runner.wait_for_log("job finished");
+    runner.terminate(&daemon);
+    let status = runner.wait(daemon);
+    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+    assert!(
+        runner
+            .daemon_log()
+            .contains("the spool keeps it for the next start"),
+        "{}",
+        runner.daemon_log()
+    );
+    drop(frozen);
+    let daemon = runner.daemon(&["-c", "config.yaml"]);
+    let job = completed_jobs(gitea, &runner, 1)
+        .into_iter()
+        .find(|j| j["id"].as_i64() == Some(job_id))
+        .unwrap_or_else(|| panic!("job {job_id} not found"));
+    runner.terminate(&daemon);
+    let status = runner.wait(daemon);
+    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+    assert_eq!(
+        job["conclusion"], "success",
+        "the recorded result, not a restart failure"
+    );
+    let log = gitea.log_lines(job_id).unwrap_or_default();
+    assert!(log.iter().any(|l| l == "while-gitea-was-away"), "{log:?}");
+    assert_eq!(
+        log.last().map(String::as_str),
+        Some("Job success"),
+        "{log:?}"
+    );
+}
+
+/// Waits until the runner's job shows `line` in Gitea; returns the job's id.
+fn wait_for_line(gitea: &Gitea, runner: &crate::daemon_gitea::Runner, line: &str) -> i64 {
+    for _ in 0..600 {
+        if let Some(job) = gitea.jobs_of(runner.id).into_iter().next() {
+            let id = job["id"].as_i64().unwrap_or_default();
+            if gitea
+                .log_lines(id)
+                .is_ok_and(|lines| lines.iter().any(|l| l == line))
+            {
+                return id;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "{line:?} never appeared; daemon log:\n{}",
+        runner.daemon_log()
+    );
+}
