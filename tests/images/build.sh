@@ -3,6 +3,8 @@
 #   debian    runnel-test/debian:bookworm   debootstrap minbase + bash, git, curl, ca-certificates, nodejs
 #   busybox   runnel-test/busybox           Debian's busybox-static; starts in milliseconds
 #   postgres  runnel-test/postgres          Debian's postgresql on the Debian image (service tests)
+#   systemd   runnel-test/systemd           systemd as PID 1 on the Debian image (packaging tests;
+#                                           built only when named: the test that needs it asks)
 # Usage: tests/images/build.sh [NAME...]   (no NAME: all of them)
 #
 # Idempotent and cached: each image carries the label runnel-test.recipe=<hash of its recipe
@@ -20,6 +22,7 @@ declare -A tags=(
   [debian]=runnel-test/debian:bookworm
   [busybox]=runnel-test/busybox:latest
   [postgres]=runnel-test/postgres:latest
+  [systemd]=runnel-test/systemd:latest
 )
 all_names=(busybox debian postgres)
 
@@ -65,8 +68,8 @@ build_one() {
   case "$name" in
     debian | busybox) hash="$(recipe_hash "$name")" ;;
     # A derived image is stale when its base's recipe changed too.
-    postgres) hash="$( (recipe_hash postgres; recipe_hash debian) | sha256sum | cut -c1-16)" ;;
-    *) say "unknown image '$name' (known: ${all_names[*]})"; exit 2 ;;
+    postgres | systemd) hash="$( (recipe_hash "$name"; recipe_hash debian) | sha256sum | cut -c1-16)" ;;
+    *) say "unknown image '$name' (known: ${all_names[*]} systemd)"; exit 2 ;;
   esac
   if [[ $(current_label "${tags[$name]}") == "$hash" ]]; then
     say "${tags[$name]} is up to date"
@@ -83,9 +86,9 @@ build_one() {
       [[ -x /bin/busybox ]] || ensure_host_package /bin/busybox busybox-static
       import_rootfs busybox "$hash" '["sh"]'
       ;;
-    postgres)
+    postgres | systemd)
       build_one debian
-      docker build -q --label "runnel-test.recipe=$hash" -t "${tags[$name]}" "$here/postgres" >/dev/null
+      docker build -q --label "runnel-test.recipe=$hash" -t "${tags[$name]}" "$here/$name" >/dev/null
       ;;
   esac
   say "built ${tags[$name]} in $((SECONDS - started))s"
