@@ -26,13 +26,18 @@ pub(crate) enum Command {
     Plan(PlanArgs),
     /// Run workflows locally, like `act`: live output per job and step, a summary, exit 1
     /// when a job failed.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Register this machine as a runner of a Gitea instance (writes the `.runner` file).
     Register(RegisterArgs),
     /// Run as a Gitea runner: take jobs from Gitea and report them back.
     Daemon(DaemonArgs),
     /// Print the commented example config.yaml.
     GenerateConfig,
+    /// Check the setup (config, registration, Gitea, Docker, images, disk, host tools) and
+    /// print each problem with its fix; exit 1 when a check failed.
+    Doctor(DoctorArgs),
+    /// Look at and manage the cache's entries: `ls`, `rm`, `prune`.
+    Cache(CacheArgs),
     /// Load and plan workflow files repeatedly in-process (for tests/bench).
     #[command(hide = true)]
     BenchParse(BenchArgs),
@@ -110,6 +115,10 @@ pub(crate) struct RunArgs {
     /// Run only this job (all its matrix legs).
     #[arg(short = 'j', long = "job", value_name = "JOB")]
     pub(crate) job: Option<String>,
+    /// Run only the matrix legs whose KEY has this VALUE (repeatable; several values of one
+    /// key are alternatives). Legs without KEY, and jobs without a matrix, still run.
+    #[arg(long = "matrix", value_name = "KEY:VALUE", value_parser = matrix_value)]
+    pub(crate) matrix: Vec<(String, String)>,
     #[command(flatten)]
     pub(crate) event_args: EventArgs,
     /// A secret (repeatable). `-s NAME` alone reads the value from the environment.
@@ -130,9 +139,30 @@ pub(crate) struct RunArgs {
     /// git repositories) [default: https://github.com].
     #[arg(long = "actions-url", value_name = "URL")]
     pub(crate) actions_url: Option<String>,
+    /// PEM file of CA certificates that job, service and action containers trust, on top of
+    /// this machine's system bundle.
+    #[arg(long = "ca-bundle", value_name = "FILE")]
+    pub(crate) ca_bundle: Option<PathBuf>,
     /// Print the plan and run nothing.
     #[arg(long)]
     pub(crate) plan: bool,
+    /// Start no cache and artifact server; jobs get no `ACTIONS_CACHE_URL`.
+    #[arg(long)]
+    pub(crate) no_cache_server: bool,
+    /// Where the cache server keeps entries and artifacts [default: ~/.cache/runnel/cache].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cache_server_path: Option<std::path::PathBuf>,
+    /// The address jobs reach the cache server at; it then listens on every interface
+    /// [default: 127.0.0.1 for host jobs, the Docker network's gateway for container jobs].
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) cache_server_addr: Option<String>,
+    /// The cache server's port [default: a free one].
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    pub(crate) cache_server_port: u16,
+    /// The most the cache keeps (`500M`, `10G`); least recently used entries go first
+    /// [default: 10G].
+    #[arg(long, value_name = "SIZE", value_parser = runnel_config::parse_size)]
+    pub(crate) cache_size_limit: Option<u64>,
 }
 
 #[derive(Args)]
@@ -172,10 +202,94 @@ pub(crate) struct DaemonArgs {
 }
 
 #[derive(Args)]
+pub(crate) struct DoctorArgs {
+    /// Config file to check and to take the other checks' settings from [default: built-in
+    /// defaults].
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub(crate) struct CacheArgs {
+    #[command(subcommand)]
+    pub(crate) command: CacheCommand,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CacheCommand {
+    /// List the entries, oldest first.
+    Ls(CacheLsArgs),
+    /// Remove entries by key (every version) or by id.
+    Rm(CacheRmArgs),
+    /// Remove entries unused for a while, then the least recently used beyond a total size.
+    Prune(CachePruneArgs),
+}
+
+/// Which cache directory: `--dir`, else `cache.dir` of `-c`, else `runnel run`'s default.
+#[derive(Args)]
+pub(crate) struct CacheDirArgs {
+    /// The cache directory [default: ~/.cache/runnel/cache, as `runnel run`].
+    #[arg(long, value_name = "DIR", conflicts_with = "config")]
+    pub(crate) dir: Option<PathBuf>,
+    /// Take the directory from this config file's `cache.dir` (the daemon's cache).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub(crate) struct CacheLsArgs {
+    #[command(flatten)]
+    pub(crate) dir: CacheDirArgs,
+    /// Only entries of this repository (`owner/name`).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub(crate) repo: Option<String>,
+    /// Only entries whose key starts with this.
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) key: Option<String>,
+    /// `json`: one object per line.
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) format: Format,
+}
+
+#[derive(Args)]
+pub(crate) struct CacheRmArgs {
+    #[command(flatten)]
+    pub(crate) dir: CacheDirArgs,
+    /// Keys to remove (exact match, every version).
+    pub(crate) keys: Vec<String>,
+    /// An entry id, as `ls` shows it (repeatable).
+    #[arg(long = "id", value_name = "ID")]
+    pub(crate) ids: Vec<u64>,
+    /// Only keys of this repository (`owner/name`).
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub(crate) repo: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct CachePruneArgs {
+    #[command(flatten)]
+    pub(crate) dir: CacheDirArgs,
+    /// Remove entries not used for this long (`7d`, `36h`, `90m`).
+    #[arg(long, value_name = "DURATION", value_parser = crate::cache_cmd::parse_duration)]
+    pub(crate) older_than: Option<std::time::Duration>,
+    /// Then remove least recently used entries until the total is at most this (`10G`, `500M`).
+    #[arg(long, value_name = "SIZE", value_parser = runnel_config::parse_size)]
+    pub(crate) max_size: Option<u64>,
+}
+
+#[derive(Args)]
 pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 10)]
     pub(crate) iterations: u32,
     pub(crate) files: Vec<PathBuf>,
+}
+
+/// `--matrix KEY:VALUE`, as act takes it.
+fn matrix_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY:VALUE, got {s:?}")),
+    }
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {

@@ -6,8 +6,11 @@
 
 mod args;
 mod bench;
+mod cache;
+mod cache_cmd;
 mod daemon;
 mod discover;
+mod doctor;
 mod eval;
 mod generate_config;
 mod plan;
@@ -39,6 +42,8 @@ fn main() -> ExitCode {
         Command::Register(a) => register::run(&a),
         Command::Daemon(a) => daemon::run(&a),
         Command::GenerateConfig => generate_config::run(),
+        Command::Doctor(a) => doctor::run(&a),
+        Command::Cache(a) => cache_cmd::run(&a),
         Command::BenchParse(a) => bench::run(&a),
     };
     match result {

@@ -3,9 +3,24 @@
 //! `oracle_workflow`). Everything here spawns the real binary; the oracles also need Node and
 //! `tests/oracle/setup.sh`, and run only when `RUN_SLOW_TESTS` is set.
 
+mod cache;
+mod cache_cmd;
+mod cache_daemon;
 mod cli;
 mod daemon;
+mod daemon_gitea;
+mod daemon_ops;
+mod daemon_recovery;
+mod doctor;
 mod oracle_expr;
 mod oracle_workflow;
+mod packaging;
+mod packaging_deb;
+mod packaging_gitea;
+mod packaging_systemd;
+mod reusable;
 mod run;
+mod run_ca_bundle;
+mod run_host_services;
+mod run_job_files;
 mod support;
