@@ -67,6 +67,9 @@ fn test(root: &Path) -> Result<()> {
     step("Gitea for the protocol and daemon tests (built once from the Go module proxy, cached)");
     run(Command::new("bash").arg(root.join("tests/gitea/build.sh")))?;
 
+    step("versitygw for the S3 cache store tests (built once from the Go module proxy, cached)");
+    run(Command::new("bash").arg(root.join("tests/s3/build.sh")))?;
+
     step("cargo fmt --check");
     run(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
 

@@ -15,7 +15,7 @@
 //! ```
 //!
 //! Owns: the wire formats of both protocols, request authentication (per-job bearer tokens,
-//! signed download/upload URLs), GitHub's key matching, and the on-disk store. Must not: know
+//! signed download/upload URLs), GitHub's key matching, the on-disk store and the S3 store. Must not: know
 //! about jobs, workflows or the engine (the caller registers and revokes tokens), install a
 //! tracing subscriber, or let anything from a request name a file.
 
@@ -27,6 +27,7 @@ mod artifacts;
 mod auth;
 mod disk;
 mod http_util;
+mod s3;
 mod server;
 mod store;
 mod v1;
@@ -34,5 +35,6 @@ mod v2;
 
 pub use auth::{JobIdentity, MapTokenVerifier, TokenVerifier, mint_runtime_token};
 pub use disk::{DiskStore, DiskStoreConfig, EntryInfo, PruneRules};
+pub use s3::{PART_SIZE, S3Error, S3Store, S3StoreConfig};
 pub use server::{CacheServer, CacheServerConfig, ServerError};
 pub use store::{ByteStream, Entry, EntryId, Store, StoreError, select_entry};

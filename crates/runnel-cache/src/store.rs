@@ -127,6 +127,17 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+    /// A request to the S3 server of an [`crate::S3Store`] failed.
+    #[error("{op} S3 object {object}")]
+    Remote {
+        /// What was being done.
+        op: &'static str,
+        /// The object (or listing prefix).
+        object: String,
+        /// The cause.
+        #[source]
+        source: crate::s3::S3Error,
+    },
     /// The on-disk index could not be read or written as JSON.
     #[error("cache index {path}")]
     Index {

@@ -163,6 +163,11 @@ pub(crate) struct RunArgs {
     /// [default: 10G].
     #[arg(long, value_name = "SIZE", value_parser = runnel_config::parse_size)]
     pub(crate) cache_size_limit: Option<u64>,
+    /// Keep cache entries in an S3-compatible bucket, `http(s)://host[:port]/BUCKET[/PREFIX]`
+    /// (path-style; keys from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, region from AWS_REGION
+    /// or us-east-1), shared with every runner pointing at it.
+    #[arg(long, value_name = "URL")]
+    pub(crate) cache_s3: Option<String>,
 }
 
 #[derive(Args)]

@@ -2,7 +2,7 @@
 //! token per job, so `actions/cache`, `@actions/cache` and `upload/download-artifact@v4` work
 //! locally. `--no-cache-server` turns it off; `--cache-server-path`, `--cache-server-addr` and
 //! `--cache-server-port` mean what act's flags of the same names mean; `--cache-size-limit`
-//! bounds the store.
+//! bounds the store; `--cache-s3` keeps entries in an S3 bucket instead.
 //!
 //! Wiring only: the service is `runnel_daemon::cache`, the protocols `runnel_cache`.
 
@@ -43,10 +43,36 @@ pub(crate) async fn run_services(args: &RunArgs) -> Result<Option<Arc<dyn JobSer
         size_limit: args.cache_size_limit.unwrap_or(DEFAULT_SIZE_LIMIT),
         docker_host: None,
         serve_artifacts: true,
+        s3: args.cache_s3.as_deref().map(s3_section).transpose()?,
     };
     let cache = CacheServices::start(&settings)
         .await
         .with_context(|| format!("starting the cache server in {}", settings.dir.display()))?;
     tracing::debug!(cache = ?cache, "cache server started");
     Ok(Some(Arc::new(LocalServices::new(cache))))
+}
+
+/// `http(s)://host[:port]/BUCKET[/PREFIX]` as `cache.s3` would say it.
+fn s3_section(url: &str) -> Result<runnel_config::S3Section> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .with_context(|| format!("--cache-s3 {url:?}: expected http(s)://host/BUCKET[/PREFIX]"))?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
+    anyhow::ensure!(
+        !host.is_empty() && !bucket.is_empty(),
+        "--cache-s3 {url:?}: expected http(s)://host/BUCKET[/PREFIX]"
+    );
+    let prefix = match prefix.trim_end_matches('/') {
+        "" => String::new(),
+        prefix => format!("{prefix}/"),
+    };
+    Ok(runnel_config::S3Section {
+        endpoint: format!("{scheme}://{host}"),
+        bucket: bucket.to_owned(),
+        region: std::env::var("AWS_REGION").unwrap_or_default(),
+        prefix,
+        access_key: String::new(),
+        secret_key: String::new(),
+    })
 }

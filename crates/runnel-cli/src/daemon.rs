@@ -1,14 +1,14 @@
 //! `runnel daemon`: loads the config, installs the log subscriber, plugs the backends in (the
-//! host backend always; Docker when a label needs it and the engine answers, after removing
-//! what runners that died left there) and runs
+//! host backend always, with services in Docker; Docker, configured from `container:`, when
+//! the engine answers, after removing what runners that died left there) and runs
 //! `runnel_daemon::run_daemon` until SIGTERM/SIGINT or, with `--once`, one job.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use runnel_backends::docker::{DockerBackend, DockerBackendConfig};
-use runnel_backends::host::{HostBackend, HostConfig, WorkspaceMode};
+use runnel_backends::docker::{DockerBackend, DockerBackendConfig, JobFiles, JobNetwork};
+use runnel_backends::host::{HostBackend, HostConfig, HostWithDockerServices, WorkspaceMode};
 use runnel_config::{Config, LabelKind};
 use runnel_daemon::{Backends, DaemonOptions};
 use runnel_engine::backend::Backend;
@@ -98,43 +98,182 @@ async fn backends(config: &Config) -> Backends {
             .0
             .iter()
             .any(|l| matches!(l.kind, LabelKind::Docker { .. }));
-    let docker: Result<Arc<dyn Backend>, String> = if wants_docker {
-        let mut docker_config = DockerBackendConfig::safe_defaults();
-        let docker_host = config.container.docker_host.trim();
-        if !docker_host.is_empty() && docker_host != "-" {
-            docker_config.docker_host = Some(docker_host.to_owned());
-        }
-        docker_config.valid_volumes = config.container.valid_volumes.clone();
-        docker_config.allow_privileged = config.container.privileged;
-        match DockerBackend::connect(docker_config).await {
-            Ok(docker) => {
-                // Containers, networks and volumes of a runnel killed mid-job (its pid is
-                // gone) would otherwise stay forever.
-                match docker.cleanup_leftovers().await {
-                    Ok(report) => {
-                        for name in report
-                            .containers
-                            .iter()
-                            .chain(&report.networks)
-                            .chain(&report.volumes)
-                        {
-                            tracing::info!(name, "removed a leftover of a dead runner");
-                        }
-                    }
-                    Err(error) => tracing::warn!(%error, "cannot remove leftovers of dead runners"),
-                }
-                Ok(Arc::new(docker))
-            }
-            Err(error) => {
-                tracing::warn!(%error, "Docker is not available; jobs with docker:// labels will fail");
-                Err(error.to_string())
-            }
-        }
-    } else {
-        Err("no label of this runner uses docker://".to_owned())
-    };
+    let docker = connect_docker(config, wants_docker).await;
     Backends {
-        host: Arc::new(host),
-        docker,
+        // Host jobs' `services:` run as containers publishing on 127.0.0.1 when Docker
+        // answers; otherwise such a job fails saying so.
+        host: Arc::new(HostWithDockerServices::new(host, docker.clone())),
+        docker: docker.map(|docker| docker as Arc<dyn Backend>),
+    }
+}
+
+/// The Docker backend, after removing what runners that died left there; or why there is
+/// none. Tried even when no label is `docker://` (host jobs' services need it), then bounded
+/// in time so a runner with host labels only starts promptly when `docker_host` is unreachable.
+async fn connect_docker(config: &Config, wanted: bool) -> Result<Arc<DockerBackend>, String> {
+    let docker_config = docker_config(config);
+    let connected = if wanted {
+        DockerBackend::connect(docker_config)
+            .await
+            .map_err(|error| error.to_string())
+    } else {
+        match tokio::time::timeout(
+            OPTIONAL_DOCKER_TIMEOUT,
+            DockerBackend::connect(docker_config),
+        )
+        .await
+        {
+            Ok(connected) => connected.map_err(|error| error.to_string()),
+            Err(_) => Err(format!(
+                "the Docker engine did not answer within {} s",
+                OPTIONAL_DOCKER_TIMEOUT.as_secs()
+            )),
+        }
+    };
+    let docker = match connected {
+        Ok(docker) => docker,
+        Err(error) if wanted => {
+            tracing::warn!(%error, "Docker is not available; jobs with docker:// labels will fail");
+            return Err(error);
+        }
+        Err(error) => {
+            tracing::info!(%error, "Docker is not available; host jobs with services: will fail");
+            return Err(error);
+        }
+    };
+    // Containers, networks and volumes of a runnel killed mid-job (its pid is gone) would
+    // otherwise stay forever.
+    match docker.cleanup_leftovers().await {
+        Ok(report) => {
+            for name in report
+                .containers
+                .iter()
+                .chain(&report.networks)
+                .chain(&report.volumes)
+            {
+                tracing::info!(name, "removed a leftover of a dead runner");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot remove leftovers of dead runners"),
+    }
+    Ok(Arc::new(docker))
+}
+
+/// How long a runner whose labels need no Docker waits for it at start.
+const OPTIONAL_DOCKER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The Docker backend's options from `container:` (and where job directories go).
+fn docker_config(config: &Config) -> DockerBackendConfig {
+    let mut docker_config = DockerBackendConfig::safe_defaults();
+    let container = &config.container;
+    let docker_host = container.docker_host.trim();
+    if !docker_host.is_empty() && docker_host != "-" {
+        docker_config.docker_host = Some(docker_host.to_owned());
+    }
+    docker_config.valid_volumes = container.valid_volumes.clone();
+    docker_config.allow_privileged = container.privileged;
+    docker_config.ca_bundle = container.ca_bundle.as_deref().map(absolute);
+    docker_config.job_network = job_network(&container.network);
+    docker_config.job_files = JobFiles::HostDirectory {
+        root: Some(docker_jobs_root(config)),
+    };
+    docker_config
+}
+
+/// `container.network`: empty is runnel's shared `runnel-jobs` bridge (jobs reach the
+/// internet and their services, not each other; act_runner makes a network per job instead,
+/// which costs about 0.3 s a job and isolates no better); `bridge` is Docker's default
+/// bridge; any other name (`host` included) an existing network.
+fn job_network(configured: &str) -> JobNetwork {
+    match configured.trim() {
+        "" => JobNetwork::Shared,
+        "bridge" => JobNetwork::DefaultBridge,
+        name => JobNetwork::Existing(name.to_owned()),
+    }
+}
+
+/// Where Docker jobs' directories (bind-mounted at `/__w`) go: `docker-jobs` under
+/// `host.workdir_parent`, else beside `.runner` (the runner's state, where the spool is too),
+/// not in the system temp dir, which is often a small tmpfs. Absolute: Docker mounts only those.
+fn docker_jobs_root(config: &Config) -> PathBuf {
+    let base = match &config.host.workdir_parent {
+        Some(parent) => parent.clone(),
+        None => config
+            .runner
+            .file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+    };
+    absolute(&base.join("docker-jobs"))
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Config {
+        match Config::parse("config.yaml", text) {
+            Ok(loaded) => loaded.config,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    #[test]
+    fn container_keys_reach_the_docker_backend() {
+        let config = parse(
+            "runner:\n  file: /var/lib/runnel/.runner\ncontainer:\n  network: ci-net\n  \
+             ca_bundle: /etc/ssl/corp.pem\n  privileged: true\n  valid_volumes: ['/data/**']\n",
+        );
+        let docker = docker_config(&config);
+        assert_eq!(docker.ca_bundle, Some(PathBuf::from("/etc/ssl/corp.pem")));
+        assert_eq!(
+            docker.job_network,
+            JobNetwork::Existing("ci-net".to_owned())
+        );
+        assert!(docker.allow_privileged);
+        assert_eq!(docker.valid_volumes, vec!["/data/**".to_owned()]);
+        assert_eq!(
+            docker.job_files,
+            JobFiles::HostDirectory {
+                root: Some(PathBuf::from("/var/lib/runnel/docker-jobs"))
+            }
+        );
+        assert!(!docker.mount_docker_socket, "the safe default stays");
+    }
+
+    #[test]
+    fn container_network_values() {
+        for (configured, expected) in [
+            ("", JobNetwork::Shared),
+            ("  ", JobNetwork::Shared),
+            ("bridge", JobNetwork::DefaultBridge),
+            ("host", JobNetwork::Existing("host".to_owned())),
+            ("my-net", JobNetwork::Existing("my-net".to_owned())),
+        ] {
+            assert_eq!(job_network(configured), expected, "{configured:?}");
+        }
+    }
+
+    #[test]
+    fn docker_job_directories_live_under_the_runners_work_dir() {
+        let config = parse("host:\n  workdir_parent: /srv/runner/work\n");
+        assert_eq!(
+            docker_jobs_root(&config),
+            PathBuf::from("/srv/runner/work/docker-jobs")
+        );
+        // Default `.runner` in the working directory: an absolute path below it.
+        let root = docker_jobs_root(&Config::default());
+        assert!(root.is_absolute(), "{}", root.display());
+        assert!(root.ends_with("docker-jobs"), "{}", root.display());
+        assert_eq!(docker_config(&Config::default()).ca_bundle, None);
+        assert_eq!(
+            docker_config(&Config::default()).job_network,
+            JobNetwork::Shared
+        );
     }
 }

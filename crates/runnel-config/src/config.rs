@@ -108,12 +108,31 @@ pub struct CacheSection {
     /// runnel addition: the most bytes of entries kept; least recently used entries are
     /// evicted beyond it. `None`: 10 GiB.
     pub size_limit: Option<u64>,
+    /// runnel addition, `cache.s3`: keep entries in an S3-compatible bucket shared by several
+    /// runner hosts. `None` (or an empty `endpoint`): the local directory.
+    pub s3: Option<S3Section>,
+}
+
+/// `cache.s3:` (runnel addition). Empty keys fall back to the environment when the store is
+/// opened: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Section {
+    /// `http(s)://host[:port]`; requests use path-style URLs.
+    pub endpoint: String,
+    pub bucket: String,
+    /// Empty: `us-east-1`.
+    pub region: String,
+    /// Prepended to every object name, e.g. `runnel-cache/`.
+    pub prefix: String,
+    pub access_key: String,
+    pub secret_key: String,
 }
 
 /// `container:`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerSection {
-    /// Empty: a network per job; or `host`, `bridge`, a network name.
+    /// Empty: runnel's shared `runnel-jobs` network (jobs cannot reach each other); or
+    /// `host`, `bridge`, the name of an existing network.
     pub network: String,
     pub privileged: bool,
     pub options: String,
@@ -180,6 +199,7 @@ impl Default for Config {
                 port: 0,
                 external_server: String::new(),
                 size_limit: None,
+                s3: None,
             },
             container: ContainerSection {
                 network: String::new(),
@@ -536,6 +556,33 @@ impl Reader<'_> {
                     Err(message) => self.error(v.span, format!("{path}: {message}")),
                 }
             }),
+            "cache.s3" => {
+                let mut s3 = S3Section::default();
+                for (key, value, at) in self.entries(path, v).unwrap_or_default() {
+                    let field = match key.as_str() {
+                        "endpoint" => &mut s3.endpoint,
+                        "bucket" => &mut s3.bucket,
+                        "region" => &mut s3.region,
+                        "prefix" => &mut s3.prefix,
+                        "access_key" => &mut s3.access_key,
+                        "secret_key" => &mut s3.secret_key,
+                        _ => {
+                            self.unknown(&format!("{path}.{key}"), at);
+                            continue;
+                        }
+                    };
+                    if let Some(text) = self.string(&format!("{path}.{key}"), value) {
+                        *field = text;
+                    }
+                }
+                if !s3.endpoint.is_empty() && s3.bucket.is_empty() {
+                    self.error(
+                        v.span,
+                        format!("{path}: `bucket` is required with `endpoint`"),
+                    );
+                }
+                self.config.cache.s3 = (!s3.endpoint.is_empty()).then_some(s3);
+            }
             _ => return false,
         }
         true

@@ -42,6 +42,9 @@ pub struct CacheSettings {
     pub size_limit: u64,
     /// The Docker engine to ask for network gateways (`None`: `DOCKER_HOST` or the socket).
     pub docker_host: Option<String>,
+    /// runnel addition: keep entries in this S3-compatible bucket (`dir` then only stages
+    /// uploads in progress); `size_limit` caps one entry.
+    pub s3: Option<runnel_config::S3Section>,
     /// Also serve artifacts v4 (local runs; Gitea serves them in daemon mode). They are kept
     /// under `dir/artifacts/<pid>` while the service lives and removed with it.
     pub serve_artifacts: bool,
@@ -67,6 +70,7 @@ impl CacheSettings {
             size_limit: cache.size_limit.unwrap_or(DEFAULT_SIZE_LIMIT),
             docker_host,
             serve_artifacts: false,
+            s3: cache.s3.clone(),
         })
     }
 }
@@ -163,24 +167,18 @@ impl CacheServices {
         let server = if external.is_some() {
             None
         } else {
-            let store = DiskStore::open(DiskStoreConfig::new(
-                settings.dir.clone(),
-                settings.size_limit,
-            ))
-            .await
-            .map_err(|source| CacheStartError::Store {
-                dir: settings.dir.clone(),
-                source,
-            })?;
+            let store = open_store(settings)
+                .await
+                .map_err(|source| CacheStartError::Store {
+                    dir: settings.dir.clone(),
+                    source,
+                })?;
             let ip = match advertised_host {
                 Some(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 None => IpAddr::V4(Ipv4Addr::LOCALHOST),
             };
-            let mut config = CacheServerConfig::new(
-                SocketAddr::new(ip, settings.port),
-                Arc::new(store),
-                tokens.clone(),
-            );
+            let mut config =
+                CacheServerConfig::new(SocketAddr::new(ip, settings.port), store, tokens.clone());
             config.artifacts_dir = artifacts_dir.clone();
             Some(
                 CacheServer::bind(config)
@@ -244,6 +242,35 @@ impl CacheServices {
             },
         );
     }
+}
+
+/// The S3 store when `cache.s3` is set (keys default to the AWS_* variables), else the disk one.
+async fn open_store(
+    settings: &CacheSettings,
+) -> Result<Arc<dyn runnel_cache::Store>, runnel_cache::StoreError> {
+    let Some(s3) = &settings.s3 else {
+        let config = DiskStoreConfig::new(settings.dir.clone(), settings.size_limit);
+        return Ok(Arc::new(DiskStore::open(config).await?));
+    };
+    let or_env = |value: &str, name: &str| {
+        Some(value.to_owned())
+            .filter(|v| !v.is_empty())
+            .or_else(|| std::env::var(name).ok())
+            .unwrap_or_default()
+    };
+    let config = runnel_cache::S3StoreConfig {
+        endpoint: s3.endpoint.clone(),
+        bucket: s3.bucket.clone(),
+        region: Some(s3.region.clone())
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "us-east-1".to_owned()),
+        prefix: s3.prefix.clone(),
+        access_key: or_env(&s3.access_key, "AWS_ACCESS_KEY_ID"),
+        secret_key: or_env(&s3.secret_key, "AWS_SECRET_ACCESS_KEY"),
+        staging_dir: settings.dir.join("s3-staging"),
+        max_entry_size: settings.size_limit,
+    };
+    Ok(Arc::new(runnel_cache::S3Store::open(config).await?))
 }
 
 fn host_port(host: &str, port: u16) -> String {

@@ -3,7 +3,8 @@
 //!
 //! Layout of one job (all objects labelled `runnel.job`, `runnel.pid`, `runnel.pid-start`):
 //! - a network: by default the shared `runnel-jobs` bridge, on which containers cannot reach
-//!   each other (see [`JobNetwork`]), or a bridge of its own (`runnel-<pid>-<n>`);
+//!   each other (see [`JobNetwork`]), a bridge of its own (`runnel-<pid>-<n>`), or an
+//!   existing network named in the config;
 //! - the job container, kept alive by `tail -f /dev/null` under Docker's init, with `/__w`
 //!   (temp, tool cache, and the workspace unless a host directory is bind-mounted there) and
 //!   `HOME` bind-mounted from a job directory on this machine (`workdir`; an anonymous volume
@@ -101,7 +102,7 @@ pub enum JobFiles {
 }
 
 /// The network of a job container (its services share the job container's namespace either way).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobNetwork {
     /// One long-lived bridge, `runnel-jobs`, with inter-container traffic disabled: jobs reach
     /// the internet and their own services but not each other. Created on first use and kept,
@@ -115,6 +116,10 @@ pub enum JobNetwork {
     /// any other container there) can reach each other. For local runs of one user's jobs;
     /// a runner serving several repositories keeps `Shared`.
     DefaultBridge,
+    /// A network that exists already, by name (act_runner's `container.network`): one the
+    /// operator made, or Docker's `host`. Jobs on it reach whatever else is on it; runnel
+    /// neither creates nor removes it, and a job fails, naming it, when it does not exist.
+    Existing(String),
 }
 
 impl DockerBackendConfig {

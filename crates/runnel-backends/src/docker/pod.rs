@@ -221,12 +221,17 @@ async fn build(
         };
     }
 
-    let (network, network_ref) = match context.config.job_network {
+    let (network, network_ref) = match &context.config.job_network {
         JobNetwork::Shared => {
             let id = attempt!(shared_network(docker).await);
             (SHARED_NETWORK.to_owned(), id)
         }
         JobNetwork::DefaultBridge => ("bridge".to_owned(), "bridge".to_owned()),
+        // By name, not id: `network_mode: host` must say `host`.
+        JobNetwork::Existing(name) => {
+            attempt!(existing_network(docker, name).await);
+            (name.clone(), name.clone())
+        }
         JobNetwork::PerJob => {
             let network = context.name.clone();
             let id = attempt!(
@@ -462,6 +467,24 @@ async fn shared_network(docker: &Docker) -> Result<String, BackendError> {
 }
 
 const SHARED_LABEL: &str = "runnel.shared";
+
+/// Checks that the configured network exists, so the job fails naming it and the key.
+async fn existing_network(docker: &Docker, name: &str) -> Result<(), BackendError> {
+    match docker.inspect_network(name, None).await {
+        Ok(_) => Ok(()),
+        Err(error) if super::is_not_found(&error) => Err(failed(
+            "join the configured job network",
+            format!(
+                "network `{name}` (container.network) does not exist; create it with \
+                 `docker network create {name}`, or leave container.network empty"
+            ),
+        )),
+        Err(error) => Err(failed(
+            "join the configured job network",
+            format!("{name}: {error}"),
+        )),
+    }
+}
 
 fn job_container_body(
     context: &PrepareContext<'_>,

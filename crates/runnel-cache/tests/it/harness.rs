@@ -7,6 +7,7 @@ use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use runnel_cache::{
     CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, JobIdentity, MapTokenVerifier,
+    Store,
 };
 use tempfile::TempDir;
 
@@ -44,12 +45,17 @@ pub(crate) async fn start_server(dir: &std::path::Path, size_limit: u64) -> Cach
     let store = DiskStore::open(DiskStoreConfig::new(dir.to_path_buf(), size_limit))
         .await
         .expect("open the disk store");
+    serve(Arc::new(store)).await
+}
+
+/// A server over `store` that knows the three test tokens.
+pub(crate) async fn serve(store: Arc<dyn Store>) -> CacheServer {
     let tokens = Arc::new(MapTokenVerifier::new());
     tokens.insert(TOKEN, identity("owner/repo", "1"));
     tokens.insert(OTHER_JOB_TOKEN, identity("owner/repo", "2"));
     tokens.insert(OTHER_REPO_TOKEN, identity("owner/other", "3"));
     let addr = "127.0.0.1:0".parse().expect("literal address");
-    CacheServer::bind(CacheServerConfig::new(addr, Arc::new(store), tokens))
+    CacheServer::bind(CacheServerConfig::new(addr, store, tokens))
         .await
         .expect("bind the cache server")
 }
@@ -61,6 +67,15 @@ impl Harness {
         Self {
             server: Some(server),
             dir,
+            size_limit,
+        }
+    }
+
+    /// A server over another store (`dir` is then only scratch space; no restarts).
+    pub(crate) async fn with_store(store: Arc<dyn Store>, size_limit: u64) -> Self {
+        Self {
+            server: Some(serve(store).await),
+            dir: tempfile::tempdir().expect("temp dir"),
             size_limit,
         }
     }

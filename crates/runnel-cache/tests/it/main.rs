@@ -3,6 +3,7 @@
 mod artifacts;
 mod harness;
 mod node_client;
+mod s3;
 mod shared_dir;
 mod store;
 mod v1;

@@ -11,29 +11,33 @@ const MIB: u64 = 1024 * 1024;
 
 #[tokio::test]
 async fn save_then_restore_with_github_matching() {
-    let h = Harness::new(64 * MIB).await;
-    let archive: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-    save_v1(&h, TOKEN, "linux-deps-aaa", "v1", &archive).await;
-    save_v1(&h, TOKEN, "linux-deps-bbb", "v1", b"newer").await;
+    save_then_restore_with_github_matching_on(&Harness::new(64 * MIB).await).await;
+}
 
-    let exact = restore_v1(&h, TOKEN, &["linux-deps-aaa", "linux-deps-"], "v1").await;
+/// Shared with the S3 store's tests.
+pub(crate) async fn save_then_restore_with_github_matching_on(h: &Harness) {
+    let archive: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    save_v1(h, TOKEN, "linux-deps-aaa", "v1", &archive).await;
+    save_v1(h, TOKEN, "linux-deps-bbb", "v1", b"newer").await;
+
+    let exact = restore_v1(h, TOKEN, &["linux-deps-aaa", "linux-deps-"], "v1").await;
     assert_eq!(exact, Some(("linux-deps-aaa".to_owned(), archive.clone())));
     // Restore-key fallback: the newest prefix match.
-    let fallback = restore_v1(&h, TOKEN, &["linux-deps-ccc", "linux-deps-"], "v1").await;
+    let fallback = restore_v1(h, TOKEN, &["linux-deps-ccc", "linux-deps-"], "v1").await;
     assert_eq!(
         fallback,
         Some(("linux-deps-bbb".to_owned(), b"newer".to_vec()))
     );
     // Another version (other paths or compressor) is another entry.
-    assert_eq!(restore_v1(&h, TOKEN, &["linux-deps-aaa"], "v2").await, None);
+    assert_eq!(restore_v1(h, TOKEN, &["linux-deps-aaa"], "v2").await, None);
     // Another repository never sees it.
     assert_eq!(
-        restore_v1(&h, OTHER_REPO_TOKEN, &["linux-deps-aaa"], "v1").await,
+        restore_v1(h, OTHER_REPO_TOKEN, &["linux-deps-aaa"], "v1").await,
         None
     );
     // Another job of the same repository does.
     assert!(
-        restore_v1(&h, OTHER_JOB_TOKEN, &["linux-deps-aaa"], "v1")
+        restore_v1(h, OTHER_JOB_TOKEN, &["linux-deps-aaa"], "v1")
             .await
             .is_some()
     );
@@ -102,8 +106,12 @@ async fn commit(h: &Harness, token: &str, id: u64, size: u64) -> StatusCode {
 
 #[tokio::test]
 async fn bad_requests_get_clear_errors_and_corrupt_nothing() {
-    let h = Harness::new(1000).await;
-    let (status, id) = reserve(&h, TOKEN, "key").await;
+    bad_requests_get_clear_errors_and_corrupt_nothing_on(&Harness::new(1000).await).await;
+}
+
+/// Shared with the S3 store's tests (`h`'s size limit must be 1000).
+pub(crate) async fn bad_requests_get_clear_errors_and_corrupt_nothing_on(h: &Harness) {
+    let (status, id) = reserve(h, TOKEN, "key").await;
     assert_eq!(status, StatusCode::OK);
     let id = id.expect("cacheId");
 
@@ -120,7 +128,7 @@ async fn bad_requests_get_clear_errors_and_corrupt_nothing() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        patch(&h, "nope", id, "bytes 0-3/*", b"abcd").await,
+        patch(h, "nope", id, "bytes 0-3/*", b"abcd").await,
         StatusCode::UNAUTHORIZED
     );
 
@@ -141,19 +149,15 @@ async fn bad_requests_get_clear_errors_and_corrupt_nothing() {
         ),
     ];
     for (range, body, expected) in cases {
-        assert_eq!(
-            patch(&h, TOKEN, id, range, body).await,
-            *expected,
-            "{range}"
-        );
+        assert_eq!(patch(h, TOKEN, id, range, body).await, *expected, "{range}");
     }
     // Another job may not write into or commit this job's upload.
     assert_eq!(
-        patch(&h, OTHER_JOB_TOKEN, id, "bytes 0-3/*", b"abcd").await,
+        patch(h, OTHER_JOB_TOKEN, id, "bytes 0-3/*", b"abcd").await,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        commit(&h, OTHER_JOB_TOKEN, id, 4).await,
+        commit(h, OTHER_JOB_TOKEN, id, 4).await,
         StatusCode::NOT_FOUND
     );
     // Not a number, or a traversal attempt, in the id.
@@ -170,17 +174,17 @@ async fn bad_requests_get_clear_errors_and_corrupt_nothing() {
     }
 
     // The same key while this upload is open: conflict, as GitHub's 409.
-    assert_eq!(reserve(&h, TOKEN, "key").await.0, StatusCode::CONFLICT);
+    assert_eq!(reserve(h, TOKEN, "key").await.0, StatusCode::CONFLICT);
     assert_eq!(
-        reserve(&h, OTHER_JOB_TOKEN, "key").await.0,
+        reserve(h, OTHER_JOB_TOKEN, "key").await.0,
         StatusCode::CONFLICT
     );
     // Another repository has its own key space.
-    assert_eq!(reserve(&h, OTHER_REPO_TOKEN, "key").await.0, StatusCode::OK);
+    assert_eq!(reserve(h, OTHER_REPO_TOKEN, "key").await.0, StatusCode::OK);
     // Malformed keys.
     for key in ["", "a,b", "line\nbreak", &"k".repeat(513)] {
         assert_eq!(
-            reserve(&h, TOKEN, key).await.0,
+            reserve(h, TOKEN, key).await.0,
             StatusCode::BAD_REQUEST,
             "{key:?}"
         );
@@ -201,32 +205,32 @@ async fn bad_requests_get_clear_errors_and_corrupt_nothing() {
 
     // A gap: commit refuses, nothing is visible.
     assert_eq!(
-        patch(&h, TOKEN, id, "bytes 4-7/*", b"efgh").await,
+        patch(h, TOKEN, id, "bytes 4-7/*", b"efgh").await,
         StatusCode::NO_CONTENT
     );
-    assert_eq!(commit(&h, TOKEN, id, 8).await, StatusCode::BAD_REQUEST);
-    assert_eq!(restore_v1(&h, TOKEN, &["key"], "v1").await, None);
+    assert_eq!(commit(h, TOKEN, id, 8).await, StatusCode::BAD_REQUEST);
+    assert_eq!(restore_v1(h, TOKEN, &["key"], "v1").await, None);
     // Filling the gap makes it committable; a size beyond what was sent is refused first.
     assert_eq!(
-        patch(&h, TOKEN, id, "bytes 0-3/*", b"abcd").await,
+        patch(h, TOKEN, id, "bytes 0-3/*", b"abcd").await,
         StatusCode::NO_CONTENT
     );
-    assert_eq!(commit(&h, TOKEN, id, 9).await, StatusCode::BAD_REQUEST);
-    assert_eq!(commit(&h, TOKEN, id, 8).await, StatusCode::NO_CONTENT);
+    assert_eq!(commit(h, TOKEN, id, 9).await, StatusCode::BAD_REQUEST);
+    assert_eq!(commit(h, TOKEN, id, 8).await, StatusCode::NO_CONTENT);
     assert_eq!(
-        restore_v1(&h, TOKEN, &["key"], "v1").await,
+        restore_v1(h, TOKEN, &["key"], "v1").await,
         Some(("key".to_owned(), b"abcdefgh".to_vec()))
     );
 
     // Immutable once committed: no more writes, no second commit, no new reserve.
     assert_eq!(
-        patch(&h, TOKEN, id, "bytes 0-3/*", b"XXXX").await,
+        patch(h, TOKEN, id, "bytes 0-3/*", b"XXXX").await,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(commit(&h, TOKEN, id, 8).await, StatusCode::NOT_FOUND);
-    assert_eq!(reserve(&h, TOKEN, "key").await.0, StatusCode::CONFLICT);
+    assert_eq!(commit(h, TOKEN, id, 8).await, StatusCode::NOT_FOUND);
+    assert_eq!(reserve(h, TOKEN, "key").await.0, StatusCode::CONFLICT);
     assert_eq!(
-        restore_v1(&h, TOKEN, &["key"], "v1").await,
+        restore_v1(h, TOKEN, &["key"], "v1").await,
         Some(("key".to_owned(), b"abcdefgh".to_vec()))
     );
 
@@ -247,8 +251,12 @@ async fn bad_requests_get_clear_errors_and_corrupt_nothing() {
 
 #[tokio::test]
 async fn truncated_upload_is_not_recorded() {
-    let h = Harness::new(MIB).await;
-    let (_, id) = reserve(&h, TOKEN, "cut").await;
+    truncated_upload_is_not_recorded_on(&Harness::new(MIB).await).await;
+}
+
+/// Shared with the S3 store's tests.
+pub(crate) async fn truncated_upload_is_not_recorded_on(h: &Harness) {
+    let (_, id) = reserve(h, TOKEN, "cut").await;
     let id = id.expect("cacheId");
     // Declare 100 bytes, send 10, close the connection.
     let addr = h.origin().trim_start_matches("http://").to_owned();
@@ -263,7 +271,7 @@ async fn truncated_upload_is_not_recorded() {
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer).await;
     // The range was not recorded, so commit fails and nothing is served.
-    assert_eq!(commit(&h, TOKEN, id, 100).await, StatusCode::BAD_REQUEST);
-    assert_eq!(commit(&h, TOKEN, id, 10).await, StatusCode::BAD_REQUEST);
-    assert_eq!(restore_v1(&h, TOKEN, &["cut"], "v1").await, None);
+    assert_eq!(commit(h, TOKEN, id, 100).await, StatusCode::BAD_REQUEST);
+    assert_eq!(commit(h, TOKEN, id, 10).await, StatusCode::BAD_REQUEST);
+    assert_eq!(restore_v1(h, TOKEN, &["cut"], "v1").await, None);
 }

@@ -65,9 +65,12 @@ async fn download(
 
 #[tokio::test]
 async fn single_shot_and_block_uploads_round_trip() {
-    let h = Harness::new(1 << 20).await;
+    single_shot_and_block_uploads_round_trip_on(&Harness::new(1 << 20).await).await;
+}
 
-    let created = create(&h, "single").await;
+/// Shared with the S3 store's tests.
+pub(crate) async fn single_shot_and_block_uploads_round_trip_on(h: &Harness) {
+    let created = create(h, "single").await;
     assert_eq!(created["ok"], true);
     let url = created["signed_upload_url"]
         .as_str()
@@ -87,9 +90,9 @@ async fn single_shot_and_block_uploads_round_trip() {
         "the Azure SDK needs it"
     );
     // Not visible before finalize.
-    assert_eq!(download(&h, TOKEN, "single", &[]).await, None);
+    assert_eq!(download(h, TOKEN, "single", &[]).await, None);
     let (status, fin) = twirp(
-        &h,
+        h,
         Some(TOKEN),
         "FinalizeCacheEntryUpload",
         serde_json::json!({ "key": "single", "version": "v", "size_bytes": "8" }),
@@ -101,11 +104,11 @@ async fn single_shot_and_block_uploads_round_trip() {
     );
     assert!(fin["entry_id"].is_string(), "int64 as a JSON string: {fin}");
     assert_eq!(
-        download(&h, TOKEN, "single", &[]).await,
+        download(h, TOKEN, "single", &[]).await,
         Some(("single".to_owned(), b"one shot".to_vec()))
     );
 
-    let created = create(&h, "blocks").await;
+    let created = create(h, "blocks").await;
     let url = created["signed_upload_url"]
         .as_str()
         .expect("upload url")
@@ -132,7 +135,7 @@ async fn single_shot_and_block_uploads_round_trip() {
     .await;
     assert_eq!(put.status, StatusCode::CREATED);
     let (_, fin) = twirp(
-        &h,
+        h,
         Some(TOKEN),
         "FinalizeCacheEntryUpload",
         serde_json::json!({ "key": "blocks", "version": "v", "size_bytes": "12" }),
@@ -141,17 +144,21 @@ async fn single_shot_and_block_uploads_round_trip() {
     assert_eq!(fin["ok"], true);
     // Block-list order, not arrival order; a restore key finds the newest prefix match.
     assert_eq!(
-        download(&h, TOKEN, "nope", &["b"]).await,
+        download(h, TOKEN, "nope", &["b"]).await,
         Some(("blocks".to_owned(), b"secondfirst-".to_vec()))
     );
-    assert_eq!(download(&h, OTHER_REPO_TOKEN, "blocks", &[]).await, None);
+    assert_eq!(download(h, OTHER_REPO_TOKEN, "blocks", &[]).await, None);
 }
 
 #[tokio::test]
 async fn v2_refusals() {
-    let h = Harness::new(1 << 20).await;
+    v2_refusals_on(&Harness::new(1 << 20).await).await;
+}
+
+/// Shared with the S3 store's tests.
+pub(crate) async fn v2_refusals_on(h: &Harness) {
     let (status, json) = twirp(
-        &h,
+        h,
         Some("wrong"),
         "CreateCacheEntry",
         serde_json::json!({ "key": "k", "version": "v" }),
@@ -161,16 +168,16 @@ async fn v2_refusals() {
         (status, json["code"].as_str()),
         (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
     );
-    let (status, _) = twirp(&h, Some(TOKEN), "NoSuchCall", serde_json::json!({})).await;
+    let (status, _) = twirp(h, Some(TOKEN), "NoSuchCall", serde_json::json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let created = create(&h, "k").await;
+    let created = create(h, "k").await;
     let url = created["signed_upload_url"]
         .as_str()
         .expect("upload url")
         .to_owned();
     // A second create of the same key while uploading: ok:false, which the client skips.
-    assert_eq!(create(&h, "k").await["ok"], false);
+    assert_eq!(create(h, "k").await["ok"], false);
     // A tampered signature, a missing Content-Length-consistent body, an unknown block.
     let tampered = url.replace("sig=", "sig=00");
     assert_eq!(
@@ -192,12 +199,12 @@ async fn v2_refusals() {
     );
     // Finalize with nothing uploaded for that size.
     let (status, _) = twirp(
-        &h,
+        h,
         Some(TOKEN),
         "FinalizeCacheEntryUpload",
         serde_json::json!({ "key": "k", "version": "v", "size_bytes": "5" }),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(download(&h, TOKEN, "k", &[]).await, None);
+    assert_eq!(download(h, TOKEN, "k", &[]).await, None);
 }

@@ -3,14 +3,18 @@
 //! `oracle_workflow`). Everything here spawns the real binary; the oracles also need Node and
 //! `tests/oracle/setup.sh`, and run only when `RUN_SLOW_TESTS` is set.
 
+mod artifacts_gitea;
 mod cache;
 mod cache_cmd;
 mod cache_daemon;
+mod cache_s3;
 mod cli;
 mod daemon;
+mod daemon_backends;
 mod daemon_gitea;
 mod daemon_ops;
 mod daemon_recovery;
+mod daemon_shapes;
 mod doctor;
 mod oracle_expr;
 mod oracle_workflow;

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 
 use crate::support::{run_expecting, runnel};
 
-struct Server(Child);
+pub(crate) struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -27,7 +27,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 /// A CA, a server certificate for `runnel-host` signed by it, and `openssl s_server` on a
 /// free port of every address (the job container reaches it through the bridge's gateway).
-fn https_server(dir: &Path) -> (Server, u16) {
+pub(crate) fn https_server(dir: &Path) -> (Server, u16) {
     openssl(
         dir,
         &[

@@ -24,7 +24,7 @@ pub(crate) use composite::CompositeFrame;
 
 use super::JobState;
 use super::step::{Ended, Limits, PreparedStep, StepEnd, TimeLimit, write};
-use crate::actions::{ActionReference, ActionSource, GitActionSource, RemoteAction};
+use crate::actions::{ActionReference, ActionSource, GitActionSource, RemoteAction, ghes};
 use crate::backend::JobEnvironment;
 use crate::contexts::FileCommandPaths;
 use crate::sink::{RunnerLevel, StepRef};
@@ -248,7 +248,21 @@ impl JobState<'_> {
             remote.repository,
             fetched.commit
         );
-        copy_into_environment(environment, &fetched.directory, &target).await?;
+        let lift = ghes::toolkit_refuses(&self.request.options.server.server_url);
+        for (file, guards) in
+            copy_into_environment(environment, &fetched.directory, &target, lift).await?
+        {
+            self.runner(
+                step_ref,
+                RunnerLevel::Info,
+                &format!(
+                    "Lifted {guards} GHESNotSupportedError guard(s) of @actions/artifact in \
+                     {}/{file}: the artifacts v4 client refuses servers other than GitHub's, \
+                     and this server serves artifacts v4 itself",
+                    remote.repository
+                ),
+            );
+        }
         let directory = if remote.path.is_empty() {
             target
         } else {
@@ -413,21 +427,32 @@ type CopyEntry = (String, PathBuf, bool);
 /// Copies the directory tree `source` on this machine to `target` in the environment through
 /// `write_file`, so the same code serves the host and containers. `.git` is left out;
 /// symbolic links to files are copied as files, links to directories are skipped (they may
-/// loop).
+/// loop). With `lift`, JavaScript files get the artifact client's server guard lifted
+/// ([`ghes`]); returns the files changed so, with the number of guards in each.
 async fn copy_into_environment(
     environment: &dyn JobEnvironment,
     source: &Path,
     target: &str,
-) -> Result<(), String> {
+    lift: bool,
+) -> Result<Vec<(String, usize)>, String> {
     let root = source.to_path_buf();
     let entries = tokio::task::spawn_blocking(move || list_files(&root))
         .await
         .map_err(|error| format!("listing {} failed: {error}", source.display()))?
         .map_err(|error| format!("listing {} failed: {error}", source.display()))?;
+    let mut lifted_files = Vec::new();
     for (relative, path, executable) in entries {
-        let contents = tokio::fs::read(&path)
+        let mut contents = tokio::fs::read(&path)
             .await
             .map_err(|error| format!("reading {} failed: {error}", path.display()))?;
+        if lift
+            && ghes::is_javascript(&relative)
+            && let Ok(text) = std::str::from_utf8(&contents)
+            && let Some(lifted) = ghes::lift_artifact_guards(text)
+        {
+            contents = lifted.text.into_bytes();
+            lifted_files.push((relative.clone(), lifted.guards));
+        }
         write(
             environment,
             &format!("{target}/{relative}"),
@@ -436,7 +461,7 @@ async fn copy_into_environment(
         )
         .await?;
     }
-    Ok(())
+    Ok(lifted_files)
 }
 
 fn list_files(root: &Path) -> std::io::Result<Vec<CopyEntry>> {
