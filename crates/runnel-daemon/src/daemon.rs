@@ -158,7 +158,7 @@ pub async fn run_daemon(
         cache: crate::cache::start_for_daemon(config).await,
     });
     // Ready for systemd once declared and the cache server (which jobs need) is listening.
-    crate::notify::Systemd::start(metrics.clone(), &shutdown);
+    let _systemd = crate::notify::Systemd::start(metrics.clone(), &shutdown);
     let (live_sender, live) = watch::channel(Arc::new(Live {
         config: config.clone(),
         settings,

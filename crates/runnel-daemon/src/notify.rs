@@ -40,9 +40,14 @@ impl Systemd {
     /// the number of running jobs (read from `metrics`) changes, `WATCHDOG=1` when
     /// `$WATCHDOG_USEC` asks for it, and `STOPPING=1` once `shutdown` is cancelled. Called once
     /// the runner has declared itself to Gitea, right before polling starts.
-    pub(crate) fn start(metrics: Arc<Metrics>, shutdown: &CancellationToken) {
+    ///
+    /// The returned guard sends `STOPPING=1` when dropped if the task has not sent it yet: a
+    /// daemon with no running job returns right after the shutdown signal, and the runtime may
+    /// drop the task before it sees the cancellation. Keep the guard until the daemon returns.
+    #[must_use = "dropping the guard tells systemd the runner is stopping"]
+    pub(crate) fn start(metrics: Arc<Metrics>, shutdown: &CancellationToken) -> StoppingGuard {
         let Some(notifier) = Notifier::from_env() else {
-            return;
+            return StoppingGuard(None);
         };
         let notifier = Arc::new(notifier);
         let status = polling_status(metrics.jobs_and_capacity());
@@ -56,7 +61,26 @@ impl Systemd {
             std::process::id(),
         );
         tracing::info!(watchdog = ?watchdog, "told systemd the runner is ready");
-        tokio::spawn(keep_alive(notifier, metrics, watchdog, shutdown.clone()));
+        tokio::spawn(keep_alive(
+            notifier.clone(),
+            metrics,
+            watchdog,
+            shutdown.clone(),
+        ));
+        StoppingGuard(Some(notifier))
+    }
+}
+
+/// Sends `STOPPING=1` on drop unless it was already sent (see [`Systemd::start`]).
+pub(crate) struct StoppingGuard(Option<Arc<Notifier>>);
+
+impl Drop for StoppingGuard {
+    fn drop(&mut self) {
+        if let Some(notifier) = &self.0
+            && !notifier.stopping.swap(true, Ordering::Relaxed)
+        {
+            notifier.send("STOPPING=1\nSTATUS=stopped");
+        }
     }
 }
 
@@ -140,12 +164,13 @@ async fn keep_alive(
                 notifier.set_status(polling_status(metrics.jobs_and_capacity()));
             }
             () = shutdown.cancelled(), if !notifier.stopping.load(Ordering::Relaxed) => {
-                notifier.stopping.store(true, Ordering::Relaxed);
-                let (running, _) = metrics.jobs_and_capacity();
-                let status = format!(
-                    "stopping: no new jobs; waiting for {running} running job(s) up to shutdown_timeout"
-                );
-                notifier.send(&format!("STOPPING=1\nSTATUS={status}"));
+                if !notifier.stopping.swap(true, Ordering::Relaxed) {
+                    let (running, _) = metrics.jobs_and_capacity();
+                    let status = format!(
+                        "stopping: no new jobs; waiting for {running} running job(s) up to shutdown_timeout"
+                    );
+                    notifier.send(&format!("STOPPING=1\nSTATUS={status}"));
+                }
                 if beats.is_none() {
                     return;
                 }

@@ -349,11 +349,24 @@ pub(crate) fn register_with(
 ) -> Runner {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let label = unique(prefix);
+    let id = register_in(gitea, dir.path(), &label, &label_spec(&label), extra);
+    Runner { dir, label, id }
+}
+
+/// Registers a runner named `name` with the labels `labels` (and extra `register` flags) in
+/// the directory `dir`, which keeps its `.runner`; returns the runner's id.
+pub(crate) fn register_in(
+    gitea: &Gitea,
+    dir: &Path,
+    name: &str,
+    labels: &str,
+    extra: &[&str],
+) -> i64 {
     let output = runnel()
-        .current_dir(dir.path())
+        .current_dir(dir)
         .args(["register", "--no-interactive", "--instance", &gitea.url])
-        .args(["--token", &gitea.registration_token, "--name", &label])
-        .args(["--labels", &label_spec(&label)])
+        .args(["--token", &gitea.registration_token, "--name", name])
+        .args(["--labels", labels])
         .args(extra)
         .stdin(Stdio::null())
         .output()
@@ -363,13 +376,12 @@ pub(crate) fn register_with(
         "runnel register failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let file = std::fs::read_to_string(dir.path().join(".runner"))
+    let file = std::fs::read_to_string(dir.join(".runner"))
         .unwrap_or_else(|e| panic!(".runner not written: {e}"));
     let file: Value = serde_json::from_str(&file).unwrap_or_else(|e| panic!(".runner: {e}"));
-    let id = file["id"]
+    file["id"]
         .as_i64()
-        .unwrap_or_else(|| panic!(".runner without id: {file}"));
-    Runner { dir, label, id }
+        .unwrap_or_else(|| panic!(".runner without id: {file}"))
 }
 
 impl Runner {

@@ -4,8 +4,9 @@
 
 use std::path::Path;
 
+use crate::daemon_gitea::{gitea, unique};
 use crate::packaging_deb::require_docker_and_debian;
-use crate::packaging_gitea::{gitea, register, slow, unique};
+use crate::packaging_gitea::{register, slow};
 use crate::support::runnel;
 
 /// Runs `runnel doctor -c config.yaml` in `dir`; returns the exit code and stdout.

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::packaging_gitea::{gitea, register, slow, unique};
+use crate::daemon_gitea::{gitea, unique};
+use crate::packaging_gitea::{register, slow};
 use crate::support::{repo_root, runnel};
 
 /// What the packaged `/etc/runnel/config.yaml` is: `runnel generate-config` with the header

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::packaging_gitea::{gitea, slow, unique};
+use crate::daemon_gitea::{gitea, unique};
+use crate::packaging_gitea::slow;
 use crate::support::repo_root;
 
 const DEBIAN: &str = "runnel-test/debian:bookworm";

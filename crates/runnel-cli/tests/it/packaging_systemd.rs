@@ -15,8 +15,9 @@
 use std::process::Command;
 use std::time::Duration;
 
+use crate::daemon_gitea::{gitea, unique};
 use crate::packaging_deb::{Container, build_deb, require_docker_and_debian, run};
-use crate::packaging_gitea::{gitea, register, unique};
+use crate::packaging_gitea::register;
 use crate::support::repo_root;
 
 const IMAGE: &str = "runnel-test/systemd:latest";
