@@ -39,7 +39,18 @@ pub(crate) async fn run(
 ) -> Result<ExecExit, BackendError> {
     let operation = "exec in container";
     let program = request.argv.first().map_or("", String::as_str);
-    let cmd = match &target.pid_file {
+    // dash (Debian's and Ubuntu's `/bin/sh`) drops variables whose names are not shell names,
+    // such as `INPUT_RESTORE-KEYS`: those skip the shell and are set by `env` after it.
+    let mut env = Vec::new();
+    let mut unshellable = Vec::new();
+    for (key, value) in &request.env {
+        let entry = format!("{key}={value}");
+        match is_shell_name(key) {
+            true => env.push(entry),
+            false => unshellable.push(entry),
+        }
+    }
+    let (cmd, env) = match &target.pid_file {
         Some(pid_file) => {
             let mut cmd = vec![
                 "/bin/sh".to_owned(),
@@ -48,16 +59,15 @@ pub(crate) async fn run(
                 r#"echo $$ >"$0" 2>/dev/null; exec "$@""#.to_owned(),
                 pid_file.clone(),
             ];
+            if !unshellable.is_empty() {
+                cmd.push("env".to_owned());
+                cmd.extend(unshellable);
+            }
             cmd.extend(request.argv.iter().cloned());
-            cmd
+            (cmd, env)
         }
-        None => request.argv.clone(),
+        None => (request.argv.clone(), [env, unshellable].concat()),
     };
-    let env: Vec<String> = request
-        .env
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect();
     let created = target
         .docker
         .create_exec(
@@ -239,3 +249,27 @@ pub(crate) async fn run_as_root_quietly(docker: &Docker, container: &str, argv: 
 }
 
 const HOUSEKEEPING_LIMIT: Duration = Duration::from_secs(120);
+
+/// A name `sh` keeps in the environment: letters, digits and `_`, not starting with a digit.
+fn is_shell_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_shell_name;
+
+    #[test]
+    fn shell_names() {
+        for name in ["PATH", "_x", "INPUT_KEY", "a1"] {
+            assert!(is_shell_name(name), "{name}");
+        }
+        for name in ["", "1A", "INPUT_RESTORE-KEYS", "STATE_a.b", "X Y"] {
+            assert!(!is_shell_name(name), "{name}");
+        }
+    }
+}

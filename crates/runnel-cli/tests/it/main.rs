@@ -5,6 +5,7 @@
 
 mod artifacts_gitea;
 mod cache;
+mod cache_action;
 mod cache_cmd;
 mod cache_daemon;
 mod cache_s3;
