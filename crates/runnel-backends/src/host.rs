@@ -3,13 +3,16 @@
 //! Owns: the job directory (`workspace/` or the source directory in place, `temp/`,
 //! `tool_cache/`, `home/`), spawning processes with exactly the environment the engine gives,
 //! killing whole process groups on timeout, cancellation and teardown, and file access that
-//! stays inside the job's directories. Must not: parse workflows or evaluate expressions;
+//! stays inside the job's directories, and (`leftovers`) the record of a job's process groups
+//! that lets the next start clean up after a killed runner. Must not: parse workflows or evaluate expressions;
 //! run containers (`services` asks the Docker backend for the job's services).
 
 mod files;
+pub(crate) mod leftovers;
 mod process;
 pub(crate) mod services;
 
+pub use leftovers::{LeftoverReport, cleanup as cleanup_leftovers};
 pub use services::HostWithDockerServices;
 
 use std::collections::BTreeMap;
@@ -70,6 +73,17 @@ impl HostBackend {
     pub fn new(config: HostConfig) -> HostBackend {
         HostBackend { config }
     }
+
+    /// Kills the process groups and removes the job directories that runner processes which
+    /// are gone (SIGKILLed, crashed) left under this backend's root; see [`cleanup_leftovers`].
+    pub fn cleanup_leftovers(&self) -> LeftoverReport {
+        leftovers::cleanup(&root_of(&self.config))
+    }
+}
+
+/// Where job directories are made.
+fn root_of(config: &HostConfig) -> PathBuf {
+    config.root.clone().unwrap_or_else(std::env::temp_dir)
 }
 
 #[async_trait::async_trait]
@@ -111,16 +125,21 @@ pub struct HostEnvironment {
     info: EnvironmentInfo,
     default_env: BTreeMap<String, String>,
     /// Process groups started by `exec`, killed at teardown (background processes a step
-    /// left behind, as GitHub's runner cleans up orphans at job end).
-    groups: Mutex<Vec<i32>>,
+    /// left behind, as GitHub's runner cleans up orphans at job end), as also written to the
+    /// job directory's record for the cleanup after a killed runner.
+    groups: Mutex<Vec<leftovers::Group>>,
 }
 
 impl HostEnvironment {
     fn create(config: &HostConfig, spec: &JobSpec) -> Result<HostEnvironment, BackendError> {
-        let root = config.root.clone().unwrap_or_else(std::env::temp_dir);
+        let root = root_of(config);
         let io = |operation: String| move |source| BackendError::Io { operation, source };
         std::fs::create_dir_all(&root).map_err(io(format!("create {}", root.display())))?;
-        let prefix = format!("runnel-{}-", files::sanitize(&spec.job_key));
+        let prefix = format!(
+            "{}{}-",
+            leftovers::JOB_DIR_PREFIX,
+            files::sanitize(&spec.job_key)
+        );
         let job_dir = tempfile::Builder::new()
             .prefix(&prefix)
             .tempdir_in(&root)
@@ -140,6 +159,11 @@ impl HostEnvironment {
         job_dir: &Path,
     ) -> Result<HostEnvironment, BackendError> {
         let io = |operation: String| move |source| BackendError::Io { operation, source };
+        // First, so a runner killed while preparing leaves nothing a restart would not remove.
+        leftovers::write_record(job_dir, &[]).map_err(io(format!(
+            "write {}",
+            job_dir.join(leftovers::RECORD).display()
+        )))?;
         for sub in ["temp", "tool_cache", "home"] {
             let dir = job_dir.join(sub);
             std::fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
@@ -240,7 +264,10 @@ impl JobEnvironment for HostEnvironment {
         let workdir = PathBuf::from(&request.workdir);
         process::run(request, &workdir, output, cancel, |pgid| {
             if let Ok(mut groups) = self.groups.lock() {
-                groups.push(pgid);
+                groups.push(leftovers::Group::started(pgid));
+                if let Err(error) = leftovers::write_record(&self.job_dir, &groups) {
+                    tracing::warn!(%error, pgid, "cannot record a process group for cleanup");
+                }
             }
         })
         .await
@@ -274,8 +301,8 @@ impl JobEnvironment for HostEnvironment {
             .lock()
             .map(|mut groups| std::mem::take(&mut *groups))
             .unwrap_or_default();
-        for pgid in groups {
-            process::kill_group_now(pgid);
+        for group in groups {
+            process::kill_group_now(group.pgid);
         }
         match std::fs::remove_dir_all(&self.job_dir) {
             Ok(()) => Ok(()),

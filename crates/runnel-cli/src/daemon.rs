@@ -86,6 +86,8 @@ async fn backends(config: &Config) -> Backends {
         workspace: WorkspaceMode::Copy,
         ..HostConfig::default()
     });
+    // Process groups and job directories of a runnel killed mid-job would otherwise stay.
+    host.cleanup_leftovers();
     let labels = if config.runner.labels.is_empty() {
         runnel_protocol::runner_file::RunnerFile::load(&config.runner.file)
             .map(|f| f.labels)

@@ -76,12 +76,10 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
         .context("start the async runtime")?;
     let docker = runtime.block_on(connect_docker(&sink, args.ca_bundle.clone()));
     options.job_services = runtime.block_on(crate::cache::run_services(args))?;
-    let backend = LabelRouter::new(
-        platforms,
-        Platform::Host,
-        HostBackend::new(HostConfig::default()),
-        docker,
-    );
+    let host = HostBackend::new(HostConfig::default());
+    // Processes and job directories of an earlier run that was killed.
+    host.cleanup_leftovers();
+    let backend = LabelRouter::new(platforms, Platform::Host, host, docker);
     let cancel = CancellationToken::new();
     runtime.spawn(cancel_on_ctrl_c(cancel.clone(), sink.clone()));
 

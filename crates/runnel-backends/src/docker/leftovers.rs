@@ -18,6 +18,7 @@ use bollard::query_parameters::{
 use runnel_engine::backend::BackendError;
 
 use super::{failed, is_not_found};
+use crate::host::leftovers::process_start_time;
 
 pub(crate) const LABEL_JOB: &str = "runnel.job";
 pub(crate) const LABEL_PID: &str = "runnel.pid";
@@ -50,15 +51,6 @@ impl RunnerLabels {
         }
         labels
     }
-}
-
-/// Field 22 of `/proc/<pid>/stat` (start time in clock ticks since boot); `None` off Linux or
-/// when the process does not exist.
-fn process_start_time(pid: u32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may contain spaces and parentheses: count from the last `)`.
-    let after_name = stat.get(stat.rfind(')')? + 1..)?;
-    after_name.split_whitespace().nth(19).map(str::to_owned)
 }
 
 /// Whether the runner that labelled an object is still running.

@@ -6,5 +6,6 @@ mod container_actions;
 mod docker;
 mod engine;
 mod host;
+mod host_leftovers;
 mod seeds;
 mod support;

@@ -1,7 +1,8 @@
 //! The daemon's durability against a real Gitea: a runner SIGKILLed mid-job while Gitea is not
 //! answering (so rows are certainly unacknowledged) delivers every row at its next start and
-//! fails the job; a result Gitea missed before a clean stop is delivered at the next start;
-//! and Gitea stopped for 30 s mid-job loses no line and still gets the result.
+//! fails the job, leaving none of the job's processes running; a result Gitea missed before a
+//! clean stop is delivered at the next start; and Gitea stopped for 30 s mid-job loses no line
+//! and still gets the result.
 //!
 //! These tests stop the Gitea process (SIGSTOP), so they use their own instance
 //! (`daemon-recovery`) and take turns. Slow: they return early unless `RUN_SLOW_TESTS` is set.
@@ -66,9 +67,14 @@ fn a_runner_killed_mid_job_delivers_every_row_at_restart_and_fails_the_job() {
     let label = &runner.label;
     let marker = runner.dir.path().join("printed.txt");
     let marker_text = marker.display();
+    // Processes the killed runner leaves: a background `sleep` of a step whose shell has
+    // exited, and the shell of the step that is running.
+    let background_pid = runner.dir.path().join("background.pid");
+    let step_pid = runner.dir.path().join("step.pid");
+    let (background_text, step_text) = (background_pid.display(), step_pid.display());
     // Every line also goes to a file, so the test knows what was printed before the kill.
     let jobs = format!(
-        "  doomed:\n    runs-on: {label}\n    steps:\n      - run: echo started\n      - run: |\n          for i in $(seq 1 100); do echo \"row $i\" | tee -a {marker_text}; sleep 0.2; done\n"
+        "  doomed:\n    runs-on: {label}\n    steps:\n      - run: |\n          sleep 300 >/dev/null 2>&1 &\n          echo $! > {background_text}\n          echo started\n      - run: |\n          echo $$ > {step_text}\n          for i in $(seq 1 100); do echo \"row $i\" | tee -a {marker_text}; sleep 0.2; done\n"
     );
     gitea.push_workflow(label, &workflow(label, &jobs));
     let daemon = runner.daemon(&[]);
@@ -138,6 +144,41 @@ fn a_runner_killed_mid_job_delivers_every_row_at_restart_and_fails_the_job() {
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "delivered tasks leave the spool: {left:?}");
+    for file in [&background_pid, &step_pid] {
+        let pid = std::fs::read_to_string(file)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+            .trim()
+            .to_owned();
+        assert!(
+            gone(&pid),
+            "process {pid} of the killed runner's job still runs after the restart ({})",
+            file.display()
+        );
+    }
+}
+
+/// Whether process `pid` is gone (no such process, or a zombie), waiting up to 5 s.
+fn gone(pid: &str) -> bool {
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let running = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let state = stat
+                    .get(stat.rfind(')')? + 1..)?
+                    .split_whitespace()
+                    .next()?;
+                Some(state != "Z")
+            })
+            .unwrap_or(false);
+        if !running {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]
