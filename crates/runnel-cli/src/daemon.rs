@@ -168,6 +168,7 @@ const OPTIONAL_DOCKER_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 fn docker_config(config: &Config) -> DockerBackendConfig {
     let mut docker_config = DockerBackendConfig::safe_defaults();
     let container = &config.container;
+    warn_unsupported(container);
     let docker_host = container.docker_host.trim();
     if !docker_host.is_empty() && docker_host != "-" {
         docker_config.docker_host = Some(docker_host.to_owned());
@@ -180,6 +181,25 @@ fn docker_config(config: &Config) -> DockerBackendConfig {
         root: Some(docker_jobs_root(config)),
     };
     docker_config
+}
+
+/// act_runner keys runnel reads but does not act on yet: said once at start, so that a
+/// migrated config is not silently half-applied.
+fn warn_unsupported(container: &runnel_config::ContainerSection) {
+    let ignored = [
+        ("container.options", !container.options.trim().is_empty()),
+        (
+            "container.workdir_parent",
+            !container.workdir_parent.trim().is_empty(),
+        ),
+        ("container.force_pull", container.force_pull),
+        ("container.force_rebuild", container.force_rebuild),
+    ];
+    for (key, set) in ignored {
+        if set {
+            tracing::warn!("{key} is set but not supported by runnel yet; it is ignored");
+        }
+    }
 }
 
 /// `container.network`: empty is runnel's shared `runnel-jobs` bridge (jobs reach the
