@@ -188,9 +188,10 @@ fn docker_config(config: &Config) -> DockerBackendConfig {
 fn warn_unsupported(container: &runnel_config::ContainerSection) {
     let ignored = [
         ("container.options", !container.options.trim().is_empty()),
+        // `workspace` is the example config's value; runnel's job containers use `/__w`.
         (
             "container.workdir_parent",
-            !container.workdir_parent.trim().is_empty(),
+            !matches!(container.workdir_parent.trim(), "" | "workspace"),
         ),
         ("container.force_pull", container.force_pull),
         ("container.force_rebuild", container.force_rebuild),

@@ -332,9 +332,9 @@ fn a_docker_label_runs_the_job_in_its_image_after_removing_a_dead_runners_leftov
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default();
+    // Gone, whichever runner removed it: daemons of tests running at the same time clean up
+    // at their start too, so this daemon's log need not be the one that says so.
     assert_eq!(still, "", "the dead runner's container was not removed");
-    let log = runner.daemon_log();
-    assert!(log.contains("removed a leftover of a dead runner"), "{log}");
     let mine = Command::new("docker")
         .args([
             "ps",
