@@ -17,7 +17,8 @@
 //!
 //! Not done here: eviction (use the bucket's lifecycle rules) and `runnel cache ls|rm|prune`.
 //!
-//! Owns: the bucket layout and the S3 requests (signed by `rusty-s3`, sent with hyper). Must not:
+//! Owns: the bucket layout and the S3 requests (signed by `rusty-s3`, sent with hyper; multipart
+//! uploads in `multipart`). Must not:
 //! know HTTP of the cache protocols or tokens.
 
 use std::io;
@@ -25,8 +26,8 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
-use futures_util::{StreamExt, TryStreamExt};
+use bytes::Bytes;
+use futures_util::TryStreamExt;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -38,6 +39,8 @@ use sha2::{Digest, Sha256};
 use crate::auth::{JobIdentity, hex};
 use crate::disk::{DiskStore, DiskStoreConfig};
 use crate::store::{ByteStream, Entry, EntryId, Store, StoreError, select_entry};
+
+mod multipart;
 
 /// Archives up to this size go up in one PUT; larger ones as multipart parts of this size.
 pub const PART_SIZE: usize = 32 << 20;
@@ -380,108 +383,6 @@ impl S3Store {
         Ok(best)
     }
 
-    /// Puts the staged archive as `object`, in parts if it is large.
-    async fn upload(&self, object: &str, archive: ByteStream) -> Result<(), StoreError> {
-        let mut archive = PartReader {
-            stream: archive,
-            carry: Bytes::new(),
-        };
-        let first = archive.next_part().await.map_err(|source| StoreError::Io {
-            op: "reading the staged archive for",
-            path: PathBuf::from(object),
-            source,
-        })?;
-        if first.len() < PART_SIZE {
-            let url = self
-                .bucket
-                .put_object(Some(&self.credentials), object)
-                .sign(SIGNATURE_TTL);
-            self.exchange(Method::PUT, url, &[], first)
-                .await
-                .map_err(remote("uploading", object))?;
-            return Ok(());
-        }
-        let url = self
-            .bucket
-            .create_multipart_upload(Some(&self.credentials), object)
-            .sign(SIGNATURE_TTL);
-        let (_, body) = self
-            .exchange(Method::POST, url, &[], Bytes::new())
-            .await
-            .map_err(remote("starting a multipart upload of", object))?;
-        let created = rusty_s3::actions::CreateMultipartUpload::parse_response(
-            &String::from_utf8_lossy(&body),
-        )
-        .map_err(|e| {
-            remote("starting a multipart upload of", object)(S3Error::Response {
-                detail: e.to_string(),
-            })
-        })?;
-        let upload_id = created.upload_id().to_owned();
-        let result = self.upload_parts(object, &upload_id, first, archive).await;
-        if result.is_err() {
-            let url = self
-                .bucket
-                .abort_multipart_upload(Some(&self.credentials), object, &upload_id)
-                .sign(SIGNATURE_TTL);
-            if let Err(e) = self.exchange(Method::DELETE, url, &[], Bytes::new()).await {
-                tracing::warn!(object, error = %e, "aborting a failed multipart upload");
-            }
-        }
-        result
-    }
-
-    async fn upload_parts(
-        &self,
-        object: &str,
-        upload_id: &str,
-        first: Bytes,
-        mut archive: PartReader,
-    ) -> Result<(), StoreError> {
-        let mut etags: Vec<String> = Vec::new();
-        let mut part = first;
-        while !part.is_empty() {
-            let number = u16::try_from(etags.len() + 1).map_err(|_| StoreError::TooLarge {
-                size: (etags.len() * PART_SIZE) as u64,
-                limit: (10_000 * PART_SIZE) as u64,
-            })?;
-            let url = self
-                .bucket
-                .upload_part(Some(&self.credentials), object, number, upload_id)
-                .sign(SIGNATURE_TTL);
-            let (headers, _) = self
-                .exchange(Method::PUT, url, &[], part)
-                .await
-                .map_err(remote("uploading a part of", object))?;
-            let etag = headers
-                .get(http::header::ETAG)
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| {
-                    remote("uploading a part of", object)(S3Error::Response {
-                        detail: "no ETag on an uploaded part".to_owned(),
-                    })
-                })?;
-            etags.push(etag.to_owned());
-            part = archive.next_part().await.map_err(|source| StoreError::Io {
-                op: "reading the staged archive for",
-                path: PathBuf::from(object),
-                source,
-            })?;
-        }
-        let action = self.bucket.complete_multipart_upload(
-            Some(&self.credentials),
-            object,
-            upload_id,
-            etags.iter().map(String::as_str),
-        );
-        let url = action.sign(SIGNATURE_TTL);
-        let body = action.body();
-        self.exchange(Method::POST, url, &[], Bytes::from(body))
-            .await
-            .map_err(remote("completing the upload of", object))?;
-        Ok(())
-    }
-
     /// Writes the marker unless one exists; `false` when another writer won.
     async fn put_marker(&self, object: &str, marker: &Marker) -> Result<bool, StoreError> {
         let body = serde_json::to_vec(marker).map_err(|e| {
@@ -532,30 +433,6 @@ fn status_error(status: StatusCode, body: &[u8]) -> S3Error {
     S3Error::Status {
         status,
         body: text.chars().take(300).collect(),
-    }
-}
-
-/// Cuts a stream into parts of exactly [`PART_SIZE`] bytes (the last may be shorter).
-struct PartReader {
-    stream: ByteStream,
-    carry: Bytes,
-}
-
-impl PartReader {
-    /// The next part; empty at the end of the stream.
-    async fn next_part(&mut self) -> Result<Bytes, io::Error> {
-        let mut part = BytesMut::with_capacity(PART_SIZE.min(1 << 20));
-        part.extend_from_slice(&std::mem::take(&mut self.carry));
-        while part.len() < PART_SIZE {
-            match self.stream.next().await {
-                Some(chunk) => part.extend_from_slice(&chunk?),
-                None => break,
-            }
-        }
-        if part.len() > PART_SIZE {
-            self.carry = part.split_off(PART_SIZE).freeze();
-        }
-        Ok(part.freeze())
     }
 }
 
