@@ -18,8 +18,7 @@
 //! Not done here: eviction (use the bucket's lifecycle rules) and `runnel cache ls|rm|prune`.
 //!
 //! Owns: the bucket layout and the S3 requests (signed by `rusty-s3`, sent with hyper; multipart
-//! uploads in `multipart`). Must not:
-//! know HTTP of the cache protocols or tokens.
+//! uploads in `multipart`). Must not: know HTTP of the cache protocols or tokens.
 
 use std::io;
 use std::path::PathBuf;
