@@ -224,12 +224,15 @@ pub(crate) async fn twirp(shared: &Shared, call: &str, request: Request<Incoming
     if request.method() != Method::POST {
         return twirp_error(StatusCode::NOT_FOUND, "bad_route", "Twirp calls are POST");
     }
-    let Ok(identity) = shared.authenticate(request.headers()) else {
-        return twirp_error(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "unknown or missing runtime token",
-        );
+    let identity = match shared.authenticate(None, request.headers()) {
+        Ok(identity) => identity,
+        Err(reason) => {
+            return twirp_error(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                &reason.to_string(),
+            );
+        }
     };
     let origin = shared.origin(request.headers());
     let body = request.into_body();

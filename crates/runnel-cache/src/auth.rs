@@ -1,76 +1,78 @@
-//! Who may call the service: per-job bearer tokens ([`TokenVerifier`]) and the HMAC-signed URLs
+//! Who may call the service: the [`TokenVerifier`] that turns a request's job token into a
+//! [`JobIdentity`] (signed tokens: [`crate::JobTokens`]; or [`NoAuth`]), and the HMAC-signed URLs
 //! handed out for archive downloads and v2 uploads (the toolkit sends no token on those).
 //!
-//! Owns: token lookup and URL signatures. Must not: parse HTTP or touch the store.
+//! Owns: identities, token errors and URL signatures. Must not: parse HTTP or touch the store.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// What a valid job token grants: the repository whose caches the job may read, and the job
-/// that owns the entries it reserves (only that job may upload to or commit them).
+/// What a valid job token grants: the repository whose caches the job may read, and the grant
+/// that owns the entries the job reserves (only requests bearing it may upload to or commit them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobIdentity {
     /// Caches are scoped to this repository (`owner/name`), as in Gitea's runner.
     pub repository: String,
-    /// An opaque job id; reservations remember it.
+    /// The job's key (`build`, `gitea-task-7`); informational.
     pub job: String,
     /// The workflow run the job belongs to: artifacts are shared by the jobs of one run.
     pub run: String,
+    /// Unique per minted token: reservations belong to it, so two jobs that happen to share
+    /// repository, run and job names (two `runnel run`s of one project) never write each
+    /// other's uploads.
+    pub token_id: String,
 }
 
-/// Checks the `Authorization: Bearer` token of a request.
+/// Why a request's job token was refused; every variant is a 401 whose text the client shows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// No token in the URL path nor an `Authorization: Bearer` header.
+    #[error("no cache token: expected one in ACTIONS_CACHE_URL or `Authorization: Bearer`")]
+    Missing,
+    /// Not three base64url parts with a JSON payload of ours.
+    #[error("the cache token is malformed")]
+    Malformed,
+    /// The signature does not match this server's key.
+    #[error(
+        "the cache token is not signed with this cache server's secret (the runner's and the \
+         server's cache.shared_secret must be the same)"
+    )]
+    Signature,
+    /// Past its expiry (the job's timeout plus a margin).
+    #[error("the cache token expired {seconds_ago} s ago")]
+    Expired {
+        /// How long ago.
+        seconds_ago: u64,
+    },
+    /// Its job ended and the runner revoked it.
+    #[error("the cache token was revoked: its job has ended")]
+    Revoked,
+}
+
+/// Checks the job token of a request: the one in the `ACTIONS_CACHE_URL` path when there is
+/// one, else `Authorization: Bearer`.
 pub trait TokenVerifier: Send + Sync {
-    /// The identity the token grants, or `None` when it is unknown or revoked.
-    fn verify(&self, token: &str) -> Option<JobIdentity>;
+    /// The identity `token` grants.
+    fn verify(&self, token: Option<&str>) -> Result<JobIdentity, TokenError>;
 }
 
-/// Tokens registered in memory for a job's lifetime: the daemon inserts the job's
-/// `ACTIONS_RUNTIME_TOKEN` when the job starts and revokes it when the job ends.
+/// Every request is allowed, as one anonymous identity: all repositories share one cache
+/// scope and any client may upload to any reservation. Only for `runnel cache-server
+/// --no-auth` behind runners that cannot mint tokens (act_runner configs without a secret).
 #[derive(Debug, Default)]
-pub struct MapTokenVerifier {
-    tokens: RwLock<HashMap<String, JobIdentity>>,
-}
+pub struct NoAuth;
 
-impl MapTokenVerifier {
-    /// An empty verifier: every request is refused until a token is inserted.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Grants `identity` to requests bearing `token`.
-    pub fn insert(&self, token: &str, identity: JobIdentity) {
-        // A poisoned lock only means another thread panicked mid-insert; the map is still usable.
-        let mut tokens = self
-            .tokens
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        tokens.insert(token.to_owned(), identity);
-    }
-
-    /// Forgets `token`; later requests bearing it are refused.
-    pub fn revoke(&self, token: &str) {
-        let mut tokens = self
-            .tokens
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        tokens.remove(token);
-    }
-}
-
-impl TokenVerifier for MapTokenVerifier {
-    fn verify(&self, token: &str) -> Option<JobIdentity> {
-        if token.is_empty() {
-            return None;
-        }
-        let tokens = self
-            .tokens
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        tokens.get(token).cloned()
+impl TokenVerifier for NoAuth {
+    fn verify(&self, _token: Option<&str>) -> Result<JobIdentity, TokenError> {
+        Ok(JobIdentity {
+            repository: String::new(),
+            job: String::new(),
+            run: String::new(),
+            token_id: String::new(),
+        })
     }
 }
 
@@ -138,7 +140,7 @@ impl UrlSigner {
     }
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -149,7 +151,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn unhex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) || !text.is_ascii() {
         return None;
     }
@@ -160,69 +162,4 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
                 .and_then(|pair| u8::from_str_radix(pair, 16).ok())
         })
         .collect()
-}
-
-/// Mints a job's `ACTIONS_RUNTIME_TOKEN` for a local run: JWT-shaped, because
-/// `@actions/artifact` decodes the payload (without checking the signature) and needs the
-/// `scp` claim `Actions.Results:<run>:<job>`. The server itself never trusts the payload: a
-/// token is valid only while it is registered in the [`TokenVerifier`], and 32 random bytes
-/// make it unguessable.
-pub fn mint_runtime_token(run: &str, job: &str) -> Result<String, getrandom::Error> {
-    let mut random = [0u8; 32];
-    getrandom::fill(&mut random)?;
-    let header = serde_json::json!({ "alg": "HS256", "typ": "JWT" });
-    let expires = unix_now().saturating_add(24 * 3600);
-    let payload = serde_json::json!({
-        "iss": "runnel",
-        "scp": format!("Actions.GenericRead:00000000-0000-0000-0000-000000000000 Actions.Results:{run}:{job}"),
-        "exp": expires,
-        "jti": hex(&random[..16]),
-    });
-    Ok(format!(
-        "{}.{}.{}",
-        base64url(header.to_string().as_bytes()),
-        base64url(payload.to_string().as_bytes()),
-        base64url(&random[16..])
-    ))
-}
-
-/// Unpadded base64url (RFC 4648 section 5), as JWT segments use.
-fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let symbols = chunk.len() + 1;
-        for i in 0..symbols {
-            let index = (n >> (18 - 6 * i)) & 63;
-            out.push(char::from(ALPHABET[index as usize]));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::base64url;
-
-    #[test]
-    fn base64url_matches_rfc4648() {
-        for (input, expected) in [
-            ("", ""),
-            ("f", "Zg"),
-            ("fo", "Zm8"),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg"),
-            ("fooba", "Zm9vYmE"),
-            ("foobar", "Zm9vYmFy"),
-            ("\u{fb}\u{ff}", "w7vDvw"),
-        ] {
-            assert_eq!(base64url(input.as_bytes()), expected, "{input:?}");
-        }
-    }
 }

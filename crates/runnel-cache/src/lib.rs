@@ -8,15 +8,15 @@
 //!
 //! ```text
 //! let store = DiskStore::open(DiskStoreConfig::new(dir, size_limit)).await?;
-//! let tokens = Arc::new(MapTokenVerifier::new());
-//! tokens.insert("job-token", JobIdentity { repository: "owner/repo".into(), job: "42".into(), run: "7".into() });
-//! let server = CacheServer::bind(CacheServerConfig::new(addr, Arc::new(store), tokens)).await?;
-//! // jobs get ACTIONS_CACHE_URL = format!("http://{}/", server.local_addr())
+//! let tokens = Arc::new(JobTokens::from_secret(shared_secret));
+//! let server = CacheServer::bind(CacheServerConfig::new(addr, Arc::new(store), tokens.clone())).await?;
+//! let token = tokens.mint(&TokenRequest { repository: "owner/repo", job: "build", run: "7", lifetime })?;
+//! // jobs get ACTIONS_CACHE_URL = format!("http://{}/{token}/", server.local_addr())
 //! ```
 //!
-//! Owns: the wire formats of both protocols, request authentication (per-job bearer tokens,
+//! Owns: the wire formats of both protocols, request authentication (signed per-job tokens,
 //! signed download/upload URLs), GitHub's key matching, the on-disk store and the S3 store. Must not: know
-//! about jobs, workflows or the engine (the caller registers and revokes tokens), install a
+//! about jobs, workflows or the engine (the caller mints and revokes tokens), install a
 //! tracing subscriber, or let anything from a request name a file.
 
 // Handlers return the rejection `http::Response` itself as the `Err` so `?` carries the status
@@ -30,11 +30,13 @@ mod http_util;
 mod s3;
 mod server;
 mod store;
+mod token;
 mod v1;
 mod v2;
 
-pub use auth::{JobIdentity, MapTokenVerifier, TokenVerifier, mint_runtime_token};
+pub use auth::{JobIdentity, NoAuth, TokenError, TokenVerifier};
 pub use disk::{DiskStore, DiskStoreConfig, EntryInfo, PruneRules};
 pub use s3::{PART_SIZE, S3Error, S3Store, S3StoreConfig};
 pub use server::{CacheServer, CacheServerConfig, ServerError};
 pub use store::{ByteStream, Entry, EntryId, Store, StoreError, select_entry};
+pub use token::{JobTokens, MintError, TokenRequest};

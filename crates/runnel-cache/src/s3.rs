@@ -15,7 +15,8 @@
 //! of its escaping) and the result is cut into 200-byte path segments for file-system-backed
 //! servers. Entry ids are random (below 2^53, as JavaScript clients parse them as numbers).
 //!
-//! Not done here: eviction (use the bucket's lifecycle rules) and `runnel cache ls|rm|prune`.
+//! No eviction on the way: use the bucket's lifecycle rules, or `runnel cache prune` (`manage`:
+//! listing, removal and pruning by age and total size, oldest first).
 //!
 //! Owns: the bucket layout and the S3 requests (signed by `rusty-s3`, sent with hyper; multipart
 //! uploads in `multipart`). Must not: know HTTP of the cache protocols or tokens.
@@ -39,6 +40,7 @@ use crate::auth::{JobIdentity, hex};
 use crate::disk::{DiskStore, DiskStoreConfig};
 use crate::store::{ByteStream, Entry, EntryId, Store, StoreError, select_entry};
 
+mod manage;
 mod multipart;
 
 /// Archives up to this size go up in one PUT; larger ones as multipart parts of this size.

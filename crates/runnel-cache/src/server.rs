@@ -17,12 +17,13 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::artifacts::ArtifactStore;
-use crate::auth::{JobIdentity, TokenVerifier, UrlPurpose, UrlSigner};
+use crate::auth::{JobIdentity, TokenError, TokenVerifier, UrlPurpose, UrlSigner};
 use crate::http_util::{Response, bearer, error};
 use crate::store::{EntryId, Store};
+use crate::token::looks_like_token;
 use crate::{artifacts, v1, v2};
 
 /// Settings of a [`CacheServer`].
@@ -31,7 +32,7 @@ pub struct CacheServerConfig {
     pub listen: SocketAddr,
     /// Where archives live.
     pub store: Arc<dyn Store>,
-    /// Checks the per-job bearer tokens.
+    /// Checks the per-job tokens ([`crate::JobTokens`], or [`crate::NoAuth`]).
     pub tokens: Arc<dyn TokenVerifier>,
     /// Largest single upload body (a v1 chunk, a v2 block or single-shot PUT). The toolkit
     /// sends at most 128 MiB (v1 chunk cap, v2 single-shot size).
@@ -87,7 +88,8 @@ pub enum ServerError {
 }
 
 /// A running cache server. Dropping it (or [`CacheServer::shutdown`]) stops accepting
-/// connections on every listener; requests already being served finish.
+/// connections on every listener; requests already being served finish, then their
+/// connections close.
 pub struct CacheServer {
     local_addr: SocketAddr,
     shared: Arc<Shared>,
@@ -155,9 +157,12 @@ impl CacheServer {
         let shared = Arc::clone(&self.shared);
         let mut stopped = self.stop.subscribe();
         let task = tokio::spawn(async move {
+            let mut connections = JoinSet::new();
             loop {
                 let accepted = tokio::select! {
                     _ = stopped.changed() => break,
+                    // Reaps finished connections so the set does not grow.
+                    Some(_) = connections.join_next(), if !connections.is_empty() => continue,
                     accepted = listener.accept() => accepted,
                 };
                 let (stream, peer) = match accepted {
@@ -170,19 +175,30 @@ impl CacheServer {
                     }
                 };
                 let shared = Arc::clone(&shared);
-                tokio::spawn(async move {
+                let mut stop = stopped.clone();
+                connections.spawn(async move {
                     let service = service_fn(move |request| {
                         let shared = Arc::clone(&shared);
                         async move { Ok::<_, Infallible>(shared.handle(request).await) }
                     });
-                    if let Err(e) = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await
-                    {
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service);
+                    tokio::pin!(connection);
+                    let result = tokio::select! {
+                        result = connection.as_mut() => result,
+                        _ = stop.changed() => {
+                            // Finish the request in flight, then close.
+                            connection.as_mut().graceful_shutdown();
+                            connection.await
+                        }
+                    };
+                    if let Err(e) = result {
                         tracing::debug!(%peer, error = %e, "cache connection ended with an error");
                     }
                 });
             }
+            drop(listener);
+            while connections.join_next().await.is_some() {}
         });
         tracing::info!(%local_addr, "cache server listening");
         self.tasks
@@ -196,7 +212,8 @@ impl CacheServer {
         self.local_addr
     }
 
-    /// Stops accepting connections and waits for every accept loop to end.
+    /// Stops accepting connections, lets every request in flight finish, and waits until
+    /// every connection is closed (bound it with a timeout: an upload may take long).
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let tasks = std::mem::take(
@@ -251,17 +268,23 @@ impl Shared {
             };
             return result.unwrap_or_else(|response| response);
         }
-        // v1 keeps any path prefix of ACTIONS_CACHE_URL, so find the API marker anywhere.
+        // v1 keeps any path prefix of ACTIONS_CACHE_URL, so find the API marker anywhere. The
+        // runner puts the job's token last in that prefix (a daemon's job sends Gitea's
+        // token as the bearer); archive URLs are built without it, they are signed instead.
         let Some((prefix, rest)) = path.split_once(V1_MARKER) else {
             return error(StatusCode::NOT_FOUND, "no such cache endpoint");
+        };
+        let (prefix, path_token) = match prefix.rsplit_once('/') {
+            Some((before, last)) if looks_like_token(last) => (before, Some(last)),
+            _ => (prefix, None),
         };
         let base = format!("{}{prefix}/", self.origin(request.headers()));
         let segments: Vec<&str> = rest.split('/').collect();
         let result = match (&method, segments.as_slice()) {
             (&Method::GET, ["artifacts", id]) => v1::download(&self, parse_id(id), request).await,
             (&Method::PUT, ["blobs", id]) => v2::put_blob(&self, parse_id(id), request).await,
-            _ => match self.authenticate(request.headers()) {
-                Err(response) => Err(response),
+            _ => match self.authenticate(path_token, request.headers()) {
+                Err(reason) => Err(error(StatusCode::UNAUTHORIZED, &reason.to_string())),
                 Ok(identity) => match (&method, segments.as_slice()) {
                     (&Method::GET, ["cache"]) => v1::lookup(&self, &identity, &base, request).await,
                     (&Method::GET, ["caches"]) => v1::list(&self, &identity, request).await,
@@ -280,16 +303,22 @@ impl Shared {
         result.unwrap_or_else(|response| response)
     }
 
-    pub(crate) fn authenticate(&self, headers: &http::HeaderMap) -> Result<JobIdentity, Response> {
-        let token = bearer(headers).ok_or_else(|| {
-            error(
-                StatusCode::UNAUTHORIZED,
-                "missing Authorization: Bearer <ACTIONS_RUNTIME_TOKEN>",
-            )
-        })?;
-        self.tokens
-            .verify(token)
-            .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "unknown or revoked cache token"))
+    /// The identity of a request: from the token in the v1 path when there is one (it alone
+    /// decides then), else from `Authorization: Bearer`.
+    pub(crate) fn authenticate(
+        &self,
+        path_token: Option<&str>,
+        headers: &http::HeaderMap,
+    ) -> Result<JobIdentity, TokenError> {
+        let token = path_token.or_else(|| bearer(headers));
+        self.tokens.verify(token).inspect_err(|reason| {
+            // A wrong secret is a setup mistake the operator of a shared server must see.
+            if matches!(reason, TokenError::Signature) {
+                tracing::warn!(%reason, "refused a cache request");
+            } else {
+                tracing::debug!(%reason, "refused a cache request");
+            }
+        })
     }
 
     /// `http://host[:port]` as the client addressed us, so the URLs we hand out resolve from

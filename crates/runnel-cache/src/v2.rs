@@ -93,9 +93,9 @@ pub(crate) async fn twirp(shared: &Shared, call: &str, request: Request<Incoming
     if request.method() != Method::POST {
         return twirp_error(StatusCode::METHOD_NOT_ALLOWED, "Twirp calls are POST");
     }
-    let identity = match shared.authenticate(request.headers()) {
+    let identity = match shared.authenticate(None, request.headers()) {
         Ok(identity) => identity,
-        Err(_) => return twirp_error(StatusCode::UNAUTHORIZED, "unknown or missing cache token"),
+        Err(reason) => return twirp_error(StatusCode::UNAUTHORIZED, &reason.to_string()),
     };
     let origin = shared.origin(request.headers());
     let body = request.into_body();

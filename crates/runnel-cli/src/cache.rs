@@ -2,7 +2,9 @@
 //! token per job, so `actions/cache`, `@actions/cache` and `upload/download-artifact@v4` work
 //! locally. `--no-cache-server` turns it off; `--cache-server-path`, `--cache-server-addr` and
 //! `--cache-server-port` mean what act's flags of the same names mean; `--cache-size-limit`
-//! bounds the store; `--cache-s3` keeps entries in an S3 bucket instead.
+//! bounds the store; `--cache-s3` keeps entries in an S3 bucket instead;
+//! `--cache-external-server` with `--cache-secret-file` uses a fleet's `runnel cache-server`
+//! for the cache (artifacts stay here).
 //!
 //! Wiring only: the service is `runnel_daemon::cache`, the protocols `runnel_cache`.
 
@@ -10,7 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use runnel_daemon::cache::{CacheServices, CacheSettings, DEFAULT_SIZE_LIMIT, LocalServices};
+use runnel_daemon::cache::{
+    CacheServices, CacheSettings, DEFAULT_SIZE_LIMIT, LocalServices, SharedSecret,
+};
 use runnel_engine::JobServices;
 
 use crate::args::RunArgs;
@@ -39,12 +43,24 @@ pub(crate) async fn run_services(args: &RunArgs) -> Result<Option<Arc<dyn JobSer
         dir: args.cache_server_path.clone().unwrap_or_else(default_dir),
         host: args.cache_server_addr.clone().unwrap_or_default(),
         port: args.cache_server_port,
-        external_server: String::new(),
+        external_server: args.cache_external_server.clone().unwrap_or_default(),
         size_limit: args.cache_size_limit.unwrap_or(DEFAULT_SIZE_LIMIT),
         docker_host: None,
         serve_artifacts: true,
         s3: args.cache_s3.as_deref().map(s3_section).transpose()?,
+        shared_secret: args
+            .cache_secret_file
+            .clone()
+            .map_or(SharedSecret::None, SharedSecret::File),
     };
+    if args.cache_external_server.is_some() && args.cache_secret_file.is_none() {
+        // `runnel run` installs no log subscriber: the service's own warning would not show.
+        eprintln!(
+            "runnel: warning: --cache-external-server without --cache-secret-file: jobs get the \
+             URL alone, so that server must run with --no-auth, where any job can read and \
+             overwrite the entries of every repository"
+        );
+    }
     let cache = CacheServices::start(&settings)
         .await
         .with_context(|| format!("starting the cache server in {}", settings.dir.display()))?;
@@ -53,15 +69,15 @@ pub(crate) async fn run_services(args: &RunArgs) -> Result<Option<Arc<dyn JobSer
 }
 
 /// `http(s)://host[:port]/BUCKET[/PREFIX]` as `cache.s3` would say it.
-fn s3_section(url: &str) -> Result<runnel_config::S3Section> {
+pub(crate) fn s3_section(url: &str) -> Result<runnel_config::S3Section> {
     let (scheme, rest) = url
         .split_once("://")
-        .with_context(|| format!("--cache-s3 {url:?}: expected http(s)://host/BUCKET[/PREFIX]"))?;
+        .with_context(|| format!("S3 URL {url:?}: expected http(s)://host/BUCKET[/PREFIX]"))?;
     let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
     anyhow::ensure!(
         !host.is_empty() && !bucket.is_empty(),
-        "--cache-s3 {url:?}: expected http(s)://host/BUCKET[/PREFIX]"
+        "S3 URL {url:?}: expected http(s)://host/BUCKET[/PREFIX]"
     );
     let prefix = match prefix.trim_end_matches('/') {
         "" => String::new(),

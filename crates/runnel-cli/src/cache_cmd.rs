@@ -1,14 +1,16 @@
-//! `runnel cache ls|rm|prune`: look at and manage the entries of a cache directory (the one
-//! `runnel run` uses by default, `--dir`, or `cache.dir` of `-c config.yaml`). Safe while a
-//! daemon or a `runnel run` uses the same directory: the store takes its index lock.
+//! `runnel cache ls|rm|prune`: look at and manage the entries of a cache — a directory (the
+//! one `runnel run` uses by default, `--dir`, or `cache.dir` of `-c config.yaml`) or an S3
+//! bucket (`--s3`, or `cache.s3` of `-c`). Safe while a daemon or a `runnel run` uses the
+//! same cache: the disk store takes its index lock, the S3 store removes commit markers
+//! before archives.
 //!
-//! Wiring and printing only: the store is `runnel_cache::DiskStore`.
+//! Wiring and printing only: the stores are `runnel_cache::DiskStore` and `S3Store`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use runnel_cache::{DiskStore, DiskStoreConfig, Entry, EntryInfo, PruneRules};
+use runnel_cache::{DiskStore, DiskStoreConfig, Entry, EntryId, EntryInfo, PruneRules, S3Store};
 use serde_json::json;
 
 use crate::Outcome;
@@ -37,30 +39,107 @@ pub(crate) fn run(args: &CacheArgs) -> Result<Outcome> {
     })
 }
 
-/// The directory the arguments name: `--dir`, else `cache.dir` of `-c`, else `runnel run`'s.
-fn directory(args: &CacheDirArgs) -> Result<PathBuf> {
+/// The cache the arguments name.
+enum Managed {
+    Disk(Box<DiskStore>),
+    /// The bucket, and the scratch directory the store wants for uploads (never used here).
+    S3 {
+        store: Box<S3Store>,
+        _scratch: ScratchDir,
+    },
+}
+
+/// Removed on drop.
+struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Managed {
+    async fn entries(&self) -> Result<Vec<EntryInfo>> {
+        Ok(match self {
+            Managed::Disk(store) => store.entries().await?,
+            Managed::S3 { store, .. } => store.entries().await?,
+        })
+    }
+
+    async fn remove(&self, ids: &[EntryId]) -> Result<Vec<Entry>> {
+        Ok(match self {
+            Managed::Disk(store) => store.remove(ids).await?,
+            Managed::S3 { store, .. } => store.remove(ids).await?,
+        })
+    }
+
+    async fn prune(&self, rules: PruneRules) -> Result<Vec<Entry>> {
+        Ok(match self {
+            Managed::Disk(store) => store.prune(rules).await?,
+            Managed::S3 { store, .. } => store.prune(rules).await?,
+        })
+    }
+}
+
+/// Where the cache is: `--s3`, else `-c`'s `cache.s3` or `cache.dir`, else `--dir`, else
+/// `runnel run`'s directory.
+enum Location {
+    Dir(PathBuf),
+    S3(runnel_config::S3Section),
+}
+
+fn location(args: &CacheDirArgs) -> Result<Location> {
+    if let Some(url) = &args.s3 {
+        return Ok(Location::S3(crate::cache::s3_section(url)?));
+    }
     if let Some(dir) = &args.dir {
-        return Ok(dir.clone());
+        return Ok(Location::Dir(dir.clone()));
     }
     if let Some(path) = &args.config {
         let config = crate::daemon::load_config(path)?;
-        return Ok(runnel_daemon::cache::config_dir(&config));
+        return Ok(match config.cache.s3 {
+            Some(s3) => Location::S3(s3),
+            None => Location::Dir(runnel_daemon::cache::config_dir(&config)),
+        });
     }
-    Ok(crate::cache::default_dir())
+    Ok(Location::Dir(crate::cache::default_dir()))
 }
 
-/// The store in the directory, or `None` when there is no cache there yet (nothing is
-/// created just to look).
-async fn open(args: &CacheDirArgs) -> Result<Option<(PathBuf, DiskStore)>> {
-    let dir = directory(args)?;
-    if !dir.join("index.json").exists() {
-        return Ok(None);
+/// The cache, or `None` when a directory holds no cache yet (nothing is created just to
+/// look). Also names it for messages.
+async fn open(args: &CacheDirArgs) -> Result<Option<(String, Managed)>> {
+    match location(args)? {
+        Location::Dir(dir) => {
+            if !dir.join("index.json").exists() {
+                return Ok(None);
+            }
+            // No limit: looking must not evict anything.
+            let store = DiskStore::open(DiskStoreConfig::new(dir.clone(), u64::MAX))
+                .await
+                .with_context(|| format!("opening the cache in {}", dir.display()))?;
+            Ok(Some((
+                dir.display().to_string(),
+                Managed::Disk(Box::new(store)),
+            )))
+        }
+        Location::S3(s3) => {
+            let name = format!("S3 {}/{}/{}", s3.endpoint, s3.bucket, s3.prefix);
+            let scratch = ScratchDir(
+                std::env::temp_dir().join(format!("runnel-cache-cmd-{}", std::process::id())),
+            );
+            let config = runnel_daemon::cache::s3_store_config(&s3, scratch.0.clone(), u64::MAX);
+            let store = S3Store::open(config)
+                .await
+                .with_context(|| format!("opening the cache in {name}"))?;
+            Ok(Some((
+                name,
+                Managed::S3 {
+                    store: Box::new(store),
+                    _scratch: scratch,
+                },
+            )))
+        }
     }
-    // No limit: looking must not evict anything.
-    let store = DiskStore::open(DiskStoreConfig::new(dir.clone(), u64::MAX))
-        .await
-        .with_context(|| format!("opening the cache in {}", dir.display()))?;
-    Ok(Some((dir, store)))
 }
 
 async fn ls(
@@ -150,7 +229,7 @@ async fn rm(
     let removed = store
         .remove(&chosen)
         .await
-        .with_context(|| format!("removing cache entries in {}", dir.display()))?;
+        .with_context(|| format!("removing cache entries in {dir}"))?;
     print_removed(&removed);
     if removed.is_empty() {
         bail!("no cache entry matches");
@@ -166,7 +245,7 @@ async fn prune(args: &CacheDirArgs, rules: PruneRules) -> Result<Outcome> {
     let removed = store
         .prune(rules)
         .await
-        .with_context(|| format!("pruning the cache in {}", dir.display()))?;
+        .with_context(|| format!("pruning the cache in {dir}"))?;
     print_removed(&removed);
     Ok(Outcome::Success)
 }

@@ -111,6 +111,13 @@ pub struct CacheSection {
     /// runnel addition, `cache.s3`: keep entries in an S3-compatible bucket shared by several
     /// runner hosts. `None` (or an empty `endpoint`): the local directory.
     pub s3: Option<S3Section>,
+    /// runnel addition, `cache.shared_secret`: the secret the runners of a fleet and their
+    /// `runnel cache-server` share; runners sign each job's cache token with it, the server
+    /// checks them. Empty: none (see `shared_secret_file`).
+    pub shared_secret: String,
+    /// runnel addition, `cache.shared_secret_file`: the same, read from this file (trailing
+    /// white space dropped). At most one of the two is set.
+    pub shared_secret_file: Option<PathBuf>,
 }
 
 /// `cache.s3:` (runnel addition). Empty keys fall back to the environment when the store is
@@ -200,6 +207,8 @@ impl Default for Config {
                 external_server: String::new(),
                 size_limit: None,
                 s3: None,
+                shared_secret: String::new(),
+                shared_secret_file: None,
             },
             container: ContainerSection {
                 network: String::new(),
@@ -529,6 +538,7 @@ impl Reader<'_> {
     }
 
     fn cache_key(&mut self, path: &str, v: &Node) -> bool {
+        const SECRET_TWICE: &str = "cache: set `shared_secret` or `shared_secret_file`, not both";
         match path {
             "cache.enabled" => set(self.boolean(path, v), |b| self.config.cache.enabled = b),
             "cache.dir" => set(self.string(path, v), |s| {
@@ -546,6 +556,23 @@ impl Reader<'_> {
             "cache.external_server" => set(self.string(path, v), |s| {
                 self.config.cache.external_server = s
             }),
+            "cache.shared_secret" => {
+                if let Some(secret) = self.string(path, v) {
+                    if !secret.is_empty() && self.config.cache.shared_secret_file.is_some() {
+                        self.error(v.span, SECRET_TWICE.to_owned());
+                    }
+                    self.config.cache.shared_secret = secret;
+                }
+            }
+            "cache.shared_secret_file" => {
+                if let Some(file) = self.string(path, v) {
+                    if !file.is_empty() && !self.config.cache.shared_secret.is_empty() {
+                        self.error(v.span, SECRET_TWICE.to_owned());
+                    }
+                    self.config.cache.shared_secret_file =
+                        (!file.is_empty()).then(|| PathBuf::from(file));
+                }
+            }
             "cache.size_limit" => set(self.string(path, v), |s| {
                 if s.trim().is_empty() {
                     self.config.cache.size_limit = None;

@@ -1,17 +1,27 @@
 //! The cache (and, for local runs, artifact) service of a runner, as jobs see it: starts
-//! `runnel_cache`'s server per the `cache:` settings, registers each job's token for the job's
-//! lifetime, and gives the job the variables that point `@actions/cache` (and
-//! `@actions/artifact`) at it — [`runnel_engine::JobServices`].
+//! `runnel_cache`'s server per the `cache:` settings, mints each job's cache token, and gives
+//! the job the variables that point `@actions/cache` (and `@actions/artifact`) at it —
+//! [`runnel_engine::JobServices`].
 //!
-//! Addresses: host jobs reach the server on `127.0.0.1`; job containers on the gateway of their
-//! Docker network, where a listener is added the first time a job runs on that network. With
-//! `cache.host` set, the server listens on every interface and jobs are told `host:port` (the
-//! peer's meaning: an address the user made reachable, say a published port).
+//! Tokens: every job gets a signed token ([`runnel_cache::JobTokens`]) for its repository,
+//! valid for its timeout plus [`TOKEN_MARGIN`], revoked at its end in this process. The key is
+//! `cache.shared_secret` when set — so a `runnel cache-server` holding the same secret (what
+//! `cache.external_server` names) checks it without ever hearing from this runner — else
+//! random per process. The token is the last segment of `ACTIONS_CACHE_URL`: in daemon mode
+//! `ACTIONS_RUNTIME_TOKEN` must stay Gitea's (artifacts go to Gitea), and the v1 client keeps
+//! that path. An external server without a secret gets the URL alone (act_runner's meaning);
+//! that server then has to run without authentication, which the runner warns about.
 //!
-//! Two flavours of grant: [`LocalServices`] (`runnel run`: a token minted here, cache v1 and
-//! v2 and artifacts v4 all served here) and [`TaskServices`] (the daemon: Gitea's runtime token,
-//! which Gitea also accepts for artifacts, so `ACTIONS_RESULTS_URL`/`ACTIONS_RUNTIME_URL` stay
-//! Gitea's and only `ACTIONS_CACHE_URL` is ours).
+//! Addresses: host jobs reach the built-in server on `127.0.0.1`; job containers on the
+//! gateway of their Docker network, where a listener is added the first time a job runs on
+//! that network. With `cache.host` set, the server listens on every interface and jobs are
+//! told `host:port` (the peer's meaning: an address the user made reachable).
+//!
+//! Two flavours of grant: [`LocalServices`] (`runnel run`: the token is also the job's
+//! `ACTIONS_RUNTIME_TOKEN`; cache v1 and v2 and artifacts v4 are served here, or cache v1 by
+//! the external server) and [`TaskServices`] (the daemon: Gitea's runtime token, which Gitea
+//! accepts for artifacts, so `ACTIONS_RESULTS_URL`/`ACTIONS_RUNTIME_URL` stay Gitea's and
+//! only `ACTIONS_CACHE_URL` is ours). [`start_standalone`] is `runnel cache-server`.
 //!
 //! Must not: run jobs or talk to Gitea; it only serves HTTP and hands out variables.
 
@@ -19,12 +29,21 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use runnel_cache::{
-    CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, JobIdentity, MapTokenVerifier,
+    CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, JobTokens, NoAuth, TokenRequest,
+    TokenVerifier,
 };
 use runnel_engine::{JobServiceGrant, JobServiceRequest, JobServices};
 use tokio::sync::Mutex;
+
+/// How much longer than the job's timeout its cache token lives: post steps (where
+/// `actions/cache` saves) and teardown run after the steps' deadline.
+pub const TOKEN_MARGIN: Duration = Duration::from_secs(30 * 60);
+
+/// A shared secret shorter than this is refused: it keys every token of the fleet.
+pub const MIN_SECRET_LEN: usize = 16;
 
 /// Where and how the cache service runs: act_runner's `cache:` keys plus the store's limit.
 #[derive(Debug, Clone)]
@@ -36,7 +55,8 @@ pub struct CacheSettings {
     pub host: String,
     /// 0: a free port.
     pub port: u16,
-    /// Don't start a server: jobs get this `ACTIONS_CACHE_URL` (ends in `/`).
+    /// A fleet's cache server instead of the built-in cache: jobs get this URL as
+    /// `ACTIONS_CACHE_URL`, followed by their token when `shared_secret` is set.
     pub external_server: String,
     /// The disk store's size limit in bytes (least recently used entries go first).
     pub size_limit: u64,
@@ -48,6 +68,65 @@ pub struct CacheSettings {
     /// Also serve artifacts v4 (local runs; Gitea serves them in daemon mode). They are kept
     /// under `dir/artifacts/<pid>` while the service lives and removed with it.
     pub serve_artifacts: bool,
+    /// runnel addition: the key of the job tokens, shared with an external `runnel
+    /// cache-server`.
+    pub shared_secret: SharedSecret,
+}
+
+/// `cache.shared_secret` or `cache.shared_secret_file` (or `--secret-file`). Its `Debug`
+/// never shows the value.
+#[derive(Clone, Default)]
+pub enum SharedSecret {
+    /// None configured.
+    #[default]
+    None,
+    /// The secret itself.
+    Value(String),
+    /// A file holding it (trailing white space dropped).
+    File(PathBuf),
+}
+
+impl std::fmt::Debug for SharedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SharedSecret::None => f.write_str("None"),
+            SharedSecret::Value(_) => f.write_str("Value(<redacted>)"),
+            SharedSecret::File(path) => f.debug_tuple("File").field(path).finish(),
+        }
+    }
+}
+
+impl SharedSecret {
+    /// What the `cache:` section says.
+    pub fn from_config(cache: &runnel_config::CacheSection) -> SharedSecret {
+        match (&cache.shared_secret_file, cache.shared_secret.as_str()) {
+            (Some(file), _) => SharedSecret::File(file.clone()),
+            (None, "") => SharedSecret::None,
+            (None, value) => SharedSecret::Value(value.to_owned()),
+        }
+    }
+
+    /// The secret's bytes; `None` when none is configured.
+    pub fn load(&self) -> Result<Option<Vec<u8>>, CacheStartError> {
+        let text = match self {
+            SharedSecret::None => return Ok(None),
+            SharedSecret::Value(value) => value.clone(),
+            SharedSecret::File(path) => {
+                std::fs::read_to_string(path).map_err(|source| CacheStartError::SecretFile {
+                    path: path.clone(),
+                    source,
+                })?
+            }
+        };
+        let secret = text.trim_end();
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(CacheStartError::SecretTooShort {
+                len: secret.len(),
+                min: MIN_SECRET_LEN,
+            });
+        }
+        Ok(Some(secret.as_bytes().to_vec()))
+    }
 }
 
 impl CacheSettings {
@@ -71,6 +150,7 @@ impl CacheSettings {
             docker_host,
             serve_artifacts: false,
             s3: cache.s3.clone(),
+            shared_secret: SharedSecret::from_config(cache),
         })
     }
 }
@@ -103,13 +183,33 @@ pub enum CacheStartError {
     Server(#[source] runnel_cache::ServerError),
     #[error("cache.host `{0}` is not an IP address or host name")]
     BadHost(String),
+    #[error("reading the cache's shared secret from {path}")]
+    SecretFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the cache's shared secret has {len} characters; it needs at least {min}")]
+    SecretTooShort { len: usize, min: usize },
+    #[error(
+        "the cache server needs a shared secret (cache.shared_secret, cache.shared_secret_file \
+         or --secret-file) to check job tokens, or --no-auth"
+    )]
+    NoSecret,
+    #[error("--no-auth and a shared secret exclude each other")]
+    NoAuthWithSecret,
+    #[error("drawing the cache token key")]
+    TokenKey(#[source] runnel_cache::MintError),
 }
 
 /// The running service; shared by every job of the runner.
 pub struct CacheServices {
+    /// The built-in server (`None` with an external one, unless it serves a local run's
+    /// artifacts).
     server: Option<CacheServer>,
-    tokens: Arc<MapTokenVerifier>,
-    external: Option<String>,
+    /// Mints (and checks, in the built-in server) every job's token.
+    tokens: Arc<JobTokens>,
+    external: Option<ExternalServer>,
     /// `cache.host` when set (the server then listens on every interface).
     advertised_host: Option<String>,
     port: u16,
@@ -118,6 +218,14 @@ pub struct CacheServices {
     docker_host: Option<String>,
     /// Removed when the service is dropped.
     artifacts_dir: Option<PathBuf>,
+}
+
+/// `cache.external_server`, ending in `/`.
+#[derive(Debug)]
+struct ExternalServer {
+    url: String,
+    /// It shares our secret, so it checks the token we put in the URL; else the URL alone.
+    checks_tokens: bool,
 }
 
 impl Drop for CacheServices {
@@ -144,12 +252,30 @@ impl std::fmt::Debug for CacheServices {
 }
 
 impl CacheServices {
-    /// Opens the store and starts listening (nothing is started with `external_server`).
+    /// Opens the store and starts listening (with `external_server`, only when the run's
+    /// artifacts need a server).
     pub async fn start(settings: &CacheSettings) -> Result<Arc<CacheServices>, CacheStartError> {
-        let tokens = Arc::new(MapTokenVerifier::new());
+        let secret = settings.shared_secret.load()?;
+        let tokens = Arc::new(match &secret {
+            Some(secret) => JobTokens::from_secret(secret),
+            None => JobTokens::random().map_err(CacheStartError::TokenKey)?,
+        });
         let external = Some(settings.external_server.trim())
             .filter(|url| !url.is_empty())
-            .map(|url| format!("{}/", url.trim_end_matches('/')));
+            .map(|url| ExternalServer {
+                url: format!("{}/", url.trim_end_matches('/')),
+                checks_tokens: secret.is_some(),
+            });
+        if let Some(external) = &external
+            && !external.checks_tokens
+        {
+            tracing::warn!(
+                url = %external.url,
+                "cache.external_server is set without cache.shared_secret: jobs get the URL \
+                 alone, so that server must run without authentication (runnel cache-server \
+                 --no-auth), where any job can read and overwrite the entries of every repository"
+            );
+        }
         let advertised_host = Some(settings.host.trim())
             .filter(|host| !host.is_empty())
             .map(str::to_owned);
@@ -158,27 +284,23 @@ impl CacheServices {
         {
             return Err(CacheStartError::BadHost(host.clone()));
         }
-        let artifacts_dir = (settings.serve_artifacts && external.is_none()).then(|| {
+        let artifacts_dir = settings.serve_artifacts.then(|| {
             settings
                 .dir
                 .join("artifacts")
                 .join(std::process::id().to_string())
         });
-        let server = if external.is_some() {
+        let server = if external.is_some() && artifacts_dir.is_none() {
             None
         } else {
-            let store = open_store(settings)
-                .await
-                .map_err(|source| CacheStartError::Store {
-                    dir: settings.dir.clone(),
-                    source,
-                })?;
+            let store = open_store(settings).await?;
             let ip = match advertised_host {
                 Some(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 None => IpAddr::V4(Ipv4Addr::LOCALHOST),
             };
+            let verifier: Arc<dyn TokenVerifier> = tokens.clone();
             let mut config =
-                CacheServerConfig::new(SocketAddr::new(ip, settings.port), store, tokens.clone());
+                CacheServerConfig::new(SocketAddr::new(ip, settings.port), store, verifier);
             config.artifacts_dir = artifacts_dir.clone();
             Some(
                 CacheServer::bind(config)
@@ -198,17 +320,14 @@ impl CacheServices {
         }))
     }
 
-    /// The address the server bound first (`None` with an external server).
+    /// The address the built-in server bound first (`None` when there is none).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.server.as_ref().map(CacheServer::local_addr)
     }
 
-    /// `http://host:port/` for a job: the external server, `cache.host`, loopback for host
+    /// `http://host:port/` of the built-in server for a job: `cache.host`, loopback for host
     /// jobs, or a listener on the job network's gateway.
-    async fn base_url(&self, job: &JobServiceRequest) -> Result<String, String> {
-        if let Some(external) = &self.external {
-            return Ok(external.clone());
-        }
+    async fn local_origin(&self, job: &JobServiceRequest) -> Result<String, String> {
         let Some(server) = &self.server else {
             return Err("the cache server is not running".to_owned());
         };
@@ -232,33 +351,95 @@ impl CacheServices {
         Ok(format!("http://{addr}/"))
     }
 
-    fn register(&self, token: &str, job: &JobServiceRequest) {
-        self.tokens.insert(
-            token,
-            JobIdentity {
-                repository: job.repository.clone(),
-                job: job.job_key.clone(),
-                run: job.run_id.clone(),
-            },
-        );
+    /// The job's token, valid for its timeout plus [`TOKEN_MARGIN`].
+    fn mint(&self, job: &JobServiceRequest) -> Result<String, String> {
+        let request = TokenRequest {
+            repository: &job.repository,
+            job: &job.job_key,
+            run: &job.run_id,
+            lifetime: job.timeout.saturating_add(TOKEN_MARGIN),
+        };
+        self.tokens
+            .mint(&request)
+            .map_err(|error| format!("minting the job's cache token: {error}"))
+    }
+
+    /// A daemon job's `ACTIONS_CACHE_URL` and the token in it; no token when the external
+    /// server gets the URL alone.
+    async fn task_grant(
+        &self,
+        job: &JobServiceRequest,
+    ) -> Result<(String, Option<String>), String> {
+        if let Some(external) = self.external.as_ref().filter(|e| !e.checks_tokens) {
+            return Ok((external.url.clone(), None));
+        }
+        let token = self.mint(job)?;
+        Ok((self.cache_url(job, &token).await?, Some(token)))
+    }
+
+    /// `ACTIONS_CACHE_URL`: the server's base with the token as its last path segment (the
+    /// external server's URL alone when it does not check tokens).
+    async fn cache_url(&self, job: &JobServiceRequest, token: &str) -> Result<String, String> {
+        match &self.external {
+            Some(external) if external.checks_tokens => Ok(format!("{}{token}/", external.url)),
+            Some(external) => Ok(external.url.clone()),
+            None => Ok(format!("{}{token}/", self.local_origin(job).await?)),
+        }
     }
 }
 
-/// The S3 store when `cache.s3` is set (keys default to the AWS_* variables), else the disk one.
+/// `runnel cache-server`: the built-in server alone, on `listen`, for runners elsewhere that
+/// share its secret (or, with `no_auth`, for any client). No artifacts.
+pub async fn start_standalone(
+    settings: &CacheSettings,
+    listen: SocketAddr,
+    no_auth: bool,
+) -> Result<CacheServer, CacheStartError> {
+    let verifier: Arc<dyn TokenVerifier> = match (settings.shared_secret.load()?, no_auth) {
+        (Some(_), true) => return Err(CacheStartError::NoAuthWithSecret),
+        (None, false) => return Err(CacheStartError::NoSecret),
+        (Some(secret), false) => Arc::new(JobTokens::from_secret(&secret)),
+        (None, true) => Arc::new(NoAuth),
+    };
+    let store = open_store(settings).await?;
+    CacheServer::bind(CacheServerConfig::new(listen, store, verifier))
+        .await
+        .map_err(CacheStartError::Server)
+}
+
+/// The S3 store when `cache.s3` is set, else the disk one.
 async fn open_store(
     settings: &CacheSettings,
-) -> Result<Arc<dyn runnel_cache::Store>, runnel_cache::StoreError> {
+) -> Result<Arc<dyn runnel_cache::Store>, CacheStartError> {
+    let store_error = |source| CacheStartError::Store {
+        dir: settings.dir.clone(),
+        source,
+    };
     let Some(s3) = &settings.s3 else {
         let config = DiskStoreConfig::new(settings.dir.clone(), settings.size_limit);
-        return Ok(Arc::new(DiskStore::open(config).await?));
+        return Ok(Arc::new(
+            DiskStore::open(config).await.map_err(store_error)?,
+        ));
     };
+    let config = s3_store_config(s3, settings.dir.join("s3-staging"), settings.size_limit);
+    let store = runnel_cache::S3Store::open(config).await;
+    Ok(Arc::new(store.map_err(store_error)?))
+}
+
+/// The S3 store's settings from `cache.s3`; empty keys default to `AWS_ACCESS_KEY_ID` and
+/// `AWS_SECRET_ACCESS_KEY`, an empty region to `us-east-1`.
+pub fn s3_store_config(
+    s3: &runnel_config::S3Section,
+    staging_dir: PathBuf,
+    max_entry_size: u64,
+) -> runnel_cache::S3StoreConfig {
     let or_env = |value: &str, name: &str| {
         Some(value.to_owned())
             .filter(|v| !v.is_empty())
             .or_else(|| std::env::var(name).ok())
             .unwrap_or_default()
     };
-    let config = runnel_cache::S3StoreConfig {
+    runnel_cache::S3StoreConfig {
         endpoint: s3.endpoint.clone(),
         bucket: s3.bucket.clone(),
         region: Some(s3.region.clone())
@@ -267,10 +448,9 @@ async fn open_store(
         prefix: s3.prefix.clone(),
         access_key: or_env(&s3.access_key, "AWS_ACCESS_KEY_ID"),
         secret_key: or_env(&s3.secret_key, "AWS_SECRET_ACCESS_KEY"),
-        staging_dir: settings.dir.join("s3-staging"),
-        max_entry_size: settings.size_limit,
-    };
-    Ok(Arc::new(runnel_cache::S3Store::open(config).await?))
+        staging_dir,
+        max_entry_size,
+    }
 }
 
 fn host_port(host: &str, port: u16) -> String {
@@ -316,7 +496,9 @@ async fn network_gateway(docker_host: Option<&str>, network: &str) -> Result<IpA
         .ok_or_else(|| format!("Docker network {network} has no IPv4 gateway"))
 }
 
-/// `runnel run`: a token minted per job; cache v1 and v2 and artifacts v4 served here.
+/// `runnel run`: a token minted per job, which is also its `ACTIONS_RUNTIME_TOKEN`; cache v1
+/// and v2 and artifacts v4 served here, or cache v1 by the external server (v2 would need
+/// `ACTIONS_RESULTS_URL`, whose origin serves the run's artifacts here).
 #[derive(Debug)]
 pub struct LocalServices {
     cache: Arc<CacheServices>,
@@ -331,17 +513,20 @@ impl LocalServices {
 #[async_trait::async_trait]
 impl JobServices for LocalServices {
     async fn start_job(&self, job: &JobServiceRequest) -> Result<JobServiceGrant, String> {
-        let base = self.cache.base_url(job).await?;
-        let token = runnel_cache::mint_runtime_token(&job.run_id, &job.job_key)
-            .map_err(|error| format!("minting the job's runtime token: {error}"))?;
-        self.cache.register(&token, job);
+        let token = self.cache.mint(job)?;
         let mut env = BTreeMap::new();
-        env.insert("ACTIONS_CACHE_URL".to_owned(), base.clone());
-        if self.cache.external.is_none() {
-            // Our server also speaks cache v2 and artifacts v4, both at the origin.
-            env.insert("ACTIONS_RESULTS_URL".to_owned(), base.clone());
-            env.insert("ACTIONS_RUNTIME_URL".to_owned(), base);
-            env.insert("ACTIONS_CACHE_SERVICE_V2".to_owned(), "true".to_owned());
+        env.insert(
+            "ACTIONS_CACHE_URL".to_owned(),
+            self.cache.cache_url(job, &token).await?,
+        );
+        if self.cache.server.is_some() {
+            // Artifacts v4 (and cache v2 when the cache is ours) at the origin.
+            let origin = self.cache.local_origin(job).await?;
+            env.insert("ACTIONS_RESULTS_URL".to_owned(), origin.clone());
+            env.insert("ACTIONS_RUNTIME_URL".to_owned(), origin);
+            if self.cache.external.is_none() {
+                env.insert("ACTIONS_CACHE_SERVICE_V2".to_owned(), "true".to_owned());
+            }
         }
         env.insert("ACTIONS_RUNTIME_TOKEN".to_owned(), token.clone());
         Ok(JobServiceGrant {
@@ -357,8 +542,8 @@ impl JobServices for LocalServices {
 }
 
 /// The daemon: Gitea's runtime token for one task. Gitea serves artifacts (v3 under
-/// `/api/actions_pipeline/`, v4 at its origin) with that token, so only the cache is ours; the
-/// token is registered with our server for the task's lifetime.
+/// `/api/actions_pipeline/`, v4 at its origin) with that token, so only the cache is ours; its
+/// token rides in `ACTIONS_CACHE_URL`.
 #[derive(Debug)]
 pub struct TaskServices {
     cache: Option<Arc<CacheServices>>,
@@ -385,6 +570,7 @@ impl TaskServices {
 impl JobServices for TaskServices {
     async fn start_job(&self, job: &JobServiceRequest) -> Result<JobServiceGrant, String> {
         let mut env = BTreeMap::new();
+        let mut secrets = Vec::new();
         if !self.gitea_url.is_empty() {
             env.insert(
                 "ACTIONS_RUNTIME_URL".to_owned(),
@@ -397,16 +583,20 @@ impl JobServices for TaskServices {
                 "ACTIONS_RUNTIME_TOKEN".to_owned(),
                 self.runtime_token.clone(),
             );
+            secrets.push(self.runtime_token.clone());
         }
         let mut lease = String::new();
-        if let Some(cache) = &self.cache
-            && !self.runtime_token.is_empty()
-        {
-            match cache.base_url(job).await {
-                Ok(base) => {
-                    env.insert("ACTIONS_CACHE_URL".to_owned(), base);
-                    cache.register(&self.runtime_token, job);
-                    lease = self.runtime_token.clone();
+        if let Some(cache) = &self.cache {
+            match cache.task_grant(job).await {
+                Ok((url, token)) => {
+                    env.insert("ACTIONS_CACHE_URL".to_owned(), url);
+                    if let Some(token) = token {
+                        // `@actions/cache` refuses to run without any runtime token.
+                        env.entry("ACTIONS_RUNTIME_TOKEN".to_owned())
+                            .or_insert_with(|| token.clone());
+                        secrets.push(token.clone());
+                        lease = token;
+                    }
                 }
                 // Artifacts still work through Gitea; only the cache is missing.
                 Err(message) => {
@@ -416,10 +606,7 @@ impl JobServices for TaskServices {
         }
         Ok(JobServiceGrant {
             env,
-            secrets: [self.runtime_token.clone()]
-                .into_iter()
-                .filter(|token| !token.is_empty())
-                .collect(),
+            secrets,
             lease,
         })
     }
@@ -465,3 +652,6 @@ pub(crate) fn task_services(
         &token,
     ))
 }
+
+#[cfg(test)]
+mod tests;

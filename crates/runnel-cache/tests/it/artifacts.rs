@@ -8,11 +8,10 @@ use std::sync::Arc;
 
 use http::{Method, StatusCode};
 use runnel_cache::{
-    CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, MapTokenVerifier,
-    mint_runtime_token,
+    CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, JobTokens, TokenRequest,
 };
 
-use crate::harness::{identity, send};
+use crate::harness::send;
 
 struct Artifacts {
     server: CacheServer,
@@ -26,14 +25,16 @@ async fn start(max_artifact_size: u64) -> Artifacts {
     let store = DiskStore::open(DiskStoreConfig::new(dir.path().join("cache"), 1 << 30))
         .await
         .expect("open the disk store");
-    let verifier = Arc::new(MapTokenVerifier::new());
+    let verifier = Arc::new(JobTokens::random().expect("a token key"));
     let mut tokens = Vec::new();
     for (run, job) in [("1", "a"), ("1", "b"), ("2", "c")] {
-        let token = mint_runtime_token(run, job).expect("mint a token");
-        let mut who = identity("owner/repo", job);
-        who.run = run.to_owned();
-        verifier.insert(&token, who);
-        tokens.push(token);
+        let request = TokenRequest {
+            repository: "owner/repo",
+            job,
+            run,
+            lifetime: std::time::Duration::from_secs(3600),
+        };
+        tokens.push(verifier.mint(&request).expect("mint a token"));
     }
     let addr = "127.0.0.1:0".parse().expect("literal address");
     let mut config = CacheServerConfig::new(addr, Arc::new(store), verifier);

@@ -6,8 +6,8 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use runnel_cache::{
-    CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, JobIdentity, MapTokenVerifier,
-    Store,
+    CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, JobIdentity, Store, TokenError,
+    TokenVerifier,
 };
 use tempfile::TempDir;
 
@@ -38,6 +38,22 @@ pub(crate) fn identity(repository: &str, job: &str) -> JobIdentity {
         repository: repository.to_owned(),
         job: job.to_owned(),
         run: "1".to_owned(),
+        token_id: job.to_owned(),
+    }
+}
+
+/// Fixed tokens for the protocol tests (signed tokens have tests of their own in `tokens`).
+struct FixedTokens;
+
+impl TokenVerifier for FixedTokens {
+    fn verify(&self, token: Option<&str>) -> Result<JobIdentity, TokenError> {
+        match token {
+            Some(TOKEN) => Ok(identity("owner/repo", "1")),
+            Some(OTHER_JOB_TOKEN) => Ok(identity("owner/repo", "2")),
+            Some(OTHER_REPO_TOKEN) => Ok(identity("owner/other", "3")),
+            Some(_) => Err(TokenError::Signature),
+            None => Err(TokenError::Missing),
+        }
     }
 }
 
@@ -50,12 +66,8 @@ pub(crate) async fn start_server(dir: &std::path::Path, size_limit: u64) -> Cach
 
 /// A server over `store` that knows the three test tokens.
 pub(crate) async fn serve(store: Arc<dyn Store>) -> CacheServer {
-    let tokens = Arc::new(MapTokenVerifier::new());
-    tokens.insert(TOKEN, identity("owner/repo", "1"));
-    tokens.insert(OTHER_JOB_TOKEN, identity("owner/repo", "2"));
-    tokens.insert(OTHER_REPO_TOKEN, identity("owner/other", "3"));
     let addr = "127.0.0.1:0".parse().expect("literal address");
-    CacheServer::bind(CacheServerConfig::new(addr, store, tokens))
+    CacheServer::bind(CacheServerConfig::new(addr, store, Arc::new(FixedTokens)))
         .await
         .expect("bind the cache server")
 }

@@ -6,5 +6,6 @@ mod node_client;
 mod s3;
 mod shared_dir;
 mod store;
+mod tokens;
 mod v1;
 mod v2;

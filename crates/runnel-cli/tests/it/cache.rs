@@ -6,54 +6,15 @@
 //! masked in the log. Slow: needs node and npm (`npm ci` in `crates/runnel-cache/tests/node`);
 //! the Docker variant also Docker and `runnel-test/debian:bookworm`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use crate::support::{repo_root, run_expecting, runnel};
+use crate::cache_support::{
+    node_packages, require_debian_image, slow_or_skip, write_cache_job, write_workflow,
+};
+use crate::support::{run_expecting, runnel};
 
-fn slow_or_skip(test: &str) -> bool {
-    if std::env::var_os("RUN_SLOW_TESTS").is_none() {
-        eprintln!("note: skipping {test}: needs node and npm; set RUN_SLOW_TESTS=1");
-        return false;
-    }
-    true
-}
-
-/// `crates/runnel-cache/tests/<dir>` with its `node_modules` installed (`npm ci` when missing).
-pub(crate) fn node_packages(dir: &str, marker: &str) -> PathBuf {
-    let dir = repo_root().join("crates/runnel-cache/tests").join(dir);
-    if !dir.join("node_modules").join(marker).exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .unwrap_or_else(|e| {
-                panic!("RUN_SLOW_TESTS=1 but npm could not be started ({e}); install node and npm")
-            });
-        assert!(status.success(), "npm ci in {} failed", dir.display());
-    }
-    dir.join("node_modules")
-}
-
-const SCRIPT: &str = r#"'use strict';
-const fs = require('fs');
-const cache = require('@actions/cache');
-const [mode, key] = process.argv.slice(2);
-async function main() {
-  if (mode === 'save') {
-    fs.mkdirSync('payload', { recursive: true });
-    fs.writeFileSync('payload/a.txt', 'saved-by-' + key);
-    const id = await cache.saveCache(['payload'], key);
-    console.log('SAVED ' + (id > 0 ? 'ok' : 'skipped'));
-  } else {
-    fs.rmSync('payload', { recursive: true, force: true });
-    const hit = await cache.restoreCache(['payload'], key, ['runnel-e2e-']);
-    const text = fs.existsSync('payload/a.txt') ? fs.readFileSync('payload/a.txt', 'utf8') : 'none';
-    console.log('RESTORED ' + hit + ' ' + text);
-  }
-}
-main().catch((e) => { console.error('FAILED', e); process.exit(1); });
-"#;
+const NEEDS: &str = "node and npm";
 
 /// `save_env`: extra `env:` lines of the saving step (indented for it).
 fn workflow(runs_on: &str, node_path: &str, script: &str, save_env: &str) -> String {
@@ -73,7 +34,7 @@ jobs:
     env:
       ACTIONS_CACHE_SERVICE_V2: ""
     steps:
-      - run: node {script} restore runnel-e2e-missing
+      - run: node {script} restore runnel-e2e-missing runnel-e2e-
         env:
           NODE_PATH: {node_path}
 "#
@@ -81,9 +42,7 @@ jobs:
 }
 
 fn run_workflow(dir: &Path, text: &str, extra: &[&str]) -> String {
-    let workflows = dir.join(".gitea/workflows");
-    std::fs::create_dir_all(&workflows).expect("create workflow dir");
-    std::fs::write(workflows.join("ci.yml"), text).expect("write workflow");
+    write_workflow(dir, text);
     let store = tempfile::tempdir().expect("cache dir");
     let mut command = runnel();
     command
@@ -109,13 +68,15 @@ fn check(stdout: &str) {
 
 #[test]
 fn actions_cache_saves_in_one_job_and_restores_in_the_next_on_the_host() {
-    if !slow_or_skip("actions_cache_saves_in_one_job_and_restores_in_the_next_on_the_host") {
+    if !slow_or_skip(
+        "actions_cache_saves_in_one_job_and_restores_in_the_next_on_the_host",
+        NEEDS,
+    ) {
         return;
     }
     let modules = node_packages("node", "@actions/cache");
     let dir = tempfile::tempdir().expect("workspace");
-    let script = dir.path().join("cache_job.js");
-    std::fs::write(&script, SCRIPT).expect("write script");
+    let script = write_cache_job(dir.path());
     let text = workflow(
         "ubuntu-latest",
         &modules.display().to_string(),
@@ -127,16 +88,13 @@ fn actions_cache_saves_in_one_job_and_restores_in_the_next_on_the_host() {
 
 #[test]
 fn actions_cache_saves_in_one_job_and_restores_in_the_next_in_docker() {
-    if !slow_or_skip("actions_cache_saves_in_one_job_and_restores_in_the_next_in_docker") {
+    if !slow_or_skip(
+        "actions_cache_saves_in_one_job_and_restores_in_the_next_in_docker",
+        NEEDS,
+    ) {
         return;
     }
-    let images = Command::new("docker")
-        .args(["image", "inspect", "runnel-test/debian:bookworm"])
-        .output();
-    assert!(
-        images.is_ok_and(|o| o.status.success()),
-        "Docker or runnel-test/debian:bookworm is missing: run tests/docker/ensure-dockerd.sh and tests/images/build.sh"
-    );
+    require_debian_image();
     let modules = node_packages("node", "@actions/cache");
     let dir = tempfile::tempdir().expect("workspace");
     // The workspace is bind-mounted into the job container: bring the packages along.
@@ -147,7 +105,7 @@ fn actions_cache_saves_in_one_job_and_restores_in_the_next_in_docker() {
         .status()
         .expect("run cp");
     assert!(copied.success(), "copying node_modules failed");
-    std::fs::write(dir.path().join("cache_job.js"), SCRIPT).expect("write script");
+    write_cache_job(dir.path());
     let text = workflow(
         "ubuntu-latest",
         "/__w/workspace/node_modules",
@@ -165,7 +123,10 @@ fn actions_cache_saves_in_one_job_and_restores_in_the_next_in_docker() {
 
 #[test]
 fn artifacts_uploaded_in_one_job_are_downloaded_in_the_next() {
-    if !slow_or_skip("artifacts_uploaded_in_one_job_are_downloaded_in_the_next") {
+    if !slow_or_skip(
+        "artifacts_uploaded_in_one_job_are_downloaded_in_the_next",
+        NEEDS,
+    ) {
         return;
     }
     let modules = node_packages("node-artifact", "@actions/artifact");

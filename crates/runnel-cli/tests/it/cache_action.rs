@@ -19,15 +19,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::cache_support::{require_debian_image, slow_or_skip};
 use crate::support::{repo_root, run_expecting, runnel};
 
-fn slow_or_skip(test: &str) -> bool {
-    if std::env::var_os("RUN_SLOW_TESTS").is_none() {
-        eprintln!("note: skipping {test}: needs node, npm and git; set RUN_SLOW_TESTS=1");
-        return false;
-    }
-    true
-}
+const NEEDS: &str = "node, npm and git";
 
 /// Runs `program` in `dir`, panicking with its output when it fails.
 fn run_in(dir: &Path, program: &str, args: &[&str]) {
@@ -250,7 +245,10 @@ fn save_fall_back_and_hit(project: &Project, extra: &[&str], v2: &str, third: bo
 
 #[test]
 fn actions_cache_saves_falls_back_to_a_restore_key_and_hits_on_the_host() {
-    if !slow_or_skip("actions_cache_saves_falls_back_to_a_restore_key_and_hits_on_the_host") {
+    if !slow_or_skip(
+        "actions_cache_saves_falls_back_to_a_restore_key_and_hits_on_the_host",
+        NEEDS,
+    ) {
         return;
     }
     let project = Project::new("");
@@ -259,16 +257,13 @@ fn actions_cache_saves_falls_back_to_a_restore_key_and_hits_on_the_host() {
 
 #[test]
 fn actions_cache_saves_and_falls_back_to_a_restore_key_in_docker() {
-    if !slow_or_skip("actions_cache_saves_and_falls_back_to_a_restore_key_in_docker") {
+    if !slow_or_skip(
+        "actions_cache_saves_and_falls_back_to_a_restore_key_in_docker",
+        NEEDS,
+    ) {
         return;
     }
-    let images = Command::new("docker")
-        .args(["image", "inspect", "runnel-test/debian:bookworm"])
-        .output();
-    assert!(
-        images.is_ok_and(|o| o.status.success()),
-        "Docker or runnel-test/debian:bookworm is missing: run tests/docker/ensure-dockerd.sh and tests/images/build.sh"
-    );
+    require_debian_image();
     // The image has node 18, whose missing global `crypto` the v2 upload needs: speak v1.
     let project = Project::new("\n  ACTIONS_CACHE_SERVICE_V2: \"\"");
     save_fall_back_and_hit(

@@ -5,46 +5,12 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::cache_support::{curl_workflow as workflow, keys, write_workflow};
 use crate::support::{run_expecting, runnel};
-
-/// A host job step that saves `data-<key>` under each key given to `save`, then restores
-/// every key in `restore` and prints `GOT <key> <bytes>`.
-const CLIENT: &str = r#"set -eu
-api="${ACTIONS_CACHE_URL}_apis/artifactcache"
-auth="Authorization: Bearer $ACTIONS_RUNTIME_TOKEN"
-save() {
-  data="data-$1"
-  id=$(curl -sSf -X POST -H "$auth" -H 'Content-Type: application/json' \
-    -d "{\"key\":\"$1\",\"version\":\"v1\"}" "$api/caches" | sed 's/.*"cacheId":\([0-9]*\).*/\1/')
-  curl -sSf -X PATCH -H "$auth" -H 'Content-Type: application/octet-stream' \
-    -H "Content-Range: bytes 0-$((${#data} - 1))/*" --data-binary "$data" "$api/caches/$id"
-  curl -sSf -X POST -H "$auth" -H 'Content-Type: application/json' -d "{\"size\":${#data}}" "$api/caches/$id"
-}
-restore() {
-  url=$(curl -sSf -H "$auth" "$api/cache?keys=$1&version=v1" | sed 's/.*"archiveLocation":"\([^"]*\)".*/\1/')
-  echo "GOT $1 $(curl -sSf "$url")"
-}
-"#;
-
-fn workflow(save: &[String], restore: &[String]) -> String {
-    let mut script = String::from(CLIENT);
-    for key in save {
-        script.push_str(&format!("save {key}\n"));
-    }
-    for key in restore {
-        script.push_str(&format!("restore {key}\n"));
-    }
-    let indented: String = script.lines().map(|l| format!("          {l}\n")).collect();
-    format!(
-        "on: push\njobs:\n  cache:\n    runs-on: ubuntu-latest\n    steps:\n      - run: |\n{indented}"
-    )
-}
 
 /// A `runnel run` of a workflow in a fresh workspace, sharing the cache directory `store`.
 fn run_command(workspace: &Path, store: &Path, text: &str) -> Command {
-    let workflows = workspace.join(".gitea/workflows");
-    std::fs::create_dir_all(&workflows).expect("create workflow dir");
-    std::fs::write(workflows.join("ci.yml"), text).expect("write workflow");
+    write_workflow(workspace, text);
     let mut command = runnel();
     command
         .current_dir(workspace)
@@ -63,10 +29,6 @@ fn cache(store: &Path, args: &[&str], codes: &[i32]) -> Output {
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn keys(names: &[&str]) -> Vec<String> {
-    names.iter().map(|k| (*k).to_owned()).collect()
 }
 
 fn listed_keys(store: &Path) -> Vec<String> {

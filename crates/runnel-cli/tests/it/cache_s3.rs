@@ -1,118 +1,51 @@
-//! Two `runnel run` processes with separate local cache directories share one S3 cache
-//! (`--cache-s3`, versitygw from `tests/s3/start.sh`): the first saves with the real
-//! `@actions/cache`, the second restores it by a restore-key prefix. Slow: needs Go (to build
-//! versitygw once), node and npm.
+//! The S3 store through the real binary, against a real S3 server (versitygw from
+//! `tests/s3/start.sh`). Two `runnel run` processes with separate local cache directories share
+//! one bucket (`--cache-s3`): the first saves with the real `@actions/cache`, the second
+//! restores it by a restore-key prefix. `runnel cache ls|rm|prune` manage the bucket's entries
+//! (`--s3`, or `cache.s3` of `-c config.yaml`). Slow: needs Go (to build versitygw once), node
+//! and npm.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::Output;
 
-use crate::cache::node_packages;
-use crate::support::{repo_root, run_expecting, runnel};
+use serde_json::Value;
 
-/// A versitygw instance, stopped on drop.
-struct S3Server {
-    name: String,
-    env: Vec<(String, String)>,
-}
-
-impl S3Server {
-    fn start() -> Self {
-        let name = format!("cli-it-{}", std::process::id());
-        let output = Command::new("bash")
-            .arg(repo_root().join("tests/s3/start.sh"))
-            .arg(&name)
-            .output()
-            .expect("run tests/s3/start.sh");
-        assert!(
-            output.status.success(),
-            "tests/s3/start.sh could not start versitygw (it needs Go and the module proxy):\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let env_file = stdout.lines().last().unwrap_or_default().trim().to_owned();
-        let text = std::fs::read_to_string(&env_file).expect("read the S3 env file");
-        let env = text
-            .lines()
-            .filter_map(|line| line.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        Self { name, env }
-    }
-
-    fn get(&self, key: &str) -> &str {
-        self.env
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_else(|| panic!("{key} missing in the S3 env file"))
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = Command::new("bash")
-            .arg(repo_root().join("tests/s3/stop.sh"))
-            .arg(&self.name)
-            .output();
-    }
-}
-
-const SCRIPT: &str = r#"'use strict';
-const fs = require('fs');
-const cache = require('@actions/cache');
-const [mode, key] = process.argv.slice(2);
-async function main() {
-  if (mode === 'save') {
-    fs.mkdirSync('payload', { recursive: true });
-    fs.writeFileSync('payload/a.txt', 'saved-by-' + key);
-    const id = await cache.saveCache(['payload'], key);
-    console.log('SAVED ' + (id > 0 ? 'ok' : 'skipped'));
-  } else {
-    fs.rmSync('payload', { recursive: true, force: true });
-    const hit = await cache.restoreCache(['payload'], key, ['runnel-s3-']);
-    const text = fs.existsSync('payload/a.txt') ? fs.readFileSync('payload/a.txt', 'utf8') : 'none';
-    console.log('RESTORED ' + hit + ' ' + text);
-  }
-}
-main().catch((e) => { console.error('FAILED', e); process.exit(1); });
-"#;
+use crate::cache_support::{
+    S3Server, curl_workflow, keys, node_packages, slow_or_skip, write_cache_job, write_workflow,
+};
+use crate::support::{run_expecting, runnel};
 
 fn run_once(server: &S3Server, modules: &Path, mode: &str, key: &str) -> String {
     let dir = tempfile::tempdir().expect("workspace");
-    let script = dir.path().join("cache_job.js");
-    std::fs::write(&script, SCRIPT).expect("write script");
-    let workflows = dir.path().join(".gitea/workflows");
-    std::fs::create_dir_all(&workflows).expect("create workflow dir");
-    let text = format!(
-        "on: push\njobs:\n  cache:\n    runs-on: ubuntu-latest\n    steps:\n      - run: node {} {mode} {key}\n        env:\n          NODE_PATH: {}\n",
-        script.display(),
-        modules.display()
+    let script = write_cache_job(dir.path());
+    write_workflow(
+        dir.path(),
+        &format!(
+            "on: push\njobs:\n  cache:\n    runs-on: ubuntu-latest\n    steps:\n      - run: node {} {mode} {key} runnel-s3-\n        env:\n          NODE_PATH: {}\n",
+            script.display(),
+            modules.display()
+        ),
     );
-    std::fs::write(workflows.join("ci.yml"), text).expect("write workflow");
     // Each process has its own local directory: only the bucket is shared.
     let local = tempfile::tempdir().expect("cache dir");
-    let url = format!(
-        "{}/{}/it-prefix",
-        server.get("S3_ENDPOINT"),
-        server.get("S3_BUCKET")
-    );
     let mut command = runnel();
     command
         .current_dir(dir.path())
         .args(["run", "--cache-server-path"])
         .arg(local.path())
-        .args(["--cache-s3", &url])
-        .env("AWS_ACCESS_KEY_ID", server.get("AWS_ACCESS_KEY_ID"))
-        .env("AWS_SECRET_ACCESS_KEY", server.get("AWS_SECRET_ACCESS_KEY"))
+        .args(["--cache-s3", &server.url("it-prefix")])
         .env("NO_COLOR", "1");
+    server.credentials(&mut command);
     let output = run_expecting(command, None, &[0]);
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 #[test]
 fn two_runnel_processes_share_one_s3_cache() {
-    if std::env::var_os("RUN_SLOW_TESTS").is_none() {
-        eprintln!("note: skipping two_runnel_processes_share_one_s3_cache; set RUN_SLOW_TESTS=1");
+    if !slow_or_skip(
+        "two_runnel_processes_share_one_s3_cache",
+        "Go, node and npm",
+    ) {
         return;
     }
     let server = S3Server::start();
@@ -124,4 +57,123 @@ fn two_runnel_processes_share_one_s3_cache() {
         restored.contains("RESTORED runnel-s3-1 saved-by-runnel-s3-1"),
         "{restored}"
     );
+}
+
+/// `runnel cache ARGS --s3 <bucket>/manage`.
+fn cache(server: &S3Server, args: &[&str], codes: &[i32]) -> Output {
+    let mut command = runnel();
+    command
+        .arg("cache")
+        .args(args)
+        .args(["--s3", &server.url("manage")]);
+    server.credentials(&mut command);
+    run_expecting(command, None, codes)
+}
+
+fn listed(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+fn listed_keys(server: &S3Server) -> Vec<String> {
+    listed(&cache(server, &["ls", "--format", "json"], &[0]))
+        .iter()
+        .map(|entry| entry["key"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn cache_ls_rm_and_prune_manage_an_s3_cache() {
+    if !slow_or_skip("cache_ls_rm_and_prune_manage_an_s3_cache", "Go and curl") {
+        return;
+    }
+    let server = S3Server::start();
+    let empty = cache(&server, &["ls"], &[0]);
+    assert_eq!(
+        String::from_utf8_lossy(&empty.stdout).trim(),
+        "no cache entries"
+    );
+
+    // Saved one after the other by the curl client (cache v1): the S3 store lists and prunes
+    // in creation order, oldest first.
+    let workspace = tempfile::tempdir().expect("workspace");
+    let saved = keys(&["npm-a", "npm-b", "pip", "cargo", "go"]);
+    write_workflow(workspace.path(), &curl_workflow(&saved, &[]));
+    let local = tempfile::tempdir().expect("cache dir");
+    let mut run = runnel();
+    run.current_dir(workspace.path())
+        .args(["run", "--cache-server-path"])
+        .arg(local.path())
+        .args(["--cache-s3", &server.url("manage")])
+        .env("NO_COLOR", "1");
+    server.credentials(&mut run);
+    run_expecting(run, None, &[0]);
+    assert_eq!(listed_keys(&server), saved);
+    let entries = listed(&cache(&server, &["ls", "--format", "json"], &[0]));
+    assert!(
+        entries.iter().all(|e| e["repository"] == "local/repo"
+            && e["size"].as_u64() == Some(5 + e["key"].as_str().map_or(0, |k| k.len() as u64))),
+        "{entries:?}"
+    );
+    let text = String::from_utf8_lossy(&cache(&server, &["ls", "--key", "npm-"], &[0]).stdout)
+        .into_owned();
+    assert!(text.contains("npm-a") && !text.contains("pip"), "{text}");
+    assert!(text.contains("2 entries"), "{text}");
+
+    // By key, and by id.
+    let removed = cache(&server, &["rm", "npm-a"], &[0]);
+    assert!(
+        String::from_utf8_lossy(&removed.stdout).contains("removed 1 entries"),
+        "{removed:?}"
+    );
+    let pip = entries
+        .iter()
+        .find(|e| e["key"] == "pip")
+        .and_then(|e| e["id"].as_u64())
+        .expect("pip's id");
+    cache(&server, &["rm", "--id", &pip.to_string()], &[0]);
+    assert_eq!(listed_keys(&server), keys(&["npm-b", "cargo", "go"]));
+    let missing = cache(&server, &["rm", "no-such-key"], &[2]);
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no cache entry matches"),
+        "{missing:?}"
+    );
+
+    // The oldest go first until the rest fits: "go" (7 bytes) stays.
+    cache(&server, &["prune", "--max-size", "10"], &[0]);
+    assert_eq!(listed_keys(&server), keys(&["go"]));
+    // Nothing is a week old; everything is older than 0 s.
+    cache(&server, &["prune", "--older-than", "7d"], &[0]);
+    assert_eq!(listed_keys(&server), keys(&["go"]));
+
+    // `-c config.yaml` with `cache.s3` names the same bucket.
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("config.yaml"),
+        format!(
+            "cache:\n  s3:\n    endpoint: {}\n    bucket: {}\n    prefix: manage/\n    access_key: {}\n    secret_key: {}\n",
+            server.get("S3_ENDPOINT"),
+            server.get("S3_BUCKET"),
+            server.get("AWS_ACCESS_KEY_ID"),
+            server.get("AWS_SECRET_ACCESS_KEY"),
+        ),
+    )
+    .expect("write config");
+    let mut command = runnel();
+    command.current_dir(dir.path()).args([
+        "cache",
+        "prune",
+        "--older-than",
+        "0s",
+        "-c",
+        "config.yaml",
+    ]);
+    let pruned = run_expecting(command, None, &[0]);
+    assert!(
+        String::from_utf8_lossy(&pruned.stdout).contains("removed 1 entries"),
+        "{pruned:?}"
+    );
+    assert!(listed_keys(&server).is_empty());
 }

@@ -356,3 +356,20 @@ fn env_file_is_merged_over_envs_when_present() {
         [("X".to_owned(), "1".to_owned())]
     );
 }
+
+#[test]
+fn cache_shared_secret_from_the_config_or_a_file_not_both() {
+    let c = parse("cache:\n  shared_secret: s3cr3t-of-the-fleet\n").config;
+    assert_eq!(c.cache.shared_secret, "s3cr3t-of-the-fleet");
+    assert_eq!(c.cache.shared_secret_file, None);
+    let c = parse("cache:\n  shared_secret_file: /etc/runnel/cache-secret\n").config;
+    assert_eq!(
+        c.cache
+            .shared_secret_file
+            .as_deref()
+            .and_then(|p| p.to_str()),
+        Some("/etc/runnel/cache-secret")
+    );
+    let both = problems("cache:\n  shared_secret: a\n  shared_secret_file: /f\n");
+    assert!(both.iter().any(|p| p.contains("not both")), "{both:?}");
+}

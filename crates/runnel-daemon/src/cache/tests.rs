@@ -1,0 +1,100 @@
+use std::time::Duration;
+
+use runnel_cache::{JobTokens, TokenError, TokenVerifier};
+use runnel_engine::{JobServiceRequest, JobServices};
+
+use super::{CacheServices, CacheSettings, CacheStartError, SharedSecret, TaskServices};
+
+const SECRET: &str = "fleet-secret-0123456789abcdef";
+
+fn settings(external_server: &str, shared_secret: SharedSecret) -> CacheSettings {
+    CacheSettings {
+        dir: std::env::temp_dir().join("runnel-cache-unit-unused"),
+        host: String::new(),
+        port: 0,
+        external_server: external_server.to_owned(),
+        size_limit: 1 << 20,
+        docker_host: None,
+        s3: None,
+        serve_artifacts: false,
+        shared_secret,
+    }
+}
+
+fn job(repository: &str) -> JobServiceRequest {
+    JobServiceRequest {
+        job_key: "gitea-task-7".to_owned(),
+        repository: repository.to_owned(),
+        run_id: "3".to_owned(),
+        in_container: true,
+        network: Some("runnel-jobs".to_owned()),
+        timeout: Duration::from_secs(600),
+    }
+}
+
+#[test]
+fn shared_secrets_come_from_the_config_or_a_file_and_must_be_long_enough() {
+    assert_eq!(SharedSecret::None.load().ok(), Some(None));
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("secret");
+    std::fs::write(&file, format!("{SECRET}\n")).expect("write");
+    assert_eq!(
+        SharedSecret::File(file).load().ok().flatten(),
+        Some(SECRET.as_bytes().to_vec()),
+        "the trailing newline is not part of it"
+    );
+    assert!(matches!(
+        SharedSecret::Value("short".to_owned()).load(),
+        Err(CacheStartError::SecretTooShort { len: 5, min: 16 })
+    ));
+    assert!(matches!(
+        SharedSecret::File(dir.path().join("missing")).load(),
+        Err(CacheStartError::SecretFile { .. })
+    ));
+    let debug = format!("{:?}", SharedSecret::Value(SECRET.to_owned()));
+    assert!(!debug.contains(SECRET), "{debug}");
+}
+
+#[tokio::test]
+async fn a_daemon_job_gets_the_external_server_with_a_token_the_server_accepts() {
+    let settings = settings(
+        "http://cache.lan:8088",
+        SharedSecret::Value(SECRET.to_owned()),
+    );
+    let cache = CacheServices::start(&settings).await.expect("start");
+    assert_eq!(cache.local_addr(), None, "no built-in server");
+    let services = TaskServices::new(Some(cache), "http://gitea:3000/", "gitea-token");
+    let grant = services.start_job(&job("owner/a")).await.expect("grant");
+    let url = &grant.env["ACTIONS_CACHE_URL"];
+    let token = url
+        .strip_prefix("http://cache.lan:8088/")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("{url}"));
+    // What the cache-server, which only knows the secret, makes of it.
+    let server = JobTokens::from_secret(SECRET.as_bytes());
+    let identity = server.verify(Some(token)).expect("a valid token");
+    assert_eq!(
+        (identity.repository.as_str(), identity.run.as_str()),
+        ("owner/a", "3")
+    );
+    assert_eq!(grant.env["ACTIONS_RUNTIME_TOKEN"], "gitea-token");
+    assert_eq!(grant.env["ACTIONS_RESULTS_URL"], "http://gitea:3000");
+    assert!(grant.secrets.iter().any(|s| s == token));
+    assert!(grant.secrets.iter().any(|s| s == "gitea-token"));
+    // Revocation reaches only this process's verifier; the server relies on the expiry.
+    services.release(&grant.lease).await;
+    assert!(server.verify(Some(token)).is_ok());
+    let other = JobTokens::from_secret(b"another fleet's secret");
+    assert_eq!(other.verify(Some(token)), Err(TokenError::Signature));
+}
+
+#[tokio::test]
+async fn without_a_secret_the_external_server_is_handed_out_alone() {
+    let cache = CacheServices::start(&settings("http://cache.lan:8088/", SharedSecret::None))
+        .await
+        .expect("start");
+    let services = TaskServices::new(Some(cache), "http://gitea:3000", "gitea-token");
+    let grant = services.start_job(&job("owner/a")).await.expect("grant");
+    assert_eq!(grant.env["ACTIONS_CACHE_URL"], "http://cache.lan:8088/");
+    assert_eq!(grant.secrets, ["gitea-token"]);
+}
