@@ -1,8 +1,11 @@
 //! The terminal log sink of `runnel run`: one line per event, prefixed with the job's name,
-//! step starts and ends with their timings, coloured when stdout is a terminal.
+//! step starts and ends with their timings, coloured when stdout is a terminal. Step summaries
+//! (`$GITHUB_STEP_SUMMARY`) are kept until their job ends and then printed as one headed block
+//! of plain Markdown; they stay available for `--summary-dir` ([`TerminalSink::job_summaries`]).
 //!
 //! Must not: decide anything about the run; it only prints what the engine reports.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -16,6 +19,39 @@ pub(crate) struct TerminalSink {
     show_debug: bool,
     /// Serialises writes so that lines of concurrent jobs never interleave mid-line.
     out: Mutex<std::io::Stdout>,
+    summaries: Mutex<Summaries>,
+}
+
+/// The step summaries of running jobs, and those of finished jobs in the order they ended.
+#[derive(Default)]
+struct Summaries {
+    /// Job instance key → (step name, Markdown) in the order the steps wrote them.
+    running: HashMap<String, Vec<(String, String)>>,
+    finished: Vec<JobSummary>,
+}
+
+/// What a finished job wrote to `$GITHUB_STEP_SUMMARY`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JobSummary {
+    /// The job instance's key (unique in the run: `build`, `test-2`, `call/inner`).
+    pub(crate) key: String,
+    pub(crate) name: String,
+    /// (step name, Markdown), in order.
+    pub(crate) steps: Vec<(String, String)>,
+}
+
+impl JobSummary {
+    /// The job's summary as GitHub shows it: the steps' Markdown one after another.
+    pub(crate) fn markdown(&self) -> String {
+        let mut text = String::new();
+        for (_, markdown) in &self.steps {
+            text.push_str(markdown);
+            if !markdown.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        text
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -35,6 +71,60 @@ impl TerminalSink {
             colour,
             show_debug,
             out: Mutex::new(stdout),
+            summaries: Mutex::new(Summaries::default()),
+        }
+    }
+
+    /// The summaries of the jobs that ended so far (jobs that wrote none are left out).
+    pub(crate) fn job_summaries(&self) -> Vec<JobSummary> {
+        self.summaries
+            .lock()
+            .map(|summaries| summaries.finished.clone())
+            .unwrap_or_default()
+    }
+
+    /// Keeps a step's summary until its job ends.
+    fn keep_summary(&self, record: &LogRecord, markdown: &str) {
+        let step = record.step.as_ref().map_or("", |s| s.name.as_str());
+        if let Ok(mut summaries) = self.summaries.lock() {
+            summaries
+                .running
+                .entry(record.job.key.clone())
+                .or_default()
+                .push((step.to_owned(), markdown.to_owned()));
+        }
+    }
+
+    /// At the end of a job: its summaries as one block (after its last line), kept for
+    /// `--summary-dir`.
+    fn print_job_summary(&self, record: &LogRecord) {
+        let steps = match self.summaries.lock() {
+            Ok(mut summaries) => match summaries.running.remove(&record.job.key) {
+                Some(steps) => {
+                    summaries.finished.push(JobSummary {
+                        key: record.job.key.clone(),
+                        name: record.job.name.clone(),
+                        steps: steps.clone(),
+                    });
+                    steps
+                }
+                None => return,
+            },
+            Err(_) => return,
+        };
+        let rule = |text: &str| self.paint(Colour::Bold, text);
+        let mut block = vec![rule(&format!("== Job summary: {} ==", record.job.name))];
+        for (step, markdown) in &steps {
+            block.push(self.paint(Colour::Dim, &format!("-- from step: {step}")));
+            block.extend(markdown.lines().map(str::to_owned));
+        }
+        block.push(rule(&format!(
+            "== end of job summary: {} ==",
+            record.job.name
+        )));
+        if let Ok(mut out) = self.out.lock() {
+            // One write under the lock: the block stays together among concurrent jobs.
+            let _ = writeln!(out, "{}", block.join("\n"));
         }
     }
 
@@ -109,6 +199,7 @@ impl TerminalSink {
                 format!("  {}", self.paint(Colour::Dim, &format!("debug: {text}")))
             }
             LogEvent::Debug { .. } => return None,
+            LogEvent::StepSummary { .. } => return None,
             LogEvent::Runner { level, text } => match level {
                 RunnerLevel::Info => format!("  {}", self.paint(Colour::Dim, text)),
                 RunnerLevel::Warning => {
@@ -126,8 +217,14 @@ impl TerminalSink {
 
 impl LogSink for TerminalSink {
     fn record(&self, record: LogRecord) {
+        if let LogEvent::StepSummary { markdown } = &record.event {
+            self.keep_summary(&record, markdown);
+        }
         if let Some(line) = self.line_for(&record) {
             self.println(&line);
+        }
+        if let LogEvent::JobFinished { .. } = record.event {
+            self.print_job_summary(&record);
         }
     }
 }

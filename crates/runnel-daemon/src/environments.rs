@@ -5,7 +5,8 @@
 //! the job names none).
 //!
 //! Owns: [`Backends`] (what the caller plugged in), the matching, and a thin wrapper backend
-//! that adds the label's image and the config's `runner.envs` to every job. Must not: create
+//! that adds the label's image and the config's `runner.envs` (an engine `EnvironmentLayer`)
+//! to every job. Must not: create
 //! containers or processes itself; the wrapped backends do.
 
 use std::collections::BTreeMap;
@@ -13,10 +14,8 @@ use std::sync::Arc;
 
 use runnel_config::{Label, LabelKind};
 use runnel_engine::backend::{
-    Backend, BackendError, ContainerSpec, EnvironmentInfo, EnvironmentPaths, ExecExit, ExecOutput,
-    ExecRequest, JobEnvironment, JobSpec,
+    Backend, BackendError, ContainerSpec, EnvironmentLayer, JobEnvironment, JobSpec,
 };
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// The backends the daemon may use.
@@ -178,68 +177,12 @@ impl Backend for LabelBackend {
         if self.envs.is_empty() {
             return Ok(inner);
         }
-        Ok(Box::new(EnvOverlay {
-            inner,
-            envs: self.envs.clone(),
-        }))
-    }
-}
-
-/// An environment whose processes start with the config's `runner.envs` (the workflow's
-/// `env` still wins: the engine adds it on top of `default_env`).
-struct EnvOverlay {
-    inner: Box<dyn JobEnvironment>,
-    envs: BTreeMap<String, String>,
-}
-
-#[async_trait::async_trait]
-impl JobEnvironment for EnvOverlay {
-    fn paths(&self) -> &EnvironmentPaths {
-        self.inner.paths()
-    }
-
-    fn info(&self) -> &EnvironmentInfo {
-        self.inner.info()
-    }
-
-    fn default_env(&self) -> BTreeMap<String, String> {
-        let mut env = self.inner.default_env();
-        env.extend(self.envs.iter().map(|(k, v)| (k.clone(), v.clone())));
-        env
-    }
-
-    async fn exec(
-        &self,
-        request: &ExecRequest,
-        output: mpsc::Sender<ExecOutput>,
-        cancel: &CancellationToken,
-    ) -> Result<ExecExit, BackendError> {
-        self.inner.exec(request, output, cancel).await
-    }
-
-    async fn write_file(
-        &self,
-        path: &str,
-        contents: &[u8],
-        executable: bool,
-    ) -> Result<(), BackendError> {
-        self.inner.write_file(path, contents, executable).await
-    }
-
-    async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError> {
-        self.inner.read_file(path).await
-    }
-
-    async fn teardown(&self) -> Result<(), BackendError> {
-        self.inner.teardown().await
-    }
-
-    async fn find_program(
-        &self,
-        program: &str,
-        path: &str,
-    ) -> Result<Option<String>, BackendError> {
-        self.inner.find_program(program, path).await
+        // Processes start with the config's `runner.envs`; the workflow's `env` still wins.
+        Ok(EnvironmentLayer {
+            env: self.envs.clone(),
+            ..EnvironmentLayer::default()
+        }
+        .wrap(inner))
     }
 }
 

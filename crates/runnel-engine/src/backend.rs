@@ -7,13 +7,23 @@
 //! assumes a shared file system: it writes scripts and reads env files through the
 //! environment, and every path it hands over is a path *inside* the environment.
 //!
+//! Also: [`EnvironmentLayer`], the one wrapper that adds variables, facts or teardown work on
+//! top of a prepared environment.
+//!
 //! Must not: know workflows or expressions; requests are plain data.
+
+mod layer;
+mod setup_log;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+pub use layer::{EnvironmentLayer, TeardownHook};
+pub use setup_log::setup_log;
+pub(crate) use setup_log::with_setup_log;
 
 /// What a job needs from its environment, decided by the engine before `prepare`.
 #[derive(Debug, Clone)]

@@ -14,9 +14,10 @@
 //! - [`run_job`]: one planned job instance with given `needs` results (what the daemon calls
 //!   for a task Gitea hands out).
 //!
-//! Steps: `run:`, and `uses:` of composite and JavaScript actions (local, from a repository
-//! through an [`actions::ActionSource`], or a full URL). Container actions (`docker://`,
-//! `runs.using: docker`) fail with a message saying they need container support.
+//! Steps: `run:`, and `uses:` of composite, JavaScript and container actions (local, from a
+//! repository through an [`actions::ActionSource`], or a full URL; `docker://` images). Container
+//! steps run through `JobEnvironment::run_container`; on a backend without step containers
+//! they fail with a message saying so.
 
 pub mod actions;
 pub mod backend;

@@ -105,6 +105,11 @@ pub enum LogEvent {
     /// Something the runner itself says: why a step failed (missing shell, timeout, an
     /// unsupported action), a deprecation, cleanup problems.
     Runner { level: RunnerLevel, text: String },
+    /// What a step wrote to `$GITHUB_STEP_SUMMARY` (Markdown, masked), once its process has
+    /// ended; steps (and `pre`/`post` hooks) that wrote nothing, or more than GitHub's 1 MiB,
+    /// have none. The job's summary is these in order; a step of a composite action reports
+    /// under the outer step.
+    StepSummary { markdown: String },
 }
 
 /// Severity of a [`LogEvent::Runner`] message.
@@ -146,8 +151,8 @@ impl MemorySink {
             .collect()
     }
 
-    /// Every text of every record (lines, runner messages, annotations, group titles), to
-    /// check that something never appears.
+    /// Every text of every record (lines, runner messages, annotations, group titles, step
+    /// summaries), to check that something never appears.
     pub fn all_text(&self) -> String {
         let mut text = String::new();
         for record in self.records() {
@@ -155,7 +160,8 @@ impl MemorySink {
                 LogEvent::Line { text, .. }
                 | LogEvent::GroupStart { title: text }
                 | LogEvent::Debug { text }
-                | LogEvent::Runner { text, .. } => text,
+                | LogEvent::Runner { text, .. }
+                | LogEvent::StepSummary { markdown: text } => text,
                 LogEvent::Annotation(annotation) => annotation.message,
                 _ => continue,
             };

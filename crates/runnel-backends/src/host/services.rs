@@ -1,21 +1,19 @@
 //! A host job with `services:`: the services run as Docker containers (see
 //! `docker::host_services`), the steps on this machine, and the environment handed to the
-//! engine reports the services' host ports and removes them at teardown.
+//! engine (the host's with an [`EnvironmentLayer`] on top) reports the services' host ports
+//! and removes them at teardown.
 //!
 //! Must not: start containers itself (the Docker backend does) or change how steps run.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use runnel_engine::backend::{
-    Backend, BackendError, BuiltImage, ContainerRun, EnvironmentInfo, EnvironmentPaths, ExecExit,
-    ExecOutput, ExecRequest, ImageBuild, JobEnvironment, JobSpec,
+    Backend, BackendError, EnvironmentLayer, JobEnvironment, JobSpec, TeardownHook,
 };
-use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::HostBackend;
-use crate::docker::{DockerBackend, RunningServices};
+use crate::docker::DockerBackend;
 
 /// The host backend with services: jobs without `services:` go to the host backend as they
 /// are; jobs with them get their services from `docker`, or fail saying why Docker is missing.
@@ -92,84 +90,13 @@ pub(crate) async fn prepare(
     };
     let mut info = inner.info().clone();
     info.service_ports = services.ports.clone();
-    Ok(Box::new(HostWithServices {
-        inner,
-        info,
-        services: Mutex::new(services),
-    }))
-}
-
-/// The host environment plus the job's service containers.
-struct HostWithServices {
-    inner: Box<dyn JobEnvironment>,
-    info: EnvironmentInfo,
-    services: Mutex<RunningServices>,
-}
-
-#[async_trait::async_trait]
-impl JobEnvironment for HostWithServices {
-    fn paths(&self) -> &EnvironmentPaths {
-        self.inner.paths()
+    // The services go after the job's directory and processes.
+    let remove_services: TeardownHook =
+        Box::new(move || Box::pin(async move { services.remove().await }));
+    Ok(EnvironmentLayer {
+        info: Some(info),
+        teardown: Some(remove_services),
+        ..EnvironmentLayer::default()
     }
-
-    fn info(&self) -> &EnvironmentInfo {
-        &self.info
-    }
-
-    fn default_env(&self) -> BTreeMap<String, String> {
-        self.inner.default_env()
-    }
-
-    async fn exec(
-        &self,
-        request: &ExecRequest,
-        output: mpsc::Sender<ExecOutput>,
-        cancel: &CancellationToken,
-    ) -> Result<ExecExit, BackendError> {
-        self.inner.exec(request, output, cancel).await
-    }
-
-    async fn write_file(
-        &self,
-        path: &str,
-        contents: &[u8],
-        executable: bool,
-    ) -> Result<(), BackendError> {
-        self.inner.write_file(path, contents, executable).await
-    }
-
-    async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError> {
-        self.inner.read_file(path).await
-    }
-
-    async fn teardown(&self) -> Result<(), BackendError> {
-        let steps = self.inner.teardown().await;
-        let services = self.services.lock().await.remove().await;
-        steps.and(services)
-    }
-
-    async fn find_program(
-        &self,
-        program: &str,
-        path: &str,
-    ) -> Result<Option<String>, BackendError> {
-        self.inner.find_program(program, path).await
-    }
-
-    async fn build_image(
-        &self,
-        build: &ImageBuild,
-        cancel: &CancellationToken,
-    ) -> Result<BuiltImage, BackendError> {
-        self.inner.build_image(build, cancel).await
-    }
-
-    async fn run_container(
-        &self,
-        run: &ContainerRun,
-        output: mpsc::Sender<ExecOutput>,
-        cancel: &CancellationToken,
-    ) -> Result<ExecExit, BackendError> {
-        self.inner.run_container(run, output, cancel).await
-    }
+    .wrap(inner))
 }

@@ -1,5 +1,6 @@
 //! File commands after a step: `GITHUB_OUTPUT`, `GITHUB_ENV`, `GITHUB_PATH`, `GITHUB_STATE`
-//! and `GITHUB_STEP_SUMMARY` read back through the environment and applied to the job.
+//! and `GITHUB_STEP_SUMMARY` read back through the environment and applied to the job (the
+//! summary goes to the sink as a [`LogEvent::StepSummary`]).
 //!
 //! Must not: parse the formats (the output module does) or run anything.
 
@@ -7,7 +8,7 @@ use super::JobState;
 use crate::backend::JobEnvironment;
 use crate::contexts::FileCommandPaths;
 use crate::output::{EnvFileKind, parse_env_file, parse_path_file};
-use crate::sink::{RunnerLevel, StepRef};
+use crate::sink::{LogEvent, RunnerLevel, StepRef};
 
 /// Largest `GITHUB_STEP_SUMMARY` GitHub accepts.
 const MAX_SUMMARY_BYTES: usize = 1024 * 1024;
@@ -89,15 +90,30 @@ impl JobState<'_> {
                 effects.command_failed = true;
             }
         }
-        if let Ok(Some(bytes)) = environment.read_file(&files.step_summary).await
-            && bytes.len() > MAX_SUMMARY_BYTES
-        {
-            self.runner(
+        match environment.read_file(&files.step_summary).await {
+            Ok(Some(bytes)) if bytes.len() > MAX_SUMMARY_BYTES => self.runner(
                 step,
                 RunnerLevel::Warning,
                 "$GITHUB_STEP_SUMMARY is larger than 1 MiB; it is not uploaded.",
-            );
+            ),
+            Ok(Some(bytes)) => self.emit_summary(step_ref, &bytes),
+            Ok(None) => {}
+            Err(error) => self.runner(
+                step,
+                RunnerLevel::Warning,
+                &format!("reading $GITHUB_STEP_SUMMARY failed: {error}"),
+            ),
         }
+    }
+
+    /// Hands a step's summary to the sink, masked like its output; blank ones are dropped.
+    fn emit_summary(&self, step_ref: &StepRef, bytes: &[u8]) {
+        let text = String::from_utf8_lossy(bytes);
+        if text.trim().is_empty() {
+            return;
+        }
+        let markdown = self.masker.mask(&text).into_owned();
+        self.emit(Some(step_ref), LogEvent::StepSummary { markdown });
     }
 
     /// `GITHUB_ENV` writes go to the job env (later steps); `GITHUB_PATH` entries go in

@@ -351,11 +351,11 @@ impl<'a> JobState<'a> {
             .evaluate_minutes(&contexts, "timeout-minutes", job.timeout_minutes.as_ref())?
             .unwrap_or(self.request.options.default_job_timeout);
         let spec = setup::job_spec(self, job)?;
-        let environment = backend
-            .prepare(&spec, cancel)
+        let environment = self
+            .prepare_logged(backend, &spec, cancel)
             .await
             .map_err(|error| format!("preparing the job environment failed: {error}"))?;
-        let environment = setup::attach_services(self, environment).await;
+        let environment = setup::attach_services(self, environment, timeout).await;
         contexts::add_environment(
             &mut self.contexts,
             environment.paths(),
@@ -381,6 +381,29 @@ impl<'a> JobState<'a> {
             );
         }
         Ok((continue_on_error, outputs))
+    }
+
+    /// `backend.prepare`, with the lines it writes through `backend::setup_log` (image pulls)
+    /// shown in the job's log as they come.
+    async fn prepare_logged(
+        &self,
+        backend: &dyn Backend,
+        spec: &crate::backend::JobSpec,
+        cancel: &CancellationToken,
+    ) -> Result<Box<dyn JobEnvironment>, crate::backend::BackendError> {
+        let (log, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        let prepared = crate::backend::with_setup_log(log, backend.prepare(spec, cancel));
+        tokio::pin!(prepared);
+        let result = loop {
+            tokio::select! {
+                result = &mut prepared => break result,
+                Some(line) = lines.recv() => self.runner(None, RunnerLevel::Info, &line),
+            }
+        };
+        while let Ok(line) = lines.try_recv() {
+            self.runner(None, RunnerLevel::Info, &line);
+        }
+        result
     }
 
     fn job_model(&self) -> Result<&'a runnel_workflow::Job, String> {

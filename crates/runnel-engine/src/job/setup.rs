@@ -10,7 +10,7 @@ use runnel_workflow::{Container, Job};
 use super::JobState;
 use crate::backend::{ContainerSpec, JobEnvironment, JobSpec, ServiceSpec};
 use crate::contexts;
-use crate::services::{JobServiceRequest, ServicesEnvironment};
+use crate::services::{JobServiceRequest, with_grant};
 use crate::sink::RunnerLevel;
 
 /// The backend's view of the job: image, services, workspace.
@@ -123,6 +123,7 @@ pub(super) async fn write_event_file(
 pub(super) async fn attach_services(
     job_state: &JobState<'_>,
     environment: Box<dyn JobEnvironment>,
+    timeout: std::time::Duration,
 ) -> Box<dyn JobEnvironment> {
     let Some(services) = job_state.request.options.job_services.clone() else {
         return environment;
@@ -140,13 +141,14 @@ pub(super) async fn attach_services(
         run_id: github("run_id"),
         in_container: environment.info().container_id.is_some(),
         network: environment.info().network.clone(),
+        timeout,
     };
     match services.start_job(&request).await {
         Ok(grant) => {
             for secret in &grant.secrets {
                 job_state.masker.add(secret);
             }
-            Box::new(ServicesEnvironment::new(environment, services, grant))
+            with_grant(environment, services, grant)
         }
         Err(message) => {
             job_state.runner(

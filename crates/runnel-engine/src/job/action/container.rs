@@ -6,21 +6,27 @@
 //! `GITHUB_OUTPUT` and friends work as for any step) and `/github/runner_temp`. Its env is the
 //! step's plus `INPUT_*`, with the default variables' paths rewritten to those.
 //!
+//! A docker action's `pre-entrypoint` and `post-entrypoint` run in the same image with the
+//! same args, env and inputs and only the entrypoint replaced, as hooks (see `hooks`): the pre
+//! during job setup, the post after the job's steps; `STATE_*` passes from pre to main to post.
+//!
 //! Owns: the env, argv and mounts of a step container. Must not: know how a backend makes the
-//! container (that is behind the trait). Not done: `pre-entrypoint`/`post-entrypoint`
-//! (warned about and skipped).
+//! container (that is behind the trait).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use runnel_expr::{Object, Value};
-use runnel_workflow::{DockerRuns, UsesStep};
+use runnel_workflow::{DockerRuns, Step, UsesStep};
 use tokio_util::sync::CancellationToken;
 
+use super::hooks::{Hook, HookRun};
 use super::{LoadedAction, input_variable};
 use crate::backend::{ContainerMount, ContainerRun, ImageBuild, JobEnvironment};
 use crate::contexts::{self, FileCommandPaths};
 use crate::job::JobState;
+use crate::job::files::Effects;
 use crate::job::step::{PreparedStep, StepEnd, TimeLimit};
 use crate::sink::{RunnerLevel, StepRef};
 
@@ -30,13 +36,22 @@ const WORKFLOW: &str = "/github/workflow";
 const FILE_COMMANDS: &str = "/github/file_commands";
 const RUNNER_TEMP: &str = "/github/runner_temp";
 
-/// What differs between a `docker://` step and a docker action.
-struct ContainerStep {
+/// The main part of a docker action step.
+pub(super) struct DockerMain<'m> {
+    pub(super) step: &'m Step,
+    pub(super) loaded: &'m Arc<LoadedAction>,
+    pub(super) docker: &'m DockerRuns,
+    pub(super) inputs: &'m IndexMap<String, String>,
+}
+
+/// What differs between a `docker://` step, a docker action and its hooks.
+#[derive(Clone)]
+pub(super) struct ContainerStep {
     image: String,
-    entrypoint: Option<String>,
+    pub(super) entrypoint: Option<String>,
     args: Vec<String>,
-    /// The action's `runs.env` (evaluated), then `INPUT_*`.
-    env: Vec<(String, String)>,
+    /// The action's `runs.env` (evaluated), then `INPUT_*` (and `STATE_*` once it runs).
+    pub(super) env: Vec<(String, String)>,
 }
 
 impl JobState<'_> {
@@ -82,41 +97,91 @@ impl JobState<'_> {
             args,
             env,
         };
-        self.run_step_container(environment, &step, prepared, step_ref, files, token, limit)
-            .await
+        let (end, effects) = self
+            .run_step_container(environment, &step, prepared, step_ref, files, token, limit)
+            .await?;
+        self.pending_outputs = effects.outputs;
+        Ok(end)
     }
 
     /// `runs.using: docker`: the image pulled or built, `runs.args` evaluated with `inputs`
-    /// (one argv element each), `runs.env` and `INPUT_*` added.
+    /// (one argv element each), `runs.env`, `INPUT_*` and the `pre-entrypoint`'s `STATE_*`
+    /// added. With a `post-entrypoint`, the post hook is registered once the main part ran.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn run_docker_action(
         &mut self,
         environment: &dyn JobEnvironment,
-        loaded: &LoadedAction,
-        docker: &DockerRuns,
-        inputs: &IndexMap<String, String>,
+        main: &DockerMain<'_>,
         prepared: &PreparedStep,
         step_ref: &StepRef,
         files: &FileCommandPaths,
         token: &CancellationToken,
         limit: TimeLimit,
     ) -> Result<StepEnd, String> {
-        for (key, hook) in [
-            ("pre-entrypoint", &docker.pre_entrypoint),
-            ("post-entrypoint", &docker.post_entrypoint),
-        ] {
-            if hook.is_some() {
-                self.runner(
-                    Some(step_ref),
-                    RunnerLevel::Warning,
-                    &format!(
-                        "`uses: {}`: `runs.{key}` is not supported yet and is skipped",
-                        loaded.uses
-                    ),
-                );
-            }
+        let docker = main.docker;
+        let state = self.pre_state(main.step);
+        let mut container = self
+            .docker_action_container(
+                environment,
+                main.loaded,
+                docker,
+                main.inputs,
+                &prepared.contexts,
+                Some(step_ref),
+                token,
+            )
+            .await?;
+        let post = docker.post_entrypoint.as_ref().map(|post| ContainerStep {
+            entrypoint: Some(post.value.clone()),
+            ..container.clone()
+        });
+        container.entrypoint = docker.entrypoint.as_ref().map(|e| e.value.clone());
+        container.env.extend(state_variables(&state));
+        let (end, effects) = self
+            .run_step_container(
+                environment,
+                &container,
+                prepared,
+                step_ref,
+                files,
+                token,
+                limit,
+            )
+            .await?;
+        self.pending_outputs = effects.outputs;
+        if let Some(post) = post {
+            let mut all_state = state;
+            all_state.extend(effects.state);
+            let hook = Hook::post(
+                main.step,
+                step_ref,
+                main.loaded,
+                HookRun::Container(post),
+                docker.post_if.clone(),
+                prepared,
+                main.inputs,
+                all_state,
+            );
+            self.actions.posts.push(hook);
         }
-        let mut contexts = prepared.contexts.clone();
+        Ok(end)
+    }
+
+    /// A docker action's step container without its entrypoint: the image pulled or built
+    /// (`step_ref` `None`: during job setup, for a `pre-entrypoint`), `runs.args` and
+    /// `runs.env` evaluated with `inputs`, and `INPUT_*`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn docker_action_container(
+        &mut self,
+        environment: &dyn JobEnvironment,
+        loaded: &LoadedAction,
+        docker: &DockerRuns,
+        inputs: &IndexMap<String, String>,
+        contexts: &Object,
+        step_ref: Option<&StepRef>,
+        token: &CancellationToken,
+    ) -> Result<ContainerStep, String> {
+        let mut contexts = contexts.clone();
         let mut input_object = Object::new();
         for (name, value) in inputs {
             input_object.insert(name.clone(), Value::String(value.clone()));
@@ -142,7 +207,7 @@ impl JobState<'_> {
                     dockerfile: docker.image.value.trim_start_matches("./").to_owned(),
                 };
                 self.runner(
-                    Some(step_ref),
+                    step_ref,
                     RunnerLevel::Info,
                     &format!(
                         "Build container for action use: '{}/{}'",
@@ -155,7 +220,7 @@ impl JobState<'_> {
                     .map_err(|error| format!("`uses: {}`: {error}", loaded.uses))?;
                 if built.reused {
                     self.runner(
-                        Some(step_ref),
+                        step_ref,
                         RunnerLevel::Info,
                         &format!(
                             "Using image {} built earlier from the same files",
@@ -166,18 +231,17 @@ impl JobState<'_> {
                 built.image
             }
         };
-        let step = ContainerStep {
+        Ok(ContainerStep {
             image,
-            entrypoint: docker.entrypoint.as_ref().map(|e| e.value.clone()),
+            entrypoint: None,
             args,
             env,
-        };
-        self.run_step_container(environment, &step, prepared, step_ref, files, token, limit)
-            .await
+        })
     }
 
+    /// Runs `step` as (a phase of) a step; the caller decides what outputs and state mean.
     #[allow(clippy::too_many_arguments)]
-    async fn run_step_container(
+    pub(super) async fn run_step_container(
         &mut self,
         environment: &dyn JobEnvironment,
         step: &ContainerStep,
@@ -186,7 +250,7 @@ impl JobState<'_> {
         files: &FileCommandPaths,
         token: &CancellationToken,
         limit: TimeLimit,
-    ) -> Result<StepEnd, String> {
+    ) -> Result<(StepEnd, Effects), String> {
         let paths = environment.paths();
         let event_path = contexts::event_path(paths);
         let event_dir = parent(&event_path);
@@ -235,12 +299,17 @@ impl JobState<'_> {
             ],
             timeout: Some(limit.duration),
         };
-        let (end, effects) = self
-            .exec_in_step(environment, &run, prepared, step_ref, files, token)
-            .await?;
-        self.pending_outputs = effects.outputs;
-        Ok(end)
+        self.exec_in_step(environment, &run, prepared, step_ref, files, token)
+            .await
     }
+}
+
+/// `STATE_<name>` for each saved state.
+pub(super) fn state_variables(state: &[(String, String)]) -> Vec<(String, String)> {
+    state
+        .iter()
+        .map(|(name, value)| (format!("STATE_{name}"), value.clone()))
+        .collect()
 }
 
 fn parent(path: &str) -> &str {

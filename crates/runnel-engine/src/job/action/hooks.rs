@@ -1,8 +1,10 @@
-//! `pre` and `post` of JavaScript actions, ordered as on GitHub: during job setup every
-//! repository action of the job's steps is fetched, then the `pre` hooks run in step order;
-//! after the last step the `post` hooks run in reverse order, one for each step whose main
-//! part ran. `pre-if`/`post-if` default to `always()` and their status functions see the job.
-//! Local actions have no `pre` (GitHub cannot read them before the checkout step).
+//! `pre` and `post` of JavaScript actions and `pre-entrypoint`/`post-entrypoint` of docker
+//! actions, ordered as on GitHub: during job setup every repository action of the job's steps
+//! is fetched, then the `pre` hooks run in step order (a docker action's image is pulled or
+//! built for it then); after the last step the `post` hooks run in reverse order, one for each
+//! step whose main part ran. `pre-if`/`post-if` default to `always()` and their status
+//! functions see the job. Local actions have no `pre` (GitHub cannot read them before the
+//! checkout step).
 //!
 //! Must not: run the main part of a step.
 
@@ -15,6 +17,7 @@ use runnel_workflow::{ActionRuns, IfExpr, Step, StepKind};
 use tokio_util::sync::CancellationToken;
 
 use super::LoadedAction;
+use super::container::{ContainerStep, state_variables};
 use super::node::NodeScript;
 use crate::actions::ActionReference;
 use crate::backend::JobEnvironment;
@@ -31,7 +34,7 @@ pub(crate) struct Hook {
     pub(super) step_index: usize,
     pub(super) step_id: Option<String>,
     pub(super) loaded: Arc<LoadedAction>,
-    pub(super) script: String,
+    pub(super) run: HookRun,
     /// `None`: `always()`.
     pub(super) condition: Option<IfExpr>,
     /// The step's env as its main part saw it (for `pre`: as it evaluated at setup).
@@ -39,6 +42,45 @@ pub(crate) struct Hook {
     pub(super) inputs: IndexMap<String, String>,
     /// `STATE_*` for this hook.
     pub(super) state: Vec<(String, String)>,
+}
+
+/// What a hook runs.
+pub(crate) enum HookRun {
+    /// A JavaScript file, relative to the action directory.
+    Node { script: String },
+    /// The action's image with the hook's entrypoint; `STATE_*` is added when it runs.
+    Container(ContainerStep),
+}
+
+impl Hook {
+    /// The `post` hook of a step whose main part ran with `prepared` and `inputs`; `state` is
+    /// what its `pre` and main parts saved.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn post(
+        step: &Step,
+        step_ref: &StepRef,
+        loaded: &Arc<LoadedAction>,
+        run: HookRun,
+        condition: Option<IfExpr>,
+        prepared: &PreparedStep,
+        inputs: &IndexMap<String, String>,
+        state: Vec<(String, String)>,
+    ) -> Hook {
+        Hook {
+            step_ref: StepRef {
+                index: step_ref.index,
+                name: format!("Post {}", step_ref.name),
+            },
+            step_index: step.index,
+            step_id: step.id.as_ref().map(|id| id.value.clone()),
+            loaded: Arc::clone(loaded),
+            run,
+            condition,
+            env: prepared.env.clone(),
+            inputs: inputs.clone(),
+            state,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -85,13 +127,18 @@ impl JobState<'_> {
             let Some(loaded) = self.actions.remote.get(&uses.uses.value).cloned() else {
                 continue;
             };
-            let ActionRuns::Node(node) = &loaded.action.runs else {
-                continue;
+            let has_pre = match &loaded.action.runs {
+                ActionRuns::Node(node) => node.pre.is_some(),
+                ActionRuns::Docker(docker) => docker.pre_entrypoint.is_some(),
+                ActionRuns::Composite(_) => false,
             };
-            let Some(pre) = &node.pre else {
+            if !has_pre {
                 continue;
-            };
-            match self.pre_hook(environment, step, uses, &loaded, pre.value.clone(), node) {
+            }
+            match self
+                .pre_hook(environment, step, uses, &loaded, limits.cancel)
+                .await
+            {
                 Ok(hook) => self.run_hook(environment, hook, limits, Phase::Pre).await,
                 Err(message) => {
                     self.runner(None, RunnerLevel::Error, &message);
@@ -102,14 +149,14 @@ impl JobState<'_> {
         true
     }
 
-    fn pre_hook(
+    /// The `pre` hook of `step`, whose action has one.
+    async fn pre_hook(
         &mut self,
         environment: &dyn JobEnvironment,
         step: &Step,
         uses: &runnel_workflow::UsesStep,
         loaded: &Arc<LoadedAction>,
-        script: String,
-        node: &runnel_workflow::NodeRuns,
+        token: &CancellationToken,
     ) -> Result<Hook, String> {
         let contexts = self.step_contexts(&self.base_env(), environment);
         let name = self.display_name(step, &contexts);
@@ -119,13 +166,41 @@ impl JobState<'_> {
         };
         let prepared = self.prepare_step(step, &contexts)?;
         let inputs = self.action_inputs(loaded, uses, &prepared, &step_ref)?;
+        let (run, condition) = match &loaded.action.runs {
+            ActionRuns::Node(node) => {
+                let script = node.pre.as_ref().map(|pre| pre.value.clone());
+                let script = script.unwrap_or_default();
+                (HookRun::Node { script }, node.pre_if.clone())
+            }
+            ActionRuns::Docker(docker) => {
+                let mut container = self
+                    .docker_action_container(
+                        environment,
+                        loaded,
+                        docker,
+                        &inputs,
+                        &prepared.contexts,
+                        None,
+                        token,
+                    )
+                    .await?;
+                container.entrypoint = docker.pre_entrypoint.as_ref().map(|e| e.value.clone());
+                (HookRun::Container(container), docker.pre_if.clone())
+            }
+            ActionRuns::Composite(_) => {
+                return Err(format!(
+                    "`uses: {}`: composite actions have no `pre`",
+                    loaded.uses
+                ));
+            }
+        };
         Ok(Hook {
             step_ref,
             step_index: step.index,
             step_id: step.id.as_ref().map(|id| id.value.clone()),
             loaded: Arc::clone(loaded),
-            script,
-            condition: node.pre_if.clone(),
+            run,
+            condition,
             env: prepared.env,
             inputs,
             state: Vec::new(),
@@ -201,23 +276,40 @@ impl JobState<'_> {
             continue_on_error: false,
             timeout: None,
         };
-        let script = NodeScript {
-            loaded: &hook.loaded,
-            script: &hook.script,
-            inputs: &hook.inputs,
-            state: &hook.state,
+        let result = match &hook.run {
+            HookRun::Node { script } => {
+                let script = NodeScript {
+                    loaded: &hook.loaded,
+                    script,
+                    inputs: &hook.inputs,
+                    state: &hook.state,
+                };
+                self.run_node_script(
+                    environment,
+                    &script,
+                    &prepared,
+                    &step_ref,
+                    &files,
+                    token,
+                    limit,
+                )
+                .await
+            }
+            HookRun::Container(container) => {
+                let mut container = container.clone();
+                container.env.extend(state_variables(&hook.state));
+                self.run_step_container(
+                    environment,
+                    &container,
+                    &prepared,
+                    &step_ref,
+                    &files,
+                    token,
+                    limit,
+                )
+                .await
+            }
         };
-        let result = self
-            .run_node_script(
-                environment,
-                &script,
-                &prepared,
-                &step_ref,
-                &files,
-                token,
-                limit,
-            )
-            .await;
         let ended = match result {
             Ok((end, effects)) => {
                 if phase == Phase::Pre {
@@ -240,6 +332,19 @@ impl JobState<'_> {
             }
         };
         self.finish_hook(&hook, ended, started);
+    }
+
+    /// `STATE_*` for the main part of `step`: what its `pre` saved. Only job steps have a
+    /// `pre` (GitHub runs it during job setup).
+    pub(super) fn pre_state(&self, step: &Step) -> Vec<(String, String)> {
+        if !self.frames.is_empty() {
+            return Vec::new();
+        }
+        self.actions
+            .pre_state
+            .get(&step.index)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// A hook's result counts for the job like a step's; it has no `steps.<id>` entry.

@@ -161,18 +161,14 @@ impl JobState<'_> {
                     .await
             }
             ActionRuns::Docker(docker) => {
-                self.run_docker_action(
-                    environment,
-                    &loaded,
+                let main = container::DockerMain {
+                    step,
+                    loaded: &loaded,
                     docker,
-                    &inputs,
-                    prepared,
-                    step_ref,
-                    files,
-                    token,
-                    limit,
-                )
-                .await
+                    inputs: &inputs,
+                };
+                self.run_docker_action(environment, &main, prepared, step_ref, files, token, limit)
+                    .await
             }
         }
     }

@@ -11,7 +11,7 @@ use indexmap::IndexMap;
 use runnel_workflow::{NodeRuns, Step};
 use tokio_util::sync::CancellationToken;
 
-use super::hooks::Hook;
+use super::hooks::{Hook, HookRun};
 use super::{LoadedAction, input_variable};
 use crate::backend::{ExecRequest, JobEnvironment};
 use crate::contexts::FileCommandPaths;
@@ -49,16 +49,7 @@ impl JobState<'_> {
         token: &CancellationToken,
         limit: TimeLimit,
     ) -> Result<StepEnd, String> {
-        // Only job steps have a `pre` (GitHub runs it during job setup).
-        let state = if self.frames.is_empty() {
-            self.actions
-                .pre_state
-                .get(&main.step.index)
-                .cloned()
-                .unwrap_or_default()
-        } else {
-            Vec::new()
-        };
+        let state = self.pre_state(main.step);
         let script = NodeScript {
             loaded: main.loaded,
             script: &main.node.main.value,
@@ -80,20 +71,19 @@ impl JobState<'_> {
         if let Some(post) = &main.node.post {
             let mut all_state = state;
             all_state.extend(effects.state);
-            self.actions.posts.push(Hook {
-                step_ref: StepRef {
-                    index: step_ref.index,
-                    name: format!("Post {}", step_ref.name),
+            let hook = Hook::post(
+                main.step,
+                step_ref,
+                main.loaded,
+                HookRun::Node {
+                    script: post.value.clone(),
                 },
-                step_index: main.step.index,
-                step_id: main.step.id.as_ref().map(|id| id.value.clone()),
-                loaded: Arc::clone(main.loaded),
-                script: post.value.clone(),
-                condition: main.node.post_if.clone(),
-                env: prepared.env.clone(),
-                inputs: main.inputs.clone(),
-                state: all_state,
-            });
+                main.node.post_if.clone(),
+                prepared,
+                main.inputs,
+                all_state,
+            );
+            self.actions.posts.push(hook);
         }
         Ok(end)
     }
