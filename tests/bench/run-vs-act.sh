@@ -2,7 +2,7 @@
 # Benchmark (not a test): wall time and peak RSS of `runnel run` against nektos/act on the same
 # three workflows, measured in the same run, printed side by side with the ratio act/runnel.
 #
-#   tests/bench/run-vs-act.sh [--runs N] [--warmup N] [--host-only | --docker-only]
+#   tests/bench/run-vs-act.sh [--runs N] [--warmup N] [--rounds N] [--host-only | --docker-only]
 #
 # Workflows (tests/bench/run-vs-act/*/.github/workflows/x.yml): `echo` (one job, one step),
 # `matrix` (4 legs x 3 steps, then a dependent job), `outputs` (GITHUB_OUTPUT/GITHUB_ENV read by a
@@ -10,8 +10,9 @@
 # and `docker` (-P ubuntu-latest=runnel-test/debian:bookworm, never pulled). For docker mode it
 # also times a bare `docker run --rm IMAGE true` (debian and busybox images), and the per-job
 # overhead: the one-step `echo` job of each tool and the bare debian run, interleaved round by
-# round (so that load from other work on the machine hits all three alike), as medians and
-# ratios over the bare run. Uses hyperfine when present (apt `hyperfine`), else a loop
+# round (`--rounds`, default 11, so that load from other work on the machine hits all three
+# alike), printed side by side as medians and ratios over the bare run, with the machine's
+# load average before and after. Uses hyperfine when present (apt `hyperfine`), else a loop
 # and medians; peak RSS comes from GNU time (apt `time`): the largest single process the tool
 # started (in practice the tool itself), never dockerd or the containers.
 #
@@ -26,14 +27,16 @@ set -euo pipefail
 
 runs=5
 warmup=1
+rounds=11
 modes=(host docker)
 while [[ $# -gt 0 ]]; do
   case $1 in
     --runs) runs=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
     --host-only) modes=(host); shift ;;
     --docker-only) modes=(docker); shift ;;
-    *) echo "usage: $0 [--runs N] [--warmup N] [--host-only | --docker-only]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--runs N] [--warmup N] [--rounds N] [--host-only | --docker-only]" >&2; exit 2 ;;
   esac
 done
 
@@ -85,6 +88,7 @@ fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+cut -d' ' -f1-3 /proc/loadavg >"$tmp/load.start"
 
 # The command lines, as shell text (hyperfine runs them through sh). act gets its own HOME
 # (no .actrc prompt, its host workspaces and action cache stay under $cache), never pulls,
@@ -154,7 +158,7 @@ if [[ " ${modes[*]} " == *" docker "* ]]; then
   say "per-job overhead (interleaved)"
   (
     cd "$cases_dir/echo"
-    for ((i = 0; i < runs; i++)); do
+    for ((i = 0; i < rounds; i++)); do
       for name in runnel act bare; do
         case $name in
           bare) cmd="docker run --rm $debian_image true" ;;
@@ -168,10 +172,13 @@ if [[ " ${modes[*]} " == *" docker "* ]]; then
   )
 fi
 
+cut -d' ' -f1-3 /proc/loadavg >"$tmp/load.end"
+
 # The table. Medians in seconds, RSS in MiB; a failed run prints its log's last lines below.
-python3 - "$tmp" "$act_version" "$runs" "$warmup" "${modes[@]}" <<'PY'
+python3 - "$tmp" "$act_version" "$runs" "$warmup" "$rounds" "$(nproc)" "${modes[@]}" <<'PY'
 import os, sys
-tmp, act_version, runs, warmup, modes = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+tmp, act_version, runs, warmup, rounds, cores = sys.argv[1:7]
+modes = sys.argv[7:]
 def read(name, ext):
     try:
         return open(os.path.join(tmp, f"{name}.{ext}")).read().strip()
@@ -209,7 +216,7 @@ if "docker" in modes:
             for tool in ("runnel", "act"):
                 one = median(f"echo.docker.{tool}")
                 if one is not None:
-                    line += f"; {tool} one-step job {one / bare:.2f}x of it (+{one - bare:.3f} s)"
+                    line += f"; {tool} one-step job {one / bare:.2f}x of it ({one - bare:+.3f} s)"
         print(line)
 if "docker" in modes:
     def med(name):
@@ -222,17 +229,23 @@ if "docker" in modes:
         n = len(values)
         return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
     bare = med("bare")
-    print(f"\nper-job overhead, {runs} interleaved rounds (one-step job vs bare `docker run --rm debian true`):")
-    if bare is None:
-        print("  bare run FAILED")
-    else:
-        print(f"  bare {bare:.3f} s")
-        for tool in ("runnel", "act"):
-            one = med(tool)
-            if one is None:
-                print(f"  {tool}: FAILED")
-            else:
-                print(f"  {tool} {one:.3f} s = {one / bare:.2f}x of bare (+{one - bare:.3f} s)")
+    print(f"\nper-job overhead: the one-step `echo` job against a bare `docker run --rm debian true`,")
+    print(f"median of {rounds} interleaved rounds; load average {read('load', 'start')} before, "
+          f"{read('load', 'end')} after, on {cores} cores")
+    row = "  {:<34} {:>9} {:>9} {:>12}"
+    print(row.format("", "seconds", "x bare", "+ seconds"))
+    rows = [("bare `docker run --rm debian true`", bare), ("runnel run", med("runnel")),
+            ("act", med("act"))]
+    for label, value in rows:
+        if value is None:
+            print(row.format(label, "FAILED", "-", "-"))
+        elif bare is None:
+            print(row.format(label, f"{value:.3f}", "-", "-"))
+        else:
+            print(row.format(label, f"{value:.3f}", f"{value / bare:.2f}x", f"{value - bare:+.3f}"))
+    ours, theirs = med("runnel"), med("act")
+    if ours and theirs:
+        print(f"  act / runnel: {theirs / ours:.2f}x")
 for name in failures:
     print(f"\n{name} failed; last lines of its output:")
     try:

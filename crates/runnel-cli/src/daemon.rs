@@ -2,12 +2,20 @@
 //! host backend always, with services in Docker; Docker, configured from `container:`, when
 //! the engine answers, after removing what runners that died left there) and runs
 //! `runnel_daemon::run_daemon` until SIGTERM/SIGINT or, with `--once`, one job.
+//!
+//! Every act_runner `container:` key is applied (`docker_config`): `options` (through the
+//! options allow-list), `privileged` (job, service and step containers privileged, as
+//! act_runner does), `workdir_parent` (a value other than the default `workspace` moves the
+//! workspace to `/<value>/workspace`), `force_pull`, `force_rebuild`, and `docker_timeout` (how
+//! long to wait for the engine at start, and how long a pull may go without progress).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use runnel_backends::docker::{DockerBackend, DockerBackendConfig, JobFiles, JobNetwork};
+use runnel_backends::docker::{
+    DockerBackend, DockerBackendConfig, JobFiles, JobNetwork, RegistryAuth,
+};
 use runnel_backends::host::{HostBackend, HostConfig, HostWithDockerServices, WorkspaceMode};
 use runnel_config::{Config, LabelKind};
 use runnel_daemon::{Backends, DaemonOptions};
@@ -115,9 +123,7 @@ async fn backends(config: &Config) -> Backends {
 async fn connect_docker(config: &Config, wanted: bool) -> Result<Arc<DockerBackend>, String> {
     let docker_config = docker_config(config);
     let connected = if wanted {
-        DockerBackend::connect(docker_config)
-            .await
-            .map_err(|error| error.to_string())
+        connect_waiting(docker_config, config.container.docker_timeout).await
     } else {
         match tokio::time::timeout(
             OPTIONAL_DOCKER_TIMEOUT,
@@ -164,43 +170,63 @@ async fn connect_docker(config: &Config, wanted: bool) -> Result<Arc<DockerBacke
 /// How long a runner whose labels need no Docker waits for it at start.
 const OPTIONAL_DOCKER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Connects, retrying every second for up to `docker_timeout` (act_runner's wait for a
+/// Docker engine that starts with the machine, as the runner does); zero: one try. A
+/// refused `container.options` is not retried.
+async fn connect_waiting(
+    docker_config: DockerBackendConfig,
+    docker_timeout: std::time::Duration,
+) -> Result<DockerBackend, String> {
+    let deadline = tokio::time::Instant::now() + docker_timeout;
+    loop {
+        match DockerBackend::connect(docker_config.clone()).await {
+            Ok(docker) => return Ok(docker),
+            Err(error)
+                if tokio::time::Instant::now() < deadline
+                    && !error.to_string().contains("container.options") =>
+            {
+                tracing::info!(%error, "waiting for the Docker engine (container.docker_timeout)");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(error) => return Err(error.to_string()),
+        }
+    }
+}
+
 /// The Docker backend's options from `container:` (and where job directories go).
 fn docker_config(config: &Config) -> DockerBackendConfig {
     let mut docker_config = DockerBackendConfig::safe_defaults();
     let container = &config.container;
-    warn_unsupported(container);
     let docker_host = container.docker_host.trim();
     if !docker_host.is_empty() && docker_host != "-" {
         docker_config.docker_host = Some(docker_host.to_owned());
     }
     docker_config.valid_volumes = container.valid_volumes.clone();
+    // act_runner runs job, service and action containers privileged when this is set; the
+    // default (false) keeps them unprivileged and refuses `--privileged` in `options:`.
+    docker_config.privileged = container.privileged;
     docker_config.allow_privileged = container.privileged;
+    let options = container.options.trim();
+    if !options.is_empty() {
+        docker_config.job_options = vec![options.to_owned()];
+    }
+    // `workspace` is act_runner's default, under which runnel keeps GitHub's `/__w` layout.
+    let parent = container.workdir_parent.trim().trim_matches('/');
+    if !matches!(parent, "" | "workspace") {
+        docker_config.workspace_parent = Some(parent.to_owned());
+    }
+    docker_config.force_pull = container.force_pull;
+    docker_config.force_rebuild = container.force_rebuild;
+    docker_config.pull_stall_timeout =
+        (!container.docker_timeout.is_zero()).then_some(container.docker_timeout);
+    // As `docker pull` and act_runner: private images need only `docker login` as this user.
+    docker_config.registry_auth = RegistryAuth::DockerConfig;
     docker_config.ca_bundle = container.ca_bundle.as_deref().map(absolute);
     docker_config.job_network = job_network(&container.network);
     docker_config.job_files = JobFiles::HostDirectory {
         root: Some(docker_jobs_root(config)),
     };
     docker_config
-}
-
-/// act_runner keys runnel reads but does not act on yet: said once at start, so that a
-/// migrated config is not silently half-applied.
-fn warn_unsupported(container: &runnel_config::ContainerSection) {
-    let ignored = [
-        ("container.options", !container.options.trim().is_empty()),
-        // `workspace` is the example config's value; runnel's job containers use `/__w`.
-        (
-            "container.workdir_parent",
-            !matches!(container.workdir_parent.trim(), "" | "workspace"),
-        ),
-        ("container.force_pull", container.force_pull),
-        ("container.force_rebuild", container.force_rebuild),
-    ];
-    for (key, set) in ignored {
-        if set {
-            tracing::warn!("{key} is set but not supported by runnel yet; it is ignored");
-        }
-    }
 }
 
 /// `container.network`: empty is runnel's shared `runnel-jobs` bridge (jobs reach the
@@ -267,6 +293,38 @@ mod tests {
             }
         );
         assert!(!docker.mount_docker_socket, "the safe default stays");
+    }
+
+    #[test]
+    fn act_runner_container_keys_are_applied() {
+        let config = parse(
+            "container:\n  options: '--memory 2g -e CI_OWNER=ops'\n  privileged: true\n  \
+             workdir_parent: /ci/\n  force_pull: true\n  force_rebuild: true\n  \
+             docker_timeout: 45s\n",
+        );
+        let docker = docker_config(&config);
+        assert_eq!(docker.job_options, ["--memory 2g -e CI_OWNER=ops"]);
+        assert!(docker.privileged && docker.allow_privileged);
+        assert_eq!(docker.workspace_parent.as_deref(), Some("ci"));
+        assert!(docker.force_pull && docker.force_rebuild);
+        assert_eq!(
+            docker.pull_stall_timeout,
+            Some(std::time::Duration::from_secs(45))
+        );
+        assert_eq!(docker.registry_auth, RegistryAuth::DockerConfig);
+
+        // The example config's values change nothing: GitHub's /__w layout, no extra options,
+        // nothing privileged, pulls only when missing and without a time limit.
+        let example = parse(runnel_config::EXAMPLE_CONFIG);
+        let docker = docker_config(&example);
+        assert!(docker.job_options.is_empty());
+        assert_eq!(docker.workspace_parent, None);
+        assert!(!docker.privileged && !docker.allow_privileged);
+        assert_eq!(docker.pull_stall_timeout, None);
+        assert_eq!(
+            (docker.force_pull, docker.force_rebuild),
+            (example.container.force_pull, false)
+        );
     }
 
     #[test]

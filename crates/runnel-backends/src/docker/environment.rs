@@ -17,9 +17,10 @@ use runnel_engine::backend::{
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::agent::{self, Agent};
 use super::archive::{self, PathKind};
 use super::exec::{self, ExecTarget};
-use super::step_container;
+use super::step_container::{self, StepPolicy};
 use super::workdir::{HostIo, HostWorkDir};
 use super::{failed, is_not_found};
 
@@ -51,6 +52,10 @@ pub(crate) struct DockerEnvironment {
     pub(crate) background_teardowns: Option<PendingTeardowns>,
     pub(crate) next_exec: AtomicU64,
     pub(crate) created: Mutex<Created>,
+    /// Runs processes without `docker exec` when the job container has it (`agent`).
+    pub(crate) agent: Option<Agent>,
+    /// Pulls, builds and privileges of step containers.
+    pub(crate) steps: StepPolicy,
 }
 
 impl DockerEnvironment {
@@ -132,7 +137,14 @@ impl JobEnvironment for DockerEnvironment {
         output: mpsc::Sender<ExecOutput>,
         cancel: &CancellationToken,
     ) -> Result<ExecExit, BackendError> {
-        exec::run(&self.exec_target(), request, output, cancel).await
+        let target = self.exec_target();
+        if let Some(agent) = &self.agent
+            && let agent::Outcome::Exited(exit) =
+                agent.run(&target, request, &output, cancel).await?
+        {
+            return Ok(exit);
+        }
+        exec::run(&target, request, output, cancel).await
     }
 
     async fn write_file(
@@ -172,9 +184,15 @@ impl JobEnvironment for DockerEnvironment {
                 .map(|dir| format!("{}/{program}", dir.trim_end_matches('/')))
                 .collect()
         };
-        for candidate in candidates {
-            let kind = archive::stat(&self.docker, &self.container_id, &candidate).await?;
-            if kind == (PathKind::File { executable: true }) {
+        // All at once (a `stat` is a round trip to the engine); the first in PATH order wins.
+        let kinds = join_all(
+            candidates
+                .iter()
+                .map(|candidate| archive::stat(&self.docker, &self.container_id, candidate)),
+        )
+        .await;
+        for (candidate, kind) in candidates.into_iter().zip(kinds) {
+            if kind? == (PathKind::File { executable: true }) {
                 return Ok(Some(candidate));
             }
         }
@@ -186,7 +204,7 @@ impl JobEnvironment for DockerEnvironment {
         build: &ImageBuild,
         cancel: &CancellationToken,
     ) -> Result<BuiltImage, BackendError> {
-        step_container::build(&self.docker, &self.container_id, build, cancel).await
+        step_container::build(&self.docker, &self.container_id, &self.steps, build, cancel).await
     }
 
     async fn run_container(
@@ -195,7 +213,15 @@ impl JobEnvironment for DockerEnvironment {
         output: mpsc::Sender<ExecOutput>,
         cancel: &CancellationToken,
     ) -> Result<ExecExit, BackendError> {
-        step_container::run(&self.docker, &self.container_id, run, output, cancel).await
+        step_container::run(
+            &self.docker,
+            &self.container_id,
+            &self.steps,
+            run,
+            output,
+            cancel,
+        )
+        .await
     }
 
     async fn teardown(&self) -> Result<(), BackendError> {

@@ -7,6 +7,10 @@
 //! SIGKILL to that group. Without `/bin/sh` in the image the process runs bare, and a timeout
 //! can only abandon it (teardown removes the container anyway).
 //!
+//! When the job container runs the exec `agent`, processes start there instead (same command
+//! line, from [`command`]); this path remains for everything the agent hands back, and
+//! [`kill`] serves both.
+//!
 //! Must not: decide shells or build scripts; `argv` arrives complete.
 
 use std::time::Duration;
@@ -21,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::failed;
 
 /// How long to wait for the output to end after the process group was killed.
-const KILL_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// How to run requests in one container.
 pub(crate) struct ExecTarget<'a> {
@@ -39,35 +43,7 @@ pub(crate) async fn run(
 ) -> Result<ExecExit, BackendError> {
     let operation = "exec in container";
     let program = request.argv.first().map_or("", String::as_str);
-    // dash (Debian's and Ubuntu's `/bin/sh`) drops variables whose names are not shell names,
-    // such as `INPUT_RESTORE-KEYS`: those skip the shell and are set by `env` after it.
-    let mut env = Vec::new();
-    let mut unshellable = Vec::new();
-    for (key, value) in &request.env {
-        let entry = format!("{key}={value}");
-        match is_shell_name(key) {
-            true => env.push(entry),
-            false => unshellable.push(entry),
-        }
-    }
-    let (cmd, env) = match &target.pid_file {
-        Some(pid_file) => {
-            let mut cmd = vec![
-                "/bin/sh".to_owned(),
-                "-c".to_owned(),
-                // `$0` is the pid file: it keeps `$@` exactly the request's argv.
-                r#"echo $$ >"$0" 2>/dev/null; exec "$@""#.to_owned(),
-                pid_file.clone(),
-            ];
-            if !unshellable.is_empty() {
-                cmd.push("env".to_owned());
-                cmd.extend(unshellable);
-            }
-            cmd.extend(request.argv.iter().cloned());
-            (cmd, env)
-        }
-        None => (request.argv.clone(), [env, unshellable].concat()),
-    };
+    let (cmd, env) = command(target, request);
     let created = target
         .docker
         .create_exec(
@@ -133,6 +109,43 @@ pub(crate) async fn run(
     exit_code(target, &created.id, program).await
 }
 
+/// The command line and environment of `request`: under the pid-file wrapper when the image
+/// has `/bin/sh`. dash (Debian's and Ubuntu's `/bin/sh`) drops variables whose names are not
+/// shell names, such as `INPUT_RESTORE-KEYS`: those skip the shell and are set by `env` after
+/// it. The `agent` runs the same command line.
+pub(crate) fn command(
+    target: &ExecTarget<'_>,
+    request: &ExecRequest,
+) -> (Vec<String>, Vec<String>) {
+    let mut env = Vec::new();
+    let mut unshellable = Vec::new();
+    for (key, value) in &request.env {
+        let entry = format!("{key}={value}");
+        match is_shell_name(key) {
+            true => env.push(entry),
+            false => unshellable.push(entry),
+        }
+    }
+    match &target.pid_file {
+        Some(pid_file) => {
+            let mut cmd = vec![
+                "/bin/sh".to_owned(),
+                "-c".to_owned(),
+                // `$0` is the pid file: it keeps `$@` exactly the request's argv.
+                r#"echo $$ >"$0" 2>/dev/null; exec "$@""#.to_owned(),
+                pid_file.clone(),
+            ];
+            if !unshellable.is_empty() {
+                cmd.push("env".to_owned());
+                cmd.extend(unshellable);
+            }
+            cmd.extend(request.argv.iter().cloned());
+            (cmd, env)
+        }
+        None => (request.argv.clone(), [env, unshellable].concat()),
+    }
+}
+
 async fn forward(output: &mpsc::Sender<ExecOutput>, chunk: bollard::container::LogOutput) {
     let message = match chunk {
         bollard::container::LogOutput::StdOut { message } => ExecOutput::Stdout(message.to_vec()),
@@ -171,7 +184,7 @@ async fn exit_code(
 }
 
 /// SIGKILL to the process group recorded by the wrapper; best effort, logged when it fails.
-async fn kill(target: &ExecTarget<'_>) {
+pub(crate) async fn kill(target: &ExecTarget<'_>) {
     let Some(pid_file) = &target.pid_file else {
         tracing::warn!(
             container = target.container,

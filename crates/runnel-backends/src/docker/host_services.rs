@@ -15,8 +15,8 @@ use futures_util::future::{join_all, try_join_all};
 use runnel_engine::backend::{BackendError, JobSpec};
 use tokio_util::sync::CancellationToken;
 
-use super::image::{self, ImageRequest};
-use super::options::{self, ContainerRole, VolumePolicy};
+use super::image::{self, ImageRequest, PullLog, PullPolicy};
+use super::options::{self, VolumePolicy};
 use super::pod;
 use super::services::{self, StartingService};
 use super::{DockerBackend, failed, is_not_found};
@@ -75,26 +75,23 @@ async fn start(
     let mut planned = Vec::new();
     for service in &spec.services {
         let container = &service.container;
-        let options = options::check_options(
-            &container.options,
-            ContainerRole::Service,
-            config.allow_privileged,
-        )
-        .map_err(|error| check(&service.id, error))?;
+        let options = options::service_options(&container.options, config)
+            .map_err(|error| check(&service.id, error))?;
         let volumes = pod::check_volumes(&container.volumes, policy)
             .map_err(|error| check(&service.id, error))?;
         let ports =
             pod::check_ports(&container.ports).map_err(|error| check(&service.id, error))?;
         planned.push((service, options, volumes, ports));
     }
+    let pull_policy = PullPolicy::of(config);
     try_join_all(planned.iter().map(|(service, ..)| {
         image::ensure_image(
             docker,
             ImageRequest {
                 image: &service.container.image,
                 credentials: service.container.credentials.as_ref(),
-                job_key: &spec.job_key,
-                progress: backend.pull_progress.as_ref(),
+                policy: &pull_policy,
+                log: PullLog::Setup,
             },
             cancel,
         )

@@ -1,103 +1,220 @@
-//! Making sure an image is present: use the local one, else pull it (with credentials when the
-//! workflow gives them), reporting progress; when neither works, say how to get one.
+//! Making sure an image is present: use the local one, else (or, with `force_pull`, always)
+//! pull it with the right credentials (`auth`), showing progress in the job's log
+//! (`progress`); when neither works, say why and how to get one (`failure`).
 //!
-//! Must not: build images (tests/images/ does that for tests; Dockerfile actions are the
-//! engine's business).
+//! Progress goes to the job's setup log (`runnel_engine::backend::setup_log`) for the job and
+//! service images, and to the step's own output for step containers.
+//!
+//! Must not: build images (tests/images/ does that for tests; Dockerfile actions are
+//! `step_container`'s business).
+
+mod auth;
+mod failure;
+mod progress;
+
+use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::auth::DockerCredentials;
 use bollard::models::ImageInspect;
 use bollard::query_parameters::CreateImageOptionsBuilder;
 use futures_util::StreamExt;
-use runnel_engine::backend::BackendError;
+use runnel_engine::backend::{BackendError, ExecOutput};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{PullProgress, PullProgressCallback, failed, is_not_found};
+pub use auth::RegistryAuth;
+
+use super::{DockerBackendConfig, failed, is_not_found};
+
+/// How pulls behave; from [`DockerBackendConfig`].
+#[derive(Debug, Clone)]
+pub(crate) struct PullPolicy {
+    /// Pull even when the image is present (act_runner's `force_pull`).
+    force: bool,
+    /// A pull that hears nothing from the engine for this long fails.
+    stall_timeout: Option<Duration>,
+    auth: RegistryAuth,
+}
+
+impl PullPolicy {
+    pub(crate) fn of(config: &DockerBackendConfig) -> PullPolicy {
+        PullPolicy {
+            force: config.force_pull,
+            stall_timeout: config.pull_stall_timeout,
+            auth: config.registry_auth.clone(),
+        }
+    }
+}
+
+/// Where pull progress lines go.
+#[derive(Clone, Copy)]
+pub(crate) enum PullLog<'a> {
+    /// The job's log before its first step (job and service images).
+    Setup,
+    /// The output of the step that runs the image.
+    Step(&'a mpsc::Sender<ExecOutput>),
+}
+
+impl PullLog<'_> {
+    async fn line(self, text: &str) {
+        match self {
+            PullLog::Setup => runnel_engine::backend::setup_log(text),
+            PullLog::Step(output) => {
+                // A step whose output nobody reads any more still runs.
+                let _ = output
+                    .send(ExecOutput::Stdout(format!("{text}\n").into_bytes()))
+                    .await;
+            }
+        }
+    }
+}
 
 pub(crate) struct ImageRequest<'a> {
     pub(crate) image: &'a str,
+    /// The container's `credentials:`; `None`: the Docker client config's, if it has some.
     pub(crate) credentials: Option<&'a (String, String)>,
-    pub(crate) job_key: &'a str,
-    pub(crate) progress: Option<&'a PullProgressCallback>,
+    pub(crate) policy: &'a PullPolicy,
+    pub(crate) log: PullLog<'a>,
 }
 
-/// Returns the image's inspect data, pulling it first when it is not present.
+/// Returns the image's inspect data, pulling it first when it is not present (or always,
+/// with `force_pull`, unless its reference pins a digest or names a locally built action
+/// image: neither can change). A forced pull that fails falls back to the present copy,
+/// saying so in the log.
 pub(crate) async fn ensure_image(
     docker: &Docker,
     request: ImageRequest<'_>,
     cancel: &CancellationToken,
 ) -> Result<ImageInspect, BackendError> {
     let image = request.image;
-    let operation = "get image";
-    match docker.inspect_image(image).await {
-        Ok(inspect) => return Ok(inspect),
-        Err(error) if is_not_found(&error) => {}
-        Err(error) => return Err(failed(operation, format!("inspect {image}: {error}"))),
+    let present = match docker.inspect_image(image).await {
+        Ok(inspect) => Some(inspect),
+        Err(error) if is_not_found(&error) => None,
+        Err(error) => return Err(failed("get image", format!("inspect {image}: {error}"))),
+    };
+    let refresh = request.policy.force && !is_immutable(image);
+    match (present, refresh) {
+        (Some(inspect), false) => Ok(inspect),
+        (None, _) => {
+            pull(docker, &request, cancel)
+                .await
+                .map_err(|message| failed("get image", message))?;
+            docker
+                .inspect_image(image)
+                .await
+                .map_err(|error| failed("get image", format!("inspect {image}: {error}")))
+        }
+        (Some(inspect), true) => match pull(docker, &request, cancel).await {
+            Ok(()) => Ok(docker.inspect_image(image).await.unwrap_or(inspect)),
+            Err(_) if cancel.is_cancelled() => {
+                Err(failed("get image", format!("pull of {image} cancelled")))
+            }
+            Err(message) => {
+                request
+                    .log
+                    .line(&format!(
+                        "force_pull: {message}; using the copy of {image} already present"
+                    ))
+                    .await;
+                Ok(inspect)
+            }
+        },
     }
+}
+
+/// Pulls `request.image`; `Err` is the job's error message.
+async fn pull(
+    docker: &Docker,
+    request: &ImageRequest<'_>,
+    cancel: &CancellationToken,
+) -> Result<(), String> {
+    let image = request.image;
     let (repository, tag) = split_reference(image);
+    let registry = registry_of(repository).unwrap_or("docker.io");
+    let credentials = auth::credentials(registry, request.credentials, &request.policy.auth).await;
+    if let Some(problem) = &credentials.problem {
+        request
+            .log
+            .line(&format!(
+                "cannot use the Docker client config ({problem}); pulling without credentials"
+            ))
+            .await;
+    }
+    // Docker Hub images do not name their registry.
+    let from = if image.starts_with(registry) {
+        String::new()
+    } else {
+        format!(" from {registry}")
+    };
+    let with = match &credentials.source {
+        auth::Source::None => String::new(),
+        source => format!(" with {source}"),
+    };
+    request
+        .log
+        .line(&format!("pulling {image}{from}{with}"))
+        .await;
     let options = CreateImageOptionsBuilder::new()
         .from_image(repository)
         .tag(tag)
         .build();
-    let credentials = request
-        .credentials
-        .map(|(username, password)| DockerCredentials {
-            username: Some(username.clone()),
-            password: Some(password.clone()),
-            serveraddress: registry_of(repository).map(str::to_owned),
-            ..Default::default()
-        });
-    let report = |message: String| {
-        if let Some(callback) = request.progress {
-            callback(&PullProgress {
-                job_key: request.job_key.to_owned(),
-                image: image.to_owned(),
-                message,
-            });
-        }
-    };
-    report(format!("pulling {image}"));
-    let mut stream = docker.create_image(Some(options), None, credentials);
+    let mut stream = docker.create_image(Some(options), None, credentials.docker);
+    let mut tracker = progress::PullTracker::new(image, Instant::now());
+    let explain = |message: &str| failure::explain(image, registry, &credentials.source, message);
     loop {
-        let item = tokio::select! {
-            item = stream.next() => item,
-            () = cancel.cancelled() => {
-                return Err(failed(operation, format!("pull of {image} cancelled")));
+        let next = async {
+            match request.policy.stall_timeout {
+                Some(limit) => tokio::time::timeout(limit, stream.next()).await.ok(),
+                None => Some(stream.next().await),
             }
+        };
+        let item = tokio::select! {
+            item = next => item,
+            () = cancel.cancelled() => return Err(format!("pull of {image} cancelled")),
+        };
+        let Some(item) = item else {
+            let limit = request.policy.stall_timeout.unwrap_or_default();
+            return Err(explain(&format!(
+                "no progress for {} s (container.docker_timeout): i/o timeout",
+                limit.as_secs()
+            )));
         };
         match item {
             None => break,
             Some(Ok(info)) => {
                 if let Some(detail) = info.error_detail.and_then(|detail| detail.message) {
-                    return Err(unavailable(image, &detail));
+                    return Err(explain(&detail));
                 }
-                let line = match (info.id, info.status) {
-                    (Some(id), Some(status)) => format!("{id}: {status}"),
-                    (None, Some(status)) => status,
-                    _ => continue,
+                let Some(status) = info.status else {
+                    continue;
                 };
-                report(line);
+                let detail = info
+                    .progress_detail
+                    .and_then(|detail| Some((detail.current?, detail.total?)));
+                if let Some(line) =
+                    tracker.update(info.id.as_deref(), &status, detail, Instant::now())
+                {
+                    request.log.line(&line).await;
+                }
             }
-            Some(Err(error)) => return Err(unavailable(image, &error.to_string())),
+            Some(Err(error)) => return Err(explain(&engine_message(&error))),
         }
     }
-    docker
-        .inspect_image(image)
-        .await
-        .map_err(|error| unavailable(image, &error.to_string()))
+    request.log.line(&tracker.finished(Instant::now())).await;
+    Ok(())
 }
 
-fn unavailable(image: &str, cause: &str) -> BackendError {
-    failed(
-        "get image",
-        format!(
-            "image `{image}` is not present and could not be pulled ({cause}). Build or load it \
-             into this Docker engine (`docker build -t {image} …`, `docker load`; the images of \
-             runnel's tests come from tests/images/build.sh), map the label to another image \
-             (`-P <label>=<image>`), or run the label on the host (`-P <label>=-self-hosted`, \
-             or a `<label>:host` runner label)"
-        ),
-    )
+/// The engine's own words, without bollard's wrapping.
+fn engine_message(error: &bollard::errors::Error) -> String {
+    match error {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A digest pins the content; `runnel-action:` images are built here from their content hash.
+fn is_immutable(image: &str) -> bool {
+    image.contains('@') || image.starts_with("runnel-action:")
 }
 
 /// `debian:12` → (`debian`, `12`); `host:5000/a/b` → (`host:5000/a/b`, `latest`); a digest
@@ -148,6 +265,18 @@ mod tests {
         for (image, split, registry) in cases {
             assert_eq!(split_reference(image), split, "{image}");
             assert_eq!(registry_of(split.0), registry, "{image}");
+        }
+    }
+
+    #[test]
+    fn forced_pulls_skip_what_cannot_change() {
+        for (image, immutable) in [
+            ("debian:12", false),
+            ("ghcr.io/o/i@sha256:0123", true),
+            ("runnel-action:0123abcd", true),
+            ("runnel-action-like/x", false),
+        ] {
+            assert_eq!(is_immutable(image), immutable, "{image}");
         }
     }
 }

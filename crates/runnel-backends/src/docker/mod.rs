@@ -5,10 +5,13 @@
 //! - a network: by default the shared `runnel-jobs` bridge, on which containers cannot reach
 //!   each other (see [`JobNetwork`]), a bridge of its own (`runnel-<pid>-<n>`), or an
 //!   existing network named in the config;
-//! - the job container, kept alive by `tail -f /dev/null` under Docker's init, with `/__w`
-//!   (temp, tool cache, and the workspace unless a host directory is bind-mounted there) and
-//!   `HOME` bind-mounted from a job directory on this machine (`workdir`; an anonymous volume
-//!   when the engine cannot mount it), and every port of every service published on it;
+//! - the job container, under Docker's init, with `/__w` (temp, tool cache, and the
+//!   workspace unless a host directory is bind-mounted there) and `HOME` bind-mounted from a
+//!   job directory on this machine (`workdir`; an anonymous volume when the engine cannot
+//!   mount it), and every port of every service published on it. Its main process is the exec
+//!   `agent`, which starts the steps' processes without `docker exec` when the job directory
+//!   is mounted and the image has bash; otherwise `tail -f /dev/null`, and steps go through
+//!   `docker exec` (`exec`);
 //! - each service with `network_mode: container:<job>`: it shares the job's network namespace,
 //!   so `localhost:5432` works, and the job container's `/etc/hosts` maps every service id to
 //!   127.0.0.1, so `postgres:5432` works too. Two services on one port cannot both bind it: that
@@ -20,10 +23,16 @@
 //! Safe defaults: the Docker socket is never mounted unless [`DockerBackendConfig`] says so;
 //! `options:` go through the allow-list in `options`, `volumes:` through `valid_volumes`.
 //!
+//! Images are pulled when missing (or always, with `force_pull`), with the container's
+//! `credentials:` or the Docker client config's, and the pull's progress shown in the job's
+//! log (`image`).
+//!
 //! Must not: parse workflows or evaluate expressions; it gets plain `JobSpec`s.
 
+mod agent;
 mod archive;
 mod ca;
+mod connect;
 mod environment;
 mod exec;
 mod host_services;
@@ -34,6 +43,7 @@ mod pod;
 mod services;
 mod step_container;
 mod workdir;
+mod workspace;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,6 +55,7 @@ use runnel_engine::backend::{Backend, BackendError, JobEnvironment, JobSpec};
 use tokio_util::sync::CancellationToken;
 
 pub use host_services::RunningServices;
+pub use image::RegistryAuth;
 pub use leftovers::LeftoverReport;
 
 /// How the Docker backend behaves; the defaults are the safe ones.
@@ -62,6 +73,28 @@ pub struct DockerBackendConfig {
     pub docker_socket_path: String,
     /// Allow `--privileged`, `--cap-add` and `--device` in `options:`.
     pub allow_privileged: bool,
+    /// Run job, service and step containers privileged, as act_runner's
+    /// `container.privileged: true` does (Docker-in-Docker services need it); implies
+    /// `allow_privileged`.
+    pub privileged: bool,
+    /// More `options:` for every job container (act_runner's `container.options`), checked by
+    /// the same allow-list as a workflow's, except that `-v`/`--volume` are allowed here
+    /// (through `valid_volumes`). Where a workflow sets the same value, these win: an
+    /// operator's `--memory` is a limit, not a default.
+    pub job_options: Vec<String>,
+    /// The workspace's parent directory inside job containers, as act_runner's
+    /// `container.workdir_parent` (`ci` → `/ci/workspace`). `None`: GitHub's `/__w`.
+    pub workspace_parent: Option<String>,
+    /// Pull images even when they are present (act_runner's `container.force_pull`); a failed
+    /// forced pull uses the present copy.
+    pub force_pull: bool,
+    /// Build Dockerfile actions even when an image of the same files exists
+    /// (act_runner's `container.force_rebuild`).
+    pub force_rebuild: bool,
+    /// A pull that hears nothing from the engine for this long fails. `None`: no limit.
+    pub pull_stall_timeout: Option<Duration>,
+    /// Where pulls without `credentials:` look for registry credentials.
+    pub registry_auth: RegistryAuth,
     /// How long services may take to become healthy (or running, without a health check).
     pub service_start_timeout: Duration,
     /// Which network job containers join.
@@ -131,6 +164,13 @@ impl DockerBackendConfig {
             mount_docker_socket: false,
             docker_socket_path: "/var/run/docker.sock".to_owned(),
             allow_privileged: false,
+            privileged: false,
+            job_options: Vec::new(),
+            workspace_parent: None,
+            force_pull: false,
+            force_rebuild: false,
+            pull_stall_timeout: None,
+            registry_auth: RegistryAuth::DockerConfig,
             service_start_timeout: Duration::from_secs(300),
             job_network: JobNetwork::Shared,
             job_files: JobFiles::HostDirectory { root: None },
@@ -140,23 +180,10 @@ impl DockerBackendConfig {
     }
 }
 
-/// One line of image pull progress, for the job log.
-#[derive(Debug, Clone)]
-pub struct PullProgress {
-    pub job_key: String,
-    pub image: String,
-    /// Docker's status line, e.g. `Downloading 12.3MB/40MB` or `Pull complete`.
-    pub message: String,
-}
-
-/// Receives pull progress; set with [`DockerBackend::with_pull_progress`].
-pub type PullProgressCallback = Arc<dyn Fn(&PullProgress) + Send + Sync>;
-
 /// The Docker [`Backend`]. Cheap to share; one per runner.
 pub struct DockerBackend {
     docker: Docker,
     config: DockerBackendConfig,
-    pull_progress: Option<PullProgressCallback>,
     labels: leftovers::RunnerLabels,
     /// Set once the engine could not mount a job directory of this machine.
     host_dirs_unusable: AtomicBool,
@@ -168,25 +195,33 @@ pub struct DockerBackend {
 
 impl DockerBackend {
     /// Connects to the engine and agrees on an API version (Debian's 20.10 speaks 1.41).
+    /// Fails, naming the option, when `config.job_options` has one the allow-list refuses.
     pub async fn connect(config: DockerBackendConfig) -> Result<DockerBackend, BackendError> {
-        let connected = match config.docker_host.as_deref() {
-            Some(host) => Docker::connect_with_host(host),
-            None => Docker::connect_with_defaults(),
+        options::job_options(&[], &config)
+            .map_err(|error| failed("check the Docker backend config", error.to_string()))?;
+        let docker = match connect::by_ping(config.docker_host.as_deref()).await {
+            Some(docker) => docker,
+            None => {
+                let connected = match config.docker_host.as_deref() {
+                    Some(host) => Docker::connect_with_host(host),
+                    None => Docker::connect_with_defaults(),
+                };
+                let target = config
+                    .docker_host
+                    .as_deref()
+                    .unwrap_or("the local Docker engine");
+                connected
+                    .map_err(|error| failed("connect to Docker", format!("{target}: {error}")))?
+                    .negotiate_version()
+                    .await
+                    .map_err(|error| {
+                        failed(
+                            "connect to Docker",
+                            format!("{target} does not answer ({error}); is dockerd running?"),
+                        )
+                    })?
+            }
         };
-        let target = config
-            .docker_host
-            .as_deref()
-            .unwrap_or("the local Docker engine");
-        let docker = connected
-            .map_err(|error| failed("connect to Docker", format!("{target}: {error}")))?
-            .negotiate_version()
-            .await
-            .map_err(|error| {
-                failed(
-                    "connect to Docker",
-                    format!("{target} does not answer ({error}); is dockerd running?"),
-                )
-            })?;
         let ca = match &config.ca_bundle {
             Some(configured) => {
                 let root = match &config.job_files {
@@ -201,17 +236,10 @@ impl DockerBackend {
             docker,
             config,
             ca,
-            pull_progress: None,
             labels: leftovers::RunnerLabels::of_this_process(),
             host_dirs_unusable: AtomicBool::new(false),
             pending_teardowns: Arc::default(),
         })
-    }
-
-    /// Sends image pull progress to `callback` (the CLI prints it in the job's log).
-    pub fn with_pull_progress(mut self, callback: PullProgressCallback) -> DockerBackend {
-        self.pull_progress = Some(callback);
-        self
     }
 
     /// Removes containers, networks and volumes left by runner processes that are gone (a
@@ -284,7 +312,6 @@ impl Backend for DockerBackend {
         let context = pod::PrepareContext {
             docker: &self.docker,
             config: &self.config,
-            pull_progress: self.pull_progress.as_ref(),
             labels: self.labels.for_job(&spec.job_key),
             name: format!("runnel-{}-{sequence}", std::process::id()),
             host_work_root: host_work_root.as_deref(),

@@ -18,10 +18,17 @@
 //!
 //! Everything else is refused with a message; `--network`, `-v`, `--mount` and `-p` name the
 //! workflow key to use instead.
+//!
+//! The runner's own options for job containers (act_runner's `container.options`) go through
+//! the same list, with `-v`/`--volume` allowed (checked against `valid_volumes`), and win over
+//! the workflow's where both set one value; act_runner's `container.privileged` adds
+//! `--privileged` to job and service containers ([`job_options`], [`service_options`]).
 
 use std::collections::HashMap;
 
 use bollard::models::{DeviceMapping, HealthConfig, ResourcesUlimits};
+
+use super::DockerBackendConfig;
 
 #[cfg(test)]
 mod tests;
@@ -63,6 +70,8 @@ pub(crate) enum OptionError {
     },
     #[error("port `{port}`: {problem}")]
     BadPort { port: String, problem: &'static str },
+    #[error("container.options of the runner's config: {0}")]
+    Runner(Box<OptionError>),
 }
 
 /// Options that passed the allow-list, ready to be put into a create request.
@@ -95,6 +104,69 @@ pub(crate) struct CheckedOptions {
     pub(crate) devices: Vec<DeviceMapping>,
 }
 
+/// The job container's options: the workflow's `options:`, then the runner's
+/// (`config.job_options`, whose values win), and `--privileged` when the runner runs
+/// containers privileged. The runner's `-v`/`--volume` come back as mounts.
+pub(crate) fn job_options(
+    workflow: &[String],
+    config: &DockerBackendConfig,
+) -> Result<(CheckedOptions, Vec<VolumeMount>), OptionError> {
+    let allow_privileged = config.allow_privileged || config.privileged;
+    let mut options = check_options(workflow, ContainerRole::Job, allow_privileged)?;
+    let runner_error = |error| OptionError::Runner(Box::new(error));
+    let mut words = Vec::new();
+    for entry in &config.job_options {
+        words.extend(shell_split(entry).map_err(runner_error)?);
+    }
+    let policy = VolumePolicy {
+        valid_volumes: &config.valid_volumes,
+        mount_docker_socket: config.mount_docker_socket,
+    };
+    let (words, volumes) = take_volumes(words, policy).map_err(runner_error)?;
+    let runner = check_words(words, ContainerRole::Job, allow_privileged).map_err(runner_error)?;
+    options.merge(runner);
+    options.privileged |= config.privileged;
+    Ok((options, volumes))
+}
+
+/// A service container's options: the workflow's, and `--privileged` when the runner runs
+/// containers privileged (a `docker:dind` service needs it).
+pub(crate) fn service_options(
+    workflow: &[String],
+    config: &DockerBackendConfig,
+) -> Result<CheckedOptions, OptionError> {
+    let allow_privileged = config.allow_privileged || config.privileged;
+    let mut options = check_options(workflow, ContainerRole::Service, allow_privileged)?;
+    options.privileged |= config.privileged;
+    Ok(options)
+}
+
+/// Takes `-v SPEC`, `--volume SPEC` and `--volume=SPEC` out of `words`, checked as `volumes:`.
+fn take_volumes(
+    words: Vec<String>,
+    policy: VolumePolicy<'_>,
+) -> Result<(Vec<String>, Vec<VolumeMount>), OptionError> {
+    let mut rest = Vec::new();
+    let mut volumes = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(word) = words.next() {
+        let spec = match word.as_str() {
+            "-v" | "--volume" => words.next().ok_or_else(|| OptionError::MissingValue {
+                option: word.clone(),
+            })?,
+            _ => match word.strip_prefix("--volume=") {
+                Some(spec) => spec.to_owned(),
+                None => {
+                    rest.push(word);
+                    continue;
+                }
+            },
+        };
+        volumes.push(check_volume(&spec, policy)?);
+    }
+    Ok((rest, volumes))
+}
+
 /// Splits and checks `options:` entries against the allow-list in the module docs.
 pub(crate) fn check_options(
     entries: &[String],
@@ -105,6 +177,14 @@ pub(crate) fn check_options(
     for entry in entries {
         words.extend(shell_split(entry)?);
     }
+    check_words(words, role, allow_privileged)
+}
+
+fn check_words(
+    words: Vec<String>,
+    role: ContainerRole,
+    allow_privileged: bool,
+) -> Result<CheckedOptions, OptionError> {
     let mut checked = CheckedOptions::default();
     let mut health = HealthConfig::default();
     let mut has_health = false;
@@ -254,6 +334,71 @@ pub(crate) fn check_options(
         checked.health = Some(health);
     }
     Ok(checked)
+}
+
+impl CheckedOptions {
+    /// Adds `over` on top: its single values replace these, its lists and maps add to them.
+    fn merge(&mut self, over: CheckedOptions) {
+        // Destructured, so that a new option cannot be forgotten here.
+        let CheckedOptions {
+            env,
+            health,
+            user,
+            workdir,
+            entrypoint,
+            hostname,
+            add_hosts,
+            nano_cpus,
+            cpu_shares,
+            memory,
+            memory_swap,
+            memory_reservation,
+            shm_size,
+            pids_limit,
+            ulimits,
+            tmpfs,
+            read_only,
+            init,
+            labels,
+            stop_signal,
+            cap_add,
+            cap_drop,
+            security_opt,
+            privileged,
+            devices,
+        } = over;
+        fn replace<T>(mine: &mut Option<T>, over: Option<T>) {
+            if over.is_some() {
+                *mine = over;
+            }
+        }
+        // Docker keeps the last of two values of one variable.
+        self.env.extend(env);
+        replace(&mut self.health, health);
+        replace(&mut self.user, user);
+        replace(&mut self.workdir, workdir);
+        replace(&mut self.entrypoint, entrypoint);
+        replace(&mut self.hostname, hostname);
+        self.add_hosts.extend(add_hosts);
+        replace(&mut self.nano_cpus, nano_cpus);
+        replace(&mut self.cpu_shares, cpu_shares);
+        replace(&mut self.memory, memory);
+        replace(&mut self.memory_swap, memory_swap);
+        replace(&mut self.memory_reservation, memory_reservation);
+        replace(&mut self.shm_size, shm_size);
+        replace(&mut self.pids_limit, pids_limit);
+        self.ulimits.extend(ulimits);
+        self.tmpfs.extend(tmpfs);
+        self.read_only |= read_only;
+        replace(&mut self.init, init);
+        self.labels.extend(labels);
+        replace(&mut self.stop_signal, stop_signal);
+        self.cap_add.extend(cap_add);
+        self.cap_drop.extend(cap_drop);
+        self.security_opt.extend(security_opt);
+        self.privileged |= privileged;
+        self.devices.extend(devices);
+    }
 }
 
 enum Flag {

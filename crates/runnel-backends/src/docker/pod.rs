@@ -22,14 +22,16 @@ use runnel_engine::backend::{
 };
 use tokio_util::sync::CancellationToken;
 
+use super::agent::{self, Agent};
 use super::archive::{self, PathKind};
 use super::ca::{self, CaBundle};
 use super::environment::{Created, DockerEnvironment, PendingTeardowns};
-use super::image::{self, ImageRequest};
-use super::options::{self, CheckedOptions, ContainerRole, PortMapping, VolumeMount, VolumePolicy};
+use super::image::{self, ImageRequest, PullLog, PullPolicy};
+use super::options::{self, CheckedOptions, PortMapping, VolumeMount, VolumePolicy};
 use super::services::{self, StartingService};
+use super::step_container::StepPolicy;
 use super::workdir::HostWorkDir;
-use super::{DockerBackendConfig, JobNetwork, PullProgressCallback, failed};
+use super::{DockerBackendConfig, JobNetwork, failed, workspace};
 
 /// Paths inside the job container. `/__w` is a per-job volume; the names follow GitHub's
 /// container jobs where it has them.
@@ -46,7 +48,6 @@ pub(crate) const EXEC_DIR: &str = "/__w/_runnel";
 pub(crate) struct PrepareContext<'a> {
     pub(crate) docker: &'a Docker,
     pub(crate) config: &'a DockerBackendConfig,
-    pub(crate) pull_progress: Option<&'a PullProgressCallback>,
     pub(crate) labels: HashMap<String, String>,
     /// Unique prefix for this job's object names.
     pub(crate) name: String,
@@ -93,11 +94,11 @@ pub(crate) async fn prepare(
     };
 
     // Everything the workflow wrote is checked before anything is created.
-    let job_options =
-        options::check_options(&job.options, ContainerRole::Job, config.allow_privileged)
-            .map_err(|error| check("container", error))?;
-    let job_volumes =
+    let (job_options, runner_volumes) =
+        options::job_options(&job.options, config).map_err(|error| check("container", error))?;
+    let mut job_volumes =
         check_volumes(&job.volumes, policy).map_err(|error| check("container", error))?;
+    job_volumes.extend(runner_volumes);
     let mut published = check_ports(&job.ports).map_err(|error| check("container", error))?;
     let mut planned = Vec::new();
     for service in &spec.services {
@@ -106,26 +107,23 @@ pub(crate) async fn prepare(
         planned.push(PlannedService {
             id: &service.id,
             spec: container,
-            options: options::check_options(
-                &container.options,
-                ContainerRole::Service,
-                config.allow_privileged,
-            )
-            .map_err(|error| check(&what, error))?,
+            options: options::service_options(&container.options, config)
+                .map_err(|error| check(&what, error))?,
             volumes: check_volumes(&container.volumes, policy)
                 .map_err(|error| check(&what, error))?,
             ports: check_ports(&container.ports).map_err(|error| check(&what, error))?,
         });
     }
 
+    let pull_policy = PullPolicy::of(config);
     let image_of = async |container: &ContainerSpec| {
         image::ensure_image(
             context.docker,
             ImageRequest {
                 image: &container.image,
                 credentials: container.credentials.as_ref(),
-                job_key: &spec.job_key,
-                progress: context.pull_progress,
+                policy: &pull_policy,
+                log: PullLog::Setup,
             },
             cancel,
         )
@@ -156,7 +154,7 @@ pub(crate) async fn prepare(
     let environment = DockerEnvironment {
         docker: context.docker.clone(),
         paths: EnvironmentPaths {
-            workspace: WORKSPACE.to_owned(),
+            workspace: workspace::path(config),
             temp: TEMP.to_owned(),
             tool_cache: TOOL_CACHE.to_owned(),
             home: HOME.to_owned(),
@@ -169,6 +167,8 @@ pub(crate) async fn prepare(
         background_teardowns: context.background_teardowns.clone(),
         next_exec: AtomicU64::new(1),
         created: Mutex::new(Created::default()),
+        agent: None,
+        steps: StepPolicy::of(config),
     };
     let built = build(
         &context,
@@ -265,7 +265,7 @@ async fn build(
         }
         environment.work_dir = Some(work_dir);
     }
-    let body = job_container_body(
+    let mut body = job_container_body(
         context,
         spec,
         &plan,
@@ -273,6 +273,11 @@ async fn build(
         &network_ref,
         environment.work_dir.as_ref(),
     );
+    if let Some(work_dir) = &environment.work_dir {
+        // Steps start through the exec agent instead of `docker exec` (see `agent`).
+        body.entrypoint = Some(agent::entrypoint());
+        environment.agent = Agent::prepare(work_dir.work_on_host());
+    }
     let created = docker
         .create_container(
             Some(CreateContainerOptionsBuilder::new().name(&job_name).build()),
@@ -285,6 +290,7 @@ async fn build(
         Err(error) if environment.work_dir.is_some() && is_missing_bind_source(&error) => {
             tracing::info!(%error, "the Docker engine cannot mount job directories of this machine; using volumes");
             context.host_dirs_unusable.store(true, Ordering::Relaxed);
+            environment.agent = None;
             if let Some(work_dir) = environment.work_dir.take() {
                 attempt!(work_dir.remove().await);
             }
@@ -298,7 +304,7 @@ async fn build(
         }
         other => other,
     };
-    let job_id = attempt!(created.map_err(|error| failed(
+    let mut job_id = attempt!(created.map_err(|error| failed(
         "create job container",
         format!("{}: {error}", plan.job.image)
     )))
@@ -313,15 +319,15 @@ async fn build(
         let directories: Vec<&str> = directories.iter().map(String::as_str).collect();
         attempt!(archive::upload_directories(docker, &job_id, &directories).await);
     }
-    attempt!(
-        docker
-            .start_container(&job_id, None)
-            .await
-            .map_err(|error| failed(
-                "start job container",
-                format!("{}: {error}", plan.job.image)
-            ))
-    );
+    let started = docker.start_container(&job_id, None).await;
+    // Without `--init`, an image without /bin/sh fails the agent's launcher at the start.
+    let no_launcher = matches!(&started, Err(error) if agent::is_missing_launcher(error));
+    if !(no_launcher && environment.agent.is_some()) {
+        attempt!(started.map_err(|error| failed(
+            "start job container",
+            format!("{}: {error}", plan.job.image)
+        )));
+    }
     // Archive `stat` of a running container is a millisecond; of a created one it mounts the
     // file system first.
     let (sh, bash, usr_bash) = tokio::join!(
@@ -332,6 +338,19 @@ async fn build(
     let is_program = |kind: &PathKind| matches!(kind, PathKind::File { executable: true });
     environment.has_sh = is_program(&attempt!(sh));
     environment.info.has_bash = is_program(&attempt!(bash)) || is_program(&attempt!(usr_bash));
+    if environment.agent.is_some() && (no_launcher || !environment.has_sh) {
+        // The agent's launcher needs /bin/sh: run the job under `tail`, as without the agent.
+        environment.agent = None;
+        let body = job_container_body(
+            context,
+            spec,
+            &plan,
+            planned,
+            &network_ref,
+            environment.work_dir.as_ref(),
+        );
+        job_id = attempt!(agent::replace_container(&environment, &job_id, &job_name, body).await);
+    }
 
     let mut service_containers = Vec::new();
     for service in planned {
@@ -417,6 +436,9 @@ async fn build(
         .filter_map(|pair| pair.split_once('='))
         .map(|(key, value)| (key.to_owned(), value.to_owned()))
         .collect();
+    if let Some(agent) = environment.agent.as_mut() {
+        agent.set_pwd(environment.default_env.get("PWD").cloned());
+    }
     environment.info.container_id = Some(job_id.clone());
     environment.info.network = Some(network);
     environment.container_id = job_id;
@@ -517,11 +539,13 @@ fn job_container_body(
     };
     if let Some(source) = &spec.workspace_source {
         mounts.push(Mount {
-            target: Some(WORKSPACE.to_owned()),
+            target: Some(workspace::path(context.config)),
             source: Some(source.display().to_string()),
             typ: Some(MountType::BIND),
             ..Default::default()
         });
+    } else if let Some(mount) = workspace::mount(context.config, work_dir, &context.labels) {
+        mounts.push(mount);
     }
     if let Some(ca) = context.ca {
         mounts.push(ca.mount());

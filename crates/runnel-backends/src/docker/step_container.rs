@@ -7,7 +7,12 @@
 //!
 //! Also building `Dockerfile` actions: the action directory is read out of the job container
 //! as a tar (the build context), its files hashed, and the image tagged
-//! `runnel-action:<hash>` so a second run with the same files reuses it.
+//! `runnel-action:<hash>` so a second run with the same files reuses it (unless the runner's
+//! `force_rebuild` says to build anyway).
+//!
+//! A step container's image is pulled when missing (or always, with `force_pull`) with the
+//! Docker client config's credentials, the progress written to the step's output; it runs
+//! privileged when the runner's `privileged` says so, as act_runner runs action containers.
 //!
 //! Must not: decide env, argv or mounts (the engine did); build anything but what it is given.
 
@@ -31,9 +36,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::ca::{self, CA_TARGET};
-use super::image::{self, ImageRequest};
-use super::leftovers::LABEL_JOB;
-use super::{failed, is_not_found};
+use super::image::{self, ImageRequest, PullLog, PullPolicy};
+use super::{DockerBackendConfig, failed, is_not_found};
 
 /// The repository of built action images; the tag is the content hash.
 const BUILT_REPOSITORY: &str = "runnel-action";
@@ -41,6 +45,24 @@ const BUILT_REPOSITORY: &str = "runnel-action";
 const BUILD_TAIL: usize = 20;
 /// How long to wait for the exit code after the output ended.
 const WAIT_LIMIT: Duration = Duration::from_secs(30);
+
+/// What the runner's config says about step containers.
+#[derive(Debug, Clone)]
+pub(crate) struct StepPolicy {
+    pull: PullPolicy,
+    force_rebuild: bool,
+    privileged: bool,
+}
+
+impl StepPolicy {
+    pub(crate) fn of(config: &DockerBackendConfig) -> StepPolicy {
+        StepPolicy {
+            pull: PullPolicy::of(config),
+            force_rebuild: config.force_rebuild,
+            privileged: config.privileged,
+        }
+    }
+}
 
 /// One file of a build context, as hashed and sent.
 struct ContextEntry {
@@ -54,6 +76,7 @@ struct ContextEntry {
 pub(crate) async fn build(
     docker: &Docker,
     job_container: &str,
+    policy: &StepPolicy,
     build: &ImageBuild,
     cancel: &CancellationToken,
 ) -> Result<BuiltImage, BackendError> {
@@ -80,12 +103,13 @@ pub(crate) async fn build(
         content_hash(&entries, &build.dockerfile)
     );
     match docker.inspect_image(&tag).await {
-        Ok(_) => {
+        Ok(_) if !policy.force_rebuild => {
             return Ok(BuiltImage {
                 image: tag,
                 reused: true,
             });
         }
+        Ok(_) => {}
         Err(error) if is_not_found(&error) => {}
         Err(error) => return Err(failed(operation, format!("inspect {tag}: {error}"))),
     }
@@ -245,6 +269,7 @@ type MountSources = Vec<(String, String)>;
 pub(crate) async fn run(
     docker: &Docker,
     job_container: &str,
+    policy: &StepPolicy,
     run: &ContainerRun,
     output: mpsc::Sender<ExecOutput>,
     cancel: &CancellationToken,
@@ -287,14 +312,13 @@ pub(crate) async fn run(
     if let Some(source) = &ca_source {
         binds.push(format!("{source}:{CA_TARGET}:ro"));
     }
-    let job_key = labels.get(LABEL_JOB).cloned().unwrap_or_default();
     image::ensure_image(
         docker,
         ImageRequest {
             image: &run.image,
             credentials: None,
-            job_key: &job_key,
-            progress: None,
+            policy: &policy.pull,
+            log: PullLog::Step(&output),
         },
         cancel,
     )
@@ -326,6 +350,7 @@ pub(crate) async fn run(
             binds: Some(binds),
             network_mode: Some(format!("container:{job_container}")),
             init: Some(true),
+            privileged: policy.privileged.then_some(true),
             ..Default::default()
         }),
         ..Default::default()

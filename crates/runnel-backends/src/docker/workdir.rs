@@ -103,6 +103,12 @@ impl HostWorkDir {
         })
     }
 
+    /// The directory on this machine behind `/__w`. The runner made it, but steps own
+    /// everything below it: open its children without following links.
+    pub(crate) fn work_on_host(&self) -> PathBuf {
+        self.job_dir.join(WORK_DIR)
+    }
+
     /// `(host source, container target)` of the two bind mounts.
     pub(crate) fn mounts(&self) -> [(String, &'static str); 2] {
         [

@@ -5,6 +5,10 @@
 //! Every test runs its pod through `with_pod`, which tears down whether the body passed or
 //! panicked and then checks through the API that no object with the job's label remains.
 
+#[path = "docker_agent.rs"]
+mod agent;
+#[path = "docker_config.rs"]
+mod config;
 #[path = "docker_files.rs"]
 mod files;
 #[path = "docker_services.rs"]

@@ -232,3 +232,95 @@ fn ports_parse_like_docker_with_a_local_default() {
         );
     }
 }
+
+fn runner_config(job_options: &str, privileged: bool) -> DockerBackendConfig {
+    DockerBackendConfig {
+        job_options: vec![job_options.to_owned()],
+        privileged,
+        valid_volumes: vec!["/srv/cache*".to_owned()],
+        ..DockerBackendConfig::safe_defaults()
+    }
+}
+
+#[test]
+fn the_runners_job_options_add_to_the_workflows_and_win() {
+    let config = runner_config(
+        "--memory 1g -e FROM=runner --add-host gitea.lan:host-gateway -v /srv/cache:/cache:ro \
+         --volume=/srv/cache2:/cache2 -l team=ops",
+        false,
+    );
+    let workflow = ["--memory 4g -e FROM=workflow -e OWN=1 -l app=x --cpus 2".to_owned()];
+    let (options, volumes) = job_options(&workflow, &config).expect("options pass");
+    // The runner's memory limit holds; the workflow's CPU count stays.
+    assert_eq!(options.memory, Some(1024 * 1024 * 1024));
+    assert_eq!(options.nano_cpus, Some(2_000_000_000));
+    // Docker keeps the last value of a variable: the runner's.
+    assert_eq!(options.env, ["FROM=workflow", "OWN=1", "FROM=runner"]);
+    assert_eq!(options.add_hosts, ["gitea.lan:host-gateway"]);
+    assert_eq!(options.labels.len(), 2);
+    assert_eq!(
+        volumes,
+        [
+            VolumeMount::Bind("/srv/cache:/cache:ro".to_owned()),
+            VolumeMount::Bind("/srv/cache2:/cache2".to_owned()),
+        ]
+    );
+    assert!(!options.privileged);
+}
+
+#[test]
+fn the_runners_job_options_go_through_the_allow_list() {
+    let cases = [
+        (
+            "--network host",
+            "container.options of the runner's config: option `--network` is not allowed: \
+             runnel manages the job's network",
+        ),
+        (
+            "-v /etc:/host-etc",
+            "container.options of the runner's config: volume `/etc:/host-etc` is not allowed",
+        ),
+        (
+            "--privileged",
+            "container.options of the runner's config: option `--privileged` is not allowed: \
+             enable allow_privileged",
+        ),
+        (
+            "-e 'unterminated",
+            "container.options of the runner's config: options `-e 'unterminated`: \
+             unterminated quote",
+        ),
+    ];
+    for (runner, expected) in cases {
+        let error = job_options(&[], &runner_config(runner, false))
+            .map(|_| ())
+            .map_err(|error| error.to_string());
+        assert!(
+            error.as_ref().is_err_and(|e| e.starts_with(expected)),
+            "{runner}: {error:?}"
+        );
+    }
+    // The workflow's own mistakes are not blamed on the runner.
+    let error = job_options(&["--network host".to_owned()], &runner_config("", false));
+    assert!(error.is_err_and(|e| e.to_string().starts_with("option `--network`")));
+}
+
+#[test]
+fn a_privileged_runner_makes_job_and_service_containers_privileged() {
+    let config = runner_config("", true);
+    let (job, _) = job_options(&[], &config).expect("options pass");
+    assert!(job.privileged);
+    let service = service_options(&["--cap-add SYS_ADMIN".to_owned()], &config);
+    let service = service.expect("a privileged runner allows --cap-add");
+    assert!(service.privileged);
+    assert_eq!(service.cap_add, ["SYS_ADMIN"]);
+    // Without it, nothing is privileged and privileged options stay refused.
+    let config = runner_config("", false);
+    assert!(
+        !job_options(&[], &config)
+            .expect("options pass")
+            .0
+            .privileged
+    );
+    assert!(service_options(&["--privileged".to_owned()], &config).is_err());
+}
