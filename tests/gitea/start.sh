@@ -13,6 +13,9 @@
 # Environment:
 #   RUNNEL_CACHE     cache root (default ~/.cache/runnel)
 #   GITEA_PROTOCOL   http (default) or https (self-signed certificate made by `gitea cert`)
+#   GITEA_VERSION    which Gitea (see build.sh; `next` = NEXT_VERSION); default the 1.26 line.
+#                    Give instances of another version their own NAME (the tests use
+#                    `next-*`): a start replaces whatever instance had that name.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"

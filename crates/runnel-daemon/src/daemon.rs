@@ -5,8 +5,9 @@
 //! whatever the capacity; `tasks_version`; jittered back-off from `fetch_interval` to
 //! `fetch_interval_max` while idle or failing), `--once`/ephemeral, and shutdown (stop
 //! fetching, let jobs finish up to `shutdown_timeout`, cancel the rest, wait for their
-//! reports), the spool recovery at start and the operator endpoints' counters. Must not:
-//! print to a terminal (it logs through `tracing`).
+//! reports), the spool recovery at start, the background redelivery of reports that gave up
+//! while running, and the operator endpoints' counters. Must not: print to a terminal (it logs
+//! through `tracing`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -24,7 +25,9 @@ use tracing::Instrument;
 use crate::environments::Backends;
 use crate::metrics::Metrics;
 use crate::reload::{Live, Reloader};
-use crate::reporter::{ReportContext, Reporter, ReporterTiming, error_chain};
+use crate::reporter::{CLOSE_PATIENCE, ReportContext, Reporter, ReporterTiming, error_chain};
+use crate::spool::Parked;
+use crate::summary::SummaryUploads;
 use crate::task::{TaskSettings, run_task};
 use crate::transport;
 
@@ -121,29 +124,42 @@ pub async fn run_daemon(
     })?;
     let names: Vec<String> = labels.iter().map(|l| l.name.clone()).collect();
     let declared = client
-        .declare(&options.version, &names)
+        .declare_full(&options.version, &names)
         .await
         .map_err(|source| DaemonError::Declare {
             address: runner_file.address.clone(),
             source,
         })?;
     tracing::info!(
-        runner = %declared.name,
-        id = declared.id,
-        labels = ?declared.labels,
+        runner = %declared.runner.name,
+        id = declared.runner.id,
+        labels = ?declared.runner.labels,
+        server_capabilities = ?declared.server_capabilities,
         transport = ?client.transport(),
         "declared to {}", runner_file.address
     );
     metrics.declared();
     let spool_dir = config.runner.effective_spool_dir();
+    let parked = Parked::default();
     let report = ReportContext {
         client: client.clone(),
         timing: reporter_timing(config),
         metrics: metrics.clone(),
         stopping: shutdown.clone(),
+        parked: parked.clone(),
+        summary_uploads: SummaryUploads::for_server(
+            &declared.server_capabilities,
+            client.base_url(),
+            config.runner.insecure,
+        ),
     };
     let mut jobs = JoinSet::new();
     recover_spooled_tasks(&spool_dir, &runner_file.address, &report, &mut jobs);
+    let redelivery_stop = shutdown.child_token();
+    let redelivery = tokio::spawn(
+        redeliver(spool_dir.clone(), report.clone(), redelivery_stop.clone())
+            .instrument(tracing::info_span!("redeliver")),
+    );
     let settings = Arc::new(TaskSettings {
         report,
         spool_dir: Some(spool_dir),
@@ -183,15 +199,35 @@ pub async fn run_daemon(
         metrics: &metrics,
         jobs_cancel: &jobs_cancel,
         shutdown: &shutdown,
+        parked: &parked,
     };
     let result = poller.run(&mut jobs).await;
     let shutdown_timeout = live.borrow().config.runner.shutdown_timeout;
     finish_jobs(&mut jobs, &jobs_cancel, shutdown_timeout, &shutdown).await;
+    // What is still parked waits for the next start; a redelivery in flight gets one
+    // `close_timeout` to finish.
+    redelivery_stop.cancel();
+    let _ = redelivery.await;
     result
 }
 
+/// Overrides how long one final report is retried before it is parked ([`CLOSE_PATIENCE`]);
+/// a duration like `20s`. For tests that outlast it; not a config key.
+const PATIENCE_ENV: &str = "RUNNEL_REPORT_PATIENCE";
+
 /// How the reporters pace themselves under `config`.
 pub(crate) fn reporter_timing(config: &Config) -> ReporterTiming {
+    let close_patience = std::env::var(PATIENCE_ENV)
+        .ok()
+        .and_then(|text| match runnel_config::parse_duration(&text) {
+            Ok(duration) => Some(duration),
+            Err(error) => {
+                tracing::warn!("{PATIENCE_ENV}={text:?} ignored: {error}");
+                None
+            }
+        })
+        .unwrap_or(CLOSE_PATIENCE)
+        .max(Duration::from_secs(1));
     ReporterTiming {
         state_interval: config
             .runner
@@ -201,6 +237,69 @@ pub(crate) fn reporter_timing(config: &Config) -> ReporterTiming {
             .runner
             .report_close_timeout
             .max(Duration::from_secs(1)),
+        close_patience,
+    }
+}
+
+/// First pause before a parked report is tried again; doubled after each round that left
+/// something parked, up to [`REDELIVER_MAX_PAUSE`].
+const REDELIVER_FIRST_PAUSE: Duration = Duration::from_secs(10);
+const REDELIVER_MAX_PAUSE: Duration = Duration::from_secs(5 * 60);
+/// How long one redelivery attempt keeps trying before the task is parked again.
+const REDELIVER_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Delivers, while the daemon runs, the final reports that gave up (parked in
+/// `report.parked`): after a jittered pause that doubles while Gitea stays away, or at once
+/// when the poller sees Gitea answer again. One task at a time, each attempt bounded by
+/// [`REDELIVER_PATIENCE`], so a long outage costs a few requests and one file in memory, and
+/// jobs keep their slots. Stops at shutdown; what is still parked stays in the spool for the
+/// next start.
+async fn redeliver(dir: PathBuf, report: ReportContext, shutdown: CancellationToken) {
+    let parked = report.parked.clone();
+    let mut report = report;
+    report.timing.close_patience = report.timing.close_patience.min(REDELIVER_PATIENCE);
+    report.stopping = shutdown.clone();
+    let mut pause = REDELIVER_FIRST_PAUSE;
+    loop {
+        while parked.is_empty() {
+            tokio::select! {
+                () = parked.parked() => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+        let jittered = pause.mul_f64(0.8 + 0.4 * fastrand::f64());
+        tracing::info!(
+            parked = parked.list().len(),
+            "retrying parked reports in {jittered:.1?} (sooner when Gitea answers again)"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(jittered) => {}
+            () = parked.nudged() => {}
+            () = shutdown.cancelled() => return,
+        }
+        for task_id in parked.list() {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            parked.unpark(task_id);
+            let Some(recovered) = crate::spool::read_task(&dir, task_id) else {
+                continue;
+            };
+            tracing::info!(task_id, "retrying the report Gitea did not take");
+            let delivered = Reporter::recover(report.clone(), recovered)
+                .instrument(tracing::info_span!("task", task_id))
+                .await;
+            if !delivered && parked.list().contains(&task_id) {
+                // Gitea is still away (the task was parked again): the rest waits for the
+                // next round.
+                break;
+            }
+        }
+        pause = if parked.is_empty() {
+            REDELIVER_FIRST_PAUSE
+        } else {
+            (pause * 2).min(REDELIVER_MAX_PAUSE)
+        };
     }
 }
 
@@ -292,6 +391,8 @@ struct Poller<'a> {
     metrics: &'a Metrics,
     jobs_cancel: &'a CancellationToken,
     shutdown: &'a CancellationToken,
+    /// Nudged when a fetch succeeds after failures (Gitea is back).
+    parked: &'a Parked,
 }
 
 impl Poller<'_> {
@@ -301,6 +402,7 @@ impl Poller<'_> {
         let slots = Slots::new(initial.capacity.max(1));
         let mut tasks_version = 0i64;
         let mut backoff = Backoff::new(initial.fetch_interval, initial.fetch_interval_max);
+        let mut failing = false;
         loop {
             // Reap finished jobs so the set does not grow.
             while jobs.try_join_next().is_some() {}
@@ -319,6 +421,11 @@ impl Poller<'_> {
                 () = shutdown.cancelled() => return Ok(()),
             };
             self.metrics.poll(began.elapsed(), fetched.is_ok());
+            if fetched.is_ok() && std::mem::replace(&mut failing, false) {
+                tracing::info!("Gitea answers again");
+                self.parked.nudge();
+            }
+            failing |= fetched.is_err();
             let delay = match fetched {
                 Ok(response) => match response.task {
                     Some(task) => {

@@ -20,6 +20,7 @@ mod register;
 mod reload;
 mod reporter;
 mod spool;
+mod summary;
 mod task;
 
 pub use daemon::{DaemonError, DaemonOptions, cancel_on_signals, run_daemon};

@@ -1,8 +1,9 @@
 //! SIGHUP: read `config.yaml` again and apply what can change while jobs run — labels
-//! (declared to Gitea again), capacity, `envs`/`env_file`, timeouts, fetch intervals, the
-//! actions mirror and the report timings. Jobs already running keep the settings they started
-//! with. A file that does not load (or labels Gitea refuses) leaves the running config in place
-//! and logs why, with file:line:col.
+//! (declared to Gitea again, which also refreshes what the server supports: job summaries),
+//! capacity, `envs`/`env_file`, timeouts, fetch intervals, the actions mirror and the report
+//! timings. Jobs already running keep the settings they started with. A file that does not
+//! load (or labels Gitea refuses) leaves the running config in place and logs why, with
+//! file:line:col.
 //!
 //! Owns: the [`Live`] settings the poller reads, and the list of keys that need a restart
 //! (logged, not applied). Must not: stop or restart jobs, or touch the backends.
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::daemon::{effective_labels, ready_window, reporter_timing};
 use crate::metrics::Metrics;
 use crate::reporter::{ReportContext, error_chain};
+use crate::summary::SummaryUploads;
 use crate::task::TaskSettings;
 
 /// Takes SIGHUP over from its default action (ending the process).
@@ -84,9 +86,19 @@ impl Reloader {
             return;
         }
         let mut labels = old.settings.labels.clone();
+        let mut summary_uploads = old.settings.report.summary_uploads.clone();
         if new.runner.labels != old.config.runner.labels {
             match self.declare(&new).await {
-                Ok(declared) => labels = declared,
+                Ok((declared, capabilities)) => {
+                    labels = declared;
+                    // The answer says again what the server supports (it may have been
+                    // upgraded or downgraded since the start).
+                    summary_uploads = SummaryUploads::for_server(
+                        &capabilities,
+                        self.client.base_url(),
+                        old.config.runner.insecure,
+                    );
+                }
                 Err(message) => {
                     tracing::error!(
                         "reloading the config failed; the running config stays: {message}"
@@ -98,6 +110,7 @@ impl Reloader {
         let settings = TaskSettings {
             report: ReportContext {
                 timing: reporter_timing(&new),
+                summary_uploads,
                 ..old.settings.report.clone()
             },
             labels,
@@ -120,19 +133,27 @@ impl Reloader {
         }));
     }
 
-    /// Declares the new labels; returns them, or why they were not taken.
-    async fn declare(&self, config: &Config) -> Result<Vec<runnel_config::Label>, String> {
+    /// Declares the new labels; returns them and the capabilities the server announces, or
+    /// why they were not taken.
+    async fn declare(
+        &self,
+        config: &Config,
+    ) -> Result<(Vec<runnel_config::Label>, Vec<String>), String> {
         let mut runner_file = RunnerFile::load(&self.runner_file).map_err(|e| error_chain(&e))?;
         let labels = effective_labels(config, &mut runner_file, &self.runner_file)
             .map_err(|e| error_chain(&e))?;
         let names: Vec<String> = labels.iter().map(|l| l.name.clone()).collect();
         let declared = self
             .client
-            .declare(&self.version, &names)
+            .declare_full(&self.version, &names)
             .await
             .map_err(|e| format!("declaring the new labels failed: {}", error_chain(&e)))?;
-        tracing::info!(labels = ?declared.labels, "labels declared to Gitea");
-        Ok(labels)
+        tracing::info!(
+            labels = ?declared.runner.labels,
+            server_capabilities = ?declared.server_capabilities,
+            "labels declared to Gitea"
+        );
+        Ok((labels, declared.server_capabilities))
     }
 }
 

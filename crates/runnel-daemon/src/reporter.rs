@@ -3,8 +3,9 @@
 //! Owns: the row buffer (rows are kept until Gitea acknowledges their index, and resent from
 //! the acknowledged index after a failure; the server trims overlaps), the step ranges
 //! (`log_index`/`log_length`, contiguous and in step order), heartbeats, noticing a cancel in
-//! Gitea's UpdateTask answer, outputs resent until acknowledged, and the final sequence (last
-//! rows with `no_more`, then the result). Must not: run the job or format for a terminal.
+//! Gitea's UpdateTask answer, outputs resent until acknowledged, and the final sequence (the
+//! step summaries uploaded or logged by `summary`, last rows with `no_more`, then the
+//! result). Must not: run the job or format for a terminal.
 //!
 //! Latency design. There is no flush timer: a record wakes the sender at once, so a line
 //! written while nothing is in flight leaves within one round trip. While a request is in
@@ -26,7 +27,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::result_to_proto;
 use crate::metrics::Metrics;
-use crate::spool::{Recovered, TaskSpool};
+use crate::spool::{Parked, Recovered, TaskSpool};
+use crate::summary::{SummaryPart, SummaryTarget, SummaryUploads};
 
 /// Most rows in one UpdateLog request; a backlog leaves in several.
 const MAX_ROWS_PER_REQUEST: usize = 1000;
@@ -37,15 +39,18 @@ const RUNNING_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Keys Gitea refuses (it skips longer ones).
 const MAX_OUTPUT_KEY_BYTES: usize = 255;
 /// How long the final report is retried while the daemon keeps running (Gitea fails a task
-/// silent for 10 minutes as a zombie, so trying longer is pointless). What is not delivered by
-/// then stays in the spool for the next start.
-const CLOSE_PATIENCE: Duration = Duration::from_secs(15 * 60);
+/// silent for 10 minutes as a zombie, so trying longer in one go is pointless). What is not
+/// delivered by then stays in the spool, parked for the daemon's background redelivery (and
+/// the next start).
+pub(crate) const CLOSE_PATIENCE: Duration = Duration::from_secs(15 * 60);
 
 /// How the reporter paces itself.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ReporterTiming {
     pub(crate) state_interval: Duration,
     pub(crate) close_timeout: Duration,
+    /// How long one final report is retried before it is parked ([`CLOSE_PATIENCE`]).
+    pub(crate) close_patience: Duration,
 }
 
 /// What every reporter of the daemon shares.
@@ -57,6 +62,10 @@ pub(crate) struct ReportContext {
     /// Cancelled when the daemon shuts down: a final report still undelivered then gets one
     /// `close_timeout` more, and the spool keeps the rest for the next start.
     pub(crate) stopping: CancellationToken,
+    /// Where a final report that gave up is parked for the background redelivery.
+    pub(crate) parked: Parked,
+    /// Set when the server takes job summaries (its last Declare said `job-summary`).
+    pub(crate) summary_uploads: Option<SummaryUploads>,
 }
 
 struct ReportState {
@@ -77,6 +86,8 @@ struct ReportState {
     /// Where rows and states go before they are sent; `None` when spooling is off or failed.
     spool: Option<TaskSpool>,
     metrics: Arc<Metrics>,
+    /// Step summaries, uploaded or logged as one block when the job closes.
+    summaries: Vec<SummaryPart>,
 }
 
 impl ReportState {
@@ -245,6 +256,18 @@ impl LogSink for ReporterSink {
                 Some(format!("::{level}::{}", annotation.message))
             }
             LogEvent::Runner { text, .. } => Some(text),
+            LogEvent::StepSummary { markdown } => {
+                let (index, step) = record
+                    .step
+                    .map(|step| (step.index, step.name))
+                    .unwrap_or_default();
+                state.summaries.push(SummaryPart {
+                    index,
+                    step,
+                    markdown,
+                });
+                None
+            }
         };
         if let Some(text) = text {
             state.add_rows(
@@ -266,17 +289,21 @@ pub(crate) struct Reporter {
     job_cancel: CancellationToken,
     stop_sender: CancellationToken,
     sender: Option<tokio::task::JoinHandle<()>>,
+    /// Where the job's summaries are uploaded; `None`: they end the job log.
+    summary_target: Option<SummaryTarget>,
 }
 
 impl Reporter {
     /// Starts reporting task `task_id` with `steps` steps, spooling to `spool` first; a cancel
-    /// seen in Gitea's answers cancels `job_cancel`.
+    /// seen in Gitea's answers cancels `job_cancel`. Step summaries go to `summary_target`
+    /// when there is one, else to the end of the log.
     pub(crate) fn start(
         context: ReportContext,
         task_id: i64,
         steps: usize,
         spool: Option<TaskSpool>,
         job_cancel: CancellationToken,
+        summary_target: Option<SummaryTarget>,
     ) -> Reporter {
         let steps = (0..steps)
             .map(|id| StepState {
@@ -297,10 +324,12 @@ impl Reporter {
             result: None,
             spool,
             metrics: context.metrics.clone(),
+            summaries: Vec::new(),
         };
         // The step count goes to the spool first, so a recovery reports every step.
         state.spool_state();
         let mut reporter = Reporter::new(context, state, job_cancel);
+        reporter.summary_target = summary_target;
         let worker = reporter.worker(RUNNING_CALL_TIMEOUT);
         reporter.sender = Some(tokio::spawn(worker.run()));
         reporter
@@ -316,13 +345,14 @@ impl Reporter {
             job_cancel,
             stop_sender: CancellationToken::new(),
             sender: None,
+            summary_target: None,
         }
     }
 
-    /// Finishes a task an earlier daemon process left in the spool: its unacknowledged rows,
-    /// then its result — the recorded one when the job had ended, else a failure with a row
-    /// saying the runner restarted (the job's processes died with it). Returns whether Gitea
-    /// took everything.
+    /// Finishes a task from its spool file — one an earlier daemon process left, or one whose
+    /// report this process parked: its unacknowledged rows, then its result — the recorded one
+    /// when the job had ended, else a failure with a row saying the runner restarted (the
+    /// job's processes died with it). Returns whether Gitea took everything.
     pub(crate) async fn recover(context: ReportContext, recovered: Recovered) -> bool {
         let spool = match recovered.reopen() {
             Ok(spool) => Some(spool),
@@ -360,6 +390,7 @@ impl Reporter {
             result,
             spool,
             metrics: context.metrics.clone(),
+            summaries: Vec::new(),
         };
         if let Some(index) = state.current_step {
             let total = state.total();
@@ -382,7 +413,7 @@ impl Reporter {
         } else {
             tracing::info!(
                 task_id,
-                "delivering the report of a task that ended before the runner restarted"
+                "delivering the task's recorded report from the spool"
             );
         }
         let reporter = Reporter::new(context, state, CancellationToken::new());
@@ -414,13 +445,23 @@ impl Reporter {
         }
     }
 
-    /// Ends the task: unfinished steps become cancelled (skipped when the job was), a closing
-    /// row is added, then the outputs, the last rows with `no_more`, and the result are sent,
-    /// each retried (the task's own cancellation does not stop this).
+    /// Ends the task: the step summaries are uploaded (Gitea takes them only while the task
+    /// is not finished), unfinished steps become cancelled (skipped when the job was), a
+    /// closing row is added, then the outputs, the last rows with `no_more`, and the result
+    /// are sent, each retried (the task's own cancellation does not stop this).
     pub(crate) async fn finish(mut self, result: JobResult, outputs: Vec<(String, String)>) {
         self.stop_sender.cancel();
         if let Some(sender) = self.sender.take() {
             let _ = sender.await;
+        }
+        if let Some(target) = &self.summary_target {
+            let parts = std::mem::take(&mut self.shared.lock().summaries);
+            let uploaded = target.upload(parts).await;
+            let mut state = self.shared.lock();
+            state.summaries = uploaded.left;
+            // Like the closing rows, outside every step's range.
+            state.current_step = None;
+            state.add_rows(SystemTime::now(), uploaded.row);
         }
         self.shared.lock().close(result, outputs);
         let worker = self.worker(self.context.timing.close_timeout);
@@ -460,6 +501,8 @@ impl ReportState {
                 );
             }
         }
+        let summaries = std::mem::take(&mut self.summaries);
+        self.add_rows(now, crate::summary::log_rows(&summaries));
         // The final UpdateLog must carry a row Gitea does not hold yet, or it ignores
         // `no_more` (tests/gitea/README.md).
         self.add_rows(now, [format!("Job {}", result.as_str())]);
@@ -536,12 +579,24 @@ impl Worker {
                 }
                 continue;
             }
+            // A call in flight when the job ends is dropped: the final sequence resends what it
+            // carried (Gitea trims repeated rows), and the job's end need not wait for a call
+            // to an unreachable Gitea to time out.
             let mut ok = true;
             if need_log {
-                ok &= self.send_rows(false).await.is_ok();
+                tokio::select! {
+                    sent = self.send_rows(false) => ok &= sent.is_ok(),
+                    () = self.stop.cancelled() => return,
+                }
             }
             if ok && (need_state || heartbeat_due) {
-                ok &= self.send_state(runner::Result::Unspecified).await.is_ok();
+                tokio::select! {
+                    sent = self.send_state(runner::Result::Unspecified) => ok &= sent.is_ok(),
+                    () = self.stop.cancelled() => {
+                        self.shared.lock().state_dirty = true;
+                        return;
+                    }
+                }
                 next_heartbeat = Instant::now() + self.context.timing.state_interval;
             }
             if ok {
@@ -690,93 +745,11 @@ impl Worker {
         }
         Ok(())
     }
-
-    /// The final sequence: outputs until acknowledged, every row with `no_more`, then the
-    /// result. Repeated with backoff while Gitea is unreachable, for up to [`CLOSE_PATIENCE`]
-    /// (one `close_timeout` once the daemon is stopping). Delivered: the spool file goes;
-    /// not delivered: it stays for the next start. Returns whether Gitea took everything.
-    async fn close(self) -> bool {
-        /// Outputs Gitea keeps refusing (a value over its limit) must not hold the result.
-        const OUTPUT_ROUNDS: u32 = 3;
-        let task_id = self.shared.lock().task_id;
-        let mut deadline = Instant::now() + CLOSE_PATIENCE;
-        let mut backoff = Duration::from_millis(100);
-        let mut phase = 0u8;
-        let mut output_rounds = 0;
-        let result = self.shared.lock().result.unwrap_or(runner::Result::Failure);
-        loop {
-            let attempt = match phase {
-                0 if self.shared.lock().outputs.is_empty() => Ok(true),
-                0 => {
-                    output_rounds += 1;
-                    self.send_state(runner::Result::Unspecified)
-                        .await
-                        .map(|()| {
-                            self.shared.lock().outputs.is_empty() || output_rounds >= OUTPUT_ROUNDS
-                        })
-                }
-                1 => match self.send_rows(true).await {
-                    Ok(()) => Ok(self.shared.lock().rows.is_empty()),
-                    Err(failed) if failed.archived => Ok(true),
-                    Err(failed) => Err(failed),
-                },
-                _ => self.send_state(result).await.map(|()| true),
-            };
-            match attempt {
-                Ok(true) => {
-                    phase += 1;
-                    backoff = Duration::from_millis(100);
-                    if phase == 3 {
-                        tracing::info!(task_id, result = result.as_str_name(), "task reported");
-                        self.settle(true);
-                        return true;
-                    }
-                    continue;
-                }
-                Ok(false) => {}
-                Err(failed) if failed.permanent => {
-                    tracing::error!(task_id, "Gitea refuses this task's report; giving it up");
-                    self.settle(true);
-                    return false;
-                }
-                Err(_) => {}
-            }
-            let stopping = self.context.stopping.is_cancelled();
-            if stopping {
-                deadline = deadline.min(Instant::now() + self.context.timing.close_timeout);
-            }
-            if Instant::now() >= deadline {
-                tracing::error!(
-                    task_id,
-                    "Gitea did not take this task's report; the spool keeps it for the next start"
-                );
-                self.settle(false);
-                return false;
-            }
-            if stopping {
-                tokio::time::sleep(backoff).await;
-            } else {
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    () = self.context.stopping.cancelled() => {}
-                }
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-        }
-    }
-
-    /// The report is over: the spool file goes when `done` (delivered, or refused for good),
-    /// and the rows this process still held leave the buffered-rows gauge.
-    fn settle(&self, done: bool) {
-        let mut state = self.shared.lock();
-        let left = state.rows.len() as u64;
-        state.metrics.rows_dropped(left);
-        let spool = state.spool.take();
-        if done && let Some(spool) = spool {
-            spool.remove();
-        }
-    }
 }
+
+mod close;
+#[cfg(test)]
+mod tests;
 
 /// An error and its causes on one line.
 pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {

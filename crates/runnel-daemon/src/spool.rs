@@ -13,17 +13,23 @@
 //! the unacknowledged rows (rename over the old file), so a file holds at most the backlog plus
 //! that much. Files left by tasks that could not be delivered are pruned after [`MAX_AGE`].
 //!
-//! Owns: the file format, writing, reading back, compaction and pruning. Must not: talk to
-//! Gitea or decide what a recovered task's result is (the reporter does).
+//! [`Parked`] lists the tasks of this process whose final report gave up (Gitea unreachable
+//! for longer than the reporter's patience): their files wait for the daemon's redelivery loop,
+//! which reads them back one at a time with [`read_task`].
+//!
+//! Owns: the file format, writing, reading back, compaction, pruning and the parked list. Must
+//! not: talk to Gitea or decide what a recovered task's result is (the reporter does).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use prost::Message;
 use runnel_protocol::proto::runner::{LogRow, TaskState};
+use tokio::sync::Notify;
 
 /// A file past this size is compacted at the next acknowledgement.
 const COMPACT_BYTES: u64 = 8 * 1024 * 1024;
@@ -261,6 +267,101 @@ impl Recovered {
     }
 }
 
+/// The tasks whose final report gave up while this process runs, waiting for redelivery.
+/// Cheap to clone; clones share the list.
+#[derive(Clone, Default)]
+pub(crate) struct Parked {
+    inner: Arc<ParkedInner>,
+}
+
+#[derive(Default)]
+struct ParkedInner {
+    ids: Mutex<BTreeSet<i64>>,
+    /// A task was parked.
+    parked: Notify,
+    /// The server looks reachable again.
+    nudged: Notify,
+}
+
+impl Parked {
+    fn ids(&self) -> std::sync::MutexGuard<'_, BTreeSet<i64>> {
+        self.inner
+            .ids
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `task_id`'s spool file holds an undelivered report.
+    pub(crate) fn park(&self, task_id: i64) {
+        self.ids().insert(task_id);
+        self.inner.parked.notify_one();
+    }
+
+    /// Takes `task_id` off the list (before an attempt, which parks it again if it fails).
+    pub(crate) fn unpark(&self, task_id: i64) {
+        self.ids().remove(&task_id);
+    }
+
+    /// The parked tasks, oldest id first.
+    pub(crate) fn list(&self) -> Vec<i64> {
+        self.ids().iter().copied().collect()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ids().is_empty()
+    }
+
+    /// The server answered again after failing: worth trying the parked reports now.
+    pub(crate) fn nudge(&self) {
+        if !self.is_empty() {
+            self.inner.nudged.notify_one();
+        }
+    }
+
+    /// Waits for the next [`park`](Parked::park) (one that came before the wait counts).
+    pub(crate) async fn parked(&self) {
+        self.inner.parked.notified().await;
+    }
+
+    /// Waits for the next [`nudge`](Parked::nudge) (one that came before the wait counts).
+    pub(crate) async fn nudged(&self) {
+        self.inner.nudged.notified().await;
+    }
+}
+
+/// Reads the spool file of `task_id` in `dir` back, as [`read_dir`] does for every file;
+/// `None` when it is gone (delivered, or pruned for its age) or unreadable.
+pub(crate) fn read_task(dir: &Path, task_id: i64) -> Option<Recovered> {
+    let path = spool_path(dir, task_id);
+    let age = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|modified| SystemTime::now().duration_since(modified).ok())?;
+    load(&path, age)
+}
+
+/// One spool file read back, or deleted with a warning when it is older than [`MAX_AGE`] or has
+/// no header.
+fn load(path: &Path, age: Duration) -> Option<Recovered> {
+    if age > MAX_AGE {
+        tracing::warn!(path = %path.display(), "deleting a spool file older than 7 days without delivering it");
+        let _ = std::fs::remove_file(path);
+        return None;
+    }
+    match read_file(path) {
+        Ok(Some(recovered)) => Some(recovered),
+        Ok(None) => {
+            tracing::warn!(path = %path.display(), "deleting a spool file without a header");
+            let _ = std::fs::remove_file(path);
+            None
+        }
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "cannot read a spool file");
+            None
+        }
+    }
+}
+
 /// Reads every spool file in `dir` (none when it does not exist), cutting torn tails; files
 /// older than [`MAX_AGE`] and unreadable ones are deleted with a warning.
 pub(crate) fn read_dir(dir: &Path) -> Vec<Recovered> {
@@ -290,21 +391,7 @@ pub(crate) fn read_dir(dir: &Path) -> Vec<Recovered> {
             .ok()
             .and_then(|modified| SystemTime::now().duration_since(modified).ok())
             .unwrap_or_default();
-        if age > MAX_AGE {
-            tracing::warn!(path = %path.display(), "deleting a spool file older than 7 days without delivering it");
-            let _ = std::fs::remove_file(&path);
-            continue;
-        }
-        match read_file(&path) {
-            Ok(Some(recovered)) => found.push(recovered),
-            Ok(None) => {
-                tracing::warn!(path = %path.display(), "deleting a spool file without a header");
-                let _ = std::fs::remove_file(&path);
-            }
-            Err(error) => {
-                tracing::warn!(path = %path.display(), %error, "cannot read a spool file");
-            }
-        }
+        found.extend(load(&path, age));
     }
     found.sort_by_key(|r| r.task_id);
     found
@@ -454,6 +541,46 @@ mod tests {
         let found = read_dir(dir.path());
         let texts: Vec<&str> = found[0].rows.iter().map(|r| r.content.as_str()).collect();
         assert_eq!(texts, ["whole", "after"]);
+    }
+
+    #[test]
+    fn one_parked_task_is_read_back_by_its_id() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for id in [4, 5] {
+            let mut spool =
+                TaskSpool::create(dir.path(), id, "x").unwrap_or_else(|e| panic!("{e}"));
+            spool.rows(&[row(&format!("row of {id}"))]);
+        }
+        let found = read_task(dir.path(), 5).unwrap_or_else(|| panic!("task 5 not read"));
+        assert_eq!(found.task_id, 5);
+        assert_eq!(found.rows[0].content, "row of 5");
+        assert!(
+            read_task(dir.path(), 6).is_none(),
+            "no file, nothing to deliver"
+        );
+    }
+
+    #[tokio::test]
+    async fn parking_and_nudges_wake_the_redelivery_a_nudge_only_with_something_parked() {
+        let quick = Duration::from_millis(20);
+        let parked = Parked::default();
+        parked.nudge();
+        assert!(
+            tokio::time::timeout(quick, parked.nudged()).await.is_err(),
+            "nothing parked: a nudge wakes nobody"
+        );
+        parked.park(9);
+        parked.park(3);
+        assert!(tokio::time::timeout(quick, parked.parked()).await.is_ok());
+        assert!(
+            tokio::time::timeout(quick, parked.nudged()).await.is_err(),
+            "parking is no nudge"
+        );
+        assert_eq!(parked.list(), [3, 9]);
+        parked.unpark(3);
+        parked.nudge();
+        assert!(tokio::time::timeout(quick, parked.nudged()).await.is_ok());
+        assert_eq!(parked.list(), [9]);
     }
 
     #[test]

@@ -76,12 +76,29 @@ pub(crate) async fn run_task(
             })
             .ok()
     });
+    let summary_target = settings
+        .report
+        .summary_uploads
+        .as_ref()
+        .and_then(|uploads| {
+            uploads
+                .target(&context, steps)
+                .map_err(|reason| {
+                    tracing::warn!(
+                        task_id,
+                        reason,
+                        "the job's summary goes to its log instead of Gitea"
+                    );
+                })
+                .ok()
+        });
     let reporter = Reporter::start(
         settings.report.clone(),
         task_id,
         steps,
         spool,
         job_cancel.clone(),
+        summary_target,
     );
     reporter.runner_row(&format!(
         "{} on runner {}: task {task_id}",
@@ -170,8 +187,23 @@ async fn run_job(
         reporter.runner_row("the job has no instance to run (an empty matrix?)");
         return (JobResult::Failure, Vec::new());
     };
-    // A job calling a reusable workflow has no `runs-on`: each called job picks its backend
-    // by its own when it starts.
+    // Reusable workflows, two server generations. Gitea <= 1.26 sends the call job itself (no
+    // `runs-on`, no steps): the engine expands the call here, and each called job picks its
+    // backend by its own `runs-on` when it starts. Gitea >= 1.27 expands calls itself and
+    // never sends a call job, only the called jobs: a plain job whose context says
+    // `event_name: workflow_call`, with the call's inputs in `event.inputs` (typed again by
+    // the payload's `on.workflow_call` declarations) and only the secrets the call passes.
+    if job.call.is_some() {
+        tracing::info!(
+            task_id = task.id,
+            "a call job: the called workflow's jobs run inside this task"
+        );
+    } else if context.text("event_name") == "workflow_call" {
+        tracing::info!(
+            task_id = task.id,
+            "a called job of a reusable workflow Gitea expanded: inputs and secrets come with the task"
+        );
+    }
     let selected = if job.call.is_some() {
         Ok(environments::select_per_job(
             &settings.labels,

@@ -106,11 +106,33 @@ pub struct ClientConfig {
     pub identity: Option<Identity>,
     /// Sent as `User-Agent: runnel/<version>` and `x-runner-version`.
     pub runner_version: String,
+    /// Capabilities advertised in Register and Declare (proto v0.6.0; Gitea 1.27 stores
+    /// `cancelling`, older servers ignore the field). Every Declare replaces what the server
+    /// holds, so all clients of one runner must send the same list.
+    pub capabilities: Vec<String>,
+}
+
+/// What runnel's runner supports beyond proto v0.4.1: `cancelling` — a task cancelled in
+/// Gitea is answered `RESULT_CANCELLED`, the job's `always()`/`cancelled()` steps and post
+/// hooks run, then the final state is reported (Gitea ≥ 1.27 keeps the task in its
+/// *cancelling* state, with a valid token, until then).
+pub const RUNNER_CAPABILITIES: &[&str] = &["cancelling"];
+
+/// The header in which Gitea ≥ 1.27 names its own capabilities on a Declare answer.
+const SERVER_CAPABILITIES_HEADER: &str = "x-gitea-actions-capabilities";
+
+/// A Declare answer: the runner as the server now holds it, and what the server supports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Declared {
+    pub runner: runner::Runner,
+    /// From the `X-Gitea-Actions-Capabilities` answer header (comma separated on the wire),
+    /// e.g. `job-summary`; empty from Gitea ≤ 1.26.
+    pub server_capabilities: Vec<String>,
 }
 
 impl ClientConfig {
     /// Defaults: automatic transport, verified TLS, 30 s per call, 5 s per fetch (the peer's
-    /// default), standard retries, no identity.
+    /// default), standard retries, no identity, [`RUNNER_CAPABILITIES`].
     pub fn new(base_url: &str, runner_version: &str) -> ClientConfig {
         ClientConfig {
             base_url: base_url.to_owned(),
@@ -121,6 +143,10 @@ impl ClientConfig {
             retry: RetryPolicy::STANDARD,
             identity: None,
             runner_version: runner_version.to_owned(),
+            capabilities: RUNNER_CAPABILITIES
+                .iter()
+                .map(|c| (*c).to_owned())
+                .collect(),
         }
     }
 }
@@ -303,21 +329,42 @@ impl Client {
     /// the runner's credentials: persist them (see [`crate::runner_file`]).
     pub async fn register(
         &self,
-        request: runner::RegisterRequest,
+        mut request: runner::RegisterRequest,
     ) -> Result<runner::Runner, Error> {
+        if request.capabilities.is_empty() {
+            request.capabilities = self.config.capabilities.clone();
+        }
         let response: runner::RegisterResponse = self.call(Rpc::Register, request).await?;
         self.require(Rpc::Register, response.runner, "runner")
     }
 
-    /// Replaces the runner's labels (names only) and version on the server.
+    /// Replaces the runner's labels (names only), version and capabilities on the server.
     pub async fn declare(&self, version: &str, labels: &[String]) -> Result<runner::Runner, Error> {
+        Ok(self.declare_full(version, labels).await?.runner)
+    }
+
+    /// [`declare`](Client::declare), also returning the capabilities the server announces.
+    pub async fn declare_full(&self, version: &str, labels: &[String]) -> Result<Declared, Error> {
         let request = runner::DeclareRequest {
             version: version.to_owned(),
             labels: labels.to_vec(),
-            capabilities: Vec::new(),
+            capabilities: self.config.capabilities.clone(),
         };
-        let response: runner::DeclareResponse = self.call(Rpc::Declare, request).await?;
-        self.require(Rpc::Declare, response.runner, "runner")
+        let (response, headers): (runner::DeclareResponse, HeaderMap) =
+            self.call_with_headers(Rpc::Declare, request).await?;
+        let server_capabilities = headers
+            .get_all(SERVER_CAPABILITIES_HEADER)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Ok(Declared {
+            runner: self.require(Rpc::Declare, response.runner, "runner")?,
+            server_capabilities,
+        })
     }
 
     /// Asks for a task. `tasks_version` is the last one seen (0 forces the server to look).
@@ -357,6 +404,19 @@ impl Client {
     }
 
     async fn call<Req, Resp>(&self, rpc: Rpc, request: Req) -> Result<Resp, Error>
+    where
+        Req: prost::Message + Clone + Send + Sync + 'static,
+        Resp: prost::Message + Default + Send + Sync + 'static,
+    {
+        Ok(self.call_with_headers(rpc, request).await?.0)
+    }
+
+    /// A call, with the answer's headers (gRPC: its initial metadata).
+    async fn call_with_headers<Req, Resp>(
+        &self,
+        rpc: Rpc,
+        request: Req,
+    ) -> Result<(Resp, HeaderMap), Error>
     where
         Req: prost::Message + Clone + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
@@ -401,7 +461,7 @@ impl Client {
         request: Req,
         headers: &HeaderMap,
         timeout: Duration,
-    ) -> Result<Resp, Cause>
+    ) -> Result<(Resp, HeaderMap), Cause>
     where
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
@@ -419,12 +479,13 @@ impl Client {
             Resolved::Grpc => self.inner.grpc.call(&path, request, headers, timeout).await,
             Resolved::Connect => {
                 let url = format!("{}{}", self.inner.base_url, rpc.path_under_mount());
-                let bytes = self
+                let (bytes, answer_headers) = self
                     .inner
                     .connect
                     .call(&url, request.encode_to_vec(), headers, timeout)
                     .await?;
-                Resp::decode(bytes).map_err(|e| Cause::Decode(Box::new(e)))
+                let response = Resp::decode(bytes).map_err(|e| Cause::Decode(Box::new(e)))?;
+                Ok((response, answer_headers))
             }
         }
     }
@@ -436,7 +497,7 @@ impl Client {
         let probe = ping::PingRequest {
             data: "runnel".to_owned(),
         };
-        let grpc: Result<ping::PingResponse, Cause> = self
+        let grpc: Result<(ping::PingResponse, HeaderMap), Cause> = self
             .inner
             .grpc
             .call(&path, probe.clone(), &self.common_headers, timeout)

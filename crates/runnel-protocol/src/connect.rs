@@ -42,14 +42,15 @@ impl ConnectTransport {
         ConnectTransport { client }
     }
 
-    /// Sends one call to `url` and returns the raw (decompressed) response message.
+    /// Sends one call to `url` and returns the raw (decompressed) response message and the
+    /// answer's headers.
     pub(crate) async fn call(
         &self,
         url: &str,
         body: Vec<u8>,
         headers: &HeaderMap,
         timeout: Duration,
-    ) -> Result<Bytes, Cause> {
+    ) -> Result<(Bytes, HeaderMap), Cause> {
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(url)
@@ -92,7 +93,7 @@ impl ConnectTransport {
             .map_err(|_| Cause::Timeout(timeout))??;
         let bytes = decompress(&parts.headers, bytes)?;
         if parts.status == StatusCode::OK {
-            return Ok(bytes);
+            return Ok((bytes, parts.headers));
         }
         Err(error_from_response(parts.status, &parts.headers, &bytes))
     }

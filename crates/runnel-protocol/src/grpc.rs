@@ -49,14 +49,15 @@ impl GrpcTransport {
         })
     }
 
-    /// Sends one unary call to `path` (the full path, mount point included).
+    /// Sends one unary call to `path` (the full path, mount point included); returns the
+    /// message and the answer's initial metadata as headers.
     pub(crate) async fn call<Req, Resp>(
         &self,
         path: &str,
         message: Req,
         headers: &HeaderMap,
         timeout: Duration,
-    ) -> Result<Resp, Cause>
+    ) -> Result<(Resp, HeaderMap), Cause>
     where
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
@@ -83,7 +84,10 @@ impl GrpcTransport {
                 tonic_prost::ProstCodec::<Req, Resp>::default(),
             )
             .await
-            .map(tonic::Response::into_inner)
+            .map(|response| {
+                let (metadata, message, _) = response.into_parts();
+                (message, metadata.into_headers())
+            })
             .map_err(from_status)
         };
         tokio::time::timeout(timeout, exchange)

@@ -13,6 +13,9 @@ pub mod proto;
 pub mod runner_file;
 mod tls;
 
-pub use client::{Client, ClientConfig, ConfigError, Identity, RetryPolicy, Transport};
+pub use client::{
+    Client, ClientConfig, ConfigError, Declared, Identity, RUNNER_CAPABILITIES, RetryPolicy,
+    Transport,
+};
 pub use error::{BoxError, Cause, Code, Error, Rpc};
-pub use tls::TlsError;
+pub use tls::{TlsError, client_config as tls_client_config};

@@ -24,8 +24,9 @@ pub enum TlsError {
     Roots(#[source] std::io::Error),
 }
 
-/// A TLS client configuration without ALPN protocols.
-pub(crate) fn client_config(insecure: bool) -> Result<rustls::ClientConfig, TlsError> {
+/// A TLS client configuration without ALPN protocols; public so that the daemon's other calls
+/// to Gitea (job-summary uploads) trust the same certificates.
+pub fn client_config(insecure: bool) -> Result<rustls::ClientConfig, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

@@ -386,11 +386,17 @@ pub(crate) fn register_in(
 
 impl Runner {
     pub(crate) fn daemon(&self, args: &[&str]) -> Child {
+        self.daemon_with_env(args, &[])
+    }
+
+    /// [`daemon`](Runner::daemon) with extra environment variables.
+    pub(crate) fn daemon_with_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Child {
         runnel()
             .current_dir(self.dir.path())
             .arg("daemon")
             .args(args)
             .env("RUST_LOG", "info")
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(

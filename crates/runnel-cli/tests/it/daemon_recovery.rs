@@ -1,8 +1,9 @@
 //! The daemon's durability against a real Gitea: a runner SIGKILLed mid-job while Gitea is not
 //! answering (so rows are certainly unacknowledged) delivers every row at its next start and
 //! fails the job, leaving none of the job's processes running; a result Gitea missed before a
-//! clean stop is delivered at the next start; and Gitea stopped for 30 s mid-job loses no line
-//! and still gets the result.
+//! clean stop is delivered at the next start; Gitea stopped for 30 s mid-job loses no line
+//! and still gets the result; and a final report that gave up while Gitea stayed away is
+//! delivered by the same daemon once Gitea is back.
 //!
 //! These tests stop the Gitea process (SIGSTOP), so they use their own instance
 //! (`daemon-recovery`) and take turns. Slow: they return early unless `RUN_SLOW_TESTS` is set.
@@ -269,6 +270,133 @@ fn a_result_gitea_missed_before_a_clean_stop_is_delivered_at_the_next_start() {
         Some("Job success"),
         "{log:?}"
     );
+}
+
+#[test]
+fn a_report_that_gave_up_is_redelivered_by_the_running_daemon_when_gitea_is_back() {
+    let test = "a_report_that_gave_up_is_redelivered_by_the_running_daemon_when_gitea_is_back";
+    let Some(gitea) = instance(test) else {
+        return;
+    };
+    let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let runner = register(gitea, "redeliver");
+    // Each report call waits 1 s, and one final report is tried for 5 s (instead of 15
+    // minutes) before it is parked: Gitea stays away well past that budget.
+    runner.write_config("runner:\n  report_close_timeout: 1s\n");
+    let label = &runner.label;
+    let jobs = format!(
+        "  parked:\n    runs-on: {label}\n    steps:\n      - run: echo started\n      - run: sleep 1; echo while-gitea-was-away\n"
+    );
+    gitea.push_workflow(label, &workflow(label, &jobs));
+    let mut daemon = Reaped(Some(
+        runner.daemon_with_env(&["-c", "config.yaml"], &[("RUNNEL_REPORT_PATIENCE", "5s")]),
+    ));
+    let job_id = wait_for_line(gitea, &runner, "started");
+    let frozen = Frozen::new(gitea);
+    runner.wait_for_log("job finished");
+    runner.wait_for_log("it is retried in the background");
+    // A background round while Gitea is still away fails and parks the report again.
+    runner.wait_for_log("retrying the report Gitea did not take");
+    let rounds_before = runner
+        .daemon_log()
+        .matches("it is retried in the background")
+        .count();
+    for _ in 0..300 {
+        if runner
+            .daemon_log()
+            .matches("it is retried in the background")
+            .count()
+            > rounds_before
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let spool = runner.dir.path().join(".runnel-spool");
+    let spooled = |dir: &std::path::Path| -> Vec<std::ffi::OsString> {
+        std::fs::read_dir(dir)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        spooled(&spool).len(),
+        1,
+        "the parked report is in the spool"
+    );
+    drop(frozen);
+    let thawed = Instant::now();
+    let job = completed_jobs(gitea, &runner, 1)
+        .into_iter()
+        .find(|j| j["id"].as_i64() == Some(job_id))
+        .unwrap_or_else(|| panic!("job {job_id} not found"));
+    let delivered = thawed.elapsed();
+    assert!(
+        matches!(daemon.0.as_mut().map(|d| d.try_wait()), Some(Ok(None))),
+        "delivered by the same daemon process, not a restart"
+    );
+    assert_eq!(
+        job["conclusion"],
+        "success",
+        "{job}\n{}",
+        runner.daemon_log()
+    );
+    let log = gitea.log_lines(job_id).unwrap_or_default();
+    assert!(log.iter().any(|l| l == "while-gitea-was-away"), "{log:?}");
+    assert_eq!(
+        log.last().map(String::as_str),
+        Some("Job success"),
+        "{log:?}"
+    );
+    for _ in 0..50 {
+        if spooled(&spool).is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        spooled(&spool).is_empty(),
+        "delivered reports leave the spool"
+    );
+    assert!(runner.daemon_log().contains("Gitea answers again"));
+    let log = runner.daemon_log();
+    println!(
+        "measure: report parked after its retry budget while Gitea was frozen, {} background tries; Gitea back -> job completed in Gitea {:.2} s (same daemon process)",
+        log.matches("retrying the report Gitea did not take")
+            .count(),
+        delivered.as_secs_f64()
+    );
+    assert!(
+        log.contains("task reported"),
+        "delivered by the redelivery: {log}"
+    );
+    let daemon = daemon
+        .0
+        .take()
+        .unwrap_or_else(|| panic!("the daemon is gone"));
+    runner.terminate(&daemon);
+    let status = runner.wait(daemon);
+    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+}
+
+/// A daemon killed when a failing assertion unwinds past it (so no runner outlives its test).
+pub(crate) struct Reaped(pub(crate) Option<std::process::Child>);
+
+impl Reaped {
+    /// The daemon, for a clean stop at the end of the test.
+    pub(crate) fn take(&mut self) -> std::process::Child {
+        self.0
+            .take()
+            .unwrap_or_else(|| panic!("the daemon was already taken"))
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// Waits until the runner's job shows `line` in Gitea; returns the job's id.

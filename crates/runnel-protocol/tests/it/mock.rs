@@ -274,3 +274,33 @@ async fn gzip_responses_are_decompressed() {
         Err(e) => panic!("{}", crate::chain(&e)),
     }
 }
+
+#[tokio::test]
+async fn declare_returns_the_capabilities_the_server_announces_in_its_header() {
+    let declared = runner::DeclareResponse {
+        runner: Some(runner::Runner {
+            id: 7,
+            name: "r".to_owned(),
+            ..runner::Runner::default()
+        }),
+    };
+    let mut with_header = proto(&declared);
+    with_header.headers.push((
+        "X-Gitea-Actions-Capabilities",
+        "job-summary, later-thing".to_owned(),
+    ));
+    let (url, _seen) = serve(vec![with_header, proto(&declared)]).await;
+    let client = fast_client(&url);
+    match client.declare_full("1", &["l".to_owned()]).await {
+        Ok(answer) => {
+            assert_eq!(answer.runner.id, 7);
+            assert_eq!(answer.server_capabilities, ["job-summary", "later-thing"]);
+        }
+        Err(e) => panic!("{}", crate::chain(&e)),
+    }
+    // Gitea <= 1.26 sends no such header.
+    match client.declare_full("1", &["l".to_owned()]).await {
+        Ok(answer) => assert!(answer.server_capabilities.is_empty()),
+        Err(e) => panic!("{}", crate::chain(&e)),
+    }
+}
