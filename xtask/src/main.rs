@@ -2,8 +2,9 @@
 //!
 //! - `cargo xtask test`: the whole test suite as CI runs it: installs and starts the test
 //!   prerequisites (Node packages for the oracles, the Docker engine and locally built images,
-//!   a Gitea built from the Go module proxy, cargo-fuzz), checks formatting and clippy, runs
-//!   a short fuzz run per target, then every crate's tests with the slow end-to-end ones on.
+//!   the two Gitea versions the tests use, built from the Go module proxy, Debian's Docker
+//!   registry, cargo-fuzz), checks formatting and clippy, runs a short fuzz run per target,
+//!   then every crate's tests with the slow end-to-end ones on.
 //! - `cargo xtask fuzz [SECONDS]`: only the fuzz smoke runs.
 //!
 //! Owns: the order of those steps and how each prerequisite is installed. Must not: hold test
@@ -67,8 +68,16 @@ fn test(root: &Path) -> Result<()> {
     step("Gitea for the protocol and daemon tests (built once from the Go module proxy, cached)");
     run(Command::new("bash").arg(root.join("tests/gitea/build.sh")))?;
 
+    step("the newer Gitea (tests/gitea/NEXT_VERSION) for daemon_gitea_next (built once, cached)");
+    run(Command::new("bash")
+        .arg(root.join("tests/gitea/build.sh"))
+        .env("GITEA_VERSION", "next"))?;
+
     step("versitygw for the S3 cache store tests (built once from the Go module proxy, cached)");
     run(Command::new("bash").arg(root.join("tests/s3/build.sh")))?;
+
+    step("a Docker registry for the image pull tests (Debian's docker-registry, apache2-utils)");
+    run(Command::new("bash").arg(root.join("tests/registry/install.sh")))?;
 
     step("cargo fmt --check");
     run(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
@@ -95,13 +104,83 @@ fn test(root: &Path) -> Result<()> {
     if std::env::var_os("RUN_SLOW_TESTS").is_none() {
         cargo_test.env("RUN_SLOW_TESTS", "1");
     }
+    let before = DockerObjects::list();
     let tested = run_counting_tests(&mut cargo_test);
     stop_gitea_instances(root);
+    stop_instances(root, "registry");
     let (passed, failed) = tested?;
+    // "No container, network or volume left behind after any test": whatever the tests
+    // created and did not remove fails the run, whichever test leaked it.
+    let left = DockerObjects::list().added_since(&before);
+    if !left.is_empty() {
+        println!("summary: {passed} passed, {failed} failed");
+        bail!("the tests left Docker objects behind:\n{}", left.join("\n"));
+    }
     // One plain closing line for the whole suite: cargo's own last summary is often that of
     // a target with no tests, which says nothing about the run.
     println!("summary: {passed} passed, {failed} failed");
     Ok(())
+}
+
+/// Containers, networks and volumes that exist, by id, with a name for the report.
+struct DockerObjects(Vec<(String, String)>);
+
+impl DockerObjects {
+    /// Networks the runner keeps on purpose (shared by every job, created once).
+    const PERSISTENT_NETWORKS: &[&str] = &["runnel-jobs"];
+
+    fn list() -> DockerObjects {
+        let mut objects = Vec::new();
+        for (kind, args) in [
+            (
+                "container",
+                &[
+                    "ps",
+                    "-a",
+                    "--no-trunc",
+                    "--format",
+                    "{{.ID}} {{.Names}} {{.Image}}",
+                ][..],
+            ),
+            (
+                "network",
+                &[
+                    "network",
+                    "ls",
+                    "--no-trunc",
+                    "--format",
+                    "{{.ID}} {{.Name}}",
+                ][..],
+            ),
+            (
+                "volume",
+                &["volume", "ls", "--format", "{{.Name}} {{.Name}}"][..],
+            ),
+        ] {
+            let Ok(out) = Command::new("docker").args(args).output() else {
+                continue;
+            };
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                let Some((id, name)) = line.split_once(' ') else {
+                    continue;
+                };
+                if kind == "network" && Self::PERSISTENT_NETWORKS.contains(&name) {
+                    continue;
+                }
+                objects.push((format!("{kind} {id}"), format!("{kind} {name}")));
+            }
+        }
+        DockerObjects(objects)
+    }
+
+    /// Names of the objects here that `before` did not have.
+    fn added_since(&self, before: &DockerObjects) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(id, _)| !before.0.iter().any(|(old, _)| old == id))
+            .map(|(_, name)| name.clone())
+            .collect()
+    }
 }
 
 /// Runs `cargo test`, passing its output through, and adds up its `test result:` lines.
@@ -164,6 +243,32 @@ fn stop_gitea_instances(root: &Path) {
         {
             let _ = Command::new("bash")
                 .arg(root.join("tests/gitea/stop.sh"))
+                .arg(name)
+                .status();
+        }
+    }
+}
+
+/// Stops the instances of `tests/<kind>/start.sh` (each has an `instances/NAME.env` under the
+/// cache) that the tests leave running for one another.
+fn stop_instances(root: &Path, kind: &str) {
+    let cache = match std::env::var_os("RUNNEL_CACHE") {
+        Some(dir) => PathBuf::from(dir),
+        None => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".cache/runnel"),
+            None => return,
+        },
+    };
+    let Ok(entries) = std::fs::read_dir(cache.join(kind).join("instances")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "env")
+            && let Some(name) = path.file_stem().and_then(|n| n.to_str())
+        {
+            let _ = Command::new("bash")
+                .arg(root.join(format!("tests/{kind}/stop.sh")))
                 .arg(name)
                 .status();
         }

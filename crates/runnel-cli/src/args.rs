@@ -38,6 +38,9 @@ pub(crate) enum Command {
     Doctor(DoctorArgs),
     /// Look at and manage the cache's entries: `ls`, `rm`, `prune`.
     Cache(CacheArgs),
+    /// Serve the cache alone, for the runners of a fleet whose `cache.external_server` names
+    /// it; they share `cache.shared_secret` with it.
+    CacheServer(crate::cache_server::CacheServerArgs),
     /// Load and plan workflow files repeatedly in-process (for tests/bench).
     #[command(hide = true)]
     BenchParse(BenchArgs),
@@ -143,6 +146,19 @@ pub(crate) struct RunArgs {
     /// this machine's system bundle.
     #[arg(long = "ca-bundle", value_name = "FILE")]
     pub(crate) ca_bundle: Option<PathBuf>,
+    /// Pull job, service and action images even when they are present (act's `--pull`, which
+    /// act turns on by default; off here, since a local run often has no registry). A failed
+    /// pull falls back to the local copy.
+    #[arg(long)]
+    pub(crate) pull: bool,
+    /// Rebuild Dockerfile actions even when an image of the same content exists (act's
+    /// `--rebuild`).
+    #[arg(long)]
+    pub(crate) rebuild: bool,
+    /// Also write each job's step summaries ($GITHUB_STEP_SUMMARY, Markdown) to
+    /// DIR/<job key>.md (created if missing); they are printed after each job either way.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) summary_dir: Option<PathBuf>,
     /// Print the plan and run nothing.
     #[arg(long)]
     pub(crate) plan: bool,
@@ -168,6 +184,13 @@ pub(crate) struct RunArgs {
     /// or us-east-1), shared with every runner pointing at it.
     #[arg(long, value_name = "URL")]
     pub(crate) cache_s3: Option<String>,
+    /// Use this `runnel cache-server` for the cache (`cache.external_server`); artifacts stay
+    /// with the built-in server.
+    #[arg(long, value_name = "URL")]
+    pub(crate) cache_external_server: Option<String>,
+    /// The secret shared with that server (`cache.shared_secret_file`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) cache_secret_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -236,9 +259,14 @@ pub(crate) struct CacheDirArgs {
     /// The cache directory [default: ~/.cache/runnel/cache, as `runnel run`].
     #[arg(long, value_name = "DIR", conflicts_with = "config")]
     pub(crate) dir: Option<PathBuf>,
-    /// Take the directory from this config file's `cache.dir` (the daemon's cache).
+    /// Take the directory from this config file's `cache.dir` (the daemon's cache), or its
+    /// bucket when it has `cache.s3`.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
+    /// The cache is this S3 bucket, `http(s)://host[:port]/BUCKET[/PREFIX]` (keys from
+    /// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), as `runnel run --cache-s3` takes it.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["dir", "config"])]
+    pub(crate) s3: Option<String>,
 }
 
 #[derive(Args)]

@@ -8,6 +8,7 @@ mod args;
 mod bench;
 mod cache;
 mod cache_cmd;
+mod cache_server;
 mod daemon;
 mod discover;
 mod doctor;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         Command::GenerateConfig => generate_config::run(),
         Command::Doctor(a) => doctor::run(&a),
         Command::Cache(a) => cache_cmd::run(&a),
+        Command::CacheServer(a) => cache_server::run(&a),
         Command::BenchParse(a) => bench::run(&a),
     };
     match result {

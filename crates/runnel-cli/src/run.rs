@@ -3,7 +3,8 @@
 //!
 //! Wiring only: events come from `plan::event_from_args`, jobs run in `runnel_engine`, steps
 //! in the host or Docker backend chosen per job by `-P` label mappings (unmapped labels run on
-//! this machine), output through `terminal::TerminalSink`.
+//! this machine), output through `terminal::TerminalSink` (which also prints each job's step
+//! summaries after it; `--summary-dir` writes them to files at the end).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,7 +21,7 @@ use crate::Outcome;
 use crate::args::RunArgs;
 use crate::discover;
 use crate::plan;
-use crate::terminal::{Colour, TerminalSink, result_style, seconds};
+use crate::terminal::{Colour, JobSummary, TerminalSink, result_style, seconds};
 
 pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
     let mut event = plan::event_from_args(&args.event, &args.event_args)?;
@@ -74,8 +75,20 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
         .enable_all()
         .build()
         .context("start the async runtime")?;
-    let docker = runtime.block_on(connect_docker(&sink, args.ca_bundle.clone()));
+    // Connecting to Docker (a few round trips to the engine) overlaps starting the cache.
+    let docker = runtime.spawn({
+        let sink = sink.clone();
+        let images = ImagePolicy {
+            ca_bundle: args.ca_bundle.clone(),
+            force_pull: args.pull,
+            force_rebuild: args.rebuild,
+        };
+        async move { connect_docker(&sink, images).await }
+    });
     options.job_services = runtime.block_on(crate::cache::run_services(args))?;
+    let docker = runtime
+        .block_on(docker)
+        .unwrap_or_else(|join| Err(format!("connect to Docker: {join}")));
     let host = HostBackend::new(HostConfig::default());
     // Processes and job directories of an earlier run that was killed.
     host.cleanup_leftovers();
@@ -120,6 +133,9 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
         failed |= result.result != JobResult::Success;
     }
     finish_teardowns(&runtime, &backend, &sink);
+    if let Some(dir) = &args.summary_dir {
+        write_summaries(dir, &sink.job_summaries())?;
+    }
     if ran == 0 {
         eprintln!(
             "runnel: no workflow is triggered by `{}` on {}",
@@ -180,6 +196,39 @@ fn print_summary(sink: &TerminalSink, result: &WorkflowResult) {
             seconds(result.duration)
         ),
     ));
+}
+
+/// `--summary-dir`: one `<job key>.md` per job that wrote a summary (characters other than
+/// letters, digits, `-`, `_` and `.` in the key become `_`; a called job `call/inner` is
+/// `call_inner.md`). Jobs of several workflows with one key share a file.
+fn write_summaries(dir: &Path, summaries: &[JobSummary]) -> Result<()> {
+    if summaries.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    for summary in summaries {
+        let name: String = summary
+            .key
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        files
+            .entry(format!("{name}.md"))
+            .or_default()
+            .push_str(&summary.markdown());
+    }
+    for (name, text) in &files {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// `-s NAME=VALUE`, `-s NAME` (value from the environment, as act does) and `--secret-file`.
@@ -256,14 +305,22 @@ fn finish_teardowns(runtime: &tokio::runtime::Runtime, backend: &LabelRouter, si
     }
 }
 
+/// What `runnel run`'s flags say about the images and trust of job containers.
+struct ImagePolicy {
+    ca_bundle: Option<std::path::PathBuf>,
+    /// `--pull`: pull images even when present (act's `--pull`).
+    force_pull: bool,
+    /// `--rebuild`: rebuild Dockerfile actions even when built (act's `--rebuild`).
+    force_rebuild: bool,
+}
+
 /// The Docker backend when an engine answers, after removing what dead runners left behind;
 /// otherwise why not, which is said only if a job needs Docker.
-async fn connect_docker(
-    sink: &TerminalSink,
-    ca_bundle: Option<std::path::PathBuf>,
-) -> Result<DockerBackend, String> {
+async fn connect_docker(sink: &TerminalSink, images: ImagePolicy) -> Result<DockerBackend, String> {
     let config = DockerBackendConfig {
-        ca_bundle,
+        ca_bundle: images.ca_bundle,
+        force_pull: images.force_pull,
+        force_rebuild: images.force_rebuild,
         // Jobs end sooner; `finish_teardowns` waits for the removals before the run ends.
         teardown: Teardown::Background,
         // Like `docker run` and act: a local run's jobs need no isolation from each other,
