@@ -19,6 +19,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=../lib/service.sh
+. "$here/../lib/service.sh"
 name="${1:-default}"
 case "$name" in (*[!A-Za-z0-9_-]*|"") echo "gitea-start: bad instance name: $name" >&2; exit 2;; esac
 protocol="${GITEA_PROTOCOL:-http}"
@@ -42,13 +44,7 @@ moddir="$cache/gopath/pkg/mod/code.gitea.io/gitea@$version"
 rm -rf "$state" "$envfile"
 mkdir -p "$state/custom/conf" "$state/data" "$state/log"
 
-# A free port: pick random ones until nothing answers on it.
-port=""
-for _ in $(seq 1 50); do
-  candidate=$(( 20000 + RANDOM % 40000 ))
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
-done
-[ -n "$port" ] || { log "no free port found"; exit 1; }
+port="$(service_free_port)" || { log "no free port found"; exit 1; }
 
 url="$protocol://127.0.0.1:$port"
 conf="$state/custom/conf/app.ini"

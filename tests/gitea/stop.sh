@@ -4,6 +4,8 @@
 #
 #   tests/gitea/stop.sh [NAME]        NAME defaults to "default"
 set -euo pipefail
+# shellcheck source=../lib/service.sh
+. "$(dirname "$0")/../lib/service.sh"
 
 name="${1:-default}"
 cache="${RUNNEL_CACHE:-$HOME/.cache/runnel}/gitea"
@@ -11,13 +13,5 @@ state="$cache/instances/$name"
 pidfile="$state/gitea.pid"
 
 rm -f "$cache/instances/$name.env"
-[ -f "$pidfile" ] || { echo "gitea-stop[$name]: not running" >&2; exit 0; }
-pid="$(cat "$pidfile")"
-rm -f "$pidfile"
-# Only signal the process if it is still the Gitea of this state directory (PIDs are reused).
-if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$state"; then
-  kill "$pid"
-  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-  kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
-  echo "gitea-stop[$name]: stopped $pid" >&2
-fi
+service_stop "gitea-stop[$name]" "$state" "$pidfile"
+[ -z "$stopped" ] || echo "gitea-stop[$name]: stopped $stopped" >&2

@@ -16,6 +16,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=../lib/service.sh
+. "$here/../lib/service.sh"
 name="${1:-default}"
 case "$name" in (*[!A-Za-z0-9_-]*|"") echo "registry-start: bad instance name: $name" >&2; exit 2;; esac
 cache="${RUNNEL_CACHE:-$HOME/.cache/runnel}/registry"
@@ -30,8 +32,7 @@ flock 9
 running() {
   [ -f "$envfile" ] && [ -f "$state/registry.pid" ] || return 1
   local pid; pid="$(cat "$state/registry.pid")"
-  kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$state" || return 1
+  service_owns "$pid" "$state" || return 1
   # shellcheck disable=SC1090
   local code; code=$(. "$envfile"; curl -s -o /dev/null -w '%{http_code}' "http://$REGISTRY/v2/" || true)
   [ "$code" = 401 ]
@@ -51,12 +52,7 @@ fi
 rm -rf "$state" "$envfile"
 mkdir -p "$state/data" "$state/docker-config"
 
-port=""
-for _ in $(seq 1 50); do
-  candidate=$(( 20000 + RANDOM % 40000 ))
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
-done
-[ -n "$port" ] || { log "no free port found"; exit 1; }
+port="$(service_free_port)" || { log "no free port found"; exit 1; }
 
 user="runnel-test"
 password="pw-$RANDOM$RANDOM$RANDOM"
@@ -82,13 +78,9 @@ nohup docker-registry serve "$state/config.yml" >"$state/registry.log" 2>&1 9>&-
 echo $! >"$state/registry.pid"
 
 url="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do
-  code=$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/" || true)
-  [ "$code" = 401 ] && break
-  kill -0 "$(cat "$state/registry.pid")" 2>/dev/null || { log "the registry exited: $(tail -n 5 "$state/registry.log")"; exit 1; }
-  sleep 0.1
-done
-[ "$code" = 401 ] || { log "the registry does not answer at $url"; exit 1; }
+asks_for_login() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/v2/" || true)" = 401 ]; }
+service_wait_ready "$state/registry.pid" "$state/registry.log" "the registry" asks_for_login \
+  || { log "the registry does not answer at $url"; exit 1; }
 
 registry="127.0.0.1:$port"
 echo "$password" | DOCKER_CONFIG="$state/docker-config" docker login -u "$user" --password-stdin "$registry" >"$state/login.log" 2>&1 \

@@ -12,6 +12,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=../lib/service.sh
+. "$here/../lib/service.sh"
 name="${1:-default}"
 case "$name" in (*[!A-Za-z0-9_-]*|"") echo "s3-start: bad instance name: $name" >&2; exit 2;; esac
 cache="${RUNNEL_CACHE:-$HOME/.cache/runnel}/versitygw"
@@ -24,12 +26,7 @@ bin="$("$here/build.sh" | tail -n 1)"
 rm -rf "$state" "$envfile"
 mkdir -p "$state/root" "$state/sidecar"
 
-port=""
-for _ in $(seq 1 50); do
-  candidate=$(( 20000 + RANDOM % 40000 ))
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
-done
-[ -n "$port" ] || { log "no free port found"; exit 1; }
+port="$(service_free_port)" || { log "no free port found"; exit 1; }
 
 access="runnel-test-access"
 secret="runnel-test-secret-$RANDOM$RANDOM"
@@ -40,11 +37,7 @@ ROOT_ACCESS_KEY_ID="$access" ROOT_SECRET_ACCESS_KEY="$secret" \
 echo $! >"$state/versitygw.pid"
 
 url="http://127.0.0.1:$port"
-for _ in $(seq 1 100); do
-  if curl -s -o /dev/null "$url/"; then break; fi
-  kill -0 "$(cat "$state/versitygw.pid")" 2>/dev/null || { log "versitygw exited: $(tail -n 5 "$state/versitygw.log")"; exit 1; }
-  sleep 0.1
-done
+service_wait_ready "$state/versitygw.pid" "$state/versitygw.log" versitygw curl -s -o /dev/null "$url/" || true
 status=$(curl -s -o "$state/create-bucket.txt" -w '%{http_code}' -X PUT \
   -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
   --aws-sigv4 "aws:amz:us-east-1:s3" --user "$access:$secret" "$url/runnel-cache")

@@ -4,6 +4,8 @@
 #
 #   tests/s3/stop.sh [NAME]        NAME defaults to "default"
 set -euo pipefail
+# shellcheck source=../lib/service.sh
+. "$(dirname "$0")/../lib/service.sh"
 
 name="${1:-default}"
 cache="${RUNNEL_CACHE:-$HOME/.cache/runnel}/versitygw"
@@ -11,11 +13,4 @@ state="$cache/instances/$name"
 pidfile="$state/versitygw.pid"
 
 rm -f "$cache/instances/$name.env"
-[ -f "$pidfile" ] || { echo "s3-stop[$name]: not running" >&2; exit 0; }
-pid="$(cat "$pidfile")"
-rm -f "$pidfile"
-# Only signal the process if it is still the versitygw of this state directory (PIDs are reused).
-if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$state"; then
-  kill "$pid"
-  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-fi
+service_stop "s3-stop[$name]" "$state" "$pidfile"

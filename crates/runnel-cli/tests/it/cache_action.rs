@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::cache_support::{require_debian_image, slow_or_skip};
-use crate::support::{repo_root, run_expecting, runnel};
+use crate::support::{publish_to_mirror, repo_root, run_expecting, runnel};
 
 const NEEDS: &str = "node, npm and git";
 
@@ -40,21 +40,6 @@ fn run_in(dir: &Path, program: &str, args: &[&str]) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let mut all = vec![
-        "-c",
-        "user.name=runnel-test",
-        "-c",
-        "user.email=runnel-test@example.invalid",
-        "-c",
-        "init.defaultBranch=main",
-        "-c",
-        "tag.gpgSign=false",
-    ];
-    all.extend_from_slice(args);
-    run_in(dir, "git", &all);
 }
 
 /// Bundles the stand-in `actions/cache` and pushes it, tagged `v4`, to the bare repository
@@ -88,18 +73,7 @@ fn serve_cache_action(mirror: &Path) -> String {
             ],
         );
     }
-    let bare = mirror.join("actions/cache");
-    std::fs::create_dir_all(&bare).unwrap_or_else(|e| panic!("mkdir: {e}"));
-    git(&bare, &["init", "--quiet", "--bare"]);
-    git(&work, &["init", "--quiet"]);
-    git(&work, &["add", "."]);
-    git(
-        &work,
-        &["commit", "--quiet", "-m", "cache action for runnel's tests"],
-    );
-    git(&work, &["tag", "v4"]);
-    let target = bare.display().to_string();
-    git(&work, &["push", "--quiet", &target, "main", "refs/tags/v4"]);
+    publish_to_mirror(mirror, "actions/cache", &work, "v4");
     format!("file://{}", mirror.display())
 }
 

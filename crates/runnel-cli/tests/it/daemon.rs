@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::json;
-
-use crate::daemon_gitea::{completed_jobs, gitea, register, step_states, unique, workflow};
+use crate::daemon_gitea::{
+    completed_jobs, gitea, register, run_the_failing_job, step_states, wait_for_line, workflow,
+};
 use crate::support::runnel;
 
 #[test]
@@ -17,13 +17,7 @@ fn register_writes_the_runner_file_and_gitea_lists_the_runner() {
         return;
     };
     let runner = register(gitea, "reg");
-    let listed = gitea
-        .api(
-            "GET",
-            &format!("/admin/actions/runners/{}", runner.id),
-            None,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let listed = gitea.runner(runner.id);
     assert_eq!(listed["name"], runner.label.as_str(), "{listed}");
     let labels: Vec<&str> = listed["labels"]
         .as_array()
@@ -133,59 +127,7 @@ fn a_passing_and_a_failing_job_with_step_states_logs_and_live_latency() {
     assert_eq!(lines.last().map(String::as_str), Some("Job success"));
 
     // A failing step fails the job; the step after it is skipped, `always()` still runs.
-    let failing = format!("{label}-fail");
-    let jobs = format!(
-        "  broken:\n    runs-on: {label}\n    steps:\n      - run: echo before\n      - run: exit 3\n      - run: echo never\n      - if: always()\n        run: echo cleanup\n"
-    );
-    gitea.push_workflow(&failing, &workflow(&failing, &jobs));
-    // `--once` takes whichever queued job of this label comes first: run it until the job
-    // under test has run (a stray duplicate run, if Gitea ever makes one, goes first).
-    let mut broken = None;
-    for _ in 0..3 {
-        let status = runner.wait(runner.daemon(&["--once"]));
-        assert!(
-            status.success(),
-            "daemon: {status}\n{}",
-            runner.daemon_log()
-        );
-        let jobs = gitea.jobs_of(runner.id);
-        broken = jobs
-            .into_iter()
-            .find(|j| j["name"] == "broken" && j["status"] == "completed");
-        if broken.is_some() {
-            break;
-        }
-    }
-    let job = broken.unwrap_or_else(|| {
-        panic!(
-            "the broken job did not run; jobs: {:?}",
-            gitea.jobs_of(runner.id)
-        )
-    });
-    let job = &job;
-    assert_eq!(job["conclusion"], "failure", "{job}");
-    let steps = gitea.web_steps(
-        runner.dir.path(),
-        job["run_id"].as_i64().unwrap_or_default(),
-        job["id"].as_i64().unwrap_or_default(),
-    );
-    let steps: Vec<(&str, &str)> = steps
-        .iter()
-        .map(|(n, s)| (n.as_str(), s.as_str()))
-        .collect();
-    // Gitea adds "Set up job" (rows before the first step) and "Complete job" (after the last,
-    // with the job's result) around the job's own steps.
-    assert_eq!(
-        steps,
-        [
-            ("Set up job", "success"),
-            ("Run echo before", "success"),
-            ("Run exit 3", "failure"),
-            ("Run echo never", "skipped"),
-            ("Run echo cleanup", "success"),
-            ("Complete job", "failure"),
-        ]
-    );
+    let job = run_the_failing_job(gitea, &runner);
     let lines = gitea
         .log_lines(job["id"].as_i64().unwrap_or_default())
         .unwrap_or_else(|e| panic!("{e}"));
@@ -200,15 +142,7 @@ fn secrets_are_masked_and_outputs_cross_needs() {
     };
     let runner = register(gitea, "needs");
     let label = &runner.label;
-    let secret_name = format!("S_{}", label.replace('-', "_").to_uppercase());
-    let secret_value = format!("hush-{}", unique("v"));
-    gitea
-        .api(
-            "PUT",
-            &format!("/repos/{}/actions/secrets/{secret_name}", gitea.repo),
-            Some(&json!({ "data": secret_value })),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (secret_name, secret_value) = gitea.new_secret("S", label, "hush");
     let jobs = format!(
         "  first:\n    runs-on: {label}\n    outputs:\n      answer: ${{{{ steps.compute.outputs.answer }}}}\n    steps:\n      - id: compute\n        run: |\n          echo \"answer=42\" >> \"$GITHUB_OUTPUT\"\n          echo \"the secret is ${{{{ secrets.{secret_name} }}}}\"\n  second:\n    needs: first\n    runs-on: {label}\n    steps:\n      - run: echo \"got ${{{{ needs.first.outputs.answer }}}} after ${{{{ needs.first.result }}}}\"\n"
     );
@@ -230,19 +164,13 @@ fn secrets_are_masked_and_outputs_cross_needs() {
     let second = by_name("second");
     assert_eq!(first["conclusion"], "success", "{first}");
     assert_eq!(second["conclusion"], "success", "{second}");
-    let first_log = gitea
-        .log_lines(first["id"].as_i64().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{e}"))
-        .join("\n");
+    let first_log = gitea.log_text(first);
     assert!(first_log.contains("the secret is ***"), "{first_log}");
     assert!(
         !first_log.contains(&secret_value),
         "secret leaked: {first_log}"
     );
-    let second_log = gitea
-        .log_lines(second["id"].as_i64().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{e}"))
-        .join("\n");
+    let second_log = gitea.log_text(second);
     assert!(second_log.contains("got 42 after success"), "{second_log}");
 }
 
@@ -258,22 +186,7 @@ fn a_run_cancelled_in_gitea_stops_the_job() {
     );
     gitea.push_workflow(label, &workflow(label, &jobs));
     let child = runner.daemon(&["--once"]);
-    let mut running = None;
-    for _ in 0..600 {
-        let job = gitea.jobs_of(runner.id).into_iter().next();
-        if let Some(job) = job {
-            let id = job["id"].as_i64().unwrap_or_default();
-            let started = gitea
-                .log_lines(id)
-                .is_ok_and(|lines| lines.iter().any(|l| l == "started"));
-            if started {
-                running = Some(job);
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let job = running.unwrap_or_else(|| panic!("job never started: {}", runner.daemon_log()));
+    let job = wait_for_line(gitea, &runner, "started");
     let run_id = job["run_id"]
         .as_i64()
         .unwrap_or_else(|| panic!("no run_id: {job}"));

@@ -33,11 +33,21 @@ pub(crate) static GITEA: OnceLock<Result<Gitea, String>> = OnceLock::new();
 
 /// The Gitea for `test`, or `None` (with a note) when slow tests are off.
 pub(crate) fn gitea(test: &str) -> Option<&'static Gitea> {
+    slow_instance(&GITEA, test, obtain)
+}
+
+/// The instance kept in `slot` (made by `obtain` on first use) for `test`, or `None` (with a
+/// note) when slow tests are off; panics when they are on and the instance is not available.
+pub(crate) fn slow_instance(
+    slot: &'static OnceLock<Result<Gitea, String>>,
+    test: &str,
+    obtain: fn() -> Result<Gitea, String>,
+) -> Option<&'static Gitea> {
     if std::env::var_os("RUN_SLOW_TESTS").is_none() {
         eprintln!("note: skipping {test}: needs a real Gitea; set RUN_SLOW_TESTS=1");
         return None;
     }
-    match GITEA.get_or_init(obtain) {
+    match slot.get_or_init(obtain) {
         Ok(gitea) => Some(gitea),
         Err(reason) => panic!("{test}: RUN_SLOW_TESTS is set but no Gitea is available: {reason}"),
     }
@@ -52,29 +62,57 @@ pub(crate) fn obtain() -> Result<Gitea, String> {
 
 /// Instance `name`: the running one when its env file answers, else a fresh one.
 pub(crate) fn obtain_named(name: &str) -> Result<Gitea, String> {
+    obtain_version(name, None)
+}
+
+/// Instance `name` of the default Gitea, or with `next` (the version `tests/gitea/NEXT_VERSION`
+/// names) of the newer one started with `GITEA_VERSION=next`: the running one when its env
+/// file answers (and names that version), else a fresh one.
+pub(crate) fn obtain_version(name: &str, next: Option<&str>) -> Result<Gitea, String> {
     let cache = std::env::var_os("RUNNEL_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/runnel")))
         .ok_or("neither RUNNEL_CACHE nor HOME is set")?;
     let env_file = cache.join(format!("gitea/instances/{name}.env"));
-    if let Ok(gitea) = read_env(&env_file)
+    let running_version = std::fs::read_to_string(&env_file).ok().and_then(|text| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("GITEA_VERSION=").map(str::to_owned))
+    });
+    if (next.is_none() || running_version.as_deref() == next)
+        && let Ok(gitea) = read_env(&env_file)
         && gitea.api("GET", "/version", None).is_ok()
     {
         return Ok(gitea);
     }
     let script = repo_root().join("tests/gitea/start.sh");
-    let output = Command::new(&script)
-        .arg(name)
+    let mut command = Command::new(&script);
+    command.arg(name);
+    if next.is_some() {
+        command.env("GITEA_VERSION", "next");
+    }
+    let output = command
         .output()
         .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     if !output.status.success() {
+        let prefix = if next.is_some() {
+            "GITEA_VERSION=next "
+        } else {
+            ""
+        };
         return Err(format!(
-            "{} failed: {}",
+            "{prefix}{} {name} failed: {}",
             script.display(),
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    read_env(&env_file)
+    let gitea = read_env(&env_file)?;
+    if let Some(version) = next {
+        let served = gitea.api("GET", "/version", None)?;
+        if served["version"].as_str() != Some(version.trim_start_matches('v')) {
+            return Err(format!("{name} serves {served}, expected {version}"));
+        }
+    }
+    Ok(gitea)
 }
 
 pub(crate) fn read_env(path: &Path) -> Result<Gitea, String> {
@@ -140,6 +178,36 @@ impl Gitea {
             return Ok(Value::Null);
         }
         serde_json::from_str(&text).map_err(|e| format!("{path}: not JSON ({e}): {text}"))
+    }
+
+    /// The runner `id` as the admin API lists it.
+    pub(crate) fn runner(&self, id: i64) -> Value {
+        self.api("GET", &format!("/admin/actions/runners/{id}"), None)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Sets a repository secret unique to the runner `label` (named `<prefix>_<LABEL>`, its
+    /// value starting with `value_prefix`); returns its name and value.
+    pub(crate) fn new_secret(
+        &self,
+        prefix: &str,
+        label: &str,
+        value_prefix: &str,
+    ) -> (String, String) {
+        let name = format!("{prefix}_{}", label.replace('-', "_").to_uppercase());
+        let value = format!("{value_prefix}-{}", unique("v"));
+        self.put_secret(&name, &value);
+        (name, value)
+    }
+
+    /// Sets the repository secret `name` to `value`.
+    pub(crate) fn put_secret(&self, name: &str, value: &str) {
+        self.api(
+            "PUT",
+            &format!("/repos/{}/actions/secrets/{name}", self.repo),
+            Some(&json!({ "data": value })),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Pushes a workflow file to `main` (retried: parallel tests commit to the same branch).
@@ -233,6 +301,13 @@ impl Gitea {
             .collect())
     }
 
+    /// The log of `job` (a job as the REST API lists it) as one text.
+    pub(crate) fn log_text(&self, job: &Value) -> String {
+        self.log_lines(job["id"].as_i64().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .join("\n")
+    }
+
     /// Logs in to the web UI (its routes need a session) and POSTs `body` to `path`; Gitea
     /// 1.26 has no REST API to cancel a run, and its REST job view reports every step with
     /// the job's conclusion, so those two go through the web UI's own JSON routes.
@@ -279,15 +354,19 @@ impl Gitea {
         self.web_post(dir, &format!("/actions/runs/{run_id}/cancel"), "{}");
     }
 
-    /// Step names and states as the web UI shows them for one job.
-    pub(crate) fn web_steps(&self, dir: &Path, run_id: i64, job_id: i64) -> Vec<(String, String)> {
+    /// The web UI's run view of one job (its JSON: `state.currentJob`, `state.run`, ...).
+    pub(crate) fn web_job_view(&self, dir: &Path, run_id: i64, job_id: i64) -> Value {
         let text = self.web_post(
             dir,
             &format!("/actions/runs/{run_id}/jobs/{job_id}"),
             r#"{"logCursors":[]}"#,
         );
-        let view: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-        view["state"]["currentJob"]["steps"]
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+
+    /// Step names and states as the web UI shows them for one job.
+    pub(crate) fn web_steps(&self, dir: &Path, run_id: i64, job_id: i64) -> Vec<(String, String)> {
+        self.web_job_view(dir, run_id, job_id)["state"]["currentJob"]["steps"]
             .as_array()
             .map(|steps| {
                 steps
@@ -434,6 +513,13 @@ impl Runner {
         signal(child.id(), "TERM");
     }
 
+    /// Stops the daemon with SIGTERM and asserts that it ended cleanly.
+    pub(crate) fn stop(&self, child: Child) {
+        self.terminate(&child);
+        let status = self.wait(child);
+        assert!(status.success(), "{status}\n{}", self.daemon_log());
+    }
+
     /// Writes `config.yaml` in the runner's directory (`daemon(&["-c", "config.yaml"])`).
     pub(crate) fn write_config(&self, text: &str) {
         std::fs::write(self.dir.path().join("config.yaml"), text)
@@ -452,7 +538,6 @@ impl Runner {
     }
 }
 
-/// Polls until `count` jobs of `runner` are completed; returns them.
 /// Sends `SIG<name>` to `pid`.
 pub(crate) fn signal(pid: u32, name: &str) {
     let status = Command::new("kill")
@@ -483,6 +568,7 @@ pub(crate) fn http_get(url: &str) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_owned())
 }
 
+/// Polls until `count` jobs of `runner` are completed; returns them.
 pub(crate) fn completed_jobs(gitea: &Gitea, runner: &Runner, count: usize) -> Vec<Value> {
     for _ in 0..600 {
         // Only the first run: Gitea 1.26 now and then starts a pushed workflow twice when
@@ -526,4 +612,77 @@ pub(crate) fn workflow(label: &str, jobs: &str) -> String {
     format!(
         "name: {label}\non:\n  push:\n    paths: ['.gitea/workflows/{label}.yml']\njobs:\n{jobs}"
     )
+}
+
+/// Waits until the runner's first job shows `line` in Gitea; returns the job.
+pub(crate) fn wait_for_line(gitea: &Gitea, runner: &Runner, line: &str) -> Value {
+    for _ in 0..600 {
+        if let Some(job) = gitea.jobs_of(runner.id).into_iter().next() {
+            let id = job["id"].as_i64().unwrap_or_default();
+            if gitea
+                .log_lines(id)
+                .is_ok_and(|lines| lines.iter().any(|l| l == line))
+            {
+                return job;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "{line:?} never appeared; daemon log:\n{}",
+        runner.daemon_log()
+    );
+}
+
+/// Pushes a job whose second step fails and runs `--once` until it has run (a stray duplicate
+/// run, if Gitea ever makes one, goes first); checks the states the web UI shows — Gitea adds
+/// "Set up job" and "Complete job" (with the job's result) around the job's own steps — and
+/// returns the job.
+pub(crate) fn run_the_failing_job(gitea: &Gitea, runner: &Runner) -> Value {
+    let label = &runner.label;
+    let failing = format!("{label}-fail");
+    let jobs = format!(
+        "  broken:\n    runs-on: {label}\n    steps:\n      - run: echo before\n      - run: exit 3\n      - run: echo never\n      - if: always()\n        run: echo cleanup\n"
+    );
+    gitea.push_workflow(&failing, &workflow(&failing, &jobs));
+    let mut broken = None;
+    for _ in 0..3 {
+        let status = runner.wait(runner.daemon(&["--once"]));
+        assert!(status.success(), "{status}\n{}", runner.daemon_log());
+        broken = gitea
+            .jobs_of(runner.id)
+            .into_iter()
+            .find(|j| j["name"] == "broken" && j["status"] == "completed");
+        if broken.is_some() {
+            break;
+        }
+    }
+    let job = broken.unwrap_or_else(|| {
+        panic!(
+            "the broken job did not run; jobs: {:?}",
+            gitea.jobs_of(runner.id)
+        )
+    });
+    assert_eq!(job["conclusion"], "failure", "{job}");
+    let steps = gitea.web_steps(
+        runner.dir.path(),
+        job["run_id"].as_i64().unwrap_or_default(),
+        job["id"].as_i64().unwrap_or_default(),
+    );
+    let steps: Vec<(&str, &str)> = steps
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("Set up job", "success"),
+            ("Run echo before", "success"),
+            ("Run exit 3", "failure"),
+            ("Run echo never", "skipped"),
+            ("Run echo cleanup", "success"),
+            ("Complete job", "failure"),
+        ]
+    );
+    job
 }

@@ -11,16 +11,15 @@
 //! early unless `RUN_SLOW_TESTS` is set.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::daemon_gitea::{
-    Gitea, Runner, completed_jobs, obtain_named, read_env, register, signal, step_states, unique,
-    workflow,
+    Gitea, Runner, completed_jobs, obtain_named, obtain_version, read_env, register,
+    run_the_failing_job, signal, slow_instance, step_states, wait_for_line, workflow,
 };
 use crate::daemon_recovery::Reaped;
 use crate::support::repo_root;
@@ -29,65 +28,17 @@ static NEXT: OnceLock<Result<Gitea, String>> = OnceLock::new();
 
 /// The newer Gitea for `test`, or `None` (with a note) when slow tests are off.
 fn next(test: &str) -> Option<&'static Gitea> {
-    if std::env::var_os("RUN_SLOW_TESTS").is_none() {
-        eprintln!("note: skipping {test}: needs a real Gitea; set RUN_SLOW_TESTS=1");
-        return None;
-    }
-    match NEXT.get_or_init(obtain_next) {
-        Ok(gitea) => Some(gitea),
-        Err(reason) => {
-            panic!("{test}: RUN_SLOW_TESTS is set but the newer Gitea is not available: {reason}")
-        }
-    }
-}
-
-fn next_version() -> Result<String, String> {
-    let path = repo_root().join("tests/gitea/NEXT_VERSION");
-    std::fs::read_to_string(&path)
-        .map(|v| v.trim().to_owned())
-        .map_err(|e| format!("read {}: {e}", path.display()))
+    slow_instance(&NEXT, test, obtain_next)
 }
 
 fn obtain_next() -> Result<Gitea, String> {
     if let Some(path) = std::env::var_os("RUNNEL_GITEA_NEXT_ENV") {
         return read_env(Path::new(&path));
     }
-    let name = "next-it";
-    let version = next_version()?;
-    let cache = std::env::var_os("RUNNEL_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/runnel")))
-        .ok_or("neither RUNNEL_CACHE nor HOME is set")?;
-    let env_file = cache.join(format!("gitea/instances/{name}.env"));
-    let running_version = std::fs::read_to_string(&env_file).ok().and_then(|text| {
-        text.lines()
-            .find_map(|l| l.strip_prefix("GITEA_VERSION=").map(str::to_owned))
-    });
-    if running_version.as_deref() == Some(version.as_str())
-        && let Ok(gitea) = read_env(&env_file)
-        && gitea.api("GET", "/version", None).is_ok()
-    {
-        return Ok(gitea);
-    }
-    let script = repo_root().join("tests/gitea/start.sh");
-    let output = Command::new(&script)
-        .arg(name)
-        .env("GITEA_VERSION", "next")
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    if !output.status.success() {
-        return Err(format!(
-            "GITEA_VERSION=next {} {name} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let gitea = read_env(&env_file)?;
-    let served = gitea.api("GET", "/version", None)?;
-    if served["version"].as_str() != Some(version.trim_start_matches('v')) {
-        return Err(format!("{name} serves {served}, expected {version}"));
-    }
-    Ok(gitea)
+    let path = repo_root().join("tests/gitea/NEXT_VERSION");
+    let version =
+        std::fs::read_to_string(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    obtain_version("next-it", Some(version.trim()))
 }
 
 /// All jobs of run `run_id` (a call job has no runner, so `jobs_of` does not list it).
@@ -105,23 +56,10 @@ fn run_jobs(gitea: &Gitea, run_id: i64) -> Vec<Value> {
 /// The job summaries the web UI's run view shows for one job (`jobSummaries`: job id, name,
 /// the summary rendered as HTML); Gitea has no REST API for them.
 fn web_job_summaries(gitea: &Gitea, dir: &Path, run_id: i64, job_id: i64) -> Vec<Value> {
-    let text = gitea.web_post(
-        dir,
-        &format!("/actions/runs/{run_id}/jobs/{job_id}"),
-        r#"{"logCursors":[]}"#,
-    );
-    let view: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    view["state"]["run"]["jobSummaries"]
+    gitea.web_job_view(dir, run_id, job_id)["state"]["run"]["jobSummaries"]
         .as_array()
         .cloned()
         .unwrap_or_default()
-}
-
-fn log_text(gitea: &Gitea, job: &Value) -> String {
-    gitea
-        .log_lines(job["id"].as_i64().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{e}"))
-        .join("\n")
 }
 
 #[test]
@@ -131,13 +69,7 @@ fn next_declares_capabilities_and_runs_a_passing_and_a_failing_job() {
         return;
     };
     let runner = register(gitea, "nx-pass");
-    let listed = gitea
-        .api(
-            "GET",
-            &format!("/admin/actions/runners/{}", runner.id),
-            None,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let listed = gitea.runner(runner.id);
     assert_eq!(listed["name"], runner.label.as_str(), "{listed}");
     let label = &runner.label;
     let jobs = format!(
@@ -173,46 +105,8 @@ fn next_declares_capabilities_and_runs_a_passing_and_a_failing_job() {
     assert!(lines.iter().any(|l| l == "second step"), "{lines:?}");
     assert_eq!(lines.last().map(String::as_str), Some("Job success"));
 
-    let failing = format!("{label}-fail");
-    let jobs = format!(
-        "  broken:\n    runs-on: {label}\n    steps:\n      - run: echo before\n      - run: exit 3\n      - run: echo never\n      - if: always()\n        run: echo cleanup\n"
-    );
-    gitea.push_workflow(&failing, &workflow(&failing, &jobs));
-    let mut broken = None;
-    for _ in 0..3 {
-        let status = runner.wait(runner.daemon(&["--once"]));
-        assert!(status.success(), "{status}\n{}", runner.daemon_log());
-        broken = gitea
-            .jobs_of(runner.id)
-            .into_iter()
-            .find(|j| j["name"] == "broken" && j["status"] == "completed");
-        if broken.is_some() {
-            break;
-        }
-    }
-    let job = broken.unwrap_or_else(|| panic!("the broken job did not run"));
-    assert_eq!(job["conclusion"], "failure", "{job}");
-    let steps = gitea.web_steps(
-        runner.dir.path(),
-        job["run_id"].as_i64().unwrap_or_default(),
-        job["id"].as_i64().unwrap_or_default(),
-    );
-    let steps: Vec<(&str, &str)> = steps
-        .iter()
-        .map(|(n, s)| (n.as_str(), s.as_str()))
-        .collect();
-    assert_eq!(
-        steps,
-        [
-            ("Set up job", "success"),
-            ("Run echo before", "success"),
-            ("Run exit 3", "failure"),
-            ("Run echo never", "skipped"),
-            ("Run echo cleanup", "success"),
-            ("Complete job", "failure"),
-        ]
-    );
-    let log = log_text(gitea, &job);
+    let job = run_the_failing_job(gitea, &runner);
+    let log = gitea.log_text(&job);
     assert!(log.contains("cleanup") && !log.contains("\nnever"), "{log}");
 }
 
@@ -223,36 +117,25 @@ fn next_outputs_cross_needs_and_the_secret_is_masked() {
     };
     let runner = register(gitea, "nx-needs");
     let label = &runner.label;
-    let secret_name = format!("S_{}", label.replace('-', "_").to_uppercase());
-    let secret_value = format!("hush-{}", unique("v"));
-    gitea
-        .api(
-            "PUT",
-            &format!("/repos/{}/actions/secrets/{secret_name}", gitea.repo),
-            Some(&json!({ "data": secret_value })),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (secret_name, secret_value) = gitea.new_secret("S", label, "hush");
     let jobs = "  first:\n    runs-on: LABEL\n    outputs:\n      answer: ${{ steps.compute.outputs.answer }}\n    steps:\n      - id: compute\n        run: |\n          echo \"answer=42\" >> \"$GITHUB_OUTPUT\"\n          echo \"the secret is ${{ secrets.SECRET }}\"\n  second:\n    needs: first\n    runs-on: LABEL\n    steps:\n      - run: echo \"got ${{ needs.first.outputs.answer }} after ${{ needs.first.result }}\"\n"
         .replace("LABEL", label)
         .replace("SECRET", &secret_name);
     gitea.push_workflow(label, &workflow(label, &jobs));
     let mut child = Reaped(Some(runner.daemon(&[])));
     let jobs = completed_jobs(gitea, &runner, 2);
-    let child = child.take();
-    runner.terminate(&child);
-    let status = runner.wait(child);
-    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+    runner.stop(child.take());
     let by_name = |name: &str| {
         jobs.iter()
             .find(|j| j["name"] == name)
             .unwrap_or_else(|| panic!("no job {name} in {jobs:?}"))
     };
-    let first_log = log_text(gitea, by_name("first"));
+    let first_log = gitea.log_text(by_name("first"));
     assert!(first_log.contains("the secret is ***"), "{first_log}");
     assert!(!first_log.contains(&secret_value), "secret leaked");
     let second = by_name("second");
     assert_eq!(second["conclusion"], "success", "{second}");
-    assert!(log_text(gitea, second).contains("got 42 after success"));
+    assert!(gitea.log_text(second).contains("got 42 after success"));
 }
 
 /// The runner declares `cancelling`, so a cancel in Gitea 1.27 leaves the task *cancelling*
@@ -272,21 +155,7 @@ fn next_a_cancel_runs_the_cleanup_step_and_records_it_before_the_job_ends_cancel
     );
     gitea.push_workflow(label, &workflow(label, &jobs));
     let mut child = Reaped(Some(runner.daemon(&["--once"])));
-    let mut running = None;
-    for _ in 0..600 {
-        if let Some(job) = gitea.jobs_of(runner.id).into_iter().next() {
-            let id = job["id"].as_i64().unwrap_or_default();
-            if gitea
-                .log_lines(id)
-                .is_ok_and(|lines| lines.iter().any(|l| l == "started"))
-            {
-                running = Some(job);
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let job = running.unwrap_or_else(|| panic!("job never started: {}", runner.daemon_log()));
+    let job = wait_for_line(gitea, &runner, "started");
     let run_id = job["run_id"].as_i64().unwrap_or_default();
     let job_id = job["id"].as_i64().unwrap_or_default();
     let cancelled_at = Instant::now();
@@ -299,7 +168,7 @@ fn next_a_cancel_runs_the_cleanup_step_and_records_it_before_the_job_ends_cancel
     assert!(status.success(), "{status}\n{}", runner.daemon_log());
     let job = completed_jobs(gitea, &runner, 1).remove(0);
     assert_eq!(job["conclusion"], "cancelled", "{job}");
-    let log = log_text(gitea, &job);
+    let log = gitea.log_text(&job);
     assert!(log.contains("cleanup ran"), "{log}");
     assert!(!log.contains("woke") && !log.contains("\nafter"), "{log}");
     let steps = gitea.web_steps(runner.dir.path(), run_id, job_id);
@@ -334,15 +203,7 @@ fn next_uploads_job_summaries_masked_also_after_a_sighup_redeclare() {
     };
     let runner = register(gitea, "nx-sum");
     let label = runner.label.clone();
-    let secret_name = format!("M_{}", label.replace('-', "_").to_uppercase());
-    let secret_value = format!("summary-{}", unique("v"));
-    gitea
-        .api(
-            "PUT",
-            &format!("/repos/{}/actions/secrets/{secret_name}", gitea.repo),
-            Some(&json!({ "data": secret_value })),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (secret_name, secret_value) = gitea.new_secret("M", &label, "summary");
     runner.write_config(&format!("runner:\n  labels: ['{label}:host']\n"));
     let mut child = Reaped(Some(runner.daemon(&["-c", "config.yaml"])));
     runner.wait_for_log("SIGHUP reloads the config");
@@ -365,10 +226,7 @@ fn next_uploads_job_summaries_masked_also_after_a_sighup_redeclare() {
     // Dispatched: a push can start two runs when other tests push at the same moment.
     gitea.dispatch_workflow(&extra, &jobs);
     let job = completed_jobs(gitea, &runner, 1).remove(0);
-    let child = child.take();
-    runner.terminate(&child);
-    let status = runner.wait(child);
-    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+    runner.stop(child.take());
     assert_eq!(job["conclusion"], "success", "{job}");
     let lines = gitea
         .log_lines(job["id"].as_i64().unwrap_or_default())
@@ -468,15 +326,7 @@ struct CallRun {
 /// Pushes the library and dispatches the caller; waits for `after` to complete.
 fn run_reusable(gitea: &Gitea, runner: &Runner) -> CallRun {
     let label = &runner.label;
-    let secret_name = format!("R_{}", label.replace('-', "_").to_uppercase());
-    let secret_value = format!("lib-{}", unique("v"));
-    gitea
-        .api(
-            "PUT",
-            &format!("/repos/{}/actions/secrets/{secret_name}", gitea.repo),
-            Some(&json!({ "data": secret_value })),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (secret_name, secret_value) = gitea.new_secret("R", label, "lib");
     gitea.push_workflow(&format!("{label}-lib"), &LIBRARY.replace("LABEL", label));
     gitea.dispatch_workflow(
         label,
@@ -496,9 +346,7 @@ fn run_reusable(gitea: &Gitea, runner: &Runner) -> CallRun {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    runner.terminate(&child);
-    let status = runner.wait(child);
-    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+    runner.stop(child);
     let after = after.unwrap_or_else(|| {
         panic!(
             "no `after` job finished; daemon log:\n{}",
@@ -517,6 +365,23 @@ impl CallRun {
         self.jobs
             .get(name)
             .unwrap_or_else(|| panic!("no job {name} in {:?}", self.jobs.keys()))
+    }
+
+    /// Job `name` ran the called workflow on `runner` with the call's inputs and secret (masked)
+    /// and `event_name` `event`, and `after` got the call's output.
+    fn assert_called(&self, gitea: &Gitea, runner: &Runner, name: &str, event: &str) {
+        let job = self.job(name);
+        assert_eq!(job["runner_id"].as_i64(), Some(runner.id), "{job}");
+        assert_eq!(job["conclusion"], "success", "{job}");
+        let log = gitea.log_text(job);
+        let wanted = format!("called for gitea loud=true times=2 token=*** event={event}");
+        assert!(log.contains(&wanted), "{log}");
+        assert!(!log.contains(&self.secret_value), "secret leaked");
+        let after_log = gitea.log_text(self.job("after"));
+        assert!(
+            after_log.contains("after got hi-gitea-loud-2 (success)"),
+            "{after_log}"
+        );
     }
 }
 
@@ -538,20 +403,7 @@ fn next_gitea_expands_a_reusable_workflow_and_the_runner_runs_the_called_job() {
         call["runner_id"].as_i64().unwrap_or(0) == 0,
         "the call job ran on no runner: {call}"
     );
-    let say = run.job("say");
-    assert_eq!(say["runner_id"].as_i64(), Some(runner.id), "{say}");
-    assert_eq!(say["conclusion"], "success", "{say}");
-    let say_log = log_text(gitea, say);
-    assert!(
-        say_log.contains("called for gitea loud=true times=2 token=*** event=workflow_call"),
-        "{say_log}"
-    );
-    assert!(!say_log.contains(&run.secret_value), "secret leaked");
-    let after_log = log_text(gitea, run.job("after"));
-    assert!(
-        after_log.contains("after got hi-gitea-loud-2 (success)"),
-        "{after_log}"
-    );
+    run.assert_called(gitea, &runner, "say", "workflow_call");
     let log = runner.daemon_log();
     assert_eq!(
         log.matches("task received").count(),
@@ -566,27 +418,12 @@ fn next_gitea_expands_a_reusable_workflow_and_the_runner_runs_the_called_job() {
 #[test]
 fn gitea_1_26_hands_the_call_job_to_the_runner_which_expands_it() {
     let test = "gitea_1_26_hands_the_call_job_to_the_runner_which_expands_it";
-    if std::env::var_os("RUN_SLOW_TESTS").is_none() {
-        eprintln!("note: skipping {test}: needs a real Gitea; set RUN_SLOW_TESTS=1");
+    static GITEA_1_26: OnceLock<Result<Gitea, String>> = OnceLock::new();
+    let Some(gitea) = slow_instance(&GITEA_1_26, test, || obtain_named("reusable-it")) else {
         return;
-    }
-    let gitea = obtain_named("reusable-it")
-        .unwrap_or_else(|e| panic!("RUN_SLOW_TESTS is set but no Gitea is available: {e}"));
-    let runner = register(&gitea, "call26");
-    let run = run_reusable(&gitea, &runner);
+    };
+    let runner = register(gitea, "call26");
+    let run = run_reusable(gitea, &runner);
     assert!(!run.jobs.contains_key("say"), "{:?}", run.jobs.keys());
-    let call = run.job("call");
-    assert_eq!(call["runner_id"].as_i64(), Some(runner.id), "{call}");
-    assert_eq!(call["conclusion"], "success", "{call}");
-    let call_log = log_text(&gitea, call);
-    assert!(
-        call_log.contains("called for gitea loud=true times=2 token=*** event=workflow_dispatch"),
-        "{call_log}"
-    );
-    assert!(!call_log.contains(&run.secret_value), "secret leaked");
-    let after_log = log_text(&gitea, run.job("after"));
-    assert!(
-        after_log.contains("after got hi-gitea-loud-2 (success)"),
-        "{after_log}"
-    );
+    run.assert_called(gitea, &runner, "call", "workflow_dispatch");
 }

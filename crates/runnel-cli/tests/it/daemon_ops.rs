@@ -89,9 +89,7 @@ fn metrics_healthz_and_readyz_answer_while_the_daemon_runs_jobs() {
     assert_eq!(sample(&text, "runnel_log_rows_buffered"), 0.0);
     let (code, _) = http_get(&format!("{base}/nothing"));
     assert_eq!(code, 404);
-    runner.terminate(&daemon);
-    let status = runner.wait(daemon);
-    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+    runner.stop(daemon);
     let (code, _) = http_get(&format!("{base}/healthz"));
     assert_eq!(code, 0, "the endpoints stop with the daemon");
 }
@@ -119,13 +117,7 @@ fn sighup_reloads_labels_and_capacity_and_a_bad_file_keeps_the_running_config() 
         log.contains("config reloaded: runner.envs: added HUP_VAR"),
         "{log}"
     );
-    let listed = gitea
-        .api(
-            "GET",
-            &format!("/admin/actions/runners/{}", runner.id),
-            None,
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+    let listed = gitea.runner(runner.id);
     let mut labels: Vec<&str> = listed["labels"]
         .as_array()
         .map(|l| l.iter().filter_map(|l| l["name"].as_str()).collect())
@@ -152,9 +144,7 @@ fn sighup_reloads_labels_and_capacity_and_a_bad_file_keeps_the_running_config() 
         .log_lines(job["id"].as_i64().unwrap_or_default())
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(lines.iter().any(|l| l == "var=reloaded"), "{lines:?}");
-    runner.terminate(&daemon);
-    let status = runner.wait(daemon);
-    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+    runner.stop(daemon);
 }
 
 #[test]

@@ -11,21 +11,17 @@
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::daemon_gitea::{Gitea, completed_jobs, obtain_named, register, signal, workflow};
+use crate::daemon_gitea::{
+    Gitea, Runner, completed_jobs, obtain_named, register, signal, slow_instance, wait_for_line,
+    workflow,
+};
 
 static INSTANCE: OnceLock<Result<Gitea, String>> = OnceLock::new();
 /// One test at a time stops the server.
 static TURN: Mutex<()> = Mutex::new(());
 
 fn instance(test: &str) -> Option<&'static Gitea> {
-    if std::env::var_os("RUN_SLOW_TESTS").is_none() {
-        eprintln!("note: skipping {test}: needs a real Gitea; set RUN_SLOW_TESTS=1");
-        return None;
-    }
-    match INSTANCE.get_or_init(|| obtain_named("daemon-recovery")) {
-        Ok(gitea) => Some(gitea),
-        Err(reason) => panic!("{test}: RUN_SLOW_TESTS is set but no Gitea is available: {reason}"),
-    }
+    slow_instance(&INSTANCE, test, || obtain_named("daemon-recovery"))
 }
 
 /// Gitea frozen with SIGSTOP until dropped (so a failing test never leaves it stopped).
@@ -45,6 +41,45 @@ impl Drop for Frozen {
     fn drop(&mut self) {
         signal(self.0, "CONT");
     }
+}
+
+/// Waits until the runner's job has printed `started`; returns the job's id.
+fn started_job(gitea: &Gitea, runner: &Runner) -> i64 {
+    wait_for_line(gitea, runner, "started")["id"]
+        .as_i64()
+        .unwrap_or_default()
+}
+
+/// The completed job `job_id` of `runner`.
+fn completed_job(gitea: &Gitea, runner: &Runner, job_id: i64) -> serde_json::Value {
+    completed_jobs(gitea, runner, 1)
+        .into_iter()
+        .find(|j| j["id"].as_i64() == Some(job_id))
+        .unwrap_or_else(|| panic!("job {job_id} not found"))
+}
+
+/// Registers a runner (final reports given up on after 1 s per call: `config.yaml`) and
+/// pushes job `job`: it prints `started`, then a second later `while-gitea-was-away`.
+fn quick_job(gitea: &Gitea, prefix: &str, job: &str) -> Runner {
+    let runner = register(gitea, prefix);
+    runner.write_config("runner:\n  report_close_timeout: 1s\n");
+    let label = &runner.label;
+    let jobs = format!(
+        "  {job}:\n    runs-on: {label}\n    steps:\n      - run: echo started\n      - run: sleep 1; echo while-gitea-was-away\n"
+    );
+    gitea.push_workflow(label, &workflow(label, &jobs));
+    runner
+}
+
+/// The log of a [`quick_job`] has its second step's line and ends with the job's success.
+fn assert_finished_after_the_pause(gitea: &Gitea, job_id: i64) {
+    let log = gitea.log_lines(job_id).unwrap_or_default();
+    assert!(log.iter().any(|l| l == "while-gitea-was-away"), "{log:?}");
+    assert_eq!(
+        log.last().map(String::as_str),
+        Some("Job success"),
+        "{log:?}"
+    );
 }
 
 /// Lines of the job's log that start with `prefix`.
@@ -79,7 +114,7 @@ fn a_runner_killed_mid_job_delivers_every_row_at_restart_and_fails_the_job() {
     );
     gitea.push_workflow(label, &workflow(label, &jobs));
     let daemon = runner.daemon(&[]);
-    let job_id = wait_for_line(gitea, &runner, "started");
+    let job_id = started_job(gitea, &runner);
 
     // Gitea stops answering, so what the job prints now stays unacknowledged.
     let frozen = Frozen::new(gitea);
@@ -107,16 +142,9 @@ fn a_runner_killed_mid_job_delivers_every_row_at_restart_and_fails_the_job() {
 
     let restarted = Instant::now();
     let daemon = runner.daemon(&[]);
-    let job = {
-        let jobs = completed_jobs(gitea, &runner, 1);
-        jobs.into_iter()
-            .find(|j| j["id"].as_i64() == Some(job_id))
-            .unwrap_or_else(|| panic!("job {job_id} not found"))
-    };
+    let job = { completed_job(gitea, &runner, job_id) };
     let recovery = restarted.elapsed();
-    runner.terminate(&daemon);
-    let status = runner.wait(daemon);
-    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+    runner.stop(daemon);
 
     assert_eq!(job["conclusion"], "failure", "{job}");
     let rows = lines_with(gitea, job_id, "row ");
@@ -196,7 +224,7 @@ fn gitea_frozen_for_30_s_mid_job_loses_no_line_and_gets_the_result() {
     );
     gitea.push_workflow(label, &workflow(label, &jobs));
     let daemon = runner.daemon(&["--once"]);
-    let job_id = wait_for_line(gitea, &runner, "started");
+    let job_id = started_job(gitea, &runner);
     let frozen = Frozen::new(gitea);
     std::thread::sleep(Duration::from_secs(30));
     drop(frozen);
@@ -204,10 +232,7 @@ fn gitea_frozen_for_30_s_mid_job_loses_no_line_and_gets_the_result() {
     let status = runner.wait(daemon);
     let reported = thawed.elapsed();
     assert!(status.success(), "{status}\n{}", runner.daemon_log());
-    let job = completed_jobs(gitea, &runner, 1)
-        .into_iter()
-        .find(|j| j["id"].as_i64() == Some(job_id))
-        .unwrap_or_else(|| panic!("job {job_id} not found"));
+    let job = completed_job(gitea, &runner, job_id);
     assert_eq!(job["conclusion"], "success", "{job}");
     let ticks = lines_with(gitea, job_id, "tick ");
     let expected: Vec<String> = (1..=40).map(|i| format!("tick {i}")).collect();
@@ -227,22 +252,14 @@ fn a_result_gitea_missed_before_a_clean_stop_is_delivered_at_the_next_start() {
         return;
     };
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
-    let runner = register(gitea, "later");
-    runner.write_config("runner:\n  report_close_timeout: 1s\n");
-    let label = &runner.label;
-    let jobs = format!(
-        "  quick:\n    runs-on: {label}\n    steps:\n      - run: echo started\n      - run: sleep 1; echo while-gitea-was-away\n"
-    );
-    gitea.push_workflow(label, &workflow(label, &jobs));
+    let runner = quick_job(gitea, "later", "quick");
     let daemon = runner.daemon(&["-c", "config.yaml"]);
-    let job_id = wait_for_line(gitea, &runner, "started");
+    let job_id = started_job(gitea, &runner);
     let frozen = Frozen::new(gitea);
     // The job ends while Gitea is away; SIGTERM then stops the daemon before Gitea took the
     // result, which stays in the spool.
     runner.wait_for_log("job finished");
-    runner.terminate(&daemon);
-    let status = runner.wait(daemon);
-    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+    runner.stop(daemon);
     assert!(
         runner
             .daemon_log()
@@ -252,24 +269,13 @@ fn a_result_gitea_missed_before_a_clean_stop_is_delivered_at_the_next_start() {
     );
     drop(frozen);
     let daemon = runner.daemon(&["-c", "config.yaml"]);
-    let job = completed_jobs(gitea, &runner, 1)
-        .into_iter()
-        .find(|j| j["id"].as_i64() == Some(job_id))
-        .unwrap_or_else(|| panic!("job {job_id} not found"));
-    runner.terminate(&daemon);
-    let status = runner.wait(daemon);
-    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+    let job = completed_job(gitea, &runner, job_id);
+    runner.stop(daemon);
     assert_eq!(
         job["conclusion"], "success",
         "the recorded result, not a restart failure"
     );
-    let log = gitea.log_lines(job_id).unwrap_or_default();
-    assert!(log.iter().any(|l| l == "while-gitea-was-away"), "{log:?}");
-    assert_eq!(
-        log.last().map(String::as_str),
-        Some("Job success"),
-        "{log:?}"
-    );
+    assert_finished_after_the_pause(gitea, job_id);
 }
 
 #[test]
@@ -279,19 +285,13 @@ fn a_report_that_gave_up_is_redelivered_by_the_running_daemon_when_gitea_is_back
         return;
     };
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
-    let runner = register(gitea, "redeliver");
     // Each report call waits 1 s, and one final report is tried for 5 s (instead of 15
     // minutes) before it is parked: Gitea stays away well past that budget.
-    runner.write_config("runner:\n  report_close_timeout: 1s\n");
-    let label = &runner.label;
-    let jobs = format!(
-        "  parked:\n    runs-on: {label}\n    steps:\n      - run: echo started\n      - run: sleep 1; echo while-gitea-was-away\n"
-    );
-    gitea.push_workflow(label, &workflow(label, &jobs));
+    let runner = quick_job(gitea, "redeliver", "parked");
     let mut daemon = Reaped(Some(
         runner.daemon_with_env(&["-c", "config.yaml"], &[("RUNNEL_REPORT_PATIENCE", "5s")]),
     ));
-    let job_id = wait_for_line(gitea, &runner, "started");
+    let job_id = started_job(gitea, &runner);
     let frozen = Frozen::new(gitea);
     runner.wait_for_log("job finished");
     runner.wait_for_log("it is retried in the background");
@@ -325,10 +325,7 @@ fn a_report_that_gave_up_is_redelivered_by_the_running_daemon_when_gitea_is_back
     );
     drop(frozen);
     let thawed = Instant::now();
-    let job = completed_jobs(gitea, &runner, 1)
-        .into_iter()
-        .find(|j| j["id"].as_i64() == Some(job_id))
-        .unwrap_or_else(|| panic!("job {job_id} not found"));
+    let job = completed_job(gitea, &runner, job_id);
     let delivered = thawed.elapsed();
     assert!(
         matches!(daemon.0.as_mut().map(|d| d.try_wait()), Some(Ok(None))),
@@ -340,13 +337,7 @@ fn a_report_that_gave_up_is_redelivered_by_the_running_daemon_when_gitea_is_back
         "{job}\n{}",
         runner.daemon_log()
     );
-    let log = gitea.log_lines(job_id).unwrap_or_default();
-    assert!(log.iter().any(|l| l == "while-gitea-was-away"), "{log:?}");
-    assert_eq!(
-        log.last().map(String::as_str),
-        Some("Job success"),
-        "{log:?}"
-    );
+    assert_finished_after_the_pause(gitea, job_id);
     for _ in 0..50 {
         if spooled(&spool).is_empty() {
             break;
@@ -373,9 +364,7 @@ fn a_report_that_gave_up_is_redelivered_by_the_running_daemon_when_gitea_is_back
         .0
         .take()
         .unwrap_or_else(|| panic!("the daemon is gone"));
-    runner.terminate(&daemon);
-    let status = runner.wait(daemon);
-    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+    runner.stop(daemon);
 }
 
 /// A daemon killed when a failing assertion unwinds past it (so no runner outlives its test).
@@ -397,24 +386,4 @@ impl Drop for Reaped {
             let _ = child.wait();
         }
     }
-}
-
-/// Waits until the runner's job shows `line` in Gitea; returns the job's id.
-fn wait_for_line(gitea: &Gitea, runner: &crate::daemon_gitea::Runner, line: &str) -> i64 {
-    for _ in 0..600 {
-        if let Some(job) = gitea.jobs_of(runner.id).into_iter().next() {
-            let id = job["id"].as_i64().unwrap_or_default();
-            if gitea
-                .log_lines(id)
-                .is_ok_and(|lines| lines.iter().any(|l| l == line))
-            {
-                return id;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "{line:?} never appeared; daemon log:\n{}",
-        runner.daemon_log()
-    );
 }

@@ -120,9 +120,7 @@ fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// Stops the daemon with SIGTERM and checks it ended cleanly.
 fn stop(runner: &Runner, daemon: std::process::Child) {
-    runner.terminate(&daemon);
-    let status = runner.wait(daemon);
-    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+    runner.stop(daemon);
 }
 
 /// Creates or updates `path` in `repo` on `main` through the contents API.

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{run_expecting, runnel};
+use crate::support::{copy_tree, publish_to_mirror, run_expecting, runnel};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -21,18 +21,6 @@ fn copy_fixture(name: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     copy_tree(&fixture(name), dir.path());
     dir
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create dir");
-    for entry in std::fs::read_dir(from).expect("read fixture dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy fixture file");
-        }
-    }
 }
 
 /// Runs `runnel run` in `dir` with a cache directory of its own (tests run in parallel, and
@@ -182,42 +170,11 @@ fn validate_checks_local_calls_at_the_call_site() {
     run_expecting(command, None, &[0]);
 }
 
-fn git(directory: &Path, args: &[&str]) {
-    let output = Command::new("git")
-        .args([
-            "-c",
-            "user.name=runnel",
-            "-c",
-            "user.email=runnel@example.invalid",
-        ])
-        .args(["-c", "init.defaultBranch=main", "-c", "tag.gpgSign=false"])
-        .args(args)
-        .current_dir(directory)
-        .output()
-        .expect("git runs");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 #[test]
 fn remote_calls_come_from_the_actions_url() {
     let mirror = tempfile::tempdir().expect("mirror");
-    let bare = mirror.path().join("acme/workflows");
-    std::fs::create_dir_all(&bare).expect("bare dir");
-    git(&bare, &["init", "-q", "--bare"]);
     let library = copy_fixture("remote/library");
-    git(library.path(), &["init", "-q"]);
-    git(library.path(), &["add", "-A", "."]);
-    git(library.path(), &["commit", "-q", "-m", "library"]);
-    git(library.path(), &["tag", "-a", "v1", "-m", "v1"]);
-    let target = bare.to_string_lossy().into_owned();
-    git(
-        library.path(),
-        &["push", "-q", &target, "HEAD:refs/heads/main", "--tags"],
-    );
+    publish_to_mirror(mirror.path(), "acme/workflows", library.path(), "v1");
 
     let caller = copy_fixture("remote/caller");
     let cache = tempfile::tempdir().expect("cache");
@@ -329,9 +286,7 @@ fn the_daemon_runs_a_call_job_with_the_called_jobs_inside() {
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    runner.terminate(&child);
-    let status = runner.wait(child);
-    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+    runner.stop(child);
     let (run_id, jobs) = finished.unwrap_or_else(|| {
         panic!(
             "no `after` job finished; daemon log:\n{}",

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{run_expecting, runnel};
+use crate::support::{copy_tree, publish_to_mirror, run_expecting, runnel};
 
 const WORKFLOW: &str = r#"on: push
 jobs:
@@ -31,55 +31,12 @@ fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/docker-hooks")
 }
 
-fn git(directory: &Path, args: &[&str]) {
-    let output = Command::new("git")
-        .args([
-            "-c",
-            "user.name=runnel",
-            "-c",
-            "user.email=runnel@example.invalid",
-        ])
-        .args(["-c", "init.defaultBranch=main", "-c", "tag.gpgSign=false"])
-        .args(args)
-        .current_dir(directory)
-        .output()
-        .expect("git runs");
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create dir");
-    for entry in std::fs::read_dir(from).expect("read fixture dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy fixture file");
-        }
-    }
-}
-
 /// A mirror holding `acme/lifecycle` (the fixture) with tag `v1`.
 fn mirror() -> tempfile::TempDir {
     let mirror = tempfile::tempdir().expect("mirror");
-    let bare = mirror.path().join("acme/lifecycle");
-    std::fs::create_dir_all(&bare).expect("bare dir");
-    git(&bare, &["init", "-q", "--bare"]);
     let work = tempfile::tempdir().expect("action work tree");
     copy_tree(&fixture(), work.path());
-    git(work.path(), &["init", "-q"]);
-    git(work.path(), &["add", "-A", "."]);
-    git(work.path(), &["commit", "-q", "-m", "lifecycle"]);
-    git(work.path(), &["tag", "-a", "v1", "-m", "v1"]);
-    let target = bare.to_string_lossy().into_owned();
-    git(
-        work.path(),
-        &["push", "-q", &target, "HEAD:refs/heads/main", "--tags"],
-    );
+    publish_to_mirror(mirror.path(), "acme/lifecycle", work.path(), "v1");
     mirror
 }
 

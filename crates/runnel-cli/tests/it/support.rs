@@ -141,3 +141,60 @@ pub(crate) fn shared_dirs(sub: &str) -> Vec<PathBuf> {
         PathBuf::from("/work/shared").join(sub),
     ]
 }
+
+/// Runs `git` in `directory` with a test identity (branch `main`, unsigned tags), failing the
+/// test with git's stderr when it fails.
+pub(crate) fn git(directory: &Path, args: &[&str]) {
+    let output = Command::new("git")
+        .args([
+            "-c",
+            "user.name=runnel",
+            "-c",
+            "user.email=runnel@example.invalid",
+        ])
+        .args(["-c", "init.defaultBranch=main", "-c", "tag.gpgSign=false"])
+        .args(args)
+        .current_dir(directory)
+        .output()
+        .unwrap_or_else(|e| panic!("git {args:?} could not be started: {e}"));
+    assert!(
+        output.status.success(),
+        "git {args:?} in {}: {}",
+        directory.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Copies the directory tree `from` into `to` (created when missing).
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("mkdir {}: {e}", to.display()));
+    let entries =
+        std::fs::read_dir(from).unwrap_or_else(|e| panic!("read {}: {e}", from.display()));
+    for entry in entries.flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .unwrap_or_else(|e| panic!("copy {}: {e}", entry.path().display()));
+        }
+    }
+}
+
+/// Makes the files in `work` a repository with one commit tagged `tag` (annotated) and pushes
+/// it (branch `main` and the tag) to a new bare repository `<mirror>/<repo>`, so that
+/// `--actions-url file://<mirror>` serves `repo@tag`.
+pub(crate) fn publish_to_mirror(mirror: &Path, repo: &str, work: &Path, tag: &str) {
+    let bare = mirror.join(repo);
+    std::fs::create_dir_all(&bare).unwrap_or_else(|e| panic!("mkdir {}: {e}", bare.display()));
+    git(&bare, &["init", "-q", "--bare"]);
+    git(work, &["init", "-q"]);
+    git(work, &["add", "-A", "."]);
+    git(work, &["commit", "-q", "-m", repo]);
+    git(work, &["tag", "-a", tag, "-m", tag]);
+    let target = bare.to_string_lossy().into_owned();
+    git(
+        work,
+        &["push", "-q", &target, "HEAD:refs/heads/main", "--tags"],
+    );
+}
