@@ -31,7 +31,7 @@
 //! Must not: decide what to run (`exec::command` builds the command line) or create pods (it
 //! only replaces a job container whose launcher cannot run, for `pod`).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -525,26 +525,7 @@ fn open_sender(work: &Path) -> std::io::Result<pipe::Sender> {
 /// The agent's answer, when it has written one.
 fn read_ready(work: &Path) -> Result<Option<Vec<u8>>, Errno> {
     let dir = open_exec_dir(work)?;
-    let file = match openat(
-        dir.as_fd(),
-        READY,
-        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
-        Mode::empty(),
-    ) {
-        Ok(file) => file,
-        Err(Errno::ENOENT) => return Ok(None),
-        Err(errno) => return Err(errno),
-    };
-    let kind = SFlag::from_bits_truncate(fstat(file.as_fd())?.st_mode) & SFlag::S_IFMT;
-    if kind != SFlag::S_IFREG {
-        return Err(Errno::EINVAL);
-    }
-    let mut answer = Vec::new();
-    std::fs::File::from(file)
-        .take(16)
-        .read_to_end(&mut answer)
-        .map_err(io_errno)?;
-    Ok(Some(answer))
+    super::workdir::read_regular_at(&dir, READY, 16)
 }
 
 fn io_errno(error: std::io::Error) -> Errno {

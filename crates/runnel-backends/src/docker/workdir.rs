@@ -270,10 +270,20 @@ fn read_below(base: &Path, components: &[String]) -> Result<Option<Vec<u8>>, Err
         Err(Errno::ENOENT) => return Ok(None),
         Err(errno) => return Err(errno),
     };
-    // Non-blocking: a fifo left at the name must not hang the runner.
+    read_regular_at(&directory, name, u64::MAX)
+}
+
+/// Reads at most `limit` bytes of the regular file `name` in `directory` without following a
+/// link at the name: `None` when there is none, `EISDIR` for a directory, `EINVAL` for any
+/// other kind. Opened non-blocking, so a FIFO a step left at the name cannot hang the runner.
+pub(super) fn read_regular_at(
+    directory: &OwnedFd,
+    name: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, Errno> {
     let file = match openat(
         directory.as_fd(),
-        name.as_str(),
+        name,
         OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
         Mode::empty(),
     ) {
@@ -290,6 +300,7 @@ fn read_below(base: &Path, components: &[String]) -> Result<Option<Vec<u8>>, Err
     }
     let mut contents = Vec::new();
     std::fs::File::from(file)
+        .take(limit)
         .read_to_end(&mut contents)
         .map_err(|error| Errno::from_raw(error.raw_os_error().unwrap_or(Errno::EIO as i32)))?;
     Ok(Some(contents))
