@@ -15,7 +15,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use http::{Method, Request, StatusCode, header};
@@ -85,36 +84,6 @@ impl ArtifactStore {
     fn dir(&self, id: u64) -> PathBuf {
         self.root.join(id.to_string())
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// RFC 3339 UTC from milliseconds since the epoch (protobuf `Timestamp` in JSON).
-fn rfc3339(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm), valid for every date after 1970.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
-    )
 }
 
 fn twirp_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -362,7 +331,7 @@ async fn finalize(store: &ArtifactStore, identity: &JobIdentity, body: Incoming)
     artifact.finalized = Some(Finalized {
         size: length,
         digest,
-        created_at_ms: now_ms(),
+        created_at_ms: crate::clock::now_ms(),
     });
     Ok(json(
         StatusCode::OK,
@@ -392,7 +361,7 @@ async fn list(store: &ArtifactStore, identity: &JobIdentity, body: Incoming) -> 
                 "database_id": id.to_string(),
                 "name": a.name,
                 "size": f.size.to_string(),
-                "created_at": rfc3339(f.created_at_ms),
+                "created_at": crate::clock::rfc3339_millis(f.created_at_ms),
                 "digest": f.digest,
             })
         })
@@ -463,12 +432,8 @@ fn plain_error(status: StatusCode, message: &str) -> Response {
     crate::http_util::error(status, message)
 }
 
-/// `PUT /_apis/artifacts/upload/{id}?exp&sig[&comp=block&blockid=…|&comp=blocklist]`.
-pub(crate) async fn put_blob(
-    shared: &Shared,
-    id: Option<u64>,
-    request: Request<Incoming>,
-) -> Handled {
+/// The artifact store and the artifact id a signed blob URL names, or 404.
+fn blob_target(shared: &Shared, id: Option<u64>) -> Result<(&ArtifactStore, u64), Response> {
     let store = shared.artifacts.as_ref().ok_or_else(|| {
         plain_error(
             StatusCode::NOT_FOUND,
@@ -476,6 +441,16 @@ pub(crate) async fn put_blob(
         )
     })?;
     let id = id.ok_or_else(|| plain_error(StatusCode::NOT_FOUND, "no such artifact"))?;
+    Ok((store, id))
+}
+
+/// `PUT /_apis/artifacts/upload/{id}?exp&sig[&comp=block&blockid=…|&comp=blocklist]`.
+pub(crate) async fn put_blob(
+    shared: &Shared,
+    id: Option<u64>,
+    request: Request<Incoming>,
+) -> Handled {
+    let (store, id) = blob_target(shared, id)?;
     let query = query(request.uri());
     shared.check_signature(UrlPurpose::ArtifactUpload, id, &query)?;
     let dir = store.dir(id);
@@ -682,13 +657,7 @@ pub(crate) async fn download(
     id: Option<u64>,
     request: Request<Incoming>,
 ) -> Handled {
-    let store = shared.artifacts.as_ref().ok_or_else(|| {
-        plain_error(
-            StatusCode::NOT_FOUND,
-            "this server does not store artifacts",
-        )
-    })?;
-    let id = id.ok_or_else(|| plain_error(StatusCode::NOT_FOUND, "no such artifact"))?;
+    let (store, id) = blob_target(shared, id)?;
     shared.check_signature(UrlPurpose::ArtifactDownload, id, &query(request.uri()))?;
     let (name, size) = {
         let state = store.lock();
@@ -728,13 +697,19 @@ pub(crate) async fn download(
 
 #[cfg(test)]
 mod tests {
-    use super::{check_name, rfc3339};
+    use super::check_name;
 
     #[test]
     fn timestamps_are_rfc3339_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(rfc3339(1_735_689_599_999), "2024-12-31T23:59:59.999Z");
+        assert_eq!(crate::clock::rfc3339_millis(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            crate::clock::rfc3339_millis(951_782_400_123),
+            "2000-02-29T00:00:00.123Z"
+        );
+        assert_eq!(
+            crate::clock::rfc3339_millis(1_735_689_599_999),
+            "2024-12-31T23:59:59.999Z"
+        );
     }
 
     #[test]

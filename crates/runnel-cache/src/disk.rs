@@ -19,7 +19,7 @@ mod manage;
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -335,13 +335,6 @@ async fn copy_exact(
 /// trip per 4 KiB: a 1 GiB restore took 2.5 times as long).
 const IO_BUFFER: usize = 1 << 20;
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 #[async_trait]
 impl Store for DiskStore {
     async fn lookup(
@@ -460,11 +453,7 @@ impl Store for DiskStore {
         len: u64,
         body: ByteStream,
     ) -> Result<(), StoreError> {
-        let end = offset.checked_add(len).ok_or(StoreError::BadRange {
-            id,
-            offset,
-            reason: "range overflows",
-        })?;
+        let end = StoreError::range_end(id, offset, len)?;
         self.begin_write(owner, id, end).await?;
         let path = self.upload_path(id);
         let result = async {
@@ -638,7 +627,7 @@ impl Store for DiskStore {
             .await
             .map_err(io_err("renaming", &from))?;
         let seq = state.index.tick();
-        let now = now_ms();
+        let now = crate::clock::now_ms();
         let record = IndexRecord {
             id,
             repository: upload.owner.repository,
@@ -675,7 +664,7 @@ impl Store for DiskStore {
                 .get_mut(&id)
                 .ok_or(StoreError::UnknownEntry { id })?;
             record.last_used = tick;
-            record.last_used_ms = now_ms();
+            record.last_used_ms = crate::clock::now_ms();
             let size = record.size;
             self.files.store(&state.index, &lock).await?;
             size

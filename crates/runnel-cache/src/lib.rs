@@ -25,6 +25,7 @@
 
 mod artifacts;
 mod auth;
+mod clock;
 mod disk;
 mod http_util;
 mod s3;
@@ -35,6 +36,7 @@ mod v1;
 mod v2;
 
 pub use auth::{JobIdentity, NoAuth, TokenError, TokenVerifier};
+pub use clock::{rfc3339_millis, rfc3339_seconds};
 pub use disk::{DiskStore, DiskStoreConfig, EntryInfo, PruneRules};
 pub use s3::{PART_SIZE, S3Error, S3Store, S3StoreConfig};
 pub use server::{CacheServer, CacheServerConfig, ServerError};

@@ -23,7 +23,7 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -470,13 +470,6 @@ fn second(modified: &str) -> &str {
     modified.get(..19).unwrap_or(modified)
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 fn random_u64() -> Result<u64, StoreError> {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).map_err(|e| StoreError::Io {
@@ -571,11 +564,7 @@ impl Store for S3Store {
         len: u64,
         body: ByteStream,
     ) -> Result<(), StoreError> {
-        let end = offset.checked_add(len).ok_or(StoreError::BadRange {
-            id,
-            offset,
-            reason: "range overflows",
-        })?;
+        let end = StoreError::range_end(id, offset, len)?;
         self.check_size(end)?;
         self.staging.write_range(owner, id, offset, len, body).await
     }
@@ -617,7 +606,7 @@ impl Store for S3Store {
             let entry_id = (random_u64()? >> 11).max(1);
             let data = self.data_name(entry_id);
             self.upload(&data, archive).await?;
-            let created_at_ms = now_ms();
+            let created_at_ms = crate::clock::now_ms();
             let marker = Marker {
                 id: entry_id,
                 repository: owner.repository.clone(),

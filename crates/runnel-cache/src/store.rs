@@ -149,6 +149,17 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// The end of a write of `len` bytes at `offset`, or `BadRange` when it overflows.
+    pub(crate) fn range_end(id: EntryId, offset: u64, len: u64) -> Result<u64, StoreError> {
+        offset.checked_add(len).ok_or(StoreError::BadRange {
+            id,
+            offset,
+            reason: "range overflows",
+        })
+    }
+}
+
 /// Where cache archives live. Uploads become visible to [`Store::lookup`] and [`Store::read`]
 /// only after [`Store::commit`] succeeded, and committed entries never change.
 #[async_trait]

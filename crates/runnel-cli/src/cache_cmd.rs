@@ -169,8 +169,8 @@ async fn ls(
                         "key": e.key,
                         "version": e.version,
                         "size": e.size,
-                        "created_at": utc(e.created_at_ms),
-                        "last_used_at": utc(info.last_used_ms),
+                        "created_at": runnel_cache::rfc3339_seconds(e.created_at_ms),
+                        "last_used_at": runnel_cache::rfc3339_seconds(info.last_used_ms),
                     })
                 );
             }
@@ -192,8 +192,8 @@ async fn ls(
                     "{:>6}  {:>9}  {:<20}  {:<20}  {:<24}  {}",
                     e.id,
                     human_size(e.size),
-                    utc(info.last_used_ms),
-                    utc(e.created_at_ms),
+                    runnel_cache::rfc3339_seconds(info.last_used_ms),
+                    runnel_cache::rfc3339_seconds(e.created_at_ms),
                     e.repository,
                     e.key
                 );
@@ -279,28 +279,6 @@ fn human_size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
-fn utc(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest / 60 % 60,
-        rest % 60
-    )
-}
-
 /// `--older-than`: a number with a unit `s`, `m`, `h`, `d` or `w` (`7d`, `36h`).
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -328,7 +306,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{human_size, parse_duration, utc};
+    use super::{human_size, parse_duration};
     use std::time::Duration;
 
     #[test]
@@ -339,7 +317,10 @@ mod tests {
         assert!(parse_duration("7y").is_err());
         assert_eq!(human_size(17), "17 B");
         assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(utc(1_795_999_949_000), "2026-11-30T00:52:29Z");
+        assert_eq!(runnel_cache::rfc3339_seconds(0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            runnel_cache::rfc3339_seconds(1_795_999_949_000),
+            "2026-11-30T00:52:29Z"
+        );
     }
 }

@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use bollard::models::NetworkCreateRequest;
 use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig};
-use bollard::models::{NetworkCreateRequest, PortBinding};
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use futures_util::future::{join_all, try_join_all};
 use runnel_engine::backend::{BackendError, JobSpec};
@@ -121,17 +121,7 @@ async fn start(
         let mut mounts: Vec<_> = backend.ca.iter().map(|ca| ca.mount()).collect();
         let mut binds = Vec::new();
         pod::add_volumes(volumes, &labels, &mut mounts, &mut binds);
-        let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
-        for port in ports {
-            port_bindings
-                .entry(port.container_port.clone())
-                .or_insert_with(|| Some(Vec::new()))
-                .get_or_insert_with(Vec::new)
-                .push(PortBinding {
-                    host_ip: Some(port.host_ip.clone()),
-                    host_port: Some(port.host_port.clone()),
-                });
-        }
+        let port_bindings = pod::port_bindings(ports);
         let exposed_ports: Vec<String> = port_bindings.keys().cloned().collect();
         let mut body = ContainerCreateBody {
             image: Some(service.container.image.clone()),

@@ -562,17 +562,7 @@ fn job_container_body(
         .map(|service| format!("{}:127.0.0.1", service.id))
         .collect();
     extra_hosts.extend(plan.options.add_hosts.iter().cloned());
-    let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
-    for port in &plan.published {
-        port_bindings
-            .entry(port.container_port.clone())
-            .or_insert_with(|| Some(Vec::new()))
-            .get_or_insert_with(Vec::new)
-            .push(PortBinding {
-                host_ip: Some(port.host_ip.clone()),
-                host_port: Some(port.host_port.clone()),
-            });
-    }
+    let port_bindings = port_bindings(&plan.published);
     let exposed_ports: Vec<String> = port_bindings.keys().cloned().collect();
 
     let mut body = ContainerCreateBody {
@@ -670,6 +660,22 @@ pub(crate) fn apply_options(body: &mut ContainerCreateBody, options: &CheckedOpt
     if !options.devices.is_empty() {
         host.devices = Some(options.devices.clone());
     }
+}
+
+/// Docker's port bindings for `ports`, several host bindings per container port allowed.
+pub(crate) fn port_bindings(ports: &[PortMapping]) -> HashMap<String, Option<Vec<PortBinding>>> {
+    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    for port in ports {
+        bindings
+            .entry(port.container_port.clone())
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: Some(port.host_ip.clone()),
+                host_port: Some(port.host_port.clone()),
+            });
+    }
+    bindings
 }
 
 pub(crate) fn add_volumes(

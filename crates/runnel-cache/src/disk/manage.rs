@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use crate::store::{Entry, EntryId, StoreError};
 
-use super::{DiskStore, evict, now_ms, remove_file_if_present};
+use super::{DiskStore, evict, remove_file_if_present};
+use crate::clock::now_ms;
 
 /// A committed entry with its last use, for listings.
 #[derive(Clone, Debug, PartialEq, Eq)]

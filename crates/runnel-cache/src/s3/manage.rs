@@ -14,7 +14,8 @@ use futures_util::{StreamExt, TryStreamExt};
 use crate::disk::{EntryInfo, PruneRules};
 use crate::store::{Entry, EntryId, StoreError};
 
-use super::{S3Store, now_ms, remote};
+use super::{S3Store, remote};
+use crate::clock::now_ms;
 
 /// Markers read at once while listing.
 const CONCURRENT_READS: usize = 16;
