@@ -23,6 +23,7 @@ use runnel_engine::backend::{
     Backend, BackendError, EnvironmentInfo, EnvironmentPaths, ExecExit, ExecOutput, ExecRequest,
     JobEnvironment, JobSpec,
 };
+use runnel_engine::runner_env;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -61,6 +62,11 @@ pub struct HostConfig {
     /// of them except the runner's `RUNNEL_*` settings (a self-hosted GitHub runner also
     /// passes its environment on).
     pub inherit_env: Option<Vec<String>>,
+    /// Leave the runner's own settings and credentials ([`runner_env::is_runner_only`]) out of what steps
+    /// inherit: a registered runner sets this, so a job never sees the registration token or
+    /// the cache's S3 keys. An operator who wants a job to have one names it in
+    /// `runner.envs` (or `runner.env_file`), which the daemon adds on top.
+    pub withhold_runner_env: bool,
 }
 
 /// Runs jobs on this machine.
@@ -140,8 +146,10 @@ impl HostEnvironment {
             leftovers::JOB_DIR_PREFIX,
             files::sanitize(&spec.job_key)
         );
+        // Private to the runner's user: the step scripts in it hold secret values inline.
         let job_dir = tempfile::Builder::new()
             .prefix(&prefix)
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir_in(&root)
             .map_err(io(format!("create job directory in {}", root.display())))?
             .keep();
@@ -183,6 +191,9 @@ impl HostEnvironment {
             }
         };
         let mut default_env = inherited_env(config.inherit_env.as_deref());
+        if config.withhold_runner_env {
+            default_env.retain(|name, _| !runner_env::is_runner_only(name));
+        }
         let home = match config.home {
             HomeMode::Isolated => job_dir.join("home"),
             HomeMode::Inherit => default_env

@@ -1,8 +1,10 @@
 //! Backend implementations of `runnel_engine::backend::Backend`.
 //!
 //! Owns: `host` (steps as process groups in a per-job work directory) and `docker` (a pod per
-//! job: job container + services sharing its network namespace). Must not: parse workflows.
+//! job: job container + services sharing its network namespace), and `tree_copy` (a job's
+//! own copy of the user's working tree). Must not: parse workflows.
 
 pub mod docker;
 pub mod host;
 pub mod router;
+mod tree_copy;

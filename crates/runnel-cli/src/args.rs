@@ -159,6 +159,11 @@ pub(crate) struct RunArgs {
     /// DIR/<job key>.md (created if missing); they are printed after each job either way.
     #[arg(long, value_name = "DIR")]
     pub(crate) summary_dir: Option<PathBuf>,
+    /// Mount the working tree into job containers read-write (act's `--bind`) instead of
+    /// giving each container job a copy of it. Steps then change your files, `.git`
+    /// included: use it only for workflows you trust.
+    #[arg(long)]
+    pub(crate) bind: bool,
     /// Print the plan and run nothing.
     #[arg(long)]
     pub(crate) plan: bool,

@@ -92,6 +92,7 @@ async fn backends(config: &Config) -> Backends {
     let host = HostBackend::new(HostConfig {
         root,
         workspace: WorkspaceMode::Copy,
+        withhold_runner_env: true,
         ..HostConfig::default()
     });
     // Process groups and job directories of a runnel killed mid-job would otherwise stay.

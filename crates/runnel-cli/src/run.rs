@@ -82,6 +82,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
             ca_bundle: args.ca_bundle.clone(),
             force_pull: args.pull,
             force_rebuild: args.rebuild,
+            bind_workspace: args.bind,
         };
         async move { connect_docker(&sink, images).await }
     });
@@ -305,13 +306,15 @@ fn finish_teardowns(runtime: &tokio::runtime::Runtime, backend: &LabelRouter, si
     }
 }
 
-/// What `runnel run`'s flags say about the images and trust of job containers.
+/// What `runnel run`'s flags say about the images, trust and workspace of job containers.
 struct ImagePolicy {
     ca_bundle: Option<std::path::PathBuf>,
     /// `--pull`: pull images even when present (act's `--pull`).
     force_pull: bool,
     /// `--rebuild`: rebuild Dockerfile actions even when built (act's `--rebuild`).
     force_rebuild: bool,
+    /// `--bind`: mount the working tree instead of copying it.
+    bind_workspace: bool,
 }
 
 /// The Docker backend when an engine answers, after removing what dead runners left behind;
@@ -321,6 +324,7 @@ async fn connect_docker(sink: &TerminalSink, images: ImagePolicy) -> Result<Dock
         ca_bundle: images.ca_bundle,
         force_pull: images.force_pull,
         force_rebuild: images.force_rebuild,
+        bind_workspace: images.bind_workspace,
         // Jobs end sooner; `finish_teardowns` waits for the removals before the run ends.
         teardown: Teardown::Background,
         // Like `docker run` and act: a local run's jobs need no isolation from each other,

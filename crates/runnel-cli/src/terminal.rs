@@ -2,8 +2,12 @@
 //! step starts and ends with their timings, coloured when stdout is a terminal. Step summaries
 //! (`$GITHUB_STEP_SUMMARY`) are kept until their job ends and then printed as one headed block
 //! of plain Markdown; they stay available for `--summary-dir` ([`TerminalSink::job_summaries`]).
+//! Text from jobs passes [`escapes::sanitize`] first: colours only, so a step cannot forge or
+//! erase runnel's lines.
 //!
 //! Must not: decide anything about the run; it only prints what the engine reports.
+
+mod escapes;
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -113,15 +117,14 @@ impl TerminalSink {
             Err(_) => return,
         };
         let rule = |text: &str| self.paint(Colour::Bold, text);
-        let mut block = vec![rule(&format!("== Job summary: {} ==", record.job.name))];
+        let job = self.clean(&record.job.name);
+        let mut block = vec![rule(&format!("== Job summary: {job} =="))];
         for (step, markdown) in &steps {
+            let step = self.clean(step);
             block.push(self.paint(Colour::Dim, &format!("-- from step: {step}")));
-            block.extend(markdown.lines().map(str::to_owned));
+            block.extend(markdown.lines().map(|line| self.clean(line).into_owned()));
         }
-        block.push(rule(&format!(
-            "== end of job summary: {} ==",
-            record.job.name
-        )));
+        block.push(rule(&format!("== end of job summary: {job} ==")));
         if let Ok(mut out) = self.out.lock() {
             // One write under the lock: the block stays together among concurrent jobs.
             let _ = writeln!(out, "{}", block.join("\n"));
@@ -139,8 +142,14 @@ impl TerminalSink {
         }
     }
 
+    /// Text that came from a job, with terminal escapes other than colours removed.
+    fn clean<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        escapes::sanitize(text, self.colour)
+    }
+
     fn line_for(&self, record: &LogRecord) -> Option<String> {
         let step = record.step.as_ref().map_or("", |s| s.name.as_str());
+        let step = self.clean(step);
         let text = match &record.event {
             LogEvent::JobStarted => self.paint(Colour::Dim, "job started"),
             LogEvent::JobFinished { result, duration } => {
@@ -172,10 +181,10 @@ impl TerminalSink {
                 )
             }
             LogEvent::Line { stream, text } => match stream {
-                Stream::Stdout => format!("  {text}"),
-                Stream::Stderr => format!("  {}", self.paint(Colour::Dim, text)),
+                Stream::Stdout => format!("  {}", self.clean(text)),
+                Stream::Stderr => format!("  {}", self.paint(Colour::Dim, &self.clean(text))),
             },
-            LogEvent::GroupStart { title } => format!("  ▸ {title}"),
+            LogEvent::GroupStart { title } => format!("  ▸ {}", self.clean(title)),
             LogEvent::GroupEnd => return None,
             LogEvent::Annotation(annotation) => {
                 let (colour, level) = match annotation.level {
@@ -183,7 +192,8 @@ impl TerminalSink {
                     AnnotationLevel::Warning => (Colour::Yellow, "warning"),
                     AnnotationLevel::Notice => (Colour::Bold, "notice"),
                 };
-                let place = match (&annotation.file, annotation.line, annotation.col) {
+                let file = annotation.file.as_deref().map(|file| self.clean(file));
+                let place = match (&file, annotation.line, annotation.col) {
                     (Some(file), Some(line), Some(col)) => format!(" ({file}:{line}:{col})"),
                     (Some(file), Some(line), None) => format!(" ({file}:{line})"),
                     (Some(file), None, _) => format!(" ({file})"),
@@ -192,25 +202,28 @@ impl TerminalSink {
                 format!(
                     "  {}: {}{place}",
                     self.paint(colour, level),
-                    annotation.message
+                    self.clean(&annotation.message)
                 )
             }
             LogEvent::Debug { text } if self.show_debug => {
+                let text = self.clean(text);
                 format!("  {}", self.paint(Colour::Dim, &format!("debug: {text}")))
             }
             LogEvent::Debug { .. } => return None,
             LogEvent::StepSummary { .. } => return None,
-            LogEvent::Runner { level, text } => match level {
-                RunnerLevel::Info => format!("  {}", self.paint(Colour::Dim, text)),
-                RunnerLevel::Warning => {
+            LogEvent::Runner { level, text } => match (level, self.clean(text)) {
+                (RunnerLevel::Info, text) => format!("  {}", self.paint(Colour::Dim, &text)),
+                (RunnerLevel::Warning, text) => {
                     format!("  {}: {text}", self.paint(Colour::Yellow, "warning"))
                 }
-                RunnerLevel::Error => format!("  {}: {text}", self.paint(Colour::Red, "error")),
+                (RunnerLevel::Error, text) => {
+                    format!("  {}: {text}", self.paint(Colour::Red, "error"))
+                }
             },
         };
         Some(format!(
             "{} {text}",
-            self.paint(Colour::Dim, &format!("[{}]", record.job.name))
+            self.paint(Colour::Dim, &format!("[{}]", self.clean(&record.job.name)))
         ))
     }
 }

@@ -81,6 +81,7 @@ pub async fn run_daemon(
     shutdown: CancellationToken,
 ) -> Result<(), DaemonError> {
     let config = &options.config;
+    hide_from_jobs();
     let hangup = match &options.config_path {
         Some(_) => crate::reload::catch_sighup()
             .map_err(|error| {
@@ -172,6 +173,7 @@ pub async fn run_daemon(
         job_timeout: config.runner.timeout,
         github_mirror: config.runner.github_mirror.clone(),
         cache: crate::cache::start_for_daemon(config).await,
+        mask: crate::task::runner_credentials(config, &runner_file.token),
     });
     // Ready for systemd once declared and the cache server (which jobs need) is listening.
     let _systemd = crate::notify::Systemd::start(metrics.clone(), &shutdown);
@@ -600,6 +602,16 @@ impl Backoff {
 }
 
 /// Cancels `shutdown` on the first SIGTERM or SIGINT.
+/// Makes this process undumpable: host jobs run as the runner's user, and could otherwise
+/// read the runner's environment and memory (`/proc/<pid>/environ`, `ptrace`) — the
+/// registration token and S3 keys it started with. Core dumps go too. (A runner running as
+/// root gives its host jobs root anyway: no such line holds there.)
+fn hide_from_jobs() {
+    if let Err(error) = nix::sys::prctl::set_dumpable(false) {
+        tracing::warn!(%error, "cannot make the runner undumpable; host jobs can read its environment");
+    }
+}
+
 pub fn cancel_on_signals(shutdown: CancellationToken) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;

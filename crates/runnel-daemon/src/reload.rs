@@ -117,6 +117,13 @@ impl Reloader {
             envs: new.runner.envs.clone(),
             job_timeout: new.runner.timeout,
             github_mirror: new.runner.github_mirror.clone(),
+            mask: {
+                let mut mask = old.settings.mask.clone();
+                mask.extend(crate::task::runner_credentials(&new, ""));
+                mask.sort();
+                mask.dedup();
+                mask
+            },
             ..(*old.settings).clone()
         };
         for change in &applied {

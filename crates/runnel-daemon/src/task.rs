@@ -40,6 +40,30 @@ pub(crate) struct TaskSettings {
     pub(crate) github_mirror: String,
     /// The cache service (`cache:`), `None` when disabled.
     pub(crate) cache: Option<Arc<crate::cache::CacheServices>>,
+    /// The runner's own credentials, masked in every job's log ([`runner_credentials`]).
+    pub(crate) mask: Vec<String>,
+}
+
+/// What a job must never see in clear: the runner's token, the cache's secret and S3 keys,
+/// and the credential variables of the runner's environment or its `runner.envs`.
+pub(crate) fn runner_credentials(
+    config: &runnel_config::Config,
+    runner_token: &str,
+) -> Vec<String> {
+    let mut values = runnel_engine::runner_env::credential_values();
+    values.push(runner_token.to_owned());
+    values.push(config.cache.shared_secret.clone());
+    if let Some(s3) = &config.cache.s3 {
+        values.push(s3.secret_key.clone());
+        values.push(s3.access_key.clone());
+    }
+    for (name, value) in &config.runner.envs {
+        if runnel_engine::runner_env::RUNNER_CREDENTIALS.contains(&name.as_str()) {
+            values.push(value.clone());
+        }
+    }
+    values.retain(|value| !value.trim().is_empty());
+    values
 }
 
 /// Runs `task` and reports it; `cancel` stops the job (shutdown), as does a cancel in Gitea.
@@ -307,6 +331,7 @@ fn run_options(settings: &TaskSettings, task: &runner::Task, context: &TaskConte
     options.github_overrides = context.github_overrides();
     options.max_parallel_jobs = 1;
     options.default_job_timeout = settings.job_timeout;
+    options.mask = settings.mask.clone();
     options.job_services = Some(crate::cache::task_services(settings.cache.clone(), context));
     options
 }

@@ -28,6 +28,7 @@ mod job;
 mod options;
 pub mod output;
 mod reusable;
+pub mod runner_env;
 mod services;
 mod shell;
 mod sink;

@@ -102,6 +102,9 @@ pub struct RunOptions {
     pub debug: bool,
     /// `secrets` (and `github.token` from `GITHUB_TOKEN`); every value is masked in logs.
     pub secrets: BTreeMap<String, String>,
+    /// More values masked in every job's logs without being `secrets`: the runner's own
+    /// credentials (its token, the cache store's keys), should a job find them.
+    pub mask: Vec<String>,
     /// How many job instances may run at once (at least 1).
     pub max_parallel_jobs: usize,
     /// Run only this job id (`-j`), as act does: its `needs` are not run; they appear to the
@@ -141,6 +144,7 @@ impl RunOptions {
             github_overrides: Vec::new(),
             job_services: None,
             matrix_filter: Vec::new(),
+            mask: Vec::new(),
         }
     }
 }

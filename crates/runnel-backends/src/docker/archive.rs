@@ -145,6 +145,18 @@ pub(crate) async fn read_file(
     Ok(Some(contents))
 }
 
+/// Unpacks `archive` (paths relative to `directory`) into the existing `directory`.
+pub(crate) async fn upload_tree(
+    docker: &Docker,
+    container: &str,
+    directory: &str,
+    archive: Vec<u8>,
+) -> Result<(), BackendError> {
+    upload(docker, container, directory, archive)
+        .await
+        .map_err(|error| failed("copy files into container", format!("{directory}: {error}")))
+}
+
 async fn upload(
     docker: &Docker,
     container: &str,

@@ -16,9 +16,10 @@ use runnel_engine::backend::{BackendError, JobSpec};
 use tokio_util::sync::CancellationToken;
 
 use super::image::{self, ImageRequest, PullLog, PullPolicy};
-use super::options::{self, VolumePolicy};
+use super::options;
 use super::pod;
 use super::services::{self, StartingService};
+use super::volumes::VolumePolicy;
 use super::{DockerBackend, failed, is_not_found};
 
 /// Started services of one host job; [`RunningServices::remove`] must be called.
@@ -64,10 +65,7 @@ async fn start(
 ) -> Result<(), BackendError> {
     let docker = &backend.docker;
     let config = &backend.config;
-    let policy = VolumePolicy {
-        valid_volumes: &config.valid_volumes,
-        mount_docker_socket: config.mount_docker_socket,
-    };
+    let policy = VolumePolicy::of(config);
     let check = |id: &str, error: options::OptionError| {
         failed("start services", format!("service `{id}`: {error}"))
     };
@@ -77,7 +75,7 @@ async fn start(
         let container = &service.container;
         let options = options::service_options(&container.options, config)
             .map_err(|error| check(&service.id, error))?;
-        let volumes = pod::check_volumes(&container.volumes, policy)
+        let volumes = pod::check_volumes(&container.volumes, &policy)
             .map_err(|error| check(&service.id, error))?;
         let ports =
             pod::check_ports(&container.ports).map_err(|error| check(&service.id, error))?;

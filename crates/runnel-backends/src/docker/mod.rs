@@ -21,7 +21,8 @@
 //! bundle is trusted in every container (`ca`).
 //!
 //! Safe defaults: the Docker socket is never mounted unless [`DockerBackendConfig`] says so;
-//! `options:` go through the allow-list in `options`, `volumes:` through `valid_volumes`.
+//! `options:` go through the allow-list in `options`, `volumes:` through `volumes` (normalised,
+//! then matched against `valid_volumes`).
 //!
 //! Images are pulled when missing (or always, with `force_pull`), with the container's
 //! `credentials:` or the Docker client config's, and the pull's progress shown in the job's
@@ -42,6 +43,7 @@ mod options;
 mod pod;
 mod services;
 mod step_container;
+mod volumes;
 mod workdir;
 mod workspace;
 
@@ -107,6 +109,10 @@ pub struct DockerBackendConfig {
     pub ca_bundle: Option<PathBuf>,
     /// When a job's containers are removed.
     pub teardown: Teardown,
+    /// Mount a job's workspace source (`runnel run`'s working tree) into the job container
+    /// read-write instead of giving the job a copy (act's `--bind`). Off by default: with the
+    /// tree mounted, a step can plant `.git/hooks` that run at the user's next `git` command.
+    pub bind_workspace: bool,
 }
 
 /// When a job's containers and network are removed.
@@ -176,6 +182,7 @@ impl DockerBackendConfig {
             job_files: JobFiles::HostDirectory { root: None },
             ca_bundle: None,
             teardown: Teardown::Wait,
+            bind_workspace: false,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! What a workflow may ask of a container: `options:` through an allow-list, `volumes:` through
-//! the backend's `valid_volumes` globs, `ports:` parsed. Pure: strings in, checked values out.
+//! What a workflow may ask of a container: `options:` through an allow-list (the runner's own
+//! `-v` options handed to [`super::volumes`]), `ports:` parsed. Pure: strings in, checked
+//! values out.
 //!
 //! Must not: talk to Docker. The Docker request bodies are filled in `pod`.
 //!
@@ -29,6 +30,7 @@ use std::collections::HashMap;
 use bollard::models::{DeviceMapping, HealthConfig, ResourcesUlimits};
 
 use super::DockerBackendConfig;
+use super::volumes::{VolumeMount, VolumePolicy, check_volume};
 
 #[cfg(test)]
 mod tests;
@@ -118,11 +120,8 @@ pub(crate) fn job_options(
     for entry in &config.job_options {
         words.extend(shell_split(entry).map_err(runner_error)?);
     }
-    let policy = VolumePolicy {
-        valid_volumes: &config.valid_volumes,
-        mount_docker_socket: config.mount_docker_socket,
-    };
-    let (words, volumes) = take_volumes(words, policy).map_err(runner_error)?;
+    let policy = VolumePolicy::of(config);
+    let (words, volumes) = take_volumes(words, &policy).map_err(runner_error)?;
     let runner = check_words(words, ContainerRole::Job, allow_privileged).map_err(runner_error)?;
     options.merge(runner);
     options.privileged |= config.privileged;
@@ -144,7 +143,7 @@ pub(crate) fn service_options(
 /// Takes `-v SPEC`, `--volume SPEC` and `--volume=SPEC` out of `words`, checked as `volumes:`.
 fn take_volumes(
     words: Vec<String>,
-    policy: VolumePolicy<'_>,
+    policy: &VolumePolicy<'_>,
 ) -> Result<(Vec<String>, Vec<VolumeMount>), OptionError> {
     let mut rest = Vec::new();
     let mut volumes = Vec::new();
@@ -615,121 +614,6 @@ fn unterminated(text: &str) -> OptionError {
     OptionError::UnterminatedQuote {
         text: text.to_owned(),
     }
-}
-
-/// A checked `volumes:` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum VolumeMount {
-    /// `/path`: a fresh anonymous volume, removed with the job.
-    Anonymous { target: String },
-    /// `source:target[:mode]` for `HostConfig.binds` (a host path or a named volume).
-    Bind(String),
-}
-
-impl VolumeMount {
-    /// Where the container sees it.
-    pub(crate) fn target(&self) -> &str {
-        match self {
-            VolumeMount::Anonymous { target } => target,
-            VolumeMount::Bind(spec) => spec.split(':').nth(1).unwrap_or(spec),
-        }
-    }
-}
-
-/// What the backend config lets workflows mount.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct VolumePolicy<'a> {
-    pub(crate) valid_volumes: &'a [String],
-    pub(crate) mount_docker_socket: bool,
-}
-
-/// Checks one `volumes:` entry: a bind or named volume is allowed when its source matches one
-/// of `valid_volumes` (globs: `*` any run of characters, `?` one); the Docker socket only when
-/// `mount_docker_socket` is set, whatever the globs say.
-pub(crate) fn check_volume(
-    spec: &str,
-    policy: VolumePolicy<'_>,
-) -> Result<VolumeMount, OptionError> {
-    let bad_volume = |problem| OptionError::BadVolume {
-        volume: spec.to_owned(),
-        problem,
-    };
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (source, target) = match parts.as_slice() {
-        [target] => {
-            if !target.starts_with('/') {
-                return Err(bad_volume("the target must be an absolute path"));
-            }
-            return Ok(VolumeMount::Anonymous {
-                target: (*target).to_owned(),
-            });
-        }
-        [source, target] | [source, target, _] => (*source, *target),
-        _ => return Err(bad_volume("expected SOURCE:TARGET[:MODE] or TARGET")),
-    };
-    if source.is_empty() || !target.starts_with('/') {
-        return Err(bad_volume(
-            "expected SOURCE:TARGET[:MODE] with an absolute target",
-        ));
-    }
-    if source.starts_with('.') || source.starts_with('~') {
-        return Err(bad_volume("a bind mount source must be an absolute path"));
-    }
-    if source.ends_with("docker.sock") {
-        if policy.mount_docker_socket {
-            return Ok(VolumeMount::Bind(spec.to_owned()));
-        }
-        return Err(OptionError::DockerSocket {
-            volume: spec.to_owned(),
-        });
-    }
-    if policy
-        .valid_volumes
-        .iter()
-        .any(|pattern| glob_match(pattern, source))
-    {
-        return Ok(VolumeMount::Bind(spec.to_owned()));
-    }
-    Err(OptionError::VolumeNotAllowed {
-        volume: spec.to_owned(),
-        patterns: if policy.valid_volumes.is_empty() {
-            "none configured".to_owned()
-        } else {
-            policy.valid_volumes.join(", ")
-        },
-    })
-}
-
-/// `*` matches any run of characters (including `/`), `?` exactly one.
-pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let text: Vec<char> = text.chars().collect();
-    // Classic two-pointer wildcard match with backtracking to the last `*`.
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some('*') => {
-                star = Some((p, t));
-                p += 1;
-            }
-            Some(&c) if c == '?' || Some(&c) == text.get(t) => {
-                p += 1;
-                t += 1;
-            }
-            _ => match star {
-                Some((star_p, star_t)) => {
-                    p = star_p + 1;
-                    t = star_t + 1;
-                    star = Some((star_p, star_t + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern
-        .get(p..)
-        .is_some_and(|rest| rest.iter().all(|&c| c == '*'))
 }
 
 /// A checked `ports:` entry.

@@ -27,9 +27,10 @@ use super::archive::{self, PathKind};
 use super::ca::{self, CaBundle};
 use super::environment::{Created, DockerEnvironment, PendingTeardowns};
 use super::image::{self, ImageRequest, PullLog, PullPolicy};
-use super::options::{self, CheckedOptions, PortMapping, VolumeMount, VolumePolicy};
+use super::options::{self, CheckedOptions, PortMapping};
 use super::services::{self, StartingService};
 use super::step_container::StepPolicy;
+use super::volumes::{self, VolumeMount, VolumePolicy};
 use super::workdir::HostWorkDir;
 use super::{DockerBackendConfig, JobNetwork, failed, workspace};
 
@@ -85,10 +86,7 @@ pub(crate) async fn prepare(
         ));
     };
     let config = context.config;
-    let policy = VolumePolicy {
-        valid_volumes: &config.valid_volumes,
-        mount_docker_socket: config.mount_docker_socket,
-    };
+    let policy = VolumePolicy::of(config);
     let check = |what: &str, error: options::OptionError| {
         failed("prepare Docker job", format!("{what}: {error}"))
     };
@@ -97,7 +95,7 @@ pub(crate) async fn prepare(
     let (job_options, runner_volumes) =
         options::job_options(&job.options, config).map_err(|error| check("container", error))?;
     let mut job_volumes =
-        check_volumes(&job.volumes, policy).map_err(|error| check("container", error))?;
+        check_volumes(&job.volumes, &policy).map_err(|error| check("container", error))?;
     job_volumes.extend(runner_volumes);
     let mut published = check_ports(&job.ports).map_err(|error| check("container", error))?;
     let mut planned = Vec::new();
@@ -109,7 +107,7 @@ pub(crate) async fn prepare(
             spec: container,
             options: options::service_options(&container.options, config)
                 .map_err(|error| check(&what, error))?,
-            volumes: check_volumes(&container.volumes, policy)
+            volumes: check_volumes(&container.volumes, &policy)
                 .map_err(|error| check(&what, error))?,
             ports: check_ports(&container.ports).map_err(|error| check(&what, error))?,
         });
@@ -212,6 +210,7 @@ async fn build(
     cancel: &CancellationToken,
 ) -> Result<DockerEnvironment, (DockerEnvironment, BackendError)> {
     let docker = context.docker;
+    let config = context.config;
     macro_rules! attempt {
         ($result:expr) => {
             match $result {
@@ -251,14 +250,27 @@ async fn build(
         }
     };
     let job_name = format!("{}-job", context.name);
+    // The user's tree (`runnel run`) is copied into the job's workspace unless the
+    // config binds it (`--bind`).
+    let bound_source = spec
+        .workspace_source
+        .as_deref()
+        .filter(|_| config.bind_workspace);
+    let copied_source = spec
+        .workspace_source
+        .as_deref()
+        .filter(|_| !config.bind_workspace);
     let mut work_subdirs = vec!["_temp", "_tool", "_runnel"];
-    if spec.workspace_source.is_none() {
+    if bound_source.is_none() {
         work_subdirs.push("workspace");
     }
     if let Some(root) = context.host_work_root {
         let mut work_dir = attempt!(HostWorkDir::create(root, &context.name, &work_subdirs));
-        if spec.workspace_source.is_some() {
+        if bound_source.is_some() {
             work_dir.shadow(WORKSPACE);
+        }
+        if let Some(source) = copied_source {
+            attempt!(workspace::copy_to_job_dir(source, &work_dir).await);
         }
         for volume in &plan.volumes {
             work_dir.shadow(volume.target());
@@ -318,6 +330,9 @@ async fn build(
         directories.extend(work_subdirs.iter().map(|sub| format!("__w/{sub}/")));
         let directories: Vec<&str> = directories.iter().map(String::as_str).collect();
         attempt!(archive::upload_directories(docker, &job_id, &directories).await);
+        if let Some(source) = copied_source {
+            attempt!(workspace::copy_to_container(docker, &job_id, config, source).await);
+        }
     }
     let started = docker.start_container(&job_id, None).await;
     // Without `--init`, an image without /bin/sh fails the agent's launcher at the start.
@@ -537,7 +552,11 @@ fn job_container_body(
             ..Default::default()
         }],
     };
-    if let Some(source) = &spec.workspace_source {
+    if let Some(source) = spec
+        .workspace_source
+        .as_ref()
+        .filter(|_| context.config.bind_workspace)
+    {
         mounts.push(Mount {
             target: Some(workspace::path(context.config)),
             source: Some(source.display().to_string()),
@@ -737,12 +756,12 @@ pub(crate) fn labels_with(
 }
 
 pub(crate) fn check_volumes(
-    volumes: &[String],
-    policy: VolumePolicy<'_>,
+    specs: &[String],
+    policy: &VolumePolicy<'_>,
 ) -> Result<Vec<VolumeMount>, options::OptionError> {
-    volumes
+    specs
         .iter()
-        .map(|volume| options::check_volume(volume, policy))
+        .map(|volume| volumes::check_volume(volume, policy))
         .collect()
 }
 

@@ -2,16 +2,24 @@
 //! runner's config names a parent (act_runner's `container.workdir_parent`), `/<parent>/workspace`.
 //! A workspace outside `/__w` is a mount of its own, so step containers can share it: the job
 //! directory's `workspace` (bind-mounted a second time), or a volume when the job has no job
-//! directory. A bind-mounted source tree (`runnel run`) is mounted there instead.
+//! directory. A job with a source tree (`runnel run`) gets a copy of it there
+//! ([`copy_to_job_dir`], or [`copy_to_container`] through the archive API when the engine
+//! cannot see this machine's files); with `bind_workspace` (`--bind`) the tree itself is
+//! mounted there instead.
 //!
-//! Must not: create anything; `pod` puts the mount into the job container's create request.
+//! Must not: create anything but the copy; `pod` puts the mount into the job container's
+//! create request.
 
 use std::collections::HashMap;
+use std::path::Path;
 
+use bollard::Docker;
 use bollard::models::{Mount, MountType, MountVolumeOptions};
+use runnel_engine::backend::BackendError;
 
-use super::DockerBackendConfig;
 use super::workdir::HostWorkDir;
+use super::{DockerBackendConfig, archive};
+use crate::tree_copy::{self, CopyStats};
 
 /// GitHub's layout, under the job directory's `/__w` mount.
 pub(crate) const DEFAULT: &str = "/__w/workspace";
@@ -58,6 +66,50 @@ pub(crate) fn mount(
             ..Default::default()
         },
     })
+}
+
+/// Copies the working tree at `source` into the job directory's `workspace`.
+pub(crate) async fn copy_to_job_dir(
+    source: &Path,
+    work_dir: &HostWorkDir,
+) -> Result<(), BackendError> {
+    let target = work_dir.work_on_host().join("workspace");
+    let source = source.to_path_buf();
+    let copied = tokio::task::spawn_blocking(move || tree_copy::copy_tree(&source, &target)).await;
+    let stats = copied.unwrap_or_else(|join| Err(joined("copy the working tree", join)))?;
+    log_copy(&stats);
+    Ok(())
+}
+
+/// Copies the working tree at `source` into the created job container's workspace through
+/// Docker's archive API (one tar in memory).
+pub(crate) async fn copy_to_container(
+    docker: &Docker,
+    container: &str,
+    config: &DockerBackendConfig,
+    source: &Path,
+) -> Result<(), BackendError> {
+    let source = source.to_path_buf();
+    let packed = tokio::task::spawn_blocking(move || tree_copy::tar_tree(&source)).await;
+    let (tar, stats) = packed.unwrap_or_else(|join| Err(joined("pack the working tree", join)))?;
+    archive::upload_tree(docker, container, &path(config), tar).await?;
+    log_copy(&stats);
+    Ok(())
+}
+
+fn joined(operation: &str, join: tokio::task::JoinError) -> BackendError {
+    BackendError::Io {
+        operation: operation.to_owned(),
+        source: std::io::Error::other(join),
+    }
+}
+
+/// Says in the job's log that the job works on a copy, and how to work in the tree instead.
+fn log_copy(stats: &CopyStats) {
+    runnel_engine::backend::setup_log(&format!(
+        "Copied the working tree into the job's workspace ({}); `--bind` mounts it instead",
+        stats.describe()
+    ));
 }
 
 #[cfg(test)]

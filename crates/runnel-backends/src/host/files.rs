@@ -38,7 +38,8 @@ pub(crate) fn inside(path: &Path, roots: &[&Path]) -> Option<PathBuf> {
         .then(|| path.to_path_buf())
 }
 
-/// Writes `contents`, creating parent directories; mode 0755 when `executable`, else 0644.
+/// Writes `contents`, creating parent directories; mode 0700 when `executable`, else 0600:
+/// scripts and env files hold secret values, and only the runner's user runs the steps.
 pub(crate) fn write(path: &Path, contents: &[u8], executable: bool) -> Result<(), BackendError> {
     use std::os::unix::fs::PermissionsExt;
     let io = |operation: &str| {
@@ -49,7 +50,7 @@ pub(crate) fn write(path: &Path, contents: &[u8], executable: bool) -> Result<()
         std::fs::create_dir_all(parent).map_err(io("create parent of"))?;
     }
     std::fs::write(path, contents).map_err(io("write"))?;
-    let mode = if executable { 0o755 } else { 0o644 };
+    let mode = if executable { 0o700 } else { 0o600 };
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io("chmod"))
 }
 

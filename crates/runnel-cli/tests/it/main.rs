@@ -35,4 +35,6 @@ mod run_host_services;
 mod run_job_files;
 mod run_registry;
 mod run_summary;
+mod security;
+mod security_docker;
 mod support;

@@ -104,7 +104,7 @@ fn job_filter_and_untriggered_workflows() {
 /// Docker tests run only with `RUN_SLOW_TESTS` set; then Docker and the test images must be
 /// there (`tests/docker/ensure-dockerd.sh`, `tests/images/build.sh`, which `cargo xtask test`
 /// runs first).
-fn docker_or_skip(test: &str) -> bool {
+pub(crate) fn docker_or_skip(test: &str) -> bool {
     if std::env::var_os("RUN_SLOW_TESTS").is_none() {
         eprintln!("note: skipping {test}: needs Docker; set RUN_SLOW_TESTS=1");
         return false;

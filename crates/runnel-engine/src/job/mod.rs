@@ -82,6 +82,9 @@ pub(crate) async fn run_job_in(
     for value in request.options.secrets.values() {
         masker.add(value);
     }
+    for value in &request.options.mask {
+        masker.add(value);
+    }
     for value in frame.map_or(&[][..], |frame| frame.mask.as_slice()) {
         masker.add(value);
     }
@@ -174,6 +177,35 @@ pub(crate) struct JobState<'a> {
     actions: action::JobActions,
 }
 
+/// `event` with every text but output lines masked.
+fn mask_event(masker: &Masker, event: LogEvent) -> LogEvent {
+    if masker.is_empty() {
+        return event;
+    }
+    let mask = |text: String| match masker.mask(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(masked) => masked,
+    };
+    match event {
+        LogEvent::GroupStart { title } => LogEvent::GroupStart { title: mask(title) },
+        LogEvent::Debug { text } => LogEvent::Debug { text: mask(text) },
+        LogEvent::Runner { level, text } => LogEvent::Runner {
+            level,
+            text: mask(text),
+        },
+        LogEvent::StepSummary { markdown } => LogEvent::StepSummary {
+            markdown: mask(markdown),
+        },
+        LogEvent::Annotation(mut annotation) => {
+            annotation.message = mask(annotation.message);
+            annotation.title = annotation.title.map(mask);
+            annotation.file = annotation.file.map(mask);
+            LogEvent::Annotation(annotation)
+        }
+        other => other,
+    }
+}
+
 /// Answers the status functions and `hashFiles` for step-level expressions.
 pub(crate) struct StepHost<'a> {
     status: JobStatus,
@@ -194,12 +226,19 @@ impl Host for StepHost<'_> {
 }
 
 impl<'a> JobState<'a> {
+    /// Sends a record to the sink. Every text in it passes the masker here — the step's
+    /// name, group titles, annotations, runner messages — except output lines, which the
+    /// output pipeline has masked already (they are most of the volume).
     fn emit(&self, step: Option<&StepRef>, event: LogEvent) {
+        let step = step.map(|step| StepRef {
+            index: step.index,
+            name: self.masker.mask(&step.name).into_owned(),
+        });
         self.sink.record(LogRecord {
             job: self.job_ref.clone(),
-            step: step.cloned(),
+            step,
             time: SystemTime::now(),
-            event,
+            event: mask_event(&self.masker, event),
         });
     }
 

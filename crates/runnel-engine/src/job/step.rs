@@ -192,7 +192,14 @@ impl JobState<'_> {
     }
 
     /// `name:` evaluated, else `Run <first line>` or the `uses` string.
+    /// The step's name as logs show it, masked: `name: deploy ${{ secrets.X }}` must not
+    /// print the secret in the terminal, in Gitea or in the job's summary of steps.
     pub(super) fn display_name(&self, step: &Step, contexts: &Object) -> String {
+        let name = self.unmasked_name(step, contexts);
+        self.masker.mask(&name).into_owned()
+    }
+
+    fn unmasked_name(&self, step: &Step, contexts: &Object) -> String {
         if let Some(name) = &step.name {
             if let Some(text) = literal_text(&name.template) {
                 return text.to_owned();

@@ -57,9 +57,11 @@ impl Masker {
     /// its JSON-string form (as `serde_json`/`JSON.stringify` write it, non-ASCII kept),
     /// base64 form and URL-encoded form are registered too.
     ///
-    /// Base64 is registered only as the encoding of the value alone (with padding), not the
-    /// two shifted forms that would match inside a longer encoded blob: those catch little in
-    /// practice and triple the patterns.
+    /// Base64 is registered as the encoding of the value alone (with padding) and, as
+    /// GitHub's runner does, in the three forms the value takes inside a longer encoded text
+    /// (`user:secret` in a Basic `Authorization` header, a token inside encoded JSON): the
+    /// value at each offset modulo 3, without the characters its neighbours change
+    /// ([`base64_inner_forms`]).
     pub fn add(&self, secret: &str) {
         let mut added = Vec::new();
         for line in secret.split('\n') {
@@ -70,6 +72,7 @@ impl Masker {
             added.push(line.to_owned());
             added.push(json_escape(line));
             added.push(base64(line.as_bytes()));
+            added.extend(base64_inner_forms(line.as_bytes()));
             added.push(url_encode(line));
         }
         if added.is_empty() {
@@ -177,6 +180,31 @@ fn json_escape(text: &str) -> String {
         }
     }
     escaped
+}
+
+/// The shortest inner forms worth masking: shorter ones would blank out ordinary text.
+const MIN_INNER_FORM: usize = 6;
+
+/// What `value` looks like inside the base64 of a longer text, for each of the three offsets
+/// it can start at: the characters that depend on the value's bytes alone (those sharing a
+/// group with a neighbour's bytes are cut; a preceding 1 or 2 bytes change the first 2 or 3
+/// characters, a following byte the last one of a partial group).
+fn base64_inner_forms(value: &[u8]) -> Vec<String> {
+    let mut forms = Vec::new();
+    for shift in 0..3usize {
+        let mut shifted = vec![0u8; shift];
+        shifted.extend_from_slice(value);
+        let encoded = base64(&shifted);
+        let unpadded = encoded.trim_end_matches('=');
+        let skip = [0, 2, 3][shift];
+        let end = unpadded.len() - usize::from(shifted.len() % 3 != 0);
+        if let Some(form) = unpadded.get(skip..end)
+            && form.len() >= MIN_INNER_FORM
+        {
+            forms.push(form.to_owned());
+        }
+    }
+    forms
 }
 
 /// Standard base64 with padding (RFC 4648 §4).

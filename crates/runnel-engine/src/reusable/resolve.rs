@@ -12,6 +12,7 @@ use std::sync::Arc;
 use runnel_plan::Event;
 use tokio_util::sync::CancellationToken;
 
+use crate::actions::contained::{self, ContainedError};
 use crate::actions::{
     ActionReference, ActionSource, ActionSourceError, GitActionSource, RemoteAction,
 };
@@ -58,7 +59,7 @@ pub(crate) enum ResolveError {
     Read {
         path: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: ContainedError,
     },
     #[error("cannot fetch `{uses}` from {url}")]
     Fetch {
@@ -86,7 +87,7 @@ pub(crate) async fn resolve(
         let path = relative_path(uses, path)?;
         return match origin {
             Origin::Repository { directory, id } => {
-                let text = read(&directory.join(&path)).await?;
+                let text = read(directory, &path).await?;
                 Ok(ResolvedWorkflow {
                     id: format!("{id}:{path}"),
                     file: format!("{uses} ({id})"),
@@ -98,7 +99,7 @@ pub(crate) async fn resolve(
             Origin::Workspace => match &options.workspace_source {
                 Some(workspace) => Ok(ResolvedWorkflow {
                     id: top_level_id(&path),
-                    text: read(&workspace.join(&path)).await?,
+                    text: read(workspace, &path).await?,
                     file: path,
                     origin: Origin::Workspace,
                     commit: None,
@@ -130,7 +131,7 @@ pub(crate) async fn resolve(
             url: remote.repository_url.clone(),
             source,
         })?;
-    let text = read(&fetched.directory.join(&path)).await?;
+    let text = read(&fetched.directory, &path).await?;
     let id = format!("{}@{}", remote.repository_url, fetched.commit);
     Ok(ResolvedWorkflow {
         id: format!("{id}:{path}"),
@@ -169,7 +170,7 @@ async fn own_repository(
             url: remote.repository_url.clone(),
             source,
         })?;
-    let text = read(&fetched.directory.join(path)).await?;
+    let text = read(&fetched.directory, path).await?;
     Ok(ResolvedWorkflow {
         id: top_level_id(path),
         file: path.to_owned(),
@@ -212,11 +213,12 @@ fn relative_path(uses: &str, path: &str) -> Result<String, ResolveError> {
     Ok(parts.join("/"))
 }
 
-async fn read(path: &Path) -> Result<String, ResolveError> {
-    tokio::fs::read_to_string(path)
+/// Reads `relative` in the repository at `root`, never through a link that leaves it.
+async fn read(root: &Path, relative: &str) -> Result<String, ResolveError> {
+    contained::read_to_string(root, relative)
         .await
         .map_err(|source| ResolveError::Read {
-            path: path.to_path_buf(),
+            path: root.join(relative),
             source,
         })
 }

@@ -13,7 +13,7 @@ mod hooks;
 mod node;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -24,7 +24,9 @@ pub(crate) use composite::CompositeFrame;
 
 use super::JobState;
 use super::step::{Ended, Limits, PreparedStep, StepEnd, TimeLimit, write};
-use crate::actions::{ActionReference, ActionSource, GitActionSource, RemoteAction, ghes};
+use crate::actions::{
+    ActionReference, ActionSource, GitActionSource, RemoteAction, contained, ghes,
+};
 use crate::backend::JobEnvironment;
 use crate::contexts::FileCommandPaths;
 use crate::sink::{RunnerLevel, StepRef};
@@ -245,9 +247,19 @@ impl JobState<'_> {
             fetched.commit
         );
         let lift = ghes::toolkit_refuses(&self.request.options.server.server_url);
-        for (file, guards) in
-            copy_into_environment(environment, &fetched.directory, &target, lift).await?
-        {
+        let copied = copy_into_environment(environment, &fetched.directory, &target, lift).await?;
+        for (link, text) in &copied.refused_links {
+            self.runner(
+                step_ref,
+                RunnerLevel::Warning,
+                &format!(
+                    "Left out {}/{link}: it is a symbolic link to `{text}`, outside the \
+                     action's repository, and the runner never reads host files for an action",
+                    remote.repository
+                ),
+            );
+        }
+        for (file, guards) in copied.lifted {
             self.runner(
                 step_ref,
                 RunnerLevel::Info,
@@ -417,80 +429,55 @@ async fn read_metadata(
     ))
 }
 
-/// One file to copy: path relative to the root, path on this machine, executable.
-type CopyEntry = (String, PathBuf, bool);
+/// What copying an action's checkout into the environment did beyond copying.
+#[derive(Debug, Default)]
+struct Copied {
+    /// Files whose artifact-client guards were lifted, with the number of guards in each.
+    lifted: Vec<(String, usize)>,
+    /// Symbolic links left out because they point outside the checkout (path, link text).
+    refused_links: Vec<(String, String)>,
+}
 
 /// Copies the directory tree `source` on this machine to `target` in the environment through
 /// `write_file`, so the same code serves the host and containers. `.git` is left out;
-/// symbolic links to files are copied as files, links to directories are skipped (they may
-/// loop). With `lift`, JavaScript files get the artifact client's server guard lifted
-/// ([`ghes`]); returns the files changed so, with the number of guards in each.
+/// symbolic links to files inside the checkout are copied as files, links to directories are
+/// skipped (they may loop), and links leaving the checkout are never opened
+/// ([`contained::list_files`]). With `lift`, JavaScript files get the artifact client's
+/// server guard lifted ([`ghes`]).
 async fn copy_into_environment(
     environment: &dyn JobEnvironment,
     source: &Path,
     target: &str,
     lift: bool,
-) -> Result<Vec<(String, usize)>, String> {
+) -> Result<Copied, String> {
     let root = source.to_path_buf();
-    let entries = tokio::task::spawn_blocking(move || list_files(&root))
+    let listing = tokio::task::spawn_blocking(move || contained::list_files(&root))
         .await
         .map_err(|error| format!("listing {} failed: {error}", source.display()))?
         .map_err(|error| format!("listing {} failed: {error}", source.display()))?;
-    let mut lifted_files = Vec::new();
-    for (relative, path, executable) in entries {
-        let mut contents = tokio::fs::read(&path)
+    let mut copied = Copied {
+        refused_links: listing.refused,
+        ..Copied::default()
+    };
+    for file in listing.files {
+        let mut contents = tokio::fs::read(&file.path)
             .await
-            .map_err(|error| format!("reading {} failed: {error}", path.display()))?;
+            .map_err(|error| format!("reading {} failed: {error}", file.path.display()))?;
         if lift
-            && ghes::is_javascript(&relative)
+            && ghes::is_javascript(&file.relative)
             && let Ok(text) = std::str::from_utf8(&contents)
             && let Some(lifted) = ghes::lift_artifact_guards(text)
         {
             contents = lifted.text.into_bytes();
-            lifted_files.push((relative.clone(), lifted.guards));
+            copied.lifted.push((file.relative.clone(), lifted.guards));
         }
         write(
             environment,
-            &format!("{target}/{relative}"),
+            &format!("{target}/{}", file.relative),
             &contents,
-            executable,
+            file.executable,
         )
         .await?;
     }
-    Ok(lifted_files)
-}
-
-fn list_files(root: &Path) -> std::io::Result<Vec<CopyEntry>> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut files = Vec::new();
-    let mut pending = vec![(root.to_path_buf(), String::new())];
-    while let Some((directory, prefix)) = pending.pop() {
-        for entry in std::fs::read_dir(&directory)? {
-            let entry = entry?;
-            let Ok(name) = entry.file_name().into_string() else {
-                tracing::warn!(path = %entry.path().display(), "skipping a non-UTF-8 file name");
-                continue;
-            };
-            if prefix.is_empty() && name == ".git" {
-                continue;
-            }
-            let relative = if prefix.is_empty() {
-                name
-            } else {
-                format!("{prefix}/{name}")
-            };
-            let path = entry.path();
-            let file_type = entry.file_type()?;
-            if file_type.is_dir() {
-                pending.push((path, relative));
-            } else if let Ok(metadata) = std::fs::metadata(&path)
-                && metadata.is_file()
-            {
-                let executable = metadata.permissions().mode() & 0o111 != 0;
-                files.push((relative, path, executable));
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
+    Ok(copied)
 }

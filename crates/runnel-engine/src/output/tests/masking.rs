@@ -29,6 +29,17 @@ fn masks_values_and_their_encodings() {
             "Authorization: Basic c2VjcmV0LXZhbHVl",
             "Authorization: Basic ***",
         ),
+        // Base64 of a longer text holding the value, at each offset modulo 3 (a Basic
+        // `Authorization` header of `user:secret`): only the characters that neighbouring
+        // bytes change stay.
+        (&["secret-value"], "dTpzZWNyZXQtdmFsdWU=", "dTp***U="),
+        (&["secret-value"], "dXM6c2VjcmV0LXZhbHVlISE=", "dXM6***ISE="),
+        (
+            &["secret-value"],
+            "dXNlcjpzZWNyZXQtdmFsdWUhIQ==",
+            "dXNlcjp***UhIQ==",
+        ),
+        (&["secret-value"], "YXNlY3JldC12YWx1ZT8=", "YX***T8="),
         // URL-encoded form.
         (
             &["p@ss word/1"],
