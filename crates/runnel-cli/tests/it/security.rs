@@ -210,3 +210,61 @@ fn host_job_directories_are_private_to_the_runner() {
     // The job directory, and the step's script in it.
     assert_eq!(modes, ["700", "700"], "{text}");
 }
+
+#[test]
+fn the_runners_own_credentials_never_reach_host_jobs() {
+    let test = "the_runners_own_credentials_never_reach_host_jobs";
+    let Some(gitea) = crate::daemon_gitea::gitea(test) else {
+        return;
+    };
+    let runner = crate::daemon_gitea::register(gitea, "creds");
+    let (secret, value) = gitea.new_secret("NAMED", &runner.label, "named-secret");
+    // An operator's opt-in: the job gets this one, masked.
+    runner.write_config("runner:\n  envs:\n    AWS_ACCESS_KEY_ID: AKIAOPTEDIN0123456\n");
+    let label = &runner.label;
+    let jobs = format!(
+        r#"  look:
+    runs-on: {label}
+    steps:
+      - name: deploy ${{{{ secrets.{secret} }}}}
+        run: |
+          echo "reg=${{GITEA_RUNNER_REGISTRATION_TOKEN:-unset}}"
+          echo "aws=${{AWS_SECRET_ACCESS_KEY:-unset}}"
+          echo "own=${{RUNNEL_PROBE:-unset}} state=${{RUNNER_STATE_FILE:-unset}}"
+          echo "opted=$AWS_ACCESS_KEY_ID"
+          echo "summary" >> "$GITHUB_STEP_SUMMARY"
+"#
+    );
+    gitea.push_workflow(label, &crate::daemon_gitea::workflow(label, &jobs));
+    let daemon = runner.daemon_with_env(
+        &["-c", "config.yaml", "--once"],
+        &[
+            ("GITEA_RUNNER_REGISTRATION_TOKEN", "reg-token-0f9e8d7c6b"),
+            ("AWS_SECRET_ACCESS_KEY", "aws-secret-1a2b3c4d5e"),
+            ("RUNNEL_PROBE", "probe"),
+            ("RUNNER_STATE_FILE", ".runner"),
+        ],
+    );
+    let status = runner.wait(daemon);
+    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+    let job = crate::daemon_gitea::completed_jobs(gitea, &runner, 1).remove(0);
+    let text = gitea.log_text(&job);
+    assert_eq!(job["conclusion"], "success", "{text}");
+    for expected in [
+        "reg=unset",
+        "aws=unset",
+        "own=unset state=unset",
+        "opted=***",
+        "---- from step: deploy ***",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    for leaked in [
+        "reg-token-0f9e8d7c6b",
+        "aws-secret-1a2b3c4d5e",
+        "AKIAOPTEDIN0123456",
+        value.as_str(),
+    ] {
+        assert!(!text.contains(leaked), "{leaked}: {text}");
+    }
+}
