@@ -485,14 +485,7 @@ async fn network_gateway(docker_host: Option<&str>, network: &str) -> Result<IpA
         .inspect_network(network, None)
         .await
         .map_err(|error| format!("inspecting Docker network {network}: {error}"))?;
-    inspected
-        .ipam
-        .and_then(|ipam| ipam.config)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|config| config.gateway.as_deref())
-        .filter_map(|gateway| gateway.parse::<IpAddr>().ok())
-        .find(IpAddr::is_ipv4)
+    gateway::gateway_of(&inspected)
         .ok_or_else(|| format!("Docker network {network} has no IPv4 gateway"))
 }
 
@@ -653,5 +646,6 @@ pub(crate) fn task_services(
     ))
 }
 
+mod gateway;
 #[cfg(test)]
 mod tests;
