@@ -31,13 +31,23 @@ done
 
 say() { echo "packaging/deb: $*" >&2; }
 
-if [[ ! -x $tool_root/bin/cargo-deb ]]; then
-  say "installing cargo-deb $cargo_deb_version into $tool_root (once)"
-  # A separate target dir: the tool's build must not evict the project's.
-  CARGO_TARGET_DIR="$cache/cargo-deb-build" \
-    cargo install --quiet --locked --root "$tool_root" --version "$cargo_deb_version" cargo-deb >&2
-  rm -rf "$cache/cargo-deb-build"
-fi
+install_tool() {
+  # Two builds at once (the .deb and the systemd tests run in parallel) would install into
+  # the same directory: the second waits for the first, then finds the tool there.
+  mkdir -p "$cache"
+  exec 8>"$cache/cargo-deb.lock"
+  flock 8
+  if [[ ! -x $tool_root/bin/cargo-deb ]]; then
+    say "installing cargo-deb $cargo_deb_version into $tool_root (once)"
+    # A separate target dir: the tool's build must not evict the project's.
+    CARGO_TARGET_DIR="$cache/cargo-deb-build" \
+      cargo install --quiet --locked --root "$tool_root" --version "$cargo_deb_version" cargo-deb >&2
+    rm -rf "$cache/cargo-deb-build"
+  fi
+  flock -u 8
+  exec 8>&-
+}
+[[ -x $tool_root/bin/cargo-deb ]] || install_tool
 [[ $install_only == 1 ]] && exit 0
 
 target_dir="${CARGO_TARGET_DIR:-$root/target}"

@@ -43,7 +43,9 @@ mkdir -p "$cache_dir"
 if ! pgrep -x dockerd >/dev/null 2>&1; then
   say "starting dockerd (log: $log_file)"
   # setsid: the daemon must outlive this script and the test process that called it.
-  setsid dockerd >>"$log_file" 2>&1 </dev/null &
+  # env --default-signal: a suite started as `nohup … &` has SIGINT and SIGQUIT ignored, and
+  # containers would inherit that from the engine.
+  setsid env --default-signal dockerd >>"$log_file" 2>&1 </dev/null &
 fi
 
 for ((i = 0; i < wait_seconds * 4; i++)); do

@@ -11,6 +11,9 @@ mod files;
 pub(crate) mod leftovers;
 mod process;
 pub(crate) mod services;
+mod signals;
+
+pub use signals::restore_default_signals_for_steps;
 
 pub use leftovers::{LeftoverReport, cleanup as cleanup_leftovers};
 pub use services::HostWithDockerServices;

@@ -44,6 +44,7 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<Outcome> {
         let backends = backends(&config).await;
         let shutdown = CancellationToken::new();
         runnel_daemon::cancel_on_signals(shutdown.clone()).context("install signal handlers")?;
+        runnel_backends::host::restore_default_signals_for_steps();
         let options = DaemonOptions {
             config,
             config_path: args.config.clone(),

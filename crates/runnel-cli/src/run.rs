@@ -96,6 +96,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
     let backend = LabelRouter::new(platforms, Platform::Host, host, docker);
     let cancel = CancellationToken::new();
     runtime.spawn(cancel_on_ctrl_c(cancel.clone(), sink.clone()));
+    runtime.block_on(async { runnel_backends::host::restore_default_signals_for_steps() });
 
     let mut failed = false;
     let mut ran = 0;

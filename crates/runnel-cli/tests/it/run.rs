@@ -199,3 +199,35 @@ fn a_missing_image_fails_the_job_with_a_clear_error() {
     assert!(!stdout.contains("[a]   never"), "{stdout}");
     assert!(stdout.contains("other-job-ran"), "{stdout}");
 }
+
+/// `nohup runnel run &` starts runnel with SIGHUP, SIGINT and SIGQUIT ignored, and ignored
+/// signals survive `exec`: steps must still get the defaults.
+#[test]
+fn steps_start_with_default_signals_when_runnel_ignores_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_workflow(
+        dir.path(),
+        "on: push\njobs:\n  signals:\n    runs-on: ubuntu-latest\n    steps:\n      \
+         - run: grep '^SigIgn' /proc/self/status\n",
+    );
+    let binary = runnel().get_program().to_owned();
+    let mut command = std::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg("trap '' HUP INT QUIT; exec \"$0\" run --no-cache-server")
+        .arg(binary)
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1");
+    let output = run_expecting(command, None, &[0]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mask = stdout
+        .lines()
+        .find_map(|line| line.split("SigIgn:").nth(1))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .unwrap_or_else(|| panic!("no SigIgn line: {stdout}"));
+    assert_eq!(
+        mask & 0b111,
+        0,
+        "HUP, INT or QUIT ignored in the step: {stdout}"
+    );
+}
