@@ -261,6 +261,10 @@ impl JobEnvironment for HostEnvironment {
         &self.paths
     }
 
+    fn workspace_on_host(&self) -> Option<PathBuf> {
+        Some(self.workspace.clone())
+    }
+
     fn info(&self) -> &EnvironmentInfo {
         &self.info
     }

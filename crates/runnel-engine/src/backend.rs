@@ -215,6 +215,12 @@ pub trait JobEnvironment: Send + Sync {
     fn default_env(&self) -> BTreeMap<String, String> {
         BTreeMap::new()
     }
+    /// Where the workspace the steps see is on this machine, when it is there (a host job's
+    /// directory, a Docker job's bind-mounted job directory): `hashFiles` reads it there.
+    /// `None` (the default): the files are elsewhere (a remote engine, a VM, a pod).
+    fn workspace_on_host(&self) -> Option<std::path::PathBuf> {
+        None
+    }
     /// Runs one process; output chunks are sent to `output` as they come.
     async fn exec(
         &self,

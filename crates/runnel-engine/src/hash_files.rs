@@ -4,6 +4,11 @@
 //! below it; the result is the SHA-256 of the concatenated SHA-256 digests of the matched
 //! files in depth-first, name-sorted order, or `''` when nothing matches.
 //!
+//! Symbolic links are followed only to what lies inside the workspace (links resolved): a
+//! step can plant `leak -> /etc/shadow` in a workspace that sits in a job directory on the
+//! runner's machine, and `hashFiles('leak')` must not hash the runner's file. Such links
+//! count as nothing.
+//!
 //! Must not: look outside the workspace root.
 
 use std::path::Path;
@@ -24,7 +29,14 @@ pub(crate) fn hash_files(
         .map(Pattern::new)
         .collect();
     let mut files = Vec::new();
-    walk(root, "", follow_symlinks, &mut files)
+    let real_root = std::fs::canonicalize(root)
+        .map_err(|error| format!("hashFiles: cannot read {}: {error}", root.display()))?;
+    let walk_root = Walk {
+        real_root: &real_root,
+        follow_symlinks,
+    };
+    walk_root
+        .walk(root, "", &mut files)
         .map_err(|error| format!("hashFiles: cannot read {}: {error}", root.display()))?;
     let mut combined = Sha256::new();
     let mut matched = 0usize;
@@ -54,47 +66,50 @@ pub(crate) fn hash_files(
         .collect())
 }
 
-/// Files below `dir`, as `/`-separated paths relative to the root, depth first, sorted by
-/// name in each directory.
-fn walk(
-    dir: &Path,
-    prefix: &str,
+/// How to walk a workspace.
+struct Walk<'a> {
+    /// The workspace with its own links resolved: links must stay below it.
+    real_root: &'a Path,
     follow_symlinks: bool,
-    files: &mut Vec<String>,
-) -> std::io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(std::fs::DirEntry::file_name);
-    for entry in entries {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let relative = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}/{name}")
-        };
-        let file_type = entry.file_type()?;
-        let (is_dir, is_file) = if file_type.is_symlink() {
-            if !follow_symlinks {
-                // Without `--follow-symbolic-links` a link is hashed as what it points to
-                // when that is a file, and not descended into when it is a directory.
-                let meta = std::fs::metadata(entry.path());
-                (false, meta.is_ok_and(|m| m.is_file()))
+}
+
+impl Walk<'_> {
+    /// Files below `dir`, as `/`-separated paths relative to the root, depth first, sorted
+    /// by name in each directory.
+    fn walk(&self, dir: &Path, prefix: &str, files: &mut Vec<String>) -> std::io::Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let relative = if prefix.is_empty() {
+                name
             } else {
-                let meta = std::fs::metadata(entry.path());
-                (
-                    meta.as_ref().is_ok_and(std::fs::Metadata::is_dir),
-                    meta.is_ok_and(|m| m.is_file()),
-                )
+                format!("{prefix}/{name}")
+            };
+            let file_type = entry.file_type()?;
+            let (is_dir, is_file) = if file_type.is_symlink() {
+                // Only what the link names inside the workspace.
+                let target = std::fs::canonicalize(entry.path())
+                    .ok()
+                    .filter(|real| real.starts_with(self.real_root))
+                    .and_then(|real| std::fs::metadata(real).ok());
+                match target {
+                    // Without `--follow-symbolic-links` a link is hashed as what it points
+                    // to when that is a file, and not descended into when it is a directory.
+                    Some(meta) => (self.follow_symlinks && meta.is_dir(), meta.is_file()),
+                    None => (false, false),
+                }
+            } else {
+                (file_type.is_dir(), file_type.is_file())
+            };
+            if is_dir {
+                self.walk(&entry.path(), &relative, files)?;
+            } else if is_file {
+                files.push(relative);
             }
-        } else {
-            (file_type.is_dir(), file_type.is_file())
-        };
-        if is_dir {
-            walk(&entry.path(), &relative, follow_symlinks, files)?;
-        } else if is_file {
-            files.push(relative);
         }
+        Ok(())
     }
-    Ok(())
 }
 
 struct Pattern {
@@ -216,5 +231,30 @@ mod tests {
                 "{pattern} vs {path}"
             );
         }
+    }
+
+    #[test]
+    fn links_count_only_inside_the_workspace() {
+        let outside = tempfile::tempdir().expect("temp dir");
+        std::fs::write(outside.path().join("shadow"), "host secret").expect("setup");
+        let workspace = tempfile::tempdir().expect("temp dir");
+        let root = workspace.path();
+        std::fs::write(root.join("a.txt"), "a").expect("setup");
+        let alone = hash_files(root, true, &["**".to_owned()]).expect("hash");
+        std::os::unix::fs::symlink(outside.path().join("shadow"), root.join("leak"))
+            .expect("setup");
+        std::os::unix::fs::symlink(outside.path(), root.join("leak-dir")).expect("setup");
+        for follow in [false, true] {
+            let hashed = hash_files(root, follow, &["**".to_owned()]).expect("hash");
+            assert_eq!(hashed, alone, "follow {follow}");
+            let only_leak = hash_files(root, follow, &["leak".to_owned()]).expect("hash");
+            assert_eq!(only_leak, "", "follow {follow}");
+        }
+        std::os::unix::fs::symlink("a.txt", root.join("b.txt")).expect("setup");
+        let with_inner = hash_files(root, false, &["b.txt".to_owned()]).expect("hash");
+        assert_eq!(
+            with_inner,
+            hash_files(root, false, &["a.txt".to_owned()]).expect("hash")
+        );
     }
 }

@@ -56,6 +56,8 @@ pub(crate) struct DockerEnvironment {
     pub(crate) agent: Option<Agent>,
     /// Pulls, builds and privileges of step containers.
     pub(crate) steps: StepPolicy,
+    /// The source tree mounted as the workspace (`--bind`), if any.
+    pub(crate) bound_workspace: Option<std::path::PathBuf>,
 }
 
 impl DockerEnvironment {
@@ -121,6 +123,15 @@ impl DockerEnvironment {
 impl JobEnvironment for DockerEnvironment {
     fn paths(&self) -> &EnvironmentPaths {
         &self.paths
+    }
+
+    fn workspace_on_host(&self) -> Option<std::path::PathBuf> {
+        if let Some(bound) = &self.bound_workspace {
+            return Some(bound.clone());
+        }
+        // `workspace_parent` mounts the same directory elsewhere in the container.
+        let work_dir = self.work_dir.as_ref()?;
+        Some(work_dir.work_on_host().join("workspace"))
     }
 
     fn info(&self) -> &EnvironmentInfo {

@@ -167,6 +167,10 @@ pub(crate) async fn prepare(
         created: Mutex::new(Created::default()),
         agent: None,
         steps: StepPolicy::of(config),
+        bound_workspace: spec
+            .workspace_source
+            .clone()
+            .filter(|_| config.bind_workspace),
     };
     let built = build(
         &context,

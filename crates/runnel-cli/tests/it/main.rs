@@ -17,6 +17,7 @@ mod daemon_backends;
 mod daemon_container_keys;
 mod daemon_gitea;
 mod daemon_gitea_next;
+mod daemon_hash_files;
 mod daemon_ops;
 mod daemon_recovery;
 mod daemon_shapes;

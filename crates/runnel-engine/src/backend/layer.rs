@@ -75,6 +75,10 @@ impl JobEnvironment for LayeredEnvironment {
         env
     }
 
+    fn workspace_on_host(&self) -> Option<std::path::PathBuf> {
+        self.inner.workspace_on_host()
+    }
+
     async fn exec(
         &self,
         request: &ExecRequest,

@@ -220,7 +220,11 @@ impl Host for StepHost<'_> {
     fn hash_files(&self, follow_symlinks: bool, patterns: &[String]) -> Result<String, String> {
         match self.hash_root {
             Some(root) => hash_files(root, follow_symlinks, patterns),
-            None => Err("hashFiles needs a workspace directory on this machine".to_owned()),
+            None => Err(
+                "hashFiles needs the job's workspace on this machine, and this job's \
+                 environment keeps it elsewhere"
+                    .to_owned(),
+            ),
         }
     }
 }
@@ -395,6 +399,11 @@ impl<'a> JobState<'a> {
             .await
             .map_err(|error| format!("preparing the job environment failed: {error}"))?;
         let environment = setup::attach_services(self, environment, timeout).await;
+        // `hashFiles` reads the workspace the steps see (a job's copy, a job directory), not
+        // the tree the run started from, wherever the environment has it on this machine.
+        if let Some(workspace) = environment.workspace_on_host() {
+            self.hash_root = Some(workspace);
+        }
         contexts::add_environment(
             &mut self.contexts,
             environment.paths(),
