@@ -105,6 +105,9 @@ pub(crate) struct EventArgs {
     /// A changed file, for `paths` filters (repeatable); unknown when absent.
     #[arg(long = "changed-file", value_name = "PATH")]
     pub(crate) changed_files: Vec<String>,
+    /// `github.actor` (act's `-a`) [default: runnel].
+    #[arg(short = 'a', long = "actor", value_name = "NAME")]
+    pub(crate) actor: Option<String>,
 }
 
 #[derive(Args)]
@@ -164,6 +167,10 @@ pub(crate) struct RunArgs {
     /// included: use it only for workflows you trust.
     #[arg(long)]
     pub(crate) bind: bool,
+    /// Run `actions/checkout` of this run's own repository for real. By default it is
+    /// skipped, as act does: the workspace is the working tree already.
+    #[arg(long)]
+    pub(crate) no_skip_checkout: bool,
     /// Print the plan and run nothing.
     #[arg(long)]
     pub(crate) plan: bool,

@@ -92,6 +92,107 @@ pub(crate) fn head_sha() -> Option<String> {
     })
 }
 
+/// Where the `origin` remote of the working tree's repository lives: its server
+/// (`https://host[:port]`) and `owner/name`, as a local run reports them in `github.*`
+/// (act does the same). `None` without a repository, an origin or a URL of a known shape.
+pub(crate) fn origin_remote() -> Option<Remote> {
+    let config = std::fs::read_to_string(".git/config").ok()?;
+    let mut in_origin = false;
+    for line in config.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_origin = line == r#"[remote "origin"]"#;
+        } else if in_origin
+            && let Some((key, value)) = line.split_once('=')
+            && key.trim() == "url"
+        {
+            return parse_remote_url(value.trim());
+        }
+    }
+    None
+}
+
+/// The `origin` remote's server and repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Remote {
+    /// `https://host[:port]` (an SSH remote's host with `https`).
+    pub(crate) server_url: String,
+    /// `owner/name`, without `.git`.
+    pub(crate) repository: String,
+}
+
+/// `https://host/owner/name(.git)`, `ssh://git@host[:port]/owner/name.git`,
+/// `git@host:owner/name.git`.
+fn parse_remote_url(url: &str) -> Option<Remote> {
+    let (server_url, path) = if let Some((scheme, rest)) = url.split_once("://") {
+        let (authority, path) = rest.split_once('/')?;
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        let server_url = match scheme {
+            "http" | "https" => format!("{scheme}://{host}"),
+            // The web server of an SSH remote: same host, default port.
+            _ => format!("https://{}", host.split(':').next()?),
+        };
+        (server_url, path)
+    } else {
+        let (authority, path) = url.split_once(':')?;
+        let host = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        (format!("https://{host}"), path)
+    };
+    let path = path.trim_matches('/');
+    let path = path.strip_suffix(".git").unwrap_or(path);
+    let (owner, name) = path.rsplit_once('/')?;
+    let owner = owner.rsplit('/').next()?;
+    (!owner.is_empty() && !name.is_empty()).then(|| Remote {
+        server_url,
+        repository: format!("{owner}/{name}"),
+    })
+}
+
 fn is_sha(text: &str) -> bool {
     text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_urls_name_server_and_repository() {
+        let remote = |server: &str, repository: &str| {
+            Some(Remote {
+                server_url: server.to_owned(),
+                repository: repository.to_owned(),
+            })
+        };
+        let cases = [
+            (
+                "https://github.com/acme/tool.git",
+                remote("https://github.com", "acme/tool"),
+            ),
+            (
+                "https://gitea.example.com:3000/acme/tool",
+                remote("https://gitea.example.com:3000", "acme/tool"),
+            ),
+            (
+                "http://user:pw@localhost:3000/acme/tool.git",
+                remote("http://localhost:3000", "acme/tool"),
+            ),
+            (
+                "git@github.com:acme/tool.git",
+                remote("https://github.com", "acme/tool"),
+            ),
+            (
+                "ssh://git@gitea.example.com:2222/acme/tool.git",
+                remote("https://gitea.example.com", "acme/tool"),
+            ),
+            ("/srv/git/tool.git", None),
+            ("https://example.com/", None),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(parse_remote_url(url), expected, "{url}");
+        }
+    }
 }

@@ -64,6 +64,12 @@ pub(crate) fn event_from_args(name: &str, args: &EventArgs) -> Result<Event> {
     }
     event.inputs = args.inputs.clone();
     event.vars = args.vars.clone();
+    if let Some(remote) = discover::origin_remote() {
+        event.repository = remote.repository;
+    }
+    if let Some(actor) = &args.actor {
+        event.actor = actor.clone();
+    }
     if !args.changed_files.is_empty() {
         event.changed_files = Some(args.changed_files.clone());
     }

@@ -66,6 +66,13 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
     options.secrets = secrets;
     options.job_filter = args.job.clone();
     options.matrix_filter = args.matrix.clone();
+    options.local_checkout = !args.no_skip_checkout;
+    if let Some(remote) = discover::origin_remote()
+        && !remote.server_url.eq_ignore_ascii_case("https://github.com")
+    {
+        // A Gitea (or other forge) remote: `github.server_url` and friends name it.
+        options.server = runnel_engine::ServerUrls::gitea(&remote.server_url);
+    }
     if let Some(url) = &args.actions_url {
         options.actions_url = url.clone();
     }

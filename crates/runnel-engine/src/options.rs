@@ -105,6 +105,9 @@ pub struct RunOptions {
     /// More values masked in every job's logs without being `secrets`: the runner's own
     /// credentials (its token, the cache store's keys), should a job find them.
     pub mask: Vec<String>,
+    /// A local run over its working tree (`runnel run`): `actions/checkout` of the run's
+    /// own repository is skipped, as act does, since the workspace holds the tree already.
+    pub local_checkout: bool,
     /// How many job instances may run at once (at least 1).
     pub max_parallel_jobs: usize,
     /// Run only this job id (`-j`), as act does: its `needs` are not run; they appear to the
@@ -145,6 +148,7 @@ impl RunOptions {
             job_services: None,
             matrix_filter: Vec::new(),
             mask: Vec::new(),
+            local_checkout: false,
         }
     }
 }

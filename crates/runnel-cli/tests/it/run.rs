@@ -231,3 +231,50 @@ fn steps_start_with_default_signals_when_runnel_ignores_them() {
         "HUP, INT or QUIT ignored in the step: {stdout}"
     );
 }
+
+/// As act: `actions/checkout` of the run's own repository is the working tree already, and
+/// `github.*` names the repository and server of the `origin` remote.
+#[test]
+fn checkout_of_the_own_repository_uses_the_working_tree() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_workflow(
+        dir.path(),
+        "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      \
+         - uses: actions/checkout@v4\n      \
+         - uses: actions/checkout@v4\n        with:\n          repository: ${{ github.repository }}\n      \
+         - run: cat README.md\n      \
+         - run: echo \"repo=$GITHUB_REPOSITORY owner=$GITHUB_REPOSITORY_OWNER server=$GITHUB_SERVER_URL actor=$GITHUB_ACTOR\"\n",
+    );
+    std::fs::write(dir.path().join("README.md"), "the tree being debugged\n").expect("readme");
+    crate::support::git(dir.path(), &["init", "-q"]);
+    crate::support::git(
+        dir.path(),
+        &[
+            "remote",
+            "add",
+            "origin",
+            "git@gitea.example.com:acme/tool.git",
+        ],
+    );
+    let mut command = runnel();
+    command
+        .current_dir(dir.path())
+        .args(["run", "--no-cache-server", "-a", "octo"])
+        // Nothing may be fetched: this source does not exist.
+        .args(["--actions-url", "file:///nonexistent-runnel-mirror"])
+        .env("NO_COLOR", "1");
+    let output = run_expecting(command, None, &[0]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout
+            .matches("Skipping `actions/checkout@v4`: the workspace is this run's working tree")
+            .count(),
+        2,
+        "{stdout}"
+    );
+    assert!(stdout.contains("the tree being debugged"), "{stdout}");
+    assert!(
+        stdout.contains("repo=acme/tool owner=acme server=https://gitea.example.com actor=octo"),
+        "{stdout}"
+    );
+}

@@ -103,6 +103,9 @@ impl JobState<'_> {
             let StepKind::Uses(uses) = &step.kind else {
                 continue;
             };
+            if self.is_local_checkout(uses) {
+                continue;
+            }
             let reference = ActionReference::parse(
                 &uses.uses.value,
                 &options.actions_url,

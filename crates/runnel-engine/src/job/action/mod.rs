@@ -7,6 +7,7 @@
 //! [`LoadedAction`]. Must not: read the job's files other than through the environment; only
 //! the fetched copy on this machine is read directly, to copy it in.
 
+mod checkout;
 mod composite;
 mod container;
 mod hooks;
@@ -134,6 +135,10 @@ impl JobState<'_> {
                     limit,
                 )
                 .await;
+        }
+        if self.is_local_checkout(uses) {
+            self.skip_local_checkout(uses, step_ref);
+            return Ok(StepEnd::Exited(Ended::Success));
         }
         let loaded = self
             .load_action(environment, &uses.uses.value, Some(step_ref), token)
