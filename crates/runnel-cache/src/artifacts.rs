@@ -614,16 +614,30 @@ async fn assemble(
     let numbers: Vec<u64> = {
         let mut state = store.lock();
         let artifact = open_upload(&mut state, id)?;
-        ids.iter()
-            .map(|block| {
-                artifact.blocks.get(block).map(|(n, _)| *n).ok_or_else(|| {
-                    plain_error(
-                        StatusCode::BAD_REQUEST,
-                        "the block list names a block that was not uploaded",
-                    )
-                })
-            })
-            .collect::<Result<_, _>>()?
+        let mut size = 0u64;
+        let mut numbers = Vec::with_capacity(ids.len());
+        for block in ids {
+            let (number, len) = artifact.blocks.get(block).ok_or_else(|| {
+                plain_error(
+                    StatusCode::BAD_REQUEST,
+                    "the block list names a block that was not uploaded",
+                )
+            })?;
+            // A list may name one block many times: the artifact is what the list adds up
+            // to, not what was staged, so that is what the limit applies to.
+            size = size.saturating_add(*len);
+            numbers.push(*number);
+        }
+        if size > store.max_size {
+            return Err(plain_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!(
+                    "the block list assembles {size} bytes; the server allows {} per artifact",
+                    store.max_size
+                ),
+            ));
+        }
+        numbers
     };
     let target = dir.join("content");
     let io_error = |e: std::io::Error| {
