@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
-use crate::auth::{JobIdentity, hex};
+use crate::auth::{JobIdentity, RefScope, hex};
 use crate::store::{ByteStream, Entry, EntryId, Store, StoreError, select_entry};
 
 use index::{Index, IndexFiles, IndexLock, IndexRecord, Session};
@@ -340,11 +340,12 @@ impl Store for DiskStore {
     async fn lookup(
         &self,
         repository: &str,
+        refs: Option<&RefScope>,
         keys: &[String],
         version: &str,
     ) -> Result<Option<Entry>, StoreError> {
         let entries = self.list(repository, None).await?;
-        Ok(select_entry(&entries, keys, version).cloned())
+        Ok(select_entry(&entries, refs, keys, version).cloned())
     }
 
     async fn list(&self, repository: &str, key: Option<&str>) -> Result<Vec<Entry>, StoreError> {
@@ -376,8 +377,12 @@ impl Store for DiskStore {
             key: key.to_owned(),
             version: version.to_owned(),
         };
-        let same = |repository: &str, k: &str, v: &str| {
-            repository == owner.repository && k == key && v == version
+        // The same entry: same repository, scope, key and version.
+        let same = |repository: &str, git_ref: Option<&str>, k: &str, v: &str| {
+            repository == owner.repository
+                && git_ref == owner.write_ref()
+                && k == key
+                && v == version
         };
         let mut state = self.state.lock().await;
         let lock = self.lock_index(&mut state).await?;
@@ -385,7 +390,7 @@ impl Store for DiskStore {
             .index
             .entries
             .values()
-            .any(|r| same(&r.repository, &r.key, &r.version))
+            .any(|r| same(&r.repository, r.git_ref.as_deref(), &r.key, &r.version))
         {
             return Err(conflict());
         }
@@ -393,7 +398,7 @@ impl Store for DiskStore {
         let stale: Vec<EntryId> = state
             .uploads
             .iter()
-            .filter(|(_, u)| same(&u.owner.repository, &u.key, &u.version))
+            .filter(|(_, u)| same(&u.owner.repository, u.owner.write_ref(), &u.key, &u.version))
             .map(|(id, u)| (*id, u.writers == 0 && u.last_activity.elapsed() >= ttl))
             .map(|(id, is_stale)| if is_stale { Ok(id) } else { Err(id) })
             .collect::<Result<_, _>>()
@@ -610,9 +615,11 @@ impl Store for DiskStore {
         drop(file);
 
         let lock = self.lock_index(&mut state).await?;
-        // Another process may have committed the same (key, version) meanwhile: first wins.
+        // Another process may have committed the same entry meanwhile: first wins.
+        let git_ref = upload.owner.write_ref().map(str::to_owned);
         if state.index.entries.values().any(|r| {
             r.repository == upload.owner.repository
+                && r.git_ref == git_ref
                 && r.key == upload.key
                 && r.version == upload.version
         }) {
@@ -631,6 +638,7 @@ impl Store for DiskStore {
         let record = IndexRecord {
             id,
             repository: upload.owner.repository,
+            git_ref,
             key: upload.key,
             version: upload.version,
             size,

@@ -10,7 +10,7 @@
 //! let store = DiskStore::open(DiskStoreConfig::new(dir, size_limit)).await?;
 //! let tokens = Arc::new(JobTokens::from_secret(shared_secret));
 //! let server = CacheServer::bind(CacheServerConfig::new(addr, Arc::new(store), tokens.clone())).await?;
-//! let token = tokens.mint(&TokenRequest { repository: "owner/repo", job: "build", run: "7", lifetime })?;
+//! let token = tokens.mint(&TokenRequest { repository: "owner/repo", job: "build", run: "7", refs: &refs, lifetime })?;
 //! // jobs get ACTIONS_CACHE_URL = format!("http://{}/{token}/", server.local_addr())
 //! ```
 //!
@@ -35,7 +35,7 @@ mod token;
 mod v1;
 mod v2;
 
-pub use auth::{JobIdentity, NoAuth, TokenError, TokenVerifier};
+pub use auth::{JobIdentity, NoAuth, RefScope, TokenError, TokenVerifier};
 pub use clock::{rfc3339_millis, rfc3339_seconds};
 pub use disk::{DiskStore, DiskStoreConfig, EntryInfo, PruneRules};
 pub use s3::{PART_SIZE, S3Error, S3Store, S3StoreConfig};

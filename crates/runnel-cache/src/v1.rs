@@ -55,7 +55,7 @@ pub(crate) async fn lookup(
     }
     let found = shared
         .store
-        .lookup(&identity.repository, &keys, version)
+        .lookup(&identity.repository, identity.refs.as_ref(), &keys, version)
         .await
         .map_err(|e| store_error(&e))?;
     let Some(entry) = found else {

@@ -179,7 +179,12 @@ async fn download_url(
     }
     let found = shared
         .store
-        .lookup(&identity.repository, &keys, &body.version)
+        .lookup(
+            &identity.repository,
+            identity.refs.as_ref(),
+            &keys,
+            &body.version,
+        )
         .await
         .map_err(|e| store_twirp(&e))?;
     let reply = match found {

@@ -32,6 +32,7 @@ async fn start(max_artifact_size: u64) -> Artifacts {
             repository: "owner/repo",
             job,
             run,
+            refs: &crate::harness::main_refs(),
             lifetime: std::time::Duration::from_secs(3600),
         };
         tokens.push(verifier.mint(&request).expect("mint a token"));

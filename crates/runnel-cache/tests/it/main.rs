@@ -4,6 +4,7 @@ mod artifacts;
 mod harness;
 mod node_client;
 mod s3;
+mod scopes;
 mod shared_dir;
 mod store;
 mod tokens;
