@@ -3,7 +3,7 @@ use std::time::Duration;
 use runnel_cache::{JobTokens, TokenError, TokenVerifier};
 use runnel_engine::{JobServiceRequest, JobServices};
 
-use super::{CacheServices, CacheSettings, CacheStartError, SharedSecret, TaskServices};
+use super::{CacheServices, CacheSettings, CacheStartError, SharedSecret, TaskServices, ref_scope};
 
 const SECRET: &str = "fleet-secret-0123456789abcdef";
 
@@ -29,7 +29,46 @@ fn job(repository: &str) -> JobServiceRequest {
         in_container: true,
         network: Some("runnel-jobs".to_owned()),
         timeout: Duration::from_secs(600),
+        git_ref: "refs/pull/4/head".to_owned(),
+        base_ref: "dev".to_owned(),
+        default_branch: "trunk".to_owned(),
     }
+}
+
+#[test]
+fn a_job_saves_to_its_ref_and_restores_from_its_base_and_default_branch() {
+    let refs = |git_ref: &str, base_ref: &str, default_branch: &str| {
+        let request = JobServiceRequest {
+            git_ref: git_ref.to_owned(),
+            base_ref: base_ref.to_owned(),
+            default_branch: default_branch.to_owned(),
+            ..job("owner/a")
+        };
+        let scope = ref_scope(&request);
+        (scope.own, scope.fallback)
+    };
+    let list = |refs: &[&str]| refs.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>();
+    // (github.ref, github.base_ref, default branch) → (own, fallback)
+    assert_eq!(
+        refs("refs/pull/4/head", "dev", "trunk"),
+        (
+            "refs/pull/4/head".to_owned(),
+            list(&["refs/heads/dev", "refs/heads/trunk"])
+        )
+    );
+    assert_eq!(
+        refs("refs/heads/trunk", "", "trunk"),
+        ("refs/heads/trunk".to_owned(), list(&[]))
+    );
+    assert_eq!(
+        refs("refs/pull/5/head", "main", ""),
+        ("refs/pull/5/head".to_owned(), list(&["refs/heads/main"])),
+        "no default branch in the event: main, and no repeat"
+    );
+    assert_eq!(
+        refs("refs/tags/v1", "", "release"),
+        ("refs/tags/v1".to_owned(), list(&["refs/heads/release"]))
+    );
 }
 
 #[test]
@@ -77,6 +116,7 @@ async fn a_daemon_job_gets_the_external_server_with_a_token_the_server_accepts()
         (identity.repository.as_str(), identity.run.as_str()),
         ("owner/a", "3")
     );
+    assert_eq!(identity.write_ref(), Some("refs/pull/4/head"));
     assert_eq!(grant.env["ACTIONS_RUNTIME_TOKEN"], "gitea-token");
     assert_eq!(grant.env["ACTIONS_RESULTS_URL"], "http://gitea:3000");
     assert!(grant.secrets.iter().any(|s| s == token));
