@@ -41,8 +41,10 @@ use runnel_engine::{JobServiceGrant, JobServiceRequest, JobServices};
 use tokio::sync::Mutex;
 
 /// How much longer than the job's timeout its cache token lives: post steps (where
-/// `actions/cache` saves) and teardown run after the steps' deadline.
-pub const TOKEN_MARGIN: Duration = Duration::from_secs(30 * 60);
+/// `actions/cache` saves) and teardown run after the steps' deadline. The timeout itself is
+/// capped by the runner's (`JobServiceRequest::timeout`), so a leaked token of an external
+/// cache server, which cannot learn that the job ended, lives at most that plus this.
+pub const TOKEN_MARGIN: Duration = Duration::from_secs(15 * 60);
 
 /// A shared secret shorter than this is refused: it keys every token of the fleet.
 pub const MIN_SECRET_LEN: usize = 16;

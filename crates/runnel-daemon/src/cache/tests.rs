@@ -117,6 +117,11 @@ async fn a_daemon_job_gets_the_external_server_with_a_token_the_server_accepts()
         ("owner/a", "3")
     );
     assert_eq!(identity.write_ref(), Some("refs/pull/4/head"));
+    assert_eq!(
+        token_lifetime(token),
+        600 + 15 * 60,
+        "the job's (capped) timeout plus a short margin for post steps"
+    );
     assert_eq!(grant.env["ACTIONS_RUNTIME_TOKEN"], "gitea-token");
     assert_eq!(grant.env["ACTIONS_RESULTS_URL"], "http://gitea:3000");
     assert!(grant.secrets.iter().any(|s| s == token));
@@ -137,4 +142,24 @@ async fn without_a_secret_the_external_server_is_handed_out_alone() {
     let grant = services.start_job(&job("owner/a")).await.expect("grant");
     assert_eq!(grant.env["ACTIONS_CACHE_URL"], "http://cache.lan:8088/");
     assert_eq!(grant.secrets, ["gitea-token"]);
+}
+
+/// `exp - iat` of a job token, read from its payload.
+fn token_lifetime(token: &str) -> u64 {
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut bytes = Vec::new();
+    for c in payload.bytes() {
+        let value = alphabet.iter().position(|a| *a == c).expect("base64url") as u32;
+        bits = (bits << 6) | value;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            bytes.push((bits >> count) as u8);
+        }
+    }
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON claims");
+    claims["exp"].as_u64().expect("exp") - claims["iat"].as_u64().expect("iat")
 }

@@ -147,7 +147,8 @@ pub(super) async fn attach_services(
         run_id: github(&["run_id"]),
         in_container: environment.info().container_id.is_some(),
         network: environment.info().network.clone(),
-        timeout,
+        // The runner's job timeout caps `timeout-minutes` (the daemon kills the job then).
+        timeout: timeout.min(job_state.request.options.default_job_timeout),
         git_ref: github(&["ref"]),
         base_ref: github(&["base_ref"]),
         default_branch: github(&["event", "repository", "default_branch"]),
