@@ -99,6 +99,9 @@ pub(crate) fn store_error_status(err: &StoreError) -> StatusCode {
         StoreError::Conflict { .. } | StoreError::Busy { .. } => StatusCode::CONFLICT,
         StoreError::UnknownUpload { .. } | StoreError::UnknownEntry { .. } => StatusCode::NOT_FOUND,
         StoreError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        StoreError::UploadSpace { .. } | StoreError::TooManyUploads { .. } => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
         StoreError::BadRange { .. }
         | StoreError::Incomplete { .. }
         | StoreError::UnknownBlock { .. }

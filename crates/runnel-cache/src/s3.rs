@@ -195,8 +195,13 @@ impl S3Store {
             .build();
         let client = Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
         // Staged uploads are removed right after they reach the bucket, so the staging store's
-        // own eviction must never pick one that is still being sent: no limit there.
-        let staging = DiskStore::open(DiskStoreConfig::new(config.staging_dir, u64::MAX)).await?;
+        // own eviction must never pick one that is still being sent: no limit there. Uploads
+        // in progress may hold as much as the largest entry.
+        let staging = DiskStore::open(DiskStoreConfig {
+            upload_limit: config.max_entry_size,
+            ..DiskStoreConfig::new(config.staging_dir, u64::MAX)
+        })
+        .await?;
         let store = Self {
             bucket,
             credentials: Credentials::new(config.access_key, config.secret_key),
@@ -617,6 +622,10 @@ impl Store for S3Store {
             tracing::warn!(id = staged.id, error = %e, "removing a staged cache upload");
         }
         result
+    }
+
+    async fn expire_uploads(&self) -> Result<usize, StoreError> {
+        self.staging.expire_uploads().await
     }
 
     async fn read(&self, id: EntryId) -> Result<(u64, ByteStream), StoreError> {

@@ -46,6 +46,9 @@ pub struct CacheServerConfig {
     pub artifacts_dir: Option<PathBuf>,
     /// The largest artifact accepted (the sum of its blocks).
     pub max_artifact_size: u64,
+    /// How often uploads idle past the store's reservation TTL are dropped
+    /// ([`Store::expire_uploads`]).
+    pub upload_sweep_interval: Duration,
 }
 
 impl CacheServerConfig {
@@ -61,6 +64,7 @@ impl CacheServerConfig {
             upload_url_ttl: Duration::from_secs(6 * 3600),
             artifacts_dir: None,
             max_artifact_size: 10 << 30,
+            upload_sweep_interval: Duration::from_secs(60),
         }
     }
 }
@@ -138,6 +142,7 @@ impl CacheServer {
             tasks: Mutex::new(Vec::new()),
         };
         server.serve(listener, local_addr);
+        server.sweep_uploads(config.upload_sweep_interval);
         Ok(server)
     }
 
@@ -201,6 +206,31 @@ impl CacheServer {
             while connections.join_next().await.is_some() {}
         });
         tracing::info!(%local_addr, "cache server listening");
+        self.tasks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(task);
+    }
+
+    /// Drops expired uploads every `interval` until the server stops.
+    fn sweep_uploads(&self, interval: Duration) {
+        let store = Arc::clone(&self.shared.store);
+        let mut stopped = self.stop.subscribe();
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    _ = ticks.tick() => {}
+                }
+                match store.expire_uploads().await {
+                    Ok(0) => {}
+                    Ok(count) => tracing::info!(count, "dropped expired cache uploads"),
+                    Err(error) => tracing::warn!(%error, "dropping expired cache uploads failed"),
+                }
+            }
+        });
         self.tasks
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

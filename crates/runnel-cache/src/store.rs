@@ -77,6 +77,30 @@ pub enum StoreError {
         /// The configured limit.
         limit: u64,
     },
+    /// The uploads in progress would hold more bytes than the store accepts at once (uploads
+    /// nobody commits must not fill the disk); space frees as they commit or expire.
+    #[error(
+        "uploads in progress hold {in_progress} of the {limit} bytes the cache accepts at once; \
+         this upload needs {requested}: try again later"
+    )]
+    UploadSpace {
+        /// What this upload would hold.
+        requested: u64,
+        /// What the other uploads hold.
+        in_progress: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Too many uploads are open, in this job or in the whole store.
+    #[error("{scope} already has {open} cache uploads in progress (at most {limit})")]
+    TooManyUploads {
+        /// Uploads open.
+        open: usize,
+        /// The cap.
+        limit: usize,
+        /// "this job" or "the cache".
+        scope: &'static str,
+    },
     /// A write outside what the upload allows, or a body whose length differs from its range.
     #[error("upload {id}: bad range at offset {offset}: {reason}")]
     BadRange {
@@ -242,6 +266,10 @@ pub trait Store: Send + Sync {
 
     /// The archive of a committed entry and its length; counts as a use for eviction.
     async fn read(&self, id: EntryId) -> Result<(u64, ByteStream), StoreError>;
+
+    /// Drops the uploads idle for longer than the store's reservation TTL, with their files;
+    /// returns how many. The server calls it on a timer.
+    async fn expire_uploads(&self) -> Result<usize, StoreError>;
 }
 
 /// GitHub's restore matching, scope by scope: the job's own ref, then each fallback ref

@@ -22,6 +22,7 @@ fn twirp_error(status: StatusCode, message: &str) -> Response {
         StatusCode::UNAUTHORIZED => "unauthenticated",
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::CONFLICT => "already_exists",
+        StatusCode::TOO_MANY_REQUESTS => "resource_exhausted",
         StatusCode::PAYLOAD_TOO_LARGE | StatusCode::BAD_REQUEST => "invalid_argument",
         StatusCode::METHOD_NOT_ALLOWED => "bad_route",
         _ => "internal",

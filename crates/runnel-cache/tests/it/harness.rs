@@ -129,6 +129,32 @@ impl Harness {
         }
     }
 
+    /// A server on a fresh disk store of `size_limit` bytes whose store and server settings
+    /// `store` and `server` adjust (no restarts: those take the defaults).
+    pub(crate) async fn custom(
+        size_limit: u64,
+        store: impl FnOnce(&mut DiskStoreConfig),
+        server: impl FnOnce(&mut CacheServerConfig),
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store_config = DiskStoreConfig::new(dir.path().to_path_buf(), size_limit);
+        store(&mut store_config);
+        let disk = DiskStore::open(store_config)
+            .await
+            .expect("open the disk store");
+        let addr = "127.0.0.1:0".parse().expect("literal address");
+        let mut config = CacheServerConfig::new(addr, Arc::new(disk), Arc::new(FixedTokens));
+        server(&mut config);
+        let server = CacheServer::bind(config)
+            .await
+            .expect("bind the cache server");
+        Self {
+            server: Some(server),
+            dir,
+            size_limit,
+        }
+    }
+
     /// A server over another store (`dir` is then only scratch space; no restarts).
     pub(crate) async fn with_store(store: Arc<dyn Store>, size_limit: u64) -> Self {
         Self {

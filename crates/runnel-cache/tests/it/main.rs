@@ -2,6 +2,7 @@
 
 mod artifacts;
 mod harness;
+mod limits;
 mod node_client;
 mod s3;
 mod scopes;
