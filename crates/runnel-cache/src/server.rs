@@ -14,9 +14,9 @@ use std::time::Duration;
 use http::{Method, Request, StatusCode, header};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::artifacts::ArtifactStore;
@@ -49,11 +49,22 @@ pub struct CacheServerConfig {
     /// How often uploads idle past the store's reservation TTL are dropped
     /// ([`Store::expire_uploads`]).
     pub upload_sweep_interval: Duration,
+    /// How long a request head may take to arrive, from when the connection starts waiting
+    /// for it. Hyper starts this timer whenever it waits for a head, so it is also the idle
+    /// (keep-alive) timeout: a connection with no next request closes after it.
+    pub header_read_timeout: Duration,
+    /// The longest pause inside a request body (a chunk, a block, a JSON body); the request
+    /// then fails and its connection closes. Small bodies must arrive whole within it.
+    pub body_stall_timeout: Duration,
+    /// Connections served at once; more wait (in the listen backlog) until one closes.
+    pub max_connections: usize,
 }
 
 impl CacheServerConfig {
     /// Defaults: 128 MiB bodies, 10-minute download URLs (as Gitea's runner), 6-hour upload URLs
-    /// (a multi-GiB v2 upload can take long).
+    /// (a multi-GiB v2 upload can take long), expired uploads swept every minute, 30 s for a
+    /// request head (and for an idle kept-alive connection), 60 s of silence inside a body, 512
+    /// connections.
     pub fn new(listen: SocketAddr, store: Arc<dyn Store>, tokens: Arc<dyn TokenVerifier>) -> Self {
         Self {
             listen,
@@ -65,6 +76,9 @@ impl CacheServerConfig {
             artifacts_dir: None,
             max_artifact_size: 10 << 30,
             upload_sweep_interval: Duration::from_secs(60),
+            header_read_timeout: Duration::from_secs(30),
+            body_stall_timeout: Duration::from_secs(60),
+            max_connections: 512,
         }
     }
 }
@@ -106,6 +120,9 @@ pub(crate) struct Shared {
     tokens: Arc<dyn TokenVerifier>,
     signer: UrlSigner,
     pub(crate) max_upload_body: u64,
+    pub(crate) body_stall_timeout: Duration,
+    header_read_timeout: Duration,
+    connections: Arc<Semaphore>,
     download_url_ttl: Duration,
     upload_url_ttl: Duration,
     local_addr: SocketAddr,
@@ -127,6 +144,9 @@ impl CacheServer {
             tokens: config.tokens,
             signer: UrlSigner::new(secret),
             max_upload_body: config.max_upload_body,
+            body_stall_timeout: config.body_stall_timeout,
+            header_read_timeout: config.header_read_timeout,
+            connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
             download_url_ttl: config.download_url_ttl,
             upload_url_ttl: config.upload_url_ttl,
             local_addr,
@@ -164,6 +184,13 @@ impl CacheServer {
         let task = tokio::spawn(async move {
             let mut connections = JoinSet::new();
             loop {
+                // A free connection slot first: past the cap, clients wait in the backlog.
+                let permit = tokio::select! {
+                    _ = stopped.changed() => break,
+                    Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+                    permit = Arc::clone(&shared.connections).acquire_owned() => permit,
+                };
+                let Ok(permit) = permit else { break };
                 let accepted = tokio::select! {
                     _ = stopped.changed() => break,
                     // Reaps finished connections so the set does not grow.
@@ -181,12 +208,16 @@ impl CacheServer {
                 };
                 let shared = Arc::clone(&shared);
                 let mut stop = stopped.clone();
+                let header_read_timeout = shared.header_read_timeout;
                 connections.spawn(async move {
+                    let _permit = permit;
                     let service = service_fn(move |request| {
                         let shared = Arc::clone(&shared);
                         async move { Ok::<_, Infallible>(shared.handle(request).await) }
                     });
                     let connection = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(header_read_timeout)
                         .serve_connection(TokioIo::new(stream), service);
                     tokio::pin!(connection);
                     let result = tokio::select! {

@@ -124,7 +124,7 @@ pub(crate) async fn reserve(
     identity: &JobIdentity,
     request: Request<Incoming>,
 ) -> Handled {
-    let body: ReserveRequest = read_json(request.into_body()).await?;
+    let body: ReserveRequest = read_json(request.into_body(), shared.body_stall_timeout).await?;
     check_key(&body.key)?;
     check_version(&body.version)?;
     match shared
@@ -194,7 +194,7 @@ pub(crate) async fn upload(
             "Content-Length does not match Content-Range",
         ));
     }
-    let body = body_stream(request.into_body());
+    let body = body_stream(request.into_body(), shared.body_stall_timeout);
     shared
         .store
         .write_range(identity, id, offset, len, body)
@@ -216,7 +216,7 @@ pub(crate) async fn commit(
     request: Request<Incoming>,
 ) -> Handled {
     let id = require_id(id)?;
-    let body: CommitRequest = read_json(request.into_body()).await?;
+    let body: CommitRequest = read_json(request.into_body(), shared.body_stall_timeout).await?;
     shared
         .store
         .commit(identity, id, body.size)

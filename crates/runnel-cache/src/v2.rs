@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer};
 use crate::auth::{JobIdentity, UrlPurpose};
 use crate::http_util::{
     Handled, Response, body_stream, check_key, check_version, content_length, error, json, query,
-    read_json, store_error_status,
+    read_json, read_small, store_error_status,
 };
 use crate::server::Shared;
 use crate::store::{EntryId, StoreError};
@@ -113,7 +113,9 @@ pub(crate) async fn twirp(shared: &Shared, call: &str, request: Request<Incoming
 }
 
 async fn create(shared: &Shared, identity: &JobIdentity, origin: &str, body: Incoming) -> Handled {
-    let body: CreateRequest = read_json(body).await.map_err(as_twirp)?;
+    let body: CreateRequest = read_json(body, shared.body_stall_timeout)
+        .await
+        .map_err(as_twirp)?;
     check_key(&body.key).map_err(as_twirp)?;
     check_version(&body.version).map_err(as_twirp)?;
     match shared
@@ -141,7 +143,9 @@ async fn create(shared: &Shared, identity: &JobIdentity, origin: &str, body: Inc
 }
 
 async fn finalize(shared: &Shared, identity: &JobIdentity, body: Incoming) -> Handled {
-    let body: FinalizeRequest = read_json(body).await.map_err(as_twirp)?;
+    let body: FinalizeRequest = read_json(body, shared.body_stall_timeout)
+        .await
+        .map_err(as_twirp)?;
     let id = shared
         .store
         .find_upload(identity, &body.key, &body.version)
@@ -165,7 +169,9 @@ async fn download_url(
     origin: &str,
     body: Incoming,
 ) -> Handled {
-    let body: DownloadUrlRequest = read_json(body).await.map_err(as_twirp)?;
+    let body: DownloadUrlRequest = read_json(body, shared.body_stall_timeout)
+        .await
+        .map_err(as_twirp)?;
     check_version(&body.version).map_err(as_twirp)?;
     let mut keys = vec![body.key];
     keys.extend(body.restore_keys);
@@ -217,6 +223,10 @@ fn blob_created(id: EntryId) -> Response {
     response
 }
 
+/// The largest block list accepted: 50,000 blocks of 64-byte ids, as Azure allows, fit well
+/// under it.
+pub(crate) const MAX_BLOCK_LIST: usize = 8 * 1024 * 1024;
+
 /// The `<Latest>`/`<Committed>`/`<Uncommitted>` ids of an Azure block list, in order.
 pub(crate) fn parse_block_list(xml: &str) -> Option<Vec<String>> {
     let body = xml
@@ -260,14 +270,12 @@ pub(crate) async fn put_blob(
     match query.get("comp").map(String::as_str) {
         Some("blocklist") => {
             let xml: String = {
-                let bytes = http_body_util::BodyExt::collect(http_body_util::Limited::new(
+                let bytes = read_small(
                     request.into_body(),
-                    // 50,000 blocks of 64-byte ids, as Azure allows, fit well under this.
-                    8 * 1024 * 1024,
-                ))
-                .await
-                .map_err(|_| error(StatusCode::PAYLOAD_TOO_LARGE, "block list too large"))?
-                .to_bytes();
+                    MAX_BLOCK_LIST,
+                    shared.body_stall_timeout,
+                )
+                .await?;
                 String::from_utf8(bytes.to_vec())
                     .map_err(|_| error(StatusCode::BAD_REQUEST, "block list is not UTF-8"))?
             };
@@ -286,7 +294,7 @@ pub(crate) async fn put_blob(
                 .ok_or_else(|| error(StatusCode::BAD_REQUEST, "missing or oversized blockid"))?
                 .clone();
             let len = upload_length(shared, request.headers())?;
-            let body = body_stream(request.into_body());
+            let body = body_stream(request.into_body(), shared.body_stall_timeout);
             shared
                 .store
                 .write_block(&owner, id, &block_id, len, body)
@@ -295,7 +303,7 @@ pub(crate) async fn put_blob(
         }
         None => {
             let len = upload_length(shared, request.headers())?;
-            let body = body_stream(request.into_body());
+            let body = body_stream(request.into_body(), shared.body_stall_timeout);
             shared
                 .store
                 .write_range(&owner, id, 0, len, body)

@@ -8,6 +8,7 @@ mod s3;
 mod scopes;
 mod shared_dir;
 mod store;
+mod timeouts;
 mod tokens;
 mod v1;
 mod v2;
