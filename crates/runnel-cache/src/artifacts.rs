@@ -241,6 +241,16 @@ fn read<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
     serde_json::from_slice(body).map_err(|_| bad("invalid JSON body"))
 }
 
+/// Every ArtifactService body shape parsed from `body`, the name checked as the handlers do
+/// (for the fuzz target: none of it may panic).
+pub(crate) fn parse_bodies(body: &[u8]) {
+    if let Ok(request) = read::<NamedRequest>(body) {
+        let _ = check_name(&request.name);
+    }
+    let _ = read::<FinalizeRequest>(body);
+    let _ = read::<ListRequest>(body);
+}
+
 async fn create(
     shared: &Shared,
     store: &ArtifactStore,
