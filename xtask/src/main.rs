@@ -19,6 +19,10 @@ use anyhow::{Context, Result, bail};
 const FUZZ_TARGETS: &[(&str, &[&str])] = &[
     ("expr", &["crates/runnel-expr/tests/fuzz-regressions"]),
     (
+        "cache_http",
+        &["crates/runnel-cache/tests/fuzz-regressions"],
+    ),
+    (
         "workflow",
         &[
             "crates/runnel-workflow/tests/seed",

@@ -23,6 +23,42 @@ pub struct JobIdentity {
     /// repository, run and job names (two `runnel run`s of one project) never write each
     /// other's uploads.
     pub token_id: String,
+    /// The git refs whose entries the job restores and the one it saves to (GitHub's cache
+    /// isolation). `None`: an unscoped grant ([`NoAuth`], or a token minted before scopes
+    /// existed), which reads and writes only the entries that have no ref.
+    pub refs: Option<RefScope>,
+}
+
+/// GitHub's cache isolation by git ref: a job saves entries to its own ref only, and restores
+/// from its own ref first, then from the refs in `fallback` (a pull request's base branch, the
+/// repository's default branch). So a pull request cannot plant the entry a build of the
+/// default branch restores. Entries saved without a ref (before scopes existed) are read last.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RefScope {
+    /// `github.ref` (`refs/heads/main`, `refs/pull/7/head`): where the job's entries go.
+    pub own: String,
+    /// Read after `own`, in this order.
+    pub fallback: Vec<String>,
+}
+
+impl RefScope {
+    /// The refs in search order: `own`, then `fallback`, each once.
+    pub fn search_order(&self) -> Vec<&str> {
+        let mut order: Vec<&str> = vec![self.own.as_str()];
+        for git_ref in &self.fallback {
+            if !order.contains(&git_ref.as_str()) {
+                order.push(git_ref);
+            }
+        }
+        order
+    }
+}
+
+impl JobIdentity {
+    /// The ref the job's entries are saved under (`None`: unscoped).
+    pub fn write_ref(&self) -> Option<&str> {
+        self.refs.as_ref().map(|refs| refs.own.as_str())
+    }
 }
 
 /// Why a request's job token was refused; every variant is a 401 whose text the client shows.
@@ -72,6 +108,7 @@ impl TokenVerifier for NoAuth {
             job: String::new(),
             run: String::new(),
             token_id: String::new(),
+            refs: None,
         })
     }
 }

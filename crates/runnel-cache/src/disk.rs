@@ -10,16 +10,19 @@
 //!
 //! Two processes may upload the same key at once (reservations are per process); the first
 //! commit wins and the second is refused as a conflict, so a committed entry never changes.
+//! What uploads in progress may hold (bytes, count per job and in total) and when they expire
+//! is [`uploads`]'s bookkeeping; entries are evicted by count as well as by size, so tiny or
+//! empty entries cannot grow the index without bound.
 //!
 //! Owns: the directory. Must not: know HTTP or tokens.
 
 mod index;
 mod manage;
+mod uploads;
 
-use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
@@ -27,11 +30,12 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
-use crate::auth::{JobIdentity, hex};
+use crate::auth::{JobIdentity, RefScope, hex};
 use crate::store::{ByteStream, Entry, EntryId, Store, StoreError, select_entry};
 
 use index::{Index, IndexFiles, IndexLock, IndexRecord, Session};
 pub use manage::{EntryInfo, PruneRules};
+use uploads::{Growth, Upload, UploadLimits, Uploads};
 
 /// Settings of a [`DiskStore`].
 #[derive(Clone, Debug)]
@@ -40,56 +44,50 @@ pub struct DiskStoreConfig {
     pub dir: PathBuf,
     /// Total bytes of committed entries kept; older-used entries are evicted beyond it.
     pub size_limit: u64,
-    /// A reservation idle this long no longer blocks a new reserve of the same key (a job that
-    /// died mid-upload must not block the key forever).
+    /// A reservation idle this long expires: its files are removed and its key is free again
+    /// (a job that died mid-upload must not block the key or hold disk space forever).
     pub reservation_ttl: Duration,
+    /// Bytes all uploads in progress may hold together (announced sizes, ranges and blocks
+    /// received); a reservation or write past it is refused until others commit or expire.
+    pub upload_limit: u64,
+    /// Uploads one job (one token) may have in progress at once.
+    pub max_uploads_per_job: usize,
+    /// Uploads in progress at once in this store (in this process).
+    pub max_uploads: usize,
+    /// Committed entries kept; the least recently used go first beyond it, as beyond
+    /// `size_limit`.
+    pub max_entries: usize,
 }
 
 impl DiskStoreConfig {
-    /// `dir` with `size_limit` bytes and a 5-minute reservation timeout (as act's GC).
+    /// `dir` with `size_limit` bytes for entries and as much again for uploads in progress, a
+    /// 5-minute reservation timeout (as act's GC), 16 uploads per job and 256 in all, and
+    /// 10,000 entries.
     pub fn new(dir: PathBuf, size_limit: u64) -> Self {
         Self {
             dir,
             size_limit,
             reservation_ttl: Duration::from_secs(300),
+            upload_limit: size_limit,
+            max_uploads_per_job: 16,
+            max_uploads: 256,
+            max_entries: 10_000,
         }
     }
-}
-
-struct Upload {
-    owner: JobIdentity,
-    key: String,
-    version: String,
-    /// Received byte ranges, half-open, sorted and merged.
-    ranges: Vec<(u64, u64)>,
-    /// v2 blocks received: client block id → length.
-    blocks: HashMap<String, u64>,
-    /// Writes in progress; commit waits for none so no write lands in a committed entry.
-    writers: usize,
-    last_activity: Instant,
 }
 
 struct State {
     /// The index as last read under the lock; re-read before every use.
     index: Index,
     /// This process's uploads in progress.
-    uploads: HashMap<EntryId, Upload>,
-}
-
-impl State {
-    fn upload_mut(&mut self, owner: &JobIdentity, id: EntryId) -> Result<&mut Upload, StoreError> {
-        match self.uploads.get_mut(&id) {
-            Some(upload) if upload.owner == *owner => Ok(upload),
-            _ => Err(StoreError::UnknownUpload { id }),
-        }
-    }
+    uploads: Uploads,
 }
 
 /// Cache archives in a local directory; see the module docs for the layout and guarantees.
 pub struct DiskStore {
     dir: PathBuf,
     size_limit: u64,
-    reservation_ttl: Duration,
+    max_entries: usize,
     files: IndexFiles,
     session: Session,
     state: Mutex<State>,
@@ -168,15 +166,21 @@ impl DiskStore {
         }
         files.store(&index, &lock).await?;
         drop(lock);
+        let limits = UploadLimits {
+            bytes: config.upload_limit,
+            per_job: config.max_uploads_per_job,
+            total: config.max_uploads,
+            ttl: config.reservation_ttl,
+        };
         Ok(Self {
             dir,
             size_limit: config.size_limit,
-            reservation_ttl: config.reservation_ttl,
+            max_entries: config.max_entries.max(1),
             files,
             session,
             state: Mutex::new(State {
                 index,
-                uploads: HashMap::new(),
+                uploads: Uploads::new(limits),
             }),
         })
     }
@@ -210,13 +214,18 @@ impl DiskStore {
         self.files.load(&mut state.index).await
     }
 
-    /// Marks a write as started, so a commit refuses until it ended.
+    /// Marks a write as started (so a commit refuses until it ended) after charging what it
+    /// adds against the limits.
     async fn begin_write(
         &self,
         owner: &JobIdentity,
         id: EntryId,
-        end: u64,
+        growth: Growth,
     ) -> Result<(), StoreError> {
+        let end = match growth {
+            Growth::Range { end } => end,
+            Growth::Block { len } | Growth::Assembly { len } => len,
+        };
         if end > self.size_limit {
             return Err(StoreError::TooLarge {
                 size: end,
@@ -224,33 +233,37 @@ impl DiskStore {
             });
         }
         let mut state = self.state.lock().await;
-        let upload = state.upload_mut(owner, id)?;
-        upload.writers += 1;
-        upload.last_activity = Instant::now();
-        Ok(())
+        state.uploads.begin_write(owner, id, growth)
     }
 
     async fn end_write(&self, id: EntryId, range: Option<(u64, u64)>, block: Option<(&str, u64)>) {
         let mut state = self.state.lock().await;
-        if let Some(upload) = state.uploads.get_mut(&id) {
-            upload.writers = upload.writers.saturating_sub(1);
-            upload.last_activity = Instant::now();
-            if let Some(range) = range {
-                add_range(&mut upload.ranges, range);
-            }
-            if let Some((block_id, len)) = block {
-                upload.blocks.insert(block_id.to_owned(), len);
+        state.uploads.end_write(id, range, block);
+    }
+
+    /// Removes the files of uploads that are no longer in progress.
+    async fn remove_upload_files(&self, ids: &[EntryId]) -> Result<(), StoreError> {
+        for id in ids {
+            remove_file_if_present(&self.upload_path(*id)).await?;
+            let blocks = self.blocks_dir(*id);
+            match tokio::fs::remove_dir_all(&blocks).await {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(io_err("removing", &blocks)(e));
+                }
+                _ => {}
             }
         }
+        Ok(())
     }
 }
 
-/// Deletes least-recently-used entries of `index` until their total is at most `limit`.
-/// Returns the records removed (their archives are the caller's to delete).
-fn evict(index: &mut Index, limit: u64) -> Vec<IndexRecord> {
+/// Deletes least-recently-used entries of `index` until their total is at most `limit` bytes
+/// and there are at most `max_entries`. Returns the records removed (their archives are the
+/// caller's to delete).
+fn evict(index: &mut Index, limit: u64, max_entries: usize) -> Vec<IndexRecord> {
     let mut total: u64 = index.entries.values().map(|r| r.size).sum();
     let mut evicted = Vec::new();
-    while total > limit {
+    while total > limit || index.entries.len() > max_entries {
         let Some(oldest) = index
             .entries
             .values()
@@ -276,23 +289,6 @@ async fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .await
         .map_err(io_err("writing", path))?;
     file.sync_all().await.map_err(io_err("syncing", path))
-}
-
-/// Inserts a half-open range into a sorted, merged list.
-fn add_range(ranges: &mut Vec<(u64, u64)>, (start, end): (u64, u64)) {
-    if start >= end {
-        return;
-    }
-    ranges.push((start, end));
-    ranges.sort_unstable();
-    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
-    for &(s, e) in ranges.iter() {
-        match merged.last_mut() {
-            Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => merged.push((s, e)),
-        }
-    }
-    *ranges = merged;
 }
 
 /// Copies exactly `len` bytes of `body` into `file`; more or fewer is an error.
@@ -340,11 +336,12 @@ impl Store for DiskStore {
     async fn lookup(
         &self,
         repository: &str,
+        refs: Option<&RefScope>,
         keys: &[String],
         version: &str,
     ) -> Result<Option<Entry>, StoreError> {
         let entries = self.list(repository, None).await?;
-        Ok(select_entry(&entries, keys, version).cloned())
+        Ok(select_entry(&entries, refs, keys, version).cloned())
     }
 
     async fn list(&self, repository: &str, key: Option<&str>) -> Result<Vec<Entry>, StoreError> {
@@ -376,52 +373,43 @@ impl Store for DiskStore {
             key: key.to_owned(),
             version: version.to_owned(),
         };
-        let same = |repository: &str, k: &str, v: &str| {
-            repository == owner.repository && k == key && v == version
+        // The same entry: same repository, scope, key and version.
+        let same = |repository: &str, git_ref: Option<&str>, k: &str, v: &str| {
+            repository == owner.repository
+                && git_ref == owner.write_ref()
+                && k == key
+                && v == version
         };
         let mut state = self.state.lock().await;
+        // Expired uploads free their key, their bytes and their place first.
+        let expired = state.uploads.take_expired();
+        self.remove_upload_files(&expired).await?;
         let lock = self.lock_index(&mut state).await?;
-        if state
+        let committed = state
             .index
             .entries
             .values()
-            .any(|r| same(&r.repository, &r.key, &r.version))
-        {
-            return Err(conflict());
-        }
-        let ttl = self.reservation_ttl;
-        let stale: Vec<EntryId> = state
+            .any(|r| same(&r.repository, r.git_ref.as_deref(), &r.key, &r.version));
+        let uploading = state
             .uploads
             .iter()
-            .filter(|(_, u)| same(&u.owner.repository, &u.key, &u.version))
-            .map(|(id, u)| (*id, u.writers == 0 && u.last_activity.elapsed() >= ttl))
-            .map(|(id, is_stale)| if is_stale { Ok(id) } else { Err(id) })
-            .collect::<Result<_, _>>()
-            .map_err(|_| conflict())?;
+            .any(|(_, u)| same(&u.owner.repository, u.owner.write_ref(), &u.key, &u.version));
+        if committed || uploading {
+            return Err(conflict());
+        }
+        let announced = size_hint.unwrap_or(0);
+        state.uploads.admit(owner, announced)?;
         // Ids come from the shared index, so no other process picks this one.
         let id = state.index.allocate_id();
         self.files.store(&state.index, &lock).await?;
         drop(lock);
-        for id in stale {
-            state.uploads.remove(&id);
-            remove_file_if_present(&self.upload_path(id)).await?;
-        }
         let path = self.upload_path(id);
         tokio::fs::File::create(&path)
             .await
             .map_err(io_err("creating", &path))?;
-        state.uploads.insert(
-            id,
-            Upload {
-                owner: owner.clone(),
-                key: key.to_owned(),
-                version: version.to_owned(),
-                ranges: Vec::new(),
-                blocks: HashMap::new(),
-                writers: 0,
-                last_activity: Instant::now(),
-            },
-        );
+        state
+            .uploads
+            .insert(id, Upload::new(owner, key, version, announced));
         tracing::debug!(id, key, version, repository = %owner.repository, "reserved cache entry");
         Ok(id)
     }
@@ -442,7 +430,7 @@ impl Store for DiskStore {
 
     async fn upload_owner(&self, id: EntryId) -> Result<Option<JobIdentity>, StoreError> {
         let state = self.state.lock().await;
-        Ok(state.uploads.get(&id).map(|u| u.owner.clone()))
+        Ok(state.uploads.get(id).map(|u| u.owner.clone()))
     }
 
     async fn write_range(
@@ -454,7 +442,7 @@ impl Store for DiskStore {
         body: ByteStream,
     ) -> Result<(), StoreError> {
         let end = StoreError::range_end(id, offset, len)?;
-        self.begin_write(owner, id, end).await?;
+        self.begin_write(owner, id, Growth::Range { end }).await?;
         let path = self.upload_path(id);
         let result = async {
             let mut file = tokio::fs::OpenOptions::new()
@@ -481,7 +469,7 @@ impl Store for DiskStore {
         len: u64,
         body: ByteStream,
     ) -> Result<(), StoreError> {
-        self.begin_write(owner, id, len).await?;
+        self.begin_write(owner, id, Growth::Block { len }).await?;
         let dir = self.blocks_dir(id);
         let path = self.block_path(id, block_id);
         let result = async {
@@ -508,7 +496,7 @@ impl Store for DiskStore {
         let mut total: u64 = 0;
         {
             let mut state = self.state.lock().await;
-            let upload = state.upload_mut(owner, id)?;
+            let upload = state.uploads.owned_mut(owner, id)?;
             for block_id in block_ids {
                 let len = upload
                     .blocks
@@ -520,7 +508,9 @@ impl Store for DiskStore {
                 total = total.saturating_add(*len);
             }
         }
-        self.begin_write(owner, id, total).await?;
+        // A list may name one block many times: the content is what the list adds up to.
+        self.begin_write(owner, id, Growth::Assembly { len: total })
+            .await?;
         let path = self.upload_path(id);
         // One blocking task with std's copy, which lets the kernel move the bytes
         // (copy_file_range) instead of 8 KiB round trips through the async runtime.
@@ -541,26 +531,22 @@ impl Store for DiskStore {
         })
         .await
         .unwrap_or_else(|join| Err(io_err("assembling", &path)(io::Error::other(join))));
-        {
-            let mut state = self.state.lock().await;
-            if let Some(upload) = state.uploads.get_mut(&id) {
-                upload.writers = upload.writers.saturating_sub(1);
-                if result.is_ok() {
-                    upload.ranges = if total > 0 {
-                        vec![(0, total)]
-                    } else {
-                        Vec::new()
-                    };
-                }
-            }
-        }
         let blocks = self.blocks_dir(id);
-        if result.is_ok() && tokio::fs::metadata(&blocks).await.is_ok() {
-            tokio::fs::remove_dir_all(&blocks)
-                .await
-                .map_err(io_err("removing", &blocks))?;
-        }
-        result
+        let removed = match &result {
+            Ok(()) => match tokio::fs::remove_dir_all(&blocks).await {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    Err(io_err("removing", &blocks)(e))
+                }
+                _ => Ok(()),
+            },
+            Err(_) => Ok(()),
+        };
+        self.state
+            .lock()
+            .await
+            .uploads
+            .end_assembly(id, total, result.is_ok() && removed.is_ok());
+        result.and(removed)
     }
 
     async fn commit(
@@ -576,7 +562,7 @@ impl Store for DiskStore {
             });
         }
         let mut state = self.state.lock().await;
-        let upload = state.upload_mut(owner, id)?;
+        let upload = state.uploads.owned_mut(owner, id)?;
         if upload.writers > 0 {
             return Err(StoreError::Busy { id });
         }
@@ -591,7 +577,7 @@ impl Store for DiskStore {
         }
         // Removing the upload first means no later write can reach the file we are about to
         // turn into an immutable entry.
-        let Some(upload) = state.uploads.remove(&id) else {
+        let Some(upload) = state.uploads.remove(id) else {
             return Err(StoreError::UnknownUpload { id });
         };
         let from = self.upload_path(id);
@@ -610,14 +596,17 @@ impl Store for DiskStore {
         drop(file);
 
         let lock = self.lock_index(&mut state).await?;
-        // Another process may have committed the same (key, version) meanwhile: first wins.
+        // Another process may have committed the same entry meanwhile: first wins.
+        let git_ref = upload.owner.write_ref().map(str::to_owned);
         if state.index.entries.values().any(|r| {
             r.repository == upload.owner.repository
+                && r.git_ref == git_ref
                 && r.key == upload.key
                 && r.version == upload.version
         }) {
             drop(lock);
-            remove_file_if_present(&from).await?;
+            drop(state);
+            self.remove_upload_files(&[id]).await?;
             return Err(StoreError::Conflict {
                 key: upload.key,
                 version: upload.version,
@@ -631,6 +620,7 @@ impl Store for DiskStore {
         let record = IndexRecord {
             id,
             repository: upload.owner.repository,
+            git_ref,
             key: upload.key,
             version: upload.version,
             size,
@@ -641,13 +631,15 @@ impl Store for DiskStore {
         };
         let entry = record.entry();
         state.index.entries.insert(id, record);
-        let evicted = evict(&mut state.index, self.size_limit);
+        let evicted = evict(&mut state.index, self.size_limit, self.max_entries);
         self.files.store(&state.index, &lock).await?;
         drop(lock);
         drop(state);
         for old in evicted {
             remove_file_if_present(&self.entry_path(old.id)).await?;
         }
+        // Blocks left from a single-shot upload that replaced them.
+        self.remove_upload_files(&[id]).await?;
         tracing::debug!(id, key = %entry.key, size, "committed cache entry");
         Ok(entry)
     }
@@ -682,5 +674,11 @@ impl Store for DiskStore {
             size,
             Box::pin(tokio_util::io::ReaderStream::with_capacity(file, IO_BUFFER)),
         ))
+    }
+
+    async fn expire_uploads(&self) -> Result<usize, StoreError> {
+        let expired = self.state.lock().await.uploads.take_expired();
+        self.remove_upload_files(&expired).await?;
+        Ok(expired.len())
     }
 }

@@ -5,9 +5,10 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use http::{HeaderMap, StatusCode, header};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, BodyStream, Empty, Full, Limited};
@@ -22,7 +23,7 @@ pub(crate) type Response = http::Response<Body>;
 pub(crate) type Handled = Result<Response, Response>;
 
 /// JSON request bodies are tiny; anything bigger is refused before it is buffered.
-const MAX_JSON_BODY: usize = 64 * 1024;
+pub(crate) const MAX_JSON_BODY: usize = 64 * 1024;
 
 pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())
@@ -74,24 +75,60 @@ pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-pub(crate) async fn read_json<T: DeserializeOwned>(body: Incoming) -> Result<T, Response> {
-    let bytes = Limited::new(body, MAX_JSON_BODY)
-        .collect()
-        .await
-        .map_err(|_| {
-            error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body too large or unreadable",
-            )
-        })?
-        .to_bytes();
-    serde_json::from_slice(&bytes)
+/// A small request body (JSON, a block list) of at most `limit` bytes, which must arrive
+/// whole within `timeout` (a client trickling it must not hold the connection).
+pub(crate) async fn read_small(
+    body: Incoming,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, Response> {
+    match tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(_)) => Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large or unreadable",
+        )),
+        Err(_) => Err(error(
+            StatusCode::REQUEST_TIMEOUT,
+            "the request body did not arrive in time",
+        )),
+    }
+}
+
+pub(crate) async fn read_json<T: DeserializeOwned>(
+    body: Incoming,
+    timeout: Duration,
+) -> Result<T, Response> {
+    let bytes = read_small(body, MAX_JSON_BODY, timeout).await?;
+    parse_json(&bytes)
+}
+
+/// A JSON request body as `T`; 400 with serde's reason otherwise.
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Response> {
+    serde_json::from_slice(bytes)
         .map_err(|e| error(StatusCode::BAD_REQUEST, &format!("invalid JSON body: {e}")))
 }
 
-pub(crate) fn body_stream(body: Incoming) -> ByteStream {
+/// An upload body as a stream; a pause of more than `stall` between two pieces ends it with
+/// a `TimedOut` error (the write fails and the range is not recorded).
+pub(crate) fn body_stream(body: Incoming, stall: Duration) -> ByteStream {
     let frames = TryStreamExt::map_err(BodyStream::new(body), io::Error::other);
-    Box::pin(frames.try_filter_map(|frame| std::future::ready(Ok(frame.into_data().ok()))))
+    let data = frames.try_filter_map(|frame| std::future::ready(Ok(frame.into_data().ok())));
+    let guarded = futures_util::stream::unfold(Some(Box::pin(data)), move |state| async move {
+        let mut data = state?;
+        match tokio::time::timeout(stall, data.next()).await {
+            Ok(Some(item)) => Some((item, Some(data))),
+            Ok(None) => None,
+            Err(_) => Some((
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no request body data for {stall:?}"),
+                )),
+                None,
+            )),
+        }
+    });
+    Box::pin(guarded)
 }
 
 pub(crate) fn store_error_status(err: &StoreError) -> StatusCode {
@@ -99,6 +136,9 @@ pub(crate) fn store_error_status(err: &StoreError) -> StatusCode {
         StoreError::Conflict { .. } | StoreError::Busy { .. } => StatusCode::CONFLICT,
         StoreError::UnknownUpload { .. } | StoreError::UnknownEntry { .. } => StatusCode::NOT_FOUND,
         StoreError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        StoreError::UploadSpace { .. } | StoreError::TooManyUploads { .. } => {
+            StatusCode::TOO_MANY_REQUESTS
+        }
         StoreError::BadRange { .. }
         | StoreError::Incomplete { .. }
         | StoreError::UnknownBlock { .. }

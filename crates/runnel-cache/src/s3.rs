@@ -5,12 +5,14 @@
 //! concurrently; S3 objects cannot be written at offsets). Commit turns the staged upload into
 //! objects in two steps, data first:
 //! 1. `<prefix>data/<entry id>`: the archive (one PUT, or a multipart upload past [`PART_SIZE`]);
-//! 2. `<prefix>entries/<repo hash>/<version hash>/<escaped key>~`: the commit marker, a small JSON
-//!    record, written with `If-None-Match: *` so that of several hosts committing the same
-//!    (repository, key, version) exactly one wins and a committed entry never changes.
+//! 2. `<prefix>entries/<repo hash>/ref-<ref hash>/<version hash>/<escaped key>~`: the commit
+//!    marker, a small JSON record, written with `If-None-Match: *` so that of several hosts
+//!    committing the same (repository, ref, key, version) exactly one wins and a committed entry
+//!    never changes. Entries without a ref (committed before scopes existed, or by an unscoped
+//!    client) have no `ref-<ref hash>/` level: the layout before scopes, read as it was.
 //!
-//! Lookups only ever start from markers, so an archive whose marker was never written (a crash
-//! mid-commit, a lost race) is never served. The escaped key keeps GitHub's prefix matching a
+//! Lookups (`lookup`: scope by scope, as `select_entry`) only ever start from markers, so an
+//! archive whose marker was never written (a crash mid-commit, a lost race) is never served. The escaped key keeps GitHub's prefix matching a
 //! plain `ListObjectsV2` by prefix: escaping is byte-wise (a prefix of a key escapes to a prefix
 //! of its escaping) and the result is cut into 200-byte path segments for file-system-backed
 //! servers. Entry ids are random (below 2^53, as JavaScript clients parse them as numbers).
@@ -36,10 +38,11 @@ use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::auth::{JobIdentity, hex};
+use crate::auth::{JobIdentity, RefScope, hex};
 use crate::disk::{DiskStore, DiskStoreConfig};
-use crate::store::{ByteStream, Entry, EntryId, Store, StoreError, select_entry};
+use crate::store::{ByteStream, Entry, EntryId, Store, StoreError};
 
+mod lookup;
 mod manage;
 mod multipart;
 
@@ -79,6 +82,9 @@ pub struct S3StoreConfig {
 struct Marker {
     id: EntryId,
     repository: String,
+    /// Absent in markers written before scopes existed.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    git_ref: Option<String>,
     key: String,
     version: String,
     size: u64,
@@ -91,6 +97,7 @@ impl Marker {
         Entry {
             id: self.id,
             repository: self.repository,
+            git_ref: self.git_ref,
             key: self.key,
             version: self.version,
             size: self.size,
@@ -188,8 +195,13 @@ impl S3Store {
             .build();
         let client = Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
         // Staged uploads are removed right after they reach the bucket, so the staging store's
-        // own eviction must never pick one that is still being sent: no limit there.
-        let staging = DiskStore::open(DiskStoreConfig::new(config.staging_dir, u64::MAX)).await?;
+        // own eviction must never pick one that is still being sent: no limit there. Uploads
+        // in progress may hold as much as the largest entry.
+        let staging = DiskStore::open(DiskStoreConfig {
+            upload_limit: config.max_entry_size,
+            ..DiskStoreConfig::new(config.staging_dir, u64::MAX)
+        })
+        .await?;
         let store = Self {
             bucket,
             credentials: Credentials::new(config.access_key, config.secret_key),
@@ -216,18 +228,33 @@ impl S3Store {
         self.name(&format!("entries/{}/", short_hash(repository)))
     }
 
-    /// The marker's name without its final `~`: also the listing prefix of keys starting with `key`.
-    fn marker_stem(&self, repository: &str, version: &str, key: &str) -> String {
+    /// The marker's name without its final `~`: also the listing prefix of keys starting with
+    /// `key` in the scope `git_ref`.
+    fn marker_stem(
+        &self,
+        repository: &str,
+        git_ref: Option<&str>,
+        version: &str,
+        key: &str,
+    ) -> String {
+        // `ref-` is not hex, so the unscoped layout's version level never lists scoped markers.
+        let scope = git_ref.map_or_else(String::new, |r| format!("ref-{}/", short_hash(r)));
         format!(
-            "{}{}/{}",
+            "{}{scope}{}/{}",
             self.repository_dir(repository),
             short_hash(version),
             escape_key(key)
         )
     }
 
-    fn marker_name(&self, repository: &str, version: &str, key: &str) -> String {
-        format!("{}~", self.marker_stem(repository, version, key))
+    fn marker_name(
+        &self,
+        repository: &str,
+        git_ref: Option<&str>,
+        version: &str,
+        key: &str,
+    ) -> String {
+        format!("{}~", self.marker_stem(repository, git_ref, version, key))
     }
 
     async fn send(
@@ -351,39 +378,6 @@ impl S3Store {
         })
     }
 
-    /// The newest committed entry among the markers under `stem` (a key prefix).
-    async fn newest_with_prefix(
-        &self,
-        repository: &str,
-        stem: &str,
-    ) -> Result<Option<Entry>, StoreError> {
-        let markers: Vec<(String, String)> = self
-            .list_objects(stem)
-            .await?
-            .into_iter()
-            .filter(|(name, _)| name.ends_with('~'))
-            .collect();
-        // Last-modified narrows the candidates (second precision on some servers); the
-        // marker's own sequence number decides among those.
-        let Some(newest) = markers.iter().map(|(_, modified)| second(modified)).max() else {
-            return Ok(None);
-        };
-        let mut best: Option<Entry> = None;
-        for (name, _) in markers.iter().filter(|(_, m)| second(m) == newest) {
-            if let Some(marker) = self.read_marker(name).await? {
-                let entry = marker.entry();
-                if entry.repository == repository
-                    && best
-                        .as_ref()
-                        .is_none_or(|b| entry.created_seq > b.created_seq)
-                {
-                    best = Some(entry);
-                }
-            }
-        }
-        Ok(best)
-    }
-
     /// Writes the marker unless one exists; `false` when another writer won.
     async fn put_marker(&self, object: &str, marker: &Marker) -> Result<bool, StoreError> {
         let body = serde_json::to_vec(marker).map_err(|e| {
@@ -485,24 +479,11 @@ impl Store for S3Store {
     async fn lookup(
         &self,
         repository: &str,
+        refs: Option<&RefScope>,
         keys: &[String],
         version: &str,
     ) -> Result<Option<Entry>, StoreError> {
-        for key in keys {
-            let exact = self.marker_name(repository, version, key);
-            if let Some(marker) = self.read_marker(&exact).await? {
-                let entry = marker.entry();
-                if entry.repository == repository {
-                    return Ok(Some(entry));
-                }
-            }
-            let stem = self.marker_stem(repository, version, key);
-            if let Some(entry) = self.newest_with_prefix(repository, &stem).await? {
-                // select_entry re-checks GitHub's rule on what was found.
-                return Ok(select_entry(std::slice::from_ref(&entry), keys, version).cloned());
-            }
-        }
-        Ok(None)
+        self.lookup_by_scope(repository, refs, keys, version).await
     }
 
     async fn list(&self, repository: &str, key: Option<&str>) -> Result<Vec<Entry>, StoreError> {
@@ -533,7 +514,7 @@ impl Store for S3Store {
             self.check_size(size)?;
         }
         // Early refusal only; the conditional marker write at commit is what decides.
-        let marker = self.marker_name(&owner.repository, version, key);
+        let marker = self.marker_name(&owner.repository, owner.write_ref(), version, key);
         if self.read_marker(&marker).await?.is_some() {
             return Err(StoreError::Conflict {
                 key: key.to_owned(),
@@ -610,6 +591,7 @@ impl Store for S3Store {
             let marker = Marker {
                 id: entry_id,
                 repository: owner.repository.clone(),
+                git_ref: owner.write_ref().map(str::to_owned),
                 key: staged.key.clone(),
                 version: staged.version.clone(),
                 size,
@@ -618,7 +600,12 @@ impl Store for S3Store {
                 created_seq: (created_at_ms << 12) | (random_u64()? & 0xfff),
                 created_at_ms,
             };
-            let object = self.marker_name(&owner.repository, &staged.version, &staged.key);
+            let object = self.marker_name(
+                &owner.repository,
+                owner.write_ref(),
+                &staged.version,
+                &staged.key,
+            );
             if self.put_marker(&object, &marker).await? {
                 tracing::debug!(id = entry_id, key = %marker.key, size, "committed cache entry to S3");
                 Ok(marker.entry())
@@ -635,6 +622,10 @@ impl Store for S3Store {
             tracing::warn!(id = staged.id, error = %e, "removing a staged cache upload");
         }
         result
+    }
+
+    async fn expire_uploads(&self) -> Result<usize, StoreError> {
+        self.staging.expire_uploads().await
     }
 
     async fn read(&self, id: EntryId) -> Result<(u64, ByteStream), StoreError> {

@@ -11,19 +11,19 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::{Method, Request, StatusCode, header};
+use http::{Request, StatusCode, header};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::artifacts::ArtifactStore;
 use crate::auth::{JobIdentity, TokenError, TokenVerifier, UrlPurpose, UrlSigner};
-use crate::http_util::{Response, bearer, error};
+use crate::http_util::{Handled, Response, bearer, error};
+use crate::route::{Route, V1Call, route};
 use crate::store::{EntryId, Store};
-use crate::token::looks_like_token;
 use crate::{artifacts, v1, v2};
 
 /// Settings of a [`CacheServer`].
@@ -46,11 +46,25 @@ pub struct CacheServerConfig {
     pub artifacts_dir: Option<PathBuf>,
     /// The largest artifact accepted (the sum of its blocks).
     pub max_artifact_size: u64,
+    /// How often uploads idle past the store's reservation TTL are dropped
+    /// ([`Store::expire_uploads`]).
+    pub upload_sweep_interval: Duration,
+    /// How long a request head may take to arrive, from when the connection starts waiting
+    /// for it. Hyper starts this timer whenever it waits for a head, so it is also the idle
+    /// (keep-alive) timeout: a connection with no next request closes after it.
+    pub header_read_timeout: Duration,
+    /// The longest pause inside a request body (a chunk, a block, a JSON body); the request
+    /// then fails and its connection closes. Small bodies must arrive whole within it.
+    pub body_stall_timeout: Duration,
+    /// Connections served at once; more wait (in the listen backlog) until one closes.
+    pub max_connections: usize,
 }
 
 impl CacheServerConfig {
     /// Defaults: 128 MiB bodies, 10-minute download URLs (as Gitea's runner), 6-hour upload URLs
-    /// (a multi-GiB v2 upload can take long).
+    /// (a multi-GiB v2 upload can take long), expired uploads swept every minute, 30 s for a
+    /// request head (and for an idle kept-alive connection), 60 s of silence inside a body, 512
+    /// connections.
     pub fn new(listen: SocketAddr, store: Arc<dyn Store>, tokens: Arc<dyn TokenVerifier>) -> Self {
         Self {
             listen,
@@ -61,6 +75,10 @@ impl CacheServerConfig {
             upload_url_ttl: Duration::from_secs(6 * 3600),
             artifacts_dir: None,
             max_artifact_size: 10 << 30,
+            upload_sweep_interval: Duration::from_secs(60),
+            header_read_timeout: Duration::from_secs(30),
+            body_stall_timeout: Duration::from_secs(60),
+            max_connections: 512,
         }
     }
 }
@@ -102,6 +120,9 @@ pub(crate) struct Shared {
     tokens: Arc<dyn TokenVerifier>,
     signer: UrlSigner,
     pub(crate) max_upload_body: u64,
+    pub(crate) body_stall_timeout: Duration,
+    header_read_timeout: Duration,
+    connections: Arc<Semaphore>,
     download_url_ttl: Duration,
     upload_url_ttl: Duration,
     local_addr: SocketAddr,
@@ -123,6 +144,9 @@ impl CacheServer {
             tokens: config.tokens,
             signer: UrlSigner::new(secret),
             max_upload_body: config.max_upload_body,
+            body_stall_timeout: config.body_stall_timeout,
+            header_read_timeout: config.header_read_timeout,
+            connections: Arc::new(Semaphore::new(config.max_connections.max(1))),
             download_url_ttl: config.download_url_ttl,
             upload_url_ttl: config.upload_url_ttl,
             local_addr,
@@ -138,6 +162,7 @@ impl CacheServer {
             tasks: Mutex::new(Vec::new()),
         };
         server.serve(listener, local_addr);
+        server.sweep_uploads(config.upload_sweep_interval);
         Ok(server)
     }
 
@@ -159,6 +184,13 @@ impl CacheServer {
         let task = tokio::spawn(async move {
             let mut connections = JoinSet::new();
             loop {
+                // A free connection slot first: past the cap, clients wait in the backlog.
+                let permit = tokio::select! {
+                    _ = stopped.changed() => break,
+                    Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+                    permit = Arc::clone(&shared.connections).acquire_owned() => permit,
+                };
+                let Ok(permit) = permit else { break };
                 let accepted = tokio::select! {
                     _ = stopped.changed() => break,
                     // Reaps finished connections so the set does not grow.
@@ -176,12 +208,16 @@ impl CacheServer {
                 };
                 let shared = Arc::clone(&shared);
                 let mut stop = stopped.clone();
+                let header_read_timeout = shared.header_read_timeout;
                 connections.spawn(async move {
+                    let _permit = permit;
                     let service = service_fn(move |request| {
                         let shared = Arc::clone(&shared);
                         async move { Ok::<_, Infallible>(shared.handle(request).await) }
                     });
                     let connection = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(header_read_timeout)
                         .serve_connection(TokioIo::new(stream), service);
                     tokio::pin!(connection);
                     let result = tokio::select! {
@@ -201,6 +237,31 @@ impl CacheServer {
             while connections.join_next().await.is_some() {}
         });
         tracing::info!(%local_addr, "cache server listening");
+        self.tasks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(task);
+    }
+
+    /// Drops expired uploads every `interval` until the server stops.
+    fn sweep_uploads(&self, interval: Duration) {
+        let store = Arc::clone(&self.shared.store);
+        let mut stopped = self.stop.subscribe();
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    _ = ticks.tick() => {}
+                }
+                match store.expire_uploads().await {
+                    Ok(0) => {}
+                    Ok(count) => tracing::info!(count, "dropped expired cache uploads"),
+                    Err(error) => tracing::warn!(%error, "dropping expired cache uploads failed"),
+                }
+            }
+        });
         self.tasks
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -240,67 +301,54 @@ async fn bind_listener(addr: SocketAddr) -> Result<TcpListener, ServerError> {
         .map_err(|source| ServerError::Bind { addr, source })
 }
 
-const TWIRP_PREFIX: &str = "/twirp/github.actions.results.api.v1.CacheService/";
-const V1_MARKER: &str = "/_apis/artifactcache/";
-const ARTIFACT_TWIRP_PREFIX: &str = "/twirp/github.actions.results.api.v1.ArtifactService/";
-const ARTIFACT_BLOBS: &str = "/_apis/artifacts/";
-
 impl Shared {
     async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response {
         let path = request.uri().path().to_owned();
         let method = request.method().clone();
         tracing::trace!(%method, path, "cache request");
-        if let Some(call) = path.strip_prefix(TWIRP_PREFIX) {
-            return v2::twirp(&self, call, request).await;
-        }
-        if let Some(call) = path.strip_prefix(ARTIFACT_TWIRP_PREFIX) {
-            return artifacts::twirp(&self, call, request).await;
-        }
-        if let Some(rest) = path.strip_prefix(ARTIFACT_BLOBS) {
-            let result = match (&method, rest.split_once('/')) {
-                (&Method::PUT, Some(("upload", id))) => {
-                    artifacts::put_blob(&self, parse_id(id), request).await
-                }
-                (&Method::GET, Some(("download", id))) => {
-                    artifacts::download(&self, parse_id(id), request).await
-                }
-                _ => Err(error(StatusCode::NOT_FOUND, "no such artifact endpoint")),
-            };
-            return result.unwrap_or_else(|response| response);
-        }
-        // v1 keeps any path prefix of ACTIONS_CACHE_URL, so find the API marker anywhere. The
-        // runner puts the job's token last in that prefix (a daemon's job sends Gitea's
-        // token as the bearer); archive URLs are built without it, they are signed instead.
-        let Some((prefix, rest)) = path.split_once(V1_MARKER) else {
-            return error(StatusCode::NOT_FOUND, "no such cache endpoint");
-        };
-        let (prefix, path_token) = match prefix.rsplit_once('/') {
-            Some((before, last)) if looks_like_token(last) => (before, Some(last)),
-            _ => (prefix, None),
-        };
-        let base = format!("{}{prefix}/", self.origin(request.headers()));
-        let segments: Vec<&str> = rest.split('/').collect();
-        let result = match (&method, segments.as_slice()) {
-            (&Method::GET, ["artifacts", id]) => v1::download(&self, parse_id(id), request).await,
-            (&Method::PUT, ["blobs", id]) => v2::put_blob(&self, parse_id(id), request).await,
-            _ => match self.authenticate(path_token, request.headers()) {
-                Err(reason) => Err(error(StatusCode::UNAUTHORIZED, &reason.to_string())),
-                Ok(identity) => match (&method, segments.as_slice()) {
-                    (&Method::GET, ["cache"]) => v1::lookup(&self, &identity, &base, request).await,
-                    (&Method::GET, ["caches"]) => v1::list(&self, &identity, request).await,
-                    (&Method::POST, ["caches"]) => v1::reserve(&self, &identity, request).await,
-                    (&Method::PATCH, ["caches", id]) => {
-                        v1::upload(&self, &identity, parse_id(id), request).await
-                    }
-                    (&Method::POST, ["caches", id]) => {
-                        v1::commit(&self, &identity, parse_id(id), request).await
-                    }
-                    (&Method::POST, ["clean"]) => Ok(crate::http_util::empty(StatusCode::OK)),
-                    _ => Err(error(StatusCode::NOT_FOUND, "no such cache endpoint")),
-                },
-            },
+        let result = match route(&method, &path) {
+            Route::CacheTwirp(call) => return v2::twirp(&self, call, request).await,
+            Route::ArtifactTwirp(call) => return artifacts::twirp(&self, call, request).await,
+            Route::ArtifactUpload(id) => artifacts::put_blob(&self, id, request).await,
+            Route::ArtifactDownload(id) => artifacts::download(&self, id, request).await,
+            Route::NotFound => Err(error(StatusCode::NOT_FOUND, "no such cache endpoint")),
+            Route::V1 {
+                prefix,
+                path_token,
+                call,
+            } => self.v1(prefix, path_token, call, request).await,
         };
         result.unwrap_or_else(|response| response)
+    }
+
+    /// A v1 call: signed archive transfers go straight through, the rest need a job token.
+    async fn v1(
+        &self,
+        prefix: &str,
+        path_token: Option<&str>,
+        call: V1Call,
+        request: Request<Incoming>,
+    ) -> Handled {
+        match call {
+            V1Call::Download(id) => return v1::download(self, id, request).await,
+            V1Call::BlobUpload(id) => return v2::put_blob(self, id, request).await,
+            _ => {}
+        }
+        let identity = self
+            .authenticate(path_token, request.headers())
+            .map_err(|reason| error(StatusCode::UNAUTHORIZED, &reason.to_string()))?;
+        let base = format!("{}{prefix}/", self.origin(request.headers()));
+        match call {
+            V1Call::Lookup => v1::lookup(self, &identity, &base, request).await,
+            V1Call::List => v1::list(self, &identity, request).await,
+            V1Call::Reserve => v1::reserve(self, &identity, request).await,
+            V1Call::Upload(id) => v1::upload(self, &identity, id, request).await,
+            V1Call::Commit(id) => v1::commit(self, &identity, id, request).await,
+            V1Call::Clean => Ok(crate::http_util::empty(StatusCode::OK)),
+            V1Call::Download(_) | V1Call::BlobUpload(_) | V1Call::Unknown => {
+                Err(error(StatusCode::NOT_FOUND, "no such cache endpoint"))
+            }
+        }
     }
 
     /// The identity of a request: from the token in the v1 path when there is one (it alone
@@ -324,19 +372,7 @@ impl Shared {
     /// `http://host[:port]` as the client addressed us, so the URLs we hand out resolve from
     /// wherever the client is (a job container reaches us by another address than the host).
     pub(crate) fn origin(&self, headers: &http::HeaderMap) -> String {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|value| value.to_str().ok())
-            .filter(|host| {
-                !host.is_empty()
-                    && host
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c))
-            });
-        match host {
-            Some(host) => format!("http://{host}"),
-            None => format!("http://{}", self.local_addr),
-        }
+        origin_of(headers, self.local_addr)
     }
 
     pub(crate) fn sign(&self, purpose: UrlPurpose, id: EntryId) -> String {
@@ -367,10 +403,20 @@ impl Shared {
     }
 }
 
-/// Ids in paths are decimal; anything else (`..`, names) is a 404 before any lookup.
-fn parse_id(text: &str) -> Option<EntryId> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+/// `http://host[:port]` from the request's `Host` when it is a plain host name or address,
+/// else `http://<fallback>`.
+pub(crate) fn origin_of(headers: &http::HeaderMap, fallback: SocketAddr) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .filter(|host| {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c))
+        });
+    match host {
+        Some(host) => format!("http://{host}"),
+        None => format!("http://{fallback}"),
     }
-    text.parse().ok()
 }

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::Stream;
 
-use crate::auth::JobIdentity;
+use crate::auth::{JobIdentity, RefScope};
 
 /// An entry id: assigned at reserve, never reused, and the only thing that names a file.
 pub type EntryId = u64;
@@ -27,6 +27,10 @@ pub struct Entry {
     pub id: EntryId,
     /// The repository it belongs to; only jobs of that repository see it.
     pub repository: String,
+    /// The git ref of the job that saved it (its scope, see [`RefScope`]); `None` for entries
+    /// saved before scopes existed or by an unscoped client, which every job of the
+    /// repository reads.
+    pub git_ref: Option<String>,
     /// The key it was saved under, exactly as sent.
     pub key: String,
     /// The client's opaque version string (a hash of paths and compression).
@@ -72,6 +76,30 @@ pub enum StoreError {
         size: u64,
         /// The configured limit.
         limit: u64,
+    },
+    /// The uploads in progress would hold more bytes than the store accepts at once (uploads
+    /// nobody commits must not fill the disk); space frees as they commit or expire.
+    #[error(
+        "uploads in progress hold {in_progress} of the {limit} bytes the cache accepts at once; \
+         this upload needs {requested}: try again later"
+    )]
+    UploadSpace {
+        /// What this upload would hold.
+        requested: u64,
+        /// What the other uploads hold.
+        in_progress: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Too many uploads are open, in this job or in the whole store.
+    #[error("{scope} already has {open} cache uploads in progress (at most {limit})")]
+    TooManyUploads {
+        /// Uploads open.
+        open: usize,
+        /// The cap.
+        limit: usize,
+        /// "this job" or "the cache".
+        scope: &'static str,
     },
     /// A write outside what the upload allows, or a body whose length differs from its range.
     #[error("upload {id}: bad range at offset {offset}: {reason}")]
@@ -164,10 +192,12 @@ impl StoreError {
 /// only after [`Store::commit`] succeeded, and committed entries never change.
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// GitHub's matching over the committed entries of `repository` (see [`select_entry`]).
+    /// GitHub's matching over the committed entries of `repository` that `refs` may read,
+    /// scope by scope (see [`select_entry`]).
     async fn lookup(
         &self,
         repository: &str,
+        refs: Option<&RefScope>,
         keys: &[String],
         version: &str,
     ) -> Result<Option<Entry>, StoreError>;
@@ -175,8 +205,9 @@ pub trait Store: Send + Sync {
     /// Committed entries of `repository`, optionally only those with exactly `key`.
     async fn list(&self, repository: &str, key: Option<&str>) -> Result<Vec<Entry>, StoreError>;
 
-    /// Starts an upload owned by `owner`. Fails with [`StoreError::Conflict`] when the
-    /// (repository, key, version) is committed or being uploaded by a live reservation.
+    /// Starts an upload owned by `owner`, to be committed in its ref's scope. Fails with
+    /// [`StoreError::Conflict`] when the (repository, ref, key, version) is committed or being
+    /// uploaded by a live reservation.
     async fn reserve(
         &self,
         owner: &JobIdentity,
@@ -235,19 +266,57 @@ pub trait Store: Send + Sync {
 
     /// The archive of a committed entry and its length; counts as a use for eviction.
     async fn read(&self, id: EntryId) -> Result<(u64, ByteStream), StoreError>;
+
+    /// Drops the uploads idle for longer than the store's reservation TTL, with their files;
+    /// returns how many. The server calls it on a timer.
+    async fn expire_uploads(&self) -> Result<usize, StoreError>;
 }
 
-/// GitHub's restore matching: for each key in order (the primary key first), an exact match of
-/// (key, version) wins; otherwise the newest entry whose key starts with it. The first key
-/// with any match decides. `entries` must already be the caller's repository's committed ones.
-pub fn select_entry<'a>(entries: &'a [Entry], keys: &[String], version: &str) -> Option<&'a Entry> {
-    let same_version = || entries.iter().filter(move |entry| entry.version == version);
+/// GitHub's restore matching, scope by scope: the job's own ref, then each fallback ref
+/// ([`RefScope::search_order`]), then the entries that have no ref (saved before scopes
+/// existed: last, so they age out instead of outranking fresh entries); in each scope all keys
+/// in order (the primary key first): an exact match of (key, version) wins, otherwise the
+/// newest entry whose key starts with it. The first scope and key with any match decide. An
+/// unscoped reader (`refs` is `None`) searches the entries without a ref only. `entries` must
+/// already be the caller's repository's committed ones.
+pub fn select_entry<'a>(
+    entries: &'a [Entry],
+    refs: Option<&RefScope>,
+    keys: &[String],
+    version: &str,
+) -> Option<&'a Entry> {
+    let scopes: Vec<Option<&str>> = match refs {
+        Some(refs) => refs
+            .search_order()
+            .into_iter()
+            .map(Some)
+            .chain([None])
+            .collect(),
+        None => vec![None],
+    };
+    scopes.into_iter().find_map(|scope| {
+        let in_scope = entries
+            .iter()
+            .filter(move |entry| entry.git_ref.as_deref() == scope);
+        match_keys(in_scope, keys, version)
+    })
+}
+
+/// GitHub's key matching within one scope.
+fn match_keys<'a>(
+    entries: impl Iterator<Item = &'a Entry> + Clone,
+    keys: &[String],
+    version: &str,
+) -> Option<&'a Entry> {
+    let same_version = entries.filter(move |entry| entry.version == version);
     keys.iter().find_map(|key| {
-        same_version()
+        same_version
+            .clone()
             .filter(|entry| entry.key == *key)
             .max_by_key(|entry| entry.created_seq)
             .or_else(|| {
-                same_version()
+                same_version
+                    .clone()
                     .filter(|entry| entry.key.starts_with(key.as_str()))
                     .max_by_key(|entry| entry.created_seq)
             })

@@ -1,6 +1,7 @@
 //! [`JobTokens`]: the per-job tokens a runner mints and a cache server checks without the two
-//! ever talking to each other — HS256 JWTs whose claims carry the repository scope, the job,
-//! the run and an expiry, signed with a key derived from a secret both sides are given
+//! ever talking to each other — HS256 JWTs whose claims carry the repository, the git refs
+//! the job may restore from and the one it saves to ([`RefScope`]), the job, the run and an
+//! expiry, signed with a key derived from a secret both sides are given
 //! (`cache.shared_secret`), or from random bytes when runner and server are one process.
 //!
 //! JWT-shaped because `@actions/artifact` decodes the payload of `ACTIONS_RUNTIME_TOKEN`
@@ -9,7 +10,7 @@
 //! a claim before the signature checked out, never reads the header's `alg` (it is always
 //! HS256 here), and refuses a token past `exp`. Revocation (the job ended) is a list in memory,
 //! so it only reaches a server in the process that minted the token; other servers rely on the
-//! expiry, which is the job's timeout plus a margin.
+//! expiry, which is the job's timeout (capped by the runner's) plus a margin.
 //!
 //! Owns: the token format and its keys. Must not: know HTTP or where a token came from.
 
@@ -21,7 +22,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::auth::{JobIdentity, TokenError, TokenVerifier, hex, unix_now};
+use crate::auth::{JobIdentity, RefScope, TokenError, TokenVerifier, hex, unix_now};
 
 /// `{"alg":"HS256","typ":"JWT"}`, base64url: the only header this module writes.
 const HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
@@ -41,6 +42,8 @@ pub struct TokenRequest<'a> {
     pub job: &'a str,
     /// The run's id.
     pub run: &'a str,
+    /// The refs whose entries the job restores, and the one it saves to.
+    pub refs: &'a RefScope,
     /// How long the token is valid: the job's timeout plus a margin.
     pub lifetime: Duration,
 }
@@ -55,6 +58,13 @@ struct Claims {
     repository: String,
     job: String,
     run: String,
+    /// The ref the job saves to; absent in tokens minted before scopes existed, which are
+    /// unscoped (a server reading them then still works with runners not yet upgraded).
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    git_ref: Option<String>,
+    /// Refs read after `ref`, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    restore_refs: Vec<String>,
 }
 
 /// Why a token could not be minted.
@@ -109,6 +119,8 @@ impl JobTokens {
             repository: request.repository.to_owned(),
             job: request.job.to_owned(),
             run: request.run.to_owned(),
+            git_ref: Some(request.refs.own.clone()),
+            restore_refs: request.refs.fallback.clone(),
         };
         // Serializing a struct of strings and integers cannot fail.
         let payload = serde_json::to_vec(&claims).unwrap_or_default();
@@ -170,11 +182,16 @@ impl JobTokens {
         if revoked.contains_key(&claims.jti) {
             return Err(TokenError::Revoked);
         }
+        let refs = claims.git_ref.map(|own| RefScope {
+            own,
+            fallback: claims.restore_refs,
+        });
         Ok(JobIdentity {
             repository: claims.repository,
             job: claims.job,
             run: claims.run,
             token_id: claims.jti,
+            refs,
         })
     }
 }

@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use crate::auth::{JobIdentity, UrlPurpose};
 use crate::http_util::{
-    Handled, body_stream, check_key, check_version, content_length, error, json, query, read_json,
-    store_error,
+    Handled, MAX_JSON_BODY, Response, body_stream, check_key, check_version, content_length, error,
+    json, parse_json, query, read_json, read_small, store_error,
 };
 use crate::server::Shared;
 use crate::store::{Entry, EntryId};
@@ -18,7 +18,7 @@ use crate::store::{Entry, EntryId};
 /// The toolkit sends at most 10 keys (primary plus restore keys).
 const MAX_KEYS: usize = 10;
 
-fn require_id(id: Option<EntryId>) -> Result<EntryId, http::Response<crate::http_util::Body>> {
+fn require_id(id: Option<EntryId>) -> Result<EntryId, Response> {
     id.ok_or_else(|| error(StatusCode::NOT_FOUND, "cache id must be a decimal number"))
 }
 
@@ -27,14 +27,9 @@ fn creation_time(entry: &Entry) -> String {
     entry.created_at_ms.to_string()
 }
 
-/// `GET cache?keys=k1,k2&version=v`: 200 with the archive URL, or 204 on a miss.
-pub(crate) async fn lookup(
-    shared: &Shared,
-    identity: &JobIdentity,
-    base: &str,
-    request: Request<Incoming>,
-) -> Handled {
-    let query = query(request.uri());
+/// The checked keys and version of a lookup's query.
+pub(crate) fn lookup_query(uri: &http::Uri) -> Result<(Vec<String>, String), Response> {
+    let query = query(uri);
     let version = query.get("version").map(String::as_str).unwrap_or("");
     check_version(version)?;
     let keys: Vec<String> = query
@@ -53,9 +48,25 @@ pub(crate) async fn lookup(
     for key in &keys {
         check_key(key)?;
     }
+    Ok((keys, version.to_owned()))
+}
+
+/// `GET cache?keys=k1,k2&version=v`: 200 with the archive URL, or 204 on a miss.
+pub(crate) async fn lookup(
+    shared: &Shared,
+    identity: &JobIdentity,
+    base: &str,
+    request: Request<Incoming>,
+) -> Handled {
+    let (keys, version) = lookup_query(request.uri())?;
     let found = shared
         .store
-        .lookup(&identity.repository, &keys, version)
+        .lookup(
+            &identity.repository,
+            identity.refs.as_ref(),
+            &keys,
+            &version,
+        )
         .await
         .map_err(|e| store_error(&e))?;
     let Some(entry) = found else {
@@ -111,10 +122,18 @@ pub(crate) async fn list(
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ReserveRequest {
+pub(crate) struct ReserveRequest {
     key: String,
     version: String,
     cache_size: Option<u64>,
+}
+
+/// A reserve body with its key and version checked.
+pub(crate) fn reserve_request(bytes: &[u8]) -> Result<ReserveRequest, Response> {
+    let body: ReserveRequest = parse_json(bytes)?;
+    check_key(&body.key)?;
+    check_version(&body.version)?;
+    Ok(body)
 }
 
 /// `POST caches`: 200 with `cacheId`; 409 when the key is taken, 400 when too large (the
@@ -124,9 +143,13 @@ pub(crate) async fn reserve(
     identity: &JobIdentity,
     request: Request<Incoming>,
 ) -> Handled {
-    let body: ReserveRequest = read_json(request.into_body()).await?;
-    check_key(&body.key)?;
-    check_version(&body.version)?;
+    let bytes = read_small(
+        request.into_body(),
+        MAX_JSON_BODY,
+        shared.body_stall_timeout,
+    )
+    .await?;
+    let body = reserve_request(&bytes)?;
     match shared
         .store
         .reserve(identity, &body.key, &body.version, body.cache_size)
@@ -141,7 +164,7 @@ pub(crate) async fn reserve(
 }
 
 /// Parses `bytes <start>-<end>/<total or *>` (end inclusive) into `(start, len)`.
-fn parse_content_range(value: &str) -> Option<(u64, u64)> {
+pub(crate) fn parse_content_range(value: &str) -> Option<(u64, u64)> {
     let range = value.trim().strip_prefix("bytes ")?;
     let (span, total) = range.split_once('/')?;
     let (start, end) = span.split_once('-')?;
@@ -150,7 +173,8 @@ fn parse_content_range(value: &str) -> Option<(u64, u64)> {
     if end < start {
         return None;
     }
-    let len = end - start + 1;
+    // `0-18446744073709551615` is 2^64 bytes: not a length.
+    let len = (end - start).checked_add(1)?;
     let total = total.trim();
     if total != "*" {
         let total: u64 = total.parse().ok()?;
@@ -194,7 +218,7 @@ pub(crate) async fn upload(
             "Content-Length does not match Content-Range",
         ));
     }
-    let body = body_stream(request.into_body());
+    let body = body_stream(request.into_body(), shared.body_stall_timeout);
     shared
         .store
         .write_range(identity, id, offset, len, body)
@@ -204,7 +228,7 @@ pub(crate) async fn upload(
 }
 
 #[derive(Deserialize)]
-struct CommitRequest {
+pub(crate) struct CommitRequest {
     size: u64,
 }
 
@@ -216,7 +240,7 @@ pub(crate) async fn commit(
     request: Request<Incoming>,
 ) -> Handled {
     let id = require_id(id)?;
-    let body: CommitRequest = read_json(request.into_body()).await?;
+    let body: CommitRequest = read_json(request.into_body(), shared.body_stall_timeout).await?;
     shared
         .store
         .commit(identity, id, body.size)
@@ -266,6 +290,7 @@ mod tests {
             ("bytes 0-9", None),
             ("items 0-9/*", None),
             ("bytes a-b/*", None),
+            ("bytes 0-18446744073709551615/*", None),
             ("", None),
         ];
         for (header, expected) in cases {

@@ -10,8 +10,8 @@ use serde::{Deserialize, Deserializer};
 
 use crate::auth::{JobIdentity, UrlPurpose};
 use crate::http_util::{
-    Handled, Response, body_stream, check_key, check_version, content_length, error, json, query,
-    read_json, store_error_status,
+    Handled, MAX_JSON_BODY, Response, body_stream, check_key, check_version, content_length, error,
+    json, parse_json, query, read_small, store_error_status,
 };
 use crate::server::Shared;
 use crate::store::{EntryId, StoreError};
@@ -22,6 +22,8 @@ fn twirp_error(status: StatusCode, message: &str) -> Response {
         StatusCode::UNAUTHORIZED => "unauthenticated",
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::CONFLICT => "already_exists",
+        StatusCode::TOO_MANY_REQUESTS => "resource_exhausted",
+        StatusCode::REQUEST_TIMEOUT => "deadline_exceeded",
         StatusCode::PAYLOAD_TOO_LARGE | StatusCode::BAD_REQUEST => "invalid_argument",
         StatusCode::METHOD_NOT_ALLOWED => "bad_route",
         _ => "internal",
@@ -67,13 +69,13 @@ fn int64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
 }
 
 #[derive(Deserialize)]
-struct CreateRequest {
+pub(crate) struct CreateRequest {
     key: String,
     version: String,
 }
 
 #[derive(Deserialize)]
-struct FinalizeRequest {
+pub(crate) struct FinalizeRequest {
     key: String,
     version: String,
     #[serde(alias = "sizeBytes", deserialize_with = "int64")]
@@ -88,6 +90,24 @@ struct DownloadUrlRequest {
     version: String,
 }
 
+/// The checked keys (primary first) and version of a `GetCacheEntryDownloadURL` body.
+pub(crate) fn download_request(bytes: &[u8]) -> Result<(Vec<String>, String), Response> {
+    let body: DownloadUrlRequest = parse_json(bytes).map_err(as_twirp)?;
+    check_version(&body.version).map_err(as_twirp)?;
+    let mut keys = vec![body.key];
+    keys.extend(body.restore_keys);
+    if keys.len() > 10 {
+        return Err(twirp_error(
+            StatusCode::BAD_REQUEST,
+            "at most 10 cache keys are allowed",
+        ));
+    }
+    for key in &keys {
+        check_key(key).map_err(as_twirp)?;
+    }
+    Ok((keys, body.version))
+}
+
 /// `POST /twirp/github.actions.results.api.v1.CacheService/<call>`.
 pub(crate) async fn twirp(shared: &Shared, call: &str, request: Request<Incoming>) -> Response {
     if request.method() != Method::POST {
@@ -98,7 +118,17 @@ pub(crate) async fn twirp(shared: &Shared, call: &str, request: Request<Incoming
         Err(reason) => return twirp_error(StatusCode::UNAUTHORIZED, &reason.to_string()),
     };
     let origin = shared.origin(request.headers());
-    let body = request.into_body();
+    let body = match read_small(
+        request.into_body(),
+        MAX_JSON_BODY,
+        shared.body_stall_timeout,
+    )
+    .await
+    {
+        Ok(body) => body,
+        Err(refused) => return as_twirp(refused),
+    };
+    let body = &body[..];
     let result = match call {
         "CreateCacheEntry" => create(shared, &identity, &origin, body).await,
         "FinalizeCacheEntryUpload" => finalize(shared, &identity, body).await,
@@ -111,10 +141,16 @@ pub(crate) async fn twirp(shared: &Shared, call: &str, request: Request<Incoming
     result.unwrap_or_else(|response| response)
 }
 
-async fn create(shared: &Shared, identity: &JobIdentity, origin: &str, body: Incoming) -> Handled {
-    let body: CreateRequest = read_json(body).await.map_err(as_twirp)?;
+/// A `CreateCacheEntry` body with its key and version checked.
+pub(crate) fn create_request(bytes: &[u8]) -> Result<CreateRequest, Response> {
+    let body: CreateRequest = parse_json(bytes).map_err(as_twirp)?;
     check_key(&body.key).map_err(as_twirp)?;
     check_version(&body.version).map_err(as_twirp)?;
+    Ok(body)
+}
+
+async fn create(shared: &Shared, identity: &JobIdentity, origin: &str, body: &[u8]) -> Handled {
+    let body = create_request(body)?;
     match shared
         .store
         .reserve(identity, &body.key, &body.version, None)
@@ -139,8 +175,8 @@ async fn create(shared: &Shared, identity: &JobIdentity, origin: &str, body: Inc
     }
 }
 
-async fn finalize(shared: &Shared, identity: &JobIdentity, body: Incoming) -> Handled {
-    let body: FinalizeRequest = read_json(body).await.map_err(as_twirp)?;
+async fn finalize(shared: &Shared, identity: &JobIdentity, body: &[u8]) -> Handled {
+    let body: FinalizeRequest = parse_json(body).map_err(as_twirp)?;
     let id = shared
         .store
         .find_upload(identity, &body.key, &body.version)
@@ -162,24 +198,17 @@ async fn download_url(
     shared: &Shared,
     identity: &JobIdentity,
     origin: &str,
-    body: Incoming,
+    body: &[u8],
 ) -> Handled {
-    let body: DownloadUrlRequest = read_json(body).await.map_err(as_twirp)?;
-    check_version(&body.version).map_err(as_twirp)?;
-    let mut keys = vec![body.key];
-    keys.extend(body.restore_keys);
-    if keys.len() > 10 {
-        return Err(twirp_error(
-            StatusCode::BAD_REQUEST,
-            "at most 10 cache keys are allowed",
-        ));
-    }
-    for key in &keys {
-        check_key(key).map_err(as_twirp)?;
-    }
+    let (keys, version) = download_request(body)?;
     let found = shared
         .store
-        .lookup(&identity.repository, &keys, &body.version)
+        .lookup(
+            &identity.repository,
+            identity.refs.as_ref(),
+            &keys,
+            &version,
+        )
         .await
         .map_err(|e| store_twirp(&e))?;
     let reply = match found {
@@ -210,6 +239,10 @@ fn blob_created(id: EntryId) -> Response {
     );
     response
 }
+
+/// The largest block list accepted: 50,000 blocks of 64-byte ids, as Azure allows, fit well
+/// under it.
+pub(crate) const MAX_BLOCK_LIST: usize = 8 * 1024 * 1024;
 
 /// The `<Latest>`/`<Committed>`/`<Uncommitted>` ids of an Azure block list, in order.
 pub(crate) fn parse_block_list(xml: &str) -> Option<Vec<String>> {
@@ -254,14 +287,12 @@ pub(crate) async fn put_blob(
     match query.get("comp").map(String::as_str) {
         Some("blocklist") => {
             let xml: String = {
-                let bytes = http_body_util::BodyExt::collect(http_body_util::Limited::new(
+                let bytes = read_small(
                     request.into_body(),
-                    // 50,000 blocks of 64-byte ids, as Azure allows, fit well under this.
-                    8 * 1024 * 1024,
-                ))
-                .await
-                .map_err(|_| error(StatusCode::PAYLOAD_TOO_LARGE, "block list too large"))?
-                .to_bytes();
+                    MAX_BLOCK_LIST,
+                    shared.body_stall_timeout,
+                )
+                .await?;
                 String::from_utf8(bytes.to_vec())
                     .map_err(|_| error(StatusCode::BAD_REQUEST, "block list is not UTF-8"))?
             };
@@ -280,7 +311,7 @@ pub(crate) async fn put_blob(
                 .ok_or_else(|| error(StatusCode::BAD_REQUEST, "missing or oversized blockid"))?
                 .clone();
             let len = upload_length(shared, request.headers())?;
-            let body = body_stream(request.into_body());
+            let body = body_stream(request.into_body(), shared.body_stall_timeout);
             shared
                 .store
                 .write_block(&owner, id, &block_id, len, body)
@@ -289,7 +320,7 @@ pub(crate) async fn put_blob(
         }
         None => {
             let len = upload_length(shared, request.headers())?;
-            let body = body_stream(request.into_body());
+            let body = body_stream(request.into_body(), shared.body_stall_timeout);
             shared
                 .store
                 .write_range(&owner, id, 0, len, body)

@@ -1,7 +1,8 @@
 //! `runnel cache ls|rm|prune`: look at and manage the entries of a cache — a directory (the
 //! one `runnel run` uses by default, `--dir`, or `cache.dir` of `-c config.yaml`) or an S3
-//! bucket (`--s3`, or `cache.s3` of `-c`). Safe while a daemon or a `runnel run` uses the
-//! same cache: the disk store takes its index lock, the S3 store removes commit markers
+//! bucket (`--s3`, or `cache.s3` of `-c`). `ls` shows each entry's git ref: the scope it was
+//! saved in, which decides which jobs restore it. Safe while a daemon or a `runnel run` uses
+//! the same cache: the disk store takes its index lock, the S3 store removes commit markers
 //! before archives.
 //!
 //! Wiring and printing only: the stores are `runnel_cache::DiskStore` and `S3Store`.
@@ -166,6 +167,7 @@ async fn ls(
                     json!({
                         "id": e.id,
                         "repository": e.repository,
+                        "ref": e.git_ref,
                         "key": e.key,
                         "version": e.version,
                         "size": e.size,
@@ -181,20 +183,22 @@ async fn ls(
                 return Ok(Outcome::Success);
             }
             println!(
-                "{:>6}  {:>9}  {:<20}  {:<20}  {:<24}  KEY",
-                "ID", "SIZE", "LAST USED", "CREATED", "REPOSITORY"
+                "{:>6}  {:>9}  {:<20}  {:<20}  {:<24}  {:<20}  KEY",
+                "ID", "SIZE", "LAST USED", "CREATED", "REPOSITORY", "REF"
             );
             let mut total = 0u64;
             for info in &shown {
                 let e = &info.entry;
                 total = total.saturating_add(e.size);
                 println!(
-                    "{:>6}  {:>9}  {:<20}  {:<20}  {:<24}  {}",
+                    "{:>6}  {:>9}  {:<20}  {:<20}  {:<24}  {:<20}  {}",
                     e.id,
                     human_size(e.size),
                     runnel_cache::rfc3339_seconds(info.last_used_ms),
                     runnel_cache::rfc3339_seconds(e.created_at_ms),
                     e.repository,
+                    // Saved before scopes (or unscoped): every ref of the repository reads it.
+                    e.git_ref.as_deref().unwrap_or(ANY_REF),
                     e.key
                 );
             }
@@ -203,6 +207,9 @@ async fn ls(
     }
     Ok(Outcome::Success)
 }
+
+/// The REF column of an entry without a ref.
+const ANY_REF: &str = "(any ref)";
 
 async fn rm(
     args: &CacheDirArgs,

@@ -3,8 +3,10 @@
 //! the job the variables that point `@actions/cache` (and `@actions/artifact`) at it —
 //! [`runnel_engine::JobServices`].
 //!
-//! Tokens: every job gets a signed token ([`runnel_cache::JobTokens`]) for its repository,
-//! valid for its timeout plus [`TOKEN_MARGIN`], revoked at its end in this process. The key is
+//! Tokens: every job gets a signed token ([`runnel_cache::JobTokens`]) for its repository and
+//! its refs ([`ref_scope`]: it saves to `github.ref`, restores from there, then from a pull
+//! request's base branch and the default branch), valid for its timeout plus [`TOKEN_MARGIN`],
+//! revoked at its end in this process. The key is
 //! `cache.shared_secret` when set — so a `runnel cache-server` holding the same secret (what
 //! `cache.external_server` names) checks it without ever hearing from this runner — else
 //! random per process. The token is the last segment of `ACTIONS_CACHE_URL`: in daemon mode
@@ -32,15 +34,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use runnel_cache::{
-    CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, JobTokens, NoAuth, TokenRequest,
-    TokenVerifier,
+    CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, JobTokens, NoAuth, RefScope,
+    TokenRequest, TokenVerifier,
 };
 use runnel_engine::{JobServiceGrant, JobServiceRequest, JobServices};
 use tokio::sync::Mutex;
 
 /// How much longer than the job's timeout its cache token lives: post steps (where
-/// `actions/cache` saves) and teardown run after the steps' deadline.
-pub const TOKEN_MARGIN: Duration = Duration::from_secs(30 * 60);
+/// `actions/cache` saves) and teardown run after the steps' deadline. The timeout itself is
+/// capped by the runner's (`JobServiceRequest::timeout`), so a leaked token of an external
+/// cache server, which cannot learn that the job ended, lives at most that plus this.
+pub const TOKEN_MARGIN: Duration = Duration::from_secs(15 * 60);
 
 /// A shared secret shorter than this is refused: it keys every token of the fleet.
 pub const MIN_SECRET_LEN: usize = 16;
@@ -351,12 +355,14 @@ impl CacheServices {
         Ok(format!("http://{addr}/"))
     }
 
-    /// The job's token, valid for its timeout plus [`TOKEN_MARGIN`].
+    /// The job's token, valid for its timeout plus [`TOKEN_MARGIN`], scoped to its refs.
     fn mint(&self, job: &JobServiceRequest) -> Result<String, String> {
+        let refs = ref_scope(job);
         let request = TokenRequest {
             repository: &job.repository,
             job: &job.job_key,
             run: &job.run_id,
+            refs: &refs,
             lifetime: job.timeout.saturating_add(TOKEN_MARGIN),
         };
         self.tokens
@@ -385,6 +391,35 @@ impl CacheServices {
             Some(external) => Ok(external.url.clone()),
             None => Ok(format!("{}{token}/", self.local_origin(job).await?)),
         }
+    }
+}
+
+/// The default branch when the event does not name one (`runnel run` without an event file):
+/// Gitea's and GitHub's default for new repositories.
+pub const FALLBACK_DEFAULT_BRANCH: &str = "main";
+
+/// GitHub's cache isolation for `job`: it saves to `github.ref`; it restores from there, then
+/// from a pull request's base branch, then from the repository's default branch.
+pub fn ref_scope(job: &JobServiceRequest) -> RefScope {
+    // `base_ref` and `default_branch` are branch names; `ref` is a full ref.
+    let branch = |name: &str| match name {
+        name if name.starts_with("refs/") => name.to_owned(),
+        name => format!("refs/heads/{name}"),
+    };
+    let default_branch = match job.default_branch.trim() {
+        "" => FALLBACK_DEFAULT_BRANCH,
+        name => name,
+    };
+    let mut fallback = Vec::new();
+    for name in [job.base_ref.trim(), default_branch] {
+        let full = branch(name);
+        if !name.is_empty() && full != job.git_ref && !fallback.contains(&full) {
+            fallback.push(full);
+        }
+    }
+    RefScope {
+        own: job.git_ref.clone(),
+        fallback,
     }
 }
 

@@ -27,9 +27,17 @@ pub struct JobServiceRequest {
     pub in_container: bool,
     /// The Docker network of the job container, when there is one.
     pub network: Option<String>,
-    /// How long the job may run (`timeout-minutes` or the runner's default): grants such as
-    /// a signed cache token need not outlive it by much.
+    /// How long the job may run: `timeout-minutes`, at most the runner's job timeout
+    /// ([`crate::RunOptions::default_job_timeout`], which the daemon sets from `runner.timeout`
+    /// and enforces), so a workflow cannot ask for a ten-year grant. Grants such as a signed
+    /// cache token need not outlive it by much.
     pub timeout: std::time::Duration,
+    /// `github.ref` (`refs/heads/main`, `refs/pull/7/head`): caches are isolated by ref.
+    pub git_ref: String,
+    /// `github.base_ref`: a pull request's base branch (`main`); empty otherwise.
+    pub base_ref: String,
+    /// `github.event.repository.default_branch` (`main`); empty when the event does not say.
+    pub default_branch: String,
 }
 
 /// What a job gets: variables for every process, and the values to mask in its logs.

@@ -41,6 +41,10 @@ struct IndexFile {
 pub(super) struct IndexRecord {
     pub(super) id: u64,
     pub(super) repository: String,
+    /// The scope ([`Entry::git_ref`]); absent in indexes written before scopes existed, whose
+    /// entries stay readable by every ref of their repository. Older runnel versions ignore it.
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub(super) git_ref: Option<String>,
     pub(super) key: String,
     pub(super) version: String,
     pub(super) size: u64,
@@ -59,6 +63,7 @@ impl IndexRecord {
         Entry {
             id: self.id,
             repository: self.repository.clone(),
+            git_ref: self.git_ref.clone(),
             key: self.key.clone(),
             version: self.version.clone(),
             size: self.size,

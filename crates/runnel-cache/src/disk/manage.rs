@@ -74,7 +74,7 @@ impl DiskStore {
                 .filter_map(|id| index.entries.remove(id))
                 .collect();
             if let Some(limit) = rules.max_size {
-                removed.extend(evict(index, limit));
+                removed.extend(evict(index, limit, usize::MAX));
             }
             removed
         })

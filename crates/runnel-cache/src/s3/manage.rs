@@ -92,7 +92,12 @@ impl S3Store {
 
     async fn delete_entries(&self, entries: Vec<Entry>) -> Result<Vec<Entry>, StoreError> {
         for entry in &entries {
-            let marker = self.marker_name(&entry.repository, &entry.version, &entry.key);
+            let marker = self.marker_name(
+                &entry.repository,
+                entry.git_ref.as_deref(),
+                &entry.version,
+                &entry.key,
+            );
             self.delete(&marker)
                 .await
                 .map_err(remote("removing", &marker))?;

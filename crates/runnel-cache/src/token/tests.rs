@@ -1,13 +1,22 @@
 use std::time::Duration;
 
-use super::{JobTokens, TokenRequest, base64url, looks_like_token, unbase64url};
-use crate::auth::{TokenError, TokenVerifier, unix_now};
+use hmac::Mac as _;
+
+use super::{JobTokens, TokenRequest, base64url, looks_like_token, mac, unbase64url};
+use crate::auth::{RefScope, TokenError, TokenVerifier, unix_now};
+
+/// A pull request's job: its own ref, then its base branch and the default branch.
+static PULL_REQUEST: std::sync::LazyLock<RefScope> = std::sync::LazyLock::new(|| RefScope {
+    own: "refs/pull/3/head".to_owned(),
+    fallback: vec!["refs/heads/dev".to_owned(), "refs/heads/main".to_owned()],
+});
 
 fn request(repository: &str, lifetime: Duration) -> TokenRequest<'_> {
     TokenRequest {
         repository,
         job: "build",
         run: "7",
+        refs: &PULL_REQUEST,
         lifetime,
     }
 }
@@ -137,4 +146,46 @@ fn base64url_matches_rfc4648_both_ways() {
     assert_eq!(unbase64url("Zm9v+A"), None);
     assert!(!looks_like_token("prefix-token"));
     assert!(!looks_like_token("a.b"));
+}
+
+#[test]
+fn the_ref_scope_is_signed_and_tokens_without_one_are_unscoped() {
+    let tokens = JobTokens::from_secret(b"fleet secret of some length");
+    let token = tokens.mint(&request("owner/a", HOUR)).expect("mint");
+    let identity = tokens.verify(Some(&token)).expect("valid");
+    assert_eq!(identity.refs.as_ref(), Some(&*PULL_REQUEST));
+    assert_eq!(identity.write_ref(), Some("refs/pull/3/head"));
+
+    // Claiming the default branch as its own ref breaks the signature.
+    let parts: Vec<&str> = token.split('.').collect();
+    let payload = String::from_utf8(unbase64url(parts[1]).expect("base64url")).expect("utf-8");
+    let payload = payload.replace("refs/pull/3/head", "refs/heads/main");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        base64url(payload.as_bytes()),
+        parts[2]
+    );
+    assert_eq!(tokens.verify(Some(&forged)), Err(TokenError::Signature));
+
+    // What a runner from before scopes mints (no `ref` claim): valid, and unscoped.
+    let now = unix_now();
+    let old = serde_json::json!({
+        "iss": "runnel", "scp": "", "iat": now, "exp": now + 60, "jti": "00",
+        "repository": "owner/a", "job": "build", "run": "7",
+    });
+    let signed = format!(
+        "{}.{}",
+        super::HEADER,
+        base64url(old.to_string().as_bytes())
+    );
+    let signature = mac(&tokens.key, &[signed.as_bytes()])
+        .finalize()
+        .into_bytes();
+    let old = format!("{signed}.{}", base64url(&signature));
+    let identity = tokens.verify(Some(&old)).expect("an old token stays valid");
+    assert_eq!(
+        (identity.repository.as_str(), identity.refs),
+        ("owner/a", None)
+    );
 }

@@ -32,6 +32,7 @@ async fn start(max_artifact_size: u64) -> Artifacts {
             repository: "owner/repo",
             job,
             run,
+            refs: &crate::harness::main_refs(),
             lifetime: std::time::Duration::from_secs(3600),
         };
         tokens.push(verifier.mint(&request).expect("mint a token"));
@@ -373,4 +374,61 @@ async fn bad_artifact_requests_get_clear_errors() {
         .call(Some(&token), "GetSignedArtifactURL", ids("big"))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// A block list may name one block several times (Azure allows it); the artifact's size is
+/// what the list assembles, so naming a 600-byte block twice against a 1000-byte limit is
+/// refused instead of writing 1200 bytes (or 600 bytes times fifty thousand).
+#[tokio::test]
+async fn a_block_list_repeating_a_block_cannot_pass_the_size_limit() {
+    let server = start(1000).await;
+    let token = server.tokens[0].clone();
+    let ids = serde_json::json!({
+        "workflow_run_backend_id": "1",
+        "workflow_job_run_backend_id": "a",
+        "name": "repeated",
+        "version": 4,
+    });
+    let (status, created) = server
+        .call(Some(&token), "CreateArtifact", ids.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let url = created["signed_upload_url"]
+        .as_str()
+        .expect("upload URL")
+        .to_owned();
+    let put = |url: String, body: Vec<u8>| async move {
+        let reply = send(Method::PUT, &url, None, &[], body).await;
+        (
+            reply.status,
+            String::from_utf8_lossy(&reply.body).into_owned(),
+        )
+    };
+    let block = format!("{url}&comp=block&blockid=AAAA");
+    assert_eq!(put(block, vec![1; 600]).await.0, StatusCode::CREATED);
+    let list = |times: usize| {
+        let blocks = "<Latest>AAAA</Latest>".repeat(times);
+        format!("<BlockList>{blocks}</BlockList>").into_bytes()
+    };
+    let (status, message) = put(format!("{url}&comp=blocklist"), list(2)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{message}");
+    assert!(message.contains("1200"), "says how big: {message}");
+    // Nothing assembled: finalize has no content to check.
+    let mut finalize = ids.clone();
+    finalize["size"] = serde_json::json!("1200");
+    let (status, reply) = server
+        .call(Some(&token), "FinalizeArtifact", finalize)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    // Once is within the limit.
+    assert_eq!(
+        put(format!("{url}&comp=blocklist"), list(1)).await.0,
+        StatusCode::CREATED
+    );
+    let mut finalize = ids;
+    finalize["size"] = serde_json::json!("600");
+    let (status, reply) = server
+        .call(Some(&token), "FinalizeArtifact", finalize)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
 }

@@ -6,14 +6,23 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use runnel_cache::{
-    CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, JobIdentity, Store, TokenError,
-    TokenVerifier,
+    CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, JobIdentity, RefScope, Store,
+    TokenError, TokenVerifier,
 };
 use tempfile::TempDir;
 
+/// Jobs of `owner/repo` on its default branch `refs/heads/main`.
 pub(crate) const TOKEN: &str = "job-token-a";
 pub(crate) const OTHER_JOB_TOKEN: &str = "job-token-b";
+/// A job of `owner/other` on `refs/heads/main`.
 pub(crate) const OTHER_REPO_TOKEN: &str = "job-token-other-repo";
+/// Pull request 1 of `owner/repo` (base `dev`), and pull request 2 (base `main`).
+pub(crate) const PR_TOKEN: &str = "job-token-pr-1";
+pub(crate) const OTHER_PR_TOKEN: &str = "job-token-pr-2";
+/// A grant with no ref, as `NoAuth` or a token minted before scopes existed.
+pub(crate) const UNSCOPED_TOKEN: &str = "job-token-unscoped";
+
+pub(crate) const MAIN: &str = "refs/heads/main";
 
 pub(crate) struct Harness {
     pub(crate) server: Option<CacheServer>,
@@ -33,12 +42,34 @@ impl Reply {
     }
 }
 
+/// A job of `repository` on the default branch.
 pub(crate) fn identity(repository: &str, job: &str) -> JobIdentity {
+    scoped_identity(repository, job, Some((MAIN, &[MAIN])))
+}
+
+/// What a job of the default branch reads.
+pub(crate) fn main_refs() -> RefScope {
+    RefScope {
+        own: MAIN.to_owned(),
+        fallback: vec![MAIN.to_owned()],
+    }
+}
+
+/// A job whose token carries `(own ref, fallback refs)`, or no refs at all.
+pub(crate) fn scoped_identity(
+    repository: &str,
+    job: &str,
+    refs: Option<(&str, &[&str])>,
+) -> JobIdentity {
     JobIdentity {
         repository: repository.to_owned(),
         job: job.to_owned(),
         run: "1".to_owned(),
         token_id: job.to_owned(),
+        refs: refs.map(|(own, fallback)| RefScope {
+            own: own.to_owned(),
+            fallback: fallback.iter().map(|r| (*r).to_owned()).collect(),
+        }),
     }
 }
 
@@ -51,6 +82,17 @@ impl TokenVerifier for FixedTokens {
             Some(TOKEN) => Ok(identity("owner/repo", "1")),
             Some(OTHER_JOB_TOKEN) => Ok(identity("owner/repo", "2")),
             Some(OTHER_REPO_TOKEN) => Ok(identity("owner/other", "3")),
+            Some(PR_TOKEN) => Ok(scoped_identity(
+                "owner/repo",
+                "4",
+                Some(("refs/pull/1/head", &["refs/heads/dev", MAIN])),
+            )),
+            Some(OTHER_PR_TOKEN) => Ok(scoped_identity(
+                "owner/repo",
+                "5",
+                Some(("refs/pull/2/head", &[MAIN])),
+            )),
+            Some(UNSCOPED_TOKEN) => Ok(scoped_identity("owner/repo", "6", None)),
             Some(_) => Err(TokenError::Signature),
             None => Err(TokenError::Missing),
         }
@@ -74,8 +116,38 @@ pub(crate) async fn serve(store: Arc<dyn Store>) -> CacheServer {
 
 impl Harness {
     pub(crate) async fn new(size_limit: u64) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::new_in(tempfile::tempdir().expect("temp dir"), size_limit).await
+    }
+
+    /// A server on a store in `dir`, which may hold a store already.
+    pub(crate) async fn new_in(dir: TempDir, size_limit: u64) -> Self {
         let server = start_server(dir.path(), size_limit).await;
+        Self {
+            server: Some(server),
+            dir,
+            size_limit,
+        }
+    }
+
+    /// A server on a fresh disk store of `size_limit` bytes whose store and server settings
+    /// `store` and `server` adjust (no restarts: those take the defaults).
+    pub(crate) async fn custom(
+        size_limit: u64,
+        store: impl FnOnce(&mut DiskStoreConfig),
+        server: impl FnOnce(&mut CacheServerConfig),
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut store_config = DiskStoreConfig::new(dir.path().to_path_buf(), size_limit);
+        store(&mut store_config);
+        let disk = DiskStore::open(store_config)
+            .await
+            .expect("open the disk store");
+        let addr = "127.0.0.1:0".parse().expect("literal address");
+        let mut config = CacheServerConfig::new(addr, Arc::new(disk), Arc::new(FixedTokens));
+        server(&mut config);
+        let server = CacheServer::bind(config)
+            .await
+            .expect("bind the cache server");
         Self {
             server: Some(server),
             dir,

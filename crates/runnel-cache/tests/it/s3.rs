@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use runnel_cache::{ByteStream, S3Store, S3StoreConfig, Store, StoreError};
 
-use crate::harness::{Harness, TOKEN, identity, restore_v1, save_v1};
+use crate::harness::{Harness, TOKEN, identity, main_refs, restore_v1, save_v1};
 
 fn slow_tests_enabled() -> bool {
     std::env::var("RUN_SLOW_TESTS").is_ok_and(|v| v == "1")
@@ -120,7 +120,7 @@ async fn protocol_cases_of_the_disk_store_pass_on_s3() {
     let server = S3Server::start();
     // (name, size limit, case): the same functions the disk store's tests run.
     type Case = for<'a> fn(&'a Harness) -> std::pin::Pin<Box<dyn Future<Output = ()> + 'a>>;
-    let cases: [(&str, u64, Case); 5] = [
+    let cases: [(&str, u64, Case); 6] = [
         ("v1 matching", 64 << 20, |h| {
             Box::pin(crate::v1::save_then_restore_with_github_matching_on(h))
         }),
@@ -135,6 +135,9 @@ async fn protocol_cases_of_the_disk_store_pass_on_s3() {
         }),
         ("v2 refusals", 1 << 20, |h| {
             Box::pin(crate::v2::v2_refusals_on(h))
+        }),
+        ("isolation by ref", 1 << 20, |h| {
+            Box::pin(crate::scopes::isolation_by_ref_on(h))
         }),
     ];
     for (index, (name, limit, case)) in cases.into_iter().enumerate() {
@@ -185,7 +188,7 @@ async fn save(store: &S3Store, job: &str, key: &str, data: Vec<u8>) -> Result<u6
 async fn restore(store: &S3Store, keys: &[&str]) -> Option<(String, Vec<u8>)> {
     let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
     let entry = store
-        .lookup("owner/repo", &keys, "v1")
+        .lookup("owner/repo", Some(&main_refs()), &keys, "v1")
         .await
         .expect("lookup")?;
     let (size, mut stream) = store.read(entry.id).await.expect("read");

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures_util::stream;
 use runnel_cache::{DiskStore, DiskStoreConfig, PruneRules, Store, StoreError};
 
-use crate::harness::identity;
+use crate::harness::{identity, main_refs};
 
 async fn open(dir: &std::path::Path, limit: u64) -> DiskStore {
     DiskStore::open(DiskStoreConfig::new(dir.to_path_buf(), limit))
@@ -34,7 +34,7 @@ async fn save(store: &DiskStore, job: &str, key: &str, data: &[u8]) -> Result<u6
 
 async fn restore(store: &DiskStore, key: &str) -> Option<Vec<u8>> {
     let entry = store
-        .lookup("owner/repo", &[key.to_owned()], "v1")
+        .lookup("owner/repo", Some(&main_refs()), &[key.to_owned()], "v1")
         .await
         .expect("lookup")?;
     let (_, mut stream) = store.read(entry.id).await.expect("read");

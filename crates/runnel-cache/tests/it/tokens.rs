@@ -12,11 +12,11 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use runnel_cache::{
-    CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, JobTokens, NoAuth, TokenRequest,
-    TokenVerifier,
+    CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, JobTokens, NoAuth, RefScope,
+    TokenRequest, TokenVerifier,
 };
 
-use crate::harness::send;
+use crate::harness::{main_refs, send};
 
 const SECRET: &[u8] = b"a fleet's shared secret, 32 bytes";
 
@@ -38,10 +38,20 @@ async fn start(tokens: Arc<dyn TokenVerifier>) -> Server {
 }
 
 fn mint(tokens: &JobTokens, repository: &str, lifetime: Duration) -> String {
+    mint_for_ref(tokens, repository, &main_refs(), lifetime)
+}
+
+fn mint_for_ref(
+    tokens: &JobTokens,
+    repository: &str,
+    refs: &RefScope,
+    lifetime: Duration,
+) -> String {
     let request = TokenRequest {
         repository,
         job: "build",
         run: "1",
+        refs,
         lifetime,
     };
     tokens.mint(&request).expect("mint")
@@ -161,6 +171,33 @@ async fn a_token_minted_elsewhere_reads_and_writes_its_own_repository_only() {
     )
     .await;
     assert_eq!(v2.json()["matched_key"], "deps-1", "{:?}", v2.json());
+}
+
+/// The ref scope travels in the signed token: a server that only knows the secret keeps a
+/// pull request's save away from the default branch.
+#[tokio::test]
+async fn the_ref_scope_in_a_token_decides_what_its_job_restores() {
+    let runner = JobTokens::from_secret(SECRET);
+    let server = start(Arc::new(JobTokens::from_secret(SECRET))).await;
+    let hour = Duration::from_secs(3600);
+    let main = mint(&runner, "owner/a", hour);
+    let pull_request = RefScope {
+        own: "refs/pull/9/head".to_owned(),
+        fallback: vec!["refs/heads/main".to_owned()],
+    };
+    let pr = mint_for_ref(&runner, "owner/a", &pull_request, hour);
+    assert_eq!(
+        save(&server, &main, "deps-1", b"main").await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        save(&server, &pr, "deps-2", b"planted").await,
+        StatusCode::NO_CONTENT
+    );
+    let (_, _, archive) = restore(&server, &main, "deps-").await;
+    assert_eq!(archive.as_deref(), Some(&b"main"[..]));
+    let (_, _, archive) = restore(&server, &pr, "deps-").await;
+    assert_eq!(archive.as_deref(), Some(&b"planted"[..]));
 }
 
 #[tokio::test]

@@ -4,13 +4,15 @@
 //! run` offers: github.com server URL, `ACTIONS_CACHE_SERVICE_V2`), job 2 v1 (its `env:` empties
 //! the switch), so both protocols and their shared store are exercised. The runtime token is
 //! masked in the log. Slow: needs node and npm (`npm ci` in `crates/runnel-cache/tests/node`);
-//! the Docker variant also Docker and `runnel-test/debian:bookworm`.
+//! the Docker variant also Docker and `runnel-test/debian:bookworm`. The job token's lifetime
+//! and scope are checked with the binary alone.
 
 use std::path::Path;
 use std::process::Command;
 
 use crate::cache_support::{
-    node_packages, require_debian_image, slow_or_skip, write_cache_job, write_workflow,
+    node_packages, require_debian_image, slow_or_skip, token_claims, write_cache_job,
+    write_workflow,
 };
 use crate::support::{run_expecting, runnel};
 
@@ -84,6 +86,31 @@ fn actions_cache_saves_in_one_job_and_restores_in_the_next_on_the_host() {
         "",
     );
     check(&run_workflow(dir.path(), &text, &[]));
+}
+
+/// A workflow cannot stretch its cache token: `timeout-minutes` of ten years still gets a
+/// token that expires with the runner's job timeout (`runnel run`: GitHub's 360 minutes) plus
+/// a short margin for post steps. The token is scoped to the run's ref. Needs only the binary.
+#[test]
+fn a_cache_token_expires_with_the_runners_job_timeout() {
+    let dir = tempfile::tempdir().expect("workspace");
+    let out = tempfile::tempdir().expect("output dir");
+    let file = out.path().join("token");
+    let text = format!(
+        "on: push\njobs:\n  long:\n    runs-on: ubuntu-latest\n    timeout-minutes: 5256000\n    steps:\n      - run: printf %s \"$ACTIONS_RUNTIME_TOKEN\" > {}\n",
+        file.display()
+    );
+    run_workflow(dir.path(), &text, &["--ref", "refs/heads/dev"]);
+    let token = std::fs::read_to_string(&file).expect("the step wrote the token");
+    let claims = token_claims(&token);
+    let lifetime = claims["exp"].as_u64().expect("exp") - claims["iat"].as_u64().expect("iat");
+    assert_eq!(lifetime, (360 + 15) * 60, "{claims}");
+    assert_eq!(claims["ref"], "refs/heads/dev", "{claims}");
+    assert_eq!(
+        claims["restore_refs"],
+        serde_json::json!(["refs/heads/main"]),
+        "{claims}"
+    );
 }
 
 #[test]

@@ -62,6 +62,11 @@ fn ls_rm_and_prune_manage_the_entries_runnel_run_saved() {
 
     let text_listing = stdout(&cache(store.path(), &["ls"], &[0]));
     assert!(text_listing.contains("4 entries"), "{text_listing}");
+    // The scope: the ref of the run that saved it (not a git work tree: refs/heads/main).
+    assert!(
+        text_listing.contains("REF") && text_listing.contains("refs/heads/main"),
+        "{text_listing}"
+    );
     assert!(text_listing.contains("npm-linux-b"), "{text_listing}");
     assert_eq!(listed_keys(store.path()), saved);
     let line = stdout(&cache(
@@ -72,6 +77,7 @@ fn ls_rm_and_prune_manage_the_entries_runnel_run_saved() {
     let first: serde_json::Value =
         serde_json::from_str(line.lines().next().expect("a line")).expect("JSON");
     assert_eq!(first["key"], "npm-linux-a");
+    assert_eq!(first["ref"], "refs/heads/main");
     assert_eq!(first["size"], "data-npm-linux-a".len());
     assert!(
         first["created_at"]

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use runnel_cache::{JobTokens, TokenRequest};
+use runnel_cache::{JobTokens, RefScope, TokenRequest};
 
 use crate::cache_support::{
     CacheServerProcess, curl_workflow, keys, node_packages, slow_or_skip, write_cache_job,
@@ -36,6 +36,17 @@ fn server_dir() -> tempfile::TempDir {
 /// `runnel run` of `text` in a fresh workspace with its own local cache directory, using the
 /// cache server at `url` (and `secret_file`, when given).
 fn run_with(url: &str, secret_file: Option<&Path>, text: &str, codes: &[i32]) -> Output {
+    run_event(url, secret_file, &[], text, codes)
+}
+
+/// [`run_with`] with the event arguments of `runnel run` (name, `--ref`, `-e FILE`).
+fn run_event(
+    url: &str,
+    secret_file: Option<&Path>,
+    event: &[&str],
+    text: &str,
+    codes: &[i32],
+) -> Output {
     let workspace = tempfile::tempdir().expect("workspace");
     write_workflow(workspace.path(), text);
     let local = tempfile::tempdir().expect("local cache dir");
@@ -43,6 +54,7 @@ fn run_with(url: &str, secret_file: Option<&Path>, text: &str, codes: &[i32]) ->
     command
         .current_dir(workspace.path())
         .arg("run")
+        .args(event)
         .arg("--cache-server-path")
         .arg(local.path())
         .args(["--cache-external-server", url])
@@ -100,10 +112,15 @@ fn curl(method: &str, url: &str, body: &str, headers: &[&str]) -> (u16, String) 
 }
 
 fn token(tokens: &JobTokens, repository: &str, lifetime: Duration) -> String {
+    let refs = RefScope {
+        own: "refs/heads/main".to_owned(),
+        fallback: Vec::new(),
+    };
     let request = TokenRequest {
         repository,
         job: "build",
         run: "1",
+        refs: &refs,
         lifetime,
     };
     tokens.mint(&request).expect("mint")
@@ -174,6 +191,69 @@ fn a_token_reads_and_writes_its_own_repository_only() {
         "the operator sees the wrong secret: {}",
         server.log()
     );
+}
+
+/// GitHub's cache isolation through the binaries: a pull request's run saves a newer entry
+/// under a restore-key prefix the default branch uses; the default branch's runs keep
+/// restoring their own entry, while the pull request restores its own first and can read the
+/// default branch's. The scope rides in the token the runner minted.
+#[test]
+fn a_pull_request_run_cannot_plant_what_the_default_branch_restores() {
+    let dir = server_dir();
+    let mut server = CacheServerProcess::start(dir.path(), &["-c", "config.yaml"]);
+    let secret = dir.path().join("cache-secret");
+    let both = |text: String| text.replacen("on: push", "on: [push, pull_request]", 1);
+    let main: &[&str] = &["push", "--ref", "refs/heads/main"];
+    let payloads = tempfile::tempdir().expect("payload dir");
+    let pull_request = |number: u32| {
+        let payload = serde_json::json!({
+            "action": "opened",
+            "number": number,
+            "pull_request": {
+                "number": number,
+                "base": { "ref": "main" },
+                "head": { "ref": format!("feature-{number}") },
+            },
+            "repository": { "default_branch": "main" },
+        });
+        let path = payloads.path().join(format!("pr-{number}.json"));
+        std::fs::write(&path, payload.to_string()).expect("payload");
+        vec![
+            "pull_request".to_owned(),
+            "--ref".to_owned(),
+            format!("refs/pull/{number}/head"),
+            "-e".to_owned(),
+            path.display().to_string(),
+        ]
+    };
+    let pr_1 = pull_request(1);
+    let pr_1: Vec<&str> = pr_1.iter().map(String::as_str).collect();
+    let pr_2 = pull_request(2);
+    let pr_2: Vec<&str> = pr_2.iter().map(String::as_str).collect();
+    let save = |event: &[&str], key: &str| {
+        let text = both(curl_workflow(&keys(&[key]), &[]));
+        stdout(&run_event(&server.url, Some(&secret), event, &text, &[0]))
+    };
+    let restore = |event: &[&str], key: &str| {
+        let text = both(curl_workflow(&[], &keys(&[key])));
+        stdout(&run_event(&server.url, Some(&secret), event, &text, &[0]))
+    };
+
+    save(main, "deps-main");
+    // Newer, and matching the default branch's restore key `deps-`.
+    save(&pr_1, "deps-pr");
+    let on_main = restore(main, "deps-");
+    assert!(on_main.contains("GOT deps- data-deps-main"), "{on_main}");
+    let on_pr = restore(&pr_1, "deps-");
+    assert!(on_pr.contains("GOT deps- data-deps-pr"), "{on_pr}");
+    let on_pr = restore(&pr_1, "deps-main");
+    assert!(on_pr.contains("GOT deps-main data-deps-main"), "{on_pr}");
+    let on_other_pr = restore(&pr_2, "deps-");
+    assert!(
+        on_other_pr.contains("GOT deps- data-deps-main"),
+        "{on_other_pr}"
+    );
+    assert!(server.stop().success(), "{}", server.log());
 }
 
 #[test]

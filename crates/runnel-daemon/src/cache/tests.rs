@@ -3,7 +3,7 @@ use std::time::Duration;
 use runnel_cache::{JobTokens, TokenError, TokenVerifier};
 use runnel_engine::{JobServiceRequest, JobServices};
 
-use super::{CacheServices, CacheSettings, CacheStartError, SharedSecret, TaskServices};
+use super::{CacheServices, CacheSettings, CacheStartError, SharedSecret, TaskServices, ref_scope};
 
 const SECRET: &str = "fleet-secret-0123456789abcdef";
 
@@ -29,7 +29,46 @@ fn job(repository: &str) -> JobServiceRequest {
         in_container: true,
         network: Some("runnel-jobs".to_owned()),
         timeout: Duration::from_secs(600),
+        git_ref: "refs/pull/4/head".to_owned(),
+        base_ref: "dev".to_owned(),
+        default_branch: "trunk".to_owned(),
     }
+}
+
+#[test]
+fn a_job_saves_to_its_ref_and_restores_from_its_base_and_default_branch() {
+    let refs = |git_ref: &str, base_ref: &str, default_branch: &str| {
+        let request = JobServiceRequest {
+            git_ref: git_ref.to_owned(),
+            base_ref: base_ref.to_owned(),
+            default_branch: default_branch.to_owned(),
+            ..job("owner/a")
+        };
+        let scope = ref_scope(&request);
+        (scope.own, scope.fallback)
+    };
+    let list = |refs: &[&str]| refs.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>();
+    // (github.ref, github.base_ref, default branch) → (own, fallback)
+    assert_eq!(
+        refs("refs/pull/4/head", "dev", "trunk"),
+        (
+            "refs/pull/4/head".to_owned(),
+            list(&["refs/heads/dev", "refs/heads/trunk"])
+        )
+    );
+    assert_eq!(
+        refs("refs/heads/trunk", "", "trunk"),
+        ("refs/heads/trunk".to_owned(), list(&[]))
+    );
+    assert_eq!(
+        refs("refs/pull/5/head", "main", ""),
+        ("refs/pull/5/head".to_owned(), list(&["refs/heads/main"])),
+        "no default branch in the event: main, and no repeat"
+    );
+    assert_eq!(
+        refs("refs/tags/v1", "", "release"),
+        ("refs/tags/v1".to_owned(), list(&["refs/heads/release"]))
+    );
 }
 
 #[test]
@@ -77,6 +116,12 @@ async fn a_daemon_job_gets_the_external_server_with_a_token_the_server_accepts()
         (identity.repository.as_str(), identity.run.as_str()),
         ("owner/a", "3")
     );
+    assert_eq!(identity.write_ref(), Some("refs/pull/4/head"));
+    assert_eq!(
+        token_lifetime(token),
+        600 + 15 * 60,
+        "the job's (capped) timeout plus a short margin for post steps"
+    );
     assert_eq!(grant.env["ACTIONS_RUNTIME_TOKEN"], "gitea-token");
     assert_eq!(grant.env["ACTIONS_RESULTS_URL"], "http://gitea:3000");
     assert!(grant.secrets.iter().any(|s| s == token));
@@ -97,4 +142,24 @@ async fn without_a_secret_the_external_server_is_handed_out_alone() {
     let grant = services.start_job(&job("owner/a")).await.expect("grant");
     assert_eq!(grant.env["ACTIONS_CACHE_URL"], "http://cache.lan:8088/");
     assert_eq!(grant.secrets, ["gitea-token"]);
+}
+
+/// `exp - iat` of a job token, read from its payload.
+fn token_lifetime(token: &str) -> u64 {
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut bytes = Vec::new();
+    for c in payload.bytes() {
+        let value = alphabet.iter().position(|a| *a == c).expect("base64url") as u32;
+        bits = (bits << 6) | value;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            bytes.push((bits >> count) as u8);
+        }
+    }
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON claims");
+    claims["exp"].as_u64().expect("exp") - claims["iat"].as_u64().expect("iat")
 }

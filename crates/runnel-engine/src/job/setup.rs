@@ -128,20 +128,30 @@ pub(super) async fn attach_services(
     let Some(services) = job_state.request.options.job_services.clone() else {
         return environment;
     };
-    let github = |name: &str| match job_state.contexts.get("github") {
-        Some(runnel_expr::Value::Object(github)) => github
-            .get(name)
+    // `github.<path...>` as text; empty when absent.
+    let github = |path: &[&str]| {
+        let mut value = job_state.contexts.get("github");
+        for name in path {
+            value = match value {
+                Some(runnel_expr::Value::Object(object)) => object.get(name),
+                _ => None,
+            };
+        }
+        value
             .map(runnel_expr::Value::to_display_string)
-            .unwrap_or_default(),
-        _ => String::new(),
+            .unwrap_or_default()
     };
     let request = JobServiceRequest {
         job_key: job_state.request.key.clone(),
-        repository: github("repository"),
-        run_id: github("run_id"),
+        repository: github(&["repository"]),
+        run_id: github(&["run_id"]),
         in_container: environment.info().container_id.is_some(),
         network: environment.info().network.clone(),
-        timeout,
+        // The runner's job timeout caps `timeout-minutes` (the daemon kills the job then).
+        timeout: timeout.min(job_state.request.options.default_job_timeout),
+        git_ref: github(&["ref"]),
+        base_ref: github(&["base_ref"]),
+        default_branch: github(&["event", "repository", "default_branch"]),
     };
     match services.start_job(&request).await {
         Ok(grant) => {
