@@ -46,9 +46,10 @@ fn run_in(dir: &Path, program: &str, args: &[&str]) -> String {
 fn build_actions(out: &Path) {
     let fixture = repo_root().join("crates/runnel-cli/tests/fixtures/artifacts");
     let modules = fixture.join("node_modules");
-    if !modules.join("@actions/artifact").exists() || !modules.join(".bin/esbuild").exists() {
-        run_in(&fixture, "npm", &["ci", "--no-audit", "--no-fund"]);
-    }
+    crate::support::npm_ci(
+        &fixture,
+        &["node_modules/@actions/artifact", "node_modules/.bin/esbuild"],
+    );
     let esbuild = modules.join(".bin/esbuild");
     for name in ["upload", "download"] {
         let repo = out.join(name);

@@ -47,9 +47,10 @@ fn run_in(dir: &Path, program: &str, args: &[&str]) {
 fn serve_cache_action(mirror: &Path) -> String {
     let fixture = repo_root().join("crates/runnel-cli/tests/fixtures/cache-action");
     let modules = fixture.join("node_modules");
-    if !modules.join("@actions/cache").exists() || !modules.join(".bin/esbuild").exists() {
-        run_in(&fixture, "npm", &["ci", "--no-audit", "--no-fund"]);
-    }
+    crate::support::npm_ci(
+        &fixture,
+        &["node_modules/@actions/cache", "node_modules/.bin/esbuild"],
+    );
     let esbuild = modules.join(".bin/esbuild").display().to_string();
     let work = mirror.join("work");
     std::fs::create_dir_all(work.join("dist")).unwrap_or_else(|e| panic!("mkdir: {e}"));

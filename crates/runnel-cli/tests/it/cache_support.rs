@@ -33,16 +33,7 @@ pub(crate) fn require_debian_image() {
 /// `crates/runnel-cache/tests/<dir>` with its `node_modules` installed (`npm ci` when missing).
 pub(crate) fn node_packages(dir: &str, marker: &str) -> PathBuf {
     let dir = repo_root().join("crates/runnel-cache/tests").join(dir);
-    if !dir.join("node_modules").join(marker).exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .unwrap_or_else(|e| {
-                panic!("RUN_SLOW_TESTS=1 but npm could not be started ({e}); install node and npm")
-            });
-        assert!(status.success(), "npm ci in {} failed", dir.display());
-    }
+    crate::support::npm_ci(&dir, &[&format!("node_modules/{marker}")]);
     dir.join("node_modules")
 }
 

@@ -198,3 +198,40 @@ pub(crate) fn publish_to_mirror(mirror: &Path, repo: &str, work: &Path, tag: &st
         &["push", "-q", &target, "HEAD:refs/heads/main", "--tags"],
     );
 }
+
+/// Runs `npm ci` in `dir` unless every path of `ready` exists there. One install at a time
+/// per directory, across the tests of this binary and other processes: two tests finding
+/// `node_modules` missing on a fresh machine would otherwise install into it at once.
+pub(crate) fn npm_ci(dir: &Path, ready: &[&str]) {
+    let installed = || ready.iter().all(|path| dir.join(path).exists());
+    if installed() {
+        return;
+    }
+    let name: String = dir
+        .display()
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let lock_path = std::env::temp_dir().join(format!("runnel-npm-ci{name}.lock"));
+    let lock = std::fs::File::create(&lock_path)
+        .unwrap_or_else(|e| panic!("create {}: {e}", lock_path.display()));
+    lock.lock()
+        .unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
+    if !installed() {
+        let output = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("RUN_SLOW_TESTS=1 but npm could not be started ({e}); install node and npm")
+            });
+        assert!(
+            output.status.success(),
+            "npm ci in {} failed: {}{}",
+            dir.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
