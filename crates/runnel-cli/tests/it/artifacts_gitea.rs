@@ -48,7 +48,10 @@ fn build_actions(out: &Path) {
     let modules = fixture.join("node_modules");
     crate::support::npm_ci(
         &fixture,
-        &["node_modules/@actions/artifact", "node_modules/.bin/esbuild"],
+        &[
+            "node_modules/@actions/artifact",
+            "node_modules/.bin/esbuild",
+        ],
     );
     let esbuild = modules.join(".bin/esbuild");
     for name in ["upload", "download"] {

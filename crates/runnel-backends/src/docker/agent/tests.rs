@@ -40,8 +40,11 @@ fn start() -> Running {
     let Some(agent) = Agent::prepare(root.path().to_path_buf()) else {
         panic!("no agent FIFO")
     };
-    let child = Command::new("bash")
-        .args(["-c", AGENT, "runnel-agent"])
+    // A container's main process starts with default signal dispositions; this test may
+    // not (a suite started as `nohup … &` ignores SIGINT and SIGQUIT): start it as Docker
+    // would.
+    let child = Command::new("env")
+        .args(["--default-signal", "bash", "-c", AGENT, "runnel-agent"])
         .arg(&exec_dir)
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
