@@ -52,6 +52,20 @@ impl RefScope {
         }
         order
     }
+
+    /// The scopes a reader with `refs` searches, in order: its refs, then the entries
+    /// without a ref (`None`), which are all an unscoped reader sees.
+    pub fn scopes_of(refs: Option<&RefScope>) -> Vec<Option<&str>> {
+        match refs {
+            Some(refs) => refs
+                .search_order()
+                .into_iter()
+                .map(Some)
+                .chain([None])
+                .collect(),
+            None => vec![None],
+        }
+    }
 }
 
 impl JobIdentity {

@@ -285,15 +285,7 @@ pub fn select_entry<'a>(
     keys: &[String],
     version: &str,
 ) -> Option<&'a Entry> {
-    let scopes: Vec<Option<&str>> = match refs {
-        Some(refs) => refs
-            .search_order()
-            .into_iter()
-            .map(Some)
-            .chain([None])
-            .collect(),
-        None => vec![None],
-    };
+    let scopes = RefScope::scopes_of(refs);
     scopes.into_iter().find_map(|scope| {
         let in_scope = entries
             .iter()

@@ -19,15 +19,7 @@ impl S3Store {
         version: &str,
     ) -> Result<Option<Entry>, StoreError> {
         // The scopes in search order, the unscoped layout last (see `select_entry`).
-        let scopes: Vec<Option<&str>> = match refs {
-            Some(refs) => refs
-                .search_order()
-                .into_iter()
-                .map(Some)
-                .chain([None])
-                .collect(),
-            None => vec![None],
-        };
+        let scopes = RefScope::scopes_of(refs);
         for scope in scopes {
             for key in keys {
                 let exact = self.marker_name(repository, scope, version, key);
