@@ -339,7 +339,13 @@ impl CacheServices {
         if let Some(host) = &self.advertised_host {
             return Ok(format!("http://{}/", host_port(host, port)));
         }
-        let Some(network) = job.network.as_deref().filter(|_| job.in_container) else {
+        // Host jobs, and containers on Docker's `host` network (`container.network: host`),
+        // share this machine's loopback.
+        let Some(network) = job
+            .network
+            .as_deref()
+            .filter(|network| job.in_container && *network != "host")
+        else {
             return Ok(format!("http://127.0.0.1:{port}/"));
         };
         let mut gateways = self.gateways.lock().await;

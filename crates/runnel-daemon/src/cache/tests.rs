@@ -163,3 +163,25 @@ fn token_lifetime(token: &str) -> u64 {
     let claims: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON claims");
     claims["exp"].as_u64().expect("exp") - claims["iat"].as_u64().expect("iat")
 }
+
+#[tokio::test]
+async fn containers_on_the_host_network_reach_the_cache_on_loopback() {
+    let dir = tempfile::tempdir().expect("dir");
+    let settings = CacheSettings {
+        dir: dir.path().to_path_buf(),
+        ..settings("", SharedSecret::None)
+    };
+    let cache = CacheServices::start(&settings).await.expect("start");
+    let port = cache.local_addr().expect("a built-in server").port();
+    let services = TaskServices::new(Some(cache), "http://gitea:3000/", "gitea-token");
+    let on_host = JobServiceRequest {
+        network: Some("host".to_owned()),
+        ..job("owner/a")
+    };
+    let grant = services.start_job(&on_host).await.expect("grant");
+    let url = &grant.env["ACTIONS_CACHE_URL"];
+    assert!(
+        url.starts_with(&format!("http://127.0.0.1:{port}/")),
+        "{url}"
+    );
+}
