@@ -278,3 +278,26 @@ fn checkout_of_the_own_repository_uses_the_working_tree() {
         "{stdout}"
     );
 }
+
+/// Workflow and job `env` may name the workspace: they are evaluated once the job's
+/// environment exists (act's case `job-env-workspace`, GitHub's behaviour).
+#[test]
+fn workflow_and_job_env_see_the_workspace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_workflow(
+        dir.path(),
+        "on: push\nenv:\n  TOP: ${{ github.workspace }}/top\njobs:\n  a:\n    runs-on: x\n    \
+         env:\n      WS: ${{ github.workspace }}/sub\n    steps:\n      \
+         - run: echo \"ws=$WS top=$TOP\"\n",
+    );
+    let mut command = runnel();
+    command
+        .current_dir(dir.path())
+        .args(["run", "--no-cache-server"])
+        .env("NO_COLOR", "1");
+    let output = run_expecting(command, None, &[0]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let workspace = std::fs::canonicalize(dir.path()).expect("canonical");
+    let expected = format!("ws={0}/sub top={0}/top", workspace.display());
+    assert!(stdout.contains(&expected), "{expected}: {stdout}");
+}

@@ -383,7 +383,6 @@ impl<'a> JobState<'a> {
         cancel: &CancellationToken,
     ) -> Result<(bool, Vec<(String, String)>), String> {
         let job = self.job_model()?;
-        self.env = self.workflow_and_job_env()?;
         let contexts = self.contexts.clone();
         let continue_on_error = self.evaluate_bool(
             &contexts,
@@ -410,7 +409,16 @@ impl<'a> JobState<'a> {
             environment.info(),
             self.request.options,
         );
-        let outputs = match setup::write_event_file(self, environment.as_ref()).await {
+        // Workflow and job `env` may use what only the environment knows
+        // (`${{ github.workspace }}`, `runner.temp`): evaluated once it exists.
+        let ready = match self.workflow_and_job_env() {
+            Ok(env) => {
+                self.env = env;
+                setup::write_event_file(self, environment.as_ref()).await
+            }
+            Err(message) => Err(message),
+        };
+        let outputs = match ready {
             Ok(()) => {
                 self.run_steps(environment.as_ref(), cancel, timeout).await;
                 self.evaluate_outputs(environment.as_ref())
