@@ -96,6 +96,10 @@ pub(crate) struct EventArgs {
     /// A workflow_dispatch input (repeatable).
     #[arg(long = "input", value_name = "K=V", value_parser = key_value)]
     pub(crate) inputs: Vec<(String, String)>,
+    /// A file of inputs, one `K=V` per line; `--input` wins [default: .input, when it
+    /// exists, as act].
+    #[arg(long = "input-file", value_name = "FILE")]
+    pub(crate) input_file: Option<PathBuf>,
     /// JSON file with the event payload (github.event).
     #[arg(short = 'e', long, value_name = "FILE")]
     pub(crate) eventpath: Option<PathBuf>,
@@ -130,12 +134,19 @@ pub(crate) struct RunArgs {
     /// A secret (repeatable). `-s NAME` alone reads the value from the environment.
     #[arg(short = 's', long = "secret", value_name = "K=V")]
     pub(crate) secrets: Vec<String>,
-    /// A file of secrets, one `K=V` per line.
+    /// A file of secrets, one `K=V` per line [default: .secrets, when it exists, as act].
     #[arg(long = "secret-file", value_name = "FILE")]
     pub(crate) secret_file: Option<std::path::PathBuf>,
-    /// A file of variables, one `K=V` per line.
+    /// A file of variables, one `K=V` per line [default: .vars, when it exists, as act].
     #[arg(long = "var-file", value_name = "FILE")]
     pub(crate) var_file: Option<std::path::PathBuf>,
+    /// A variable every step's process starts with (repeatable; act's `--env`). `--env K`
+    /// alone takes the value from this environment. Workflow `env:` still wins.
+    #[arg(long = "env", value_name = "K=V")]
+    pub(crate) env: Vec<String>,
+    /// A file of such variables, one `K=V` per line [default: .env, when it exists, as act].
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub(crate) env_file: Option<std::path::PathBuf>,
     /// Label mapping (repeatable): `LABEL=IMAGE` or `LABEL=docker://IMAGE` runs that label's
     /// jobs in a container of IMAGE; `LABEL=-self-hosted` on this machine. Unmapped labels run
     /// on this machine.
@@ -152,7 +163,7 @@ pub(crate) struct RunArgs {
     /// Pull job, service and action images even when they are present (act's `--pull`, which
     /// act turns on by default; off here, since a local run often has no registry). A failed
     /// pull falls back to the local copy.
-    #[arg(long)]
+    #[arg(long, short = 'p')]
     pub(crate) pull: bool,
     /// Rebuild Dockerfile actions even when an image of the same content exists (act's
     /// `--rebuild`).
@@ -165,20 +176,25 @@ pub(crate) struct RunArgs {
     /// Mount the working tree into job containers read-write (act's `--bind`) instead of
     /// giving each container job a copy of it. Steps then change your files, `.git`
     /// included: use it only for workflows you trust.
-    #[arg(long)]
+    #[arg(long, short = 'b')]
     pub(crate) bind: bool,
     /// Run `actions/checkout` of this run's own repository for real. By default it is
     /// skipped, as act does: the workspace is the working tree already.
     #[arg(long)]
     pub(crate) no_skip_checkout: bool,
-    /// Print the plan and run nothing.
-    #[arg(long)]
+    /// Print the plan and run nothing (act's `-n/--dryrun`).
+    #[arg(long, short = 'n', visible_alias = "dryrun")]
     pub(crate) plan: bool,
+    /// List the jobs the event runs, in `needs` order, and run nothing (act's `-l/--list`
+    /// and `-g/--graph` print the same plan).
+    #[arg(long, short = 'l', visible_alias = "graph", short_alias = 'g')]
+    pub(crate) list: bool,
     /// Start no cache and artifact server; jobs get no `ACTIONS_CACHE_URL`.
     #[arg(long)]
     pub(crate) no_cache_server: bool,
-    /// Where the cache server keeps entries and artifacts [default: ~/.cache/runnel/cache].
-    #[arg(long, value_name = "DIR")]
+    /// Where the cache server keeps entries and artifacts (act's `--artifact-server-path`
+    /// names the same place: one server serves both) [default: ~/.cache/runnel/cache].
+    #[arg(long, value_name = "DIR", visible_alias = "artifact-server-path")]
     pub(crate) cache_server_path: Option<std::path::PathBuf>,
     /// The address jobs reach the cache server at; it then listens on every interface
     /// [default: 127.0.0.1 for host jobs, the Docker network's gateway for container jobs].

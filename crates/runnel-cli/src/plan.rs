@@ -62,7 +62,15 @@ pub(crate) fn event_from_args(name: &str, args: &EventArgs) -> Result<Event> {
     if let Some(sha) = args.sha.clone().or_else(discover::head_sha) {
         event.sha = sha;
     }
-    event.inputs = args.inputs.clone();
+    event.inputs = match crate::run::default_file(args.input_file.as_deref(), ".input") {
+        Some(path) => crate::run::read_key_values(&path)?,
+        None => Vec::new(),
+    };
+    for (name, value) in &args.inputs {
+        // `--input` wins over the file.
+        event.inputs.retain(|(known, _)| known != name);
+        event.inputs.push((name.clone(), value.clone()));
+    }
     event.vars = args.vars.clone();
     if let Some(remote) = discover::origin_remote() {
         event.repository = remote.repository;
@@ -91,7 +99,7 @@ pub(crate) fn event_from_args(name: &str, args: &EventArgs) -> Result<Event> {
             event
                 .payload
                 .insert("ref", Value::String(event.git_ref.clone()));
-            let inputs: Object = args
+            let inputs: Object = event
                 .inputs
                 .iter()
                 .map(|(k, v)| (k.clone(), Value::String(v.clone())))

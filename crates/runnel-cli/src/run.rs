@@ -25,8 +25,12 @@ use crate::terminal::{Colour, JobSummary, TerminalSink, result_style, seconds};
 
 pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
     let mut event = plan::event_from_args(&args.event, &args.event_args)?;
-    if let Some(path) = &args.var_file {
-        event.vars.extend(read_key_values(path)?);
+    if let Some(path) = default_file(args.var_file.as_deref(), ".vars") {
+        // `--var` wins over the file.
+        let mut vars = read_key_values(&path)?;
+        vars.retain(|(name, _)| !event.vars.iter().any(|(given, _)| given == name));
+        vars.append(&mut event.vars);
+        event.vars = vars;
     }
     let secrets = secrets_from_args(args)?;
     let platforms = parse_platforms(&args.platforms)?;
@@ -55,7 +59,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
     if invalid {
         return Ok(Outcome::Failed);
     }
-    if args.plan {
+    if args.plan || args.list {
         let plans: Vec<_> = workflows.into_iter().map(|(_, p)| p).collect();
         plan::print_text(&plans, &event);
         return Ok(Outcome::Success);
@@ -64,6 +68,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
     let workspace = std::env::current_dir().context("current directory")?;
     let mut options = RunOptions::local(Some(workspace));
     options.secrets = secrets;
+    options.env = env_from_args(args)?;
     options.job_filter = args.job.clone();
     options.matrix_filter = args.matrix.clone();
     options.local_checkout = !args.no_skip_checkout;
@@ -242,30 +247,55 @@ fn write_summaries(dir: &Path, summaries: &[JobSummary]) -> Result<()> {
 
 /// `-s NAME=VALUE`, `-s NAME` (value from the environment, as act does) and `--secret-file`.
 fn secrets_from_args(args: &RunArgs) -> Result<BTreeMap<String, String>> {
-    let mut secrets = BTreeMap::new();
-    if let Some(path) = &args.secret_file {
-        secrets.extend(read_key_values(path)?);
+    key_values_with_file(&args.secrets, args.secret_file.as_deref(), ".secrets", "-s")
+}
+
+/// `--env`/`--env-file`: what every step's process starts with.
+fn env_from_args(args: &RunArgs) -> Result<BTreeMap<String, String>> {
+    key_values_with_file(&args.env, args.env_file.as_deref(), ".env", "--env")
+}
+
+/// `flag K=V` values over a file of them (`file`, else `default` when it exists); `flag K`
+/// alone takes the value from this environment.
+fn key_values_with_file(
+    given: &[String],
+    file: Option<&Path>,
+    default: &str,
+    flag: &str,
+) -> Result<BTreeMap<String, String>> {
+    let mut values = BTreeMap::new();
+    if let Some(path) = default_file(file, default) {
+        values.extend(read_key_values(&path)?);
     }
-    for secret in &args.secrets {
-        match secret.split_once('=') {
+    for item in given {
+        match item.split_once('=') {
             Some((name, value)) => {
-                secrets.insert(name.to_owned(), value.to_owned());
+                values.insert(name.to_owned(), value.to_owned());
             }
             None => {
-                let value = std::env::var(secret).with_context(|| {
+                let value = std::env::var(item).with_context(|| {
                     format!(
-                        "secret `{secret}`: give `-s {secret}=VALUE` or set it in the environment"
+                        "`{flag} {item}`: give `{flag} {item}=VALUE` or set it in the environment"
                     )
                 })?;
-                secrets.insert(secret.clone(), value);
+                values.insert(item.clone(), value);
             }
         }
     }
-    Ok(secrets)
+    Ok(values)
 }
 
-/// `K=V` lines; blank lines and `#` comments are skipped.
-fn read_key_values(path: &Path) -> Result<Vec<(String, String)>> {
+/// The file a flag names, else act's default file in the working directory when it exists.
+pub(crate) fn default_file(given: Option<&Path>, default: &str) -> Option<std::path::PathBuf> {
+    match given {
+        Some(path) => Some(path.to_path_buf()),
+        None => Some(std::path::PathBuf::from(default)).filter(|path| path.is_file()),
+    }
+}
+
+/// `K=V` lines (dotenv style: an `export ` prefix and quotes around the value are dropped);
+/// blank lines and `#` comments are skipped.
+pub(crate) fn read_key_values(path: &Path) -> Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
     let mut pairs = Vec::new();
     for (index, line) in text.lines().enumerate() {
@@ -273,9 +303,15 @@ fn read_key_values(path: &Path) -> Result<Vec<(String, String)>> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        let line = line.strip_prefix("export ").unwrap_or(line);
         match line.split_once('=') {
             Some((key, value)) if !key.trim().is_empty() => {
-                pairs.push((key.trim().to_owned(), value.to_owned()));
+                let value = value.trim();
+                let unquoted = ['"', '\'']
+                    .iter()
+                    .find_map(|quote| value.strip_prefix(*quote)?.strip_suffix(*quote))
+                    .unwrap_or(value);
+                pairs.push((key.trim().to_owned(), unquoted.to_owned()));
             }
             _ => bail!("{}:{}: expected KEY=VALUE", path.display(), index + 1),
         }

@@ -5,17 +5,14 @@
 //! the job names none).
 //!
 //! Owns: [`Backends`] (what the caller plugged in), the matching, and a thin wrapper backend
-//! that adds the label's image and the config's `runner.envs` (an engine `EnvironmentLayer`)
-//! to every job. Must not: create
-//! containers or processes itself; the wrapped backends do.
+//! that adds the label's image to every job (the config's `runner.envs` reach jobs through
+//! `RunOptions::env`). Must not: create containers or processes itself; the wrapped backends
+//! do.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use runnel_config::{Label, LabelKind};
-use runnel_engine::backend::{
-    Backend, BackendError, ContainerSpec, EnvironmentLayer, JobEnvironment, JobSpec,
-};
+use runnel_engine::backend::{Backend, BackendError, ContainerSpec, JobEnvironment, JobSpec};
 use tokio_util::sync::CancellationToken;
 
 /// The backends the daemon may use.
@@ -33,7 +30,6 @@ pub(crate) fn select(
     runs_on: &[String],
     labels: &[Label],
     backends: &Backends,
-    envs: &BTreeMap<String, String>,
 ) -> Result<Arc<dyn Backend>, String> {
     let label = runs_on
         .iter()
@@ -52,7 +48,6 @@ pub(crate) fn select(
                 host: backends.host.clone(),
                 docker: backends.docker.clone(),
                 label: label.name.clone(),
-                envs: envs.clone(),
             }));
         }
         LabelKind::Docker { image } => match &backends.docker {
@@ -66,31 +61,21 @@ pub(crate) fn select(
             }
         },
     };
-    Ok(Arc::new(LabelBackend {
-        inner,
-        image,
-        envs: envs.clone(),
-    }))
+    Ok(Arc::new(LabelBackend { inner, image }))
 }
 
 /// A backend that picks, for each job it prepares, the backend its `runs-on` labels select:
 /// for a job calling a reusable workflow, whose called jobs each have their own `runs-on`.
-pub(crate) fn select_per_job(
-    labels: &[Label],
-    backends: &Backends,
-    envs: &BTreeMap<String, String>,
-) -> Arc<dyn Backend> {
+pub(crate) fn select_per_job(labels: &[Label], backends: &Backends) -> Arc<dyn Backend> {
     Arc::new(PerJobBackend {
         labels: labels.to_vec(),
         backends: backends.clone(),
-        envs: envs.clone(),
     })
 }
 
 struct PerJobBackend {
     labels: Vec<Label>,
     backends: Backends,
-    envs: BTreeMap<String, String>,
 }
 
 #[async_trait::async_trait]
@@ -100,13 +85,12 @@ impl Backend for PerJobBackend {
         spec: &JobSpec,
         cancel: &CancellationToken,
     ) -> Result<Box<dyn JobEnvironment>, BackendError> {
-        let backend =
-            select(&spec.labels, &self.labels, &self.backends, &self.envs).map_err(|message| {
-                BackendError::Failed {
-                    operation: format!("choose a backend for job `{}`", spec.job_key),
-                    message,
-                }
-            })?;
+        let backend = select(&spec.labels, &self.labels, &self.backends).map_err(|message| {
+            BackendError::Failed {
+                operation: format!("choose a backend for job `{}`", spec.job_key),
+                message,
+            }
+        })?;
         backend.prepare(spec, cancel).await
     }
 }
@@ -116,7 +100,6 @@ struct HostLabelBackend {
     host: Arc<dyn Backend>,
     docker: Result<Arc<dyn Backend>, String>,
     label: String,
-    envs: BTreeMap<String, String>,
 }
 
 #[async_trait::async_trait]
@@ -140,21 +123,16 @@ impl Backend for HostLabelBackend {
                 });
             }
         };
-        LabelBackend {
-            inner,
-            image: None,
-            envs: self.envs.clone(),
-        }
-        .prepare(spec, cancel)
-        .await
+        LabelBackend { inner, image: None }
+            .prepare(spec, cancel)
+            .await
     }
 }
 
-/// A backend with the label's image and the config's variables added.
+/// A backend with the label's image added.
 struct LabelBackend {
     inner: Arc<dyn Backend>,
     image: Option<String>,
-    envs: BTreeMap<String, String>,
 }
 
 #[async_trait::async_trait]
@@ -173,16 +151,7 @@ impl Backend for LabelBackend {
                 ..ContainerSpec::default()
             });
         }
-        let inner = self.inner.prepare(&spec, cancel).await?;
-        if self.envs.is_empty() {
-            return Ok(inner);
-        }
-        // Processes start with the config's `runner.envs`; the workflow's `env` still wins.
-        Ok(EnvironmentLayer {
-            env: self.envs.clone(),
-            ..EnvironmentLayer::default()
-        }
-        .wrap(inner))
+        self.inner.prepare(&spec, cancel).await
     }
 }
 
@@ -229,7 +198,7 @@ mod tests {
             name: "linux".to_owned(),
             kind: LabelKind::Host,
         }];
-        let backend = match select(&spec(None).labels, &labels, &backends, &BTreeMap::new()) {
+        let backend = match select(&spec(None).labels, &labels, &backends) {
             Ok(backend) => backend,
             Err(error) => panic!("{error}"),
         };

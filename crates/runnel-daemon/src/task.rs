@@ -232,15 +232,9 @@ async fn run_job(
         Ok(environments::select_per_job(
             &settings.labels,
             &settings.backends,
-            &settings.envs,
         ))
     } else {
-        environments::select(
-            &instance.runs_on,
-            &settings.labels,
-            &settings.backends,
-            &settings.envs,
-        )
+        environments::select(&instance.runs_on, &settings.labels, &settings.backends)
     };
     let backend = match selected {
         Ok(backend) => backend,
@@ -332,6 +326,7 @@ fn run_options(settings: &TaskSettings, task: &runner::Task, context: &TaskConte
     options.max_parallel_jobs = 1;
     options.default_job_timeout = settings.job_timeout;
     options.mask = settings.mask.clone();
+    options.env = settings.envs.clone();
     options.job_services = Some(crate::cache::task_services(settings.cache.clone(), context));
     options
 }

@@ -105,6 +105,9 @@ pub struct RunOptions {
     /// More values masked in every job's logs without being `secrets`: the runner's own
     /// credentials (its token, the cache store's keys), should a job find them.
     pub mask: Vec<String>,
+    /// Variables every process of every job starts with, over the environment's own and
+    /// under everything the workflow sets (the daemon's `runner.envs`, `runnel run --env`).
+    pub env: BTreeMap<String, String>,
     /// A local run over its working tree (`runnel run`): `actions/checkout` of the run's
     /// own repository is skipped, as act does, since the workspace holds the tree already.
     pub local_checkout: bool,
@@ -149,6 +152,7 @@ impl RunOptions {
             matrix_filter: Vec::new(),
             mask: Vec::new(),
             local_checkout: false,
+            env: BTreeMap::new(),
         }
     }
 }

@@ -301,3 +301,52 @@ fn workflow_and_job_env_see_the_workspace() {
     let expected = format!("ws={0}/sub top={0}/top", workspace.display());
     assert!(stdout.contains(&expected), "{expected}: {stdout}");
 }
+
+/// act's files and flags: `.env`/`--env` for every step's process (workflow `env:` wins),
+/// `.secrets` (masked), `.vars`, `.input` (`--input` wins), `-n` as `--plan`.
+#[test]
+fn act_files_and_flags_reach_the_jobs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_workflow(
+        dir.path(),
+        "on: workflow_dispatch\nenv:\n  OVERRIDDEN: by-workflow\njobs:\n  a:\n    runs-on: x\n    \
+         steps:\n      \
+         - run: echo \"env=$FROM_ENV_FILE flag=$FROM_FLAG over=$OVERRIDDEN var=${{ vars.COLOUR }} \
+         input=${{ inputs.size }}/${{ inputs.shape }} secret=${{ secrets.TOKEN }}\"\n",
+    );
+    let root = dir.path();
+    std::fs::write(
+        root.join(".env"),
+        "# comment\nexport FROM_ENV_FILE=\"dotenv\"\nOVERRIDDEN=by-env-file\n",
+    )
+    .expect("env");
+    std::fs::write(root.join(".secrets"), "TOKEN=very-secret-token\n").expect("secrets");
+    std::fs::write(root.join(".vars"), "COLOUR=blue\n").expect("vars");
+    std::fs::write(root.join(".input"), "size=large\nshape=round\n").expect("input");
+    let mut command = runnel();
+    command
+        .current_dir(root)
+        .args(["run", "workflow_dispatch", "--no-cache-server"])
+        .args(["--env", "FROM_FLAG=flag", "--input", "shape=square"])
+        .env("NO_COLOR", "1");
+    let output = run_expecting(command, None, &[0]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(
+            "env=dotenv flag=flag over=by-workflow var=blue input=large/square secret=***"
+        ),
+        "{stdout}"
+    );
+
+    let mut command = runnel();
+    command
+        .current_dir(root)
+        .args(["run", "workflow_dispatch", "-n"])
+        .env("NO_COLOR", "1");
+    let output = run_expecting(command, None, &[0]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !stdout.contains("env=dotenv"),
+        "a dry run runs nothing: {stdout}"
+    );
+}

@@ -397,6 +397,16 @@ impl<'a> JobState<'a> {
             .prepare_logged(backend, &spec, cancel)
             .await
             .map_err(|error| format!("preparing the job environment failed: {error}"))?;
+        // The runner's variables for every process (`runner.envs`, `--env`).
+        let environment = if self.request.options.env.is_empty() {
+            environment
+        } else {
+            crate::backend::EnvironmentLayer {
+                env: self.request.options.env.clone(),
+                ..crate::backend::EnvironmentLayer::default()
+            }
+            .wrap(environment)
+        };
         let environment = setup::attach_services(self, environment, timeout).await;
         // `hashFiles` reads the workspace the steps see (a job's copy, a job directory), not
         // the tree the run started from, wherever the environment has it on this machine.
