@@ -7,6 +7,7 @@
 //! carries on with the next key.
 
 mod contexts;
+mod cron;
 mod graph;
 mod job;
 mod step;

@@ -274,11 +274,13 @@ fn schedule(cx: &mut Converter<'_>, node: &Node) -> Vec<Spanned<String>> {
         }
         match cron {
             Some(cron) => {
-                if cron.value.split_whitespace().count() != 5 {
+                if !super::cron::is_valid(&cron.value) {
                     cx.error_hint(
                         cron.span,
-                        format!("invalid cron expression `{}`", cron.value),
-                        "a cron line has 5 fields: minute hour day-of-month month day-of-week"
+                        super::cron::INVALID_CRON.to_owned(),
+                        "fields: minute 0-59, hour 0-23, day 1-31, month 1-12 or JAN-DEC, \
+                         weekday 0-6 or SUN-SAT; each `*`, a value, a range `a-b`, a step \
+                         `x/n` or a list"
                             .to_owned(),
                     );
                 }
