@@ -12,6 +12,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     max_term_width = 100
 )]
 pub(crate) struct Cli {
+    /// Config file, as the Gitea runner takes it before the subcommand (`runnel -c
+    /// config.yaml daemon`); the subcommand's own `-c` wins.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -279,6 +283,20 @@ pub(crate) enum CacheCommand {
     Rm(CacheRmArgs),
     /// Remove entries unused for a while, then the least recently used beyond a total size.
     Prune(CachePruneArgs),
+}
+
+impl CacheArgs {
+    /// `runnel -c FILE cache …`: the config file, unless the subcommand names a cache itself.
+    pub(crate) fn default_config(&mut self, config: Option<PathBuf>) {
+        let dir = match &mut self.command {
+            CacheCommand::Ls(args) => &mut args.dir,
+            CacheCommand::Rm(args) => &mut args.dir,
+            CacheCommand::Prune(args) => &mut args.dir,
+        };
+        if dir.dir.is_none() && dir.s3.is_none() && dir.config.is_none() {
+            dir.config = config;
+        }
+    }
 }
 
 /// Which cache directory: `--dir`, else `cache.dir` of `-c`, else `runnel run`'s default.

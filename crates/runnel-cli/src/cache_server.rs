@@ -26,7 +26,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct CacheServerArgs {
     /// Config file whose `cache:` section gives what the flags leave out.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// The address to listen on [default: 0.0.0.0, every interface].
     #[arg(long, value_name = "ADDR")]
     addr: Option<IpAddr>,

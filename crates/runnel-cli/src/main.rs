@@ -35,17 +35,54 @@ pub(crate) enum Outcome {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `runnel -c FILE VERB` as the Gitea runner's command lines have it.
+    let global = cli.config;
+    let unused = |verb: &str| {
+        if let Some(path) = &global {
+            eprintln!(
+                "runnel: warning: `runnel {verb}` reads no config file; -c {} is ignored",
+                path.display()
+            );
+        }
+    };
     let result = match cli.command {
-        Command::Validate(a) => validate::run(&a),
-        Command::Eval(a) => eval::run(&a),
-        Command::Plan(a) => plan::run(&a),
-        Command::Run(a) => run::run(&a),
-        Command::Register(a) => register::run(&a),
-        Command::Daemon(a) => daemon::run(&a),
+        Command::Validate(a) => {
+            unused("validate");
+            validate::run(&a)
+        }
+        Command::Eval(a) => {
+            unused("eval");
+            eval::run(&a)
+        }
+        Command::Plan(a) => {
+            unused("plan");
+            plan::run(&a)
+        }
+        Command::Run(a) => {
+            unused("run");
+            run::run(&a)
+        }
+        Command::Register(mut a) => {
+            a.config = a.config.or(global);
+            register::run(&a)
+        }
+        Command::Daemon(mut a) => {
+            a.config = a.config.or(global);
+            daemon::run(&a)
+        }
         Command::GenerateConfig => generate_config::run(),
-        Command::Doctor(a) => doctor::run(&a),
-        Command::Cache(a) => cache_cmd::run(&a),
-        Command::CacheServer(a) => cache_server::run(&a),
+        Command::Doctor(mut a) => {
+            a.config = a.config.or(global);
+            doctor::run(&a)
+        }
+        Command::Cache(mut a) => {
+            a.default_config(global);
+            cache_cmd::run(&a)
+        }
+        Command::CacheServer(mut a) => {
+            a.config = a.config.or(global);
+            cache_server::run(&a)
+        }
         Command::BenchParse(a) => bench::run(&a),
     };
     match result {

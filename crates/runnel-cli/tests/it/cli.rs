@@ -233,3 +233,25 @@ fn validate_json_reports_each_file_of_a_directory() {
         }
     }
 }
+
+/// The Gitea runner's command lines put `-c` before the verb (`act_runner -c config.yaml
+/// daemon`); runnel takes it there as well as after the verb.
+#[test]
+fn the_config_file_may_come_before_the_verb() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "runner:\n  file: no-such.runner\n").expect("config");
+    let config = config.display().to_string();
+    for args in [
+        vec!["-c", config.as_str(), "daemon"],
+        vec!["daemon", "-c", config.as_str()],
+        vec!["--config", config.as_str(), "daemon", "--once"],
+    ] {
+        let mut command = runnel();
+        command.current_dir(dir.path()).args(&args);
+        let output = run_expecting(command, None, &[2]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        // The config was read: its `runner.file` is the one the daemon looked for.
+        assert!(stderr.contains("no-such.runner"), "{args:?}: {stderr}");
+    }
+}
