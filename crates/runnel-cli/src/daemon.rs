@@ -41,7 +41,7 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<Outcome> {
         .build()
         .context("start the async runtime")?;
     runtime.block_on(async {
-        let backends = backends(&config).await;
+        let backends = backends(&config).await?;
         let shutdown = CancellationToken::new();
         runnel_daemon::cancel_on_signals(shutdown.clone()).context("install signal handlers")?;
         runnel_backends::host::restore_default_signals_for_steps();
@@ -83,7 +83,9 @@ pub(crate) fn init_logging(level: &str) {
         .try_init();
 }
 
-async fn backends(config: &Config) -> Backends {
+/// The backends the config's labels need; an error when `container.require_docker` is set
+/// and no Docker engine answers (the Gitea runner exits then too).
+async fn backends(config: &Config) -> Result<Backends> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let root = config
         .host
@@ -111,12 +113,17 @@ async fn backends(config: &Config) -> Backends {
             .iter()
             .any(|l| matches!(l.kind, LabelKind::Docker { .. }));
     let docker = connect_docker(config, wants_docker).await;
-    Backends {
+    if config.container.require_docker
+        && let Err(reason) = &docker
+    {
+        anyhow::bail!("container.require_docker is set and Docker is not available: {reason}");
+    }
+    Ok(Backends {
         // Host jobs' `services:` run as containers publishing on 127.0.0.1 when Docker
         // answers; otherwise such a job fails saying so.
         host: Arc::new(HostWithDockerServices::new(host, docker.clone())),
         docker: docker.map(|docker| docker as Arc<dyn Backend>),
-    }
+    })
 }
 
 /// The Docker backend, after removing what runners that died left there; or why there is

@@ -326,6 +326,7 @@ impl Config {
             config: Config::default(),
             errors: Vec::new(),
             warnings: Vec::new(),
+            network_mode: None,
         };
         let parsed = runnel_yaml::parse(text);
         // Like the peer's decoder, only the first document counts; later ones are ignored.
@@ -383,6 +384,8 @@ struct Reader<'a> {
     config: Config,
     errors: Vec<Problem>,
     warnings: Vec<Problem>,
+    /// The deprecated `container.network_mode`, applied once every key is read.
+    network_mode: Option<(String, Span)>,
 }
 
 impl Reader<'_> {
@@ -438,6 +441,30 @@ impl Reader<'_> {
                 _ => self.unknown(&key, at),
             }
         }
+        self.apply_network_mode();
+    }
+
+    /// act_runner's deprecated `container.network_mode`, read as it does when `network` is
+    /// empty: `bridge` meant a network of the runner's own (now an empty `network`), any
+    /// other value is the network.
+    fn apply_network_mode(&mut self) {
+        let Some((mode, at)) = self.network_mode.take() else {
+            return;
+        };
+        let applied = if !self.config.container.network.is_empty() {
+            "ignored: container.network is set".to_owned()
+        } else if mode == "bridge" {
+            "`bridge` reads as an empty container.network (a network of the runner's own)"
+                .to_owned()
+        } else {
+            self.config.container.network = mode.clone();
+            format!("read as container.network: {mode}")
+        };
+        let problem = self.problem(
+            at,
+            format!("container.network_mode is deprecated, use container.network; {applied}"),
+        );
+        self.warnings.push(problem);
     }
 
     fn section(&mut self, name: &str, node: &Node, read: fn(&mut Self, &str, &Node) -> bool) {
@@ -480,7 +507,11 @@ impl Reader<'_> {
             "capacity" => {
                 if let Some(n) = self.integer(path, v) {
                     if n < 1 {
-                        self.error(v.span, format!("{path}: must be at least 1"));
+                        // The Gitea runner runs one job at a time then, not none.
+                        let problem =
+                            self.problem(v.span, format!("{path}: {n} is less than 1; 1 is used"));
+                        self.warnings.push(problem);
+                        self.config.runner.capacity = 1;
                     } else {
                         self.config.runner.capacity = usize::try_from(n).unwrap_or(usize::MAX);
                     }
@@ -492,13 +523,20 @@ impl Reader<'_> {
                 }
             }
             "env_file" => set(self.string(path, v), |s| self.config.runner.env_file = s),
-            "timeout" => set(self.duration(path, v), |d| self.config.runner.timeout = d),
+            // A zero timeout means the default, as in the Gitea runner (not "fail at once").
+            "timeout" => set(self.duration(path, v), |d| {
+                if !d.is_zero() {
+                    self.config.runner.timeout = d;
+                }
+            }),
             "shutdown_timeout" => set(self.duration(path, v), |d| {
                 self.config.runner.shutdown_timeout = d
             }),
             "insecure" => set(self.boolean(path, v), |b| self.config.runner.insecure = b),
             "fetch_timeout" => set(self.duration(path, v), |d| {
-                self.config.runner.fetch_timeout = d
+                if !d.is_zero() {
+                    self.config.runner.fetch_timeout = d;
+                }
             }),
             "fetch_interval" => set(self.duration(path, v), |d| {
                 self.config.runner.fetch_interval = d
@@ -618,6 +656,11 @@ impl Reader<'_> {
     fn container_key(&mut self, path: &str, v: &Node) -> bool {
         match path {
             "container.network" => set(self.string(path, v), |s| self.config.container.network = s),
+            "container.network_mode" => {
+                if let Some(mode) = self.string(path, v).filter(|mode| !mode.is_empty()) {
+                    self.network_mode = Some((mode, v.span));
+                }
+            }
             "container.privileged" => set(self.boolean(path, v), |b| {
                 self.config.container.privileged = b
             }),
@@ -700,9 +743,12 @@ impl Reader<'_> {
         match &v.kind {
             _ if v.is_null() => Some(false),
             // By text, so a quoted "true" reads as true too (as the peer's decoder does).
+            // YAML 1.1's words too, as the Gitea runner's decoder takes them.
             NodeKind::Scalar(scalar) => match scalar.text.as_str() {
-                "true" | "True" | "TRUE" => Some(true),
-                "false" | "False" | "FALSE" => Some(false),
+                "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y"
+                | "Y" => Some(true),
+                "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n"
+                | "N" => Some(false),
                 other => {
                     self.error(v.span, format!("{path}: `{other}` is not true or false"));
                     None

@@ -255,3 +255,27 @@ fn the_config_file_may_come_before_the_verb() {
         assert!(stderr.contains("no-such.runner"), "{args:?}: {stderr}");
     }
 }
+
+/// `container.require_docker: true` and no engine: the daemon does not start (as the Gitea
+/// runner), instead of running host jobs only.
+#[test]
+fn require_docker_without_an_engine_stops_the_daemon() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "container:\n  require_docker: yes\n  docker_host: unix:///nonexistent/docker.sock\n  \
+         docker_timeout: 1s\n",
+    )
+    .expect("config");
+    let mut command = runnel();
+    command
+        .current_dir(dir.path())
+        .args(["-c", "config.yaml", "daemon"]);
+    let output = run_expecting(command, None, &[2]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("container.require_docker is set and Docker is not available"),
+        "{stderr}"
+    );
+}

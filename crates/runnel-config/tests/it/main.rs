@@ -189,14 +189,13 @@ fn runnel_additions_metrics_and_spool_dir() {
 #[test]
 fn wrong_values_are_errors_with_positions_all_at_once() {
     let found = problems(
-        "runner:\n  capacity: 0\n  timeout: 3 hours\n  insecure: yes\n  labels: linux\ncache:\n  port: 70000\n",
+        "runner:\n  capacity: -1\n  timeout: 3 hours\n  insecure: maybe\n  labels: linux\ncache:\n  port: 70000\n",
     );
     assert_eq!(
         found,
         [
-            "config.yaml:2:13: runner.capacity: must be at least 1",
             "config.yaml:3:12: runner.timeout: invalid duration `3 hours`: unknown unit ` hours` (use ns, us, ms, s, m or h)",
-            "config.yaml:4:13: runner.insecure: `yes` is not true or false",
+            "config.yaml:4:13: runner.insecure: `maybe` is not true or false",
             "config.yaml:5:11: runner.labels: expected a list",
             "config.yaml:7:9: cache.port: 70000 is not a port number",
         ]
@@ -372,4 +371,38 @@ fn cache_shared_secret_from_the_config_or_a_file_not_both() {
     );
     let both = problems("cache:\n  shared_secret: a\n  shared_secret_file: /f\n");
     assert!(both.iter().any(|p| p.contains("not both")), "{both:?}");
+}
+
+/// What the Gitea runner (v3) makes of values runnel used to refuse: a capacity below 1 runs
+/// one job, a zero timeout is the default, YAML 1.1's yes/no/on/off are booleans, and the
+/// deprecated `container.network_mode` still names the network.
+#[test]
+fn values_the_gitea_runner_accepts_mean_what_they_mean_there() {
+    let loaded = parse(
+        "runner:\n  capacity: 0\n  timeout: 0s\n  fetch_timeout: 0s\n  insecure: yes\n\
+         container:\n  privileged: off\n  force_pull: On\n  network_mode: host\n",
+    );
+    let c = &loaded.config;
+    assert_eq!(c.runner.capacity, 1);
+    assert_eq!(c.runner.timeout, Config::default().runner.timeout);
+    assert_eq!(
+        c.runner.fetch_timeout,
+        Config::default().runner.fetch_timeout
+    );
+    assert!(c.runner.insecure);
+    assert!(!c.container.privileged);
+    assert!(c.container.force_pull);
+    assert_eq!(c.container.network, "host");
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "config.yaml:2:13: runner.capacity: 0 is less than 1; 1 is used",
+            "config.yaml:9:17: container.network_mode is deprecated, use container.network; read as container.network: host",
+        ]
+    );
+    let bridge = parse("container:\n  network_mode: bridge\n");
+    assert_eq!(bridge.config.container.network, "");
+    let both = parse("container:\n  network: ci\n  network_mode: host\n");
+    assert_eq!(both.config.container.network, "ci");
 }
