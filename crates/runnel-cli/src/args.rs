@@ -233,14 +233,19 @@ pub(crate) struct RegisterArgs {
     /// The Gitea instance URL, e.g. https://gitea.example.com/.
     #[arg(long)]
     pub(crate) instance: Option<String>,
-    /// The runner registration token (from Gitea's runner settings).
+    /// The runner registration token (from Gitea's runner settings) [default: the
+    /// `--token-file`, else GITEA_RUNNER_REGISTRATION_TOKEN, else
+    /// GITEA_RUNNER_REGISTRATION_TOKEN_FILE].
     #[arg(long)]
     pub(crate) token: Option<String>,
+    /// A file holding the registration token (its first line), as the Gitea runner takes it.
+    #[arg(long, value_name = "FILE", conflicts_with = "token")]
+    pub(crate) token_file: Option<PathBuf>,
     /// The runner's name [default: this machine's host name].
     #[arg(long)]
     pub(crate) name: Option<String>,
-    /// Labels, comma separated: NAME, NAME:host or NAME:docker://IMAGE [default: the Gitea
-    /// runner's ubuntu-* docker labels].
+    /// Labels, comma separated: NAME, NAME:host or NAME:docker://IMAGE [default: the config's
+    /// `runner.labels`, else the Gitea runner's ubuntu-* docker labels].
     #[arg(long, value_delimiter = ',')]
     pub(crate) labels: Vec<String>,
     /// Never prompt; take everything from the flags.

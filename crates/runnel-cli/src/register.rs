@@ -33,12 +33,15 @@ pub(crate) fn run(args: &RegisterArgs) -> Result<Outcome> {
             None,
         )?,
     };
-    let token = match &args.token {
-        Some(token) => token.clone(),
+    let token = match given_token(args)? {
+        Some(token) => token,
         None => prompt.ask("Runner registration token", None)?,
     };
     if instance.trim().is_empty() || token.trim().is_empty() {
-        bail!("--instance and --token are needed (or run in a terminal without --no-interactive)");
+        bail!(
+            "--instance and a token (--token, --token-file or GITEA_RUNNER_REGISTRATION_TOKEN) \
+             are needed (or run in a terminal without --no-interactive)"
+        );
     }
     let hostname = host_name();
     let name = match &args.name {
@@ -48,6 +51,8 @@ pub(crate) fn run(args: &RegisterArgs) -> Result<Outcome> {
     };
     let labels = if !args.labels.is_empty() {
         args.labels.clone()
+    } else if !config.runner.labels.is_empty() {
+        config.runner.labels.clone()
     } else {
         let default = DEFAULT_LABELS.join(",");
         let answer = if interactive {
@@ -91,6 +96,32 @@ pub(crate) fn run(args: &RegisterArgs) -> Result<Outcome> {
         display(&options.runner_file)
     );
     Ok(Outcome::Success)
+}
+
+/// The registration token from `--token`, `--token-file`, or the Gitea runner's container
+/// variables (`GITEA_RUNNER_REGISTRATION_TOKEN`, `…_TOKEN_FILE`), in that order.
+fn given_token(args: &RegisterArgs) -> Result<Option<String>> {
+    if let Some(token) = &args.token {
+        return Ok(Some(token.clone()));
+    }
+    let from_file = |path: &Path| -> Result<String> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("read the registration token from {}", path.display()))?;
+        Ok(text.lines().next().unwrap_or_default().trim().to_owned())
+    };
+    if let Some(path) = &args.token_file {
+        return from_file(path).map(Some);
+    }
+    if let Some(token) = std::env::var("GITEA_RUNNER_REGISTRATION_TOKEN")
+        .ok()
+        .filter(|token| !token.trim().is_empty())
+    {
+        return Ok(Some(token.trim().to_owned()));
+    }
+    match std::env::var_os("GITEA_RUNNER_REGISTRATION_TOKEN_FILE") {
+        Some(path) if !path.is_empty() => from_file(Path::new(&path)).map(Some),
+        _ => Ok(None),
+    }
 }
 
 fn display(path: &Path) -> String {

@@ -43,14 +43,6 @@ pub struct RegisterOptions {
 pub enum RegisterError {
     #[error("invalid labels: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Labels(Vec<LabelError>),
-    #[error(
-        "{path} already holds the registration of runner `{name}` (id {id}); delete it to register a new runner"
-    )]
-    AlreadyRegistered {
-        path: PathBuf,
-        name: String,
-        id: i64,
-    },
     #[error("an instance URL and a registration token are needed")]
     Missing,
     #[error("cannot set up a client for {instance}")]
@@ -86,12 +78,21 @@ pub async fn register(options: &RegisterOptions) -> Result<RunnerFile, RegisterE
         return Err(RegisterError::Labels(errors));
     }
     if options.runner_file.exists() {
-        let existing = RunnerFile::load(&options.runner_file)?;
-        return Err(RegisterError::AlreadyRegistered {
-            path: options.runner_file.clone(),
-            name: existing.name,
-            id: existing.id,
-        });
+        // As the Gitea runner: a new registration replaces the file (the old runner stays
+        // listed in Gitea until someone removes it there).
+        match RunnerFile::load(&options.runner_file) {
+            Ok(existing) => tracing::warn!(
+                path = %options.runner_file.display(),
+                "replacing the registration of runner `{}` (id {}) in the runner file",
+                existing.name,
+                existing.id
+            ),
+            Err(error) => tracing::warn!(
+                path = %options.runner_file.display(),
+                %error,
+                "replacing an unreadable runner file"
+            ),
+        }
     }
     let mut config = ClientConfig::new(&options.instance, &options.version);
     config.insecure_tls = options.insecure;

@@ -28,15 +28,37 @@ fn register_writes_the_runner_file_and_gitea_lists_the_runner() {
         [runner.label.as_str()],
         "only the name goes to Gitea"
     );
-    // Registering again over an existing file is refused.
+    // Registering again replaces the file, as the Gitea runner does; the token may come
+    // from a file and the labels from the config (its `-c` before the verb).
+    let dir = runner.dir.path();
+    std::fs::write(dir.join("token"), format!("{}\n", gitea.registration_token))
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        dir.join("config.yaml"),
+        "runner:\n  labels: ['from-config:host']\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let again = runnel()
-        .current_dir(runner.dir.path())
-        .args(["register", "--no-interactive", "--instance", &gitea.url])
-        .args(["--token", &gitea.registration_token, "--labels", "x"])
+        .current_dir(dir)
+        .args(["-c", "config.yaml", "register", "--no-interactive"])
+        .args(["--instance", &gitea.url, "--token-file", "token"])
+        .args(["--name", &format!("{}-again", runner.label)])
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(again.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds the registration"));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("replacing the registration of runner"),
+        "{stderr}"
+    );
+    let file = std::fs::read_to_string(dir.join(".runner")).unwrap_or_else(|e| panic!("{e}"));
+    let file: serde_json::Value = serde_json::from_str(&file).unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(file["id"].as_i64(), Some(runner.id), "{file}");
+    assert_eq!(
+        file["labels"],
+        serde_json::json!(["from-config:host"]),
+        "{file}"
+    );
 }
 
 #[test]
