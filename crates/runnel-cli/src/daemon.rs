@@ -17,7 +17,7 @@ use runnel_backends::docker::{
     DockerBackend, DockerBackendConfig, JobFiles, JobNetwork, RegistryAuth,
 };
 use runnel_backends::host::{HostBackend, HostConfig, HostWithDockerServices, WorkspaceMode};
-use runnel_config::{Config, LabelKind};
+use runnel_config::{Config, DockerHostUse, LabelKind};
 use runnel_daemon::{Backends, DaemonOptions};
 use runnel_engine::backend::Backend;
 use tokio_util::sync::CancellationToken;
@@ -206,10 +206,7 @@ async fn connect_waiting(
 fn docker_config(config: &Config) -> DockerBackendConfig {
     let mut docker_config = DockerBackendConfig::safe_defaults();
     let container = &config.container;
-    let docker_host = container.docker_host.trim();
-    if !docker_host.is_empty() && docker_host != "-" {
-        docker_config.docker_host = Some(docker_host.to_owned());
-    }
+    apply_docker_host(&mut docker_config, &container.docker_host_use());
     docker_config.valid_volumes = container.valid_volumes.clone();
     // act_runner runs job, service and action containers privileged when this is set; the
     // default (false) keeps them unprivileged and refuses `--privileged` in `options:`.
@@ -236,6 +233,39 @@ fn docker_config(config: &Config) -> DockerBackendConfig {
         root: Some(docker_jobs_root(config)),
     };
     docker_config
+}
+
+/// `container.docker_host` as the Gitea runner reads it: which engine, and whether its socket
+/// goes into job containers (an empty value written in the file, or a `unix://` URL: yes; `-`
+/// or no key at all: no). Whoever holds the socket owns the host: `generate-config` writes `-`.
+fn apply_docker_host(docker_config: &mut DockerBackendConfig, wanted: &DockerHostUse) {
+    let (engine, mount) = match wanted {
+        DockerHostUse::Detect | DockerHostUse::DetectNoMount => (None, false),
+        DockerHostUse::DetectAndMount => (None, true),
+        DockerHostUse::Url(url) => (Some(url.clone()), true),
+    };
+    if mount {
+        let url = engine
+            .clone()
+            .or_else(|| std::env::var("DOCKER_HOST").ok())
+            .unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned());
+        match url.strip_prefix("unix://") {
+            Some(path) => {
+                docker_config.mount_docker_socket = true;
+                docker_config.docker_socket_path = path.to_owned();
+                tracing::warn!(
+                    "container.docker_host mounts the Docker socket {path} into job containers: \
+                     every job may control the engine, and so this machine (docker_host: \"-\" \
+                     keeps it out)"
+                );
+            }
+            None => tracing::warn!(
+                "container.docker_host: the engine {url} is no unix socket; nothing is mounted \
+                 into job containers"
+            ),
+        }
+    }
+    docker_config.docker_host = engine;
 }
 
 /// `container.network`: empty is runnel's shared `runnel-jobs` bridge (jobs reach the
@@ -302,6 +332,41 @@ mod tests {
             }
         );
         assert!(!docker.mount_docker_socket, "the safe default stays");
+    }
+
+    #[test]
+    fn docker_host_means_what_it_means_to_the_gitea_runner() {
+        let mounted = |text: &str| {
+            let docker = docker_config(&parse(text));
+            (
+                docker.docker_host.clone(),
+                docker
+                    .mount_docker_socket
+                    .then(|| docker.docker_socket_path.clone()),
+            )
+        };
+        // No key: runnel's safe default. `-`: the same, said out loud.
+        assert_eq!(mounted("container:\n  network: ''\n"), (None, None));
+        assert_eq!(mounted("container:\n  docker_host: '-'\n"), (None, None));
+        // Written empty (the Gitea runner's generated config): the engine found, mounted.
+        let (engine, socket) = mounted("container:\n  docker_host: ''\n");
+        assert_eq!(engine, None);
+        assert!(socket.is_some_and(|path| path.ends_with(".sock")));
+        // A URL: that engine; a unix socket is mounted, a TCP engine cannot be.
+        assert_eq!(
+            mounted("container:\n  docker_host: unix:///run/user/1000/docker.sock\n"),
+            (
+                Some("unix:///run/user/1000/docker.sock".to_owned()),
+                Some("/run/user/1000/docker.sock".to_owned())
+            )
+        );
+        assert_eq!(
+            mounted("container:\n  docker_host: tcp://10.0.0.5:2375\n"),
+            (Some("tcp://10.0.0.5:2375".to_owned()), None)
+        );
+        // What generate-config writes keeps the socket out.
+        let example = docker_config(&parse(runnel_config::EXAMPLE_CONFIG));
+        assert!(!example.mount_docker_socket);
     }
 
     #[test]

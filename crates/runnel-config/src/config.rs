@@ -145,8 +145,11 @@ pub struct ContainerSection {
     pub options: String,
     pub workdir_parent: String,
     pub valid_volumes: Vec<String>,
-    /// Empty: detect; `-`: detect but do not mount the socket into jobs.
+    /// The engine, and whether its socket goes into job containers: see
+    /// [`ContainerSection::docker_host_use`].
     pub docker_host: String,
+    /// Whether the file wrote `docker_host` at all (the Gitea runner's meaning applies then).
+    pub docker_host_written: bool,
     pub force_pull: bool,
     pub force_rebuild: bool,
     pub require_docker: bool,
@@ -154,6 +157,36 @@ pub struct ContainerSection {
     /// runnel addition: a PEM file of CA certificates that job, service and action
     /// containers trust (on top of the runner machine's system bundle).
     pub ca_bundle: Option<PathBuf>,
+}
+
+/// What `container.docker_host` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DockerHostUse {
+    /// Not in the file: the engine runnel finds (`DOCKER_HOST`, else the local socket), never
+    /// mounted into jobs (runnel's safe default).
+    Detect,
+    /// Written empty, as the Gitea runner's generated config has it: the engine runnel finds,
+    /// and its socket mounted into job containers, as the Gitea runner does.
+    DetectAndMount,
+    /// `-`: the engine runnel finds, not mounted.
+    DetectNoMount,
+    /// A URL (`unix:///path`, `tcp://host:port`): that engine; a `unix://` socket is mounted
+    /// into job containers, as the Gitea runner does.
+    Url(String),
+}
+
+impl ContainerSection {
+    /// The Gitea runner's meaning of `docker_host` for a file that sets it; runnel's safe
+    /// default (no socket in jobs) for one that does not.
+    pub fn docker_host_use(&self) -> DockerHostUse {
+        let host = self.docker_host.trim();
+        match (self.docker_host_written, host) {
+            (false, "") => DockerHostUse::Detect,
+            (true, "") => DockerHostUse::DetectAndMount,
+            (_, "-") => DockerHostUse::DetectNoMount,
+            (_, url) => DockerHostUse::Url(url.to_owned()),
+        }
+    }
 }
 
 /// `host:`.
@@ -217,6 +250,7 @@ impl Default for Config {
                 workdir_parent: "workspace".to_owned(),
                 valid_volumes: Vec::new(),
                 docker_host: String::new(),
+                docker_host_written: false,
                 force_pull: false,
                 force_rebuild: false,
                 require_docker: false,
@@ -672,7 +706,8 @@ impl Reader<'_> {
                 self.config.container.valid_volumes = l
             }),
             "container.docker_host" => set(self.string(path, v), |s| {
-                self.config.container.docker_host = s
+                self.config.container.docker_host = s;
+                self.config.container.docker_host_written = true;
             }),
             "container.force_pull" => set(self.boolean(path, v), |b| {
                 self.config.container.force_pull = b

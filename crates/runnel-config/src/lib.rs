@@ -12,8 +12,9 @@ mod labels;
 mod size;
 
 pub use config::{
-    CacheSection, Config, ConfigError, ContainerSection, DEFAULT_METRICS_ADDR, HostSection, Loaded,
-    LogSection, MetricsSection, Problem, RunnerSection, S3Section, TransportChoice, parse_env_file,
+    CacheSection, Config, ConfigError, ContainerSection, DEFAULT_METRICS_ADDR, DockerHostUse,
+    HostSection, Loaded, LogSection, MetricsSection, Problem, RunnerSection, S3Section,
+    TransportChoice, parse_env_file,
 };
 pub use duration::{format_duration, parse_duration};
 pub use labels::{DEFAULT_LABELS, Label, LabelError, LabelKind, parse_labels};

@@ -170,3 +170,67 @@ fn volumes_are_normalised_before_valid_volumes_match() {
         assert!(text.contains(&expected), "{name}: {expected}\n{text}");
     }
 }
+
+/// `container.docker_host` as the Gitea runner reads it, against the real Gitea: written
+/// empty, the engine's socket is in the job container and `docker build` works there (the
+/// Docker CLI comes from this machine through `valid_volumes`); `-` (what `generate-config`
+/// writes) keeps it out.
+#[test]
+fn docker_host_mounts_the_engine_only_when_the_config_asks() {
+    let test = "docker_host_mounts_the_engine_only_when_the_config_asks";
+    let Some(gitea) = gitea(test) else {
+        return;
+    };
+    let cli = "/usr/bin/docker";
+    assert!(
+        Path::new(cli).exists(),
+        "{test}: Debian's docker.io client is missing"
+    );
+    for (docker_host, mounted) in [("''", true), ("'-'", false)] {
+        let runner = register_with(
+            gitea,
+            "socket",
+            |l| format!("{l}:docker://runnel-test/debian:bookworm"),
+            &[],
+        );
+        runner.write_config(&format!(
+            "container:\n  docker_host: {docker_host}\n  valid_volumes: ['{cli}']\n"
+        ));
+        let label = &runner.label;
+        let jobs = format!(
+            r#"  build:
+    runs-on: {label}
+    container:
+      image: runnel-test/debian:bookworm
+      volumes:
+        - {cli}:/usr/local/bin/docker:ro
+    steps:
+      - run: |
+          if [ -S /var/run/docker.sock ]; then echo "socket present"; else echo "socket absent"; exit 0; fi
+          docker version --format 'engine {{{{.Server.Version}}}}'
+          printf 'FROM runnel-test/busybox\nRUN echo built-in-job\n' > Dockerfile
+          docker build -q -t runnel-it/built-in-job:{label} . && echo "build ok"
+          docker rmi -f runnel-it/built-in-job:{label} >/dev/null
+"#
+        );
+        gitea.push_workflow(label, &workflow(label, &jobs));
+        let daemon = runner.daemon(&["-c", "config.yaml", "--once"]);
+        let status = runner.wait(daemon);
+        assert!(status.success(), "{status}\n{}", runner.daemon_log());
+        let job = completed_jobs(gitea, &runner, 1).remove(0);
+        let text = gitea.log_text(&job);
+        assert_eq!(job["conclusion"], "success", "{docker_host}: {text}");
+        if mounted {
+            for expected in ["socket present", "engine ", "build ok"] {
+                assert!(text.contains(expected), "{docker_host}: {expected}\n{text}");
+            }
+            assert!(
+                runner.daemon_log().contains("mounts the Docker socket"),
+                "the operator is warned: {}",
+                runner.daemon_log()
+            );
+        } else {
+            assert!(text.contains("socket absent"), "{docker_host}: {text}");
+        }
+    }
+}
