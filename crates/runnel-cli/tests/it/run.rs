@@ -256,15 +256,10 @@ fn checkout_of_the_own_repository_uses_the_working_tree() {
             "git@gitea.example.com:acme/tool.git",
         ],
     );
-    let mut command = runnel();
-    command
-        .current_dir(dir.path())
-        .args(["run", "--no-cache-server", "-a", "octo"])
-        // Nothing may be fetched: this source does not exist.
-        .args(["--actions-url", "file:///nonexistent-runnel-mirror"])
-        .env("NO_COLOR", "1");
-    let output = run_expecting(command, None, &[0]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    // Nothing may be fetched: the actions URL does not exist.
+    let args = ["--no-cache-server", "-a", "octo"];
+    let mirror = ["--actions-url", "file:///nonexistent-runnel-mirror"];
+    let (stdout, _) = run_in(dir.path(), &[&args[..], &mirror[..]].concat(), 0);
     assert_eq!(
         stdout
             .matches("Skipping `actions/checkout@v4`: the workspace is this run's working tree")
@@ -290,13 +285,7 @@ fn workflow_and_job_env_see_the_workspace() {
          env:\n      WS: ${{ github.workspace }}/sub\n    steps:\n      \
          - run: echo \"ws=$WS top=$TOP\"\n",
     );
-    let mut command = runnel();
-    command
-        .current_dir(dir.path())
-        .args(["run", "--no-cache-server"])
-        .env("NO_COLOR", "1");
-    let output = run_expecting(command, None, &[0]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (stdout, _) = run_in(dir.path(), &["--no-cache-server"], 0);
     let workspace = std::fs::canonicalize(dir.path()).expect("canonical");
     let expected = format!("ws={0}/sub top={0}/top", workspace.display());
     assert!(stdout.contains(&expected), "{expected}: {stdout}");
@@ -323,14 +312,15 @@ fn act_files_and_flags_reach_the_jobs() {
     std::fs::write(root.join(".secrets"), "TOKEN=very-secret-token\n").expect("secrets");
     std::fs::write(root.join(".vars"), "COLOUR=blue\n").expect("vars");
     std::fs::write(root.join(".input"), "size=large\nshape=round\n").expect("input");
-    let mut command = runnel();
-    command
-        .current_dir(root)
-        .args(["run", "workflow_dispatch", "--no-cache-server"])
-        .args(["--env", "FROM_FLAG=flag", "--input", "shape=square"])
-        .env("NO_COLOR", "1");
-    let output = run_expecting(command, None, &[0]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let args = [
+        "workflow_dispatch",
+        "--no-cache-server",
+        "--env",
+        "FROM_FLAG=flag",
+        "--input",
+        "shape=square",
+    ];
+    let (stdout, _) = run_in(root, &args, 0);
     assert!(
         stdout.contains(
             "env=dotenv flag=flag over=by-workflow var=blue input=large/square secret=***"
@@ -338,13 +328,7 @@ fn act_files_and_flags_reach_the_jobs() {
         "{stdout}"
     );
 
-    let mut command = runnel();
-    command
-        .current_dir(root)
-        .args(["run", "workflow_dispatch", "-n"])
-        .env("NO_COLOR", "1");
-    let output = run_expecting(command, None, &[0]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (stdout, _) = run_in(root, &["workflow_dispatch", "-n"], 0);
     assert!(
         !stdout.contains("env=dotenv"),
         "a dry run runs nothing: {stdout}"
