@@ -230,6 +230,28 @@ pub(crate) fn set_env(contexts: &mut Object, env: &IndexMap<String, String>) {
     contexts.insert("env", object(env_object));
 }
 
+/// A step's file-command variables, `GITHUB_ENV` … `GITHUB_STEP_SUMMARY`, and the `GITEA_*`
+/// names the Gitea runner sets for the same files; `at` maps each path to where the step sees
+/// it. Set last, so no `env:` can redirect them.
+pub(crate) fn file_command_env(
+    files: &FileCommandPaths,
+    at: impl Fn(&str) -> String,
+) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    for (suffix, path) in [
+        ("ENV", &files.env),
+        ("OUTPUT", &files.output),
+        ("PATH", &files.path),
+        ("STATE", &files.state),
+        ("STEP_SUMMARY", &files.step_summary),
+    ] {
+        let value = at(path);
+        env.push((format!("GITEA_{suffix}"), value.clone()));
+        env.push((format!("GITHUB_{suffix}"), value));
+    }
+    env
+}
+
 /// The default variables of semantics.md 4.3, read back from the contexts so both agree.
 pub(crate) fn default_env(contexts: &Object, options: &RunOptions) -> BTreeMap<String, String> {
     let field = |context: &str, name: &str| -> String {
@@ -298,6 +320,18 @@ pub(crate) fn default_env(contexts: &Object, options: &RunOptions) -> BTreeMap<S
     set("RUNNER_NAME", field("runner", "name"));
     set("RUNNER_OS", field("runner", "os"));
     set("RUNNER_TEMP", field("runner", "temp"));
+    // GitHub's runner: the directory that holds the workspace (`/home/runner/work/repo` for
+    // `…/repo/repo`).
+    let workspace = field("github", "workspace");
+    let parent = workspace
+        .trim_end_matches('/')
+        .rsplit_once('/')
+        .map_or(
+            "/",
+            |(parent, _)| if parent.is_empty() { "/" } else { parent },
+        )
+        .to_owned();
+    set("RUNNER_WORKSPACE", parent);
     set("RUNNER_TOOL_CACHE", field("runner", "tool_cache"));
     if options.debug {
         set("RUNNER_DEBUG", "1".to_owned());

@@ -334,3 +334,27 @@ fn act_files_and_flags_reach_the_jobs() {
         "a dry run runs nothing: {stdout}"
     );
 }
+
+/// The Gitea runner's names for the file commands (`GITEA_OUTPUT`, …) work like GitHub's,
+/// and `RUNNER_WORKSPACE` is the directory holding the workspace.
+#[test]
+fn gitea_file_command_names_and_runner_workspace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_workflow(
+        dir.path(),
+        "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      \
+         - id: first\n        run: |\n          echo \"colour=blue\" >> \"$GITEA_OUTPUT\"\n          \
+         echo \"FROM_GITEA_ENV=set\" >> \"$GITEA_ENV\"\n          \
+         [ \"$GITEA_STEP_SUMMARY\" = \"$GITHUB_STEP_SUMMARY\" ] && echo same-summary-file\n          \
+         [ \"$RUNNER_WORKSPACE\" = \"$(dirname \"$GITHUB_WORKSPACE\")\" ] && echo runner-workspace-ok\n      \
+         - run: echo \"colour=${{ steps.first.outputs.colour }} env=$FROM_GITEA_ENV\"\n",
+    );
+    let (stdout, _) = run_in(dir.path(), &["--no-cache-server"], 0);
+    for expected in [
+        "same-summary-file",
+        "runner-workspace-ok",
+        "colour=blue env=set",
+    ] {
+        assert!(stdout.contains(expected), "{expected}: {stdout}");
+    }
+}

@@ -598,15 +598,7 @@ impl JobState<'_> {
             }
             env.insert("PATH".to_owned(), parts.join(":"));
         }
-        for (name, value) in [
-            ("GITHUB_ENV", &files.env),
-            ("GITHUB_OUTPUT", &files.output),
-            ("GITHUB_PATH", &files.path),
-            ("GITHUB_STATE", &files.state),
-            ("GITHUB_STEP_SUMMARY", &files.step_summary),
-        ] {
-            env.insert(name.to_owned(), value.clone());
-        }
+        env.extend(contexts::file_command_env(files, str::to_owned));
         env
     }
 

@@ -272,14 +272,10 @@ impl JobState<'_> {
                 "GITHUB_EVENT_PATH",
                 format!("{WORKFLOW}/{}", file_name(&event_path)),
             ),
-            ("GITHUB_ENV", file_command(&files.env)),
-            ("GITHUB_OUTPUT", file_command(&files.output)),
-            ("GITHUB_PATH", file_command(&files.path)),
-            ("GITHUB_STATE", file_command(&files.state)),
-            ("GITHUB_STEP_SUMMARY", file_command(&files.step_summary)),
         ] {
             env.insert(name.to_owned(), value);
         }
+        env.extend(crate::contexts::file_command_env(files, file_command));
         let mount = |source: &str, target: &str| ContainerMount {
             source: source.to_owned(),
             target: target.to_owned(),
