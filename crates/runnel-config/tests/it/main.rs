@@ -49,6 +49,14 @@ fn the_example_config_is_the_defaults() {
     let mut expected = Config::default();
     // The example names the conventional env file; absent, it changes nothing.
     expected.runner.env_file = ".env".to_owned();
+    // It writes `docker_host: '-'`: what no key means too (no socket in jobs), said out loud,
+    // since an empty value written there would mount the socket as the Gitea runner does.
+    expected.container.docker_host = "-".to_owned();
+    expected.container.docker_host_written = true;
+    assert_eq!(
+        loaded.config.container.docker_host_use(),
+        runnel_config::DockerHostUse::DetectNoMount
+    );
     assert_eq!(loaded.config, expected);
 }
 
