@@ -26,11 +26,16 @@ service_stop() {
 }
 
 # service_free_port: prints a free port of 127.0.0.1 (random ones until nothing answers on
-# one); fails when 50 tries found none.
+# one); fails when 50 tries found none. The ports lie below the kernel's ephemeral range
+# (ip_local_port_range): a port there can be taken by any outgoing connection or `bind(:0)` of
+# the tests between this check and the server's own bind, which then fails with "address
+# already in use" (seen on a fresh machine).
 service_free_port() {
-  local candidate
+  local candidate low=32768 high
+  read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  [ "$low" -gt 12000 ] 2>/dev/null || low=32768
   for _ in $(seq 1 50); do
-    candidate=$(( 20000 + RANDOM % 40000 ))
+    candidate=$(( 10000 + RANDOM % (low - 10000) ))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then echo "$candidate"; return 0; fi
   done
   return 1
