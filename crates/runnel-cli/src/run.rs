@@ -299,20 +299,9 @@ pub(crate) fn read_key_values(path: &Path) -> Result<Vec<(String, String)>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
     let mut pairs = Vec::new();
     for (index, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let line = line.strip_prefix("export ").unwrap_or(line);
-        match line.split_once('=') {
-            Some((key, value)) if !key.trim().is_empty() => {
-                let value = value.trim();
-                let unquoted = ['"', '\'']
-                    .iter()
-                    .find_map(|quote| value.strip_prefix(*quote)?.strip_suffix(*quote))
-                    .unwrap_or(value);
-                pairs.push((key.trim().to_owned(), unquoted.to_owned()));
-            }
+        match runnel_config::parse_env_line(line) {
+            runnel_config::EnvLine::Blank => {}
+            runnel_config::EnvLine::Pair(key, value) if !key.is_empty() => pairs.push((key, value)),
             _ => bail!("{}:{}: expected KEY=VALUE", path.display(), index + 1),
         }
     }

@@ -13,8 +13,8 @@ mod size;
 
 pub use config::{
     CacheSection, Config, ConfigError, ContainerSection, DEFAULT_METRICS_ADDR, DockerHostUse,
-    HostSection, Loaded, LogSection, MetricsSection, Problem, RunnerSection, S3Section,
-    TransportChoice, parse_env_file,
+    EnvLine, HostSection, Loaded, LogSection, MetricsSection, Problem, RunnerSection, S3Section,
+    TransportChoice, parse_env_file, parse_env_line,
 };
 pub use duration::{format_duration, parse_duration};
 pub use labels::{DEFAULT_LABELS, Label, LabelError, LabelKind, parse_labels};

@@ -167,10 +167,7 @@ pub(crate) async fn prepare(
         created: Mutex::new(Created::default()),
         agent: None,
         steps: StepPolicy::of(config),
-        bound_workspace: spec
-            .workspace_source
-            .clone()
-            .filter(|_| config.bind_workspace),
+        bound_workspace: workspace::bound(spec, config).map(Path::to_path_buf),
     };
     let built = build(
         &context,
@@ -256,14 +253,10 @@ async fn build(
     let job_name = format!("{}-job", context.name);
     // The user's tree (`runnel run`) is copied into the job's workspace unless the
     // config binds it (`--bind`).
-    let bound_source = spec
-        .workspace_source
-        .as_deref()
-        .filter(|_| config.bind_workspace);
-    let copied_source = spec
-        .workspace_source
-        .as_deref()
-        .filter(|_| !config.bind_workspace);
+    let (bound_source, copied_source) = (
+        workspace::bound(spec, config),
+        workspace::copied(spec, config),
+    );
     let mut work_subdirs = vec!["_temp", "_tool", "_runnel"];
     if bound_source.is_none() {
         work_subdirs.push("workspace");
@@ -556,11 +549,7 @@ fn job_container_body(
             ..Default::default()
         }],
     };
-    if let Some(source) = spec
-        .workspace_source
-        .as_ref()
-        .filter(|_| context.config.bind_workspace)
-    {
+    if let Some(source) = workspace::bound(spec, context.config) {
         mounts.push(Mount {
             target: Some(workspace::path(context.config)),
             source: Some(source.display().to_string()),

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use bollard::Docker;
 use bollard::models::{Mount, MountType, MountVolumeOptions};
-use runnel_engine::backend::BackendError;
+use runnel_engine::backend::{BackendError, JobSpec};
 
 use super::workdir::HostWorkDir;
 use super::{DockerBackendConfig, archive};
@@ -66,6 +66,20 @@ pub(crate) fn mount(
             ..Default::default()
         },
     })
+}
+
+/// The source tree a job's workspace is, mounted (`--bind`), if any.
+pub(crate) fn bound<'s>(spec: &'s JobSpec, config: &DockerBackendConfig) -> Option<&'s Path> {
+    spec.workspace_source
+        .as_deref()
+        .filter(|_| config.bind_workspace)
+}
+
+/// The source tree copied into a job's workspace (`runnel run` without `--bind`), if any.
+pub(crate) fn copied<'s>(spec: &'s JobSpec, config: &DockerBackendConfig) -> Option<&'s Path> {
+    spec.workspace_source
+        .as_deref()
+        .filter(|_| !config.bind_workspace)
 }
 
 /// Copies the working tree at `source` into the job directory's `workspace`.
