@@ -6,5 +6,4 @@
 
 pub mod docker;
 pub mod host;
-pub mod router;
 mod tree_copy;

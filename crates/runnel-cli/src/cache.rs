@@ -6,16 +6,13 @@
 //! `--cache-external-server` with `--cache-secret-file` uses a fleet's `runnel cache-server`
 //! for the cache (artifacts stay here).
 //!
-//! Wiring only: the service is `runnel_daemon::cache`, the protocols `runnel_cache`.
+//! Wiring only: the flags become `config.yaml`'s `cache:` section; the service is
+//! `runnel_assembly::grants`, the protocols `runnel_cache`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use runnel_daemon::cache::{
-    CacheServices, CacheSettings, DEFAULT_SIZE_LIMIT, LocalServices, SharedSecret,
-};
-use runnel_engine::JobServices;
+use runnel_config::CacheSection;
 
 use crate::args::RunArgs;
 
@@ -34,26 +31,18 @@ pub(crate) fn default_dir() -> PathBuf {
         .join("cache")
 }
 
-/// The services `runnel run` hands its jobs; `None` with `--no-cache-server`.
-pub(crate) async fn run_services(args: &RunArgs) -> Result<Option<Arc<dyn JobServices>>> {
-    if args.no_cache_server {
-        return Ok(None);
-    }
-    let settings = CacheSettings {
-        dir: args.cache_server_path.clone().unwrap_or_else(default_dir),
-        host: args.cache_server_addr.clone().unwrap_or_default(),
-        port: args.cache_server_port,
-        external_server: args.cache_external_server.clone().unwrap_or_default(),
-        size_limit: args.cache_size_limit.unwrap_or(DEFAULT_SIZE_LIMIT),
-        docker_host: None,
-        serve_artifacts: true,
-        s3: args.cache_s3.as_deref().map(s3_section).transpose()?,
-        shared_secret: args
-            .cache_secret_file
-            .clone()
-            .map_or(SharedSecret::None, SharedSecret::File),
-    };
-    if args.cache_external_server.is_some() && args.cache_secret_file.is_none() {
+/// `runnel run`'s cache flags as `config.yaml`'s `cache:` section (the run's default directory
+/// is its own, not the daemon's `~/.cache/actcache`).
+pub(crate) fn apply_flags(args: &RunArgs, cache: &mut CacheSection) -> Result<()> {
+    cache.enabled = !args.no_cache_server;
+    cache.dir = Some(args.cache_server_path.clone().unwrap_or_else(default_dir));
+    cache.host = args.cache_server_addr.clone().unwrap_or_default();
+    cache.port = args.cache_server_port;
+    cache.external_server = args.cache_external_server.clone().unwrap_or_default();
+    cache.size_limit = args.cache_size_limit;
+    cache.s3 = args.cache_s3.as_deref().map(s3_section).transpose()?;
+    cache.shared_secret_file = args.cache_secret_file.clone();
+    if cache.enabled && args.cache_external_server.is_some() && args.cache_secret_file.is_none() {
         // `runnel run` installs no log subscriber: the service's own warning would not show.
         eprintln!(
             "runnel: warning: --cache-external-server without --cache-secret-file: jobs get the \
@@ -61,11 +50,7 @@ pub(crate) async fn run_services(args: &RunArgs) -> Result<Option<Arc<dyn JobSer
              overwrite the entries of every repository"
         );
     }
-    let cache = CacheServices::start(&settings)
-        .await
-        .with_context(|| format!("starting the cache server in {}", settings.dir.display()))?;
-    tracing::debug!(cache = ?cache, "cache server started");
-    Ok(Some(Arc::new(LocalServices::new(cache))))
+    Ok(())
 }
 
 /// `http(s)://host[:port]/BUCKET[/PREFIX]` as `cache.s3` would say it.

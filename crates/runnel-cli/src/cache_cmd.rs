@@ -100,7 +100,7 @@ fn location(args: &CacheDirArgs) -> Result<Location> {
         let config = crate::daemon::load_config(path)?;
         return Ok(match config.cache.s3 {
             Some(s3) => Location::S3(s3),
-            None => Location::Dir(runnel_daemon::cache::config_dir(&config)),
+            None => Location::Dir(runnel_assembly::grants::config_dir(&config)),
         });
     }
     Ok(Location::Dir(crate::cache::default_dir()))
@@ -128,7 +128,7 @@ async fn open(args: &CacheDirArgs) -> Result<Option<(String, Managed)>> {
             let scratch = ScratchDir(
                 std::env::temp_dir().join(format!("runnel-cache-cmd-{}", std::process::id())),
             );
-            let config = runnel_daemon::cache::s3_store_config(&s3, scratch.0.clone(), u64::MAX);
+            let config = runnel_assembly::grants::s3_store_config(&s3, scratch.0.clone(), u64::MAX);
             let store = S3Store::open(config)
                 .await
                 .with_context(|| format!("opening the cache in {name}"))?;

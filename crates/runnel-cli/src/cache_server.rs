@@ -5,7 +5,7 @@
 //! act_runner configs that have no secret). Prints where it listens; SIGTERM or SIGINT stops
 //! accepting, lets requests in flight finish (up to [`DRAIN_TIMEOUT`]) and exits 0.
 //!
-//! Wiring only: the server is `runnel_daemon::cache::start_standalone`.
+//! Wiring only: the server is `runnel_assembly::grants::start_standalone`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use runnel_assembly::grants::{CacheSettings, DEFAULT_SIZE_LIMIT, SharedSecret};
 use runnel_config::Config;
-use runnel_daemon::cache::{CacheSettings, DEFAULT_SIZE_LIMIT, SharedSecret};
 use tokio_util::sync::CancellationToken;
 
 use crate::Outcome;
@@ -73,7 +73,7 @@ pub(crate) fn run(args: &CacheServerArgs) -> Result<Outcome> {
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         runnel_daemon::cancel_on_signals(shutdown.clone()).context("install signal handlers")?;
-        let server = runnel_daemon::cache::start_standalone(&settings, listen, args.no_auth)
+        let server = runnel_assembly::grants::start_standalone(&settings, listen, args.no_auth)
             .await
             .context("starting the cache server")?;
         let store = match &settings.s3 {
@@ -124,7 +124,7 @@ fn settings(args: &CacheServerArgs, config: &Config) -> Result<CacheSettings> {
         dir: args
             .dir
             .clone()
-            .unwrap_or_else(|| runnel_daemon::cache::config_dir(config)),
+            .unwrap_or_else(|| runnel_assembly::grants::config_dir(config)),
         host: String::new(),
         port: 0,
         external_server: String::new(),

@@ -16,7 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use runnel_backends::docker::{DockerBackend, DockerBackendConfig};
+use runnel_assembly::Purpose;
+use runnel_backends::docker::DockerBackend;
 use runnel_config::{Config, Label, LabelKind};
 use runnel_protocol::runner_file::RunnerFile;
 use runnel_protocol::{Client, ClientConfig, RetryPolicy};
@@ -342,11 +343,8 @@ async fn check_docker(config: &Config, labels: &[Label], findings: &mut Vec<Find
         ));
         return;
     }
-    let mut docker_config = DockerBackendConfig::safe_defaults();
-    let docker_host = config.container.docker_host.trim();
-    if !docker_host.is_empty() && docker_host != "-" {
-        docker_config.docker_host = Some(docker_host.to_owned());
-    }
+    // The backend the daemon would make from this config (its `container.options` checked).
+    let docker_config = runnel_assembly::docker::docker_config(config, &Purpose::Daemon);
     if !images.is_empty()
         && let Some(finding) = reach::docker_group(docker_config.docker_host.as_deref())
     {

@@ -1,20 +1,21 @@
 //! `runnel run`: runs the workflows an event triggers on this machine, like `act`, with live
 //! output per job and step, a summary table, and exit code 1 when a job failed.
 //!
-//! Wiring only: events come from `plan::event_from_args`, jobs run in `runnel_engine`, steps
-//! in the host or Docker backend chosen per job by `-P` label mappings (unmapped labels run on
-//! this machine), output through `terminal::TerminalSink` (which also prints each job's step
-//! summaries after it; `--summary-dir` writes them to files at the end).
+//! Wiring only: events come from `plan::event_from_args`; the flags become a `Config` (the `-P`
+//! mappings its labels, the cache and container flags its sections) that `runnel_assembly`
+//! turns into the backends and the cache service, as for the daemon (unmapped labels run on
+//! this machine); jobs run in `runnel_engine`, output through `terminal::TerminalSink` (which
+//! also prints each job's step summaries after it; `--summary-dir` writes them to files at the
+//! end).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use runnel_backends::docker::{DockerBackend, DockerBackendConfig, JobNetwork, Teardown};
-use runnel_backends::host::{HostBackend, HostConfig};
-use runnel_backends::router::{LabelRouter, Platform};
-use runnel_engine::{JobResult, RunOptions, WorkflowResult};
+use runnel_assembly::{Assembly, LocalRun, Purpose};
+use runnel_config::Config;
+use runnel_engine::{JobResult, WorkflowResult};
 use tokio_util::sync::CancellationToken;
 
 use crate::Outcome;
@@ -33,7 +34,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
         event.vars = vars;
     }
     let secrets = secrets_from_args(args)?;
-    let platforms = parse_platforms(&args.platforms)?;
+    let config = config_from_args(args)?;
 
     let paths = match &args.workflows {
         Some(path) => vec![path.clone()],
@@ -66,9 +67,18 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
     }
 
     let workspace = std::env::current_dir().context("current directory")?;
-    let mut options = RunOptions::local(Some(workspace));
+    let purpose = Purpose::Local(LocalRun {
+        workspace,
+        bind_workspace: args.bind,
+    });
+    let sink = Arc::new(TerminalSink::new(false));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let assembly = runtime.block_on(Assembly::start(&config, purpose))?;
+    let mut options = assembly.options().clone();
     options.secrets = secrets;
-    options.env = env_from_args(args)?;
     options.job_filter = args.job.clone();
     options.matrix_filter = args.matrix.clone();
     options.local_checkout = !args.no_skip_checkout;
@@ -81,31 +91,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
     if let Some(url) = &args.actions_url {
         options.actions_url = url.clone();
     }
-    let sink = Arc::new(TerminalSink::new(false));
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("start the async runtime")?;
-    // Connecting to Docker (a few round trips to the engine) overlaps starting the cache.
-    let docker = runtime.spawn({
-        let sink = sink.clone();
-        let images = ImagePolicy {
-            ca_bundle: args.ca_bundle.clone(),
-            force_pull: args.pull,
-            force_rebuild: args.rebuild,
-            bind_workspace: args.bind,
-        };
-        async move { connect_docker(&sink, images).await }
-    });
-    options.job_services = runtime.block_on(crate::cache::run_services(args))?;
-    let docker = runtime
-        .block_on(docker)
-        .unwrap_or_else(|join| Err(format!("connect to Docker: {join}")));
-    let host = HostBackend::new(HostConfig::default());
-    // Processes and job directories of an earlier run that was killed.
-    host.cleanup_leftovers();
-    let backend = LabelRouter::new(platforms, Platform::Host, host, docker);
+    let backend = assembly.router();
     let cancel = CancellationToken::new();
     runtime.spawn(cancel_on_ctrl_c(cancel.clone(), sink.clone()));
     runtime.block_on(async { runnel_backends::host::restore_default_signals_for_steps() });
@@ -132,21 +118,21 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
             workflow,
             &event,
             &options,
-            &backend,
+            backend,
             sink.clone(),
             cancel.clone(),
         ));
         let result = match result {
             Ok(result) => result,
             Err(error) => {
-                finish_teardowns(&runtime, &backend, &sink);
+                finish_teardowns(&runtime, &assembly, &sink);
                 bail!("{}: {error}", workflow_plan.file)
             }
         };
         print_summary(&sink, &result);
         failed |= result.result != JobResult::Success;
     }
-    finish_teardowns(&runtime, &backend, &sink);
+    finish_teardowns(&runtime, &assembly, &sink);
     if let Some(dir) = &args.summary_dir {
         write_summaries(dir, &sink.job_summaries())?;
     }
@@ -308,72 +294,51 @@ pub(crate) fn read_key_values(path: &Path) -> Result<Vec<(String, String)>> {
     Ok(pairs)
 }
 
-/// `-P` mappings as act takes them: `LABEL=IMAGE`, `LABEL=docker://IMAGE`, and
-/// `LABEL=-self-hosted` (also `host`) for this machine.
-fn parse_platforms(platforms: &[String]) -> Result<Vec<(String, Platform)>> {
+/// The flags mapped onto `config.yaml`'s keys, so that a local run is assembled as the daemon
+/// is: `-P` mappings are labels, `--env` is `runner.envs`, the cache flags are `cache:`, the
+/// image flags `container:` (Docker's default bridge, as `docker run` and act: a local run's
+/// jobs need no isolation from each other, and it starts containers sooner).
+fn config_from_args(args: &RunArgs) -> Result<Config> {
+    let mut config = Config::default();
+    config.runner.labels = labels_from_platforms(&args.platforms)?;
+    config.runner.envs = env_from_args(args)?;
+    crate::cache::apply_flags(args, &mut config.cache)?;
+    let container = &mut config.container;
+    container.network = "bridge".to_owned();
+    container.ca_bundle = args.ca_bundle.clone();
+    container.force_pull = args.pull;
+    container.force_rebuild = args.rebuild;
+    container.docker_timeout = std::time::Duration::ZERO;
+    Ok(config)
+}
+
+/// `-P` mappings as act takes them (`LABEL=IMAGE`, `LABEL=docker://IMAGE`, and
+/// `LABEL=-self-hosted`, also `host`, for this machine), as `config.yaml` labels.
+fn labels_from_platforms(platforms: &[String]) -> Result<Vec<String>> {
     platforms
         .iter()
         .map(|platform| {
             let Some((label, target)) = platform.split_once('=') else {
                 bail!("-P {platform}: expected LABEL=IMAGE, LABEL=docker://IMAGE or LABEL=-self-hosted");
             };
-            let target = target.trim();
-            let chosen = match target {
-                "-self-hosted" | "host" => Platform::Host,
+            let label = label.trim();
+            Ok(match target.trim() {
+                "-self-hosted" | "host" => format!("{label}:host"),
                 "" => bail!("-P {platform}: no image after `=`"),
-                image => Platform::Docker {
-                    image: image.strip_prefix("docker://").unwrap_or(image).to_owned(),
-                },
-            };
-            Ok((label.trim().to_owned(), chosen))
+                image => format!(
+                    "{label}:docker://{}",
+                    image.strip_prefix("docker://").unwrap_or(image)
+                ),
+            })
         })
         .collect()
 }
 
 /// Waits until the containers of finished jobs are removed (they go in the background).
-fn finish_teardowns(runtime: &tokio::runtime::Runtime, backend: &LabelRouter, sink: &TerminalSink) {
-    if let Err(error) = runtime.block_on(backend.finish_teardowns()) {
+fn finish_teardowns(runtime: &tokio::runtime::Runtime, assembly: &Assembly, sink: &TerminalSink) {
+    if let Err(error) = runtime.block_on(assembly.finish()) {
         sink.println(&format!(
             "runnel: warning: cleaning up after the jobs: {error}"
         ));
     }
-}
-
-/// What `runnel run`'s flags say about the images, trust and workspace of job containers.
-struct ImagePolicy {
-    ca_bundle: Option<std::path::PathBuf>,
-    /// `--pull`: pull images even when present (act's `--pull`).
-    force_pull: bool,
-    /// `--rebuild`: rebuild Dockerfile actions even when built (act's `--rebuild`).
-    force_rebuild: bool,
-    /// `--bind`: mount the working tree instead of copying it.
-    bind_workspace: bool,
-}
-
-/// The Docker backend when an engine answers, after removing what dead runners left behind;
-/// otherwise why not, which is said only if a job needs Docker.
-async fn connect_docker(sink: &TerminalSink, images: ImagePolicy) -> Result<DockerBackend, String> {
-    let config = DockerBackendConfig {
-        ca_bundle: images.ca_bundle,
-        force_pull: images.force_pull,
-        force_rebuild: images.force_rebuild,
-        bind_workspace: images.bind_workspace,
-        // Jobs end sooner; `finish_teardowns` waits for the removals before the run ends.
-        teardown: Teardown::Background,
-        // Like `docker run` and act: a local run's jobs need no isolation from each other,
-        // and the default bridge starts containers sooner (no embedded DNS).
-        job_network: JobNetwork::DefaultBridge,
-        ..DockerBackendConfig::safe_defaults()
-    };
-    let docker = DockerBackend::connect(config).await.map_err(|e| {
-        format!(
-            "{e} (start dockerd, or run the job's label on this machine with -P LABEL=-self-hosted)"
-        )
-    })?;
-    if let Err(error) = docker.cleanup_leftovers().await {
-        sink.println(&format!(
-            "runnel: warning: cleaning up leftovers of earlier runs: {error}"
-        ));
-    }
-    Ok(docker)
 }

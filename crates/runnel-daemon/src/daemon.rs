@@ -22,7 +22,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::environments::Backends;
 use crate::metrics::Metrics;
 use crate::reload::{Live, Reloader};
 use crate::reporter::{CLOSE_PATIENCE, ReportContext, Reporter, ReporterTiming, error_chain};
@@ -30,6 +29,7 @@ use crate::spool::Parked;
 use crate::summary::SummaryUploads;
 use crate::task::{TaskSettings, run_task};
 use crate::transport;
+use runnel_assembly::Assembly;
 
 /// How the daemon runs.
 #[derive(Debug, Clone)]
@@ -77,7 +77,7 @@ pub enum DaemonError {
 /// Runs the daemon until `shutdown` is cancelled (or, with `once`, one task is done).
 pub async fn run_daemon(
     options: DaemonOptions,
-    backends: Backends,
+    assembly: Arc<Assembly>,
     shutdown: CancellationToken,
 ) -> Result<(), DaemonError> {
     let config = &options.config;
@@ -168,11 +168,10 @@ pub async fn run_daemon(
         runner_name: runner_file.name.clone(),
         version: options.version.clone(),
         labels,
-        backends,
+        assembly,
         envs: config.runner.envs.clone(),
         job_timeout: config.runner.timeout,
         github_mirror: config.runner.github_mirror.clone(),
-        cache: crate::cache::start_for_daemon(config).await,
         mask: crate::task::runner_credentials(config, &runner_file.token),
     });
     // Ready for systemd once declared and the cache server (which jobs need) is listening.

@@ -7,13 +7,11 @@
 //! (`runnel-config`) or speak the wire protocol itself (`runnel-protocol`).
 //!
 //! Entry points: [`register`] and [`run_daemon`] (with [`cancel_on_signals`] for SIGTERM and
-//! SIGINT). The caller plugs in the backends ([`Backends`]): `host` labels run on the host
-//! backend, `docker://image` labels on the Docker backend when there is one.
+//! SIGINT). The caller hands in the runner's [`runnel_assembly::Assembly`] (its backends, cache
+//! service and base options), made from the same config.
 
-pub mod cache;
 mod context;
 mod daemon;
-mod environments;
 mod metrics;
 mod notify;
 mod register;
@@ -24,7 +22,6 @@ mod summary;
 mod task;
 
 pub use daemon::{DaemonError, DaemonOptions, cancel_on_signals, run_daemon};
-pub use environments::Backends;
 pub use register::{RegisterError, RegisterOptions, register};
 
 /// The config's transport choice in the client's terms.

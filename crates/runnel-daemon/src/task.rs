@@ -18,10 +18,12 @@ use runnel_workflow::{LiteralOrExpr, Workflow};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{TaskContext, needs_state};
-use crate::environments::{self, Backends};
 use crate::metrics::Metrics;
 use crate::reporter::{ReportContext, Reporter};
 use crate::spool::TaskSpool;
+use runnel_assembly::Assembly;
+use runnel_assembly::grants::{CacheServices, TaskServices};
+use runnel_engine::JobServices;
 
 /// What every task of this runner shares.
 #[derive(Clone)]
@@ -34,12 +36,11 @@ pub(crate) struct TaskSettings {
     pub(crate) runner_name: String,
     pub(crate) version: String,
     pub(crate) labels: Vec<Label>,
-    pub(crate) backends: Backends,
+    /// The runner's backends, cache service and base options.
+    pub(crate) assembly: Arc<Assembly>,
     pub(crate) envs: BTreeMap<String, String>,
     pub(crate) job_timeout: Duration,
     pub(crate) github_mirror: String,
-    /// The cache service (`cache:`), `None` when disabled.
-    pub(crate) cache: Option<Arc<crate::cache::CacheServices>>,
     /// The runner's own credentials, masked in every job's log ([`runner_credentials`]).
     pub(crate) mask: Vec<String>,
 }
@@ -228,21 +229,18 @@ async fn run_job(
             "a called job of a reusable workflow Gitea expanded: inputs and secrets come with the task"
         );
     }
-    let selected = if job.call.is_some() {
-        Ok(environments::select_per_job(
-            &settings.labels,
-            &settings.backends,
-        ))
-    } else {
-        environments::select(&instance.runs_on, &settings.labels, &settings.backends)
-    };
-    let backend = match selected {
-        Ok(backend) => backend,
-        Err(message) => {
-            reporter.runner_row(&message);
-            return (JobResult::Failure, Vec::new());
-        }
-    };
+    // Each job (a called workflow's jobs too) goes where its own `runs-on` says; a plain job
+    // that cannot run here is said before anything starts.
+    let backend = settings
+        .assembly
+        .router()
+        .with_labels(settings.labels.clone());
+    if job.call.is_none()
+        && let Err(message) = backend.check(&instance.runs_on)
+    {
+        reporter.runner_row(&message);
+        return (JobResult::Failure, Vec::new());
+    }
     let options = run_options(settings, task, context);
     let strategy = StrategyInfo {
         fail_fast: match job.strategy.as_ref().and_then(|s| s.fail_fast.as_ref()) {
@@ -270,7 +268,7 @@ async fn run_job(
             () = limit.cancelled() => false,
         }
     });
-    let outcome = runnel_engine::run_job(&request, backend.as_ref(), &sink, job_cancel).await;
+    let outcome = runnel_engine::run_job(&request, &backend, &sink, job_cancel).await;
     watchdog.abort();
     let timed_out = matches!(watchdog.await, Ok(true));
     if timed_out {
@@ -284,7 +282,7 @@ async fn run_job(
 }
 
 fn run_options(settings: &TaskSettings, task: &runner::Task, context: &TaskContext) -> RunOptions {
-    let mut options = RunOptions::local(None);
+    let mut options = settings.assembly.options().clone();
     options.runner = RunnerInfo::this_machine(&settings.runner_name);
     let server_url = context.text("server_url");
     if !server_url.is_empty() {
@@ -323,10 +321,23 @@ fn run_options(settings: &TaskSettings, task: &runner::Task, context: &TaskConte
                 .is_some_and(|v| v == "true")
         });
     options.github_overrides = context.github_overrides();
-    options.max_parallel_jobs = 1;
     options.default_job_timeout = settings.job_timeout;
     options.mask = settings.mask.clone();
     options.env = settings.envs.clone();
-    options.job_services = Some(crate::cache::task_services(settings.cache.clone(), context));
+    options.job_services = Some(task_services(settings.assembly.cache().cloned(), context));
     options
+}
+
+/// One task's grants: Gitea's URLs and runtime token (`gitea_runtime_token`, else the task
+/// token of older Gitea versions), plus our cache.
+fn task_services(cache: Option<Arc<CacheServices>>, context: &TaskContext) -> Arc<dyn JobServices> {
+    let mut token = context.text("gitea_runtime_token");
+    if token.is_empty() {
+        token = context.text("token");
+    }
+    Arc::new(TaskServices::new(
+        cache,
+        &context.text("server_url"),
+        &token,
+    ))
 }

@@ -17,8 +17,6 @@ use crate::docker::DockerBackend;
 
 /// The host backend with services: jobs without `services:` go to the host backend as they
 /// are; jobs with them get their services from `docker`, or fail saying why Docker is missing.
-/// For callers that hold the two backends separately (the daemon); `LabelRouter` does the same
-/// for the jobs it routes to the host.
 pub struct HostWithDockerServices {
     host: HostBackend,
     docker: Result<Arc<DockerBackend>, String>,

@@ -502,7 +502,7 @@ fn host_port(host: &str, port: u16) -> String {
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = String::new();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -652,39 +652,6 @@ impl JobServices for TaskServices {
             cache.tokens.revoke(lease);
         }
     }
-}
-
-/// The daemon's service, started from `config.yaml`'s `cache:` (`None` when disabled or when
-/// it cannot start, which is logged: jobs then run without a cache, as with the peer).
-pub(crate) async fn start_for_daemon(config: &runnel_config::Config) -> Option<Arc<CacheServices>> {
-    let settings = CacheSettings::from_config(config)?;
-    match CacheServices::start(&settings).await {
-        Ok(cache) => {
-            tracing::info!(cache = ?cache, dir = %settings.dir.display(), "cache service ready");
-            Some(cache)
-        }
-        Err(error) => {
-            tracing::warn!(error = %error, cause = error_chain(&error), "the cache service did not start; jobs run without a cache");
-            None
-        }
-    }
-}
-
-/// One task's services: Gitea's URLs and runtime token (`gitea_runtime_token`, else the task
-/// token of older Gitea versions), plus our cache.
-pub(crate) fn task_services(
-    cache: Option<Arc<CacheServices>>,
-    context: &crate::context::TaskContext,
-) -> Arc<dyn JobServices> {
-    let mut token = context.text("gitea_runtime_token");
-    if token.is_empty() {
-        token = context.text("token");
-    }
-    Arc::new(TaskServices::new(
-        cache,
-        &context.text("server_url"),
-        &token,
-    ))
 }
 
 mod gateway;

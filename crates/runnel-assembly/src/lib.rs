@@ -1,0 +1,300 @@
+//! One job assembly: configuration (`config.yaml`, or `runnel run`'s flags mapped onto the same
+//! [`Config`]) turned into what every job of a runner gets — the backend its labels select
+//! ([`router`]), the runner's grants to it (the cache and artifact services, [`grants`]) and the
+//! run options they share. `runnel run` and the daemon both call [`Assembly::start`]; they
+//! differ in the sink, the action source and the [`Purpose`] below, nothing else.
+//!
+//! A new backend is one module (in `runnel-backends`), one [`runnel_config::LabelKind`], and one
+//! arm in [`router::Router::prepare`] and in [`Assembly::start`].
+//!
+//! Owns: which backends exist and how they are configured and connected (the one place a
+//! Docker backend is made: [`docker`]), leftovers of dead runners removed at start, the cache
+//! service's life. Must not: print (it logs through `tracing`), talk to Gitea, or run jobs.
+
+pub mod docker;
+pub mod grants;
+pub mod router;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use runnel_backends::docker::DockerBackend;
+use runnel_backends::host::{HostBackend, HostConfig, HostWithDockerServices, WorkspaceMode};
+use runnel_config::{Config, Label, LabelKind};
+use runnel_engine::RunOptions;
+use runnel_engine::backend::{Backend, BackendError};
+
+use crate::docker::Patience;
+use crate::grants::{CacheServices, CacheSettings, CacheStartError};
+use crate::router::{Backends, Router};
+
+/// What a runner runs jobs for; the only way `run` and the daemon differ here.
+#[derive(Debug, Clone)]
+pub enum Purpose {
+    /// `runnel run` (act's use): over a working tree, jobs whose labels name no `-P` mapping
+    /// run on this machine, Docker jobs work on a copy of the tree (or the tree with `--bind`),
+    /// the cache service also serves artifacts, a missing Docker engine is said when a job
+    /// needs it.
+    Local(LocalRun),
+    /// `runnel daemon`: jobs from Gitea, the host backend on copies in `host.workdir_parent`,
+    /// the runner's own credentials withheld from steps, a `runs-on` naming none of the
+    /// labels fails the job.
+    Daemon,
+}
+
+/// A local run's own settings (those `config.yaml` has no key for).
+#[derive(Debug, Clone)]
+pub struct LocalRun {
+    /// The tree the run is over (`GITHUB_WORKSPACE`'s source).
+    pub workspace: PathBuf,
+    /// `--bind`: Docker jobs mount the tree instead of working on a copy.
+    pub bind_workspace: bool,
+}
+
+/// Why a runner cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum AssemblyError {
+    #[error("container.require_docker is set and Docker is not available: {0}")]
+    DockerRequired(String),
+    #[error("starting the cache server in {dir}")]
+    Cache {
+        dir: PathBuf,
+        #[source]
+        source: CacheStartError,
+    },
+}
+
+/// What the jobs of one runner (or one `runnel run`) share.
+pub struct Assembly {
+    router: Router,
+    /// The Docker backend, to wait for its background removals ([`Assembly::finish`]).
+    docker: Option<Arc<DockerBackend>>,
+    cache: Option<Arc<CacheServices>>,
+    /// What every job's options start from.
+    options: RunOptions,
+}
+
+impl Assembly {
+    /// Makes the backends `config` asks for (removing what dead runners left in them) and
+    /// starts the cache service. The daemon's labels are `runner.labels`, else the `.runner`
+    /// file's; a local run's are its `-P` mappings, put in `runner.labels` by the caller.
+    pub async fn start(config: &Config, purpose: Purpose) -> Result<Assembly, AssemblyError> {
+        let labels = labels_of(config, &purpose);
+        let host = host_backend(config, &purpose);
+        // Process groups and job directories of a runnel killed mid-job would otherwise stay.
+        host.cleanup_leftovers();
+        let wants_docker = config.container.require_docker
+            || labels
+                .iter()
+                .any(|l| matches!(l.kind, LabelKind::Docker { .. }));
+        let patience = match purpose {
+            Purpose::Local(_) => Patience::Once,
+            Purpose::Daemon => Patience::for_daemon(config, wants_docker),
+        };
+        let docker_config = docker::docker_config(config, &purpose);
+        // Connecting to Docker (a few round trips to the engine) overlaps starting the cache.
+        let (docker, cache) = tokio::join!(
+            connect_docker(docker_config, patience, wants_docker, &purpose),
+            start_cache(config, &purpose)
+        );
+        if config.container.require_docker
+            && let Err(reason) = &docker
+        {
+            return Err(AssemblyError::DockerRequired(reason.clone()));
+        }
+        let cache = cache?;
+        let backends = Backends {
+            // Host jobs' `services:` run as containers publishing on 127.0.0.1 when Docker
+            // answers; otherwise such a job fails saying so.
+            host: Arc::new(HostWithDockerServices::new(host, docker.clone())),
+            docker: docker.clone().map(|docker| docker as Arc<dyn Backend>),
+        };
+        let fallback = match purpose {
+            Purpose::Local(_) => Some(LabelKind::Host),
+            Purpose::Daemon => None,
+        };
+        let options = base_options(config, &purpose, cache.as_ref());
+        Ok(Assembly {
+            router: Router::new(labels, fallback, backends),
+            docker: docker.ok(),
+            cache,
+            options,
+        })
+    }
+
+    /// An assembly of backends made elsewhere (tests plug in fakes).
+    pub fn from_backends(
+        labels: Vec<Label>,
+        backends: Backends,
+        cache: Option<Arc<CacheServices>>,
+        options: RunOptions,
+    ) -> Assembly {
+        Assembly {
+            router: Router::new(labels, None, backends),
+            docker: None,
+            cache,
+            options,
+        }
+    }
+
+    /// The backend that routes each job by its labels.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// The cache service, when `cache.enabled` and it started.
+    pub fn cache(&self) -> Option<&Arc<CacheServices>> {
+        self.cache.as_ref()
+    }
+
+    /// The options every job starts from: `runner.envs` (or `--env`), the job timeout, the
+    /// actions' source, a local run's workspace and grants. The daemon adds each task's.
+    pub fn options(&self) -> &RunOptions {
+        &self.options
+    }
+
+    /// Waits for container removals still running in the background; call before the
+    /// process exits.
+    pub async fn finish(&self) -> Result<(), BackendError> {
+        match &self.docker {
+            Some(docker) => docker.finish_teardowns().await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// The labels jobs are matched against: `runner.labels`, else (daemon) the `.runner` file's,
+/// as written at registration.
+fn labels_of(config: &Config, purpose: &Purpose) -> Vec<Label> {
+    let texts = match purpose {
+        Purpose::Daemon if config.runner.labels.is_empty() => {
+            runnel_protocol::runner_file::RunnerFile::load(&config.runner.file)
+                .map(|file| file.labels)
+                .unwrap_or_default()
+        }
+        _ => config.runner.labels.clone(),
+    };
+    let (labels, errors) = runnel_config::parse_labels(&texts);
+    for error in errors {
+        tracing::warn!(%error, "label ignored");
+    }
+    labels
+}
+
+fn host_backend(config: &Config, purpose: &Purpose) -> HostBackend {
+    match purpose {
+        Purpose::Local(_) => HostBackend::new(HostConfig::default()),
+        Purpose::Daemon => {
+            let home = std::env::var_os("HOME").map(PathBuf::from);
+            let root = config
+                .host
+                .workdir_parent
+                .clone()
+                .or_else(|| home.map(|h| h.join(".cache/act")));
+            HostBackend::new(HostConfig {
+                root,
+                workspace: WorkspaceMode::Copy,
+                withhold_runner_env: true,
+                ..HostConfig::default()
+            })
+        }
+    }
+}
+
+/// The Docker backend, after removing what runners that died left there; or why there is none
+/// (said when a job needs it).
+async fn connect_docker(
+    docker_config: runnel_backends::docker::DockerBackendConfig,
+    patience: Patience,
+    wanted: bool,
+    purpose: &Purpose,
+) -> Result<Arc<DockerBackend>, String> {
+    let docker = match docker::connect(docker_config, patience).await {
+        Ok(docker) => docker,
+        Err(error) => {
+            let error = match purpose {
+                Purpose::Local(_) => format!(
+                    "{error} (start dockerd, or run the job's label on this machine with -P \
+                     LABEL=-self-hosted)"
+                ),
+                Purpose::Daemon if wanted => {
+                    tracing::warn!(%error, "Docker is not available; jobs with docker:// labels will fail");
+                    error
+                }
+                Purpose::Daemon => {
+                    tracing::info!(%error, "Docker is not available; host jobs with services: will fail");
+                    error
+                }
+            };
+            return Err(error);
+        }
+    };
+    // Containers, networks and volumes of a runnel killed mid-job (its pid is gone) would
+    // otherwise stay forever.
+    match docker.cleanup_leftovers().await {
+        Ok(report) => {
+            for name in report
+                .containers
+                .iter()
+                .chain(&report.networks)
+                .chain(&report.volumes)
+            {
+                tracing::info!(name, "removed a leftover of a dead runner");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot remove leftovers of dead runners"),
+    }
+    Ok(Arc::new(docker))
+}
+
+/// The cache service: `None` when disabled. A daemon whose cache cannot start runs its jobs
+/// without one (logged, as with the peer); a local run stops, since its user asked for it.
+async fn start_cache(
+    config: &Config,
+    purpose: &Purpose,
+) -> Result<Option<Arc<CacheServices>>, AssemblyError> {
+    let Some(mut settings) = CacheSettings::from_config(config) else {
+        return Ok(None);
+    };
+    settings.serve_artifacts = matches!(purpose, Purpose::Local(_));
+    match CacheServices::start(&settings).await {
+        Ok(cache) => {
+            tracing::info!(cache = ?cache, dir = %settings.dir.display(), "cache service ready");
+            Ok(Some(cache))
+        }
+        Err(source) if matches!(purpose, Purpose::Local(_)) => Err(AssemblyError::Cache {
+            dir: settings.dir,
+            source,
+        }),
+        Err(error) => {
+            tracing::warn!(error = %error, cause = grants::error_chain(&error), "the cache service did not start; jobs run without a cache");
+            Ok(None)
+        }
+    }
+}
+
+/// What every job's options start from.
+fn base_options(
+    config: &Config,
+    purpose: &Purpose,
+    cache: Option<&Arc<CacheServices>>,
+) -> RunOptions {
+    match purpose {
+        Purpose::Local(local) => {
+            let mut options = RunOptions::local(Some(local.workspace.clone()));
+            options.job_services = cache.map(|cache| {
+                Arc::new(grants::LocalServices::new(cache.clone()))
+                    as Arc<dyn runnel_engine::JobServices>
+            });
+            options.env = config.runner.envs.clone();
+            options
+        }
+        Purpose::Daemon => {
+            let mut options = RunOptions::local(None);
+            options.max_parallel_jobs = 1;
+            options.default_job_timeout = config.runner.timeout;
+            options.env = config.runner.envs.clone();
+            options
+        }
+    }
+}

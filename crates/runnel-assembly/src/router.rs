@@ -1,0 +1,282 @@
+//! Where a job runs, from its `runs-on`: the first value that names one of the runner's labels
+//! (case-insensitively) decides, and the label's kind picks the backend — `host` runs on this
+//! machine (its `services:` as containers publishing on 127.0.0.1, a `container:` job in
+//! Docker, as GitHub runs container jobs on its VMs), `docker://image` in a container of that
+//! image unless the job names its own `container:`. A `runs-on` naming no label goes to the
+//! fallback (`runnel run`: this machine, as act's `-self-hosted`), or fails the job saying so.
+//!
+//! Owns: the label → backend decision and its errors. A new kind of label is one arm in
+//! [`Router::prepare`]. Must not: parse label syntax (`runnel_config` does) or create
+//! containers or processes itself; the backends do.
+
+use std::sync::Arc;
+
+use runnel_config::{Label, LabelKind};
+use runnel_engine::backend::{Backend, BackendError, ContainerSpec, JobEnvironment, JobSpec};
+use tokio_util::sync::CancellationToken;
+
+/// The backends a runner has, one per kind of label.
+#[derive(Clone)]
+pub struct Backends {
+    /// Runs `host` labels (and their jobs' services, or says why it cannot).
+    pub host: Arc<dyn Backend>,
+    /// Runs `docker://` labels and `container:` jobs; `Err` says why there is none (so a
+    /// Docker job fails with the reason instead of running somewhere else).
+    pub docker: Result<Arc<dyn Backend>, String>,
+}
+
+/// A backend that hands each job to the backend its labels select.
+#[derive(Clone)]
+pub struct Router {
+    labels: Vec<Label>,
+    fallback: Option<LabelKind>,
+    backends: Backends,
+}
+
+impl Router {
+    /// `labels` are tried in order against a job's `runs-on`; a job none of whose values is
+    /// one of them runs as `fallback` says, or fails when there is none.
+    pub fn new(labels: Vec<Label>, fallback: Option<LabelKind>, backends: Backends) -> Router {
+        Router {
+            labels,
+            fallback,
+            backends,
+        }
+    }
+
+    /// The same backends with other labels (a reloaded config).
+    pub fn with_labels(&self, labels: Vec<Label>) -> Router {
+        Router {
+            labels,
+            ..self.clone()
+        }
+    }
+
+    /// The label a job with this `runs-on` runs on (its name, and where it runs).
+    pub fn label_for<'a>(
+        &'a self,
+        runs_on: &'a [String],
+    ) -> Result<(&'a str, &'a LabelKind), String> {
+        let chosen = runs_on.iter().find_map(|wanted| {
+            self.labels
+                .iter()
+                .find(|label| label.name.eq_ignore_ascii_case(wanted))
+        });
+        match (chosen, &self.fallback) {
+            (Some(label), _) => Ok((label.name.as_str(), &label.kind)),
+            (None, Some(fallback)) => Ok((runs_on.first().map_or("", String::as_str), fallback)),
+            (None, None) => {
+                let names: Vec<&str> = self.labels.iter().map(|l| l.name.as_str()).collect();
+                Err(format!(
+                    "no label of this runner ({}) matches runs-on ({})",
+                    names.join(", "),
+                    runs_on.join(", ")
+                ))
+            }
+        }
+    }
+
+    /// Says, before a job starts, why it cannot run here: no label matches, or its label
+    /// needs Docker and there is none.
+    pub fn check(&self, runs_on: &[String]) -> Result<(), String> {
+        match self.label_for(runs_on)? {
+            (name, LabelKind::Docker { image }) => match &self.backends.docker {
+                Ok(_) => Ok(()),
+                Err(reason) => Err(docker_label_unavailable(name, image, reason)),
+            },
+            (_, LabelKind::Host) => Ok(()),
+        }
+    }
+
+    fn docker(&self) -> Result<&Arc<dyn Backend>, &str> {
+        self.backends.docker.as_ref().map_err(String::as_str)
+    }
+}
+
+fn docker_label_unavailable(label: &str, image: &str, reason: &str) -> String {
+    format!(
+        "label `{label}` runs jobs in the Docker image `{image}`, but Docker is not available \
+         to this runner: {reason}"
+    )
+}
+
+#[async_trait::async_trait]
+impl Backend for Router {
+    async fn prepare(
+        &self,
+        spec: &JobSpec,
+        cancel: &CancellationToken,
+    ) -> Result<Box<dyn JobEnvironment>, BackendError> {
+        let (label, kind) =
+            self.label_for(&spec.labels)
+                .map_err(|message| BackendError::Failed {
+                    operation: format!("choose a backend for job `{}`", spec.job_key),
+                    message,
+                })?;
+        match kind {
+            LabelKind::Docker { image } => {
+                let docker = self.docker().map_err(|reason| BackendError::Failed {
+                    operation: format!(
+                        "run job `{}` in image {image} (runs-on: {})",
+                        spec.job_key,
+                        spec.labels.join(", ")
+                    ),
+                    message: docker_label_unavailable(label, image, reason),
+                })?;
+                let mut spec = spec.clone();
+                // `container:` wins over the label's image, as on GitHub and act_runner.
+                if spec.image.is_none() {
+                    spec.image = Some(ContainerSpec {
+                        image: image.clone(),
+                        ..ContainerSpec::default()
+                    });
+                }
+                docker.prepare(&spec, cancel).await
+            }
+            // A `container:` job on a host label runs in that container, as GitHub runs
+            // container jobs on its VMs.
+            LabelKind::Host => match &spec.image {
+                Some(container) => {
+                    let docker = self.docker().map_err(|reason| BackendError::Failed {
+                        operation: format!("run job `{}` in its `container:`", spec.job_key),
+                        message: format!(
+                            "label `{label}` runs on this machine, and the job's container `{}` \
+                             needs Docker, which is not available to this runner: {reason}",
+                            container.image
+                        ),
+                    })?;
+                    docker.prepare(spec, cancel).await
+                }
+                // Services of a job on this machine run as containers publishing their ports
+                // on 127.0.0.1, as on a GitHub VM: the host backend's to run or refuse.
+                None => self.backends.host.prepare(spec, cancel).await,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A backend that refuses every job, saying its name: which one `prepare` reached.
+    struct Named(&'static str);
+
+    #[async_trait::async_trait]
+    impl Backend for Named {
+        async fn prepare(
+            &self,
+            _spec: &JobSpec,
+            _cancel: &CancellationToken,
+        ) -> Result<Box<dyn JobEnvironment>, BackendError> {
+            Err(BackendError::Failed {
+                operation: "prepare".to_owned(),
+                message: self.0.to_owned(),
+            })
+        }
+    }
+
+    fn spec(image: Option<&str>, runs_on: &str) -> JobSpec {
+        JobSpec {
+            job_key: "build".to_owned(),
+            image: image.map(|image| ContainerSpec {
+                image: image.to_owned(),
+                ..ContainerSpec::default()
+            }),
+            services: Vec::new(),
+            workspace_source: None,
+            labels: vec![runs_on.to_owned()],
+        }
+    }
+
+    fn router(docker: Result<Arc<dyn Backend>, String>, fallback: Option<LabelKind>) -> Router {
+        let labels = vec![
+            Label {
+                name: "linux".to_owned(),
+                kind: LabelKind::Host,
+            },
+            Label {
+                name: "debian".to_owned(),
+                kind: LabelKind::Docker {
+                    image: "debian:bookworm".to_owned(),
+                },
+            },
+        ];
+        let backends = Backends {
+            host: Arc::new(Named("host")),
+            docker,
+        };
+        Router::new(labels, fallback, backends)
+    }
+
+    async fn reached(router: &Router, image: Option<&str>, runs_on: &str) -> String {
+        match router
+            .prepare(&spec(image, runs_on), &CancellationToken::new())
+            .await
+        {
+            Ok(_) => panic!("the fakes refuse every job"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    fn docker() -> Result<Arc<dyn Backend>, String> {
+        Ok(Arc::new(Named("docker")))
+    }
+
+    #[tokio::test]
+    async fn a_container_job_on_a_host_label_runs_in_docker() {
+        let with_docker = router(docker(), None);
+        assert!(reached(&with_docker, None, "linux").await.contains("host"));
+        assert!(
+            reached(&with_docker, Some("debian"), "linux")
+                .await
+                .contains("docker")
+        );
+        let missing = reached(
+            &router(Err("no engine".to_owned()), None),
+            Some("debian"),
+            "linux",
+        )
+        .await;
+        for expected in ["`build`", "`linux`", "debian", "no engine"] {
+            assert!(missing.contains(expected), "{expected:?} in {missing}");
+        }
+    }
+
+    #[tokio::test]
+    async fn labels_match_case_insensitively_and_unmatched_jobs_take_the_fallback() {
+        let with_docker = router(docker(), None);
+        assert!(
+            reached(&with_docker, None, "Debian")
+                .await
+                .contains("docker")
+        );
+        let unmatched = reached(&with_docker, None, "windows").await;
+        assert!(
+            unmatched.contains("no label of this runner (linux, debian) matches runs-on (windows)"),
+            "{unmatched}"
+        );
+        assert!(with_docker.check(&["windows".to_owned()]).is_err());
+        let local = router(docker(), Some(LabelKind::Host));
+        assert!(reached(&local, None, "windows").await.contains("host"));
+    }
+
+    #[tokio::test]
+    async fn a_docker_label_without_docker_says_so_before_and_at_prepare() {
+        let without = router(Err("no engine".to_owned()), None);
+        let before = without
+            .check(&["debian".to_owned()])
+            .expect_err("no Docker");
+        let at = reached(&without, None, "debian").await;
+        for message in [before, at] {
+            assert!(
+                message.contains(
+                    "label `debian` runs jobs in the Docker image `debian:bookworm`, but Docker \
+                     is not available to this runner: no engine"
+                ),
+                "{message}"
+            );
+        }
+        assert!(without.check(&["linux".to_owned()]).is_ok());
+    }
+}
