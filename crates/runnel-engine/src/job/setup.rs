@@ -44,9 +44,11 @@ fn container_spec(
     key: &str,
     container: &Container,
 ) -> Result<ContainerSpec, String> {
-    let contexts = &job_state.contexts;
+    let contexts = &job_state.expressions.contexts;
     let string = |name: &str, template| {
-        job_state.evaluate_string(contexts, &format!("{key}.{name}"), template)
+        job_state
+            .expressions
+            .evaluate_string(contexts, &format!("{key}.{name}"), template)
     };
     let mut env = std::collections::BTreeMap::new();
     for (name, template) in &container.env {
@@ -80,7 +82,7 @@ fn container_spec(
                 None => String::new(),
             };
             if !password.is_empty() {
-                job_state.masker.add(&password);
+                job_state.log.masker.add(&password);
             }
             Some((username, password))
         }
@@ -101,7 +103,7 @@ pub(super) async fn write_event_file(
     job_state: &JobState<'_>,
     environment: &dyn JobEnvironment,
 ) -> Result<(), String> {
-    let payload = match job_state.contexts.get("github") {
+    let payload = match job_state.expressions.contexts.get("github") {
         Some(runnel_expr::Value::Object(github)) => github
             .get("event")
             .map(runnel_expr::Value::to_json)
@@ -130,7 +132,7 @@ pub(super) async fn attach_services(
     };
     // `github.<path...>` as text; empty when absent.
     let github = |path: &[&str]| {
-        let mut value = job_state.contexts.get("github");
+        let mut value = job_state.expressions.contexts.get("github");
         for name in path {
             value = match value {
                 Some(runnel_expr::Value::Object(object)) => object.get(name),
@@ -156,12 +158,12 @@ pub(super) async fn attach_services(
     match services.start_job(&request).await {
         Ok(grant) => {
             for secret in &grant.secrets {
-                job_state.masker.add(secret);
+                job_state.log.masker.add(secret);
             }
             with_grant(environment, services, grant)
         }
         Err(message) => {
-            job_state.runner(
+            job_state.log.runner(
                 None,
                 RunnerLevel::Warning,
                 &format!("the runner's cache and artifact services are unavailable to this job: {message}"),

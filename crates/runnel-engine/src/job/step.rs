@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
-use runnel_expr::{EvalContext, JobStatus, Object, Value};
+use runnel_expr::{JobStatus, Object, Value};
 use runnel_workflow::{RunStep, Step, StepKind};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -72,7 +72,9 @@ impl JobState<'_> {
     ) {
         let started = Instant::now();
         let files = self.file_command_paths(environment);
-        let mut contexts = self.step_contexts(&self.base_env(), environment);
+        let mut contexts = self
+            .expressions
+            .step_contexts(&self.base_env(), environment);
         contexts::add_step(&mut contexts, action, &files);
         self.apply_frame(&mut contexts);
         let own_name = self.display_name(step, &contexts);
@@ -88,7 +90,8 @@ impl JobState<'_> {
         let run = match self.step_if(step, &contexts) {
             Ok(run) => run,
             Err(message) => {
-                self.runner(Some(&step_ref), RunnerLevel::Error, &message);
+                self.log
+                    .runner(Some(&step_ref), RunnerLevel::Error, &message);
                 self.finish_step(step, &step_ref, Ended::Failure, false, started);
                 return;
             }
@@ -98,14 +101,15 @@ impl JobState<'_> {
             return;
         }
         if self.frames.is_empty() {
-            self.emit(Some(&step_ref), LogEvent::StepStarted);
+            self.log.emit(Some(&step_ref), LogEvent::StepStarted);
         } else {
-            self.emit(Some(&step_ref), LogEvent::GroupStart { title: own_name });
+            self.log
+                .emit(Some(&step_ref), LogEvent::GroupStart { title: own_name });
         }
 
         // Steps that run after cancellation or a job timeout get their own token: the
         // run's token has already fired.
-        let after_cancel = self.status == JobStatus::Cancelled;
+        let after_cancel = self.expressions.status == JobStatus::Cancelled;
         let fresh_token = CancellationToken::new();
         let token = if after_cancel {
             &fresh_token
@@ -116,7 +120,8 @@ impl JobState<'_> {
         let prepared = self.prepare_step(step, &contexts);
         let (ended, continue_on_error) = match prepared {
             Err(message) => {
-                self.runner(Some(&step_ref), RunnerLevel::Error, &message);
+                self.log
+                    .runner(Some(&step_ref), RunnerLevel::Error, &message);
                 (Ended::Failure, false)
             }
             Ok(prepared) => {
@@ -157,7 +162,7 @@ impl JobState<'_> {
                             Ended::Cancelled
                         } else {
                             let minutes = prepared.timeout.map(format_minutes).unwrap_or_default();
-                            self.runner(
+                            self.log.runner(
                                 Some(&step_ref),
                                 RunnerLevel::Error,
                                 &format!(
@@ -196,7 +201,7 @@ impl JobState<'_> {
     /// print the secret in the terminal, in Gitea or in the job's summary of steps.
     pub(super) fn display_name(&self, step: &Step, contexts: &Object) -> String {
         let name = self.unmasked_name(step, contexts);
-        self.masker.mask(&name).into_owned()
+        self.log.masker.mask(&name).into_owned()
     }
 
     fn unmasked_name(&self, step: &Step, contexts: &Object) -> String {
@@ -204,7 +209,7 @@ impl JobState<'_> {
             if let Some(text) = literal_text(&name.template) {
                 return text.to_owned();
             }
-            if let Ok(value) = self.evaluate_string(contexts, "name", name) {
+            if let Ok(value) = self.expressions.evaluate_string(contexts, "name", name) {
                 return value;
             }
             return name.raw.clone();
@@ -219,17 +224,9 @@ impl JobState<'_> {
     }
 
     fn step_if(&self, step: &Step, contexts: &Object) -> Result<bool, String> {
-        let host = self.host();
-        let cx = EvalContext {
-            contexts,
-            host: &host,
-        };
         match &step.if_condition {
-            None => Ok(self.status == JobStatus::Success),
-            Some(condition) => condition
-                .condition
-                .evaluate(&cx)
-                .map_err(|error| format!("`if: {}`: {error}", condition.source)),
+            None => Ok(self.expressions.status == JobStatus::Success),
+            Some(condition) => self.expressions.condition(contexts, "if", condition),
         }
     }
 
@@ -266,7 +263,7 @@ impl JobState<'_> {
         if !self.frames.is_empty() {
             return;
         }
-        self.emit(
+        self.log.emit(
             Some(step_ref),
             LogEvent::StepFinished {
                 outcome: StepStatus::Skipped,
@@ -301,20 +298,20 @@ impl JobState<'_> {
             other => other,
         };
         match conclusion {
-            StepStatus::Failure if self.status == JobStatus::Success => {
-                self.status = JobStatus::Failure;
+            StepStatus::Failure if self.expressions.status == JobStatus::Success => {
+                self.expressions.status = JobStatus::Failure;
             }
-            StepStatus::Cancelled => self.status = JobStatus::Cancelled,
+            StepStatus::Cancelled => self.expressions.status = JobStatus::Cancelled,
             _ => {}
         }
         let outputs = std::mem::take(&mut self.pending_outputs);
         self.record_step(step, outcome, conclusion, outputs);
         let duration = started.elapsed();
         if !self.frames.is_empty() {
-            self.emit(Some(step_ref), LogEvent::GroupEnd);
+            self.log.emit(Some(step_ref), LogEvent::GroupEnd);
             return;
         }
-        self.emit(
+        self.log.emit(
             Some(step_ref),
             LogEvent::StepFinished {
                 outcome,
@@ -362,7 +359,8 @@ impl JobState<'_> {
         entry.insert("outputs", Value::Object(output_object.into()));
         entry.insert("outcome", Value::String(outcome.as_str().to_owned()));
         entry.insert("conclusion", Value::String(conclusion.as_str().to_owned()));
-        self.steps
+        self.expressions
+            .steps
             .insert(id.value.as_str(), Value::Object(entry.into()));
     }
 
@@ -375,18 +373,23 @@ impl JobState<'_> {
         // Each value of the step's `env` sees the job's env, not its siblings.
         let mut env = self.base_env();
         for (name, template) in &step.env {
-            let value = self.evaluate_string(contexts, &format!("env.{name}"), template)?;
+            let value =
+                self.expressions
+                    .evaluate_string(contexts, &format!("env.{name}"), template)?;
             env.insert(name.clone(), value);
         }
         let mut contexts = contexts.clone();
         contexts::set_env(&mut contexts, &env);
-        let continue_on_error = self.evaluate_bool(
+        let continue_on_error = self.expressions.evaluate_bool(
             &contexts,
             "continue-on-error",
             step.continue_on_error.as_ref(),
         )?;
-        let timeout =
-            self.evaluate_minutes(&contexts, "timeout-minutes", step.timeout_minutes.as_ref())?;
+        let timeout = self.expressions.evaluate_minutes(
+            &contexts,
+            "timeout-minutes",
+            step.timeout_minutes.as_ref(),
+        )?;
         Ok(PreparedStep {
             env,
             contexts,
@@ -412,7 +415,8 @@ impl JobState<'_> {
         {
             Ok(end) => end,
             Err(message) => {
-                self.runner(Some(step_ref), RunnerLevel::Error, &message);
+                self.log
+                    .runner(Some(step_ref), RunnerLevel::Error, &message);
                 StepEnd::Exited(Ended::Failure)
             }
         }
@@ -430,7 +434,7 @@ impl JobState<'_> {
         limit: TimeLimit,
     ) -> Result<StepEnd, String> {
         let contexts = &prepared.contexts;
-        let job = self.job_model()?;
+        let job = self.job;
         // Workflow defaults do not reach into composite actions.
         let defaults = if self.frames.is_empty() {
             [
@@ -445,7 +449,7 @@ impl JobState<'_> {
             .as_ref()
             .or_else(|| defaults.iter().flatten().find_map(|d| d.shell.as_ref()));
         let shell = match shell_template {
-            Some(t) => Some(self.evaluate_string(contexts, "shell", t)?),
+            Some(t) => Some(self.expressions.evaluate_string(contexts, "shell", t)?),
             None => None,
         };
         let directory_template = run.working_directory.as_ref().or_else(|| {
@@ -457,7 +461,9 @@ impl JobState<'_> {
         let workspace = environment.paths().workspace.clone();
         let workdir = match directory_template {
             Some(t) => {
-                let dir = self.evaluate_string(contexts, "working-directory", t)?;
+                let dir = self
+                    .expressions
+                    .evaluate_string(contexts, "working-directory", t)?;
                 if dir.starts_with('/') {
                     dir
                 } else {
@@ -466,7 +472,9 @@ impl JobState<'_> {
             }
             None => workspace,
         };
-        let script = self.evaluate_string(contexts, "run", &run.run)?;
+        let script = self
+            .expressions
+            .evaluate_string(contexts, "run", &run.run)?;
 
         let exec_env = self.exec_env(environment, prepared, files);
         let path_var = exec_env.get("PATH").cloned().unwrap_or_default();
@@ -552,7 +560,7 @@ impl JobState<'_> {
             ExecExit::Code(0) if !effects.command_failed => StepEnd::Exited(Ended::Success),
             ExecExit::Code(0) => StepEnd::Exited(Ended::Failure),
             ExecExit::Code(code) => {
-                self.runner(
+                self.log.runner(
                     Some(step_ref),
                     RunnerLevel::Error,
                     &format!("Process completed with exit code {code}."),
@@ -561,7 +569,7 @@ impl JobState<'_> {
             }
             ExecExit::TimedOut => StepEnd::TimedOut,
             ExecExit::Cancelled => {
-                self.runner(
+                self.log.runner(
                     Some(step_ref),
                     RunnerLevel::Error,
                     "The operation was canceled.",
@@ -636,7 +644,7 @@ impl JobState<'_> {
         token: &CancellationToken,
         effects: &mut Effects,
     ) -> Result<ExecExit, String> {
-        let mut output = StepOutput::new(&self.masker, options);
+        let mut output = StepOutput::new(&self.log.masker, options);
         let (sender, mut receiver) = mpsc::channel::<ExecOutput>(64);
         let exec = match request {
             StepProcess::Exec(request) => environment.exec(request, sender, token),
@@ -674,27 +682,27 @@ impl JobState<'_> {
         for event in events {
             match event {
                 OutputEvent::Line { stream, text } => {
-                    self.emit(step, LogEvent::Line { stream, text });
+                    self.log.emit(step, LogEvent::Line { stream, text });
                 }
-                OutputEvent::Group(title) => self.emit(step, LogEvent::GroupStart { title }),
-                OutputEvent::EndGroup => self.emit(step, LogEvent::GroupEnd),
+                OutputEvent::Group(title) => self.log.emit(step, LogEvent::GroupStart { title }),
+                OutputEvent::EndGroup => self.log.emit(step, LogEvent::GroupEnd),
                 OutputEvent::Annotation(annotation) => {
-                    self.emit(step, LogEvent::Annotation(annotation));
+                    self.log.emit(step, LogEvent::Annotation(annotation));
                 }
                 OutputEvent::Debug(text) => {
                     if self.request.options.debug {
-                        self.emit(step, LogEvent::Debug { text });
+                        self.log.emit(step, LogEvent::Debug { text });
                     }
                 }
-                OutputEvent::Warning(text) => self.runner(step, RunnerLevel::Warning, &text),
-                OutputEvent::Error(text) => self.runner(step, RunnerLevel::Error, &text),
+                OutputEvent::Warning(text) => self.log.runner(step, RunnerLevel::Warning, &text),
+                OutputEvent::Error(text) => self.log.runner(step, RunnerLevel::Error, &text),
                 OutputEvent::CommandFailed { command, message } => {
-                    self.runner(
+                    self.log.runner(
                         step,
                         RunnerLevel::Error,
                         &format!("Unable to process command '{command}' successfully."),
                     );
-                    self.runner(step, RunnerLevel::Error, &message);
+                    self.log.runner(step, RunnerLevel::Error, &message);
                     effects.command_failed = true;
                 }
                 OutputEvent::SetOutput { name, value } => effects.outputs.push((name, value)),

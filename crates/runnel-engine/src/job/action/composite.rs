@@ -109,16 +109,16 @@ impl<'a> JobState<'a> {
             action_repository: loaded.repository.clone(),
             action_ref: loaded.git_ref.clone(),
         });
-        let saved_steps = std::mem::take(&mut self.steps);
-        let saved_status = self.status;
-        if self.status != JobStatus::Cancelled {
-            self.status = JobStatus::Success;
+        let saved_steps = std::mem::take(&mut self.expressions.steps);
+        let saved_status = self.expressions.status;
+        if self.expressions.status != JobStatus::Cancelled {
+            self.expressions.status = JobStatus::Success;
         }
         let mut unnamed_runs = 0usize;
         for step in &composite.steps {
-            if self.status != JobStatus::Cancelled {
+            if self.expressions.status != JobStatus::Cancelled {
                 if limits.cancel.is_cancelled() {
-                    self.status = JobStatus::Cancelled;
+                    self.expressions.status = JobStatus::Cancelled;
                 } else if Instant::now() >= limits.deadline {
                     self.job_timed_out(limits.job_timeout);
                 }
@@ -136,22 +136,29 @@ impl<'a> JobState<'a> {
             };
             self.run_step(environment, step, &action, limits).await;
         }
-        let mut contexts = self.step_contexts(&self.base_env(), environment);
+        let mut contexts = self
+            .expressions
+            .step_contexts(&self.base_env(), environment);
         self.apply_frame(&mut contexts);
         let mut outputs = Vec::new();
         for (id, output) in &loaded.action.outputs {
             let Some(value) = &output.value else {
                 continue;
             };
-            match self.evaluate_string(&contexts, &format!("outputs.{id}.value"), value) {
+            match self
+                .expressions
+                .evaluate_string(&contexts, &format!("outputs.{id}.value"), value)
+            {
                 Ok(text) => outputs.push((id.clone(), text)),
-                Err(message) => self.runner(Some(step_ref), RunnerLevel::Error, &message),
+                Err(message) => self
+                    .log
+                    .runner(Some(step_ref), RunnerLevel::Error, &message),
             }
         }
         self.frames.pop();
-        let inner_status = self.status;
-        self.status = saved_status;
-        self.steps = saved_steps;
+        let inner_status = self.expressions.status;
+        self.expressions.status = saved_status;
+        self.expressions.steps = saved_steps;
         self.pending_outputs = outputs;
         Ok(StepEnd::Exited(match inner_status {
             JobStatus::Success => Ended::Success,

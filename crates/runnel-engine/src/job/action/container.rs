@@ -74,8 +74,11 @@ impl JobState<'_> {
         }
         let mut with = IndexMap::new();
         for (name, template) in &uses.with {
-            let value =
-                self.evaluate_string(&prepared.contexts, &format!("with.{name}"), template)?;
+            let value = self.expressions.evaluate_string(
+                &prepared.contexts,
+                &format!("with.{name}"),
+                template,
+            )?;
             with.insert(name.clone(), value);
         }
         let find = |key: &str| {
@@ -189,11 +192,19 @@ impl JobState<'_> {
         contexts.insert("inputs", Value::Object(input_object.into()));
         let mut args = Vec::new();
         for (n, template) in docker.args.iter().enumerate() {
-            args.push(self.evaluate_string(&contexts, &format!("runs.args[{n}]"), template)?);
+            args.push(self.expressions.evaluate_string(
+                &contexts,
+                &format!("runs.args[{n}]"),
+                template,
+            )?);
         }
         let mut env = Vec::new();
         for (name, template) in &docker.env {
-            let value = self.evaluate_string(&contexts, &format!("runs.env.{name}"), template)?;
+            let value = self.expressions.evaluate_string(
+                &contexts,
+                &format!("runs.env.{name}"),
+                template,
+            )?;
             env.push((name.clone(), value));
         }
         for (name, value) in inputs {
@@ -206,7 +217,7 @@ impl JobState<'_> {
                     context: loaded.path.clone(),
                     dockerfile: docker.image.value.trim_start_matches("./").to_owned(),
                 };
-                self.runner(
+                self.log.runner(
                     step_ref,
                     RunnerLevel::Info,
                     &format!(
@@ -219,7 +230,7 @@ impl JobState<'_> {
                     .await
                     .map_err(|error| format!("`uses: {}`: {error}", loaded.uses))?;
                 if built.reused {
-                    self.runner(
+                    self.log.runner(
                         step_ref,
                         RunnerLevel::Info,
                         &format!(

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
-use runnel_expr::{EvalContext, JobStatus};
+use runnel_expr::JobStatus;
 use runnel_workflow::{ActionRuns, IfExpr, Step, StepKind};
 use tokio_util::sync::CancellationToken;
 
@@ -118,8 +118,8 @@ impl JobState<'_> {
                 .load_remote(environment, &remote, None, limits.cancel)
                 .await
             {
-                self.runner(None, RunnerLevel::Error, &message);
-                self.status = JobStatus::Failure;
+                self.log.runner(None, RunnerLevel::Error, &message);
+                self.expressions.status = JobStatus::Failure;
                 return false;
             }
         }
@@ -144,8 +144,8 @@ impl JobState<'_> {
             {
                 Ok(hook) => self.run_hook(environment, hook, limits, Phase::Pre).await,
                 Err(message) => {
-                    self.runner(None, RunnerLevel::Error, &message);
-                    self.status = JobStatus::Failure;
+                    self.log.runner(None, RunnerLevel::Error, &message);
+                    self.expressions.status = JobStatus::Failure;
                 }
             }
         }
@@ -161,7 +161,9 @@ impl JobState<'_> {
         loaded: &Arc<LoadedAction>,
         token: &CancellationToken,
     ) -> Result<Hook, String> {
-        let contexts = self.step_contexts(&self.base_env(), environment);
+        let contexts = self
+            .expressions
+            .step_contexts(&self.base_env(), environment);
         let name = self.display_name(step, &contexts);
         let step_ref = StepRef {
             index: step.index,
@@ -231,26 +233,18 @@ impl JobState<'_> {
     ) {
         let started = Instant::now();
         let files = self.file_command_paths(environment);
-        let mut contexts = self.step_contexts(&hook.env, environment);
+        let mut contexts = self.expressions.step_contexts(&hook.env, environment);
         let action = hook.step_id.clone().unwrap_or_else(|| "__run".to_owned());
         contexts::add_step(&mut contexts, &action, &files);
         let run = match &hook.condition {
             None => Ok(true),
             Some(condition) => {
-                let host = self.host();
-                let cx = EvalContext {
-                    contexts: &contexts,
-                    host: &host,
-                };
                 let key = if phase == Phase::Pre {
                     "pre-if"
                 } else {
                     "post-if"
                 };
-                condition
-                    .condition
-                    .evaluate(&cx)
-                    .map_err(|error| format!("`{key}: {}`: {error}", condition.source))
+                self.expressions.condition(&contexts, key, condition)
             }
         };
         let step_ref = hook.step_ref.clone();
@@ -258,14 +252,15 @@ impl JobState<'_> {
             Ok(true) => {}
             Ok(false) => return,
             Err(message) => {
-                self.emit(Some(&step_ref), LogEvent::StepStarted);
-                self.runner(Some(&step_ref), RunnerLevel::Error, &message);
+                self.log.emit(Some(&step_ref), LogEvent::StepStarted);
+                self.log
+                    .runner(Some(&step_ref), RunnerLevel::Error, &message);
                 self.finish_hook(&hook, Ended::Failure, started);
                 return;
             }
         }
-        self.emit(Some(&step_ref), LogEvent::StepStarted);
-        let after_cancel = self.status == JobStatus::Cancelled;
+        self.log.emit(Some(&step_ref), LogEvent::StepStarted);
+        let after_cancel = self.expressions.status == JobStatus::Cancelled;
         let fresh_token = CancellationToken::new();
         let token = if after_cancel {
             &fresh_token
@@ -330,7 +325,8 @@ impl JobState<'_> {
                 }
             }
             Err(message) => {
-                self.runner(Some(&step_ref), RunnerLevel::Error, &message);
+                self.log
+                    .runner(Some(&step_ref), RunnerLevel::Error, &message);
                 Ended::Failure
             }
         };
@@ -358,14 +354,14 @@ impl JobState<'_> {
             Ended::Cancelled => StepStatus::Cancelled,
         };
         match status {
-            StepStatus::Failure if self.status == JobStatus::Success => {
-                self.status = JobStatus::Failure;
+            StepStatus::Failure if self.expressions.status == JobStatus::Success => {
+                self.expressions.status = JobStatus::Failure;
             }
-            StepStatus::Cancelled => self.status = JobStatus::Cancelled,
+            StepStatus::Cancelled => self.expressions.status = JobStatus::Cancelled,
             _ => {}
         }
         let duration: Duration = started.elapsed();
-        self.emit(
+        self.log.emit(
             Some(&hook.step_ref),
             LogEvent::StepFinished {
                 outcome: status,

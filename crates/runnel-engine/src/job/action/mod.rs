@@ -103,7 +103,8 @@ impl JobState<'_> {
         match result {
             Ok(end) => end,
             Err(message) => {
-                self.runner(Some(step_ref), RunnerLevel::Error, &message);
+                self.log
+                    .runner(Some(step_ref), RunnerLevel::Error, &message);
                 StepEnd::Exited(Ended::Failure)
             }
         }
@@ -237,7 +238,7 @@ impl JobState<'_> {
         } else {
             "Using cached"
         };
-        self.runner(
+        self.log.runner(
             step_ref,
             RunnerLevel::Info,
             &format!(
@@ -254,7 +255,7 @@ impl JobState<'_> {
         let lift = ghes::toolkit_refuses(&self.request.options.server.server_url);
         let copied = copy_into_environment(environment, &fetched.directory, &target, lift).await?;
         for (link, text) in &copied.refused_links {
-            self.runner(
+            self.log.runner(
                 step_ref,
                 RunnerLevel::Warning,
                 &format!(
@@ -265,7 +266,7 @@ impl JobState<'_> {
             );
         }
         for (file, guards) in copied.lifted {
-            self.runner(
+            self.log.runner(
                 step_ref,
                 RunnerLevel::Info,
                 &format!(
@@ -334,8 +335,11 @@ impl JobState<'_> {
         let mut values = IndexMap::new();
         let mut unexpected = Vec::new();
         for (name, template) in &uses.with {
-            let value =
-                self.evaluate_string(&prepared.contexts, &format!("with.{name}"), template)?;
+            let value = self.expressions.evaluate_string(
+                &prepared.contexts,
+                &format!("with.{name}"),
+                template,
+            )?;
             match action
                 .inputs
                 .iter()
@@ -343,7 +347,7 @@ impl JobState<'_> {
             {
                 Some((id, input)) => {
                     if let Some(message) = &input.deprecation_message {
-                        self.runner(
+                        self.log.runner(
                             Some(step_ref),
                             RunnerLevel::Warning,
                             &format!("Input '{id}' has been deprecated with message: {message}"),
@@ -359,7 +363,7 @@ impl JobState<'_> {
         }
         if !unexpected.is_empty() {
             let valid: Vec<String> = action.inputs.keys().map(|id| format!("'{id}'")).collect();
-            self.runner(
+            self.log.runner(
                 Some(step_ref),
                 RunnerLevel::Warning,
                 &format!(
@@ -374,7 +378,7 @@ impl JobState<'_> {
                 continue;
             }
             let value = match &input.default {
-                Some(default) => self.evaluate_string(
+                Some(default) => self.expressions.evaluate_string(
                     &prepared.contexts,
                     &format!("inputs.{id}.default"),
                     default,
