@@ -6,9 +6,11 @@
 //! Must not: order jobs (the driver does) or know what backend it runs on.
 
 mod action;
+mod exec;
 mod expr;
 mod files;
 mod log;
+mod script;
 mod setup;
 mod step;
 

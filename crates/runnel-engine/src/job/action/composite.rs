@@ -13,10 +13,9 @@ use indexmap::IndexMap;
 use runnel_expr::{JobStatus, Object, Value};
 use runnel_workflow::CompositeRuns;
 
-use super::LoadedAction;
-use crate::backend::JobEnvironment;
+use super::ActionStep;
 use crate::job::JobState;
-use crate::job::step::{Ended, Limits, PreparedStep, StepEnd};
+use crate::job::step::{Ended, StepEnd, StepRun};
 use crate::sink::{RunnerLevel, StepRef};
 
 /// GitHub stops nesting composite actions at this depth.
@@ -57,40 +56,24 @@ impl CompositeFrame {
 /// this future contains itself; the box (with `Send` stated, not inferred) breaks the cycle.
 type CompositeRun<'f> = Pin<Box<dyn Future<Output = Result<StepEnd, String>> + Send + 'f>>;
 
-impl<'a> JobState<'a> {
-    #[allow(clippy::too_many_arguments)]
+impl JobState<'_> {
     pub(super) fn run_composite<'f>(
         &'f mut self,
-        environment: &'f dyn JobEnvironment,
-        loaded: &'f LoadedAction,
+        run: &'f StepRun<'_>,
+        action: &'f ActionStep<'_>,
         composite: &'f CompositeRuns,
-        inputs: IndexMap<String, String>,
-        prepared: &'f PreparedStep,
-        step_ref: &'f StepRef,
-        limits: &'f Limits<'_>,
     ) -> CompositeRun<'f> {
-        Box::pin(self.run_composite_steps(
-            environment,
-            loaded,
-            composite,
-            inputs,
-            prepared,
-            step_ref,
-            limits,
-        ))
+        Box::pin(self.run_composite_steps(run, action, composite))
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn run_composite_steps(
         &mut self,
-        environment: &dyn JobEnvironment,
-        loaded: &LoadedAction,
+        run: &StepRun<'_>,
+        action: &ActionStep<'_>,
         composite: &CompositeRuns,
-        inputs: IndexMap<String, String>,
-        prepared: &PreparedStep,
-        step_ref: &StepRef,
-        limits: &Limits<'_>,
     ) -> Result<StepEnd, String> {
+        let loaded = action.loaded;
+        let (environment, limits) = (run.environment, run.limits);
         if self.frames.len() >= MAX_DEPTH {
             return Err(format!(
                 "`uses: {}`: composite actions may nest at most {MAX_DEPTH} deep",
@@ -98,12 +81,12 @@ impl<'a> JobState<'a> {
             ));
         }
         let mut input_object = Object::new();
-        for (name, value) in inputs {
-            input_object.insert(name, Value::String(value));
+        for (name, value) in action.inputs {
+            input_object.insert(name.as_str(), Value::String(value.clone()));
         }
         self.frames.push(CompositeFrame {
-            step_ref: step_ref.clone(),
-            env: prepared.env.clone(),
+            step_ref: run.step_ref.clone(),
+            env: run.prepared.env.clone(),
             inputs: input_object,
             action_path: loaded.path.clone(),
             action_repository: loaded.repository.clone(),
@@ -152,7 +135,7 @@ impl<'a> JobState<'a> {
                 Ok(text) => outputs.push((id.clone(), text)),
                 Err(message) => self
                     .log
-                    .runner(Some(step_ref), RunnerLevel::Error, &message),
+                    .runner(Some(&run.step_ref), RunnerLevel::Error, &message),
             }
         }
         self.frames.pop();

@@ -16,14 +16,14 @@ use runnel_expr::JobStatus;
 use runnel_workflow::{ActionRuns, IfExpr, Step, StepKind};
 use tokio_util::sync::CancellationToken;
 
-use super::LoadedAction;
 use super::container::{ContainerStep, state_variables};
 use super::node::NodeScript;
+use super::{ActionStep, LoadedAction};
 use crate::actions::ActionReference;
 use crate::backend::JobEnvironment;
 use crate::contexts;
 use crate::job::JobState;
-use crate::job::step::{Ended, Limits, PreparedStep, StepEnd};
+use crate::job::step::{Ended, Limits, PreparedStep, StepEnd, StepRun};
 use crate::options::StepSummary;
 use crate::sink::{LogEvent, RunnerLevel, StepRef, StepStatus};
 
@@ -53,31 +53,27 @@ pub(crate) enum HookRun {
 }
 
 impl Hook {
-    /// The `post` hook of a step whose main part ran with `prepared` and `inputs`; `state` is
-    /// what its `pre` and main parts saved.
-    #[allow(clippy::too_many_arguments)]
+    /// The `post` hook of the step `run` ran the main part of; `state` is what its `pre`
+    /// and main parts saved.
     pub(super) fn post(
-        step: &Step,
-        step_ref: &StepRef,
-        loaded: &Arc<LoadedAction>,
-        run: HookRun,
+        run: &StepRun<'_>,
+        action: &ActionStep<'_>,
+        hook_run: HookRun,
         condition: Option<IfExpr>,
-        prepared: &PreparedStep,
-        inputs: &IndexMap<String, String>,
         state: Vec<(String, String)>,
     ) -> Hook {
         Hook {
             step_ref: StepRef {
-                index: step_ref.index,
-                name: format!("Post {}", step_ref.name),
+                index: run.step_ref.index,
+                name: format!("Post {}", run.step_ref.name),
             },
-            step_index: step.index,
-            step_id: step.id.as_ref().map(|id| id.value.clone()),
-            loaded: Arc::clone(loaded),
-            run,
+            step_index: action.step.index,
+            step_id: action.step.id.as_ref().map(|id| id.value.clone()),
+            loaded: Arc::clone(action.loaded),
+            run: hook_run,
             condition,
-            env: prepared.env.clone(),
-            inputs: inputs.clone(),
+            env: run.prepared.env.clone(),
+            inputs: action.inputs.clone(),
             state,
         }
     }
@@ -178,12 +174,16 @@ impl JobState<'_> {
                 (HookRun::Node { script }, node.pre_if.clone())
             }
             ActionRuns::Docker(docker) => {
+                let action = ActionStep {
+                    step,
+                    loaded,
+                    inputs: &inputs,
+                };
                 let mut container = self
                     .docker_action_container(
                         environment,
-                        loaded,
+                        &action,
                         docker,
-                        &inputs,
                         &prepared.contexts,
                         None,
                         token,
@@ -261,18 +261,23 @@ impl JobState<'_> {
         }
         self.log.emit(Some(&step_ref), LogEvent::StepStarted);
         let after_cancel = self.expressions.status == JobStatus::Cancelled;
-        let fresh_token = CancellationToken::new();
-        let token = if after_cancel {
-            &fresh_token
-        } else {
-            limits.cancel
-        };
-        let limit = self.time_limit(None, limits, after_cancel);
-        let prepared = PreparedStep {
-            env: hook.env.clone(),
-            contexts,
-            continue_on_error: false,
-            timeout: None,
+        let run = StepRun {
+            environment,
+            step_ref,
+            prepared: PreparedStep {
+                env: hook.env.clone(),
+                contexts,
+                continue_on_error: false,
+                timeout: None,
+            },
+            files,
+            token: if after_cancel {
+                CancellationToken::new()
+            } else {
+                limits.cancel.clone()
+            },
+            limit: self.time_limit(None, limits, after_cancel),
+            limits,
         };
         let result = match &hook.run {
             HookRun::Node { script } => {
@@ -282,30 +287,12 @@ impl JobState<'_> {
                     inputs: &hook.inputs,
                     state: &hook.state,
                 };
-                self.run_node_script(
-                    environment,
-                    &script,
-                    &prepared,
-                    &step_ref,
-                    &files,
-                    token,
-                    limit,
-                )
-                .await
+                self.run_node_script(&run, &script).await
             }
             HookRun::Container(container) => {
                 let mut container = container.clone();
                 container.env.extend(state_variables(&hook.state));
-                self.run_step_container(
-                    environment,
-                    &container,
-                    &prepared,
-                    &step_ref,
-                    &files,
-                    token,
-                    limit,
-                )
-                .await
+                self.run_step_container(&run, &container).await
             }
         };
         let ended = match result {
@@ -317,7 +304,7 @@ impl JobState<'_> {
                 }
                 match end {
                     StepEnd::Exited(ended) => ended,
-                    StepEnd::TimedOut if limit.job_bound => {
+                    StepEnd::TimedOut if run.limit.job_bound => {
                         self.job_timed_out(limits.job_timeout);
                         Ended::Cancelled
                     }
@@ -326,7 +313,7 @@ impl JobState<'_> {
             }
             Err(message) => {
                 self.log
-                    .runner(Some(&step_ref), RunnerLevel::Error, &message);
+                    .runner(Some(&run.step_ref), RunnerLevel::Error, &message);
                 Ended::Failure
             }
         };

@@ -24,12 +24,12 @@ use tokio_util::sync::CancellationToken;
 pub(crate) use composite::CompositeFrame;
 
 use super::JobState;
-use super::step::{Ended, Limits, PreparedStep, StepEnd, TimeLimit, write};
+use super::exec::write;
+use super::step::{Ended, PreparedStep, StepEnd, StepRun};
 use crate::actions::{
     ActionReference, ActionSource, GitActionSource, RemoteAction, contained, ghes,
 };
 use crate::backend::JobEnvironment;
-use crate::contexts::FileCommandPaths;
 use crate::sink::{RunnerLevel, StepRef};
 
 /// What a job keeps about its actions.
@@ -41,6 +41,13 @@ pub(crate) struct JobActions {
     pre_state: HashMap<usize, Vec<(String, String)>>,
     /// `post` hooks in the order their main parts ran (they run in reverse).
     posts: Vec<hooks::Hook>,
+}
+
+/// A `uses:` step whose action is loaded and whose `with:` is evaluated.
+pub(super) struct ActionStep<'m> {
+    pub(super) step: &'m Step,
+    pub(super) loaded: &'m Arc<LoadedAction>,
+    pub(super) inputs: &'m IndexMap<String, String>,
 }
 
 /// An action whose metadata is read and whose files are in the environment.
@@ -74,110 +81,37 @@ impl JobState<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn run_action(
         &mut self,
-        environment: &dyn JobEnvironment,
+        run: &StepRun<'_>,
         step: &Step,
         uses: &UsesStep,
-        prepared: &PreparedStep,
-        step_ref: &StepRef,
-        files: &FileCommandPaths,
-        token: &CancellationToken,
-        limit: TimeLimit,
-        limits: &Limits<'_>,
-    ) -> StepEnd {
-        let result = self
-            .run_action_inner(
-                environment,
-                step,
-                uses,
-                prepared,
-                step_ref,
-                files,
-                token,
-                limit,
-                limits,
-            )
-            .await;
-        match result {
-            Ok(end) => end,
-            Err(message) => {
-                self.log
-                    .runner(Some(step_ref), RunnerLevel::Error, &message);
-                StepEnd::Exited(Ended::Failure)
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn run_action_inner(
-        &mut self,
-        environment: &dyn JobEnvironment,
-        step: &Step,
-        uses: &UsesStep,
-        prepared: &PreparedStep,
-        step_ref: &StepRef,
-        files: &FileCommandPaths,
-        token: &CancellationToken,
-        limit: TimeLimit,
-        limits: &Limits<'_>,
     ) -> Result<StepEnd, String> {
         if let Some(image) = uses.uses.value.strip_prefix("docker://") {
-            return self
-                .run_image_step(
-                    environment,
-                    uses,
-                    image,
-                    prepared,
-                    step_ref,
-                    files,
-                    token,
-                    limit,
-                )
-                .await;
+            return self.run_image_step(run, uses, image).await;
         }
         if self.is_local_checkout(uses) {
-            self.skip_local_checkout(uses, step_ref);
+            self.skip_local_checkout(uses, &run.step_ref);
             return Ok(StepEnd::Exited(Ended::Success));
         }
         let loaded = self
-            .load_action(environment, &uses.uses.value, Some(step_ref), token)
+            .load_action(
+                run.environment,
+                &uses.uses.value,
+                Some(&run.step_ref),
+                &run.token,
+            )
             .await?;
-        let inputs = self.action_inputs(&loaded, uses, prepared, step_ref)?;
+        let inputs = self.action_inputs(&loaded, uses, &run.prepared, &run.step_ref)?;
+        let action = ActionStep {
+            step,
+            loaded: &loaded,
+            inputs: &inputs,
+        };
         match &loaded.action.runs {
-            ActionRuns::Composite(composite) => {
-                self.run_composite(
-                    environment,
-                    &loaded,
-                    composite,
-                    inputs,
-                    prepared,
-                    step_ref,
-                    limits,
-                )
-                .await
-            }
-            ActionRuns::Node(node) => {
-                let main = node::NodeMain {
-                    step,
-                    loaded: &loaded,
-                    node,
-                    inputs: &inputs,
-                };
-                self.run_node_main(environment, &main, prepared, step_ref, files, token, limit)
-                    .await
-            }
-            ActionRuns::Docker(docker) => {
-                let main = container::DockerMain {
-                    step,
-                    loaded: &loaded,
-                    docker,
-                    inputs: &inputs,
-                };
-                self.run_docker_action(environment, &main, prepared, step_ref, files, token, limit)
-                    .await
-            }
+            ActionRuns::Composite(composite) => self.run_composite(run, &action, composite).await,
+            ActionRuns::Node(node) => self.run_node_main(run, &action, node).await,
+            ActionRuns::Docker(docker) => self.run_docker_action(run, &action, docker).await,
         }
     }
 
