@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 use tokio::sync::mpsc;
 
 use super::JobState;
+use super::error::StepError;
 use super::files::Effects;
 use super::step::{Ended, StepEnd, StepRun};
 use crate::backend::{ContainerRun, ExecExit, ExecOutput, ExecRequest, JobEnvironment};
@@ -46,7 +47,7 @@ impl JobState<'_> {
         &mut self,
         run: &StepRun<'_>,
         request: impl Into<StepProcess<'_>>,
-    ) -> Result<(StepEnd, Effects), String> {
+    ) -> Result<(StepEnd, Effects), StepError> {
         let request = request.into();
         let environment = run.environment;
         let files = &run.files;
@@ -138,7 +139,7 @@ impl JobState<'_> {
         request: StepProcess<'_>,
         options: StepOutputOptions,
         effects: &mut Effects,
-    ) -> Result<ExecExit, String> {
+    ) -> Result<ExecExit, StepError> {
         let (environment, step_ref, token) = (run.environment, &run.step_ref, &run.token);
         let mut output = StepOutput::new(&self.log.masker, options);
         let (sender, mut receiver) = mpsc::channel::<ExecOutput>(64);
@@ -172,7 +173,7 @@ impl JobState<'_> {
         }
         let events = output.finish();
         self.handle_events(events, step_ref, effects);
-        exit.map_err(|error| format!("running the step failed: {error}"))
+        exit.map_err(StepError::Run)
     }
 
     fn handle_events(&self, events: Vec<OutputEvent>, step_ref: &StepRef, effects: &mut Effects) {
@@ -222,9 +223,12 @@ pub(super) async fn write(
     path: &str,
     contents: &[u8],
     executable: bool,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     environment
         .write_file(path, contents, executable)
         .await
-        .map_err(|error| format!("writing {path} failed: {error}"))
+        .map_err(|source| StepError::Write {
+            path: path.to_owned(),
+            source,
+        })
 }

@@ -2,19 +2,54 @@
 //! the `steps` context, the status the status functions answer and the tree `hashFiles`
 //! reads.
 //!
-//! Owns: [`ExpressionState`] and [`StepHost`]. Errors name the key and its raw text.
+//! Owns: [`ExpressionState`], [`StepHost`] and [`ExprError`] (it names the key and its raw
+//! text).
 //! Must not: log or run anything; callers decide what a failed key means.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use runnel_expr::{EvalContext, Host, JobStatus, Object, Value};
+use runnel_expr::{EvalContext, EvalError, Host, JobStatus, Object, Value};
 use runnel_workflow::{IfExpr, LiteralOrExpr, TemplateString};
 
 use crate::backend::JobEnvironment;
 use crate::contexts;
 use crate::hash_files::hash_files;
+
+/// Why a key's expression gave no usable value. The text names the key and its raw text.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ExprError {
+    #[error("{key} `{raw}`: {source}")]
+    Evaluate {
+        key: String,
+        raw: String,
+        #[source]
+        source: EvalError,
+    },
+    /// `if:`, `pre-if:` or `post-if:` (`key`) did not evaluate.
+    #[error("`{key}: {text}`: {source}")]
+    Condition {
+        key: &'static str,
+        text: String,
+        #[source]
+        source: EvalError,
+    },
+    #[error("{key} `{raw}`: `{text}` is not a number")]
+    NotANumber {
+        key: String,
+        raw: String,
+        text: String,
+    },
+    #[error("{key} `{raw}`: expected a number, got {kind}")]
+    NumberExpected {
+        key: String,
+        raw: String,
+        kind: &'static str,
+    },
+    #[error("{key}: {minutes} is not a positive number of minutes")]
+    NotPositiveMinutes { key: String, minutes: f64 },
+}
 
 /// The job's expression state: what `${{ }}` in its keys sees.
 pub(crate) struct ExpressionState {
@@ -76,7 +111,7 @@ impl ExpressionState {
         contexts: &Object,
         key: &str,
         template: &TemplateString,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, ExprError> {
         let host = self.host();
         let cx = EvalContext {
             contexts,
@@ -85,7 +120,11 @@ impl ExpressionState {
         template
             .template
             .evaluate(&cx)
-            .map_err(|error| format!("{key} `{}`: {error}", template.raw))
+            .map_err(|source| ExprError::Evaluate {
+                key: key.to_owned(),
+                raw: template.raw.clone(),
+                source,
+            })
     }
 
     pub(super) fn evaluate_string(
@@ -93,7 +132,7 @@ impl ExpressionState {
         contexts: &Object,
         key: &str,
         template: &TemplateString,
-    ) -> Result<String, String> {
+    ) -> Result<String, ExprError> {
         self.evaluate(contexts, key, template)
             .map(|value| value.to_display_string())
     }
@@ -103,7 +142,7 @@ impl ExpressionState {
         contexts: &Object,
         key: &str,
         value: Option<&LiteralOrExpr<bool>>,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, ExprError> {
         match value {
             None => Ok(false),
             Some(LiteralOrExpr::Literal(literal)) => Ok(literal.value),
@@ -119,29 +158,31 @@ impl ExpressionState {
         contexts: &Object,
         key: &str,
         value: Option<&LiteralOrExpr<f64>>,
-    ) -> Result<Option<Duration>, String> {
+    ) -> Result<Option<Duration>, ExprError> {
         let minutes = match value {
             None => return Ok(None),
             Some(LiteralOrExpr::Literal(literal)) => literal.value,
             Some(LiteralOrExpr::Expr(template)) => match self.evaluate(contexts, key, template)? {
                 Value::Number(n) => n,
-                Value::String(s) => s
-                    .trim()
-                    .parse::<f64>()
-                    .map_err(|_| format!("{key} `{}`: `{s}` is not a number", template.raw))?,
+                Value::String(s) => s.trim().parse::<f64>().map_err(|_| ExprError::NotANumber {
+                    key: key.to_owned(),
+                    raw: template.raw.clone(),
+                    text: s.clone(),
+                })?,
                 other => {
-                    return Err(format!(
-                        "{key} `{}`: expected a number, got {}",
-                        template.raw,
-                        other.kind_name()
-                    ));
+                    return Err(ExprError::NumberExpected {
+                        key: key.to_owned(),
+                        raw: template.raw.clone(),
+                        kind: other.kind_name(),
+                    });
                 }
             },
         };
         if !minutes.is_finite() || minutes <= 0.0 {
-            return Err(format!(
-                "{key}: {minutes} is not a positive number of minutes"
-            ));
+            return Err(ExprError::NotPositiveMinutes {
+                key: key.to_owned(),
+                minutes,
+            });
         }
         Ok(Some(Duration::from_secs_f64(minutes * 60.0)))
     }
@@ -150,9 +191,9 @@ impl ExpressionState {
     pub(super) fn condition(
         &self,
         contexts: &Object,
-        key: &str,
+        key: &'static str,
         condition: &IfExpr,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, ExprError> {
         let host = self.host();
         let cx = EvalContext {
             contexts,
@@ -161,7 +202,11 @@ impl ExpressionState {
         condition
             .condition
             .evaluate(&cx)
-            .map_err(|error| format!("`{key}: {}`: {error}", condition.source))
+            .map_err(|source| ExprError::Condition {
+                key,
+                text: condition.source.clone(),
+                source,
+            })
     }
 
     /// The contexts for step-level keys: the job's plus `env`, `steps` and a fresh `job`.

@@ -6,6 +6,7 @@
 //! Must not: order jobs (the driver does) or know what backend it runs on.
 
 mod action;
+mod error;
 mod exec;
 mod expr;
 mod files;
@@ -29,6 +30,7 @@ use crate::options::{JobOutcome, RunOptions, StepSummary};
 use crate::output::Masker;
 use crate::reusable::{self, CallFrame};
 use crate::sink::{JobRef, LogEvent, LogSink, RunnerLevel};
+use error::{ExprError, JobError};
 use expr::ExpressionState;
 use log::JobLog;
 
@@ -143,8 +145,8 @@ pub(crate) async fn run_job_in(
     let (continue_on_error, outputs) =
         match job.prepare_and_run(backend, cancel).instrument(span).await {
             Ok(done) => done,
-            Err(message) => {
-                job.log.runner(None, RunnerLevel::Error, &message);
+            Err(error) => {
+                job.log.runner(None, RunnerLevel::Error, &error.to_string());
                 job.expressions.status = JobStatus::Failure;
                 (false, Vec::new())
             }
@@ -231,7 +233,7 @@ impl<'a> JobState<'a> {
         &mut self,
         backend: &dyn Backend,
         cancel: &CancellationToken,
-    ) -> Result<(bool, Vec<(String, String)>), String> {
+    ) -> Result<(bool, Vec<(String, String)>), JobError> {
         let job = self.job;
         let contexts = self.expressions.contexts.clone();
         let continue_on_error = self.expressions.evaluate_bool(
@@ -247,7 +249,7 @@ impl<'a> JobState<'a> {
         let environment = self
             .prepare_logged(backend, &spec, cancel)
             .await
-            .map_err(|error| format!("preparing the job environment failed: {error}"))?;
+            .map_err(JobError::Prepare)?;
         // The runner's variables for every process (`runner.envs`, `--env`).
         let environment = if self.request.options.env.is_empty() {
             environment
@@ -277,15 +279,16 @@ impl<'a> JobState<'a> {
                 self.env = env;
                 setup::write_event_file(self, environment.as_ref()).await
             }
-            Err(message) => Err(message),
+            Err(error) => Err(JobError::from(error)),
         };
         let outputs = match ready {
             Ok(()) => {
                 self.run_steps(environment.as_ref(), cancel, timeout).await;
                 self.evaluate_outputs(environment.as_ref())
             }
-            Err(message) => {
-                self.log.runner(None, RunnerLevel::Error, &message);
+            Err(error) => {
+                self.log
+                    .runner(None, RunnerLevel::Error, &error.to_string());
                 self.expressions.status = JobStatus::Failure;
                 Vec::new()
             }
@@ -324,7 +327,7 @@ impl<'a> JobState<'a> {
     }
 
     /// Workflow `env`, then job `env` (later wins), each value evaluated in order.
-    fn workflow_and_job_env(&self) -> Result<IndexMap<String, String>, String> {
+    fn workflow_and_job_env(&self) -> Result<IndexMap<String, String>, ExprError> {
         let job = self.job;
         let mut env = IndexMap::new();
         for (name, template) in self.request.workflow.env.iter().chain(job.env.iter()) {
@@ -414,7 +417,9 @@ impl<'a> JobState<'a> {
                     &format!("Skip output '{name}' since it may contain secret."),
                 ),
                 Ok(value) => outputs.push((name.clone(), value)),
-                Err(message) => self.log.runner(None, RunnerLevel::Warning, &message),
+                Err(error) => self
+                    .log
+                    .runner(None, RunnerLevel::Warning, &error.to_string()),
             }
         }
         outputs

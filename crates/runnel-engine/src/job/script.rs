@@ -7,6 +7,7 @@
 use runnel_workflow::RunStep;
 
 use super::JobState;
+use super::error::StepError;
 use super::exec::write;
 use super::step::{StepEnd, StepRun};
 use crate::backend::{ExecRequest, JobEnvironment};
@@ -17,7 +18,7 @@ impl JobState<'_> {
         &mut self,
         run: &StepRun<'_>,
         run_step: &RunStep,
-    ) -> Result<StepEnd, String> {
+    ) -> Result<StepEnd, StepError> {
         let environment = run.environment;
         let contexts = &run.prepared.contexts;
         let job = self.job;
@@ -64,13 +65,12 @@ impl JobState<'_> {
 
         let exec_env = self.exec_env(run);
         let path_var = exec_env.get("PATH").cloned().unwrap_or_default();
-        let command = ShellCommand::resolve(shell.as_deref(), environment.info().has_bash)
-            .map_err(|error| error.to_string())?;
+        let command = ShellCommand::resolve(shell.as_deref(), environment.info().has_bash)?;
         if command.windows_only {
-            return Err(format!(
-                "shell `{}` runs only on Windows runners; this runner is {}",
-                command.program, self.request.options.runner.os
-            ));
+            return Err(StepError::WindowsOnlyShell {
+                program: command.program,
+                os: self.request.options.runner.os.clone(),
+            });
         }
         let program = self.find_shell(environment, &command, &path_var).await?;
 
@@ -106,22 +106,22 @@ impl JobState<'_> {
         environment: &dyn JobEnvironment,
         command: &ShellCommand,
         path_var: &str,
-    ) -> Result<String, String> {
+    ) -> Result<String, StepError> {
         for candidate in std::iter::once(&command.program).chain(&command.fallbacks) {
             match environment.find_program(candidate, path_var).await {
                 Ok(Some(found)) => return Ok(found),
                 Ok(None) => {}
-                Err(error) => return Err(format!("looking for `{candidate}` failed: {error}")),
+                Err(source) => {
+                    return Err(StepError::FindProgram {
+                        program: candidate.clone(),
+                        source,
+                    });
+                }
             }
         }
-        let also = if command.fallbacks.is_empty() {
-            String::new()
-        } else {
-            format!(" (nor {})", command.fallbacks.join(", "))
-        };
-        Err(format!(
-            "shell `{}` is not supported here: `{}`{also} was not found on PATH",
-            command.program, command.program
-        ))
+        Err(StepError::ShellNotFound {
+            program: command.program.clone(),
+            fallbacks: command.fallbacks.clone(),
+        })
     }
 }

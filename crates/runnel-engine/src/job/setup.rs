@@ -8,13 +8,14 @@
 use runnel_workflow::{Container, Job};
 
 use super::JobState;
+use super::error::{ExprError, JobError};
 use crate::backend::{ContainerSpec, JobEnvironment, JobSpec, ServiceSpec};
 use crate::contexts;
 use crate::services::{JobServiceRequest, with_grant};
 use crate::sink::RunnerLevel;
 
 /// The backend's view of the job: image, services, workspace.
-pub(super) fn job_spec(job_state: &JobState<'_>, job: &Job) -> Result<JobSpec, String> {
+pub(super) fn job_spec(job_state: &JobState<'_>, job: &Job) -> Result<JobSpec, ExprError> {
     let image = match &job.container {
         Some(container) => Some(container_spec(job_state, "container", container)?),
         None => None,
@@ -43,7 +44,7 @@ fn container_spec(
     job_state: &JobState<'_>,
     key: &str,
     container: &Container,
-) -> Result<ContainerSpec, String> {
+) -> Result<ContainerSpec, ExprError> {
     let contexts = &job_state.expressions.contexts;
     let string = |name: &str, template| {
         job_state
@@ -102,7 +103,7 @@ fn container_spec(
 pub(super) async fn write_event_file(
     job_state: &JobState<'_>,
     environment: &dyn JobEnvironment,
-) -> Result<(), String> {
+) -> Result<(), JobError> {
     let payload = match job_state.expressions.contexts.get("github") {
         Some(runnel_expr::Value::Object(github)) => github
             .get("event")
@@ -110,13 +111,12 @@ pub(super) async fn write_event_file(
             .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new())),
         _ => serde_json::Value::Object(serde_json::Map::new()),
     };
-    let text = serde_json::to_string_pretty(&payload)
-        .map_err(|error| format!("cannot encode the event payload: {error}"))?;
+    let text = serde_json::to_string_pretty(&payload).map_err(JobError::EncodeEvent)?;
     let path = contexts::event_path(environment.paths());
     environment
         .write_file(&path, text.as_bytes(), false)
         .await
-        .map_err(|error| format!("writing the event payload failed: {error}"))
+        .map_err(JobError::WriteEvent)
 }
 
 /// Wraps `environment` so every process of the job gets the runner's services (cache,

@@ -14,6 +14,7 @@ use runnel_expr::{JobStatus, Object, Value};
 use runnel_workflow::{Step, StepKind};
 use tokio_util::sync::CancellationToken;
 
+use super::error::ExprError;
 use super::{JobState, format_minutes, literal_text};
 use crate::backend::JobEnvironment;
 use crate::contexts::{self, FileCommandPaths};
@@ -82,9 +83,9 @@ impl JobState<'_> {
 
         let run = match self.step_if(step, &contexts) {
             Ok(run) => run,
-            Err(message) => {
+            Err(error) => {
                 self.log
-                    .runner(Some(&step_ref), RunnerLevel::Error, &message);
+                    .runner(Some(&step_ref), RunnerLevel::Error, &error.to_string());
                 self.finish_step(step, &step_ref, Ended::Failure, false, started);
                 return;
             }
@@ -105,9 +106,9 @@ impl JobState<'_> {
         let after_cancel = self.expressions.status == JobStatus::Cancelled;
         let prepared = match self.prepare_step(step, &contexts) {
             Ok(prepared) => prepared,
-            Err(message) => {
+            Err(error) => {
                 self.log
-                    .runner(Some(&step_ref), RunnerLevel::Error, &message);
+                    .runner(Some(&step_ref), RunnerLevel::Error, &error.to_string());
                 self.finish_step(step, &step_ref, Ended::Failure, false, started);
                 return;
             }
@@ -132,9 +133,9 @@ impl JobState<'_> {
         let ended = match ended {
             Ok(StepEnd::Exited(ended)) => ended,
             Ok(StepEnd::TimedOut) => self.step_timed_out(&run),
-            Err(message) => {
+            Err(error) => {
                 self.log
-                    .runner(Some(&run.step_ref), RunnerLevel::Error, &message);
+                    .runner(Some(&run.step_ref), RunnerLevel::Error, &error.to_string());
                 Ended::Failure
             }
         };
@@ -209,7 +210,7 @@ impl JobState<'_> {
         }
     }
 
-    fn step_if(&self, step: &Step, contexts: &Object) -> Result<bool, String> {
+    fn step_if(&self, step: &Step, contexts: &Object) -> Result<bool, ExprError> {
         match &step.if_condition {
             None => Ok(self.expressions.status == JobStatus::Success),
             Some(condition) => self.expressions.condition(contexts, "if", condition),
@@ -355,7 +356,7 @@ impl JobState<'_> {
         &self,
         step: &Step,
         contexts: &Object,
-    ) -> Result<PreparedStep, String> {
+    ) -> Result<PreparedStep, ExprError> {
         // Each value of the step's `env` sees the job's env, not its siblings.
         let mut env = self.base_env();
         for (name, template) in &step.env {

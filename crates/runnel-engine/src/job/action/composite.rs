@@ -15,6 +15,7 @@ use runnel_workflow::CompositeRuns;
 
 use super::ActionStep;
 use crate::job::JobState;
+use crate::job::error::StepError;
 use crate::job::step::{Ended, StepEnd, StepRun};
 use crate::sink::{RunnerLevel, StepRef};
 
@@ -54,7 +55,7 @@ impl CompositeFrame {
 
 /// The future of a composite action's run. A composite's steps may be composite actions, so
 /// this future contains itself; the box (with `Send` stated, not inferred) breaks the cycle.
-type CompositeRun<'f> = Pin<Box<dyn Future<Output = Result<StepEnd, String>> + Send + 'f>>;
+type CompositeRun<'f> = Pin<Box<dyn Future<Output = Result<StepEnd, StepError>> + Send + 'f>>;
 
 impl JobState<'_> {
     pub(super) fn run_composite<'f>(
@@ -71,14 +72,14 @@ impl JobState<'_> {
         run: &StepRun<'_>,
         action: &ActionStep<'_>,
         composite: &CompositeRuns,
-    ) -> Result<StepEnd, String> {
+    ) -> Result<StepEnd, StepError> {
         let loaded = action.loaded;
         let (environment, limits) = (run.environment, run.limits);
         if self.frames.len() >= MAX_DEPTH {
-            return Err(format!(
-                "`uses: {}`: composite actions may nest at most {MAX_DEPTH} deep",
-                loaded.uses
-            ));
+            return Err(StepError::CompositeTooDeep {
+                uses: loaded.uses.clone(),
+                depth: MAX_DEPTH,
+            });
         }
         let mut input_object = Object::new();
         for (name, value) in action.inputs {
@@ -133,9 +134,10 @@ impl JobState<'_> {
                 .evaluate_string(&contexts, &format!("outputs.{id}.value"), value)
             {
                 Ok(text) => outputs.push((id.clone(), text)),
-                Err(message) => self
-                    .log
-                    .runner(Some(&run.step_ref), RunnerLevel::Error, &message),
+                Err(error) => {
+                    self.log
+                        .runner(Some(&run.step_ref), RunnerLevel::Error, &error.to_string());
+                }
             }
         }
         self.frames.pop();

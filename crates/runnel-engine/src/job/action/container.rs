@@ -25,6 +25,7 @@ use super::{ActionStep, input_variable};
 use crate::backend::{ContainerMount, ContainerRun, ImageBuild, JobEnvironment};
 use crate::contexts;
 use crate::job::JobState;
+use crate::job::error::StepError;
 use crate::job::files::Effects;
 use crate::job::step::{StepEnd, StepRun};
 use crate::sink::{RunnerLevel, StepRef};
@@ -53,10 +54,12 @@ impl JobState<'_> {
         run: &StepRun<'_>,
         uses: &UsesStep,
         image: &str,
-    ) -> Result<StepEnd, String> {
+    ) -> Result<StepEnd, StepError> {
         let prepared = &run.prepared;
         if image.is_empty() {
-            return Err(format!("`uses: {}` names no image", uses.uses.value));
+            return Err(StepError::NoImage {
+                uses: uses.uses.value.clone(),
+            });
         }
         let mut with = IndexMap::new();
         for (name, template) in &uses.with {
@@ -99,7 +102,7 @@ impl JobState<'_> {
         run: &StepRun<'_>,
         action: &ActionStep<'_>,
         docker: &DockerRuns,
-    ) -> Result<StepEnd, String> {
+    ) -> Result<StepEnd, StepError> {
         let state = self.pre_state(action.step);
         let mut container = self
             .docker_action_container(
@@ -145,7 +148,7 @@ impl JobState<'_> {
         contexts: &Object,
         step_ref: Option<&StepRef>,
         token: &CancellationToken,
-    ) -> Result<ContainerStep, String> {
+    ) -> Result<ContainerStep, StepError> {
         let (loaded, inputs) = (action.loaded, action.inputs);
         let mut contexts = contexts.clone();
         let mut input_object = Object::new();
@@ -191,7 +194,10 @@ impl JobState<'_> {
                 let built = environment
                     .build_image(&build, token)
                     .await
-                    .map_err(|error| format!("`uses: {}`: {error}", loaded.uses))?;
+                    .map_err(|source| StepError::BuildImage {
+                        uses: loaded.uses.clone(),
+                        source,
+                    })?;
                 if built.reused {
                     self.log.runner(
                         step_ref,
@@ -218,7 +224,7 @@ impl JobState<'_> {
         &mut self,
         run: &StepRun<'_>,
         step: &ContainerStep,
-    ) -> Result<(StepEnd, Effects), String> {
+    ) -> Result<(StepEnd, Effects), StepError> {
         let (environment, prepared, files) = (run.environment, &run.prepared, &run.files);
         let paths = environment.paths();
         let event_path = contexts::event_path(paths);

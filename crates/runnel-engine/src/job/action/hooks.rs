@@ -23,6 +23,7 @@ use crate::actions::ActionReference;
 use crate::backend::JobEnvironment;
 use crate::contexts;
 use crate::job::JobState;
+use crate::job::error::StepError;
 use crate::job::step::{Ended, Limits, PreparedStep, StepEnd, StepRun};
 use crate::options::StepSummary;
 use crate::sink::{LogEvent, RunnerLevel, StepRef, StepStatus};
@@ -110,11 +111,12 @@ impl JobState<'_> {
             let Some(ActionReference::Remote(remote)) = reference else {
                 continue;
             };
-            if let Err(message) = self
+            if let Err(error) = self
                 .load_remote(environment, &remote, None, limits.cancel)
                 .await
             {
-                self.log.runner(None, RunnerLevel::Error, &message);
+                self.log
+                    .runner(None, RunnerLevel::Error, &error.to_string());
                 self.expressions.status = JobStatus::Failure;
                 return false;
             }
@@ -139,8 +141,9 @@ impl JobState<'_> {
                 .await
             {
                 Ok(hook) => self.run_hook(environment, hook, limits, Phase::Pre).await,
-                Err(message) => {
-                    self.log.runner(None, RunnerLevel::Error, &message);
+                Err(error) => {
+                    self.log
+                        .runner(None, RunnerLevel::Error, &error.to_string());
                     self.expressions.status = JobStatus::Failure;
                 }
             }
@@ -156,7 +159,7 @@ impl JobState<'_> {
         uses: &runnel_workflow::UsesStep,
         loaded: &Arc<LoadedAction>,
         token: &CancellationToken,
-    ) -> Result<Hook, String> {
+    ) -> Result<Hook, StepError> {
         let contexts = self
             .expressions
             .step_contexts(&self.base_env(), environment);
@@ -193,10 +196,9 @@ impl JobState<'_> {
                 (HookRun::Container(container), docker.pre_if.clone())
             }
             ActionRuns::Composite(_) => {
-                return Err(format!(
-                    "`uses: {}`: composite actions have no `pre`",
-                    loaded.uses
-                ));
+                return Err(StepError::CompositePre {
+                    uses: loaded.uses.clone(),
+                });
             }
         };
         Ok(Hook {
@@ -251,10 +253,10 @@ impl JobState<'_> {
         match run {
             Ok(true) => {}
             Ok(false) => return,
-            Err(message) => {
+            Err(error) => {
                 self.log.emit(Some(&step_ref), LogEvent::StepStarted);
                 self.log
-                    .runner(Some(&step_ref), RunnerLevel::Error, &message);
+                    .runner(Some(&step_ref), RunnerLevel::Error, &error.to_string());
                 self.finish_hook(&hook, Ended::Failure, started);
                 return;
             }
@@ -311,9 +313,9 @@ impl JobState<'_> {
                     StepEnd::TimedOut => Ended::Failure,
                 }
             }
-            Err(message) => {
+            Err(error) => {
                 self.log
-                    .runner(Some(&run.step_ref), RunnerLevel::Error, &message);
+                    .runner(Some(&run.step_ref), RunnerLevel::Error, &error.to_string());
                 Ended::Failure
             }
         };

@@ -12,6 +12,7 @@ use super::hooks::{Hook, HookRun};
 use super::{ActionStep, LoadedAction, input_variable};
 use crate::backend::ExecRequest;
 use crate::job::JobState;
+use crate::job::error::StepError;
 use crate::job::files::Effects;
 use crate::job::step::{StepEnd, StepRun};
 
@@ -30,7 +31,7 @@ impl JobState<'_> {
         run: &StepRun<'_>,
         action: &ActionStep<'_>,
         node: &NodeRuns,
-    ) -> Result<StepEnd, String> {
+    ) -> Result<StepEnd, StepError> {
         let state = self.pre_state(action.step);
         let script = NodeScript {
             loaded: action.loaded,
@@ -61,7 +62,7 @@ impl JobState<'_> {
         &mut self,
         run: &StepRun<'_>,
         script: &NodeScript<'_>,
-    ) -> Result<(StepEnd, Effects), String> {
+    ) -> Result<(StepEnd, Effects), StepError> {
         let environment = run.environment;
         let loaded = script.loaded;
         let mut env = self.exec_env(run);
@@ -82,15 +83,17 @@ impl JobState<'_> {
         let node = match environment.find_program("node", &path_var).await {
             Ok(Some(node)) => node,
             Ok(None) => {
-                return Err(format!(
-                    "`uses: {}` is a JavaScript action ({}) but `node` was not found on PATH \
-                     in the job environment; install Node.js there (Debian: `apt-get install \
-                     nodejs`) or run the job in an image that has it",
-                    loaded.uses,
-                    loaded.action.runs.using()
-                ));
+                return Err(StepError::NodeNotFound {
+                    uses: loaded.uses.clone(),
+                    using: loaded.action.runs.using().to_owned(),
+                });
             }
-            Err(error) => return Err(format!("looking for `node` failed: {error}")),
+            Err(source) => {
+                return Err(StepError::FindProgram {
+                    program: "node".to_owned(),
+                    source,
+                });
+            }
         };
         let entry = script.script.trim_start_matches("./");
         let request = ExecRequest {
