@@ -1,9 +1,10 @@
 //! One job instance from setup to result: evaluate the job's keys, prepare the environment,
 //! run the steps in order with GitHub's status rules, evaluate `outputs`, tear down.
 //!
-//! Owns: [`JobRequest`], [`run_job`], the job's running state (env, `PATH` additions, the
-//! `steps` context, the job status) and the job timeout. One step's execution lives in `step`.
-//! Must not: order jobs (the driver does) or know what backend it runs on.
+//! Owns: [`JobRequest`], [`run`], [`JobState`] (env, `PATH` additions, the running
+//! composite frames and fetched actions, with its log in `log` and what expressions see in
+//! `expr`) and the job timeout. One step's execution lives in `step`.
+//! Must not: order jobs or run call jobs (the driver does), or know what backend it runs on.
 
 mod action;
 mod error;
@@ -25,10 +26,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::backend::{Backend, JobEnvironment};
+use crate::call_frame::CallFrame;
 use crate::contexts::{self, StrategyInfo};
 use crate::options::{JobOutcome, RunOptions, StepSummary};
 use crate::output::Masker;
-use crate::reusable::{self, CallFrame};
 use crate::sink::{JobRef, LogEvent, LogSink, RunnerLevel};
 use error::{ExprError, JobError};
 use expr::ExpressionState;
@@ -50,34 +51,16 @@ pub struct JobRequest<'a> {
     pub options: &'a RunOptions,
 }
 
-/// Runs one job instance and reports it to `sink`. Never fails: problems become a failed
-/// job with the reason logged. A job that calls a reusable workflow (`uses:`) runs the
-/// called workflow's jobs here, in `needs` order, on the same backend.
-pub async fn run_job(
-    request: &JobRequest<'_>,
-    backend: &dyn Backend,
-    sink: &dyn LogSink,
-    cancel: &CancellationToken,
-) -> JobOutcome {
-    run_job_in(request, None, backend, sink, cancel).await
-}
-
-/// [`run_job`] for a job of the workflow `frame` calls (`None`: a top-level workflow).
-pub(crate) async fn run_job_in(
+/// Runs one job instance that has steps and reports it to `sink`, for a job of the workflow
+/// `frame` calls (`None`: a top-level workflow). Never fails: problems become a failed job
+/// with the reason logged. Call jobs never come here: the driver runs them as sub-plans.
+pub(crate) async fn run(
     request: &JobRequest<'_>,
     frame: Option<&CallFrame>,
     backend: &dyn Backend,
     sink: &dyn LogSink,
     cancel: &CancellationToken,
 ) -> JobOutcome {
-    if request
-        .workflow
-        .jobs
-        .iter()
-        .any(|(id, job)| id.eq_ignore_ascii_case(&request.instance.id) && job.call.is_some())
-    {
-        return reusable::run_call(request, frame, backend, sink, cancel).await;
-    }
     let started = Instant::now();
     let job_ref = JobRef {
         job_id: request.instance.id.clone(),
