@@ -13,8 +13,8 @@ use runnel_plan::{Event, JobInstance, NeedOutcome};
 use runnel_workflow::Workflow;
 
 use crate::backend::{EnvironmentInfo, EnvironmentPaths};
+use crate::call_frame::CallFrame;
 use crate::options::RunOptions;
-use crate::reusable::CallFrame;
 
 /// `strategy.fail-fast` and `strategy.max-parallel` as evaluated for a job (the `strategy`
 /// context adds `job-index` and `job-total` from the instance).

@@ -21,6 +21,7 @@
 
 pub mod actions;
 pub mod backend;
+mod call_frame;
 mod contexts;
 mod driver;
 mod hash_files;
@@ -34,8 +35,8 @@ mod shell;
 mod sink;
 
 pub use contexts::StrategyInfo;
-pub use driver::{RunError, run_workflow};
-pub use job::{JobRequest, run_job};
+pub use driver::{RunError, run_job, run_workflow};
+pub use job::JobRequest;
 pub use options::{JobOutcome, RunOptions, RunnerInfo, ServerUrls, StepSummary, WorkflowResult};
 pub use runnel_plan::JobResult;
 pub use services::{JobServiceGrant, JobServiceRequest, JobServices};

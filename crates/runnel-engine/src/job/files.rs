@@ -37,12 +37,12 @@ impl JobState<'_> {
     ) {
         let step = Some(step_ref);
         let fail = |name: &str, message: String| {
-            self.runner(
+            self.log.runner(
                 step,
                 RunnerLevel::Error,
                 &format!("Unable to process file command '{name}' successfully."),
             );
-            self.runner(step, RunnerLevel::Error, &message);
+            self.log.runner(step, RunnerLevel::Error, &message);
         };
         for (kind, path, name) in [
             (EnvFileKind::Output, &files.output, "output"),
@@ -64,7 +64,7 @@ impl JobState<'_> {
                     EnvFileKind::Env => {
                         for (name, value) in pairs {
                             if name == "NODE_OPTIONS" {
-                                self.runner(
+                                self.log.runner(
                                     step,
                                     RunnerLevel::Error,
                                     "Can't store NODE_OPTIONS output parameter using '$GITHUB_ENV' command.",
@@ -91,14 +91,14 @@ impl JobState<'_> {
             }
         }
         match environment.read_file(&files.step_summary).await {
-            Ok(Some(bytes)) if bytes.len() > MAX_SUMMARY_BYTES => self.runner(
+            Ok(Some(bytes)) if bytes.len() > MAX_SUMMARY_BYTES => self.log.runner(
                 step,
                 RunnerLevel::Warning,
                 "$GITHUB_STEP_SUMMARY is larger than 1 MiB; it is not uploaded.",
             ),
             Ok(Some(bytes)) => self.emit_summary(step_ref, &bytes),
             Ok(None) => {}
-            Err(error) => self.runner(
+            Err(error) => self.log.runner(
                 step,
                 RunnerLevel::Warning,
                 &format!("reading $GITHUB_STEP_SUMMARY failed: {error}"),
@@ -112,8 +112,9 @@ impl JobState<'_> {
         if text.trim().is_empty() {
             return;
         }
-        let markdown = self.masker.mask(&text).into_owned();
-        self.emit(Some(step_ref), LogEvent::StepSummary { markdown });
+        let markdown = self.log.masker.mask(&text).into_owned();
+        self.log
+            .emit(Some(step_ref), LogEvent::StepSummary { markdown });
     }
 
     /// `GITHUB_ENV` writes go to the job env (later steps); `GITHUB_PATH` entries go in

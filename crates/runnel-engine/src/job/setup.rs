@@ -8,13 +8,14 @@
 use runnel_workflow::{Container, Job};
 
 use super::JobState;
+use super::error::{ExprError, JobError};
 use crate::backend::{ContainerSpec, JobEnvironment, JobSpec, ServiceSpec};
 use crate::contexts;
 use crate::services::{JobServiceRequest, with_grant};
 use crate::sink::RunnerLevel;
 
 /// The backend's view of the job: image, services, workspace.
-pub(super) fn job_spec(job_state: &JobState<'_>, job: &Job) -> Result<JobSpec, String> {
+pub(super) fn job_spec(job_state: &JobState<'_>, job: &Job) -> Result<JobSpec, ExprError> {
     let image = match &job.container {
         Some(container) => Some(container_spec(job_state, "container", container)?),
         None => None,
@@ -43,10 +44,12 @@ fn container_spec(
     job_state: &JobState<'_>,
     key: &str,
     container: &Container,
-) -> Result<ContainerSpec, String> {
-    let contexts = &job_state.contexts;
+) -> Result<ContainerSpec, ExprError> {
+    let contexts = &job_state.expressions.contexts;
     let string = |name: &str, template| {
-        job_state.evaluate_string(contexts, &format!("{key}.{name}"), template)
+        job_state
+            .expressions
+            .evaluate_string(contexts, &format!("{key}.{name}"), template)
     };
     let mut env = std::collections::BTreeMap::new();
     for (name, template) in &container.env {
@@ -80,7 +83,7 @@ fn container_spec(
                 None => String::new(),
             };
             if !password.is_empty() {
-                job_state.masker.add(&password);
+                job_state.log.masker.add(&password);
             }
             Some((username, password))
         }
@@ -100,21 +103,20 @@ fn container_spec(
 pub(super) async fn write_event_file(
     job_state: &JobState<'_>,
     environment: &dyn JobEnvironment,
-) -> Result<(), String> {
-    let payload = match job_state.contexts.get("github") {
+) -> Result<(), JobError> {
+    let payload = match job_state.expressions.contexts.get("github") {
         Some(runnel_expr::Value::Object(github)) => github
             .get("event")
             .map(runnel_expr::Value::to_json)
             .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new())),
         _ => serde_json::Value::Object(serde_json::Map::new()),
     };
-    let text = serde_json::to_string_pretty(&payload)
-        .map_err(|error| format!("cannot encode the event payload: {error}"))?;
+    let text = serde_json::to_string_pretty(&payload).map_err(JobError::EncodeEvent)?;
     let path = contexts::event_path(environment.paths());
     environment
         .write_file(&path, text.as_bytes(), false)
         .await
-        .map_err(|error| format!("writing the event payload failed: {error}"))
+        .map_err(JobError::WriteEvent)
 }
 
 /// Wraps `environment` so every process of the job gets the runner's services (cache,
@@ -130,7 +132,7 @@ pub(super) async fn attach_services(
     };
     // `github.<path...>` as text; empty when absent.
     let github = |path: &[&str]| {
-        let mut value = job_state.contexts.get("github");
+        let mut value = job_state.expressions.contexts.get("github");
         for name in path {
             value = match value {
                 Some(runnel_expr::Value::Object(object)) => object.get(name),
@@ -156,12 +158,12 @@ pub(super) async fn attach_services(
     match services.start_job(&request).await {
         Ok(grant) => {
             for secret in &grant.secrets {
-                job_state.masker.add(secret);
+                job_state.log.masker.add(secret);
             }
             with_grant(environment, services, grant)
         }
         Err(message) => {
-            job_state.runner(
+            job_state.log.runner(
                 None,
                 RunnerLevel::Warning,
                 &format!("the runner's cache and artifact services are unavailable to this job: {message}"),

@@ -1,67 +1,115 @@
 //! Jobs that call a reusable workflow (`jobs.<id>.uses`), run in-process as act_runner does:
-//! the called file is read or fetched, checked against the call (`on: workflow_call`, inputs,
-//! secrets), and its jobs run through the driver in `needs` order on the same backend, with
-//! the caller's `github`, the call's typed `inputs` and the passed (or inherited) `secrets`.
-//! The call job's outputs are `on.workflow_call.outputs.*.value` over the called `jobs`, its
-//! result failure when a called job failed.
+//! the called file is read or fetched and checked against the call (`on: workflow_call`,
+//! inputs, secrets), and becomes a [`SubPlan`] — the called workflow with the caller's
+//! `github`, the call's typed `inputs` and the passed (or inherited) `secrets` — that the
+//! driver runs like any workflow, on the same backend. The call job's outputs are
+//! `on.workflow_call.outputs.*.value` over the called `jobs`.
 //!
-//! Owns: [`CallFrame`] (what the jobs of a called workflow inherit), [`run_call`], the sink
-//! that names called jobs `caller / inner` (key `caller/inner`), nesting depth and cycles.
-//! Must not: run steps or order jobs itself (the job runner and the driver do).
+//! Owns: [`plan_call`], [`SubPlan`], [`CallError`], [`CallLog`] (the call job's own log
+//! lines), [`call_outputs`], the sink that names called jobs `caller / inner` (key
+//! `caller/inner`), nesting depth and cycles.
+//! Must not: run jobs or order them (the driver does); it never calls back into the driver.
 
 mod resolve;
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
-use runnel_expr::{EvalContext, Host, Object, Value};
-use runnel_plan::JobResult;
-use runnel_workflow::{InputType, Job, LiteralOrExpr, TemplateString, Workflow, WorkflowSecrets};
+use runnel_expr::{EvalContext, EvalError, Host, Object, Value};
+use runnel_workflow::{
+    InputType, Job, LiteralOrExpr, ReusableWorkflowCall, TemplateString, Workflow, WorkflowSecrets,
+};
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use resolve::Origin;
-
-use crate::backend::Backend;
+use crate::call_frame::{CallFrame, Origin};
 use crate::contexts;
-use crate::driver::{aggregate, drive};
 use crate::job::JobRequest;
-use crate::options::{JobOutcome, WorkflowResult};
+use crate::options::{JobOutcome, RunOptions};
 use crate::output::Masker;
 use crate::sink::{JobRef, LogEvent, LogRecord, LogSink, RunnerLevel};
 
-/// What the jobs of a called workflow inherit from the call.
-#[derive(Debug, Clone)]
-pub(crate) struct CallFrame {
-    /// `github` of the top-level caller (GitHub: "the github context is always associated
-    /// with the caller workflow"), before the job-specific fields.
-    pub(crate) github: Object,
-    /// The call's `with:`, typed and with defaults.
-    pub(crate) inputs: Object,
-    /// Identities of the files from the top-level workflow down to this one.
-    pub(crate) chain: Vec<String>,
-    /// Where `./` calls of the called file resolve.
-    pub(crate) origin: Origin,
-    /// Every secret of the levels above: masked below even when not passed down.
-    pub(crate) mask: Vec<String>,
-    /// `<call job key>/`: what the keys of the called job instances start with.
-    pub(crate) key_prefix: String,
+/// Why a call job could not run the workflow it calls. The text is the job's log line.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CallError {
+    #[error("{at}: cannot load the called workflow: {}", with_causes(.source))]
+    Resolve {
+        /// `file:line:col` of the call's `uses:`.
+        at: String,
+        #[source]
+        source: Box<resolve::ResolveError>,
+    },
+    #[error("{at}: reusable workflows call each other in a cycle: {}", chain_display(.chain))]
+    Cycle { at: String, chain: Vec<String> },
+    #[error(
+        "{at}: reusable workflows are nested more than {depth} levels deep (GitHub's limit): {}",
+        chain_display(.chain)
+    )]
+    TooDeep {
+        at: String,
+        depth: usize,
+        chain: Vec<String>,
+    },
+    /// `diagnostics`: each error of the called file, rendered with its position.
+    #[error("{at}: the called workflow is not valid:\n{}", .diagnostics.join("\n"))]
+    InvalidWorkflow {
+        at: String,
+        diagnostics: Vec<String>,
+    },
+    /// What `check_call` found wrong with the call, rendered with positions.
+    #[error("{}", .diagnostics.join("\n"))]
+    CallMismatch { diagnostics: Vec<String> },
+    #[error("{place}: input `{id}` must be a {expected}")]
+    InputType {
+        place: String,
+        id: String,
+        /// The declared type and what was found (`boolean, got 'yes'`).
+        expected: String,
+    },
+    #[error("{file}:{line}:{col}: `{raw}`: {source}")]
+    Evaluate {
+        file: String,
+        line: usize,
+        col: usize,
+        raw: String,
+        #[source]
+        source: EvalError,
+    },
 }
 
-type CallFuture<'a> = Pin<Box<dyn Future<Output = JobOutcome> + Send + 'a>>;
+/// A called workflow ready for the driver: what it runs and what its jobs inherit.
+pub(crate) struct SubPlan {
+    pub(crate) workflow: Workflow,
+    /// The caller's options with the call's secrets and no job filter.
+    pub(crate) options: RunOptions,
+    pub(crate) frame: CallFrame,
+    /// The call job's name: the called jobs are named `<caller> / <inner>`.
+    caller_name: String,
+}
 
-/// Runs the call job `request` names. Boxed: a called workflow may call another one, and the
-/// future of a recursive call needs a known size.
-pub(crate) fn run_call<'a>(
-    request: &'a JobRequest<'a>,
-    frame: Option<&'a CallFrame>,
-    backend: &'a dyn Backend,
+impl SubPlan {
+    /// `sink` with the called jobs' records named after the call job.
+    pub(crate) fn sink<'s>(&self, sink: &'s dyn LogSink) -> PrefixSink<'s> {
+        PrefixSink {
+            inner: sink,
+            name: self.caller_name.clone(),
+        }
+    }
+}
+
+/// The call job's own log lines (the jobs it calls log through the driver), masked with the
+/// secrets of this level and those above.
+pub(crate) struct CallLog<'a> {
     sink: &'a dyn LogSink,
-    cancel: &'a CancellationToken,
-) -> CallFuture<'a> {
-    Box::pin(async move {
-        let started = Instant::now();
+    job_ref: JobRef,
+    masker: Masker,
+}
+
+impl<'a> CallLog<'a> {
+    pub(crate) fn new(
+        request: &JobRequest<'_>,
+        frame: Option<&CallFrame>,
+        sink: &'a dyn LogSink,
+    ) -> CallLog<'a> {
         let job_ref = JobRef {
             job_id: request.instance.id.clone(),
             name: request.instance.name.clone(),
@@ -74,46 +122,130 @@ pub(crate) fn run_call<'a>(
         for value in frame.map_or(&[][..], |frame| frame.mask.as_slice()) {
             masker.add(value);
         }
-        let call = Call {
-            request,
-            frame,
+        CallLog {
             sink,
-            job_ref: &job_ref,
-            masker: &masker,
-        };
-        emit(sink, &job_ref, LogEvent::JobStarted);
-        let (result, outputs, called) = match call.run(backend, cancel).await {
-            Ok(done) => done,
-            Err(message) => {
-                call.runner(RunnerLevel::Error, &message);
-                (JobResult::Failure, Vec::new(), Vec::new())
-            }
-        };
-        let duration = started.elapsed();
-        emit(sink, &job_ref, LogEvent::JobFinished { result, duration });
-        JobOutcome {
-            job_id: request.instance.id.clone(),
-            name: request.instance.name.clone(),
-            key: request.key.clone(),
-            result,
-            continue_on_error: false,
-            outputs,
-            duration,
-            steps: Vec::new(),
-            called,
+            job_ref,
+            masker,
         }
-    })
+    }
+
+    pub(crate) fn emit(&self, event: LogEvent) {
+        emit(self.sink, &self.job_ref, event);
+    }
+
+    pub(crate) fn runner(&self, level: RunnerLevel, text: &str) {
+        let text = self.masker.mask(text).into_owned();
+        self.emit(LogEvent::Runner { level, text });
+    }
 }
 
-/// The call job's result, outputs and the called job instances.
-type CallDone = (JobResult, Vec<(String, String)>, Vec<JobOutcome>);
+/// Resolves, loads and checks the workflow that `job` of `request` calls, and makes the
+/// [`SubPlan`] its jobs run as. `frame` is the frame `request`'s own workflow runs in.
+pub(crate) async fn plan_call(
+    request: &JobRequest<'_>,
+    job: &Job,
+    call: &ReusableWorkflowCall,
+    frame: Option<&CallFrame>,
+    log: &CallLog<'_>,
+    cancel: &CancellationToken,
+) -> Result<SubPlan, CallError> {
+    let workflow = request.workflow;
+    let uses = &call.uses;
+    let at = format!("{}:{}:{}", workflow.file, uses.span.line, uses.span.col);
+    let caller_contexts = contexts::job_contexts(
+        workflow,
+        request.event,
+        request.instance,
+        request.needs,
+        request.strategy,
+        request.options,
+        frame,
+    );
 
-struct Call<'a> {
-    request: &'a JobRequest<'a>,
-    frame: Option<&'a CallFrame>,
-    sink: &'a dyn LogSink,
-    job_ref: &'a JobRef,
-    masker: &'a Masker,
+    let origin = frame.map_or(Origin::Workspace, |f| f.origin.clone());
+    let resolved = resolve::resolve(&uses.value, &origin, request.options, request.event, cancel)
+        .await
+        .map_err(|source| CallError::Resolve {
+            at: at.clone(),
+            source: Box::new(source),
+        })?;
+    let mut chain = match frame {
+        Some(frame) => frame.chain.clone(),
+        None => vec![resolve::top_level_id(&workflow.file)],
+    };
+    if chain.contains(&resolved.id) {
+        chain.push(resolved.id);
+        return Err(CallError::Cycle { at, chain });
+    }
+    if chain.len() > runnel_workflow::MAX_NESTED_CALL_DEPTH {
+        chain.push(resolved.id);
+        return Err(CallError::TooDeep {
+            at,
+            depth: runnel_workflow::MAX_NESTED_CALL_DEPTH,
+            chain,
+        });
+    }
+    let commit = resolved
+        .commit
+        .as_deref()
+        .map(|c| format!(" (SHA:{c})"))
+        .unwrap_or_default();
+    log.runner(
+        RunnerLevel::Info,
+        &format!("Calling reusable workflow '{}'{commit}", uses.value),
+    );
+
+    let loaded = runnel_workflow::load_workflow(&resolved.file, &resolved.text);
+    let errors: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(diagnostic_text)
+        .collect();
+    let called = match loaded.workflow {
+        Some(called) if errors.is_empty() => called,
+        _ => {
+            return Err(CallError::InvalidWorkflow {
+                at,
+                diagnostics: errors,
+            });
+        }
+    };
+    let problems: Vec<String> = runnel_workflow::check_call(&workflow.file, job, &called)
+        .iter()
+        .map(diagnostic_text)
+        .collect();
+    if !problems.is_empty() {
+        return Err(CallError::CallMismatch {
+            diagnostics: problems,
+        });
+    }
+
+    let github = match frame {
+        Some(frame) => frame.github.clone(),
+        None => contexts::caller_github(workflow, request.event),
+    };
+    let inputs = call_inputs(request, call, &called, &caller_contexts, &github)?;
+    let mut options = request.options.clone();
+    options.secrets = call_secrets(request, call, &caller_contexts)?;
+    options.job_filter = None;
+    let mut mask = frame.map(|f| f.mask.clone()).unwrap_or_default();
+    mask.extend(request.options.secrets.values().cloned());
+    chain.push(resolved.id);
+    let frame = CallFrame {
+        github,
+        inputs,
+        chain,
+        origin: resolved.origin,
+        mask,
+        key_prefix: format!("{}/", request.key),
+    };
+    Ok(SubPlan {
+        workflow: called,
+        options,
+        frame,
+        caller_name: request.instance.name.clone(),
+    })
 }
 
 /// Call-level expressions have no status functions and no `hashFiles`.
@@ -121,298 +253,150 @@ struct CallHost;
 
 impl Host for CallHost {}
 
-impl Call<'_> {
-    fn runner(&self, level: RunnerLevel, text: &str) {
-        let text = self.masker.mask(text).into_owned();
-        emit(self.sink, self.job_ref, LogEvent::Runner { level, text });
-    }
-
-    async fn run(
-        &self,
-        backend: &dyn Backend,
-        cancel: &CancellationToken,
-    ) -> Result<CallDone, String> {
-        let request = self.request;
-        let workflow = request.workflow;
-        let job = workflow
-            .jobs
+/// `with:` evaluated over the caller job's contexts and converted to the declared types;
+/// absent inputs get their default (an expression over `github`, `inputs`, `vars`).
+fn call_inputs(
+    request: &JobRequest<'_>,
+    call: &ReusableWorkflowCall,
+    called: &Workflow,
+    caller_contexts: &Object,
+    github: &Object,
+) -> Result<Object, CallError> {
+    let mut inputs = Object::new();
+    let Some(trigger) = &called.on.workflow_call else {
+        return Ok(inputs);
+    };
+    let caller_file = &request.workflow.file;
+    for (id, input) in &trigger.inputs {
+        let given = call
+            .with
             .iter()
-            .find(|(id, _)| id.eq_ignore_ascii_case(&request.instance.id))
-            .map(|(_, job)| job)
-            .ok_or_else(|| format!("workflow has no job `{}`", request.instance.id))?;
-        let Some(call) = &job.call else {
-            return Err(format!("job `{}` calls no workflow", request.instance.id));
-        };
-        let uses = &call.uses;
-        let at = format!("{}:{}:{}", workflow.file, uses.span.line, uses.span.col);
-        let caller_contexts = contexts::job_contexts(
-            workflow,
-            request.event,
-            request.instance,
-            request.needs,
-            request.strategy,
-            request.options,
-            self.frame,
-        );
-
-        let origin = self.frame.map_or(Origin::Workspace, |f| f.origin.clone());
-        let resolved =
-            resolve::resolve(&uses.value, &origin, request.options, request.event, cancel)
-                .await
-                .map_err(|error| {
-                    format!(
-                        "{at}: cannot load the called workflow: {}",
-                        chain_text(&error)
-                    )
-                })?;
-        let mut chain = match self.frame {
-            Some(frame) => frame.chain.clone(),
-            None => vec![resolve::top_level_id(&workflow.file)],
-        };
-        if chain.contains(&resolved.id) {
-            chain.push(resolved.id);
-            return Err(format!(
-                "{at}: reusable workflows call each other in a cycle: {}",
-                chain_display(&chain)
-            ));
-        }
-        if chain.len() > runnel_workflow::MAX_NESTED_CALL_DEPTH {
-            chain.push(resolved.id);
-            return Err(format!(
-                "{at}: reusable workflows are nested more than {} levels deep (GitHub's limit): {}",
-                runnel_workflow::MAX_NESTED_CALL_DEPTH,
-                chain_display(&chain)
-            ));
-        }
-        let commit = resolved
-            .commit
-            .as_deref()
-            .map(|c| format!(" (SHA:{c})"))
-            .unwrap_or_default();
-        self.runner(
-            RunnerLevel::Info,
-            &format!("Calling reusable workflow '{}'{commit}", uses.value),
-        );
-
-        let loaded = runnel_workflow::load_workflow(&resolved.file, &resolved.text);
-        let errors: Vec<String> = loaded
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(diagnostic_text)
-            .collect();
-        let called = match loaded.workflow {
-            Some(called) if errors.is_empty() => called,
-            _ => {
-                return Err(format!(
-                    "{at}: the called workflow is not valid:\n{}",
-                    errors.join("\n")
-                ));
-            }
-        };
-        let problems: Vec<String> = runnel_workflow::check_call(&workflow.file, job, &called)
-            .iter()
-            .map(diagnostic_text)
-            .collect();
-        if !problems.is_empty() {
-            return Err(problems.join("\n"));
-        }
-
-        let github = match self.frame {
-            Some(frame) => frame.github.clone(),
-            None => contexts::caller_github(workflow, request.event),
-        };
-        let inputs = self.inputs(job, &called, &caller_contexts, &github)?;
-        let mut options = request.options.clone();
-        options.secrets = self.secrets(job, &caller_contexts)?;
-        options.job_filter = None;
-        let mut mask = self.frame.map(|f| f.mask.clone()).unwrap_or_default();
-        mask.extend(request.options.secrets.values().cloned());
-        chain.push(resolved.id);
-        let frame = CallFrame {
-            github,
-            inputs,
-            chain,
-            origin: resolved.origin,
-            mask,
-            key_prefix: format!("{}/", request.key),
-        };
-        let prefixed = PrefixSink {
-            inner: self.sink,
-            name: request.instance.name.clone(),
-        };
-        let result = drive(
-            &called,
-            request.event,
-            &options,
-            backend,
-            &prefixed,
-            cancel.clone(),
-            Some(&frame),
-        )
-        .await
-        .map_err(|error| error.to_string())?;
-        let outputs = self.outputs(&called, &frame, &result);
-        let called_jobs = result
-            .jobs
-            .into_iter()
-            .map(|outcome| prefixed.outcome(outcome))
-            .collect();
-        Ok((result.result, outputs, called_jobs))
-    }
-
-    /// `with:` evaluated over the caller job's contexts and converted to the declared types;
-    /// absent inputs get their default (an expression over `github`, `inputs`, `vars`).
-    fn inputs(
-        &self,
-        job: &Job,
-        called: &Workflow,
-        caller_contexts: &Object,
-        github: &Object,
-    ) -> Result<Object, String> {
-        let mut inputs = Object::new();
-        let (Some(call), Some(trigger)) = (&job.call, &called.on.workflow_call) else {
-            return Ok(inputs);
-        };
-        let caller_file = &self.request.workflow.file;
-        for (id, input) in &trigger.inputs {
-            let given = call
-                .with
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(id))
-                .map(|(_, value)| value);
-            let (value, place) = match given {
-                Some(LiteralOrExpr::Literal(literal)) => (
-                    literal.value.clone(),
-                    format!("{caller_file}:{}:{}", literal.span.line, literal.span.col),
-                ),
-                Some(LiteralOrExpr::Expr(template)) => (
-                    evaluate(caller_contexts, template, caller_file)?,
-                    format!("{caller_file}:{}:{}", template.span.line, template.span.col),
-                ),
-                None => {
-                    let place = format!(
-                        "{}:{}:{}",
-                        called.file, input.id.span.line, input.id.span.col
-                    );
-                    let value = match (&input.default, &input.default_value) {
-                        (Some(template), _) => {
-                            let mut cx = Object::new();
-                            cx.insert("github", Value::Object(github.clone().into()));
-                            cx.insert("inputs", Value::Object(inputs.clone().into()));
-                            cx.insert(
-                                "vars",
-                                Value::Object(runnel_plan::vars_context(self.request.event).into()),
-                            );
-                            evaluate(&cx, template, &called.file)?
-                        }
-                        (None, Some(literal)) => literal.value.clone(),
-                        (None, None) => empty_input(input.input_type),
-                    };
-                    (value, place)
-                }
-            };
-            let typed = typed_input(input.input_type, value)
-                .map_err(|found| format!("{place}: input `{id}` must be a {found}"))?;
-            inputs.insert(id.as_str(), typed);
-        }
-        Ok(inputs)
-    }
-
-    /// `secrets: inherit` passes every secret; a mapping passes what it names (evaluated over
-    /// the caller's contexts); `GITHUB_TOKEN` is always passed, as on GitHub.
-    fn secrets(
-        &self,
-        job: &Job,
-        caller_contexts: &Object,
-    ) -> Result<BTreeMap<String, String>, String> {
-        let options = self.request.options;
-        let mut secrets = BTreeMap::new();
-        match job.call.as_ref().and_then(|call| call.secrets.as_ref()) {
-            Some(WorkflowSecrets::Inherit(_)) => secrets = options.secrets.clone(),
-            Some(WorkflowSecrets::Map(map, _)) => {
-                for (name, template) in map {
-                    let value = evaluate(caller_contexts, template, &self.request.workflow.file)?;
-                    secrets.insert(name.clone(), value.to_display_string());
-                }
-            }
-            None => {}
-        }
-        if let Some(token) = options.secrets.get("GITHUB_TOKEN") {
-            secrets
-                .entry("GITHUB_TOKEN".to_owned())
-                .or_insert_with(|| token.clone());
-        }
-        Ok(secrets)
-    }
-
-    /// `on.workflow_call.outputs.*.value` over the called jobs' results and outputs. A value
-    /// that holds a secret is dropped, as job outputs are.
-    fn outputs(
-        &self,
-        called: &Workflow,
-        frame: &CallFrame,
-        result: &WorkflowResult,
-    ) -> Vec<(String, String)> {
-        let Some(trigger) = &called.on.workflow_call else {
-            return Vec::new();
-        };
-        let mut jobs = Object::new();
-        for id in called.jobs.keys() {
-            let legs: Vec<&JobOutcome> = result.jobs.iter().filter(|o| &o.job_id == id).collect();
-            if legs.is_empty() {
-                continue;
-            }
-            let (job_result, outputs) = aggregate(&legs);
-            let mut output_object = Object::new();
-            for (name, value) in outputs {
-                output_object.insert(name, Value::String(value));
-            }
-            let mut entry = Object::new();
-            entry.insert("result", Value::String(job_result.as_str().to_owned()));
-            entry.insert("outputs", Value::Object(output_object.into()));
-            jobs.insert(id.as_str(), Value::Object(entry.into()));
-        }
-        let mut cx = Object::new();
-        cx.insert("github", Value::Object(frame.github.clone().into()));
-        cx.insert("inputs", Value::Object(frame.inputs.clone().into()));
-        cx.insert(
-            "vars",
-            Value::Object(runnel_plan::vars_context(self.request.event).into()),
-        );
-        cx.insert("jobs", Value::Object(jobs.into()));
-        let mut outputs = Vec::new();
-        for (name, output) in &trigger.outputs {
-            match evaluate(&cx, &output.value, &called.file) {
-                Ok(value) => {
-                    let value = value.to_display_string();
-                    if self.masker.mask(&value) != value {
-                        self.runner(
-                            RunnerLevel::Warning,
-                            &format!("Skip output '{name}' since it may contain secret."),
+            .find(|(name, _)| name.eq_ignore_ascii_case(id))
+            .map(|(_, value)| value);
+        let (value, place) = match given {
+            Some(LiteralOrExpr::Literal(literal)) => (
+                literal.value.clone(),
+                format!("{caller_file}:{}:{}", literal.span.line, literal.span.col),
+            ),
+            Some(LiteralOrExpr::Expr(template)) => (
+                evaluate(caller_contexts, template, caller_file)?,
+                format!("{caller_file}:{}:{}", template.span.line, template.span.col),
+            ),
+            None => {
+                let place = format!(
+                    "{}:{}:{}",
+                    called.file, input.id.span.line, input.id.span.col
+                );
+                let value = match (&input.default, &input.default_value) {
+                    (Some(template), _) => {
+                        let mut cx = Object::new();
+                        cx.insert("github", Value::Object(github.clone().into()));
+                        cx.insert("inputs", Value::Object(inputs.clone().into()));
+                        cx.insert(
+                            "vars",
+                            Value::Object(runnel_plan::vars_context(request.event).into()),
                         );
-                    } else {
-                        outputs.push((name.clone(), value));
+                        evaluate(&cx, template, &called.file)?
                     }
-                }
-                Err(message) => self.runner(RunnerLevel::Warning, &message),
+                    (None, Some(literal)) => literal.value.clone(),
+                    (None, None) => empty_input(input.input_type),
+                };
+                (value, place)
             }
-        }
-        outputs
+        };
+        let typed =
+            typed_input(input.input_type, value).map_err(|expected| CallError::InputType {
+                place,
+                id: id.clone(),
+                expected,
+            })?;
+        inputs.insert(id.as_str(), typed);
     }
+    Ok(inputs)
 }
 
-fn evaluate(contexts: &Object, template: &TemplateString, file: &str) -> Result<Value, String> {
+/// `secrets: inherit` passes every secret; a mapping passes what it names (evaluated over
+/// the caller's contexts); `GITHUB_TOKEN` is always passed, as on GitHub.
+fn call_secrets(
+    request: &JobRequest<'_>,
+    call: &ReusableWorkflowCall,
+    caller_contexts: &Object,
+) -> Result<BTreeMap<String, String>, CallError> {
+    let options = request.options;
+    let mut secrets = BTreeMap::new();
+    match call.secrets.as_ref() {
+        Some(WorkflowSecrets::Inherit(_)) => secrets = options.secrets.clone(),
+        Some(WorkflowSecrets::Map(map, _)) => {
+            for (name, template) in map {
+                let value = evaluate(caller_contexts, template, &request.workflow.file)?;
+                secrets.insert(name.clone(), value.to_display_string());
+            }
+        }
+        None => {}
+    }
+    if let Some(token) = options.secrets.get("GITHUB_TOKEN") {
+        secrets
+            .entry("GITHUB_TOKEN".to_owned())
+            .or_insert_with(|| token.clone());
+    }
+    Ok(secrets)
+}
+
+/// `on.workflow_call.outputs.*.value` over `jobs` (the called jobs' results and outputs, as
+/// the driver aggregated them). A value that holds a secret is dropped, as job outputs are.
+pub(crate) fn call_outputs(
+    plan: &SubPlan,
+    event: &runnel_plan::Event,
+    jobs: Object,
+    log: &CallLog<'_>,
+) -> Vec<(String, String)> {
+    let (called, frame) = (&plan.workflow, &plan.frame);
+    let Some(trigger) = &called.on.workflow_call else {
+        return Vec::new();
+    };
+    let mut cx = Object::new();
+    cx.insert("github", Value::Object(frame.github.clone().into()));
+    cx.insert("inputs", Value::Object(frame.inputs.clone().into()));
+    cx.insert(
+        "vars",
+        Value::Object(runnel_plan::vars_context(event).into()),
+    );
+    cx.insert("jobs", Value::Object(jobs.into()));
+    let mut outputs = Vec::new();
+    for (name, output) in &trigger.outputs {
+        match evaluate(&cx, &output.value, &called.file) {
+            Ok(value) => {
+                let value = value.to_display_string();
+                if log.masker.mask(&value) != value {
+                    log.runner(
+                        RunnerLevel::Warning,
+                        &format!("Skip output '{name}' since it may contain secret."),
+                    );
+                } else {
+                    outputs.push((name.clone(), value));
+                }
+            }
+            Err(error) => log.runner(RunnerLevel::Warning, &error.to_string()),
+        }
+    }
+    outputs
+}
+
+fn evaluate(contexts: &Object, template: &TemplateString, file: &str) -> Result<Value, CallError> {
     let cx = EvalContext {
         contexts,
         host: &CallHost,
     };
-    template.template.evaluate(&cx).map_err(|error| {
-        format!(
-            "{file}:{}:{}: `{}`: {error}",
-            template.span.line, template.span.col, template.raw
-        )
-    })
+    template
+        .template
+        .evaluate(&cx)
+        .map_err(|source| CallError::Evaluate {
+            file: file.to_owned(),
+            line: template.span.line,
+            col: template.span.col,
+            raw: template.raw.clone(),
+            source,
+        })
 }
 
 /// The value of an input nobody set and that has no default.
@@ -487,7 +471,7 @@ fn diagnostic_text(diagnostic: &runnel_workflow::Diagnostic) -> String {
 }
 
 /// An error with its causes, `: `-joined.
-fn chain_text(error: &dyn std::error::Error) -> String {
+fn with_causes(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(inner) = cause {
@@ -499,13 +483,14 @@ fn chain_text(error: &dyn std::error::Error) -> String {
 
 /// Names the records of a called workflow's jobs after the call job: `Caller / Inner`, as
 /// GitHub lists them (their keys, `caller/inner`, are made so by the driver).
-struct PrefixSink<'a> {
+pub(crate) struct PrefixSink<'a> {
     inner: &'a dyn LogSink,
     name: String,
 }
 
 impl PrefixSink<'_> {
-    fn outcome(&self, mut outcome: JobOutcome) -> JobOutcome {
+    /// `outcome` (and the outcomes it called) named after the call job.
+    pub(crate) fn outcome(&self, mut outcome: JobOutcome) -> JobOutcome {
         outcome.name = format!("{} / {}", self.name, outcome.name);
         outcome.called = outcome
             .called

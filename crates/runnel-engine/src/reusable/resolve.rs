@@ -3,7 +3,7 @@
 //! `owner/repo/.gitea/workflows/x.yml@ref` (or `.github/…`, or Gitea's full URL) through the
 //! run's [`ActionSource`], cached by commit like actions.
 //!
-//! Owns: [`Origin`], [`ResolvedWorkflow`], [`ResolveError`] and the identity of a called
+//! Owns: [`ResolvedWorkflow`], [`ResolveError`] and the identity of a called
 //! file used to find cycles. Must not: parse or check the workflow (the caller does).
 
 use std::path::{Component, Path, PathBuf};
@@ -16,21 +16,8 @@ use crate::actions::contained::{self, ContainedError};
 use crate::actions::{
     ActionReference, ActionSource, ActionSourceError, GitActionSource, RemoteAction,
 };
+use crate::call_frame::Origin;
 use crate::options::RunOptions;
-
-/// The repository a workflow file belongs to, where its `./` calls resolve.
-#[derive(Debug, Clone)]
-pub(crate) enum Origin {
-    /// The run's own repository: the workspace source on this machine, or (with no
-    /// workspace, as in the daemon) the event's repository at its commit, fetched.
-    Workspace,
-    /// A repository fetched for a remote call: its files at one commit.
-    Repository {
-        directory: PathBuf,
-        /// `url@commit`: the identity prefix of its files.
-        id: String,
-    },
-}
 
 /// A called workflow's text and where it came from.
 #[derive(Debug)]

@@ -27,20 +27,21 @@ impl JobState<'_> {
         let Some(template) = uses.with.get("repository") else {
             return true;
         };
-        let own = match self.contexts.get("github") {
+        let own = match self.expressions.contexts.get("github") {
             Some(runnel_expr::Value::Object(github)) => github
                 .get("repository")
                 .map(runnel_expr::Value::to_display_string)
                 .unwrap_or_default(),
             _ => String::new(),
         };
-        self.evaluate_string(&self.contexts, "with.repository", template)
+        self.expressions
+            .evaluate_string(&self.expressions.contexts, "with.repository", template)
             .is_ok_and(|repository| repository.is_empty() || repository.eq_ignore_ascii_case(&own))
     }
 
     /// The log line that stands for the skipped checkout.
     pub(super) fn skip_local_checkout(&self, uses: &UsesStep, step_ref: &StepRef) {
-        self.runner(
+        self.log.runner(
             Some(step_ref),
             RunnerLevel::Info,
             &format!(

@@ -13,10 +13,10 @@ use indexmap::IndexMap;
 use runnel_expr::{JobStatus, Object, Value};
 use runnel_workflow::CompositeRuns;
 
-use super::LoadedAction;
-use crate::backend::JobEnvironment;
+use super::ActionStep;
 use crate::job::JobState;
-use crate::job::step::{Ended, Limits, PreparedStep, StepEnd};
+use crate::job::error::StepError;
+use crate::job::step::{Ended, StepEnd, StepRun};
 use crate::sink::{RunnerLevel, StepRef};
 
 /// GitHub stops nesting composite actions at this depth.
@@ -55,70 +55,54 @@ impl CompositeFrame {
 
 /// The future of a composite action's run. A composite's steps may be composite actions, so
 /// this future contains itself; the box (with `Send` stated, not inferred) breaks the cycle.
-type CompositeRun<'f> = Pin<Box<dyn Future<Output = Result<StepEnd, String>> + Send + 'f>>;
+type CompositeRun<'f> = Pin<Box<dyn Future<Output = Result<StepEnd, StepError>> + Send + 'f>>;
 
-impl<'a> JobState<'a> {
-    #[allow(clippy::too_many_arguments)]
+impl JobState<'_> {
     pub(super) fn run_composite<'f>(
         &'f mut self,
-        environment: &'f dyn JobEnvironment,
-        loaded: &'f LoadedAction,
+        run: &'f StepRun<'_>,
+        action: &'f ActionStep<'_>,
         composite: &'f CompositeRuns,
-        inputs: IndexMap<String, String>,
-        prepared: &'f PreparedStep,
-        step_ref: &'f StepRef,
-        limits: &'f Limits<'_>,
     ) -> CompositeRun<'f> {
-        Box::pin(self.run_composite_steps(
-            environment,
-            loaded,
-            composite,
-            inputs,
-            prepared,
-            step_ref,
-            limits,
-        ))
+        Box::pin(self.run_composite_steps(run, action, composite))
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn run_composite_steps(
         &mut self,
-        environment: &dyn JobEnvironment,
-        loaded: &LoadedAction,
+        run: &StepRun<'_>,
+        action: &ActionStep<'_>,
         composite: &CompositeRuns,
-        inputs: IndexMap<String, String>,
-        prepared: &PreparedStep,
-        step_ref: &StepRef,
-        limits: &Limits<'_>,
-    ) -> Result<StepEnd, String> {
+    ) -> Result<StepEnd, StepError> {
+        let loaded = action.loaded;
+        let (environment, limits) = (run.environment, run.limits);
         if self.frames.len() >= MAX_DEPTH {
-            return Err(format!(
-                "`uses: {}`: composite actions may nest at most {MAX_DEPTH} deep",
-                loaded.uses
-            ));
+            return Err(StepError::CompositeTooDeep {
+                uses: loaded.uses.clone(),
+                depth: MAX_DEPTH,
+            });
         }
         let mut input_object = Object::new();
-        for (name, value) in inputs {
-            input_object.insert(name, Value::String(value));
+        for (name, value) in action.inputs {
+            input_object.insert(name.as_str(), Value::String(value.clone()));
         }
         self.frames.push(CompositeFrame {
-            step_ref: step_ref.clone(),
-            env: prepared.env.clone(),
+            step_ref: run.step_ref.clone(),
+            env: run.prepared.env.clone(),
             inputs: input_object,
             action_path: loaded.path.clone(),
             action_repository: loaded.repository.clone(),
             action_ref: loaded.git_ref.clone(),
         });
-        let saved_steps = std::mem::take(&mut self.steps);
-        let saved_status = self.status;
-        if self.status != JobStatus::Cancelled {
-            self.status = JobStatus::Success;
+        let saved_steps = std::mem::take(&mut self.expressions.steps);
+        let saved_status = self.expressions.status;
+        if self.expressions.status != JobStatus::Cancelled {
+            self.expressions.status = JobStatus::Success;
         }
         let mut unnamed_runs = 0usize;
         for step in &composite.steps {
-            if self.status != JobStatus::Cancelled {
+            if self.expressions.status != JobStatus::Cancelled {
                 if limits.cancel.is_cancelled() {
-                    self.status = JobStatus::Cancelled;
+                    self.expressions.status = JobStatus::Cancelled;
                 } else if Instant::now() >= limits.deadline {
                     self.job_timed_out(limits.job_timeout);
                 }
@@ -136,22 +120,30 @@ impl<'a> JobState<'a> {
             };
             self.run_step(environment, step, &action, limits).await;
         }
-        let mut contexts = self.step_contexts(&self.base_env(), environment);
+        let mut contexts = self
+            .expressions
+            .step_contexts(&self.base_env(), environment);
         self.apply_frame(&mut contexts);
         let mut outputs = Vec::new();
         for (id, output) in &loaded.action.outputs {
             let Some(value) = &output.value else {
                 continue;
             };
-            match self.evaluate_string(&contexts, &format!("outputs.{id}.value"), value) {
+            match self
+                .expressions
+                .evaluate_string(&contexts, &format!("outputs.{id}.value"), value)
+            {
                 Ok(text) => outputs.push((id.clone(), text)),
-                Err(message) => self.runner(Some(step_ref), RunnerLevel::Error, &message),
+                Err(error) => {
+                    self.log
+                        .runner(Some(&run.step_ref), RunnerLevel::Error, &error.to_string());
+                }
             }
         }
         self.frames.pop();
-        let inner_status = self.status;
-        self.status = saved_status;
-        self.steps = saved_steps;
+        let inner_status = self.expressions.status;
+        self.expressions.status = saved_status;
+        self.expressions.steps = saved_steps;
         self.pending_outputs = outputs;
         Ok(StepEnd::Exited(match inner_status {
             JobStatus::Success => Ended::Success,

@@ -14,20 +14,20 @@
 //! container (that is behind the trait).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use indexmap::IndexMap;
 use runnel_expr::{Object, Value};
-use runnel_workflow::{DockerRuns, Step, UsesStep};
+use runnel_workflow::{DockerRuns, UsesStep};
 use tokio_util::sync::CancellationToken;
 
 use super::hooks::{Hook, HookRun};
-use super::{LoadedAction, input_variable};
+use super::{ActionStep, input_variable};
 use crate::backend::{ContainerMount, ContainerRun, ImageBuild, JobEnvironment};
-use crate::contexts::{self, FileCommandPaths};
+use crate::contexts;
 use crate::job::JobState;
+use crate::job::error::StepError;
 use crate::job::files::Effects;
-use crate::job::step::{PreparedStep, StepEnd, TimeLimit};
+use crate::job::step::{StepEnd, StepRun};
 use crate::sink::{RunnerLevel, StepRef};
 
 const WORKSPACE: &str = "/github/workspace";
@@ -35,14 +35,6 @@ const HOME: &str = "/github/home";
 const WORKFLOW: &str = "/github/workflow";
 const FILE_COMMANDS: &str = "/github/file_commands";
 const RUNNER_TEMP: &str = "/github/runner_temp";
-
-/// The main part of a docker action step.
-pub(super) struct DockerMain<'m> {
-    pub(super) step: &'m Step,
-    pub(super) loaded: &'m Arc<LoadedAction>,
-    pub(super) docker: &'m DockerRuns,
-    pub(super) inputs: &'m IndexMap<String, String>,
-}
 
 /// What differs between a `docker://` step, a docker action and its hooks.
 #[derive(Clone)]
@@ -57,25 +49,25 @@ pub(super) struct ContainerStep {
 impl JobState<'_> {
     /// `uses: docker://image`: `with.args` is split like a command line (quotes group),
     /// `with.entrypoint` replaces the entrypoint, and every `with` key is also `INPUT_*`.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn run_image_step(
         &mut self,
-        environment: &dyn JobEnvironment,
+        run: &StepRun<'_>,
         uses: &UsesStep,
         image: &str,
-        prepared: &PreparedStep,
-        step_ref: &StepRef,
-        files: &FileCommandPaths,
-        token: &CancellationToken,
-        limit: TimeLimit,
-    ) -> Result<StepEnd, String> {
+    ) -> Result<StepEnd, StepError> {
+        let prepared = &run.prepared;
         if image.is_empty() {
-            return Err(format!("`uses: {}` names no image", uses.uses.value));
+            return Err(StepError::NoImage {
+                uses: uses.uses.value.clone(),
+            });
         }
         let mut with = IndexMap::new();
         for (name, template) in &uses.with {
-            let value =
-                self.evaluate_string(&prepared.contexts, &format!("with.{name}"), template)?;
+            let value = self.expressions.evaluate_string(
+                &prepared.contexts,
+                &format!("with.{name}"),
+                template,
+            )?;
             with.insert(name.clone(), value);
         }
         let find = |key: &str| {
@@ -97,9 +89,7 @@ impl JobState<'_> {
             args,
             env,
         };
-        let (end, effects) = self
-            .run_step_container(environment, &step, prepared, step_ref, files, token, limit)
-            .await?;
+        let (end, effects) = self.run_step_container(run, &step).await?;
         self.pending_outputs = effects.outputs;
         Ok(end)
     }
@@ -107,28 +97,21 @@ impl JobState<'_> {
     /// `runs.using: docker`: the image pulled or built, `runs.args` evaluated with `inputs`
     /// (one argv element each), `runs.env`, `INPUT_*` and the `pre-entrypoint`'s `STATE_*`
     /// added. With a `post-entrypoint`, the post hook is registered once the main part ran.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn run_docker_action(
         &mut self,
-        environment: &dyn JobEnvironment,
-        main: &DockerMain<'_>,
-        prepared: &PreparedStep,
-        step_ref: &StepRef,
-        files: &FileCommandPaths,
-        token: &CancellationToken,
-        limit: TimeLimit,
-    ) -> Result<StepEnd, String> {
-        let docker = main.docker;
-        let state = self.pre_state(main.step);
+        run: &StepRun<'_>,
+        action: &ActionStep<'_>,
+        docker: &DockerRuns,
+    ) -> Result<StepEnd, StepError> {
+        let state = self.pre_state(action.step);
         let mut container = self
             .docker_action_container(
-                environment,
-                main.loaded,
+                run.environment,
+                action,
                 docker,
-                main.inputs,
-                &prepared.contexts,
-                Some(step_ref),
-                token,
+                &run.prepared.contexts,
+                Some(&run.step_ref),
+                &run.token,
             )
             .await?;
         let post = docker.post_entrypoint.as_ref().map(|post| ContainerStep {
@@ -137,29 +120,16 @@ impl JobState<'_> {
         });
         container.entrypoint = docker.entrypoint.as_ref().map(|e| e.value.clone());
         container.env.extend(state_variables(&state));
-        let (end, effects) = self
-            .run_step_container(
-                environment,
-                &container,
-                prepared,
-                step_ref,
-                files,
-                token,
-                limit,
-            )
-            .await?;
+        let (end, effects) = self.run_step_container(run, &container).await?;
         self.pending_outputs = effects.outputs;
         if let Some(post) = post {
             let mut all_state = state;
             all_state.extend(effects.state);
             let hook = Hook::post(
-                main.step,
-                step_ref,
-                main.loaded,
+                run,
+                action,
                 HookRun::Container(post),
                 docker.post_if.clone(),
-                prepared,
-                main.inputs,
                 all_state,
             );
             self.actions.posts.push(hook);
@@ -170,17 +140,16 @@ impl JobState<'_> {
     /// A docker action's step container without its entrypoint: the image pulled or built
     /// (`step_ref` `None`: during job setup, for a `pre-entrypoint`), `runs.args` and
     /// `runs.env` evaluated with `inputs`, and `INPUT_*`.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn docker_action_container(
-        &mut self,
+        &self,
         environment: &dyn JobEnvironment,
-        loaded: &LoadedAction,
+        action: &ActionStep<'_>,
         docker: &DockerRuns,
-        inputs: &IndexMap<String, String>,
         contexts: &Object,
         step_ref: Option<&StepRef>,
         token: &CancellationToken,
-    ) -> Result<ContainerStep, String> {
+    ) -> Result<ContainerStep, StepError> {
+        let (loaded, inputs) = (action.loaded, action.inputs);
         let mut contexts = contexts.clone();
         let mut input_object = Object::new();
         for (name, value) in inputs {
@@ -189,11 +158,19 @@ impl JobState<'_> {
         contexts.insert("inputs", Value::Object(input_object.into()));
         let mut args = Vec::new();
         for (n, template) in docker.args.iter().enumerate() {
-            args.push(self.evaluate_string(&contexts, &format!("runs.args[{n}]"), template)?);
+            args.push(self.expressions.evaluate_string(
+                &contexts,
+                &format!("runs.args[{n}]"),
+                template,
+            )?);
         }
         let mut env = Vec::new();
         for (name, template) in &docker.env {
-            let value = self.evaluate_string(&contexts, &format!("runs.env.{name}"), template)?;
+            let value = self.expressions.evaluate_string(
+                &contexts,
+                &format!("runs.env.{name}"),
+                template,
+            )?;
             env.push((name.clone(), value));
         }
         for (name, value) in inputs {
@@ -206,7 +183,7 @@ impl JobState<'_> {
                     context: loaded.path.clone(),
                     dockerfile: docker.image.value.trim_start_matches("./").to_owned(),
                 };
-                self.runner(
+                self.log.runner(
                     step_ref,
                     RunnerLevel::Info,
                     &format!(
@@ -217,9 +194,12 @@ impl JobState<'_> {
                 let built = environment
                     .build_image(&build, token)
                     .await
-                    .map_err(|error| format!("`uses: {}`: {error}", loaded.uses))?;
+                    .map_err(|source| StepError::BuildImage {
+                        uses: loaded.uses.clone(),
+                        source,
+                    })?;
                 if built.reused {
-                    self.runner(
+                    self.log.runner(
                         step_ref,
                         RunnerLevel::Info,
                         &format!(
@@ -240,17 +220,12 @@ impl JobState<'_> {
     }
 
     /// Runs `step` as (a phase of) a step; the caller decides what outputs and state mean.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn run_step_container(
         &mut self,
-        environment: &dyn JobEnvironment,
+        run: &StepRun<'_>,
         step: &ContainerStep,
-        prepared: &PreparedStep,
-        step_ref: &StepRef,
-        files: &FileCommandPaths,
-        token: &CancellationToken,
-        limit: TimeLimit,
-    ) -> Result<(StepEnd, Effects), String> {
+    ) -> Result<(StepEnd, Effects), StepError> {
+        let (environment, prepared, files) = (run.environment, &run.prepared, &run.files);
         let paths = environment.paths();
         let event_path = contexts::event_path(paths);
         let event_dir = parent(&event_path);
@@ -280,7 +255,7 @@ impl JobState<'_> {
             source: source.to_owned(),
             target: target.to_owned(),
         };
-        let run = ContainerRun {
+        let container = ContainerRun {
             image: step.image.clone(),
             entrypoint: step.entrypoint.clone(),
             args: step.args.clone(),
@@ -293,10 +268,9 @@ impl JobState<'_> {
                 mount(commands_dir, FILE_COMMANDS),
                 mount(&paths.temp, RUNNER_TEMP),
             ],
-            timeout: Some(limit.duration),
+            timeout: Some(run.limit.duration),
         };
-        self.exec_in_step(environment, &run, prepared, step_ref, files, token)
-            .await
+        self.exec_in_step(run, &container).await
     }
 }
 

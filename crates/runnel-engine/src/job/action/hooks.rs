@@ -12,18 +12,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
-use runnel_expr::{EvalContext, JobStatus};
+use runnel_expr::JobStatus;
 use runnel_workflow::{ActionRuns, IfExpr, Step, StepKind};
 use tokio_util::sync::CancellationToken;
 
-use super::LoadedAction;
 use super::container::{ContainerStep, state_variables};
 use super::node::NodeScript;
+use super::{ActionStep, LoadedAction};
 use crate::actions::ActionReference;
 use crate::backend::JobEnvironment;
 use crate::contexts;
 use crate::job::JobState;
-use crate::job::step::{Ended, Limits, PreparedStep, StepEnd};
+use crate::job::error::StepError;
+use crate::job::step::{Ended, Limits, PreparedStep, StepEnd, StepRun};
 use crate::options::StepSummary;
 use crate::sink::{LogEvent, RunnerLevel, StepRef, StepStatus};
 
@@ -53,31 +54,27 @@ pub(crate) enum HookRun {
 }
 
 impl Hook {
-    /// The `post` hook of a step whose main part ran with `prepared` and `inputs`; `state` is
-    /// what its `pre` and main parts saved.
-    #[allow(clippy::too_many_arguments)]
+    /// The `post` hook of the step `run` ran the main part of; `state` is what its `pre`
+    /// and main parts saved.
     pub(super) fn post(
-        step: &Step,
-        step_ref: &StepRef,
-        loaded: &Arc<LoadedAction>,
-        run: HookRun,
+        run: &StepRun<'_>,
+        action: &ActionStep<'_>,
+        hook_run: HookRun,
         condition: Option<IfExpr>,
-        prepared: &PreparedStep,
-        inputs: &IndexMap<String, String>,
         state: Vec<(String, String)>,
     ) -> Hook {
         Hook {
             step_ref: StepRef {
-                index: step_ref.index,
-                name: format!("Post {}", step_ref.name),
+                index: run.step_ref.index,
+                name: format!("Post {}", run.step_ref.name),
             },
-            step_index: step.index,
-            step_id: step.id.as_ref().map(|id| id.value.clone()),
-            loaded: Arc::clone(loaded),
-            run,
+            step_index: action.step.index,
+            step_id: action.step.id.as_ref().map(|id| id.value.clone()),
+            loaded: Arc::clone(action.loaded),
+            run: hook_run,
             condition,
-            env: prepared.env.clone(),
-            inputs: inputs.clone(),
+            env: run.prepared.env.clone(),
+            inputs: action.inputs.clone(),
             state,
         }
     }
@@ -114,12 +111,13 @@ impl JobState<'_> {
             let Some(ActionReference::Remote(remote)) = reference else {
                 continue;
             };
-            if let Err(message) = self
+            if let Err(error) = self
                 .load_remote(environment, &remote, None, limits.cancel)
                 .await
             {
-                self.runner(None, RunnerLevel::Error, &message);
-                self.status = JobStatus::Failure;
+                self.log
+                    .runner(None, RunnerLevel::Error, &error.to_string());
+                self.expressions.status = JobStatus::Failure;
                 return false;
             }
         }
@@ -143,9 +141,10 @@ impl JobState<'_> {
                 .await
             {
                 Ok(hook) => self.run_hook(environment, hook, limits, Phase::Pre).await,
-                Err(message) => {
-                    self.runner(None, RunnerLevel::Error, &message);
-                    self.status = JobStatus::Failure;
+                Err(error) => {
+                    self.log
+                        .runner(None, RunnerLevel::Error, &error.to_string());
+                    self.expressions.status = JobStatus::Failure;
                 }
             }
         }
@@ -160,8 +159,10 @@ impl JobState<'_> {
         uses: &runnel_workflow::UsesStep,
         loaded: &Arc<LoadedAction>,
         token: &CancellationToken,
-    ) -> Result<Hook, String> {
-        let contexts = self.step_contexts(&self.base_env(), environment);
+    ) -> Result<Hook, StepError> {
+        let contexts = self
+            .expressions
+            .step_contexts(&self.base_env(), environment);
         let name = self.display_name(step, &contexts);
         let step_ref = StepRef {
             index: step.index,
@@ -176,12 +177,16 @@ impl JobState<'_> {
                 (HookRun::Node { script }, node.pre_if.clone())
             }
             ActionRuns::Docker(docker) => {
+                let action = ActionStep {
+                    step,
+                    loaded,
+                    inputs: &inputs,
+                };
                 let mut container = self
                     .docker_action_container(
                         environment,
-                        loaded,
+                        &action,
                         docker,
-                        &inputs,
                         &prepared.contexts,
                         None,
                         token,
@@ -191,10 +196,9 @@ impl JobState<'_> {
                 (HookRun::Container(container), docker.pre_if.clone())
             }
             ActionRuns::Composite(_) => {
-                return Err(format!(
-                    "`uses: {}`: composite actions have no `pre`",
-                    loaded.uses
-                ));
+                return Err(StepError::CompositePre {
+                    uses: loaded.uses.clone(),
+                });
             }
         };
         Ok(Hook {
@@ -231,53 +235,51 @@ impl JobState<'_> {
     ) {
         let started = Instant::now();
         let files = self.file_command_paths(environment);
-        let mut contexts = self.step_contexts(&hook.env, environment);
+        let mut contexts = self.expressions.step_contexts(&hook.env, environment);
         let action = hook.step_id.clone().unwrap_or_else(|| "__run".to_owned());
         contexts::add_step(&mut contexts, &action, &files);
         let run = match &hook.condition {
             None => Ok(true),
             Some(condition) => {
-                let host = self.host();
-                let cx = EvalContext {
-                    contexts: &contexts,
-                    host: &host,
-                };
                 let key = if phase == Phase::Pre {
                     "pre-if"
                 } else {
                     "post-if"
                 };
-                condition
-                    .condition
-                    .evaluate(&cx)
-                    .map_err(|error| format!("`{key}: {}`: {error}", condition.source))
+                self.expressions.condition(&contexts, key, condition)
             }
         };
         let step_ref = hook.step_ref.clone();
         match run {
             Ok(true) => {}
             Ok(false) => return,
-            Err(message) => {
-                self.emit(Some(&step_ref), LogEvent::StepStarted);
-                self.runner(Some(&step_ref), RunnerLevel::Error, &message);
+            Err(error) => {
+                self.log.emit(Some(&step_ref), LogEvent::StepStarted);
+                self.log
+                    .runner(Some(&step_ref), RunnerLevel::Error, &error.to_string());
                 self.finish_hook(&hook, Ended::Failure, started);
                 return;
             }
         }
-        self.emit(Some(&step_ref), LogEvent::StepStarted);
-        let after_cancel = self.status == JobStatus::Cancelled;
-        let fresh_token = CancellationToken::new();
-        let token = if after_cancel {
-            &fresh_token
-        } else {
-            limits.cancel
-        };
-        let limit = self.time_limit(None, limits, after_cancel);
-        let prepared = PreparedStep {
-            env: hook.env.clone(),
-            contexts,
-            continue_on_error: false,
-            timeout: None,
+        self.log.emit(Some(&step_ref), LogEvent::StepStarted);
+        let after_cancel = self.expressions.status == JobStatus::Cancelled;
+        let run = StepRun {
+            environment,
+            step_ref,
+            prepared: PreparedStep {
+                env: hook.env.clone(),
+                contexts,
+                continue_on_error: false,
+                timeout: None,
+            },
+            files,
+            token: if after_cancel {
+                CancellationToken::new()
+            } else {
+                limits.cancel.clone()
+            },
+            limit: self.time_limit(None, limits, after_cancel),
+            limits,
         };
         let result = match &hook.run {
             HookRun::Node { script } => {
@@ -287,30 +289,12 @@ impl JobState<'_> {
                     inputs: &hook.inputs,
                     state: &hook.state,
                 };
-                self.run_node_script(
-                    environment,
-                    &script,
-                    &prepared,
-                    &step_ref,
-                    &files,
-                    token,
-                    limit,
-                )
-                .await
+                self.run_node_script(&run, &script).await
             }
             HookRun::Container(container) => {
                 let mut container = container.clone();
                 container.env.extend(state_variables(&hook.state));
-                self.run_step_container(
-                    environment,
-                    &container,
-                    &prepared,
-                    &step_ref,
-                    &files,
-                    token,
-                    limit,
-                )
-                .await
+                self.run_step_container(&run, &container).await
             }
         };
         let ended = match result {
@@ -322,15 +306,16 @@ impl JobState<'_> {
                 }
                 match end {
                     StepEnd::Exited(ended) => ended,
-                    StepEnd::TimedOut if limit.job_bound => {
+                    StepEnd::TimedOut if run.limit.job_bound => {
                         self.job_timed_out(limits.job_timeout);
                         Ended::Cancelled
                     }
                     StepEnd::TimedOut => Ended::Failure,
                 }
             }
-            Err(message) => {
-                self.runner(Some(&step_ref), RunnerLevel::Error, &message);
+            Err(error) => {
+                self.log
+                    .runner(Some(&run.step_ref), RunnerLevel::Error, &error.to_string());
                 Ended::Failure
             }
         };
@@ -358,14 +343,14 @@ impl JobState<'_> {
             Ended::Cancelled => StepStatus::Cancelled,
         };
         match status {
-            StepStatus::Failure if self.status == JobStatus::Success => {
-                self.status = JobStatus::Failure;
+            StepStatus::Failure if self.expressions.status == JobStatus::Success => {
+                self.expressions.status = JobStatus::Failure;
             }
-            StepStatus::Cancelled => self.status = JobStatus::Cancelled,
+            StepStatus::Cancelled => self.expressions.status = JobStatus::Cancelled,
             _ => {}
         }
         let duration: Duration = started.elapsed();
-        self.emit(
+        self.log.emit(
             Some(&hook.step_ref),
             LogEvent::StepFinished {
                 outcome: status,

@@ -24,12 +24,13 @@ use tokio_util::sync::CancellationToken;
 pub(crate) use composite::CompositeFrame;
 
 use super::JobState;
-use super::step::{Ended, Limits, PreparedStep, StepEnd, TimeLimit, write};
+use super::error::StepError;
+use super::exec::write;
+use super::step::{Ended, PreparedStep, StepEnd, StepRun};
 use crate::actions::{
     ActionReference, ActionSource, GitActionSource, RemoteAction, contained, ghes,
 };
 use crate::backend::JobEnvironment;
-use crate::contexts::FileCommandPaths;
 use crate::sink::{RunnerLevel, StepRef};
 
 /// What a job keeps about its actions.
@@ -43,6 +44,13 @@ pub(crate) struct JobActions {
     posts: Vec<hooks::Hook>,
 }
 
+/// A `uses:` step whose action is loaded and whose `with:` is evaluated.
+pub(super) struct ActionStep<'m> {
+    pub(super) step: &'m Step,
+    pub(super) loaded: &'m Arc<LoadedAction>,
+    pub(super) inputs: &'m IndexMap<String, String>,
+}
+
 /// An action whose metadata is read and whose files are in the environment.
 pub(crate) struct LoadedAction {
     action: Action,
@@ -53,10 +61,6 @@ pub(crate) struct LoadedAction {
     /// `github.action_repository` and `github.action_ref`; empty for local actions.
     repository: String,
     git_ref: String,
-}
-
-fn container_unsupported(uses: &str) -> String {
-    format!("`uses: {uses}` is a container image, not an action with `action.yml`")
 }
 
 /// `INPUT_<NAME>`: upper-cased, spaces become `_`, other characters are kept.
@@ -74,109 +78,37 @@ impl JobState<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn run_action(
         &mut self,
-        environment: &dyn JobEnvironment,
+        run: &StepRun<'_>,
         step: &Step,
         uses: &UsesStep,
-        prepared: &PreparedStep,
-        step_ref: &StepRef,
-        files: &FileCommandPaths,
-        token: &CancellationToken,
-        limit: TimeLimit,
-        limits: &Limits<'_>,
-    ) -> StepEnd {
-        let result = self
-            .run_action_inner(
-                environment,
-                step,
-                uses,
-                prepared,
-                step_ref,
-                files,
-                token,
-                limit,
-                limits,
-            )
-            .await;
-        match result {
-            Ok(end) => end,
-            Err(message) => {
-                self.runner(Some(step_ref), RunnerLevel::Error, &message);
-                StepEnd::Exited(Ended::Failure)
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn run_action_inner(
-        &mut self,
-        environment: &dyn JobEnvironment,
-        step: &Step,
-        uses: &UsesStep,
-        prepared: &PreparedStep,
-        step_ref: &StepRef,
-        files: &FileCommandPaths,
-        token: &CancellationToken,
-        limit: TimeLimit,
-        limits: &Limits<'_>,
-    ) -> Result<StepEnd, String> {
+    ) -> Result<StepEnd, StepError> {
         if let Some(image) = uses.uses.value.strip_prefix("docker://") {
-            return self
-                .run_image_step(
-                    environment,
-                    uses,
-                    image,
-                    prepared,
-                    step_ref,
-                    files,
-                    token,
-                    limit,
-                )
-                .await;
+            return self.run_image_step(run, uses, image).await;
         }
         if self.is_local_checkout(uses) {
-            self.skip_local_checkout(uses, step_ref);
+            self.skip_local_checkout(uses, &run.step_ref);
             return Ok(StepEnd::Exited(Ended::Success));
         }
         let loaded = self
-            .load_action(environment, &uses.uses.value, Some(step_ref), token)
+            .load_action(
+                run.environment,
+                &uses.uses.value,
+                Some(&run.step_ref),
+                &run.token,
+            )
             .await?;
-        let inputs = self.action_inputs(&loaded, uses, prepared, step_ref)?;
+        let inputs = self.action_inputs(&loaded, uses, &run.prepared, &run.step_ref)?;
+        let action = ActionStep {
+            step,
+            loaded: &loaded,
+            inputs: &inputs,
+        };
         match &loaded.action.runs {
-            ActionRuns::Composite(composite) => {
-                self.run_composite(
-                    environment,
-                    &loaded,
-                    composite,
-                    inputs,
-                    prepared,
-                    step_ref,
-                    limits,
-                )
-                .await
-            }
-            ActionRuns::Node(node) => {
-                let main = node::NodeMain {
-                    step,
-                    loaded: &loaded,
-                    node,
-                    inputs: &inputs,
-                };
-                self.run_node_main(environment, &main, prepared, step_ref, files, token, limit)
-                    .await
-            }
-            ActionRuns::Docker(docker) => {
-                let main = container::DockerMain {
-                    step,
-                    loaded: &loaded,
-                    docker,
-                    inputs: &inputs,
-                };
-                self.run_docker_action(environment, &main, prepared, step_ref, files, token, limit)
-                    .await
-            }
+            ActionRuns::Composite(composite) => self.run_composite(run, &action, composite).await,
+            ActionRuns::Node(node) => self.run_node_main(run, &action, node).await,
+            ActionRuns::Docker(docker) => self.run_docker_action(run, &action, docker).await,
         }
     }
 
@@ -186,11 +118,15 @@ impl JobState<'_> {
         uses: &str,
         step_ref: Option<&StepRef>,
         token: &CancellationToken,
-    ) -> Result<Arc<LoadedAction>, String> {
+    ) -> Result<Arc<LoadedAction>, StepError> {
         let options = self.request.options;
         match ActionReference::parse(uses, &options.actions_url, &options.server.server_url) {
-            None => Err(format!("invalid action reference `{uses}`")),
-            Some(ActionReference::Container(_)) => Err(container_unsupported(uses)),
+            None => Err(StepError::InvalidReference {
+                uses: uses.to_owned(),
+            }),
+            Some(ActionReference::Container(_)) => Err(StepError::ContainerReference {
+                uses: uses.to_owned(),
+            }),
             Some(ActionReference::Local(path)) => {
                 let workspace = &environment.paths().workspace;
                 let relative = path.trim_start_matches("./").trim_end_matches('/');
@@ -223,7 +159,7 @@ impl JobState<'_> {
         remote: &RemoteAction,
         step_ref: Option<&StepRef>,
         token: &CancellationToken,
-    ) -> Result<Arc<LoadedAction>, String> {
+    ) -> Result<Arc<LoadedAction>, StepError> {
         if let Some(loaded) = self.actions.remote.get(&remote.uses) {
             return Ok(Arc::clone(loaded));
         }
@@ -231,13 +167,17 @@ impl JobState<'_> {
         let fetched = source
             .fetch(remote, token)
             .await
-            .map_err(|error| self.fetch_error(remote, &error))?;
+            .map_err(|source| StepError::Fetch {
+                uses: remote.uses.clone(),
+                source,
+                hint: self.fetch_hint(remote),
+            })?;
         let verb = if fetched.downloaded {
             "Download"
         } else {
             "Using cached"
         };
-        self.runner(
+        self.log.runner(
             step_ref,
             RunnerLevel::Info,
             &format!(
@@ -254,7 +194,7 @@ impl JobState<'_> {
         let lift = ghes::toolkit_refuses(&self.request.options.server.server_url);
         let copied = copy_into_environment(environment, &fetched.directory, &target, lift).await?;
         for (link, text) in &copied.refused_links {
-            self.runner(
+            self.log.runner(
                 step_ref,
                 RunnerLevel::Warning,
                 &format!(
@@ -265,7 +205,7 @@ impl JobState<'_> {
             );
         }
         for (file, guards) in copied.lifted {
-            self.runner(
+            self.log.runner(
                 step_ref,
                 RunnerLevel::Info,
                 &format!(
@@ -295,29 +235,23 @@ impl JobState<'_> {
         Ok(loaded)
     }
 
-    fn fetch_error(&self, remote: &RemoteAction, error: &dyn std::error::Error) -> String {
-        let mut message = format!("cannot fetch action `{}`: {error}", remote.uses);
-        let mut cause = error.source();
-        while let Some(inner) = cause {
-            message.push_str(&format!(": {inner}"));
-            cause = inner.source();
-        }
+    /// What to check when `remote` could not be fetched.
+    fn fetch_hint(&self, remote: &RemoteAction) -> String {
         if remote.uses.contains("://") {
-            message.push_str(&format!(
-                "\nhint: `{}` is a full URL and is fetched as written; check that this machine \
-                 can reach it",
+            format!(
+                "`{}` is a full URL and is fetched as written; check that this machine can \
+                 reach it",
                 remote.repository_url
-            ));
+            )
         } else {
-            message.push_str(&format!(
-                "\nhint: `owner/repo@ref` actions are fetched from the actions URL `{}`; if it \
-                 is not reachable from here, point the runner's `actions_url` at a mirror that \
-                 hosts `{}` (a Gitea instance, or a directory of git repositories as \
+            format!(
+                "`owner/repo@ref` actions are fetched from the actions URL `{}`; if it is not \
+                 reachable from here, point the runner's `actions_url` at a mirror that hosts \
+                 `{}` (a Gitea instance, or a directory of git repositories as \
                  `file:///path`), or write the full URL in `uses:`",
                 self.request.options.actions_url, remote.repository
-            ));
+            )
         }
-        message
     }
 
     /// `with:` evaluated and matched (ignoring case) to the declared inputs; declared inputs
@@ -329,13 +263,16 @@ impl JobState<'_> {
         uses: &UsesStep,
         prepared: &PreparedStep,
         step_ref: &StepRef,
-    ) -> Result<IndexMap<String, String>, String> {
+    ) -> Result<IndexMap<String, String>, StepError> {
         let action = &loaded.action;
         let mut values = IndexMap::new();
         let mut unexpected = Vec::new();
         for (name, template) in &uses.with {
-            let value =
-                self.evaluate_string(&prepared.contexts, &format!("with.{name}"), template)?;
+            let value = self.expressions.evaluate_string(
+                &prepared.contexts,
+                &format!("with.{name}"),
+                template,
+            )?;
             match action
                 .inputs
                 .iter()
@@ -343,7 +280,7 @@ impl JobState<'_> {
             {
                 Some((id, input)) => {
                     if let Some(message) = &input.deprecation_message {
-                        self.runner(
+                        self.log.runner(
                             Some(step_ref),
                             RunnerLevel::Warning,
                             &format!("Input '{id}' has been deprecated with message: {message}"),
@@ -359,7 +296,7 @@ impl JobState<'_> {
         }
         if !unexpected.is_empty() {
             let valid: Vec<String> = action.inputs.keys().map(|id| format!("'{id}'")).collect();
-            self.runner(
+            self.log.runner(
                 Some(step_ref),
                 RunnerLevel::Warning,
                 &format!(
@@ -374,7 +311,7 @@ impl JobState<'_> {
                 continue;
             }
             let value = match &input.default {
-                Some(default) => self.evaluate_string(
+                Some(default) => self.expressions.evaluate_string(
                     &prepared.contexts,
                     &format!("inputs.{id}.default"),
                     default,
@@ -393,18 +330,23 @@ async fn read_metadata(
     directory: &str,
     uses: &str,
     local: bool,
-) -> Result<Action, String> {
+) -> Result<Action, StepError> {
     for name in ["action.yml", "action.yaml"] {
         let path = format!("{directory}/{name}");
         let bytes = environment
             .read_file(&path)
             .await
-            .map_err(|error| format!("reading {path} failed: {error}"))?;
+            .map_err(|source| StepError::Read {
+                path: path.clone(),
+                source,
+            })?;
         let Some(bytes) = bytes else {
             continue;
         };
-        let text = String::from_utf8(bytes)
-            .map_err(|_| format!("{path} of action `{uses}` is not UTF-8 text"))?;
+        let text = String::from_utf8(bytes).map_err(|_| StepError::MetadataNotUtf8 {
+            path: path.clone(),
+            uses: uses.to_owned(),
+        })?;
         let file = format!("{uses}/{name}");
         let loaded = load_action(&file, &text);
         if loaded.has_errors() {
@@ -414,24 +356,20 @@ async fn read_metadata(
                 .filter(|d| d.is_error())
                 .map(|d| render(d, &text))
                 .collect();
-            return Err(format!(
-                "the metadata of action `{uses}` has errors:\n{}",
-                rendered.join("\n")
-            ));
+            return Err(StepError::MetadataInvalid {
+                uses: uses.to_owned(),
+                diagnostics: rendered.join("\n"),
+            });
         }
-        return loaded
-            .action
-            .ok_or_else(|| format!("the metadata of action `{uses}` could not be read"));
+        return loaded.action.ok_or_else(|| StepError::MetadataUnreadable {
+            uses: uses.to_owned(),
+        });
     }
-    let hint = if local {
-        " (local actions are read from the workspace: does an earlier step check the \
-         repository out?)"
-    } else {
-        ""
-    };
-    Err(format!(
-        "cannot find `action.yml` or `action.yaml` for `uses: {uses}` in {directory}{hint}"
-    ))
+    Err(StepError::MetadataMissing {
+        uses: uses.to_owned(),
+        directory: directory.to_owned(),
+        local,
+    })
 }
 
 /// What copying an action's checkout into the environment did beyond copying.
@@ -454,20 +392,30 @@ async fn copy_into_environment(
     source: &Path,
     target: &str,
     lift: bool,
-) -> Result<Copied, String> {
+) -> Result<Copied, StepError> {
     let root = source.to_path_buf();
     let listing = tokio::task::spawn_blocking(move || contained::list_files(&root))
         .await
-        .map_err(|error| format!("listing {} failed: {error}", source.display()))?
-        .map_err(|error| format!("listing {} failed: {error}", source.display()))?;
+        .map_err(|error| StepError::ListActionTask {
+            path: source.to_path_buf(),
+            source: error,
+        })?
+        .map_err(|error| StepError::ListAction {
+            path: source.to_path_buf(),
+            source: error,
+        })?;
     let mut copied = Copied {
         refused_links: listing.refused,
         ..Copied::default()
     };
     for file in listing.files {
-        let mut contents = tokio::fs::read(&file.path)
-            .await
-            .map_err(|error| format!("reading {} failed: {error}", file.path.display()))?;
+        let mut contents =
+            tokio::fs::read(&file.path)
+                .await
+                .map_err(|error| StepError::ReadActionFile {
+                    path: file.path.clone(),
+                    source: error,
+                })?;
         if lift
             && ghes::is_javascript(&file.relative)
             && let Ok(text) = std::str::from_utf8(&contents)

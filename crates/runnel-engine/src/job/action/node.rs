@@ -5,28 +5,16 @@
 //!
 //! Must not: decide when hooks run (the `hooks` module does).
 
-use std::sync::Arc;
-
 use indexmap::IndexMap;
-use runnel_workflow::{NodeRuns, Step};
-use tokio_util::sync::CancellationToken;
+use runnel_workflow::NodeRuns;
 
 use super::hooks::{Hook, HookRun};
-use super::{LoadedAction, input_variable};
-use crate::backend::{ExecRequest, JobEnvironment};
-use crate::contexts::FileCommandPaths;
+use super::{ActionStep, LoadedAction, input_variable};
+use crate::backend::ExecRequest;
 use crate::job::JobState;
+use crate::job::error::StepError;
 use crate::job::files::Effects;
-use crate::job::step::{PreparedStep, StepEnd, TimeLimit};
-use crate::sink::StepRef;
-
-/// The main part of a node action step.
-pub(super) struct NodeMain<'m> {
-    pub(super) step: &'m Step,
-    pub(super) loaded: &'m Arc<LoadedAction>,
-    pub(super) node: &'m NodeRuns,
-    pub(super) inputs: &'m IndexMap<String, String>,
-}
+use crate::job::step::{StepEnd, StepRun};
 
 /// What a node script runs with besides the step's env.
 pub(super) struct NodeScript<'s> {
@@ -38,49 +26,31 @@ pub(super) struct NodeScript<'s> {
 }
 
 impl JobState<'_> {
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn run_node_main(
         &mut self,
-        environment: &dyn JobEnvironment,
-        main: &NodeMain<'_>,
-        prepared: &PreparedStep,
-        step_ref: &StepRef,
-        files: &FileCommandPaths,
-        token: &CancellationToken,
-        limit: TimeLimit,
-    ) -> Result<StepEnd, String> {
-        let state = self.pre_state(main.step);
+        run: &StepRun<'_>,
+        action: &ActionStep<'_>,
+        node: &NodeRuns,
+    ) -> Result<StepEnd, StepError> {
+        let state = self.pre_state(action.step);
         let script = NodeScript {
-            loaded: main.loaded,
-            script: &main.node.main.value,
-            inputs: main.inputs,
+            loaded: action.loaded,
+            script: &node.main.value,
+            inputs: action.inputs,
             state: &state,
         };
-        let (end, effects) = self
-            .run_node_script(
-                environment,
-                &script,
-                prepared,
-                step_ref,
-                files,
-                token,
-                limit,
-            )
-            .await?;
+        let (end, effects) = self.run_node_script(run, &script).await?;
         self.pending_outputs = effects.outputs;
-        if let Some(post) = &main.node.post {
+        if let Some(post) = &node.post {
             let mut all_state = state;
             all_state.extend(effects.state);
             let hook = Hook::post(
-                main.step,
-                step_ref,
-                main.loaded,
+                run,
+                action,
                 HookRun::Node {
                     script: post.value.clone(),
                 },
-                main.node.post_if.clone(),
-                prepared,
-                main.inputs,
+                node.post_if.clone(),
                 all_state,
             );
             self.actions.posts.push(hook);
@@ -88,19 +58,14 @@ impl JobState<'_> {
         Ok(end)
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn run_node_script(
         &mut self,
-        environment: &dyn JobEnvironment,
+        run: &StepRun<'_>,
         script: &NodeScript<'_>,
-        prepared: &PreparedStep,
-        step_ref: &StepRef,
-        files: &FileCommandPaths,
-        token: &CancellationToken,
-        limit: TimeLimit,
-    ) -> Result<(StepEnd, Effects), String> {
+    ) -> Result<(StepEnd, Effects), StepError> {
+        let environment = run.environment;
         let loaded = script.loaded;
-        let mut env = self.exec_env(environment, prepared, files);
+        let mut env = self.exec_env(run);
         for (name, value) in [
             ("GITHUB_ACTION_PATH", &loaded.path),
             ("GITHUB_ACTION_REPOSITORY", &loaded.repository),
@@ -118,24 +83,25 @@ impl JobState<'_> {
         let node = match environment.find_program("node", &path_var).await {
             Ok(Some(node)) => node,
             Ok(None) => {
-                return Err(format!(
-                    "`uses: {}` is a JavaScript action ({}) but `node` was not found on PATH \
-                     in the job environment; install Node.js there (Debian: `apt-get install \
-                     nodejs`) or run the job in an image that has it",
-                    loaded.uses,
-                    loaded.action.runs.using()
-                ));
+                return Err(StepError::NodeNotFound {
+                    uses: loaded.uses.clone(),
+                    using: loaded.action.runs.using().to_owned(),
+                });
             }
-            Err(error) => return Err(format!("looking for `node` failed: {error}")),
+            Err(source) => {
+                return Err(StepError::FindProgram {
+                    program: "node".to_owned(),
+                    source,
+                });
+            }
         };
         let entry = script.script.trim_start_matches("./");
         let request = ExecRequest {
             argv: vec![node, format!("{}/{entry}", loaded.path)],
             env,
             workdir: environment.paths().workspace.clone(),
-            timeout: Some(limit.duration),
+            timeout: Some(run.limit.duration),
         };
-        self.exec_in_step(environment, &request, prepared, step_ref, files, token)
-            .await
+        self.exec_in_step(run, &request).await
     }
 }

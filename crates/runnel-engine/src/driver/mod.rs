@@ -4,10 +4,13 @@
 //! finished (so a matrix from needs outputs and `always()` jobs work), the concurrency limits
 //! (the run's and `strategy.max-parallel`), `fail-fast`, job-level `continue-on-error`,
 //! passing results and outputs to dependants, the `-j` and `--matrix` filters and the run's
-//! overall result. The same loop runs the jobs of a called reusable workflow (`drive` with a
-//! call frame; see `reusable`).
+//! overall result; and the one decision per job instance, call or job ([`run_job`]): a job
+//! with steps goes to the job runner, a call job becomes a sub-plan that the same loop runs
+//! (`drive` with a call frame; see `call`).
 //! Must not: run steps (the job runner does) or spawn tasks: job futures are polled here, in
 //! the caller's task, so they may borrow the backend and the workflow.
+
+mod call;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -24,10 +27,10 @@ use runnel_workflow::{Job, LiteralOrExpr, Workflow};
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::Backend;
+use crate::call_frame::CallFrame;
 use crate::contexts::StrategyInfo;
-use crate::job::{JobRequest, run_job_in};
+use crate::job::{self, JobRequest, find_job};
 use crate::options::{JobOutcome, RunOptions, WorkflowResult};
-use crate::reusable::CallFrame;
 use crate::sink::{JobRef, LogEvent, LogRecord, LogSink, RunnerLevel};
 
 /// Why a run could not start at all.
@@ -101,6 +104,35 @@ pub async fn run_workflow(
     }
     result.jobs = jobs;
     Ok(result)
+}
+
+/// Runs one job instance and reports it to `sink`. Never fails: problems become a failed
+/// job with the reason logged. A job that calls a reusable workflow (`uses:`) runs the
+/// called workflow's jobs here, in `needs` order, on the same backend.
+pub async fn run_job(
+    request: &JobRequest<'_>,
+    backend: &dyn Backend,
+    sink: &dyn LogSink,
+    cancel: &CancellationToken,
+) -> JobOutcome {
+    run_instance(request, None, backend, sink, cancel).await
+}
+
+/// The driver's decision for one job instance of the workflow `frame` calls (`None`: a
+/// top-level workflow): a call job runs as a sub-plan, any other job runs its steps.
+async fn run_instance(
+    request: &JobRequest<'_>,
+    frame: Option<&CallFrame>,
+    backend: &dyn Backend,
+    sink: &dyn LogSink,
+    cancel: &CancellationToken,
+) -> JobOutcome {
+    if let Some(job) = find_job(request.workflow, &request.instance.id)
+        && let Some(call) = &job.call
+    {
+        return call::run_call(request, job, call, frame, backend, sink, cancel).await;
+    }
+    job::run(request, frame, backend, sink, cancel).await
 }
 
 /// Runs the jobs of `workflow`: a top-level one (`frame` is `None`), or one that a call job
@@ -294,7 +326,7 @@ pub(crate) async fn drive(
                     strategy: queued.strategy,
                     options,
                 };
-                let outcome = run_job_in(&request, frame, backend, sink, &group).await;
+                let outcome = run_instance(&request, frame, backend, sink, &group).await;
                 (queued.slot, outcome)
             }));
         }
