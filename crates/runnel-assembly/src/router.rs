@@ -85,12 +85,20 @@ impl Router {
                 Err(reason) => Err(docker_label_unavailable(name, image, reason)),
             },
             (_, LabelKind::Host) => Ok(()),
+            (name, LabelKind::Unsupported { scheme, .. }) => Err(unsupported(name, scheme)),
         }
     }
 
     fn docker(&self) -> Result<&Arc<dyn Backend>, &str> {
         self.backends.docker.as_ref().map_err(String::as_str)
     }
+}
+
+fn unsupported(label: &str, scheme: &str) -> String {
+    format!(
+        "label `{label}` has the scheme `{scheme}`, which runnel does not run (its labels are \
+         `host` and `docker://IMAGE`)"
+    )
 }
 
 fn docker_label_unavailable(label: &str, image: &str, reason: &str) -> String {
@@ -114,6 +122,10 @@ impl Backend for Router {
                     message,
                 })?;
         match kind {
+            LabelKind::Unsupported { scheme, .. } => Err(BackendError::Failed {
+                operation: format!("choose a backend for job `{}`", spec.job_key),
+                message: unsupported(label, scheme),
+            }),
             LabelKind::Docker { image } => {
                 let docker = self.docker().map_err(|reason| BackendError::Failed {
                     operation: format!(

@@ -206,6 +206,16 @@ fn check_labels(
             "write labels as NAME, NAME:host or NAME:docker://IMAGE".to_owned(),
         ));
     }
+    let (labels, warnings) = runnel_config::resolve_labels(labels, &config.runner.default_image);
+    for warning in warnings {
+        findings.push(Finding::bad(
+            "labels",
+            Verdict::Warn,
+            warning,
+            "write labels as NAME, NAME:host or NAME:docker://IMAGE, or set runner.default_image"
+                .to_owned(),
+        ));
+    }
     if labels.is_empty() && runner_file.is_some() {
         findings.push(Finding::bad(
             "labels",

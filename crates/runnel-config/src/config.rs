@@ -59,6 +59,9 @@ pub struct RunnerSection {
     pub github_mirror: String,
     /// When non-empty, replaces the `.runner` file's labels (declared at each start).
     pub labels: Vec<String>,
+    /// The Gitea runner's (v3) key: the image of a bare `name:docker` label. Empty: such a
+    /// label is left out with a warning.
+    pub default_image: String,
     /// The peer's newer key: idle polls and failed polls back off from `fetch_interval` up to
     /// this.
     pub fetch_interval_max: Duration,
@@ -229,6 +232,7 @@ impl Default for Config {
                 fetch_timeout: Duration::from_secs(5),
                 fetch_interval: Duration::from_secs(2),
                 github_mirror: String::new(),
+                default_image: String::new(),
                 labels: Vec::new(),
                 fetch_interval_max: Duration::from_secs(5),
                 state_report_interval: Duration::from_secs(1),

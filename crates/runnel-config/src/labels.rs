@@ -1,8 +1,11 @@
-//! Runner labels as the peer writes them: `name`, `name:host`, `name:docker://image[:tag]`.
+//! Runner labels as the peer writes them: `name`, `name:host`, `name:docker://image[:tag]`,
+//! `name:docker` (the runner's `default_image`), and other schemes, which the Gitea runner (v3)
+//! keeps as labels too.
 //!
 //! Owns: [`Label`] and its parsing (split on the first two `:`; what follows the second is the
-//! argument, so image tags keep their own `:`). Must not: decide which backend runs a job; the
-//! daemon maps a label's [`LabelKind`] to a backend.
+//! argument, so image tags keep their own `:`), and [`resolve_labels`]: a bare `docker` label
+//! given `runner.default_image`, every label runnel cannot run said in a warning. Must not:
+//! decide which backend runs a job; the job assembly maps a label's [`LabelKind`] to one.
 
 /// Where a label's jobs run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,8 +14,17 @@ pub enum LabelKind {
     Host,
     /// In a container of `image` (`name:docker://image`).
     Docker {
-        /// The image, with the leading `//` removed.
+        /// The image, with the leading `//` removed; empty for a bare `name:docker`, which
+        /// [`resolve_labels`] replaces by `runner.default_image`.
         image: String,
+    },
+    /// A scheme runnel does not run (`name:vm:debian` before runnel has `vm`). The label is
+    /// declared to Gitea as written, as the Gitea runner keeps it; its jobs fail saying why
+    /// (the Gitea runner would run them on the host, which is not what such a label asks for).
+    Unsupported {
+        scheme: String,
+        /// What followed the scheme.
+        argument: String,
     },
 }
 
@@ -29,10 +41,6 @@ pub struct Label {
 pub enum LabelError {
     #[error("label `{label}` has an empty name")]
     EmptyName { label: String },
-    #[error("label `{label}`: unknown scheme `{scheme}` (use `host` or `docker://IMAGE`)")]
-    UnknownScheme { label: String, scheme: String },
-    #[error("label `{label}`: `docker` needs an image, as in `{name}:docker://node:20`")]
-    MissingImage { label: String, name: String },
 }
 
 impl Label {
@@ -50,24 +58,13 @@ impl Label {
         let argument = parts.next().unwrap_or_default();
         let kind = match scheme {
             None | Some("host") => LabelKind::Host,
-            Some("docker") => {
-                let image = argument.strip_prefix("//").unwrap_or(argument);
-                if image.is_empty() {
-                    return Err(LabelError::MissingImage {
-                        label: text.to_owned(),
-                        name,
-                    });
-                }
-                LabelKind::Docker {
-                    image: image.to_owned(),
-                }
-            }
-            Some(other) => {
-                return Err(LabelError::UnknownScheme {
-                    label: text.to_owned(),
-                    scheme: other.to_owned(),
-                });
-            }
+            Some("docker") => LabelKind::Docker {
+                image: argument.strip_prefix("//").unwrap_or(argument).to_owned(),
+            },
+            Some(other) => LabelKind::Unsupported {
+                scheme: other.to_owned(),
+                argument: argument.to_owned(),
+            },
         };
         Ok(Label { name, kind })
     }
@@ -76,7 +73,14 @@ impl Label {
     pub fn to_label_string(&self) -> String {
         match &self.kind {
             LabelKind::Host => format!("{}:host", self.name),
+            LabelKind::Docker { image } if image.is_empty() => format!("{}:docker", self.name),
             LabelKind::Docker { image } => format!("{}:docker://{image}", self.name),
+            LabelKind::Unsupported { scheme, argument } if argument.is_empty() => {
+                format!("{}:{scheme}", self.name)
+            }
+            LabelKind::Unsupported { scheme, argument } => {
+                format!("{}:{scheme}:{argument}", self.name)
+            }
         }
     }
 }
@@ -100,4 +104,39 @@ pub fn parse_labels(texts: &[String]) -> (Vec<Label>, Vec<LabelError>) {
         }
     }
     (labels, errors)
+}
+
+/// Labels as the runner uses them: a bare `docker` label runs in `default_image`
+/// (`runner.default_image`); without one it is left out. Returns what to warn about at start:
+/// labels left out, and labels whose jobs will fail (a scheme runnel does not run).
+pub fn resolve_labels(labels: Vec<Label>, default_image: &str) -> (Vec<Label>, Vec<String>) {
+    let mut kept = Vec::new();
+    let mut warnings = Vec::new();
+    for mut label in labels {
+        match &mut label.kind {
+            LabelKind::Docker { image } if image.is_empty() => {
+                if default_image.trim().is_empty() {
+                    warnings.push(format!(
+                        "label `{}` names no image and runner.default_image is not set: left out \
+                         (write `{}:docker://IMAGE`)",
+                        label.to_label_string(),
+                        label.name
+                    ));
+                    continue;
+                }
+                *image = default_image.trim().to_owned();
+            }
+            LabelKind::Unsupported { scheme, .. } => {
+                let scheme = scheme.clone();
+                warnings.push(format!(
+                    "label `{}`: runnel does not run `{scheme}` labels; jobs sent to it will \
+                     fail (use `host` or `docker://IMAGE`)",
+                    label.to_label_string()
+                ));
+            }
+            _ => {}
+        }
+        kept.push(label);
+    }
+    (kept, warnings)
 }

@@ -17,7 +17,7 @@ pub use config::{
     TransportChoice, parse_env_file, parse_env_line,
 };
 pub use duration::{format_duration, parse_duration};
-pub use labels::{DEFAULT_LABELS, Label, LabelError, LabelKind, parse_labels};
+pub use labels::{DEFAULT_LABELS, Label, LabelError, LabelKind, parse_labels, resolve_labels};
 pub use size::parse_size;
 
 /// The commented example config (`runner-config/config.example.yaml`): every key with its

@@ -366,6 +366,10 @@ pub(crate) fn effective_labels(
     for error in &errors {
         tracing::warn!("{error}; label skipped");
     }
+    let (labels, warnings) = runnel_config::resolve_labels(labels, &config.runner.default_image);
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
     if labels.is_empty() {
         return Err(DaemonError::NoLabels(
             errors.iter().map(ToString::to_string).collect(),

@@ -192,6 +192,9 @@ impl<'a> Reader<'a> {
                 self.config.runner.github_mirror = s
             }),
             "labels" => set(self.strings(path, v), |l| self.config.runner.labels = l),
+            "default_image" => set(self.string(path, v), |s| {
+                self.config.runner.default_image = s
+            }),
             "spool_dir" => set(self.string(path, v), |s| {
                 self.config.runner.spool_dir = (!s.is_empty()).then(|| PathBuf::from(s));
             }),

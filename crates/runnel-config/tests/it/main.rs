@@ -301,17 +301,7 @@ fn labels_split_on_the_first_two_colons() {
     for (text, expected) in cases {
         assert_eq!(Label::parse(text), expected, "{text}");
     }
-    let errors = [
-        (":host", "label `:host` has an empty name"),
-        (
-            "x:vm:img",
-            "label `x:vm:img`: unknown scheme `vm` (use `host` or `docker://IMAGE`)",
-        ),
-        (
-            "x:docker://",
-            "label `x:docker://`: `docker` needs an image, as in `x:docker://node:20`",
-        ),
-    ];
+    let errors = [(":host", "label `:host` has an empty name")];
     for (text, message) in errors {
         match Label::parse(text) {
             Ok(label) => panic!("{text}: accepted as {label:?}"),
@@ -323,6 +313,57 @@ fn labels_split_on_the_first_two_colons() {
         "a:docker://node:20"
     );
     assert_eq!(host("a").to_label_string(), "a:host");
+}
+
+/// The Gitea runner (v3) keeps a bare `name:docker` (its `default_image`) and labels of other
+/// schemes; runnel keeps them too, gives the first the default image and says it cannot run
+/// the second.
+#[test]
+fn bare_docker_and_unknown_schemes_are_kept_as_the_gitea_runner_keeps_them() {
+    let host = |name: &str| Label {
+        name: name.to_owned(),
+        kind: LabelKind::Host,
+    };
+    let docker = |name: &str, image: &str| Label {
+        name: name.to_owned(),
+        kind: LabelKind::Docker {
+            image: image.to_owned(),
+        },
+    };
+    let parse = |text: &str| match Label::parse(text) {
+        Ok(label) => label,
+        Err(error) => panic!("{text}: {error}"),
+    };
+    for text in ["x:docker", "x:docker://"] {
+        assert_eq!(parse(text), docker("x", ""), "{text}");
+    }
+    assert_eq!(parse("x:docker").to_label_string(), "x:docker");
+    let vm = parse("x:vm:debian");
+    assert_eq!(
+        vm.kind,
+        LabelKind::Unsupported {
+            scheme: "vm".to_owned(),
+            argument: "debian".to_owned()
+        }
+    );
+    assert_eq!(vm.to_label_string(), "x:vm:debian", "declared as written");
+
+    let labels = vec![parse("x:docker"), vm.clone(), host("h")];
+    let (kept, warnings) = runnel_config::resolve_labels(labels.clone(), "node:20");
+    assert_eq!(kept, vec![docker("x", "node:20"), vm, host("h")]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("does not run `vm` labels"),
+        "{warnings:?}"
+    );
+    let (kept, warnings) = runnel_config::resolve_labels(labels, "");
+    assert_eq!(kept.len(), 2, "the bare docker label is left out: {kept:?}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("runner.default_image is not set")),
+        "{warnings:?}"
+    );
 }
 
 #[test]
