@@ -1,7 +1,7 @@
 //! The cache (and, for local runs, artifact) service of a runner, as jobs see it: starts
 //! `runnel_cache`'s server per the `cache:` settings, mints each job's cache token, and gives
 //! the job the variables that point `@actions/cache` (and `@actions/artifact`) at it —
-//! [`runnel_engine::JobServices`].
+//! [`runnel_engine::RunnerGrants`].
 //!
 //! Tokens: every job gets a signed token ([`runnel_cache::JobTokens`]) for its repository and
 //! its refs ([`ref_scope`]: it saves to `github.ref`, restores from there, then from a pull
@@ -19,9 +19,9 @@
 //! that network. With `cache.host` set, the server listens on every interface and jobs are
 //! told `host:port` (the peer's meaning: an address the user made reachable).
 //!
-//! Two flavours of grant: [`LocalServices`] (`runnel run`: the token is also the job's
+//! Two flavours of grant: [`LocalGrants`] (`runnel run`: the token is also the job's
 //! `ACTIONS_RUNTIME_TOKEN`; cache v1 and v2 and artifacts v4 are served here, or cache v1 by
-//! the external server) and [`TaskServices`] (the daemon: Gitea's runtime token, which Gitea
+//! the external server) and [`TaskGrants`] (the daemon: Gitea's runtime token, which Gitea
 //! accepts for artifacts, so `ACTIONS_RESULTS_URL`/`ACTIONS_RUNTIME_URL` stay Gitea's and
 //! only `ACTIONS_CACHE_URL` is ours). [`start_standalone`] is `runnel cache-server`.
 //!
@@ -37,12 +37,12 @@ use runnel_cache::{
     CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, JobTokens, NoAuth, RefScope,
     TokenRequest, TokenVerifier,
 };
-use runnel_engine::{JobServiceGrant, JobServiceRequest, JobServices};
+use runnel_engine::{GrantRequest, JobGrant, RunnerGrants};
 use tokio::sync::Mutex;
 
 /// How much longer than the job's timeout its cache token lives: post steps (where
 /// `actions/cache` saves) and teardown run after the steps' deadline. The timeout itself is
-/// capped by the runner's (`JobServiceRequest::timeout`), so a leaked token of an external
+/// capped by the runner's (`GrantRequest::timeout`), so a leaked token of an external
 /// cache server, which cannot learn that the job ended, lives at most that plus this.
 pub const TOKEN_MARGIN: Duration = Duration::from_secs(15 * 60);
 
@@ -207,7 +207,7 @@ pub enum CacheStartError {
 }
 
 /// The running service; shared by every job of the runner.
-pub struct CacheServices {
+pub struct CacheService {
     /// The built-in server (`None` with an external one, unless it serves a local run's
     /// artifacts).
     server: Option<CacheServer>,
@@ -232,7 +232,7 @@ struct ExternalServer {
     checks_tokens: bool,
 }
 
-impl Drop for CacheServices {
+impl Drop for CacheService {
     fn drop(&mut self) {
         if let Some(dir) = &self.artifacts_dir
             && let Err(error) = std::fs::remove_dir_all(dir)
@@ -243,9 +243,9 @@ impl Drop for CacheServices {
     }
 }
 
-impl std::fmt::Debug for CacheServices {
+impl std::fmt::Debug for CacheService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CacheServices")
+        f.debug_struct("CacheService")
             .field(
                 "local_addr",
                 &self.server.as_ref().map(CacheServer::local_addr),
@@ -255,10 +255,10 @@ impl std::fmt::Debug for CacheServices {
     }
 }
 
-impl CacheServices {
+impl CacheService {
     /// Opens the store and starts listening (with `external_server`, only when the run's
     /// artifacts need a server).
-    pub async fn start(settings: &CacheSettings) -> Result<Arc<CacheServices>, CacheStartError> {
+    pub async fn start(settings: &CacheSettings) -> Result<Arc<CacheService>, CacheStartError> {
         let secret = settings.shared_secret.load()?;
         let tokens = Arc::new(match &secret {
             Some(secret) => JobTokens::from_secret(secret),
@@ -312,7 +312,7 @@ impl CacheServices {
                     .map_err(CacheStartError::Server)?,
             )
         };
-        Ok(Arc::new(CacheServices {
+        Ok(Arc::new(CacheService {
             server,
             tokens,
             external,
@@ -331,7 +331,7 @@ impl CacheServices {
 
     /// `http://host:port/` of the built-in server for a job: `cache.host`, loopback for host
     /// jobs, or a listener on the job network's gateway.
-    async fn local_origin(&self, job: &JobServiceRequest) -> Result<String, String> {
+    async fn local_origin(&self, job: &GrantRequest) -> Result<String, String> {
         let Some(server) = &self.server else {
             return Err("the cache server is not running".to_owned());
         };
@@ -362,7 +362,7 @@ impl CacheServices {
     }
 
     /// The job's token, valid for its timeout plus [`TOKEN_MARGIN`], scoped to its refs.
-    fn mint(&self, job: &JobServiceRequest) -> Result<String, String> {
+    fn mint(&self, job: &GrantRequest) -> Result<String, String> {
         let refs = ref_scope(job);
         let request = TokenRequest {
             repository: &job.repository,
@@ -378,10 +378,7 @@ impl CacheServices {
 
     /// A daemon job's `ACTIONS_CACHE_URL` and the token in it; no token when the external
     /// server gets the URL alone.
-    async fn task_grant(
-        &self,
-        job: &JobServiceRequest,
-    ) -> Result<(String, Option<String>), String> {
+    async fn task_grant(&self, job: &GrantRequest) -> Result<(String, Option<String>), String> {
         if let Some(external) = self.external.as_ref().filter(|e| !e.checks_tokens) {
             return Ok((external.url.clone(), None));
         }
@@ -391,7 +388,7 @@ impl CacheServices {
 
     /// `ACTIONS_CACHE_URL`: the server's base with the token as its last path segment (the
     /// external server's URL alone when it does not check tokens).
-    async fn cache_url(&self, job: &JobServiceRequest, token: &str) -> Result<String, String> {
+    async fn cache_url(&self, job: &GrantRequest, token: &str) -> Result<String, String> {
         match &self.external {
             Some(external) if external.checks_tokens => Ok(format!("{}{token}/", external.url)),
             Some(external) => Ok(external.url.clone()),
@@ -406,7 +403,7 @@ pub const FALLBACK_DEFAULT_BRANCH: &str = "main";
 
 /// GitHub's cache isolation for `job`: it saves to `github.ref`; it restores from there, then
 /// from a pull request's base branch, then from the repository's default branch.
-pub fn ref_scope(job: &JobServiceRequest) -> RefScope {
+pub fn ref_scope(job: &GrantRequest) -> RefScope {
     // `base_ref` and `default_branch` are branch names; `ref` is a full ref.
     let branch = |name: &str| match name {
         name if name.starts_with("refs/") => name.to_owned(),
@@ -534,19 +531,19 @@ async fn network_gateway(docker_host: Option<&str>, network: &str) -> Result<IpA
 /// and v2 and artifacts v4 served here, or cache v1 by the external server (v2 would need
 /// `ACTIONS_RESULTS_URL`, whose origin serves the run's artifacts here).
 #[derive(Debug)]
-pub struct LocalServices {
-    cache: Arc<CacheServices>,
+pub struct LocalGrants {
+    cache: Arc<CacheService>,
 }
 
-impl LocalServices {
-    pub fn new(cache: Arc<CacheServices>) -> LocalServices {
-        LocalServices { cache }
+impl LocalGrants {
+    pub fn new(cache: Arc<CacheService>) -> LocalGrants {
+        LocalGrants { cache }
     }
 }
 
 #[async_trait::async_trait]
-impl JobServices for LocalServices {
-    async fn start_job(&self, job: &JobServiceRequest) -> Result<JobServiceGrant, String> {
+impl RunnerGrants for LocalGrants {
+    async fn start_job(&self, job: &GrantRequest) -> Result<JobGrant, String> {
         let token = self.cache.mint(job)?;
         let mut env = BTreeMap::new();
         env.insert(
@@ -563,7 +560,7 @@ impl JobServices for LocalServices {
             }
         }
         env.insert("ACTIONS_RUNTIME_TOKEN".to_owned(), token.clone());
-        Ok(JobServiceGrant {
+        Ok(JobGrant {
             env,
             secrets: vec![token.clone()],
             lease: token,
@@ -579,20 +576,20 @@ impl JobServices for LocalServices {
 /// `/api/actions_pipeline/`, v4 at its origin) with that token, so only the cache is ours; its
 /// token rides in `ACTIONS_CACHE_URL`.
 #[derive(Debug)]
-pub struct TaskServices {
-    cache: Option<Arc<CacheServices>>,
+pub struct TaskGrants {
+    cache: Option<Arc<CacheService>>,
     gitea_url: String,
     runtime_token: String,
 }
 
-impl TaskServices {
+impl TaskGrants {
     /// `cache`: `None` when `cache.enabled` is false (jobs still get Gitea's artifact URLs).
     pub fn new(
-        cache: Option<Arc<CacheServices>>,
+        cache: Option<Arc<CacheService>>,
         gitea_url: &str,
         runtime_token: &str,
-    ) -> TaskServices {
-        TaskServices {
+    ) -> TaskGrants {
+        TaskGrants {
             cache,
             gitea_url: gitea_url.trim_end_matches('/').to_owned(),
             runtime_token: runtime_token.to_owned(),
@@ -601,8 +598,8 @@ impl TaskServices {
 }
 
 #[async_trait::async_trait]
-impl JobServices for TaskServices {
-    async fn start_job(&self, job: &JobServiceRequest) -> Result<JobServiceGrant, String> {
+impl RunnerGrants for TaskGrants {
+    async fn start_job(&self, job: &GrantRequest) -> Result<JobGrant, String> {
         let mut env = BTreeMap::new();
         let mut secrets = Vec::new();
         if !self.gitea_url.is_empty() {
@@ -638,7 +635,7 @@ impl JobServices for TaskServices {
                 }
             }
         }
-        Ok(JobServiceGrant {
+        Ok(JobGrant {
             env,
             secrets,
             lease,

@@ -25,7 +25,7 @@ use runnel_engine::RunOptions;
 use runnel_engine::backend::{Backend, BackendError};
 
 use crate::docker::Patience;
-use crate::grants::{CacheServices, CacheSettings, CacheStartError};
+use crate::grants::{CacheService, CacheSettings, CacheStartError};
 use crate::router::{Backends, Router};
 
 /// What a runner runs jobs for; the only way `run` and the daemon differ here.
@@ -49,6 +49,10 @@ pub struct LocalRun {
     pub workspace: PathBuf,
     /// `--bind`: Docker jobs mount the tree instead of working on a copy.
     pub bind_workspace: bool,
+    /// Where jobs whose `runs-on` names none of the labels run: this machine for `runnel run`
+    /// (act's default for unmapped labels), `exec`'s `--image` (every job, as the Gitea
+    /// runner's `exec` runs them all in one image).
+    pub unmatched: LabelKind,
 }
 
 /// Why a runner cannot start.
@@ -69,7 +73,7 @@ pub struct Assembly {
     router: Router,
     /// The Docker backend, to wait for its background removals ([`Assembly::finish`]).
     docker: Option<Arc<DockerBackend>>,
-    cache: Option<Arc<CacheServices>>,
+    cache: Option<Arc<CacheService>>,
     /// What every job's options start from.
     options: RunOptions,
 }
@@ -86,7 +90,14 @@ impl Assembly {
         let wants_docker = config.container.require_docker
             || labels
                 .iter()
-                .any(|l| matches!(l.kind, LabelKind::Docker { .. }));
+                .any(|l| matches!(l.kind, LabelKind::Docker { .. }))
+            || matches!(
+                &purpose,
+                Purpose::Local(LocalRun {
+                    unmatched: LabelKind::Docker { .. },
+                    ..
+                })
+            );
         let patience = match purpose {
             Purpose::Local(_) => Patience::Once,
             Purpose::Daemon => Patience::for_daemon(config, wants_docker),
@@ -109,8 +120,8 @@ impl Assembly {
             host: Arc::new(HostWithDockerServices::new(host, docker.clone())),
             docker: docker.clone().map(|docker| docker as Arc<dyn Backend>),
         };
-        let fallback = match purpose {
-            Purpose::Local(_) => Some(LabelKind::Host),
+        let fallback = match &purpose {
+            Purpose::Local(local) => Some(local.unmatched.clone()),
             Purpose::Daemon => None,
         };
         let options = base_options(config, &purpose, cache.as_ref());
@@ -126,7 +137,7 @@ impl Assembly {
     pub fn from_backends(
         labels: Vec<Label>,
         backends: Backends,
-        cache: Option<Arc<CacheServices>>,
+        cache: Option<Arc<CacheService>>,
         options: RunOptions,
     ) -> Assembly {
         Assembly {
@@ -143,7 +154,7 @@ impl Assembly {
     }
 
     /// The cache service, when `cache.enabled` and it started.
-    pub fn cache(&self) -> Option<&Arc<CacheServices>> {
+    pub fn cache(&self) -> Option<&Arc<CacheService>> {
         self.cache.as_ref()
     }
 
@@ -174,10 +185,9 @@ fn labels_of(config: &Config, purpose: &Purpose) -> Vec<Label> {
         }
         _ => config.runner.labels.clone(),
     };
-    let (labels, errors) = runnel_config::parse_labels(&texts);
-    for error in errors {
-        tracing::warn!(%error, "label ignored");
-    }
+    // The daemon says what is wrong with its labels when it declares them.
+    let (labels, _) = runnel_config::parse_labels(&texts);
+    let (labels, _) = runnel_config::resolve_labels(labels, &config.runner.default_image);
     labels
 }
 
@@ -252,12 +262,12 @@ async fn connect_docker(
 async fn start_cache(
     config: &Config,
     purpose: &Purpose,
-) -> Result<Option<Arc<CacheServices>>, AssemblyError> {
+) -> Result<Option<Arc<CacheService>>, AssemblyError> {
     let Some(mut settings) = CacheSettings::from_config(config) else {
         return Ok(None);
     };
     settings.serve_artifacts = matches!(purpose, Purpose::Local(_));
-    match CacheServices::start(&settings).await {
+    match CacheService::start(&settings).await {
         Ok(cache) => {
             tracing::info!(cache = ?cache, dir = %settings.dir.display(), "cache service ready");
             Ok(Some(cache))
@@ -277,14 +287,14 @@ async fn start_cache(
 fn base_options(
     config: &Config,
     purpose: &Purpose,
-    cache: Option<&Arc<CacheServices>>,
+    cache: Option<&Arc<CacheService>>,
 ) -> RunOptions {
     match purpose {
         Purpose::Local(local) => {
             let mut options = RunOptions::local(Some(local.workspace.clone()));
-            options.job_services = cache.map(|cache| {
-                Arc::new(grants::LocalServices::new(cache.clone()))
-                    as Arc<dyn runnel_engine::JobServices>
+            options.grants = cache.map(|cache| {
+                Arc::new(grants::LocalGrants::new(cache.clone()))
+                    as Arc<dyn runnel_engine::RunnerGrants>
             });
             options.env = config.runner.envs.clone();
             options

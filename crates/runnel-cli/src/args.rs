@@ -31,6 +31,9 @@ pub(crate) enum Command {
     /// Run workflows locally, like `act`: live output per job and step, a summary, exit 1
     /// when a job failed.
     Run(Box<RunArgs>),
+    /// Run workflows locally as the Gitea runner's `exec` does (its flags; every job in
+    /// `--image`, or on this machine with `-i -self-hosted`).
+    Exec(Box<crate::exec::ExecArgs>),
     /// Register this machine as a runner of a Gitea instance (writes the `.runner` file).
     Register(RegisterArgs),
     /// Run as a Gitea runner: take jobs from Gitea and report them back.

@@ -13,6 +13,7 @@ mod daemon;
 mod discover;
 mod doctor;
 mod eval;
+mod exec;
 mod generate_config;
 mod plan;
 mod register;
@@ -61,6 +62,10 @@ fn main() -> ExitCode {
         Command::Run(a) => {
             unused("run");
             run::run(&a)
+        }
+        Command::Exec(a) => {
+            unused("exec");
+            exec::run(*a)
         }
         Command::Register(mut a) => {
             a.config = a.config.or(global);

@@ -14,17 +14,23 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use runnel_assembly::{Assembly, LocalRun, Purpose};
-use runnel_config::Config;
+use runnel_config::{Config, LabelKind};
 use runnel_engine::{JobResult, WorkflowResult};
 use tokio_util::sync::CancellationToken;
 
 use crate::Outcome;
 use crate::args::RunArgs;
 use crate::discover;
+use crate::exec::ExecSettings;
 use crate::plan;
 use crate::terminal::{Colour, JobSummary, TerminalSink, result_style, seconds};
 
 pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
+    execute(args, None)
+}
+
+/// `run`, or `exec` with what only its flags say.
+pub(crate) fn execute(args: &RunArgs, exec: Option<&ExecSettings>) -> Result<Outcome> {
     let mut event = plan::event_from_args(&args.event, &args.event_args)?;
     if let Some(path) = default_file(args.var_file.as_deref(), ".vars") {
         // `--var` wins over the file.
@@ -34,7 +40,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
         event.vars = vars;
     }
     let secrets = secrets_from_args(args)?;
-    let config = config_from_args(args)?;
+    let config = config_from_args(args, exec)?;
 
     let paths = match &args.workflows {
         Some(path) => vec![path.clone()],
@@ -70,6 +76,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
     let purpose = Purpose::Local(LocalRun {
         workspace,
         bind_workspace: args.bind,
+        unmatched: exec.map_or(LabelKind::Host, |exec| exec.unmatched.clone()),
     });
     let sink = Arc::new(TerminalSink::new(false));
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -90,6 +97,9 @@ pub(crate) fn run(args: &RunArgs) -> Result<Outcome> {
     }
     if let Some(url) = &args.actions_url {
         options.actions_url = url.clone();
+    }
+    if let Some(instance) = exec.and_then(|exec| exec.gitea_instance.as_deref()) {
+        options.server = runnel_engine::ServerUrls::gitea(instance);
     }
     let backend = assembly.router();
     let cancel = CancellationToken::new();
@@ -298,7 +308,7 @@ pub(crate) fn read_key_values(path: &Path) -> Result<Vec<(String, String)>> {
 /// is: `-P` mappings are labels, `--env` is `runner.envs`, the cache flags are `cache:`, the
 /// image flags `container:` (Docker's default bridge, as `docker run` and act: a local run's
 /// jobs need no isolation from each other, and it starts containers sooner).
-fn config_from_args(args: &RunArgs) -> Result<Config> {
+fn config_from_args(args: &RunArgs, exec: Option<&ExecSettings>) -> Result<Config> {
     let mut config = Config::default();
     config.runner.labels = labels_from_platforms(&args.platforms)?;
     config.runner.envs = env_from_args(args)?;
@@ -309,6 +319,17 @@ fn config_from_args(args: &RunArgs) -> Result<Config> {
     container.force_pull = args.pull;
     container.force_rebuild = args.rebuild;
     container.docker_timeout = std::time::Duration::ZERO;
+    if let Some(exec) = exec {
+        if let Some(network) = &exec.network {
+            container.network = network.clone();
+        }
+        container.privileged = exec.privileged;
+        container.options = exec.options.clone();
+        if let Some(socket) = &exec.docker_host {
+            container.docker_host = socket.clone();
+            container.docker_host_written = true;
+        }
+    }
     Ok(config)
 }
 

@@ -22,8 +22,8 @@ use crate::metrics::Metrics;
 use crate::reporter::{ReportContext, Reporter};
 use crate::spool::TaskSpool;
 use runnel_assembly::Assembly;
-use runnel_assembly::grants::{CacheServices, TaskServices};
-use runnel_engine::JobServices;
+use runnel_assembly::grants::{CacheService, TaskGrants};
+use runnel_engine::RunnerGrants;
 
 /// What every task of this runner shares.
 #[derive(Clone)]
@@ -324,20 +324,16 @@ fn run_options(settings: &TaskSettings, task: &runner::Task, context: &TaskConte
     options.default_job_timeout = settings.job_timeout;
     options.mask = settings.mask.clone();
     options.env = settings.envs.clone();
-    options.job_services = Some(task_services(settings.assembly.cache().cloned(), context));
+    options.grants = Some(task_grants(settings.assembly.cache().cloned(), context));
     options
 }
 
 /// One task's grants: Gitea's URLs and runtime token (`gitea_runtime_token`, else the task
 /// token of older Gitea versions), plus our cache.
-fn task_services(cache: Option<Arc<CacheServices>>, context: &TaskContext) -> Arc<dyn JobServices> {
+fn task_grants(cache: Option<Arc<CacheService>>, context: &TaskContext) -> Arc<dyn RunnerGrants> {
     let mut token = context.text("gitea_runtime_token");
     if token.is_empty() {
         token = context.text("token");
     }
-    Arc::new(TaskServices::new(
-        cache,
-        &context.text("server_url"),
-        &token,
-    ))
+    Arc::new(TaskGrants::new(cache, &context.text("server_url"), &token))
 }

@@ -1,5 +1,5 @@
-//! Services a runner offers its jobs over HTTP (the cache and artifact servers): the
-//! [`JobServices`] hook the caller plugs into [`crate::RunOptions::job_services`], and the
+//! What a runner grants its jobs (the cache and artifact servers it offers over HTTP, the
+//! runtime token): the [`RunnerGrants`] hook the caller plugs into [`crate::RunOptions::grants`], and the
 //! [`EnvironmentLayer`] that hands each job its variables (`ACTIONS_CACHE_URL`,
 //! `ACTIONS_RESULTS_URL`, `ACTIONS_RUNTIME_URL`, `ACTIONS_RUNTIME_TOKEN`, …).
 //!
@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use crate::backend::{EnvironmentLayer, JobEnvironment, TeardownHook};
 
-/// What a [`JobServices`] implementation learns about a job whose environment is ready.
+/// What a [`RunnerGrants`] implementation learns about a job whose environment is ready.
 #[derive(Debug, Clone)]
-pub struct JobServiceRequest {
+pub struct GrantRequest {
     /// Unique key of the job instance within the run (`build`, `test-1`, `gitea-task-7`).
     pub job_key: String,
     /// `github.repository` (`owner/name`): caches are scoped to it.
@@ -42,21 +42,22 @@ pub struct JobServiceRequest {
 
 /// What a job gets: variables for every process, and the values to mask in its logs.
 #[derive(Debug, Clone, Default)]
-pub struct JobServiceGrant {
+pub struct JobGrant {
     /// Set under every process of the job; the workflow's own `env:` still wins.
     pub env: BTreeMap<String, String>,
     /// Values never shown in logs (the runtime token).
     pub secrets: Vec<String>,
-    /// Handed back to [`JobServices::release`] at the job's end (say, the token to revoke).
+    /// Handed back to [`RunnerGrants::release`] at the job's end (say, the token to revoke).
     pub lease: String,
 }
 
-/// The runner's services for jobs. One per runner or run; shared by its jobs.
+/// What the runner grants its jobs. One per runner or run; shared by its jobs.
+/// ("Services" are a workflow's service containers; these are the runner's own.)
 #[async_trait::async_trait]
-pub trait JobServices: Send + Sync + std::fmt::Debug {
+pub trait RunnerGrants: Send + Sync + std::fmt::Debug {
     /// Called once per job after its environment is prepared. An error is logged as a warning
     /// and the job runs without the services (as a cache outage only warns on GitHub).
-    async fn start_job(&self, job: &JobServiceRequest) -> Result<JobServiceGrant, String>;
+    async fn start_job(&self, job: &GrantRequest) -> Result<JobGrant, String>;
 
     /// Called once when the job's environment is torn down, with the grant's `lease`.
     async fn release(&self, lease: &str);
@@ -66,13 +67,13 @@ pub trait JobServices: Send + Sync + std::fmt::Debug {
 /// teardown (once, however often teardown is called).
 pub(crate) fn with_grant(
     environment: Box<dyn JobEnvironment>,
-    services: Arc<dyn JobServices>,
-    grant: JobServiceGrant,
+    grants: Arc<dyn RunnerGrants>,
+    grant: JobGrant,
 ) -> Box<dyn JobEnvironment> {
     let lease = grant.lease;
     let release: TeardownHook = Box::new(move || {
         Box::pin(async move {
-            services.release(&lease).await;
+            grants.release(&lease).await;
             Ok(())
         })
     });

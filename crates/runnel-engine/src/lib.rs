@@ -24,22 +24,22 @@ pub mod backend;
 mod call_frame;
 mod contexts;
 mod driver;
+mod grants;
 mod hash_files;
 mod job;
 mod options;
 pub mod output;
 mod reusable;
 pub mod runner_env;
-mod services;
 mod shell;
 mod sink;
 
 pub use contexts::StrategyInfo;
 pub use driver::{RunError, run_job, run_workflow};
+pub use grants::{GrantRequest, JobGrant, RunnerGrants};
 pub use job::JobRequest;
 pub use options::{JobOutcome, RunOptions, RunnerInfo, ServerUrls, StepSummary, WorkflowResult};
 pub use runnel_plan::JobResult;
-pub use services::{JobServiceGrant, JobServiceRequest, JobServices};
 pub use sink::{
     Annotation, AnnotationLevel, JobRef, LogEvent, LogRecord, LogSink, MemorySink, RunnerLevel,
     StepRef, StepStatus, Stream,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use runnel_plan::JobResult;
 
 use crate::actions::ActionSource;
-use crate::services::JobServices;
+use crate::grants::RunnerGrants;
 use crate::sink::StepStatus;
 
 /// The runner as the `runner` context and `RUNNER_*` variables describe it.
@@ -124,7 +124,7 @@ pub struct RunOptions {
     pub github_overrides: Vec<(String, runnel_expr::Value)>,
     /// The cache and artifact services jobs get (`ACTIONS_CACHE_URL`, …): asked once per job
     /// after its environment is prepared, released at teardown. `None`: no such variables.
-    pub job_services: Option<Arc<dyn JobServices>>,
+    pub grants: Option<Arc<dyn RunnerGrants>>,
     /// `--matrix KEY:VALUE` (act's flag): only matrix legs whose `KEY` is one of the given
     /// values run (a leg without that key runs); legs filtered out are not run or reported.
     /// Empty: every leg runs. Applies to the run's own jobs, not to called workflows.
@@ -148,7 +148,7 @@ impl RunOptions {
             job_filter: None,
             default_job_timeout: Duration::from_secs(360 * 60),
             github_overrides: Vec::new(),
-            job_services: None,
+            grants: None,
             matrix_filter: Vec::new(),
             mask: Vec::new(),
             local_checkout: false,

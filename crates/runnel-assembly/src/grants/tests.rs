@@ -1,9 +1,9 @@
 use std::time::Duration;
 
 use runnel_cache::{JobTokens, TokenError, TokenVerifier};
-use runnel_engine::{JobServiceRequest, JobServices};
+use runnel_engine::{GrantRequest, RunnerGrants};
 
-use super::{CacheServices, CacheSettings, CacheStartError, SharedSecret, TaskServices, ref_scope};
+use super::{CacheService, CacheSettings, CacheStartError, SharedSecret, TaskGrants, ref_scope};
 
 const SECRET: &str = "fleet-secret-0123456789abcdef";
 
@@ -21,8 +21,8 @@ fn settings(external_server: &str, shared_secret: SharedSecret) -> CacheSettings
     }
 }
 
-fn job(repository: &str) -> JobServiceRequest {
-    JobServiceRequest {
+fn job(repository: &str) -> GrantRequest {
+    GrantRequest {
         job_key: "gitea-task-7".to_owned(),
         repository: repository.to_owned(),
         run_id: "3".to_owned(),
@@ -38,7 +38,7 @@ fn job(repository: &str) -> JobServiceRequest {
 #[test]
 fn a_job_saves_to_its_ref_and_restores_from_its_base_and_default_branch() {
     let refs = |git_ref: &str, base_ref: &str, default_branch: &str| {
-        let request = JobServiceRequest {
+        let request = GrantRequest {
             git_ref: git_ref.to_owned(),
             base_ref: base_ref.to_owned(),
             default_branch: default_branch.to_owned(),
@@ -100,9 +100,9 @@ async fn a_daemon_job_gets_the_external_server_with_a_token_the_server_accepts()
         "http://cache.lan:8088",
         SharedSecret::Value(SECRET.to_owned()),
     );
-    let cache = CacheServices::start(&settings).await.expect("start");
+    let cache = CacheService::start(&settings).await.expect("start");
     assert_eq!(cache.local_addr(), None, "no built-in server");
-    let services = TaskServices::new(Some(cache), "http://gitea:3000/", "gitea-token");
+    let services = TaskGrants::new(Some(cache), "http://gitea:3000/", "gitea-token");
     let grant = services.start_job(&job("owner/a")).await.expect("grant");
     let url = &grant.env["ACTIONS_CACHE_URL"];
     let token = url
@@ -135,10 +135,10 @@ async fn a_daemon_job_gets_the_external_server_with_a_token_the_server_accepts()
 
 #[tokio::test]
 async fn without_a_secret_the_external_server_is_handed_out_alone() {
-    let cache = CacheServices::start(&settings("http://cache.lan:8088/", SharedSecret::None))
+    let cache = CacheService::start(&settings("http://cache.lan:8088/", SharedSecret::None))
         .await
         .expect("start");
-    let services = TaskServices::new(Some(cache), "http://gitea:3000", "gitea-token");
+    let services = TaskGrants::new(Some(cache), "http://gitea:3000", "gitea-token");
     let grant = services.start_job(&job("owner/a")).await.expect("grant");
     assert_eq!(grant.env["ACTIONS_CACHE_URL"], "http://cache.lan:8088/");
     assert_eq!(grant.secrets, ["gitea-token"]);
@@ -171,10 +171,10 @@ async fn containers_on_the_host_network_reach_the_cache_on_loopback() {
         dir: dir.path().to_path_buf(),
         ..settings("", SharedSecret::None)
     };
-    let cache = CacheServices::start(&settings).await.expect("start");
+    let cache = CacheService::start(&settings).await.expect("start");
     let port = cache.local_addr().expect("a built-in server").port();
-    let services = TaskServices::new(Some(cache), "http://gitea:3000/", "gitea-token");
-    let on_host = JobServiceRequest {
+    let services = TaskGrants::new(Some(cache), "http://gitea:3000/", "gitea-token");
+    let on_host = GrantRequest {
         network: Some("host".to_owned()),
         ..job("owner/a")
     };

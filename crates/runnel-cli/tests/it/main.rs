@@ -22,6 +22,7 @@ mod daemon_ops;
 mod daemon_recovery;
 mod daemon_shapes;
 mod doctor;
+mod exec;
 mod oracle_expr;
 mod oracle_workflow;
 mod packaging;

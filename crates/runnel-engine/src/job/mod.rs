@@ -243,7 +243,7 @@ impl<'a> JobState<'a> {
             }
             .wrap(environment)
         };
-        let environment = setup::attach_services(self, environment, timeout).await;
+        let environment = setup::attach_grants(self, environment, timeout).await;
         // `hashFiles` reads the workspace the steps see (a job's copy, a job directory), not
         // the tree the run started from, wherever the environment has it on this machine.
         if let Some(workspace) = environment.workspace_on_host() {

@@ -1,7 +1,7 @@
 //! Before the first step: the [`JobSpec`] handed to the backend (job container and services
 //! evaluated from the workflow) and the event payload file (`GITHUB_EVENT_PATH`).
 //!
-//! Also: hands the job the runner's services ([`crate::services`]) once its environment exists.
+//! Also: hands the job the runner's grants ([`crate::grants`]) once its environment exists.
 //!
 //! Must not: start anything; the backend does.
 
@@ -11,7 +11,7 @@ use super::JobState;
 use super::error::{ExprError, JobError};
 use crate::backend::{ContainerSpec, JobEnvironment, JobSpec, ServiceSpec};
 use crate::contexts;
-use crate::services::{JobServiceRequest, with_grant};
+use crate::grants::{GrantRequest, with_grant};
 use crate::sink::RunnerLevel;
 
 /// The backend's view of the job: image, services, workspace.
@@ -119,15 +119,15 @@ pub(super) async fn write_event_file(
         .map_err(JobError::WriteEvent)
 }
 
-/// Wraps `environment` so every process of the job gets the runner's services (cache,
+/// Wraps `environment` so every process of the job gets the runner's grants (cache,
 /// artifacts) when the caller plugged them in; their secrets are masked from here on. A
 /// service that cannot serve the job is a warning, not a failure.
-pub(super) async fn attach_services(
+pub(super) async fn attach_grants(
     job_state: &JobState<'_>,
     environment: Box<dyn JobEnvironment>,
     timeout: std::time::Duration,
 ) -> Box<dyn JobEnvironment> {
-    let Some(services) = job_state.request.options.job_services.clone() else {
+    let Some(grants) = job_state.request.options.grants.clone() else {
         return environment;
     };
     // `github.<path...>` as text; empty when absent.
@@ -143,7 +143,7 @@ pub(super) async fn attach_services(
             .map(runnel_expr::Value::to_display_string)
             .unwrap_or_default()
     };
-    let request = JobServiceRequest {
+    let request = GrantRequest {
         job_key: job_state.request.key.clone(),
         repository: github(&["repository"]),
         run_id: github(&["run_id"]),
@@ -155,12 +155,12 @@ pub(super) async fn attach_services(
         base_ref: github(&["base_ref"]),
         default_branch: github(&["event", "repository", "default_branch"]),
     };
-    match services.start_job(&request).await {
+    match grants.start_job(&request).await {
         Ok(grant) => {
             for secret in &grant.secrets {
                 job_state.log.masker.add(secret);
             }
-            with_grant(environment, services, grant)
+            with_grant(environment, grants, grant)
         }
         Err(message) => {
             job_state.log.runner(
