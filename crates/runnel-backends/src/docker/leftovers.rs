@@ -93,7 +93,7 @@ pub struct LeftoverReport {
 }
 
 pub(crate) async fn cleanup(docker: &Docker) -> Result<LeftoverReport, DockerError> {
-    let failed = |subject: &str| DockerError::engine("remove leftovers of dead runners", subject);
+    let engine = |subject: &str| DockerError::engine("remove leftovers of dead runners", subject);
     let filters = HashMap::from([("label", vec![LABEL_PID])]);
     let mut report = LeftoverReport::default();
 
@@ -105,7 +105,7 @@ pub(crate) async fn cleanup(docker: &Docker) -> Result<LeftoverReport, DockerErr
                 .build(),
         ))
         .await
-        .map_err(failed("list containers"))?;
+        .map_err(engine("list containers"))?;
     for container in containers {
         let (Some(id), Some(labels)) = (container.id, container.labels) else {
             continue;
@@ -120,7 +120,7 @@ pub(crate) async fn cleanup(docker: &Docker) -> Result<LeftoverReport, DockerErr
         match docker.remove_container(&id, Some(options)).await {
             Ok(()) => report.containers.push(id),
             Err(error) if is_not_found(&error) => {}
-            Err(error) => return Err(failed(&format!("remove container {id}"))(error)),
+            Err(error) => return Err(engine(&format!("remove container {id}"))(error)),
         }
     }
 
@@ -129,7 +129,7 @@ pub(crate) async fn cleanup(docker: &Docker) -> Result<LeftoverReport, DockerErr
             ListNetworksOptionsBuilder::new().filters(&filters).build(),
         ))
         .await
-        .map_err(failed("list networks"))?;
+        .map_err(engine("list networks"))?;
     for network in networks {
         let (Some(id), Some(name), Some(labels)) = (network.id, network.name, network.labels)
         else {
@@ -142,7 +142,7 @@ pub(crate) async fn cleanup(docker: &Docker) -> Result<LeftoverReport, DockerErr
         match docker.remove_network(&id).await {
             Ok(()) => report.networks.push(name),
             Err(error) if is_not_found(&error) => {}
-            Err(error) => return Err(failed(&format!("remove network {name}"))(error)),
+            Err(error) => return Err(engine(&format!("remove network {name}"))(error)),
         }
     }
 
@@ -151,7 +151,7 @@ pub(crate) async fn cleanup(docker: &Docker) -> Result<LeftoverReport, DockerErr
             ListVolumesOptionsBuilder::new().filters(&filters).build(),
         ))
         .await
-        .map_err(failed("list volumes"))?;
+        .map_err(engine("list volumes"))?;
     for volume in volumes.volumes.unwrap_or_default() {
         if runner_alive(&volume.labels) {
             continue;
@@ -160,7 +160,7 @@ pub(crate) async fn cleanup(docker: &Docker) -> Result<LeftoverReport, DockerErr
         match docker.remove_volume(&volume.name, Some(options)).await {
             Ok(()) => report.volumes.push(volume.name),
             Err(error) if is_not_found(&error) => {}
-            Err(error) => return Err(failed(&format!("remove volume {}", volume.name))(error)),
+            Err(error) => return Err(engine(&format!("remove volume {}", volume.name))(error)),
         }
     }
     if report != LeftoverReport::default() {
