@@ -7,6 +7,7 @@
 //! that lets the next start clean up after a killed runner. Must not: parse workflows or evaluate expressions;
 //! run containers (`services` asks the Docker backend for the job's services).
 
+mod error;
 mod files;
 pub(crate) mod leftovers;
 mod process;
@@ -29,6 +30,8 @@ use runnel_engine::backend::{
 use runnel_engine::runner_env;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use error::HostError;
 
 /// Where a job's workspace comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -103,23 +106,18 @@ impl Backend for HostBackend {
         _cancel: &CancellationToken,
     ) -> Result<Box<dyn JobEnvironment>, BackendError> {
         if let Some(image) = &spec.image {
-            return Err(BackendError::Failed {
-                operation: format!("prepare job {}", spec.job_key),
-                message: format!(
-                    "job containers need the Docker backend (the job asks for image `{}`)",
-                    image.image
-                ),
-            });
+            return Err(HostError::ContainerNeedsDocker {
+                job_key: spec.job_key.clone(),
+                image: image.image.clone(),
+            }
+            .into());
         }
         if let Some(service) = spec.services.first() {
-            return Err(BackendError::Failed {
-                operation: format!("prepare job {}", spec.job_key),
-                message: format!(
-                    "services need the Docker backend (the job declares service `{}`): on this \
-                     machine they run as Docker containers beside the steps",
-                    service.id
-                ),
-            });
+            return Err(HostError::ServicesNeedDocker {
+                job_key: spec.job_key.clone(),
+                service: service.id.clone(),
+            }
+            .into());
         }
         let environment = HostEnvironment::create(&self.config, spec)?;
         Ok(Box::new(environment))
@@ -230,11 +228,11 @@ impl HostEnvironment {
     }
 
     /// `path` as a host path, when it lies inside the job directory or the workspace.
-    fn checked_path(&self, operation: &str, path: &str) -> Result<PathBuf, BackendError> {
+    fn checked_path(&self, access: &'static str, path: &str) -> Result<PathBuf, HostError> {
         files::inside(Path::new(path), &[&self.job_dir, &self.workspace]).ok_or_else(|| {
-            BackendError::Failed {
-                operation: format!("{operation} {path}"),
-                message: "path is outside the job directory and the workspace".to_owned(),
+            HostError::OutsideJob {
+                access,
+                path: path.to_owned(),
             }
         })
     }

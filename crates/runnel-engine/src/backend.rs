@@ -188,6 +188,15 @@ pub enum BackendError {
         #[source]
         source: std::io::Error,
     },
+    /// A backend's own typed error, boxed whole so that its cause (the Docker engine's answer,
+    /// a file system error) stays reachable through `source()`. The backend's error says what
+    /// went wrong and repeats its cause's text, as `Io` does.
+    #[error("{operation}: {source}")]
+    Backend {
+        operation: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// Prepares job environments. One per runner; cheap to share.

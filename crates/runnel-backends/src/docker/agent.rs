@@ -44,15 +44,15 @@ use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat};
 use nix::sys::stat::{Mode, SFlag, fchmod, fstat};
 use nix::unistd::{UnlinkatFlags, mkfifoat, unlinkat};
-use runnel_engine::backend::{BackendError, ExecExit, ExecOutput, ExecRequest};
+use runnel_engine::backend::{ExecExit, ExecOutput, ExecRequest};
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::environment::DockerEnvironment;
+use super::error::DockerError;
 use super::exec::{self, ExecTarget};
-use super::failed;
 
 /// `/__w/_runnel` (`pod::EXEC_DIR`) on this machine: below the job directory's `w`.
 const EXEC_SUBDIR: &str = "_runnel";
@@ -120,7 +120,7 @@ pub(crate) async fn replace_container(
     old: &str,
     name: &str,
     body: ContainerCreateBody,
-) -> Result<String, BackendError> {
+) -> Result<String, DockerError> {
     let docker = &environment.docker;
     let image = body.image.clone().unwrap_or_default();
     let options = RemoveContainerOptionsBuilder::new()
@@ -130,7 +130,7 @@ pub(crate) async fn replace_container(
     docker
         .remove_container(old, Some(options))
         .await
-        .map_err(|error| failed("replace job container", format!("{old}: {error}")))?;
+        .map_err(DockerError::engine("replace job container", old))?;
     environment.record(|created| created.containers.retain(|id| id != old));
     let id = docker
         .create_container(
@@ -138,13 +138,13 @@ pub(crate) async fn replace_container(
             body,
         )
         .await
-        .map_err(|error| failed("create job container", format!("{image}: {error}")))?
+        .map_err(DockerError::engine("create job container", &image))?
         .id;
     environment.record(|created| created.containers.push(id.clone()));
     docker
         .start_container(&id, None)
         .await
-        .map_err(|error| failed("start job container", format!("{image}: {error}")))?;
+        .map_err(DockerError::engine("start job container", &image))?;
     Ok(id)
 }
 
@@ -207,7 +207,7 @@ impl Agent {
         request: &ExecRequest,
         output: &mpsc::Sender<ExecOutput>,
         cancel: &CancellationToken,
-    ) -> Result<Outcome, BackendError> {
+    ) -> Result<Outcome, DockerError> {
         // Without the wrapper nothing could kill the process; a relative or empty working
         // directory means something else to Docker.
         if target.pid_file.is_none() || !request.workdir.starts_with('/') {
@@ -338,9 +338,8 @@ impl Fifos {
         request: &ExecRequest,
         output: &mpsc::Sender<ExecOutput>,
         cancel: &CancellationToken,
-    ) -> Result<Outcome, BackendError> {
+    ) -> Result<Outcome, DockerError> {
         let program = request.argv.first().map_or("", String::as_str);
-        let operation = "exec in container";
         let deadline = async {
             match request.timeout {
                 Some(timeout) => tokio::time::sleep(timeout).await,
@@ -353,8 +352,11 @@ impl Fifos {
         let mut status_buffer = [0u8; 64];
         let mut status = Vec::new();
         let (mut out_open, mut err_open, mut status_open) = (true, true, true);
-        let read_error =
-            |error: std::io::Error| failed(operation, format!("{program}: output: {error}"));
+        let read_error = |source| DockerError::Io {
+            operation: "exec in container",
+            subject: format!("{program}: output"),
+            source,
+        };
         let stopped = loop {
             if !out_open && !err_open {
                 break None;
@@ -412,24 +414,18 @@ impl Fifos {
                 Ok(Ok(rest)) => status.extend_from_slice(&rest),
                 Ok(Err(error)) => return Err(read_error(error)),
                 Err(_) => {
-                    return Err(failed(
-                        operation,
-                        format!("{program}: its output ended but no exit status arrived"),
-                    ));
+                    return Err(DockerError::AgentNoStatus {
+                        program: program.to_owned(),
+                    });
                 }
             }
         }
         let code = std::str::from_utf8(&status)
             .ok()
             .and_then(|text| text.trim().parse::<i32>().ok())
-            .ok_or_else(|| {
-                failed(
-                    operation,
-                    format!(
-                        "{program}: the exec agent reported `{}`, not an exit status",
-                        String::from_utf8_lossy(&status).trim()
-                    ),
-                )
+            .ok_or_else(|| DockerError::AgentBadStatus {
+                program: program.to_owned(),
+                status: String::from_utf8_lossy(&status).trim().to_owned(),
             })?;
         Ok(Outcome::Exited(ExecExit::Code(code)))
     }

@@ -3,6 +3,8 @@
 //!
 //! Must not: run processes in the container.
 
+use super::error::DockerError;
+use super::is_not_found;
 use bollard::Docker;
 use bollard::query_parameters::{
     ContainerArchiveInfoOptionsBuilder, DownloadFromContainerOptionsBuilder,
@@ -10,9 +12,6 @@ use bollard::query_parameters::{
 };
 use bytes::Bytes;
 use futures_util::TryStreamExt;
-use runnel_engine::backend::BackendError;
-
-use super::{failed, is_not_found};
 
 /// What `stat` found at a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +28,7 @@ pub(crate) async fn stat(
     docker: &Docker,
     container: &str,
     path: &str,
-) -> Result<PathKind, BackendError> {
+) -> Result<PathKind, DockerError> {
     let options = ContainerArchiveInfoOptionsBuilder::new().path(path).build();
     match docker
         .get_container_archive_info(container, Some(options))
@@ -47,7 +46,7 @@ pub(crate) async fn stat(
             }
         }
         Err(error) if is_not_found(&error) => Ok(PathKind::Missing),
-        Err(error) => Err(failed("stat in container", format!("{path}: {error}"))),
+        Err(source) => Err(DockerError::engine("stat in container", path)(source)),
     }
 }
 
@@ -58,17 +57,18 @@ pub(crate) async fn write_file(
     path: &str,
     contents: &[u8],
     mode: u32,
-) -> Result<(), BackendError> {
+) -> Result<(), DockerError> {
     let operation = "write file in container";
-    let (parent, name) = split_absolute(path)
-        .ok_or_else(|| failed(operation, format!("{path}: not an absolute path to a file")))?;
+    let (parent, name) = split_absolute(path).ok_or_else(|| DockerError::NotAbsolute {
+        path: path.to_owned(),
+    })?;
     // Optimistic: the parent (RUNNER_TEMP and friends) almost always exists, so one request.
     let archive =
         tar_of(&[], name, contents, mode).map_err(|source| io(operation, path, source))?;
     match upload(docker, container, parent, archive).await {
         Ok(()) => return Ok(()),
         Err(error) if is_not_found(&error) => {}
-        Err(error) => return Err(failed(operation, format!("{path}: {error}"))),
+        Err(source) => return Err(DockerError::engine(operation, path)(source)),
     }
     // Walk up to the deepest existing directory and send the missing ones with the file. Only
     // missing directories go in the archive: an entry for an existing one would reset its
@@ -87,10 +87,10 @@ pub(crate) async fn write_file(
                 existing = up;
             }
             PathKind::File { .. } => {
-                return Err(failed(
-                    operation,
-                    format!("{path}: {existing} is not a directory"),
-                ));
+                return Err(DockerError::NotADirectory {
+                    path: path.to_owned(),
+                    existing: existing.to_owned(),
+                });
             }
         }
     }
@@ -105,7 +105,7 @@ pub(crate) async fn write_file(
         .map_err(|source| io(operation, path, source))?;
     upload(docker, container, existing, archive)
         .await
-        .map_err(|error| failed(operation, format!("{path}: {error}")))
+        .map_err(DockerError::engine(operation, path))
 }
 
 /// Reads the regular file at `path`; `None` when nothing is there.
@@ -113,7 +113,7 @@ pub(crate) async fn read_file(
     docker: &Docker,
     container: &str,
     path: &str,
-) -> Result<Option<Vec<u8>>, BackendError> {
+) -> Result<Option<Vec<u8>>, DockerError> {
     let operation = "read file in container";
     let options = DownloadFromContainerOptionsBuilder::new()
         .path(path)
@@ -125,7 +125,7 @@ pub(crate) async fn read_file(
     let chunks = match chunks {
         Ok(chunks) => chunks,
         Err(error) if is_not_found(&error) => return Ok(None),
-        Err(error) => return Err(failed(operation, format!("{path}: {error}"))),
+        Err(source) => return Err(DockerError::engine(operation, path)(source)),
     };
     let archive = chunks.concat();
     let mut reader = tar::Archive::new(archive.as_slice());
@@ -137,7 +137,9 @@ pub(crate) async fn read_file(
     };
     let mut entry = entry.map_err(|source| io(operation, path, source))?;
     if entry.header().entry_type().is_dir() {
-        return Err(failed(operation, format!("{path} is a directory")));
+        return Err(DockerError::IsADirectory {
+            path: path.to_owned(),
+        });
     }
     let mut contents = Vec::new();
     std::io::Read::read_to_end(&mut entry, &mut contents)
@@ -151,10 +153,10 @@ pub(crate) async fn upload_tree(
     container: &str,
     directory: &str,
     archive: Vec<u8>,
-) -> Result<(), BackendError> {
+) -> Result<(), DockerError> {
     upload(docker, container, directory, archive)
         .await
-        .map_err(|error| failed("copy files into container", format!("{directory}: {error}")))
+        .map_err(DockerError::engine("copy files into container", directory))
 }
 
 async fn upload(
@@ -222,13 +224,13 @@ pub(crate) async fn upload_directories(
     docker: &Docker,
     container: &str,
     directories: &[&str],
-) -> Result<(), BackendError> {
+) -> Result<(), DockerError> {
     let operation = "create directories in container";
     let archive = tar_of_directories(directories)
         .map_err(|source| io(operation, &directories.join(" "), source))?;
     upload(docker, container, "/", archive)
         .await
-        .map_err(|error| failed(operation, format!("{}: {error}", directories.join(" "))))
+        .map_err(DockerError::engine(operation, &directories.join(" ")))
 }
 
 fn now() -> u64 {
@@ -247,9 +249,10 @@ fn split_absolute(path: &str) -> Option<(&str, &str)> {
     }
 }
 
-fn io(operation: &str, path: &str, source: std::io::Error) -> BackendError {
-    BackendError::Io {
-        operation: format!("{operation}: {path}"),
+fn io(operation: &'static str, path: &str, source: std::io::Error) -> DockerError {
+    DockerError::Io {
+        operation,
+        subject: path.to_owned(),
         source,
     }
 }

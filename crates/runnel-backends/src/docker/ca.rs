@@ -17,10 +17,9 @@
 
 use std::path::{Path, PathBuf};
 
+use super::error::DockerError;
+use super::leftovers;
 use bollard::models::{Mount, MountType};
-use runnel_engine::backend::BackendError;
-
-use super::{failed, leftovers};
 
 /// Where containers see the combined bundle.
 pub(crate) const CA_TARGET: &str = "/etc/runnel/ca-bundle.pem";
@@ -51,19 +50,16 @@ pub(crate) struct CaBundle {
 
 impl CaBundle {
     /// Checks `configured` (PEM certificates) and writes the combined bundle under `root`.
-    pub(crate) fn prepare(root: &Path, configured: &Path) -> Result<CaBundle, BackendError> {
-        let operation = "trust the configured CA bundle";
-        let extra = std::fs::read_to_string(configured).map_err(|error| {
-            failed(
-                operation,
-                format!("cannot read {}: {error}", configured.display()),
-            )
-        })?;
+    pub(crate) fn prepare(root: &Path, configured: &Path) -> Result<CaBundle, DockerError> {
+        let extra =
+            std::fs::read_to_string(configured).map_err(|source| DockerError::CaUnreadable {
+                path: configured.to_owned(),
+                source,
+            })?;
         if !extra.contains("-----BEGIN CERTIFICATE-----") {
-            return Err(failed(
-                operation,
-                format!("{} holds no PEM certificate", configured.display()),
-            ));
+            return Err(DockerError::CaNotPem {
+                path: configured.to_owned(),
+            });
         }
         let mut combined = SYSTEM_BUNDLES
             .iter()
@@ -78,8 +74,12 @@ impl CaBundle {
         let sequence = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = root.join(format!("runnel-pod-{pid}-{start}-ca{sequence}"));
         let io = |what: &Path| {
-            let what = what.display().to_string();
-            move |error: std::io::Error| failed(operation, format!("{what}: {error}"))
+            let subject = what.display().to_string();
+            move |source| DockerError::Io {
+                operation: "trust the configured CA bundle",
+                subject,
+                source,
+            }
         };
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let file = dir.join("ca-bundle.pem");

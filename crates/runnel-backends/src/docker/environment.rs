@@ -19,10 +19,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::agent::{self, Agent};
 use super::archive::{self, PathKind};
+use super::error::DockerError;
 use super::exec::{self, ExecTarget};
+use super::is_not_found;
 use super::step_container::{self, StepPolicy};
 use super::workdir::{HostIo, HostWorkDir};
-use super::{failed, is_not_found};
 
 use super::pod::EXEC_DIR;
 
@@ -155,7 +156,7 @@ impl JobEnvironment for DockerEnvironment {
         {
             return Ok(exit);
         }
-        exec::run(&target, request, output, cancel).await
+        Ok(exec::run(&target, request, output, cancel).await?)
     }
 
     async fn write_file(
@@ -170,7 +171,7 @@ impl JobEnvironment for DockerEnvironment {
         {
             return Ok(());
         }
-        archive::write_file(&self.docker, &self.container_id, path, contents, mode).await
+        Ok(archive::write_file(&self.docker, &self.container_id, path, contents, mode).await?)
     }
 
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError> {
@@ -179,7 +180,7 @@ impl JobEnvironment for DockerEnvironment {
         {
             return Ok(contents);
         }
-        archive::read_file(&self.docker, &self.container_id, path).await
+        Ok(archive::read_file(&self.docker, &self.container_id, path).await?)
     }
 
     async fn find_program(
@@ -215,7 +216,10 @@ impl JobEnvironment for DockerEnvironment {
         build: &ImageBuild,
         cancel: &CancellationToken,
     ) -> Result<BuiltImage, BackendError> {
-        step_container::build(&self.docker, &self.container_id, &self.steps, build, cancel).await
+        Ok(
+            step_container::build(&self.docker, &self.container_id, &self.steps, build, cancel)
+                .await?,
+        )
     }
 
     async fn run_container(
@@ -224,7 +228,7 @@ impl JobEnvironment for DockerEnvironment {
         output: mpsc::Sender<ExecOutput>,
         cancel: &CancellationToken,
     ) -> Result<ExecExit, BackendError> {
-        step_container::run(
+        Ok(step_container::run(
             &self.docker,
             &self.container_id,
             &self.steps,
@@ -232,7 +236,7 @@ impl JobEnvironment for DockerEnvironment {
             output,
             cancel,
         )
-        .await
+        .await?)
     }
 
     async fn teardown(&self) -> Result<(), BackendError> {
@@ -252,14 +256,20 @@ impl JobEnvironment for DockerEnvironment {
                 // Whoever drives the backend awaits these before it exits
                 // (`DockerBackend::finish_teardowns`).
                 let docker = self.docker.clone();
-                let handle = tokio::spawn(async move { remove_objects(&docker, created).await });
+                let handle = tokio::spawn(async move {
+                    remove_objects(&docker, created)
+                        .await
+                        .map_err(BackendError::from)
+                });
                 pending
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
                     .push(handle);
                 Ok(())
             }
-            None => remove_objects(&self.docker, created).await,
+            None => remove_objects(&self.docker, created)
+                .await
+                .map_err(BackendError::from),
         };
         work_dir.and(objects)
     }
@@ -267,7 +277,7 @@ impl JobEnvironment for DockerEnvironment {
 
 /// Removes what `prepare` created: services first (they join the job container's namespace),
 /// then the job container (with its anonymous volumes), then the network.
-pub(crate) async fn remove_objects(docker: &Docker, created: Created) -> Result<(), BackendError> {
+pub(crate) async fn remove_objects(docker: &Docker, created: Created) -> Result<(), DockerError> {
     let mut first_error = None;
     let (services, job) = created
         .containers
@@ -279,9 +289,11 @@ pub(crate) async fn remove_objects(docker: &Docker, created: Created) -> Result<
                 .v(true)
                 .build();
             match docker.remove_container(id, Some(options)).await {
-                Err(error) if !is_not_found(&error) => {
-                    Err(failed("remove container", format!("{id}: {error}")))
-                }
+                Err(source) if !is_not_found(&source) => Err(DockerError::Engine {
+                    operation: "remove container",
+                    subject: id.clone(),
+                    source,
+                }),
                 _ => Ok(()),
             }
         });
@@ -293,8 +305,12 @@ pub(crate) async fn remove_objects(docker: &Docker, created: Created) -> Result<
     }
     if let Some(network) = created.network {
         match docker.remove_network(&network).await {
-            Err(error) if !is_not_found(&error) => {
-                first_error.get_or_insert(failed("remove network", format!("{network}: {error}")));
+            Err(source) if !is_not_found(&source) => {
+                first_error.get_or_insert(DockerError::Engine {
+                    operation: "remove network",
+                    subject: network,
+                    source,
+                });
             }
             _ => {}
         }

@@ -18,11 +18,14 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use futures_util::StreamExt;
-use runnel_engine::backend::{BackendError, ExecExit, ExecOutput, ExecRequest};
+use runnel_engine::backend::{ExecExit, ExecOutput, ExecRequest};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::failed;
+use super::error::DockerError;
+
+/// The operation of this module's errors.
+const OPERATION: &str = "exec in container";
 
 /// How long to wait for the output to end after the process group was killed.
 pub(crate) const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -40,8 +43,7 @@ pub(crate) async fn run(
     request: &ExecRequest,
     output: mpsc::Sender<ExecOutput>,
     cancel: &CancellationToken,
-) -> Result<ExecExit, BackendError> {
-    let operation = "exec in container";
+) -> Result<ExecExit, DockerError> {
     let program = request.argv.first().map_or("", String::as_str);
     let (cmd, env) = command(target, request);
     let created = target
@@ -58,20 +60,19 @@ pub(crate) async fn run(
             },
         )
         .await
-        .map_err(|error| failed(operation, format!("{program}: {error}")))?;
+        .map_err(DockerError::engine(OPERATION, program))?;
     let started = target
         .docker
         .start_exec(&created.id, None)
         .await
-        .map_err(|error| failed(operation, format!("{program}: {error}")))?;
+        .map_err(DockerError::engine(OPERATION, program))?;
     let StartExecResults::Attached {
         output: mut stream, ..
     } = started
     else {
-        return Err(failed(
-            operation,
-            format!("{program}: Docker started it detached"),
-        ));
+        return Err(DockerError::ExecDetached {
+            program: program.to_owned(),
+        });
     };
 
     let deadline = async {
@@ -85,8 +86,9 @@ pub(crate) async fn run(
         tokio::select! {
             chunk = stream.next() => match chunk {
                 Some(Ok(chunk)) => forward(&output, chunk).await,
-                Some(Err(error)) => {
-                    return Err(failed(operation, format!("{program}: output stream: {error}")));
+                Some(Err(source)) => {
+                    let subject = format!("{program}: output stream");
+                    return Err(DockerError::engine(OPERATION, &subject)(source));
                 }
                 None => break None,
             },
@@ -164,23 +166,22 @@ async fn exit_code(
     target: &ExecTarget<'_>,
     exec_id: &str,
     program: &str,
-) -> Result<ExecExit, BackendError> {
+) -> Result<ExecExit, DockerError> {
     for _ in 0..500 {
         let inspect = target
             .docker
             .inspect_exec(exec_id)
             .await
-            .map_err(|error| failed("exec in container", format!("{program}: {error}")))?;
+            .map_err(DockerError::engine(OPERATION, program))?;
         if inspect.running != Some(true) {
             let code = inspect.exit_code.unwrap_or(-1);
             return Ok(ExecExit::Code(i32::try_from(code).unwrap_or(-1)));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    Err(failed(
-        "exec in container",
-        format!("{program}: its output ended but Docker still reports it running"),
-    ))
+    Err(DockerError::ExecStillRunning {
+        program: program.to_owned(),
+    })
 }
 
 /// SIGKILL to the process group recorded by the wrapper; best effort, logged when it fails.

@@ -15,12 +15,13 @@ use futures_util::future::{join_all, try_join_all};
 use runnel_engine::backend::{BackendError, JobSpec};
 use tokio_util::sync::CancellationToken;
 
+use super::error::DockerError;
 use super::image::{self, ImageRequest, PullLog, PullPolicy};
 use super::options;
 use super::pod;
 use super::services::{self, StartingService};
 use super::volumes::VolumePolicy;
-use super::{DockerBackend, failed, is_not_found};
+use super::{DockerBackend, is_not_found};
 
 /// Started services of one host job; [`RunningServices::remove`] must be called.
 pub struct RunningServices {
@@ -51,7 +52,7 @@ impl DockerBackend {
                 if let Err(teardown_error) = running.remove().await {
                     tracing::warn!(%teardown_error, "could not remove half-started services");
                 }
-                Err(error)
+                Err(error.into())
             }
         }
     }
@@ -62,12 +63,14 @@ async fn start(
     spec: &JobSpec,
     cancel: &CancellationToken,
     running: &mut RunningServices,
-) -> Result<(), BackendError> {
+) -> Result<(), DockerError> {
     let docker = &backend.docker;
     let config = &backend.config;
     let policy = VolumePolicy::of(config);
-    let check = |id: &str, error: options::OptionError| {
-        failed("start services", format!("service `{id}`: {error}"))
+    let check = |id: &str, source| DockerError::Refused {
+        operation: "start services",
+        subject: format!("service `{id}`"),
+        source,
     };
     // Everything the workflow wrote is checked before anything is created.
     let mut planned = Vec::new();
@@ -109,7 +112,7 @@ async fn start(
             ..Default::default()
         })
         .await
-        .map_err(|error| failed("create services network", format!("{name}: {error}")))?
+        .map_err(DockerError::engine("create services network", &name))?
         .id;
     running.network = Some(network.clone());
 
@@ -150,14 +153,10 @@ async fn start(
             ..Default::default()
         };
         pod::apply_options(&mut body, options);
-        let what = |error| {
-            failed(
-                "start services",
-                format!(
-                    "service `{}` ({}): {error}",
-                    service.id, service.container.image
-                ),
-            )
+        let what = |source| DockerError::Engine {
+            operation: "start services",
+            subject: format!("service `{}` ({})", service.id, service.container.image),
+            source,
         };
         let id = docker
             .create_container(
@@ -187,10 +186,14 @@ async fn start(
         result?;
     }
     for (id, container, ports) in &started {
-        let inspect = docker
-            .inspect_container(container, None)
-            .await
-            .map_err(|error| failed("start services", format!("inspect `{id}`: {error}")))?;
+        let inspect =
+            docker
+                .inspect_container(container, None)
+                .await
+                .map_err(DockerError::engine(
+                    "start services",
+                    &format!("inspect `{id}`"),
+                ))?;
         let bound = inspect
             .network_settings
             .and_then(|settings| settings.ports)
@@ -224,9 +227,11 @@ impl RunningServices {
                 .v(true)
                 .build();
             match docker.remove_container(id, Some(options)).await {
-                Err(error) if !is_not_found(&error) => {
-                    Err(failed("remove service container", format!("{id}: {error}")))
-                }
+                Err(source) if !is_not_found(&source) => Err(DockerError::Engine {
+                    operation: "remove service container",
+                    subject: id.clone(),
+                    source,
+                }),
                 _ => Ok(()),
             }
         });
@@ -238,17 +243,18 @@ impl RunningServices {
         }
         if let Some(network) = self.network.take() {
             match docker.remove_network(&network).await {
-                Err(error) if !is_not_found(&error) => {
-                    first_error.get_or_insert(failed(
-                        "remove services network",
-                        format!("{network}: {error}"),
-                    ));
+                Err(source) if !is_not_found(&source) => {
+                    first_error.get_or_insert(DockerError::Engine {
+                        operation: "remove services network",
+                        subject: network,
+                        source,
+                    });
                 }
                 _ => {}
             }
         }
         match first_error {
-            Some(error) => Err(error),
+            Some(error) => Err(error.into()),
             None => Ok(()),
         }
     }

@@ -18,13 +18,14 @@ use bollard::Docker;
 use bollard::models::ImageInspect;
 use bollard::query_parameters::CreateImageOptionsBuilder;
 use futures_util::StreamExt;
-use runnel_engine::backend::{BackendError, ExecOutput};
+use runnel_engine::backend::ExecOutput;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::RegistryAuth;
 
-use super::{DockerBackendConfig, failed, is_not_found};
+use super::error::DockerError;
+use super::{DockerBackendConfig, is_not_found};
 
 /// How pulls behave; from [`DockerBackendConfig`].
 #[derive(Debug, Clone)]
@@ -85,35 +86,36 @@ pub(crate) async fn ensure_image(
     docker: &Docker,
     request: ImageRequest<'_>,
     cancel: &CancellationToken,
-) -> Result<ImageInspect, BackendError> {
+) -> Result<ImageInspect, DockerError> {
     let image = request.image;
+    let inspect_failed = |source| DockerError::Engine {
+        operation: "get image",
+        subject: format!("inspect {image}"),
+        source,
+    };
     let present = match docker.inspect_image(image).await {
         Ok(inspect) => Some(inspect),
         Err(error) if is_not_found(&error) => None,
-        Err(error) => return Err(failed("get image", format!("inspect {image}: {error}"))),
+        Err(error) => return Err(inspect_failed(error)),
     };
     let refresh = request.policy.force && !is_immutable(image);
     match (present, refresh) {
         (Some(inspect), false) => Ok(inspect),
         (None, _) => {
-            pull(docker, &request, cancel)
-                .await
-                .map_err(|message| failed("get image", message))?;
-            docker
-                .inspect_image(image)
-                .await
-                .map_err(|error| failed("get image", format!("inspect {image}: {error}")))
+            pull(docker, &request, cancel).await?;
+            docker.inspect_image(image).await.map_err(inspect_failed)
         }
         (Some(inspect), true) => match pull(docker, &request, cancel).await {
             Ok(()) => Ok(docker.inspect_image(image).await.unwrap_or(inspect)),
-            Err(_) if cancel.is_cancelled() => {
-                Err(failed("get image", format!("pull of {image} cancelled")))
+            Err(_) if cancel.is_cancelled() => Err(PullError::Cancelled {
+                image: image.to_owned(),
             }
-            Err(message) => {
+            .into()),
+            Err(error) => {
                 request
                     .log
                     .line(&format!(
-                        "force_pull: {message}; using the copy of {image} already present"
+                        "force_pull: {error}; using the copy of {image} already present"
                     ))
                     .await;
                 Ok(inspect)
@@ -122,12 +124,54 @@ pub(crate) async fn ensure_image(
     }
 }
 
-/// Pulls `request.image`; `Err` is the job's error message.
+/// Why a pull failed. Apart from a cancel, the message says which image and registry, what
+/// the registry said, what that most likely means and how to get the image instead
+/// (`failure::explain`).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PullError {
+    #[error("pull of {image} cancelled")]
+    Cancelled { image: String },
+    /// The engine sent nothing for `seconds`.
+    #[error(
+        "{}",
+        failure::explain(
+            .image,
+            .registry,
+            .credentials,
+            &format!("no progress for {} s (container.docker_timeout): i/o timeout", .seconds)
+        )
+    )]
+    Stalled {
+        image: String,
+        registry: String,
+        credentials: auth::Source,
+        seconds: u64,
+    },
+    /// The engine reported the registry's answer in the pull's progress stream.
+    #[error("{}", failure::explain(.image, .registry, .credentials, .message))]
+    Refused {
+        image: String,
+        registry: String,
+        credentials: auth::Source,
+        message: String,
+    },
+    /// The engine answered the pull request with an error.
+    #[error("{}", failure::explain(.image, .registry, .credentials, &engine_message(.source)))]
+    Engine {
+        image: String,
+        registry: String,
+        credentials: auth::Source,
+        #[source]
+        source: bollard::errors::Error,
+    },
+}
+
+/// Pulls `request.image`.
 async fn pull(
     docker: &Docker,
     request: &ImageRequest<'_>,
     cancel: &CancellationToken,
-) -> Result<(), String> {
+) -> Result<(), PullError> {
     let image = request.image;
     let (repository, tag) = split_reference(image);
     let registry = registry_of(repository).unwrap_or("docker.io");
@@ -160,7 +204,6 @@ async fn pull(
         .build();
     let mut stream = docker.create_image(Some(options), None, credentials.docker);
     let mut tracker = progress::PullTracker::new(image, Instant::now());
-    let explain = |message: &str| failure::explain(image, registry, &credentials.source, message);
     loop {
         let next = async {
             match request.policy.stall_timeout {
@@ -170,20 +213,29 @@ async fn pull(
         };
         let item = tokio::select! {
             item = next => item,
-            () = cancel.cancelled() => return Err(format!("pull of {image} cancelled")),
+            () = cancel.cancelled() => {
+                return Err(PullError::Cancelled { image: image.to_owned() });
+            }
         };
         let Some(item) = item else {
             let limit = request.policy.stall_timeout.unwrap_or_default();
-            return Err(explain(&format!(
-                "no progress for {} s (container.docker_timeout): i/o timeout",
-                limit.as_secs()
-            )));
+            return Err(PullError::Stalled {
+                image: image.to_owned(),
+                registry: registry.to_owned(),
+                credentials: credentials.source,
+                seconds: limit.as_secs(),
+            });
         };
         match item {
             None => break,
             Some(Ok(info)) => {
-                if let Some(detail) = info.error_detail.and_then(|detail| detail.message) {
-                    return Err(explain(&detail));
+                if let Some(message) = info.error_detail.and_then(|detail| detail.message) {
+                    return Err(PullError::Refused {
+                        image: image.to_owned(),
+                        registry: registry.to_owned(),
+                        credentials: credentials.source,
+                        message,
+                    });
                 }
                 let Some(status) = info.status else {
                     continue;
@@ -197,7 +249,14 @@ async fn pull(
                     request.log.line(&line).await;
                 }
             }
-            Some(Err(error)) => return Err(explain(&engine_message(&error))),
+            Some(Err(source)) => {
+                return Err(PullError::Engine {
+                    image: image.to_owned(),
+                    registry: registry.to_owned(),
+                    credentials: credentials.source,
+                    source,
+                });
+            }
         }
     }
     request.log.line(&tracker.finished(Instant::now())).await;

@@ -10,15 +10,14 @@
 
 use std::collections::HashMap;
 
+use super::error::DockerError;
+use super::is_not_found;
+use crate::host::leftovers::process_start_time;
 use bollard::Docker;
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
     RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
 };
-use runnel_engine::backend::BackendError;
-
-use super::{failed, is_not_found};
-use crate::host::leftovers::process_start_time;
 
 pub(crate) const LABEL_JOB: &str = "runnel.job";
 pub(crate) const LABEL_PID: &str = "runnel.pid";
@@ -93,8 +92,8 @@ pub struct LeftoverReport {
     pub directories: Vec<std::path::PathBuf>,
 }
 
-pub(crate) async fn cleanup(docker: &Docker) -> Result<LeftoverReport, BackendError> {
-    const OPERATION: &str = "remove leftovers of dead runners";
+pub(crate) async fn cleanup(docker: &Docker) -> Result<LeftoverReport, DockerError> {
+    let engine = |subject: &str| DockerError::engine("remove leftovers of dead runners", subject);
     let filters = HashMap::from([("label", vec![LABEL_PID])]);
     let mut report = LeftoverReport::default();
 
@@ -106,7 +105,7 @@ pub(crate) async fn cleanup(docker: &Docker) -> Result<LeftoverReport, BackendEr
                 .build(),
         ))
         .await
-        .map_err(|error| failed(OPERATION, format!("list containers: {error}")))?;
+        .map_err(engine("list containers"))?;
     for container in containers {
         let (Some(id), Some(labels)) = (container.id, container.labels) else {
             continue;
@@ -121,7 +120,7 @@ pub(crate) async fn cleanup(docker: &Docker) -> Result<LeftoverReport, BackendEr
         match docker.remove_container(&id, Some(options)).await {
             Ok(()) => report.containers.push(id),
             Err(error) if is_not_found(&error) => {}
-            Err(error) => return Err(failed(OPERATION, format!("remove container {id}: {error}"))),
+            Err(error) => return Err(engine(&format!("remove container {id}"))(error)),
         }
     }
 
@@ -130,7 +129,7 @@ pub(crate) async fn cleanup(docker: &Docker) -> Result<LeftoverReport, BackendEr
             ListNetworksOptionsBuilder::new().filters(&filters).build(),
         ))
         .await
-        .map_err(|error| failed(OPERATION, format!("list networks: {error}")))?;
+        .map_err(engine("list networks"))?;
     for network in networks {
         let (Some(id), Some(name), Some(labels)) = (network.id, network.name, network.labels)
         else {
@@ -143,7 +142,7 @@ pub(crate) async fn cleanup(docker: &Docker) -> Result<LeftoverReport, BackendEr
         match docker.remove_network(&id).await {
             Ok(()) => report.networks.push(name),
             Err(error) if is_not_found(&error) => {}
-            Err(error) => return Err(failed(OPERATION, format!("remove network {name}: {error}"))),
+            Err(error) => return Err(engine(&format!("remove network {name}"))(error)),
         }
     }
 
@@ -152,7 +151,7 @@ pub(crate) async fn cleanup(docker: &Docker) -> Result<LeftoverReport, BackendEr
             ListVolumesOptionsBuilder::new().filters(&filters).build(),
         ))
         .await
-        .map_err(|error| failed(OPERATION, format!("list volumes: {error}")))?;
+        .map_err(engine("list volumes"))?;
     for volume in volumes.volumes.unwrap_or_default() {
         if runner_alive(&volume.labels) {
             continue;
@@ -161,12 +160,7 @@ pub(crate) async fn cleanup(docker: &Docker) -> Result<LeftoverReport, BackendEr
         match docker.remove_volume(&volume.name, Some(options)).await {
             Ok(()) => report.volumes.push(volume.name),
             Err(error) if is_not_found(&error) => {}
-            Err(error) => {
-                return Err(failed(
-                    OPERATION,
-                    format!("remove volume {}: {error}", volume.name),
-                ));
-            }
+            Err(error) => return Err(engine(&format!("remove volume {}", volume.name))(error)),
         }
     }
     if report != LeftoverReport::default() {

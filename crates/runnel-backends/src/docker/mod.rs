@@ -35,6 +35,7 @@ mod archive;
 mod ca;
 mod connect;
 mod environment;
+mod error;
 mod exec;
 mod host_services;
 mod image;
@@ -56,6 +57,7 @@ use bollard::Docker;
 use runnel_engine::backend::{Backend, BackendError, JobEnvironment, JobSpec};
 use tokio_util::sync::CancellationToken;
 
+use error::DockerError;
 pub use host_services::RunningServices;
 pub use image::RegistryAuth;
 pub use leftovers::LeftoverReport;
@@ -204,8 +206,9 @@ impl DockerBackend {
     /// Connects to the engine and agrees on an API version (Debian's 20.10 speaks 1.41).
     /// Fails, naming the option, when `config.job_options` has one the allow-list refuses.
     pub async fn connect(config: DockerBackendConfig) -> Result<DockerBackend, BackendError> {
+        // Flattened: see `DockerError::flattened`.
         options::job_options(&[], &config)
-            .map_err(|error| failed("check the Docker backend config", error.to_string()))?;
+            .map_err(|source| DockerError::RunnerOptions { source }.flattened())?;
         let docker = match connect::by_ping(config.docker_host.as_deref()).await {
             Some(docker) => docker,
             None => {
@@ -218,14 +221,17 @@ impl DockerBackend {
                     .as_deref()
                     .unwrap_or("the local Docker engine");
                 connected
-                    .map_err(|error| failed("connect to Docker", format!("{target}: {error}")))?
+                    .map_err(|source| {
+                        DockerError::engine("connect to Docker", target)(source).flattened()
+                    })?
                     .negotiate_version()
                     .await
-                    .map_err(|error| {
-                        failed(
-                            "connect to Docker",
-                            format!("{target} does not answer ({error}); is dockerd running?"),
-                        )
+                    .map_err(|source| {
+                        DockerError::Unanswered {
+                            target: target.to_owned(),
+                            source,
+                        }
+                        .flattened()
                     })?
             }
         };
@@ -235,7 +241,7 @@ impl DockerBackend {
                     JobFiles::HostDirectory { root: Some(root) } => root.clone(),
                     _ => std::env::temp_dir(),
                 };
-                Some(ca::CaBundle::prepare(&root, configured)?)
+                Some(ca::CaBundle::prepare(&root, configured).map_err(DockerError::flattened)?)
             }
             None => None,
         };
@@ -273,7 +279,7 @@ impl DockerBackend {
         for handle in pending {
             let result = match handle.await {
                 Ok(result) => result,
-                Err(join) => Err(failed("tear down a job", join.to_string())),
+                Err(source) => Err(DockerError::TeardownTask { source }.into()),
             };
             if let Err(error) = result {
                 tracing::warn!(%error, "removing a job's containers failed");
@@ -329,13 +335,6 @@ impl Backend for DockerBackend {
         };
         let environment = pod::prepare(context, spec, cancel).await?;
         Ok(Box::new(environment))
-    }
-}
-
-pub(crate) fn failed(operation: &str, message: String) -> BackendError {
-    BackendError::Failed {
-        operation: operation.to_owned(),
-        message,
     }
 }
 

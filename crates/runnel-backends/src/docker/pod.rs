@@ -26,13 +26,14 @@ use super::agent::{self, Agent};
 use super::archive::{self, PathKind};
 use super::ca::{self, CaBundle};
 use super::environment::{Created, DockerEnvironment, PendingTeardowns};
+use super::error::DockerError;
 use super::image::{self, ImageRequest, PullLog, PullPolicy};
 use super::options::{self, CheckedOptions, PortMapping};
 use super::services::{self, StartingService};
 use super::step_container::StepPolicy;
 use super::volumes::{self, VolumeMount, VolumePolicy};
 use super::workdir::HostWorkDir;
-use super::{DockerBackendConfig, JobNetwork, failed, workspace};
+use super::{DockerBackendConfig, JobNetwork, workspace};
 
 /// Paths inside the job container. `/__w` is a per-job volume; the names follow GitHub's
 /// container jobs where it has them.
@@ -77,18 +78,17 @@ pub(crate) async fn prepare(
     cancel: &CancellationToken,
 ) -> Result<DockerEnvironment, BackendError> {
     let Some(job) = &spec.image else {
-        return Err(failed(
-            "prepare Docker job",
-            format!(
-                "job `{}` has no image: the Docker backend runs jobs in a container",
-                spec.job_key
-            ),
-        ));
+        return Err(DockerError::NoJobImage {
+            job_key: spec.job_key.clone(),
+        }
+        .into());
     };
     let config = context.config;
     let policy = VolumePolicy::of(config);
-    let check = |what: &str, error: options::OptionError| {
-        failed("prepare Docker job", format!("{what}: {error}"))
+    let check = |what: &str, source| DockerError::Refused {
+        operation: "prepare Docker job",
+        subject: what.to_owned(),
+        source,
     };
 
     // Everything the workflow wrote is checked before anything is created.
@@ -216,7 +216,7 @@ async fn build(
         ($result:expr) => {
             match $result {
                 Ok(value) => value,
-                Err(error) => return Err((environment, error)),
+                Err(error) => return Err((environment, error.into())),
             }
         };
     }
@@ -243,7 +243,7 @@ async fn build(
                         ..Default::default()
                     })
                     .await
-                    .map_err(|error| failed("create job network", format!("{network}: {error}")))
+                    .map_err(DockerError::engine("create job network", &network))
             )
             .id;
             environment.record(|created| created.network = Some(id.clone()));
@@ -313,11 +313,8 @@ async fn build(
         }
         other => other,
     };
-    let mut job_id = attempt!(created.map_err(|error| failed(
-        "create job container",
-        format!("{}: {error}", plan.job.image)
-    )))
-    .id;
+    let mut job_id =
+        attempt!(created.map_err(DockerError::engine("create job container", &plan.job.image))).id;
     environment.record(|created| created.containers.push(job_id.clone()));
     if environment.work_dir.is_none() {
         // Lay out /__w (and HOME) in one request. Before the start: Docker mounts the file
@@ -335,10 +332,7 @@ async fn build(
     // Without `--init`, an image without /bin/sh fails the agent's launcher at the start.
     let no_launcher = matches!(&started, Err(error) if agent::is_missing_launcher(error));
     if !(no_launcher && environment.agent.is_some()) {
-        attempt!(started.map_err(|error| failed(
-            "start job container",
-            format!("{}: {error}", plan.job.image)
-        )));
+        attempt!(started.map_err(DockerError::engine("start job container", &plan.job.image)));
     }
     // Archive `stat` of a running container is a millisecond; of a created one it mounts the
     // file system first.
@@ -375,9 +369,9 @@ async fn build(
                     body
                 )
                 .await
-                .map_err(|error| failed(
+                .map_err(DockerError::engine(
                     "create service container",
-                    format!("service `{}` ({}): {error}", service.id, service.spec.image)
+                    &service_subject(service)
                 ))
         );
         let id = created.id;
@@ -388,9 +382,9 @@ async fn build(
             docker
                 .start_container(&id, None)
                 .await
-                .map_err(|error| failed(
+                .map_err(DockerError::engine(
                     "start service container",
-                    format!("service `{}` ({}): {error}", service.id, service.spec.image)
+                    &service_subject(service)
                 ))
         );
     }
@@ -416,7 +410,7 @@ async fn build(
         docker
             .inspect_container(&job_id, None)
             .await
-            .map_err(|error| failed("inspect job container", format!("{job_name}: {error}")))
+            .map_err(DockerError::engine("inspect job container", &job_name))
     );
     let bound = inspect
         .network_settings
@@ -459,7 +453,7 @@ async fn build(
 
 /// The id of the shared job network, created on first use. It has no `runnel.pid` label, so
 /// leftover cleanup keeps it, like Docker's own `bridge`.
-async fn shared_network(docker: &Docker) -> Result<String, BackendError> {
+async fn shared_network(docker: &Docker) -> Result<String, DockerError> {
     let operation = "get the shared job network";
     let filters = HashMap::from([
         ("name", vec![SHARED_NETWORK]),
@@ -470,7 +464,7 @@ async fn shared_network(docker: &Docker) -> Result<String, BackendError> {
             ListNetworksOptionsBuilder::new().filters(&filters).build(),
         ))
         .await
-        .map_err(|error| failed(operation, format!("{SHARED_NETWORK}: {error}")))?;
+        .map_err(DockerError::engine(operation, SHARED_NETWORK))?;
     // The name filter matches substrings; two runners racing may create two: take the oldest.
     let mut matching: Vec<_> = existing
         .into_iter()
@@ -496,28 +490,29 @@ async fn shared_network(docker: &Docker) -> Result<String, BackendError> {
             ..Default::default()
         })
         .await
-        .map_err(|error| failed(operation, format!("create {SHARED_NETWORK}: {error}")))?;
+        .map_err(DockerError::engine(
+            operation,
+            &format!("create {SHARED_NETWORK}"),
+        ))?;
     Ok(created.id)
 }
 
 const SHARED_LABEL: &str = "runnel.shared";
 
 /// Checks that the configured network exists, so the job fails naming it and the key.
-async fn existing_network(docker: &Docker, name: &str) -> Result<(), BackendError> {
+async fn existing_network(docker: &Docker, name: &str) -> Result<(), DockerError> {
     match docker.inspect_network(name, None).await {
         Ok(_) => Ok(()),
-        Err(error) if super::is_not_found(&error) => Err(failed(
-            "join the configured job network",
-            format!(
-                "network `{name}` (container.network) does not exist; create it with \
-                 `docker network create {name}`, or leave container.network empty"
-            ),
-        )),
-        Err(error) => Err(failed(
-            "join the configured job network",
-            format!("{name}: {error}"),
-        )),
+        Err(error) if super::is_not_found(&error) => Err(DockerError::NoNetwork {
+            name: name.to_owned(),
+        }),
+        Err(source) => Err(DockerError::engine("join the configured job network", name)(source)),
     }
+}
+
+/// How errors about a service's container name it.
+fn service_subject(service: &PlannedService<'_>) -> String {
+    format!("service `{}` ({})", service.id, service.spec.image)
 }
 
 fn job_container_body(

@@ -10,35 +10,29 @@ use bollard::Docker;
 use bollard::models::{ContainerStateStatusEnum, HealthStatusEnum};
 use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::StreamExt;
-use runnel_engine::backend::BackendError;
 use tokio_util::sync::CancellationToken;
 
-use super::failed;
+use super::error::{DockerError, ServiceProblem};
 
 /// How often a starting service is looked at. Docker runs the health command on its own
 /// schedule; this only decides how soon we notice.
 const POLL: Duration = Duration::from_millis(100);
-const LOG_LINES: &str = "50";
+pub(crate) const LOG_LINES: &str = "50";
 
 /// Refuses two services listening on one port: in the pod they share one network namespace.
 /// `ports` holds, per service id in workflow order, its container ports (`5432/tcp`).
-pub(crate) fn check_port_conflicts(ports: &[(String, Vec<String>)]) -> Result<(), BackendError> {
+pub(crate) fn check_port_conflicts(ports: &[(String, Vec<String>)]) -> Result<(), DockerError> {
     let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
     for (service, service_ports) in ports {
         for port in service_ports {
             if let Some(first) = owner.insert(port, service)
                 && first != service
             {
-                let number = port.split('/').next().unwrap_or(port);
-                return Err(failed(
-                    "start services",
-                    format!(
-                        "services `{first}` and `{service}` both listen on port {port}: services \
-                         share the job container's network namespace (so that `localhost:{number}` \
-                         works), and only one of them can bind a port. Remove one, or configure \
-                         one to listen on another port"
-                    ),
-                ));
+                return Err(DockerError::PortConflict {
+                    first: first.to_owned(),
+                    second: service.clone(),
+                    port: port.clone(),
+                });
             }
         }
     }
@@ -57,19 +51,16 @@ pub(crate) async fn wait_ready(
     service: StartingService<'_>,
     timeout: Duration,
     cancel: &CancellationToken,
-) -> Result<(), BackendError> {
-    let operation = "start services";
+) -> Result<(), DockerError> {
     let started = tokio::time::Instant::now();
     loop {
         let inspect = docker
             .inspect_container(service.container, None)
             .await
-            .map_err(|error| {
-                failed(
-                    operation,
-                    format!("inspect service `{}`: {error}", service.id),
-                )
-            })?;
+            .map_err(DockerError::engine(
+                "start services",
+                &format!("inspect service `{}`", service.id),
+            ))?;
         let state = inspect.state.unwrap_or_default();
         let health = state.health.as_ref().and_then(|health| health.status);
         let exited = matches!(
@@ -77,8 +68,10 @@ pub(crate) async fn wait_ready(
             Some(ContainerStateStatusEnum::EXITED | ContainerStateStatusEnum::DEAD)
         );
         if exited {
-            let problem = format!("exited with code {}", state.exit_code.unwrap_or(-1));
-            return Err(not_ready(docker, &service, &problem, None).await);
+            let problem = ServiceProblem::Exited {
+                code: state.exit_code.unwrap_or(-1),
+            };
+            return Err(not_ready(docker, &service, problem, None).await);
         }
         match health {
             Some(HealthStatusEnum::HEALTHY) => return Ok(()),
@@ -87,7 +80,9 @@ pub(crate) async fn wait_ready(
                     .health
                     .and_then(|health| health.log)
                     .and_then(|log| log.last().and_then(|check| check.output.clone()));
-                return Err(not_ready(docker, &service, "is unhealthy", last_check).await);
+                return Err(
+                    not_ready(docker, &service, ServiceProblem::Unhealthy, last_check).await,
+                );
             }
             Some(HealthStatusEnum::STARTING) => {}
             // No health check: running is as ready as we can tell.
@@ -95,13 +90,15 @@ pub(crate) async fn wait_ready(
             _ => {}
         }
         if started.elapsed() >= timeout {
-            let problem = format!("did not become healthy within {}s", timeout.as_secs());
-            return Err(not_ready(docker, &service, &problem, None).await);
+            let problem = ServiceProblem::TimedOut {
+                seconds: timeout.as_secs(),
+            };
+            return Err(not_ready(docker, &service, problem, None).await);
         }
         tokio::select! {
             () = tokio::time::sleep(POLL) => {}
             () = cancel.cancelled() => {
-                return Err(failed(operation, format!("service `{}`: cancelled while starting", service.id)));
+                return Err(DockerError::ServiceCancelled { service: service.id.to_owned() });
             }
         }
     }
@@ -110,18 +107,15 @@ pub(crate) async fn wait_ready(
 async fn not_ready(
     docker: &Docker,
     service: &StartingService<'_>,
-    problem: &str,
+    problem: ServiceProblem,
     last_check: Option<String>,
-) -> BackendError {
-    let logs = service_logs(docker, service.container).await;
-    let mut message = format!("service `{}` {problem}", service.id);
-    if let Some(output) = last_check.filter(|output| !output.trim().is_empty()) {
-        message.push_str("\nlast health check output:\n");
-        message.push_str(output.trim_end());
+) -> DockerError {
+    DockerError::ServiceNotReady {
+        service: service.id.to_owned(),
+        problem,
+        last_check,
+        logs: service_logs(docker, service.container).await,
     }
-    message.push_str(&format!("\nlast {LOG_LINES} lines of its log:\n"));
-    message.push_str(logs.trim_end());
-    failed("start services", message)
 }
 
 /// The tail of a container's log, or a note saying why there is none.

@@ -28,21 +28,22 @@ use bollard::query_parameters::{
 };
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use runnel_engine::backend::{
-    BackendError, BuiltImage, ContainerRun, ExecExit, ExecOutput, ImageBuild,
-};
+use runnel_engine::backend::{BuiltImage, ContainerRun, ExecExit, ExecOutput, ImageBuild};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::ca::{self, CA_TARGET};
+use super::error::DockerError;
 use super::image::{self, ImageRequest, PullLog, PullPolicy};
-use super::{DockerBackendConfig, failed, is_not_found};
+use super::{DockerBackendConfig, is_not_found};
 
 /// The repository of built action images; the tag is the content hash.
 const BUILT_REPOSITORY: &str = "runnel-action";
 /// How many lines of build output a failed build's error keeps.
 const BUILD_TAIL: usize = 20;
+/// The operation of a step container's errors.
+const RUN: &str = "run step container";
 /// How long to wait for the exit code after the output ended.
 const WAIT_LIMIT: Duration = Duration::from_secs(30);
 
@@ -79,7 +80,7 @@ pub(crate) async fn build(
     policy: &StepPolicy,
     build: &ImageBuild,
     cancel: &CancellationToken,
-) -> Result<BuiltImage, BackendError> {
+) -> Result<BuiltImage, DockerError> {
     let operation = "build action image";
     let context = build.context.trim_end_matches('/');
     let options = DownloadFromContainerOptionsBuilder::new()
@@ -89,14 +90,20 @@ pub(crate) async fn build(
         .download_from_container(job_container, Some(options))
         .try_collect()
         .await
-        .map_err(|error| failed(operation, format!("reading {context}: {error}")))?;
-    let entries = read_context(&chunks.concat())
-        .map_err(|error| failed(operation, format!("reading {context}: {error}")))?;
-    if !entries.iter().any(|entry| entry.path == build.dockerfile) {
-        return Err(failed(
+        .map_err(DockerError::engine(
             operation,
-            format!("{context}/{} does not exist", build.dockerfile),
-        ));
+            &format!("reading {context}"),
+        ))?;
+    let entries = read_context(&chunks.concat()).map_err(|source| DockerError::Io {
+        operation,
+        subject: format!("reading {context}"),
+        source,
+    })?;
+    if !entries.iter().any(|entry| entry.path == build.dockerfile) {
+        return Err(DockerError::NoDockerfile {
+            context: context.to_owned(),
+            dockerfile: build.dockerfile.clone(),
+        });
     }
     let tag = format!(
         "{BUILT_REPOSITORY}:{}",
@@ -111,10 +118,19 @@ pub(crate) async fn build(
         }
         Ok(_) => {}
         Err(error) if is_not_found(&error) => {}
-        Err(error) => return Err(failed(operation, format!("inspect {tag}: {error}"))),
+        Err(source) => {
+            return Err(DockerError::Engine {
+                operation,
+                subject: format!("inspect {tag}"),
+                source,
+            });
+        }
     }
-    let archive = write_context(&entries)
-        .map_err(|error| failed(operation, format!("packing {context}: {error}")))?;
+    let archive = write_context(&entries).map_err(|source| DockerError::Io {
+        operation,
+        subject: format!("packing {context}"),
+        source,
+    })?;
     let options = BuildImageOptionsBuilder::new()
         .dockerfile(&build.dockerfile)
         .t(&tag)
@@ -131,7 +147,7 @@ pub(crate) async fn build(
         let item = tokio::select! {
             item = stream.next() => item,
             () = cancel.cancelled() => {
-                return Err(failed(operation, format!("build of {context} cancelled")));
+                return Err(DockerError::BuildCancelled { context: context.to_owned() });
             }
         };
         match item {
@@ -139,7 +155,10 @@ pub(crate) async fn build(
             Some(Ok(info)) => {
                 if let Some(detail) = info.error_detail.and_then(|detail| detail.message) {
                     tail.push(detail);
-                    return Err(failed(operation, build_failure(context, &tail)));
+                    return Err(DockerError::BuildFailed {
+                        context: context.to_owned(),
+                        tail,
+                    });
                 }
                 if let Some(text) = info.stream {
                     tail.extend(text.lines().map(str::to_owned));
@@ -147,30 +166,28 @@ pub(crate) async fn build(
                     tail.drain(..excess);
                 }
             }
-            Some(Err(error)) => {
-                tail.push(error.to_string());
-                return Err(failed(operation, build_failure(context, &tail)));
+            Some(Err(source)) => {
+                return Err(DockerError::BuildBroken {
+                    context: context.to_owned(),
+                    tail,
+                    source,
+                });
             }
         }
     }
     // The classic builder reports some failures only by not tagging.
-    docker.inspect_image(&tag).await.map_err(|error| {
-        failed(
-            operation,
-            format!("{}\n{error}", build_failure(context, &tail)),
-        )
-    })?;
+    docker
+        .inspect_image(&tag)
+        .await
+        .map_err(|source| DockerError::BuildUntagged {
+            context: context.to_owned(),
+            tail,
+            source,
+        })?;
     Ok(BuiltImage {
         image: tag,
         reused: false,
     })
-}
-
-fn build_failure(context: &str, tail: &[String]) -> String {
-    format!(
-        "building {context} failed; last output:\n{}",
-        tail.join("\n")
-    )
 }
 
 /// The files of the context directory's tar (its first path component, the directory's own
@@ -273,12 +290,11 @@ pub(crate) async fn run(
     run: &ContainerRun,
     output: mpsc::Sender<ExecOutput>,
     cancel: &CancellationToken,
-) -> Result<ExecExit, BackendError> {
-    let operation = "run step container";
+) -> Result<ExecExit, DockerError> {
     let inspect = docker
         .inspect_container(job_container, None)
         .await
-        .map_err(|error| failed(operation, format!("inspect job container: {error}")))?;
+        .map_err(DockerError::engine(RUN, "inspect job container"))?;
     let labels: HashMap<String, String> = inspect
         .config
         .and_then(|config| config.labels)
@@ -292,16 +308,10 @@ pub(crate) async fn run(
     sources.sort_by_key(|(destination, _)| std::cmp::Reverse(destination.len()));
     let mut binds = Vec::new();
     for mount in &run.mounts {
-        let source = host_source(&sources, &mount.source).ok_or_else(|| {
-            failed(
-                operation,
-                format!(
-                    "{} cannot be shared with a step container: it is not on a volume of the \
-                     job container",
-                    mount.source
-                ),
-            )
-        })?;
+        let source =
+            host_source(&sources, &mount.source).ok_or_else(|| DockerError::NotShareable {
+                path: mount.source.clone(),
+            })?;
         binds.push(format!("{source}:{}", mount.target));
     }
     // The job's CA bundle, when it has one, is trusted here too.
@@ -358,7 +368,7 @@ pub(crate) async fn run(
     let created = docker
         .create_container(None, body)
         .await
-        .map_err(|error| failed(operation, format!("create ({}): {error}", run.image)))?;
+        .map_err(DockerError::engine(RUN, &format!("create ({})", run.image)))?;
     let result = attach_and_wait(docker, &created.id, run, output, cancel).await;
     let options = RemoveContainerOptionsBuilder::new()
         .force(true)
@@ -367,10 +377,11 @@ pub(crate) async fn run(
     match docker.remove_container(&created.id, Some(options)).await {
         Err(error) if !is_not_found(&error) => {
             tracing::warn!(container = %created.id, %error, "could not remove a step container");
-            result.and(Err(failed(
-                "remove step container",
-                format!("{}: {error}", created.id),
-            )))
+            result.and(Err(DockerError::Engine {
+                operation: "remove step container",
+                subject: created.id,
+                source: error,
+            }))
         }
         _ => result,
     }
@@ -396,8 +407,7 @@ async fn attach_and_wait(
     run: &ContainerRun,
     output: mpsc::Sender<ExecOutput>,
     cancel: &CancellationToken,
-) -> Result<ExecExit, BackendError> {
-    let operation = "run step container";
+) -> Result<ExecExit, DockerError> {
     // Attached before the start: Docker connects the streams before it answers the attach,
     // so no early output is lost. Not `logs`: Docker replays the log after answering, and
     // output the started container wrote meanwhile would arrive twice (seen under load).
@@ -410,12 +420,12 @@ async fn attach_and_wait(
     let attached = docker
         .attach_container(id, Some(options))
         .await
-        .map_err(|error| failed(operation, format!("attach ({}): {error}", run.image)))?;
+        .map_err(DockerError::engine(RUN, &format!("attach ({})", run.image)))?;
     let mut stream = attached.output;
     docker
         .start_container(id, None)
         .await
-        .map_err(|error| failed(operation, format!("start ({}): {error}", run.image)))?;
+        .map_err(DockerError::engine(RUN, &format!("start ({})", run.image)))?;
     let deadline = async {
         match run.timeout {
             Some(timeout) => tokio::time::sleep(timeout).await,
@@ -427,8 +437,9 @@ async fn attach_and_wait(
         tokio::select! {
             chunk = stream.next() => match chunk {
                 Some(Ok(chunk)) => forward(&output, chunk).await,
-                Some(Err(error)) => {
-                    return Err(failed(operation, format!("output stream ({}): {error}", run.image)));
+                Some(Err(source)) => {
+                    let subject = format!("output stream ({})", run.image);
+                    return Err(DockerError::engine(RUN, &subject)(source));
                 }
                 None => break,
             },
@@ -447,11 +458,12 @@ async fn attach_and_wait(
         Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => {
             Ok(ExecExit::Code(i32::try_from(code).unwrap_or(-1)))
         }
-        Ok(Some(Err(error))) => Err(failed(operation, format!("wait ({}): {error}", run.image))),
-        Ok(None) | Err(_) => Err(failed(
-            operation,
-            format!("{}: its output ended but Docker reports no exit", run.image),
+        Ok(Some(Err(source))) => Err(DockerError::engine(RUN, &format!("wait ({})", run.image))(
+            source,
         )),
+        Ok(None) | Err(_) => Err(DockerError::NoExit {
+            image: run.image.clone(),
+        }),
     }
 }
 

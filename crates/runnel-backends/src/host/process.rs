@@ -18,6 +18,8 @@ use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::error::HostError;
+
 /// Time a process group gets between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(2);
 /// How long output is still collected after the main process exited: a background process
@@ -51,17 +53,15 @@ pub(crate) async fn run(
     on_spawn: impl FnOnce(i32),
 ) -> Result<ExecExit, BackendError> {
     let Some((program, args)) = request.argv.split_first() else {
-        return Err(BackendError::Failed {
-            operation: "exec".to_owned(),
-            message: "empty command line".to_owned(),
-        });
+        return Err(HostError::EmptyCommand.into());
     };
     let path_var = request.env.get("PATH").map_or("", String::as_str);
     let Some(resolved) = which(program, path_var) else {
-        return Err(BackendError::Failed {
-            operation: format!("exec {program}"),
-            message: format!("`{program}` was not found on PATH ({path_var})"),
-        });
+        return Err(HostError::NotOnPath {
+            program: program.clone(),
+            path: path_var.to_owned(),
+        }
+        .into());
     };
     let mut command = Command::new(&resolved);
     command
@@ -78,10 +78,10 @@ pub(crate) async fn run(
         source,
     })?;
     let Some(pgid) = child.id().and_then(|id| i32::try_from(id).ok()) else {
-        return Err(BackendError::Failed {
-            operation: format!("exec {program}"),
-            message: "the process ended before its id was known".to_owned(),
-        });
+        return Err(HostError::NoProcessId {
+            program: program.clone(),
+        }
+        .into());
     };
     on_spawn(pgid);
     tracing::debug!(program = %resolved.display(), pgid, "spawned");

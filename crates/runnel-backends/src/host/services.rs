@@ -13,6 +13,7 @@ use runnel_engine::backend::{
 use tokio_util::sync::CancellationToken;
 
 use super::HostBackend;
+use super::error::HostError;
 use crate::docker::DockerBackend;
 
 /// The host backend with services: jobs without `services:` go to the host backend as they
@@ -49,19 +50,12 @@ impl Backend for HostWithDockerServices {
 
 /// Why a host job with services cannot run: names the job, its services and the fix.
 pub(crate) fn docker_missing(spec: &JobSpec, reason: &str) -> BackendError {
-    let ids: Vec<&str> = spec.services.iter().map(|s| s.id.as_str()).collect();
-    BackendError::Failed {
-        operation: format!(
-            "start the services of job `{}` ({})",
-            spec.job_key,
-            ids.join(", ")
-        ),
-        message: format!(
-            "the job's steps run on this machine and its services run as Docker containers, \
-             but Docker is not available: {reason}. Start dockerd (or set DOCKER_HOST), or \
-             remove `services:` from the job"
-        ),
+    HostError::DockerMissing {
+        job_key: spec.job_key.clone(),
+        services: spec.services.iter().map(|s| s.id.clone()).collect(),
+        reason: reason.to_owned(),
     }
+    .into()
 }
 
 /// Prepares a host job whose services run in Docker: services first (ready before any
