@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use indexmap::IndexMap;
 use runnel_expr::{EvalContext, Host, JobStatus, Object, Template, Value};
 use runnel_plan::{Event, JobInstance, JobResult, NeedOutcome};
-use runnel_workflow::{LiteralOrExpr, TemplateString, Workflow};
+use runnel_workflow::{LiteralOrExpr, TemplateMap, TemplateString, Workflow};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -277,6 +277,21 @@ impl<'a> JobState<'a> {
             .map_err(|error| format!("{key} `{}`: {error}", template.raw))
     }
 
+    /// Evaluates an `env:`-like map, whose keys may be expressions or `${{ insert }}`
+    /// (`runnel_workflow::TemplateMap::evaluate`), with `contexts`; values as strings.
+    fn evaluate_map(
+        &self,
+        contexts: &Object,
+        map: &TemplateMap,
+    ) -> Result<IndexMap<String, String>, String> {
+        let host = self.host();
+        let cx = EvalContext {
+            contexts,
+            host: &host,
+        };
+        map.evaluate(&cx).map_err(|error| error.to_string())
+    }
+
     fn evaluate_string(
         &self,
         contexts: &Object,
@@ -486,11 +501,8 @@ impl<'a> JobState<'a> {
     /// Workflow `env`, then job `env` (later wins), each value evaluated in order.
     fn workflow_and_job_env(&self) -> Result<IndexMap<String, String>, String> {
         let job = self.job_model()?;
-        let mut env = IndexMap::new();
-        for (name, template) in self.request.workflow.env.iter().chain(job.env.iter()) {
-            let value = self.evaluate_string(&self.contexts, &format!("env.{name}"), template)?;
-            env.insert(name.clone(), value);
-        }
+        let mut env = self.evaluate_map(&self.contexts, &self.request.workflow.env)?;
+        env.extend(self.evaluate_map(&self.contexts, &job.env)?);
         Ok(env)
     }
 

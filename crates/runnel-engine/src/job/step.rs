@@ -374,10 +374,7 @@ impl JobState<'_> {
     ) -> Result<PreparedStep, String> {
         // Each value of the step's `env` sees the job's env, not its siblings.
         let mut env = self.base_env();
-        for (name, template) in &step.env {
-            let value = self.evaluate_string(contexts, &format!("env.{name}"), template)?;
-            env.insert(name.clone(), value);
-        }
+        env.extend(self.evaluate_map(contexts, &step.env)?);
         let mut contexts = contexts.clone();
         contexts::set_env(&mut contexts, &env);
         let continue_on_error = self.evaluate_bool(

@@ -72,12 +72,7 @@ impl JobState<'_> {
         if image.is_empty() {
             return Err(format!("`uses: {}` names no image", uses.uses.value));
         }
-        let mut with = IndexMap::new();
-        for (name, template) in &uses.with {
-            let value =
-                self.evaluate_string(&prepared.contexts, &format!("with.{name}"), template)?;
-            with.insert(name.clone(), value);
-        }
+        let with = self.evaluate_map(&prepared.contexts, &uses.with)?;
         let find = |key: &str| {
             with.iter()
                 .find(|(name, _)| name.eq_ignore_ascii_case(key))
@@ -191,11 +186,10 @@ impl JobState<'_> {
         for (n, template) in docker.args.iter().enumerate() {
             args.push(self.evaluate_string(&contexts, &format!("runs.args[{n}]"), template)?);
         }
-        let mut env = Vec::new();
-        for (name, template) in &docker.env {
-            let value = self.evaluate_string(&contexts, &format!("runs.env.{name}"), template)?;
-            env.push((name.clone(), value));
-        }
+        let mut env: Vec<_> = self
+            .evaluate_map(&contexts, &docker.env)?
+            .into_iter()
+            .collect();
         for (name, value) in inputs {
             env.push((input_variable(name), value.clone()));
         }

@@ -333,13 +333,11 @@ impl JobState<'_> {
         let action = &loaded.action;
         let mut values = IndexMap::new();
         let mut unexpected = Vec::new();
-        for (name, template) in &uses.with {
-            let value =
-                self.evaluate_string(&prepared.contexts, &format!("with.{name}"), template)?;
+        for (name, value) in self.evaluate_map(&prepared.contexts, &uses.with)? {
             match action
                 .inputs
                 .iter()
-                .find(|(id, _)| id.eq_ignore_ascii_case(name))
+                .find(|(id, _)| id.eq_ignore_ascii_case(&name))
             {
                 Some((id, input)) => {
                     if let Some(message) = &input.deprecation_message {
@@ -353,7 +351,7 @@ impl JobState<'_> {
                 }
                 None => {
                     unexpected.push(format!("'{name}'"));
-                    values.insert(name.clone(), value);
+                    values.insert(name, value);
                 }
             }
         }
