@@ -4,6 +4,8 @@
 //! Owns: [`plan_job`], [`JobPlan`], [`JobInstance`] and [`PlanNote`]. Must not: order jobs or
 //! match triggers (see `plan`).
 
+use std::sync::Arc;
+
 use runnel_expr::{EvalContext, Host, Object, Template, Value};
 use runnel_workflow::{Job, LiteralOrExpr, RunsOn, TemplateString, Workflow};
 
@@ -85,7 +87,7 @@ pub fn plan_job(
 ) -> Result<JobPlan, UnknownJob> {
     let job = find_job(workflow, job_id)?;
     let base = base_contexts(workflow, event);
-    Ok(plan_job_with(job, &base, needs, true))
+    Ok(plan_job_with(&workflow.file, job, &base, needs, true))
 }
 
 /// [`plan_job`] with the `github`, `vars` and `inputs` contexts given by the caller: the jobs
@@ -98,7 +100,7 @@ pub fn plan_job_with_contexts(
     needs: &NeedsState,
 ) -> Result<JobPlan, UnknownJob> {
     let job = find_job(workflow, job_id)?;
-    Ok(plan_job_with(job, base, needs, true))
+    Ok(plan_job_with(&workflow.file, job, base, needs, true))
 }
 
 pub(crate) fn find_job<'a>(workflow: &'a Workflow, job_id: &str) -> Result<&'a Job, UnknownJob> {
@@ -127,9 +129,10 @@ pub(crate) fn base_contexts(workflow: &Workflow, event: &Event) -> Object {
     contexts
 }
 
-/// Plans `job` with `base` contexts. `outputs_known` is false at plan time, when needed jobs
-/// have not run and a matrix reading their outputs must wait.
+/// Plans `job` of the workflow in `file` with `base` contexts. `outputs_known` is false at plan
+/// time, when needed jobs have not run and a matrix reading their outputs must wait.
 pub(crate) fn plan_job_with(
+    file: &str,
     job: &Job,
     base: &Object,
     needs: &NeedsState,
@@ -193,7 +196,7 @@ pub(crate) fn plan_job_with(
         contexts: &contexts,
         host: &PlanHost,
     };
-    let legs = match evaluate_matrix(matrix, &cx, outputs_known) {
+    let legs = match evaluate_matrix(matrix, &cx, outputs_known, &Arc::from(file)) {
         Ok(spec) => expand_matrix(&spec).map_err(|e| e.to_string()),
         Err(MatrixEvalError::NeedsOutputs) => {
             note(

@@ -1,13 +1,17 @@
 //! Turning a workflow's `strategy.matrix` into a [`MatrixSpec`] of plain values: whole-value
-//! expressions (`${{ fromJSON(...) }}`) and `${{ }}` inside matrix strings are evaluated with
-//! `github`, `needs`, `vars` and `inputs`.
+//! expressions (`${{ fromJSON(...) }}`), `${{ }}` inside matrix strings, computed keys and
+//! `${{ insert }}` are evaluated with `github`, `needs`, `vars` and `inputs`.
 //!
 //! Owns: that evaluation and the rule that a matrix reading `needs` waits until the needed
 //! jobs' outputs are known. Must not: expand the matrix (see `matrix`).
 
-use indexmap::IndexMap;
+use std::sync::Arc;
+
 use runnel_expr::{EvalContext, Object, ParseOptions, Template, Value};
-use runnel_workflow::{LiteralOrExpr, Matrix, MatrixRows, Spanned, TemplateString};
+use runnel_workflow::{
+    LiteralOrExpr, MapError, MapKey, Matrix, MatrixEntry, MatrixRows, Span, TemplateString,
+    evaluate_key, insert_object,
+};
 
 use crate::matrix::MatrixSpec;
 
@@ -34,86 +38,114 @@ fn parse_options() -> ParseOptions {
 
 /// Evaluates the matrix. With `outputs_known` false, any expression mentioning `needs`
 /// yields [`MatrixEvalError::NeedsOutputs`] instead of being evaluated against empty outputs.
+/// `file` names the workflow in messages about computed keys.
 pub(crate) fn evaluate_matrix(
     matrix: &Matrix,
     cx: &EvalContext<'_>,
     outputs_known: bool,
+    file: &Arc<str>,
 ) -> Result<MatrixSpec, MatrixEvalError> {
     if !outputs_known && matrix_mentions_needs(matrix) {
         return Err(MatrixEvalError::NeedsOutputs);
     }
-    match matrix {
-        Matrix::Expr(template) => {
-            let value = evaluate_template(template, cx)?;
-            MatrixSpec::from_value(&value).map_err(|e| MatrixEvalError::Invalid(e.to_string()))
-        }
+    let value = match matrix {
+        Matrix::Expr(template) => evaluate_template(template, cx)?,
         Matrix::Map {
             dimensions,
             include,
             exclude,
             ..
         } => {
-            let mut spec = MatrixSpec::default();
-            for (key, dimension) in dimensions {
-                let values = match &dimension.values {
-                    LiteralOrExpr::Literal(values) => values
-                        .value
-                        .iter()
-                        .map(|v| resolve_value(&v.value, cx))
-                        .collect::<Result<Vec<_>, _>>()?,
-                    LiteralOrExpr::Expr(template) => match evaluate_template(template, cx)? {
-                        Value::Array(items) => items.to_vec(),
-                        other => {
-                            return Err(MatrixEvalError::Invalid(format!(
-                                "matrix vector `{key}` must be a list, found {}",
-                                other.kind_name()
-                            )));
-                        }
-                    },
+            // Built as one mapping, as GitHub's template engine builds it: a computed key or
+            // an inserted one may be `include`/`exclude` too, and the shape checks are
+            // those of a whole-value matrix.
+            let mut object = object_from_entries(dimensions, cx, file)?;
+            for (key, rows) in [("include", include), ("exclude", exclude)] {
+                let Some(rows) = rows else {
+                    continue;
                 };
-                spec.dimensions.push((key.clone(), values));
+                let (value, span) = rows_value(rows, cx, file)?;
+                add_key(&mut object, key.to_owned(), value, span, file)?;
             }
-            spec.include = rows("include", include.as_ref(), cx)?;
-            spec.exclude = rows("exclude", exclude.as_ref(), cx)?;
-            Ok(spec)
+            Value::Object(object.into())
         }
+    };
+    MatrixSpec::from_value(&value).map_err(|e| MatrixEvalError::Invalid(e.to_string()))
+}
+
+/// One matrix mapping (the matrix itself or an `include`/`exclude` row) as an object: keys
+/// computed, `${{ insert }}` merged in, values resolved, keys unique without case.
+fn object_from_entries(
+    entries: &[MatrixEntry],
+    cx: &EvalContext<'_>,
+    file: &Arc<str>,
+) -> Result<Object, MatrixEvalError> {
+    let mut object = Object::new();
+    for entry in entries {
+        match &entry.key {
+            MapKey::Name(name) => {
+                let key = evaluate_key(name, cx, file).map_err(invalid)?;
+                let value = resolve_value(&entry.value.value, cx)?;
+                add_key(&mut object, key, value, name.span, file)?;
+            }
+            MapKey::Insert(span) => {
+                let value = resolve_value(&entry.value.value, cx)?;
+                let raw = match &entry.value.value {
+                    Value::String(text) => text.clone(),
+                    _ => "a mapping".to_owned(),
+                };
+                let inserted = insert_object(&value, &raw, *span, file).map_err(invalid)?;
+                for (key, item) in inserted.iter() {
+                    add_key(&mut object, key.to_owned(), item.clone(), *span, file)?;
+                }
+            }
+        }
+    }
+    Ok(object)
+}
+
+/// `include`/`exclude` as a value for [`MatrixSpec::from_value`], with where it was written.
+fn rows_value(
+    rows: &MatrixRows,
+    cx: &EvalContext<'_>,
+    file: &Arc<str>,
+) -> Result<(Value, Span), MatrixEvalError> {
+    match rows {
+        LiteralOrExpr::Literal(rows) => {
+            let items = rows
+                .value
+                .iter()
+                .map(|row| {
+                    object_from_entries(&row.value, cx, file).map(|o| Value::Object(o.into()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((Value::Array(items.into()), rows.span))
+        }
+        LiteralOrExpr::Expr(template) => Ok((evaluate_template(template, cx)?, template.span)),
     }
 }
 
-fn rows(
-    key: &str,
-    rows: Option<&MatrixRows>,
-    cx: &EvalContext<'_>,
-) -> Result<Vec<Object>, MatrixEvalError> {
-    match rows {
-        None => Ok(Vec::new()),
-        Some(LiteralOrExpr::Literal(rows)) => rows
-            .value
-            .iter()
-            .map(|row| {
-                let mut object = Object::new();
-                for (name, value) in &row.value {
-                    object.insert(name.as_str(), resolve_value(&value.value, cx)?);
-                }
-                Ok(object)
-            })
-            .collect(),
-        Some(LiteralOrExpr::Expr(template)) => {
-            let value = evaluate_template(template, cx)?;
-            let mut wrapper = Object::new();
-            wrapper.insert(key, value);
-            // Reuse the shape checks of a whole-value matrix holding only this key.
-            MatrixSpec::from_value(&Value::Object(wrapper.into()))
-                .map(|spec| {
-                    if key == "include" {
-                        spec.include
-                    } else {
-                        spec.exclude
-                    }
-                })
-                .map_err(|e| MatrixEvalError::Invalid(e.to_string()))
-        }
+/// Adds `key` unless the object has it already (GitHub's "'X' is already defined").
+fn add_key(
+    object: &mut Object,
+    key: String,
+    value: Value,
+    span: Span,
+    file: &Arc<str>,
+) -> Result<(), MatrixEvalError> {
+    if object.get(&key).is_some() {
+        return Err(invalid(MapError::Duplicate {
+            file: file.clone(),
+            span,
+            key,
+        }));
     }
+    object.insert(key, value);
+    Ok(())
+}
+
+fn invalid(error: MapError) -> MatrixEvalError {
+    MatrixEvalError::Invalid(error.to_string())
 }
 
 fn evaluate_template(
@@ -163,14 +195,7 @@ fn matrix_mentions_needs(matrix: &Matrix) -> bool {
             exclude,
             ..
         } => {
-            dimensions
-                .values()
-                .any(|dimension| match &dimension.values {
-                    LiteralOrExpr::Literal(values) => {
-                        values.value.iter().any(|v| value_mentions_needs(&v.value))
-                    }
-                    LiteralOrExpr::Expr(template) => mentions_needs(&template.raw),
-                })
+            entries_mention_needs(dimensions)
                 || [include, exclude]
                     .into_iter()
                     .flatten()
@@ -179,15 +204,18 @@ fn matrix_mentions_needs(matrix: &Matrix) -> bool {
     }
 }
 
+fn entries_mention_needs(entries: &[MatrixEntry]) -> bool {
+    entries
+        .iter()
+        .any(|entry| mentions_needs(entry.key.raw()) || value_mentions_needs(&entry.value.value))
+}
+
 fn rows_mention_needs(rows: &MatrixRows) -> bool {
     match rows {
-        LiteralOrExpr::Literal(rows) => {
-            rows.value
-                .iter()
-                .any(|row: &Spanned<IndexMap<String, Spanned<Value>>>| {
-                    row.value.values().any(|v| value_mentions_needs(&v.value))
-                })
-        }
+        LiteralOrExpr::Literal(rows) => rows
+            .value
+            .iter()
+            .any(|row| entries_mention_needs(&row.value)),
         LiteralOrExpr::Expr(template) => mentions_needs(&template.raw),
     }
 }

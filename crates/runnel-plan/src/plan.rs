@@ -142,7 +142,7 @@ pub fn plan_workflow(file: &str, workflow: &Workflow, event: &Event) -> Workflow
                 outputs: Vec::new(),
             });
         }
-        let plan = plan_job_with(job, &base, &needs, false);
+        let plan = plan_job_with(&workflow.file, job, &base, &needs, false);
         let result = if plan.would_run {
             JobResult::Success
         } else {

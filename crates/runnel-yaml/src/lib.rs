@@ -50,7 +50,7 @@ pub enum NodeKind {
     /// A sequence's items, in order.
     Sequence(Vec<Node>),
     /// A mapping's entries, in source order. Keys may be any node; duplicate scalar keys are
-    /// reported as errors but kept.
+    /// reported as errors but kept (keys holding `${{ }}` are left to the workflow loader).
     Mapping(Vec<(Node, Node)>),
 }
 
@@ -466,7 +466,10 @@ impl Builder {
             Some(Frame::Mapping { entries, key, .. }) => match key.take() {
                 None => *key = Some(node),
                 Some(key_node) => {
+                    // Keys holding `${{ }}` are computed by the workflow's template engine,
+                    // which checks them once evaluated (two `${{ insert }}` keys are fine).
                     if let Some(text) = key_node.scalar_text()
+                        && !text.contains("${{")
                         && let Some((first, _)) =
                             entries.iter().find(|(k, _)| k.scalar_text() == Some(text))
                     {

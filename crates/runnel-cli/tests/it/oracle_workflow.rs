@@ -1,6 +1,7 @@
 //! Differential test of the workflow loader: `runnel validate` against GitHub's
-//! `@actions/workflow-parser` (parse + convert) on GitHub's starter-workflow corpus and the seed
-//! workflows. Every file must get the same verdict from both: accepted, or rejected.
+//! `@actions/workflow-parser` (parse + convert) on GitHub's starter-workflow corpus, the seed
+//! workflows and runnel-workflow's computed-key cases. Every file must get the same verdict
+//! from both: accepted, or rejected.
 //!
 //! The verdicts come from running the npm parser now (`tests/oracle/parse-workflow.mjs`), not
 //! from the recorded `verdicts.tsv`, so a new corpus file or parser version is checked as is.
@@ -100,6 +101,10 @@ fn corpus_files() -> Vec<PathBuf> {
     {
         files.extend(workflow_files_under(seeds));
     }
+    // Computed keys and `${{ insert }}`: where GitHub's template reader takes them and where not.
+    files.extend(workflow_files_under(
+        &repo_root().join("crates/runnel-workflow/tests/computed-keys"),
+    ));
     files
 }
 

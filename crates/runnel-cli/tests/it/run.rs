@@ -358,3 +358,38 @@ fn gitea_file_command_names_and_runner_workspace() {
         assert!(stdout.contains(expected), "{expected}: {stdout}");
     }
 }
+
+/// Computed keys and `${{ insert }}` in `env:` (workflow, job, step) and as matrix keys reach
+/// the steps as GitHub evaluates them (act's host cases for the insert directive and for an
+/// expression as a matrix key); a key defined twice fails the job at its position.
+#[test]
+fn computed_keys_and_insert_reach_the_steps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixture = repo_root().join("crates/runnel-cli/tests/fixtures/computed-keys/ci.yml");
+    write_workflow(
+        dir.path(),
+        &std::fs::read_to_string(&fixture).expect("read fixture"),
+    );
+    let (stdout, _) = run_in(dir.path(), &["--no-cache-server"], 0);
+    for expected in [
+        "[keys (one, 7, e1)]   A=1 B=2 WF=wf JOB=job-one LEG=one C=true D=3.5 STEP=yes extra=e1 v=7",
+        "[keys (two, 7)]   A=1 B=2 WF=wf JOB=job-two LEG=two C=true D=3.5 STEP=yes extra= v=7",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+
+    write_workflow(
+        dir.path(),
+        "on: push\njobs:\n  a:\n    runs-on: x\n    env:\n      PATH_X: 1\n      \
+         ${{ insert }}: ${{ fromJSON('{\"path_x\":\"2\"}') }}\n    steps:\n      - run: echo ran\n",
+    );
+    let (stdout, _) = run_in(dir.path(), &["--no-cache-server"], 1);
+    assert!(
+        stdout.contains("ci.yml:7:7: `path_x` is already defined"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("ran"), "{stdout}");
+}

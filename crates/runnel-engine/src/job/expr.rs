@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 use runnel_expr::{EvalContext, EvalError, Host, JobStatus, Object, Value};
-use runnel_workflow::{IfExpr, LiteralOrExpr, TemplateString};
+use runnel_workflow::{IfExpr, LiteralOrExpr, MapError, TemplateMap, TemplateString};
 
 use crate::backend::JobEnvironment;
 use crate::contexts;
@@ -49,6 +49,10 @@ pub(crate) enum ExprError {
     },
     #[error("{key}: {minutes} is not a positive number of minutes")]
     NotPositiveMinutes { key: String, minutes: f64 },
+    /// An `env:`-like map (keys may be expressions or `${{ insert }}`); the text names the
+    /// file, line and column.
+    #[error(transparent)]
+    Map(#[from] MapError),
 }
 
 /// The job's expression state: what `${{ }}` in its keys sees.
@@ -125,6 +129,21 @@ impl ExpressionState {
                 raw: template.raw.clone(),
                 source,
             })
+    }
+
+    /// Evaluates an `env:`-like map, whose keys may be expressions or `${{ insert }}`
+    /// (`runnel_workflow::TemplateMap::evaluate`), with `contexts`; values as strings.
+    pub(super) fn evaluate_map(
+        &self,
+        contexts: &Object,
+        map: &TemplateMap,
+    ) -> Result<IndexMap<String, String>, ExprError> {
+        let host = self.host();
+        let cx = EvalContext {
+            contexts,
+            host: &host,
+        };
+        Ok(map.evaluate(&cx)?)
     }
 
     pub(super) fn evaluate_string(

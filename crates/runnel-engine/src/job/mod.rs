@@ -312,15 +312,11 @@ impl<'a> JobState<'a> {
     /// Workflow `env`, then job `env` (later wins), each value evaluated in order.
     fn workflow_and_job_env(&self) -> Result<IndexMap<String, String>, ExprError> {
         let job = self.job;
-        let mut env = IndexMap::new();
-        for (name, template) in self.request.workflow.env.iter().chain(job.env.iter()) {
-            let value = self.expressions.evaluate_string(
-                &self.expressions.contexts,
-                &format!("env.{name}"),
-                template,
-            )?;
-            env.insert(name.clone(), value);
-        }
+        let contexts = &self.expressions.contexts;
+        let mut env = self
+            .expressions
+            .evaluate_map(contexts, &self.request.workflow.env)?;
+        env.extend(self.expressions.evaluate_map(contexts, &job.env)?);
         Ok(env)
     }
 

@@ -52,9 +52,7 @@ fn container_spec(
             .evaluate_string(contexts, &format!("{key}.{name}"), template)
     };
     let mut env = std::collections::BTreeMap::new();
-    for (name, template) in &container.env {
-        env.insert(name.clone(), string(&format!("env.{name}"), template)?);
-    }
+    env.extend(job_state.expressions.evaluate_map(contexts, &container.env)?);
     let ports = container
         .ports
         .iter()

@@ -359,12 +359,7 @@ impl JobState<'_> {
     ) -> Result<PreparedStep, ExprError> {
         // Each value of the step's `env` sees the job's env, not its siblings.
         let mut env = self.base_env();
-        for (name, template) in &step.env {
-            let value =
-                self.expressions
-                    .evaluate_string(contexts, &format!("env.{name}"), template)?;
-            env.insert(name.clone(), value);
-        }
+        env.extend(self.expressions.evaluate_map(contexts, &step.env)?);
         let mut contexts = contexts.clone();
         contexts::set_env(&mut contexts, &env);
         let continue_on_error = self.expressions.evaluate_bool(

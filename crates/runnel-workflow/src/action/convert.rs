@@ -10,7 +10,7 @@ use runnel_yaml::{Node, NodeKind, ScalarValue};
 
 use super::{Action, ActionInput, ActionOutput, ActionRuns, CompositeRuns, DockerRuns, NodeRuns};
 use crate::convert::{Converter, Place, StepRules, steps_with};
-use crate::model::{Spanned, TemplateString};
+use crate::model::{Spanned, TemplateMap, TemplateString};
 
 const ROOT_KEYS: &[&str] = &[
     "name",
@@ -308,7 +308,7 @@ fn node_runs(
 
 fn docker_runs(cx: &mut Converter<'_>, node: &Node, entries: &Entries<'_>) -> Option<DockerRuns> {
     let mut image = None;
-    let mut env = IndexMap::new();
+    let mut env = TemplateMap::default();
     let mut args = Vec::new();
     let mut entrypoint = None;
     let mut pre_entrypoint = None;
@@ -319,7 +319,7 @@ fn docker_runs(cx: &mut Converter<'_>, node: &Node, entries: &Entries<'_>) -> Op
         match *key {
             "using" => {}
             "image" => image = cx.plain_string(value, key),
-            "env" => env = cx.env(value, key, Place::ActionStep),
+            "env" => env = cx.template_map(value, key, Place::ActionStep, Place::ActionStep),
             "args" => args = docker_args(cx, value),
             "entrypoint" => entrypoint = cx.plain_string(value, key),
             "pre-entrypoint" => pre_entrypoint = cx.plain_string(value, key),

@@ -8,10 +8,11 @@ use runnel_expr::Template;
 use runnel_yaml::{Node, NodeKind, ScalarValue};
 
 use super::workflow::{concurrency, defaults, permissions};
-use super::{Converter, Place, step};
+use super::{Converter, LiteralKeys, Place, step};
 use crate::model::{
-    Container, Credentials, Environment, Job, LiteralOrExpr, Matrix, MatrixDimension, MatrixRow,
-    MatrixRows, ReusableWorkflowCall, RunsOn, Spanned, Strategy, WorkflowSecrets,
+    Container, Credentials, Environment, Job, LiteralOrExpr, MapKey, Matrix, MatrixEntry,
+    MatrixRow, MatrixRows, ReusableWorkflowCall, RunsOn, Spanned, Strategy, TemplateMap,
+    WorkflowSecrets,
 };
 
 const JOB_KEYS: &[&str] = &[
@@ -64,7 +65,7 @@ pub(super) fn convert(cx: &mut Converter<'_>, id: Spanned<String>, node: &Node) 
         container: None,
         services: IndexMap::new(),
         outputs: IndexMap::new(),
-        env: IndexMap::new(),
+        env: TemplateMap::default(),
         defaults: None,
         timeout_minutes: None,
         continue_on_error: None,
@@ -126,8 +127,10 @@ pub(super) fn convert(cx: &mut Converter<'_>, id: Spanned<String>, node: &Node) 
                     }
                 }
             }
-            "outputs" => job.outputs = cx.env(value, key, Place::JobOutputs),
-            "env" => job.env = cx.env(value, key, Place::JobWithSecrets),
+            "outputs" => job.outputs = cx.string_map(value, key, Place::JobOutputs),
+            "env" => {
+                job.env = cx.template_map(value, key, Place::JobWithSecrets, Place::JobWithSecrets);
+            }
             "defaults" => job.defaults = defaults(cx, value, Some(Place::JobDefaultsRun)),
             "timeout-minutes" => job.timeout_minutes = cx.number_or_expr(value, key, Place::Job),
             "cancel-timeout-minutes" => {
@@ -327,40 +330,46 @@ fn matrix(cx: &mut Converter<'_>, node: &Node) -> Option<Matrix> {
     if let Some(expr) = whole_expression(cx, node, place) {
         return Some(Matrix::Expr(expr));
     }
-    let mut dimensions = IndexMap::new();
+    let mut dimensions = Vec::new();
     let mut include = None;
     let mut exclude = None;
-    for (key, key_node, value) in cx.mapping(node, "matrix")? {
-        match key {
-            "include" => include = matrix_rows(cx, value, key),
-            "exclude" => exclude = matrix_rows(cx, value, key),
+    let mut keys = LiteralKeys::default();
+    for (key, value) in matrix_entries(cx, node, "matrix", &mut keys)? {
+        match key.literal() {
+            Some("include") => include = matrix_rows(cx, value, "include"),
+            Some("exclude") => exclude = matrix_rows(cx, value, "exclude"),
             _ => {
-                let name = Spanned {
-                    value: key.to_owned(),
-                    span: key_node.span,
-                };
-                let values = if let Some(expr) = whole_expression(cx, value, place) {
-                    LiteralOrExpr::Expr(expr)
-                } else if let NodeKind::Sequence(items) = &value.kind {
-                    if items.is_empty() {
-                        cx.error(value.span, format!("matrix vector `{key}` has no values"));
+                let shape_ok = match (&key, &value.kind) {
+                    _ if holds_expression(value) => true,
+                    (MapKey::Name(name), NodeKind::Sequence(items)) => {
+                        if items.is_empty() {
+                            cx.error(
+                                value.span,
+                                format!("matrix vector `{}` has no values", name.raw),
+                            );
+                        }
+                        true
                     }
-                    items.iter().for_each(|item| check_matrix_value(cx, item));
-                    LiteralOrExpr::Literal(Spanned {
-                        value: items
-                            .iter()
-                            .map(|item| Spanned {
-                                value: Converter::value(item),
-                                span: item.span,
-                            })
-                            .collect(),
-                        span: value.span,
-                    })
-                } else {
-                    cx.wrong_type(value, key, "a list of values or an expression");
-                    continue;
+                    (MapKey::Name(name), _) => {
+                        cx.wrong_type(value, &name.raw, "a list of values or an expression");
+                        false
+                    }
+                    (MapKey::Insert(_), NodeKind::Mapping(_)) => true,
+                    (MapKey::Insert(_), _) => {
+                        cx.wrong_type(value, key.raw(), "a mapping or an expression");
+                        false
+                    }
                 };
-                dimensions.insert(key.to_owned(), MatrixDimension { name, values });
+                if shape_ok {
+                    check_matrix_value(cx, value);
+                    dimensions.push(MatrixEntry {
+                        key,
+                        value: Spanned {
+                            value: Converter::value(value),
+                            span: value.span,
+                        },
+                    });
+                }
             }
         }
     }
@@ -370,6 +379,35 @@ fn matrix(cx: &mut Converter<'_>, node: &Node) -> Option<Matrix> {
         exclude,
         span: node.span,
     })
+}
+
+/// A string with `${{ }}` (its expressions are checked by [`check_matrix_value`]).
+fn holds_expression(node: &Node) -> bool {
+    node.as_scalar()
+        .is_some_and(|s| s.value == ScalarValue::String && s.text.contains("${{"))
+}
+
+/// The keys and value nodes of a matrix mapping (`strategy.matrix` or a row of
+/// `include`/`exclude`), keys possibly computed, literal duplicates reported.
+fn matrix_entries<'n>(
+    cx: &mut Converter<'_>,
+    node: &'n Node,
+    what: &str,
+    keys: &mut LiteralKeys,
+) -> Option<Vec<(MapKey, &'n Node)>> {
+    let NodeKind::Mapping(entries) = &node.kind else {
+        cx.wrong_type(node, what, "a mapping");
+        return None;
+    };
+    let mut out = Vec::with_capacity(entries.len());
+    for (key_node, value) in entries {
+        if let Some(key) = cx.map_key(key_node, Place::JobStrategy)
+            && keys.is_new(cx, &key)
+        {
+            out.push((key, value));
+        }
+    }
+    Some(out)
 }
 
 fn matrix_rows(cx: &mut Converter<'_>, node: &Node, key: &str) -> Option<MatrixRows> {
@@ -382,16 +420,24 @@ fn matrix_rows(cx: &mut Converter<'_>, node: &Node, key: &str) -> Option<MatrixR
     };
     let mut rows: Vec<MatrixRow> = Vec::new();
     for item in items {
-        let mut row = IndexMap::new();
-        for (name, _, value) in cx.mapping(item, key).unwrap_or_default() {
+        let mut row = Vec::new();
+        let mut keys = LiteralKeys::default();
+        for (name, value) in matrix_entries(cx, item, key, &mut keys).unwrap_or_default() {
+            if matches!(name, MapKey::Insert(_))
+                && !matches!(value.kind, NodeKind::Mapping(_))
+                && !holds_expression(value)
+            {
+                cx.wrong_type(value, name.raw(), "a mapping or an expression");
+                continue;
+            }
             check_matrix_value(cx, value);
-            row.insert(
-                name.to_owned(),
-                Spanned {
+            row.push(MatrixEntry {
+                key: name,
+                value: Spanned {
                     value: Converter::value(value),
                     span: value.span,
                 },
-            );
+            });
         }
         rows.push(Spanned {
             value: row,
@@ -426,7 +472,7 @@ fn container(cx: &mut Converter<'_>, node: &Node, key: &str, service: bool) -> O
         return Some(Container {
             image,
             credentials: None,
-            env: IndexMap::new(),
+            env: TemplateMap::default(),
             ports: Vec::new(),
             volumes: Vec::new(),
             options: None,
@@ -437,7 +483,7 @@ fn container(cx: &mut Converter<'_>, node: &Node, key: &str, service: bool) -> O
     let mut container = Container {
         image: cx.template_from(node, String::new(), Place::Job),
         credentials: None,
-        env: IndexMap::new(),
+        env: TemplateMap::default(),
         ports: Vec::new(),
         volumes: Vec::new(),
         options: None,
@@ -451,7 +497,9 @@ fn container(cx: &mut Converter<'_>, node: &Node, key: &str, service: bool) -> O
         match name {
             "image" => image = cx.non_empty_template(value, name, Place::Job),
             "options" => container.options = cx.template(value, name, Place::Job),
-            "env" => container.env = cx.env(value, name, Place::ContainerEnv),
+            "env" => {
+                container.env = cx.template_map(value, name, Place::Job, Place::ContainerEnv);
+            }
             "ports" | "volumes" => {
                 let list = match &value.kind {
                     NodeKind::Sequence(items) => items

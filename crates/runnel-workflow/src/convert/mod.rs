@@ -23,7 +23,131 @@ use runnel_yaml::{Node, NodeKind, ScalarValue, Style};
 
 use crate::LoadResult;
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::model::{Env, IfExpr, LiteralOrExpr, Span, Spanned, TemplateString};
+use crate::model::{
+    Env, IfExpr, LiteralOrExpr, MapKey, Span, Spanned, TemplateMap, TemplateMapEntry,
+    TemplateString,
+};
+
+/// Where the keys of other mappings may be computed, for the error about one that is not.
+const COMPUTED_KEYS_HINT: &str = "keys may hold `${{ }}` or be `${{ insert }}` only in `env:`, \
+    a step's `with:`, `container.env`, `services.<id>.env` and `strategy.matrix`; write this \
+    key literally";
+
+/// The `${{ insert }}` directive, recognised as GitHub's template reader recognises it: an
+/// expression whose trimmed text is the word `insert`, alone or followed by whitespace.
+/// `None` when `text` holds no directive; `Err` with GitHub's message when the directive is
+/// embedded in other text or given arguments.
+fn insert_directive(text: &str) -> Option<Result<(), String>> {
+    const DIRECTIVE: &str = "insert";
+    let mut rest = text;
+    let mut offset = 0;
+    while let Some(open) = rest.find("${{") {
+        let inner_start = open + 3;
+        let close = closing_braces(rest.get(inner_start..)?)? + inner_start;
+        let inner = rest.get(inner_start..close)?.trim();
+        let is_directive = inner.strip_prefix(DIRECTIVE).is_some_and(|after| {
+            after.is_empty() || after.starts_with(|c: char| c.is_whitespace())
+        });
+        if is_directive {
+            let whole = offset + open == 0 && close + 2 == rest.len();
+            if !whole {
+                return Some(Err(format!(
+                    "The directive '{DIRECTIVE}' is not allowed in this context. Directives \
+                     are not supported for expressions that are embedded within a string. \
+                     Directives are only supported when the entire value is an expression."
+                )));
+            }
+            let arguments = directive_arguments(inner.get(DIRECTIVE.len()..).unwrap_or(""));
+            if arguments > 0 {
+                return Some(Err(format!(
+                    "Exactly 0 parameter(s) were expected following the directive \
+                     '{DIRECTIVE}'. Actual parameter count: {arguments}"
+                )));
+            }
+            return Some(Ok(()));
+        }
+        offset += close + 2;
+        rest = rest.get(close + 2..)?;
+    }
+    None
+}
+
+/// Where the `}}` closing an expression starts in `text` (the text after `${{`); `}}` inside
+/// `'...'` strings does not count.
+fn closing_braces(text: &str) -> Option<usize> {
+    let mut in_string = false;
+    let mut previous = '\0';
+    for (index, c) in text.char_indices() {
+        if c == '\'' {
+            in_string = !in_string;
+        } else if !in_string && c == '}' && previous == '}' {
+            return Some(index - 1);
+        }
+        previous = c;
+    }
+    None
+}
+
+/// How many whitespace-separated arguments follow a directive (whitespace inside `'...'` or
+/// parentheses does not separate).
+fn directive_arguments(text: &str) -> usize {
+    let mut count = 0;
+    let mut in_argument = false;
+    let mut in_string = false;
+    let mut parens = 0usize;
+    for c in text.chars() {
+        if c.is_whitespace() && !in_string && parens == 0 {
+            in_argument = false;
+            continue;
+        }
+        if !in_argument {
+            count += 1;
+            in_argument = true;
+        }
+        match c {
+            '\'' => in_string = !in_string,
+            '(' if !in_string => parens += 1,
+            ')' if !in_string => parens = parens.saturating_sub(1),
+            _ => {}
+        }
+    }
+    count
+}
+
+/// Literal keys seen so far in one mapping, compared without case as GitHub's template reader
+/// compares them (`A` and `a`, or `A` and `${{ 'A' }}`, are the same key).
+#[derive(Default)]
+pub(crate) struct LiteralKeys {
+    /// Folded key, key as written, position.
+    seen: Vec<(String, String, Span)>,
+}
+
+impl LiteralKeys {
+    /// False (after reporting it) when `key` is a literal key already seen.
+    pub(crate) fn is_new(&mut self, cx: &mut Converter<'_>, key: &MapKey) -> bool {
+        let Some(text) = key.literal() else {
+            return true;
+        };
+        let folded = text.to_uppercase();
+        let Some((_, first_raw, first)) = self.seen.iter().find(|(seen, ..)| *seen == folded)
+        else {
+            self.seen.push((folded, key.raw().to_owned(), key.span()));
+            return true;
+        };
+        // The YAML reader already reports a key written exactly as before.
+        if first_raw != key.raw() {
+            cx.error_hint(
+                key.span(),
+                format!("`{text}` is already defined"),
+                format!(
+                    "keys are compared without case; `{first_raw}` is at line {}, column {}",
+                    first.line, first.col
+                ),
+            );
+        }
+        false
+    }
+}
 
 pub(crate) use contexts::Place;
 pub(crate) use step::{StepRules, steps_with};
@@ -136,15 +260,10 @@ impl Converter<'_> {
             match key_node.as_scalar() {
                 Some(scalar) if scalar.value != ScalarValue::Null || !scalar.text.is_empty() => {
                     if scalar.text.contains("${{") {
-                        let hint = if scalar.text.contains("insert") {
-                            "this runner does not support the `${{ insert }}` directive; list the keys".to_owned()
-                        } else {
-                            "write the key literally".to_owned()
-                        };
                         self.error_hint(
                             key_node.span,
-                            "expressions are not allowed in mapping keys",
-                            hint,
+                            "expressions are not allowed in mapping keys here",
+                            COMPUTED_KEYS_HINT.to_owned(),
                         );
                         continue;
                     }
@@ -348,18 +467,94 @@ impl Converter<'_> {
         }
     }
 
-    /// `env:`-like maps: name → string template.
-    pub(crate) fn env(&mut self, node: &Node, key: &str, place: Place) -> Env {
-        let mut env = IndexMap::new();
+    /// Maps whose keys are plain names (`jobs.<id>.outputs`): name → string template.
+    pub(crate) fn string_map(
+        &mut self,
+        node: &Node,
+        key: &str,
+        place: Place,
+    ) -> IndexMap<String, TemplateString> {
+        let mut map = IndexMap::new();
         if node.is_null() {
-            return env;
+            return map;
         }
         for (name, _, value) in self.mapping(node, key).unwrap_or_default() {
             if let Some(template) = self.template(value, name, place) {
-                env.insert(name.to_owned(), template);
+                map.insert(name.to_owned(), template);
             }
         }
-        env
+        map
+    }
+
+    /// `env:`-like maps, where GitHub's template engine also evaluates keys: a key may hold
+    /// `${{ }}` (checked against `key_place`, the contexts of the mapping itself) or be
+    /// `${{ insert }}`; values are string templates checked against `value_place`.
+    pub(crate) fn template_map(
+        &mut self,
+        node: &Node,
+        key: &str,
+        key_place: Place,
+        value_place: Place,
+    ) -> Env {
+        let mut map = TemplateMap {
+            entries: Vec::new(),
+            file: Arc::from(self.file),
+        };
+        if node.is_null() {
+            return map;
+        }
+        let NodeKind::Mapping(entries) = &node.kind else {
+            self.wrong_type(node, key, "a mapping");
+            return map;
+        };
+        let mut literal_keys = LiteralKeys::default();
+        for (key_node, value) in entries {
+            let Some(map_key) = self.map_key(key_node, key_place) else {
+                continue;
+            };
+            if !literal_keys.is_new(self, &map_key) {
+                continue;
+            }
+            if matches!(map_key, MapKey::Insert(_)) && value.as_scalar().is_none() {
+                self.error_hint(
+                    value.span,
+                    format!("`${{{{ insert }}}}` in `{key}` takes an expression, not {}", value.kind_name()),
+                    "write the entries under the key itself, or compute them: `${{ insert }}: ${{ fromJSON(...) }}`".to_owned(),
+                );
+                continue;
+            }
+            let what = map_key.raw().to_owned();
+            if let Some(value) = self.template(value, &what, value_place) {
+                map.entries.push(TemplateMapEntry {
+                    key: map_key,
+                    value,
+                });
+            }
+        }
+        map
+    }
+
+    /// A key of a mapping where GitHub's template engine evaluates keys: literal text, text
+    /// with `${{ }}` (parsed with the contexts of `place`) or the `${{ insert }}` directive.
+    pub(crate) fn map_key(&mut self, key_node: &Node, place: Place) -> Option<MapKey> {
+        let Some(scalar) = key_node.as_scalar() else {
+            self.error(key_node.span, "a mapping key must be a string");
+            return None;
+        };
+        if scalar.value == ScalarValue::Null && scalar.text.is_empty() {
+            self.error(key_node.span, "a mapping key must not be empty");
+            return None;
+        }
+        let text = scalar.text.clone();
+        match insert_directive(&text) {
+            Some(Ok(())) => return Some(MapKey::Insert(key_node.span)),
+            Some(Err(message)) => {
+                self.error(key_node.span, message);
+                return None;
+            }
+            None => {}
+        }
+        Some(MapKey::Name(self.template_from(key_node, text, place)))
     }
 
     /// Any YAML value as an expression value (matrix entries, reusable workflow inputs).

@@ -3,12 +3,11 @@
 //!
 //! Owns: step-level keys and their shapes.
 
-use indexmap::IndexMap;
 use runnel_yaml::{Node, NodeKind};
 
 use super::workflow::check_id;
 use super::{Converter, Place};
-use crate::model::{RunStep, Spanned, Step, StepKind, TemplateString, UsesStep};
+use crate::model::{RunStep, Spanned, Step, StepKind, TemplateMap, TemplateString, UsesStep};
 
 const STEP_KEYS: &[&str] = &[
     "id",
@@ -102,7 +101,7 @@ fn step(cx: &mut Converter<'_>, index: usize, node: &Node, rules: StepRules) -> 
             shell: None,
             working_directory: None,
         }),
-        env: IndexMap::new(),
+        env: TemplateMap::default(),
         continue_on_error: None,
         timeout_minutes: None,
         span: node.span,
@@ -139,7 +138,7 @@ fn step(cx: &mut Converter<'_>, index: usize, node: &Node, rules: StepRules) -> 
                 working_directory = Some((key_span, cx.non_empty_template(value, key, place)));
             }
             "with" => with = Some((key_span, with_inputs(cx, value, place))),
-            "env" => result.env = cx.env(value, key, place),
+            "env" => result.env = cx.template_map(value, key, place, place),
             "continue-on-error" => {
                 result.continue_on_error = cx.bool_or_expr(value, key, place);
             }
@@ -215,12 +214,8 @@ fn step(cx: &mut Converter<'_>, index: usize, node: &Node, rules: StepRules) -> 
     }
 }
 
-fn with_inputs(
-    cx: &mut Converter<'_>,
-    node: &Node,
-    place: Place,
-) -> IndexMap<String, TemplateString> {
-    cx.env(node, "with", place)
+fn with_inputs(cx: &mut Converter<'_>, node: &Node, place: Place) -> TemplateMap {
+    cx.template_map(node, "with", place, place)
 }
 
 /// `docker://image`, `./path`, `owner/repo[/path]@ref`, or (Gitea) a full URL with `@ref`.

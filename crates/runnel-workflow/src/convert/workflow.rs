@@ -9,7 +9,8 @@ use runnel_yaml::{Node, NodeKind};
 
 use super::{Converter, Place, graph, job, triggers};
 use crate::model::{
-    Concurrency, PermissionLevel, Permissions, RunDefaults, Span, Spanned, Triggers, Workflow,
+    Concurrency, PermissionLevel, Permissions, RunDefaults, Span, Spanned, TemplateMap, Triggers,
+    Workflow,
 };
 
 const ROOT_KEYS: &[&str] = &[
@@ -60,7 +61,7 @@ pub(super) fn convert(cx: &mut Converter<'_>, root: &Node) -> Option<Workflow> {
             workflow_call: None,
             span: root.span,
         },
-        env: IndexMap::new(),
+        env: TemplateMap::default(),
         defaults: None,
         concurrency: None,
         permissions: None,
@@ -95,7 +96,9 @@ pub(super) fn convert(cx: &mut Converter<'_>, root: &Node) -> Option<Workflow> {
                     workflow.on = on;
                 }
             }
-            "env" => workflow.env = cx.env(value, key, Place::WorkflowEnv),
+            "env" => {
+                workflow.env = cx.template_map(value, key, Place::WorkflowEnv, Place::WorkflowEnv);
+            }
             "defaults" => workflow.defaults = defaults(cx, value, None),
             "concurrency" => workflow.concurrency = concurrency(cx, value, Place::WorkflowLevel),
             "permissions" => workflow.permissions = permissions(cx, value),

@@ -7,8 +7,8 @@ use indexmap::IndexMap;
 use runnel_expr::Value;
 
 use super::{
-    Concurrency, Env, IfExpr, LiteralOrExpr, Permissions, RunDefaults, Span, Spanned,
-    TemplateString,
+    Concurrency, Env, IfExpr, LiteralOrExpr, MapKey, Permissions, RunDefaults, Span, Spanned,
+    SpannedValue, TemplateMap, TemplateString,
 };
 
 /// One entry under `jobs:`. A job either has `steps` or calls a reusable workflow (`call`).
@@ -67,24 +67,28 @@ pub enum Matrix {
     /// `matrix: ${{ fromJSON(...) }}`, evaluated at plan time.
     Expr(TemplateString),
     Map {
-        /// Every key other than `include`/`exclude`, in declaration order.
-        dimensions: IndexMap<String, MatrixDimension>,
+        /// Every key other than a literal `include`/`exclude`, in declaration order.
+        dimensions: Vec<MatrixEntry>,
         include: Option<MatrixRows>,
         exclude: Option<MatrixRows>,
         span: Span,
     },
 }
 
-/// One matrix key and its values (a list, or an expression producing one). Values keep their
-/// YAML types; strings inside them may still hold `${{ }}`, which the plan evaluates.
+/// One key of a matrix mapping (`strategy.matrix` itself or an `include`/`exclude` row) and
+/// its value. Values keep their YAML types; strings inside them may still hold `${{ }}`, and a
+/// string that is one whole `${{ }}` yields a typed value: the plan evaluates them, and the
+/// key when it is computed. Under `strategy.matrix` a named key's value is a list or an
+/// expression producing one; an `${{ insert }}` key's value is a mapping or an expression
+/// producing one.
 #[derive(Debug, Clone)]
-pub struct MatrixDimension {
-    pub name: Spanned<String>,
-    pub values: LiteralOrExpr<Vec<Spanned<Value>>>,
+pub struct MatrixEntry {
+    pub key: MapKey,
+    pub value: SpannedValue,
 }
 
-/// One `include`/`exclude` entry: key → value, in declaration order.
-pub type MatrixRow = Spanned<IndexMap<String, Spanned<Value>>>;
+/// One `include`/`exclude` entry: its keys and values in declaration order.
+pub type MatrixRow = Spanned<Vec<MatrixEntry>>;
 
 /// `include:`/`exclude:`: a list of rows, or an expression producing one.
 pub type MatrixRows = LiteralOrExpr<Vec<MatrixRow>>;
@@ -149,6 +153,9 @@ pub struct Step {
     pub span: Span,
 }
 
+// A workflow has tens of steps, built once: boxing `Run` would only add indirection to every
+// `match` on it in the engine.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum StepKind {
     Run(RunStep),
@@ -167,5 +174,5 @@ pub struct UsesStep {
     /// `owner/repo@ref`, `./path`, `docker://image`, or a full URL (Gitea); no expressions.
     pub uses: Spanned<String>,
     /// Inputs, all strings (numbers and booleans are converted as GitHub does).
-    pub with: IndexMap<String, TemplateString>,
+    pub with: TemplateMap,
 }

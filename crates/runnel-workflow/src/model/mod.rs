@@ -9,13 +9,15 @@ mod job;
 mod triggers;
 
 pub use job::{
-    Container, Credentials, Environment, Job, Matrix, MatrixDimension, MatrixRow, MatrixRows,
+    Container, Credentials, Environment, Job, Matrix, MatrixEntry, MatrixRow, MatrixRows,
     ReusableWorkflowCall, RunStep, RunsOn, Step, StepKind, Strategy, UsesStep, WorkflowSecrets,
 };
 pub use triggers::{
     EventTrigger, InputType, PatternFilter, Triggers, WorkflowCall, WorkflowCallInput,
     WorkflowCallOutput, WorkflowCallSecret, WorkflowDispatch, WorkflowDispatchInput,
 };
+
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use runnel_expr::{IfCondition, Template, Value};
@@ -58,8 +60,87 @@ pub struct IfExpr {
     pub span: Span,
 }
 
-/// `env:` at any level: names in declaration order.
-pub type Env = IndexMap<String, TemplateString>;
+/// `env:` at any level: entries in declaration order, keys possibly computed.
+pub type Env = TemplateMap;
+
+/// A mapping where GitHub's template engine evaluates keys too (`env:`, a step's `with:`,
+/// `container.env`): each key is literal text, text with `${{ }}` evaluated to a string, or
+/// `${{ insert }}`, whose value must evaluate to a mapping that is merged in at that
+/// position. Keys and values are evaluated together, in one context, by
+/// [`TemplateMap::evaluate`].
+#[derive(Debug, Clone, Default)]
+pub struct TemplateMap {
+    /// Entries in declaration order.
+    pub entries: Vec<TemplateMapEntry>,
+    /// The file the map was written in, for evaluation errors.
+    pub file: Arc<str>,
+}
+
+/// One `key: value` of a [`TemplateMap`].
+#[derive(Debug, Clone)]
+pub struct TemplateMapEntry {
+    pub key: MapKey,
+    pub value: TemplateString,
+}
+
+/// A mapping key where expressions are allowed.
+#[derive(Debug, Clone)]
+pub enum MapKey {
+    /// Literal text ([`Template::Literal`]) or text with `${{ }}`, evaluated to a string.
+    Name(TemplateString),
+    /// `${{ insert }}`, written at this position.
+    Insert(Span),
+}
+
+impl MapKey {
+    /// The key as written.
+    pub fn raw(&self) -> &str {
+        match self {
+            MapKey::Name(name) => &name.raw,
+            MapKey::Insert(_) => "${{ insert }}",
+        }
+    }
+
+    pub fn span(&self) -> Span {
+        match self {
+            MapKey::Name(name) => name.span,
+            MapKey::Insert(span) => *span,
+        }
+    }
+
+    /// The key's text when it holds no expression.
+    pub fn literal(&self) -> Option<&str> {
+        match self {
+            MapKey::Name(TemplateString {
+                template: Template::Literal(text),
+                ..
+            }) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+impl TemplateMap {
+    /// The value written under the literal key `name` (exact spelling), if any. Keys computed
+    /// by expressions or inserted are only known after [`TemplateMap::evaluate`].
+    pub fn get(&self, name: &str) -> Option<&TemplateString> {
+        self.entries
+            .iter()
+            .find(|entry| entry.key.literal() == Some(name))
+            .map(|entry| &entry.value)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// True when a key is computed (an expression or `${{ insert }}`).
+    pub fn has_computed_keys(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|entry| entry.key.literal().is_none())
+    }
+}
 
 /// A whole workflow file.
 #[derive(Debug, Clone)]

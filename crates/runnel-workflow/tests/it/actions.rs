@@ -57,7 +57,11 @@ fn summary(action: &Action) -> String {
                     StepKind::Uses(uses) => format!(
                         "uses {} with={:?}",
                         uses.uses.value,
-                        uses.with.keys().collect::<Vec<_>>()
+                        uses.with
+                            .entries
+                            .iter()
+                            .map(|e| e.key.raw())
+                            .collect::<Vec<_>>()
                     ),
                 };
                 let id = step.id.as_ref().map_or("-", |i| i.value.as_str());
@@ -84,7 +88,7 @@ fn summary(action: &Action) -> String {
         }
         ActionRuns::Docker(docker) => {
             let args: Vec<&str> = docker.args.iter().map(|a| a.raw.as_str()).collect();
-            let env: Vec<&String> = docker.env.keys().collect();
+            let env: Vec<&str> = docker.env.entries.iter().map(|e| e.key.raw()).collect();
             let _ = writeln!(
                 out,
                 "image={} args={args:?} env={env:?} entrypoint={} post-entrypoint={}",

@@ -4,6 +4,7 @@
 
 mod actions;
 mod bad;
+mod computed_keys;
 mod conformance;
 mod corpus;
 mod fuzz_regressions;

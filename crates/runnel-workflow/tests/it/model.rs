@@ -80,7 +80,7 @@ jobs:
     else {
         panic!("no matrix");
     };
-    let names: Vec<&str> = dimensions.keys().map(String::as_str).collect();
+    let names: Vec<&str> = dimensions.iter().map(|d| d.key.raw()).collect();
     assert_eq!(names, ["os", "v"]);
     assert!(matches!(include, Some(LiteralOrExpr::Literal(rows)) if rows.value.len() == 1));
     assert_eq!(build.steps.len(), 2);

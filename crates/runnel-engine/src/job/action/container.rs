@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 
-use indexmap::IndexMap;
 use runnel_expr::{Object, Value};
 use runnel_workflow::{DockerRuns, UsesStep};
 use tokio_util::sync::CancellationToken;
@@ -61,15 +60,9 @@ impl JobState<'_> {
                 uses: uses.uses.value.clone(),
             });
         }
-        let mut with = IndexMap::new();
-        for (name, template) in &uses.with {
-            let value = self.expressions.evaluate_string(
-                &prepared.contexts,
-                &format!("with.{name}"),
-                template,
-            )?;
-            with.insert(name.clone(), value);
-        }
+        let with = self
+            .expressions
+            .evaluate_map(&prepared.contexts, &uses.with)?;
         let find = |key: &str| {
             with.iter()
                 .find(|(name, _)| name.eq_ignore_ascii_case(key))
@@ -164,15 +157,11 @@ impl JobState<'_> {
                 template,
             )?);
         }
-        let mut env = Vec::new();
-        for (name, template) in &docker.env {
-            let value = self.expressions.evaluate_string(
-                &contexts,
-                &format!("runs.env.{name}"),
-                template,
-            )?;
-            env.push((name.clone(), value));
-        }
+        let mut env: Vec<_> = self
+            .expressions
+            .evaluate_map(&contexts, &docker.env)?
+            .into_iter()
+            .collect();
         for (name, value) in inputs {
             env.push((input_variable(name), value.clone()));
         }

@@ -267,16 +267,14 @@ impl JobState<'_> {
         let action = &loaded.action;
         let mut values = IndexMap::new();
         let mut unexpected = Vec::new();
-        for (name, template) in &uses.with {
-            let value = self.expressions.evaluate_string(
-                &prepared.contexts,
-                &format!("with.{name}"),
-                template,
-            )?;
+        for (name, value) in self
+            .expressions
+            .evaluate_map(&prepared.contexts, &uses.with)?
+        {
             match action
                 .inputs
                 .iter()
-                .find(|(id, _)| id.eq_ignore_ascii_case(name))
+                .find(|(id, _)| id.eq_ignore_ascii_case(&name))
             {
                 Some((id, input)) => {
                     if let Some(message) = &input.deprecation_message {
@@ -290,7 +288,7 @@ impl JobState<'_> {
                 }
                 None => {
                     unexpected.push(format!("'{name}'"));
-                    values.insert(name.clone(), value);
+                    values.insert(name, value);
                 }
             }
         }
