@@ -357,7 +357,7 @@ pub(crate) struct CachePruneArgs {
     #[command(flatten)]
     pub(crate) dir: CacheDirArgs,
     /// Remove entries not used for this long (`7d`, `36h`, `90m`).
-    #[arg(long, value_name = "DURATION", value_parser = crate::cache_cmd::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = age)]
     pub(crate) older_than: Option<std::time::Duration>,
     /// Then remove least recently used entries until the total is at most this (`10G`, `500M`).
     #[arg(long, value_name = "SIZE", value_parser = runnel_config::parse_size)]
@@ -369,6 +369,11 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 10)]
     pub(crate) iterations: u32,
     pub(crate) files: Vec<PathBuf>,
+}
+
+/// An age such as `--older-than 7d`: Go's durations with days and weeks.
+fn age(text: &str) -> Result<std::time::Duration, runnel_config::DurationError> {
+    runnel_config::parse_duration_with(text, runnel_config::DurationGrammar::AGE)
 }
 
 /// `--matrix KEY:VALUE`, as act takes it.
