@@ -90,19 +90,19 @@ enum Location {
 
 fn location(args: &CacheDirArgs) -> Result<Location> {
     if let Some(url) = &args.s3 {
-        return Ok(Location::S3(crate::cache::s3_section(url)?));
+        return Ok(Location::S3(crate::common::s3_section(url)?));
     }
     if let Some(dir) = &args.dir {
         return Ok(Location::Dir(dir.clone()));
     }
     if let Some(path) = &args.config {
-        let config = crate::daemon::load_config(path)?;
+        let config = crate::common::load_config(path)?;
         return Ok(match config.cache.s3 {
             Some(s3) => Location::S3(s3),
             None => Location::Dir(runnel_assembly::grants::config_dir(&config)),
         });
     }
-    Ok(Location::Dir(crate::cache::default_dir()))
+    Ok(Location::Dir(crate::common::default_cache_dir()))
 }
 
 /// The cache, or `None` when a directory holds no cache yet (nothing is created just to

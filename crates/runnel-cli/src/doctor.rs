@@ -12,7 +12,7 @@ use crate::args::DoctorArgs;
 pub(crate) fn run(args: &DoctorArgs) -> Result<Outcome> {
     let options = DoctorOptions {
         config_path: args.config.clone(),
-        version: crate::daemon::version(),
+        version: crate::common::version(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
