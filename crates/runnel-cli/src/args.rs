@@ -47,7 +47,7 @@ pub(crate) enum Command {
     Cache(CacheArgs),
     /// Serve the cache alone, for the runners of a fleet whose `cache.external_server` names
     /// it; they share `cache.shared_secret` with it.
-    CacheServer(crate::cache_server::CacheServerArgs),
+    CacheServer(CacheServerArgs),
     /// Load and plan workflow files repeatedly in-process (for tests/bench).
     #[command(hide = true)]
     BenchParse(BenchArgs),
@@ -357,7 +357,7 @@ pub(crate) struct CachePruneArgs {
     #[command(flatten)]
     pub(crate) dir: CacheDirArgs,
     /// Remove entries not used for this long (`7d`, `36h`, `90m`).
-    #[arg(long, value_name = "DURATION", value_parser = crate::cache_cmd::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = age)]
     pub(crate) older_than: Option<std::time::Duration>,
     /// Then remove least recently used entries until the total is at most this (`10G`, `500M`).
     #[arg(long, value_name = "SIZE", value_parser = runnel_config::parse_size)]
@@ -365,10 +365,48 @@ pub(crate) struct CachePruneArgs {
 }
 
 #[derive(Args)]
+pub(crate) struct CacheServerArgs {
+    /// Config file whose `cache:` section gives what the flags leave out.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// The address to listen on [default: 0.0.0.0, every interface].
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) addr: Option<std::net::IpAddr>,
+    /// The port [default: `cache.port`, else a free one, printed at start].
+    #[arg(long, value_name = "PORT")]
+    pub(crate) port: Option<u16>,
+    /// Where entries are kept [default: `cache.dir`, else ~/.cache/actcache]; with S3 only
+    /// uploads in progress.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+    /// Keep entries in an S3-compatible bucket, `http(s)://host[:port]/BUCKET[/PREFIX]` (keys
+    /// from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) [default: `cache.s3`].
+    #[arg(long, value_name = "URL")]
+    pub(crate) s3: Option<String>,
+    /// The most the cache keeps (`500M`, `10G`); least recently used entries go first; with
+    /// S3 the largest entry [default: `cache.size_limit`, else 10G].
+    #[arg(long, value_name = "SIZE", value_parser = runnel_config::parse_size)]
+    pub(crate) size_limit: Option<u64>,
+    /// The file holding the secret shared with the runners [default:
+    /// `cache.shared_secret(_file)`].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) secret_file: Option<PathBuf>,
+    /// Check no tokens: any client that reaches the port reads and overwrites the entries of
+    /// every repository. Only for runners that cannot mint tokens (no shared secret).
+    #[arg(long, conflicts_with = "secret_file")]
+    pub(crate) no_auth: bool,
+}
+
+#[derive(Args)]
 pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 10)]
     pub(crate) iterations: u32,
     pub(crate) files: Vec<PathBuf>,
+}
+
+/// An age such as `--older-than 7d`: Go's durations with days and weeks.
+fn age(text: &str) -> Result<std::time::Duration, runnel_config::DurationError> {
+    runnel_config::parse_duration_with(text, runnel_config::DurationGrammar::AGE)
 }
 
 /// `--matrix KEY:VALUE`, as act takes it.

@@ -9,33 +9,21 @@
 //! Wiring only: the flags become `config.yaml`'s `cache:` section; the service is
 //! `runnel_assembly::grants`, the protocols `runnel_cache`.
 
-use std::path::PathBuf;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use runnel_config::CacheSection;
 
 use crate::args::RunArgs;
-
-/// `$XDG_CACHE_HOME/runnel/cache`, else `~/.cache/runnel/cache`.
-pub(crate) fn default_dir() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|home| PathBuf::from(home).join(".cache"))
-        })
-        .unwrap_or_else(std::env::temp_dir)
-        .join("runnel")
-        .join("cache")
-}
+use crate::common::s3_section;
 
 /// `runnel run`'s cache flags as `config.yaml`'s `cache:` section (the run's default directory
 /// is its own, not the daemon's `~/.cache/actcache`).
 pub(crate) fn apply_flags(args: &RunArgs, cache: &mut CacheSection) -> Result<()> {
     cache.enabled = !args.no_cache_server;
-    cache.dir = Some(args.cache_server_path.clone().unwrap_or_else(default_dir));
+    cache.dir = Some(
+        args.cache_server_path
+            .clone()
+            .unwrap_or_else(crate::common::default_cache_dir),
+    );
     cache.host = args.cache_server_addr.clone().unwrap_or_default();
     cache.port = args.cache_server_port;
     cache.external_server = args.cache_external_server.clone().unwrap_or_default();
@@ -51,29 +39,4 @@ pub(crate) fn apply_flags(args: &RunArgs, cache: &mut CacheSection) -> Result<()
         );
     }
     Ok(())
-}
-
-/// `http(s)://host[:port]/BUCKET[/PREFIX]` as `cache.s3` would say it.
-pub(crate) fn s3_section(url: &str) -> Result<runnel_config::S3Section> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .with_context(|| format!("S3 URL {url:?}: expected http(s)://host/BUCKET[/PREFIX]"))?;
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
-    anyhow::ensure!(
-        !host.is_empty() && !bucket.is_empty(),
-        "S3 URL {url:?}: expected http(s)://host/BUCKET[/PREFIX]"
-    );
-    let prefix = match prefix.trim_end_matches('/') {
-        "" => String::new(),
-        prefix => format!("{prefix}/"),
-    };
-    Ok(runnel_config::S3Section {
-        endpoint: format!("{scheme}://{host}"),
-        bucket: bucket.to_owned(),
-        region: std::env::var("AWS_REGION").unwrap_or_default(),
-        prefix,
-        access_key: String::new(),
-        secret_key: String::new(),
-    })
 }

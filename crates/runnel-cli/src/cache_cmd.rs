@@ -8,7 +8,6 @@
 //! Wiring and printing only: the stores are `runnel_cache::DiskStore` and `S3Store`.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use runnel_cache::{DiskStore, DiskStoreConfig, Entry, EntryId, EntryInfo, PruneRules, S3Store};
@@ -91,19 +90,19 @@ enum Location {
 
 fn location(args: &CacheDirArgs) -> Result<Location> {
     if let Some(url) = &args.s3 {
-        return Ok(Location::S3(crate::cache::s3_section(url)?));
+        return Ok(Location::S3(crate::common::s3_section(url)?));
     }
     if let Some(dir) = &args.dir {
         return Ok(Location::Dir(dir.clone()));
     }
     if let Some(path) = &args.config {
-        let config = crate::daemon::load_config(path)?;
+        let config = crate::common::load_config(path)?;
         return Ok(match config.cache.s3 {
             Some(s3) => Location::S3(s3),
             None => Location::Dir(runnel_assembly::grants::config_dir(&config)),
         });
     }
-    Ok(Location::Dir(crate::cache::default_dir()))
+    Ok(Location::Dir(crate::common::default_cache_dir()))
 }
 
 /// The cache, or `None` when a directory holds no cache yet (nothing is created just to
@@ -286,42 +285,14 @@ fn human_size(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-/// `--older-than`: a number with a unit `s`, `m`, `h`, `d` or `w` (`7d`, `36h`).
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?} needs a unit: s, m, h, d or w (e.g. 7d)"))?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number with a unit (e.g. 7d)"))?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?} in {text:?}: use s, m, h, d or w"
-            ));
-        }
-    };
-    Ok(Duration::from_secs(number.saturating_mul(seconds)))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{human_size, parse_duration};
-    use std::time::Duration;
+    use super::human_size;
 
+    // The durations `--older-than` takes are `runnel_config::DurationGrammar::AGE`'s, tested
+    // with the grammar.
     #[test]
-    fn durations_sizes_and_times() {
-        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert!(parse_duration("7").is_err());
-        assert!(parse_duration("7y").is_err());
+    fn sizes_and_times() {
         assert_eq!(human_size(17), "17 B");
         assert_eq!(human_size(1536), "1.5 KiB");
         assert_eq!(runnel_cache::rfc3339_seconds(0), "1970-01-01T00:00:00Z");

@@ -8,59 +8,25 @@
 //! Wiring only: the server is `runnel_assembly::grants::start_standalone`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Args;
 use runnel_assembly::grants::{CacheSettings, DEFAULT_SIZE_LIMIT, SharedSecret};
 use runnel_config::Config;
 use tokio_util::sync::CancellationToken;
 
 use crate::Outcome;
+use crate::args::CacheServerArgs;
 
 /// How long requests in flight may take to finish after SIGTERM.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-#[derive(Args)]
-pub(crate) struct CacheServerArgs {
-    /// Config file whose `cache:` section gives what the flags leave out.
-    #[arg(short = 'c', long = "config", value_name = "FILE")]
-    pub(crate) config: Option<PathBuf>,
-    /// The address to listen on [default: 0.0.0.0, every interface].
-    #[arg(long, value_name = "ADDR")]
-    addr: Option<IpAddr>,
-    /// The port [default: `cache.port`, else a free one, printed at start].
-    #[arg(long, value_name = "PORT")]
-    port: Option<u16>,
-    /// Where entries are kept [default: `cache.dir`, else ~/.cache/actcache]; with S3 only
-    /// uploads in progress.
-    #[arg(long, value_name = "DIR")]
-    dir: Option<PathBuf>,
-    /// Keep entries in an S3-compatible bucket, `http(s)://host[:port]/BUCKET[/PREFIX]` (keys
-    /// from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) [default: `cache.s3`].
-    #[arg(long, value_name = "URL")]
-    s3: Option<String>,
-    /// The most the cache keeps (`500M`, `10G`); least recently used entries go first; with
-    /// S3 the largest entry [default: `cache.size_limit`, else 10G].
-    #[arg(long, value_name = "SIZE", value_parser = runnel_config::parse_size)]
-    size_limit: Option<u64>,
-    /// The file holding the secret shared with the runners [default:
-    /// `cache.shared_secret(_file)`].
-    #[arg(long, value_name = "FILE")]
-    secret_file: Option<PathBuf>,
-    /// Check no tokens: any client that reaches the port reads and overwrites the entries of
-    /// every repository. Only for runners that cannot mint tokens (no shared secret).
-    #[arg(long, conflicts_with = "secret_file")]
-    no_auth: bool,
-}
-
 pub(crate) fn run(args: &CacheServerArgs) -> Result<Outcome> {
     let config = match &args.config {
-        Some(path) => crate::daemon::load_config(path)?,
+        Some(path) => crate::common::load_config(path)?,
         None => Config::default(),
     };
-    crate::daemon::init_logging(&config.log.level);
+    crate::common::init_logging(&config.log.level);
     let settings = settings(args, &config)?;
     let listen = SocketAddr::new(
         args.addr.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
@@ -113,7 +79,7 @@ pub(crate) fn run(args: &CacheServerArgs) -> Result<Outcome> {
 /// The store and secret: flags first, then the config's `cache:` section.
 fn settings(args: &CacheServerArgs, config: &Config) -> Result<CacheSettings> {
     let s3 = match &args.s3 {
-        Some(url) => Some(crate::cache::s3_section(url)?),
+        Some(url) => Some(crate::common::s3_section(url)?),
         None => config.cache.s3.clone(),
     };
     let shared_secret = match &args.secret_file {

@@ -2,7 +2,6 @@
 //! (`runnel_assembly`: backends, cache service, leftovers of dead runners removed) and runs
 //! `runnel_daemon::run_daemon` until SIGTERM/SIGINT or, with `--once`, one job.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -13,11 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Outcome;
 use crate::args::DaemonArgs;
-
-/// The version declared to Gitea.
-pub(crate) fn version() -> String {
-    format!("runnel-{}", env!("CARGO_PKG_VERSION"))
-}
+use crate::common::{init_logging, load_config, version};
 
 pub(crate) fn run(args: &DaemonArgs) -> Result<Outcome> {
     let config = match &args.config {
@@ -45,31 +40,4 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<Outcome> {
         runnel_daemon::run_daemon(options, assembly, shutdown).await?;
         Ok(Outcome::Success)
     })
-}
-
-/// Reads a config file; unknown keys are logged as warnings once logging is up.
-pub(crate) fn load_config(path: &Path) -> Result<Config> {
-    let loaded = Config::load(path)?;
-    for warning in &loaded.warnings {
-        eprintln!("runnel: warning: {warning}");
-    }
-    Ok(loaded.config)
-}
-
-/// Logs to stderr at `log.level`; `RUST_LOG` overrides it. Colours only on a terminal (not
-/// in the journal or a log file) and never with `NO_COLOR`.
-pub(crate) fn init_logging(level: &str) {
-    use std::io::IsTerminal;
-    let level = match level {
-        "warning" => "warn",
-        "fatal" | "panic" => "error",
-        other => other,
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .try_init();
 }

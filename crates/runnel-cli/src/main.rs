@@ -9,6 +9,7 @@ mod bench;
 mod cache;
 mod cache_cmd;
 mod cache_server;
+mod common;
 mod daemon;
 mod discover;
 mod doctor;

@@ -62,8 +62,8 @@ pub(crate) fn event_from_args(name: &str, args: &EventArgs) -> Result<Event> {
     if let Some(sha) = args.sha.clone().or_else(discover::head_sha) {
         event.sha = sha;
     }
-    event.inputs = match crate::run::default_file(args.input_file.as_deref(), ".input") {
-        Some(path) => crate::run::read_key_values(&path)?,
+    event.inputs = match crate::common::default_file(args.input_file.as_deref(), ".input") {
+        Some(path) => crate::common::read_key_values(&path)?,
         None => Vec::new(),
     };
     for (name, value) in &args.inputs {

@@ -13,7 +13,7 @@ use runnel_daemon::RegisterOptions;
 
 use crate::Outcome;
 use crate::args::RegisterArgs;
-use crate::daemon::{init_logging, load_config};
+use crate::common::{init_logging, load_config, version};
 
 pub(crate) fn run(args: &RegisterArgs) -> Result<Outcome> {
     let config = match &args.config {
@@ -79,7 +79,7 @@ pub(crate) fn run(args: &RegisterArgs) -> Result<Outcome> {
         runner_file: config.runner.file.clone(),
         insecure: config.runner.insecure,
         transport: config.runner.transport,
-        version: crate::daemon::version(),
+        version: version(),
         ping_timeout: Duration::from_secs(30),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

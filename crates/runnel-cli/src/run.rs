@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Outcome;
 use crate::args::RunArgs;
+use crate::common::{default_file, read_key_values};
 use crate::discover;
 use crate::exec::ExecSettings;
 use crate::plan;
@@ -279,29 +280,6 @@ fn key_values_with_file(
         }
     }
     Ok(values)
-}
-
-/// The file a flag names, else act's default file in the working directory when it exists.
-pub(crate) fn default_file(given: Option<&Path>, default: &str) -> Option<std::path::PathBuf> {
-    match given {
-        Some(path) => Some(path.to_path_buf()),
-        None => Some(std::path::PathBuf::from(default)).filter(|path| path.is_file()),
-    }
-}
-
-/// `K=V` lines (dotenv style: an `export ` prefix and quotes around the value are dropped);
-/// blank lines and `#` comments are skipped.
-pub(crate) fn read_key_values(path: &Path) -> Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
-    let mut pairs = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        match runnel_config::parse_env_line(line) {
-            runnel_config::EnvLine::Blank => {}
-            runnel_config::EnvLine::Pair(key, value) if !key.is_empty() => pairs.push((key, value)),
-            _ => bail!("{}:{}: expected KEY=VALUE", path.display(), index + 1),
-        }
-    }
-    Ok(pairs)
 }
 
 /// The flags mapped onto `config.yaml`'s keys, so that a local run is assembled as the daemon

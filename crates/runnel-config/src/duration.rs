@@ -1,25 +1,86 @@
-//! Durations written as the peer's config writes them (Go's `time.ParseDuration`): `3h`, `5s`,
-//! `1h30m`, `1.5s`, `500ms`, `0s`, `0`; a bare integer counts as nanoseconds as in Go's YAML
-//! decoding of a `time.Duration`.
+//! Durations in one grammar, Go's `time.ParseDuration` (as the peer's config writes them):
+//! `3h`, `5s`, `1h30m`, `1.5s`, `500ms`, `0s`, `0`; with named extensions where a reader needs
+//! more ([`DurationGrammar`]): config.yaml reads a bare integer as nanoseconds, as Go's YAML
+//! decoding of a `time.Duration` does; command-line ages (`--older-than 7d`) add days and
+//! weeks.
 //!
-//! Owns: parsing and printing them. Must not: know config keys.
+//! Owns: parsing and printing them. Must not: know config keys or flags.
 
 use std::time::Duration;
 
-/// Parses `text`; `Err` holds why it is not a duration.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+/// Which extensions of Go's grammar a reader accepts. Go's own units are always read: `ns`,
+/// `us` (`µs`), `ms`, `s`, `m`, `h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationGrammar {
+    /// A number without a unit counts as nanoseconds (Go's YAML decoding); otherwise only `0`
+    /// may go without one.
+    pub bare_nanoseconds: bool,
+    /// `d` (24 h) and `w` (7 d) units.
+    pub days_and_weeks: bool,
+}
+
+impl DurationGrammar {
+    /// `config.yaml` (and the peer's): Go's grammar, a bare integer as nanoseconds.
+    pub const CONFIG: DurationGrammar = DurationGrammar {
+        bare_nanoseconds: true,
+        days_and_weeks: false,
+    };
+    /// How old something is, on the command line (`runnel cache prune --older-than 7d`): Go's
+    /// grammar with days and weeks; a number needs its unit.
+    pub const AGE: DurationGrammar = DurationGrammar {
+        bare_nanoseconds: false,
+        days_and_weeks: true,
+    };
+}
+
+/// Why a text is not a duration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("empty duration")]
+    Empty,
+    #[error("negative duration `{text}`")]
+    Negative { text: String },
+    #[error("invalid duration `{text}`: expected a number")]
+    NotANumber { text: String },
+    #[error("invalid duration `{text}`: missing unit")]
+    MissingUnit { text: String },
+    #[error("invalid duration `{text}`: unknown unit `{unit}` (use {known})")]
+    UnknownUnit {
+        text: String,
+        unit: String,
+        /// The units the grammar knows, as a phrase (`ns, us, ms, s, m or h`).
+        known: &'static str,
+    },
+    #[error("duration `{text}` is out of range")]
+    OutOfRange { text: String },
+}
+
+/// Parses `text` as `config.yaml` reads durations ([`DurationGrammar::CONFIG`]).
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    parse_duration_with(text, DurationGrammar::CONFIG)
+}
+
+/// Parses `text` in Go's grammar with `grammar`'s extensions.
+pub fn parse_duration_with(
+    text: &str,
+    grammar: DurationGrammar,
+) -> Result<Duration, DurationError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("empty duration".to_owned());
+        return Err(DurationError::Empty);
     }
     if text.starts_with('-') {
-        return Err(format!("negative duration `{text}`"));
+        return Err(DurationError::Negative {
+            text: text.to_owned(),
+        });
     }
     let body = text.strip_prefix('+').unwrap_or(text);
     if body == "0" {
         return Ok(Duration::ZERO);
     }
-    if let Ok(nanos) = body.parse::<u64>() {
+    if grammar.bare_nanoseconds
+        && let Ok(nanos) = body.parse::<u64>()
+    {
         return Ok(Duration::from_nanos(nanos));
     }
     let mut total = 0f64;
@@ -29,31 +90,45 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
         let (number, after) = rest.split_at(number_len);
-        let value: f64 = number
-            .parse()
-            .map_err(|_| format!("invalid duration `{text}`: expected a number"))?;
+        let value: f64 = number.parse().map_err(|_| DurationError::NotANumber {
+            text: text.to_owned(),
+        })?;
         let unit_len = after
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(after.len());
         let (unit, next) = after.split_at(unit_len);
-        let seconds = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "" => return Err(format!("invalid duration `{text}`: missing unit")),
-            other => {
-                return Err(format!(
-                    "invalid duration `{text}`: unknown unit `{other}` (use ns, us, ms, s, m or h)"
-                ));
+        let seconds = match (unit, grammar.days_and_weeks) {
+            ("ns", _) => 1e-9,
+            ("us" | "µs" | "μs", _) => 1e-6,
+            ("ms", _) => 1e-3,
+            ("s", _) => 1.0,
+            ("m", _) => 60.0,
+            ("h", _) => 3600.0,
+            ("d", true) => 86_400.0,
+            ("w", true) => 7.0 * 86_400.0,
+            ("", _) => {
+                return Err(DurationError::MissingUnit {
+                    text: text.to_owned(),
+                });
+            }
+            (other, days_and_weeks) => {
+                return Err(DurationError::UnknownUnit {
+                    text: text.to_owned(),
+                    unit: other.to_owned(),
+                    known: if days_and_weeks {
+                        "ns, us, ms, s, m, h, d or w"
+                    } else {
+                        "ns, us, ms, s, m or h"
+                    },
+                });
             }
         };
         total += value * seconds;
         rest = next;
     }
-    Duration::try_from_secs_f64(total).map_err(|_| format!("duration `{text}` is out of range"))
+    Duration::try_from_secs_f64(total).map_err(|_| DurationError::OutOfRange {
+        text: text.to_owned(),
+    })
 }
 
 /// Prints a duration the way `parse_duration` reads it back (`3h`, `1m30s`, `500ms`, `0s`).

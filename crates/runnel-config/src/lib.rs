@@ -16,7 +16,9 @@ pub use config::{
     EnvLine, HostSection, Loaded, LogSection, MetricsSection, Problem, RunnerSection, S3Section,
     TransportChoice, parse_env_file, parse_env_line,
 };
-pub use duration::{format_duration, parse_duration};
+pub use duration::{
+    DurationError, DurationGrammar, format_duration, parse_duration, parse_duration_with,
+};
 pub use labels::{DEFAULT_LABELS, Label, LabelError, LabelKind, parse_labels, resolve_labels};
 pub use size::parse_size;
 

@@ -7,11 +7,12 @@
 //! (`runnel-config`) or speak the wire protocol itself (`runnel-protocol`).
 //!
 //! Entry points: [`register`] and [`run_daemon`] (with [`cancel_on_signals`] for SIGTERM and
-//! SIGINT). The caller hands in the runner's [`runnel_assembly::Assembly`] (its backends, cache
+//! SIGINT), and [`doctor::doctor`], the checks of a runner's setup. The caller hands in the runner's [`runnel_assembly::Assembly`] (its backends, cache
 //! service and base options), made from the same config.
 
 mod context;
 mod daemon;
+pub mod doctor;
 mod metrics;
 mod notify;
 mod register;

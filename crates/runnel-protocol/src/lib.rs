@@ -11,6 +11,8 @@ mod error;
 mod grpc;
 pub mod proto;
 pub mod runner_file;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod tls;
 
 pub use client::{

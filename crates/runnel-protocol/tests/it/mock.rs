@@ -1,101 +1,29 @@
 //! Retries, error classification and gzip against a scripted HTTP/1.1 server (fast: no Gitea).
-//! Each accepted connection gets the next scripted answer and is closed.
+//! Each request gets the next scripted answer (`runnel_protocol::testing`) and its connection
+//! is closed.
 
 use std::io::Write as _;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prost::Message as _;
 use runnel_protocol::proto::{ping, runner};
+use runnel_protocol::testing::{Answer, MockServer, serve_script};
 use runnel_protocol::{Cause, Client, ClientConfig, Code, Identity, RetryPolicy, Transport};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-struct Answer {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: Vec<u8>,
-}
 
 fn json_error(status: u16, code: &str, message: &str) -> Answer {
-    Answer {
-        status,
-        headers: vec![("Content-Type", "application/json".to_owned())],
-        body: serde_json::json!({"code": code, "message": message})
-            .to_string()
-            .into_bytes(),
-    }
+    Answer::json_error(status, code, message)
 }
 
 fn proto(message: &impl prost::Message) -> Answer {
-    Answer {
-        status: 200,
-        headers: vec![("Content-Type", "application/proto".to_owned())],
-        body: message.encode_to_vec(),
-    }
+    Answer::proto(message)
 }
 
-/// Serves `answers` in order; returns the base URL and the request heads seen.
-async fn serve(answers: Vec<Answer>) -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-        Ok(listener) => listener,
-        Err(e) => panic!("bind: {e}"),
-    };
-    let url = match listener.local_addr() {
-        Ok(addr) => format!("http://{addr}"),
-        Err(e) => panic!("local_addr: {e}"),
-    };
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    tokio::spawn(async move {
-        for answer in answers {
-            let Ok((mut socket, _)) = listener.accept().await else {
-                return;
-            };
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            // Read the head, then as many body bytes as Content-Length says.
-            loop {
-                let Ok(n) = socket.read(&mut buf).await else {
-                    return;
-                };
-                if n == 0 {
-                    return;
-                }
-                request.extend_from_slice(buf.get(..n).unwrap_or_default());
-                let text = String::from_utf8_lossy(&request).into_owned();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let length = text
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length: ")
-                                .map(str::to_owned)
-                        })
-                        .and_then(|v| v.trim().parse::<usize>().ok())
-                        .unwrap_or(0);
-                    if request.len() >= end + 4 + length {
-                        if let Ok(mut seen) = record.lock() {
-                            seen.push(text.get(..end).unwrap_or_default().to_owned());
-                        }
-                        break;
-                    }
-                }
-            }
-            let mut head = format!(
-                "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
-                answer.status,
-                answer.body.len()
-            );
-            for (name, value) in &answer.headers {
-                head.push_str(&format!("{name}: {value}\r\n"));
-            }
-            head.push_str("\r\n");
-            let _ = socket.write_all(head.as_bytes()).await;
-            let _ = socket.write_all(&answer.body).await;
-            let _ = socket.shutdown().await;
-        }
-    });
-    (url, seen)
+/// Serves `answers` in order; returns the base URL and the server (for the request heads).
+async fn serve(answers: Vec<Answer>) -> (String, MockServer) {
+    match serve_script(answers).await {
+        Ok(server) => (server.url.clone(), server),
+        Err(e) => panic!("{e}"),
+    }
 }
 
 fn fast_client(url: &str) -> Client {
@@ -134,7 +62,7 @@ async fn a_restarting_server_is_retried_until_it_answers() {
         Ok(response) => assert_eq!(response.ack_index, 7),
         Err(e) => panic!("{}", crate::chain(&e)),
     }
-    let heads = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    let heads = seen.heads();
     assert_eq!(heads.len(), 3);
     let first = heads
         .first()
@@ -208,7 +136,7 @@ async fn permanent_errors_are_classified_and_not_retried() {
                 assert_eq!(error.attempts, 1);
             }
         }
-        assert_eq!(seen.lock().map(|s| s.len()).unwrap_or_default(), 1);
+        assert_eq!(seen.heads().len(), 1);
     }
 }
 
@@ -226,7 +154,7 @@ async fn fetch_is_not_repeated_once_it_may_have_reached_the_server() {
             assert_eq!(error.attempts, 1);
         }
     }
-    assert_eq!(seen.lock().map(|s| s.len()).unwrap_or_default(), 1);
+    assert_eq!(seen.heads().len(), 1);
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Two Docker checks of `runnel doctor` that look past the engine's API:
+//! Two Docker checks of `runnel doctor` that look past the engine's version call:
 //! - `docker group`: the packaged service's user (`runnel`) may use the Docker socket. The .deb
 //!   cannot know at install time whether Docker labels will be used (they arrive with
 //!   `runnel register`, after the install), so this is where an operator learns it.
@@ -9,8 +9,9 @@
 //!   connects with whatever the image has (bash, nc, curl or node).
 //!
 //! Owns: those two findings. Must not: pull images, create networks, or leave a container
-//! behind (`docker run --rm`). Uses the `docker` command line: an operator's machine with
-//! Docker labels has it; without it the check is skipped with a note.
+//! behind (the probe container is removed whatever happened). Talks to Docker through the
+//! engine's API (bollard), as the backend does; the group check asks the system's user
+//! database (`getent`, `id`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
@@ -18,9 +19,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use futures_util::StreamExt as _;
 use runnel_config::Config;
 
-use super::{Finding, Verdict};
+use super::{CALL_LIMIT, Finding, Verdict};
 
 /// The network job containers join (`runnel_backends::docker`'s shared network).
 const JOB_NETWORK: &str = "runnel-jobs";
@@ -100,25 +107,9 @@ enum Target {
 }
 
 /// The `cache reach` finding. `image` is the first Docker label's image.
-pub(super) fn cache_reach(config: &Config, image: &str, docker_host: Option<&str>) -> Finding {
+pub(super) async fn cache_reach(docker: &Docker, config: &Config, image: &str) -> Finding {
     const CHECK: &str = "cache reach";
-    let docker = |args: &[&str]| {
-        let mut command = Command::new("docker");
-        if let Some(host) = docker_host {
-            command.env("DOCKER_HOST", host);
-        }
-        command.args(args).stdin(Stdio::null()).output()
-    };
-    let present = match docker(&["image", "inspect", "--format", "ok", image]) {
-        Ok(output) => output.status.success(),
-        Err(error) => {
-            return Finding::skip(
-                CHECK,
-                format!("not checked: the docker command line does not run ({error})"),
-            );
-        }
-    };
-    if !present {
+    if docker.inspect_image(image).await.is_err() {
         return Finding::skip(
             CHECK,
             format!("not checked: {image} is not present to start a test container from"),
@@ -126,9 +117,9 @@ pub(super) fn cache_reach(config: &Config, image: &str, docker_host: Option<&str
     }
     // The shared job network exists once a Docker job ran; before, Docker's `bridge` stands
     // in (same path through the host's firewall).
-    let network = match docker(&["network", "inspect", "--format", "ok", JOB_NETWORK]) {
-        Ok(output) if output.status.success() => JOB_NETWORK,
-        _ => "bridge",
+    let network = match docker.inspect_network(JOB_NETWORK, None).await {
+        Ok(_) => JOB_NETWORK,
+        Err(_) => "bridge",
     };
     let target = if !config.cache.external_server.trim().is_empty() {
         match external_target(config.cache.external_server.trim()) {
@@ -155,20 +146,7 @@ pub(super) fn cache_reach(config: &Config, image: &str, docker_host: Option<&str
             },
         }
     } else {
-        let gateway = docker(&[
-            "network",
-            "inspect",
-            "--format",
-            "{{range .IPAM.Config}}{{.Gateway}} {{end}}",
-            network,
-        ])
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .split_whitespace()
-                .find_map(|g| g.parse::<Ipv4Addr>().ok())
-        });
-        match gateway {
+        match gateway(docker, network).await {
             Some(ip) => Target::Listen {
                 ip: IpAddr::V4(ip),
                 port: config.cache.port,
@@ -212,41 +190,13 @@ pub(super) fn cache_reach(config: &Config, image: &str, docker_host: Option<&str
         }
         Target::External { host, port } => (host.clone(), *port, false),
     };
-    let seconds = CONNECT_SECONDS.to_string();
-    let port_text = port.to_string();
-    let name = format!("runnel-doctor-{}", std::process::id());
-    let ran = docker(&[
-        "run",
-        "--rm",
-        "--name",
-        &name,
-        "--network",
-        network,
-        "--entrypoint",
-        "sh",
-        image,
-        "-c",
-        PROBE,
-        "probe",
-        &host,
-        &port_text,
-        &seconds,
-    ]);
-    let code = match ran {
-        Ok(output) => {
-            if output.status.code() == Some(125) || output.status.code() == Some(127) {
-                return Finding::skip(
-                    CHECK,
-                    format!(
-                        "not checked: a container of {image} did not start: {}",
-                        String::from_utf8_lossy(&output.stderr).trim()
-                    ),
-                );
-            }
-            output.status.code()
-        }
-        Err(error) => {
-            return Finding::skip(CHECK, format!("not checked: docker run: {error}"));
+    let code = match probe(docker, image, network, &host, port).await {
+        Ok(code) => code,
+        Err(reason) => {
+            return Finding::skip(
+                CHECK,
+                format!("not checked: a container of {image} did not start: {reason}"),
+            );
         }
     };
     let reached = accepted.load(Ordering::SeqCst) || (!listening && code == Some(0));
@@ -281,6 +231,92 @@ pub(super) fn cache_reach(config: &Config, image: &str, docker_host: Option<&str
         ),
         fix,
     )
+}
+
+/// The first IPv4 gateway of `network`.
+async fn gateway(docker: &Docker, network: &str) -> Option<Ipv4Addr> {
+    let inspect = docker.inspect_network(network, None).await.ok()?;
+    inspect
+        .ipam?
+        .config?
+        .iter()
+        .filter_map(|config| config.gateway.as_deref())
+        .find_map(|gateway| gateway.parse::<Ipv4Addr>().ok())
+}
+
+/// Runs [`PROBE`] in a throwaway container of `image` on `network` against `host:port`, as
+/// `docker run --rm` would; returns its exit code (`None`: it did not end in time), or why it
+/// did not start. The container is removed whatever happened.
+async fn probe(
+    docker: &Docker,
+    image: &str,
+    network: &str,
+    host: &str,
+    port: u16,
+) -> Result<Option<i64>, String> {
+    let name = format!("runnel-doctor-{}", std::process::id());
+    let command = vec![
+        "-c".to_owned(),
+        PROBE.to_owned(),
+        "probe".to_owned(),
+        host.to_owned(),
+        port.to_string(),
+        CONNECT_SECONDS.to_string(),
+    ];
+    let body = ContainerCreateBody {
+        image: Some(image.to_owned()),
+        entrypoint: Some(vec!["sh".to_owned()]),
+        cmd: Some(command),
+        host_config: Some(HostConfig {
+            network_mode: Some(network.to_owned()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::new().name(&name).build();
+    let id = docker
+        .create_container(Some(options), body)
+        .await
+        .map_err(|error| error.to_string())?
+        .id;
+    let result = start_and_wait(docker, &id).await;
+    let remove = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
+    let _ = docker.remove_container(&id, Some(remove)).await;
+    result
+}
+
+async fn start_and_wait(docker: &Docker, id: &str) -> Result<Option<i64>, String> {
+    docker
+        .start_container(id, None)
+        .await
+        .map_err(|error| error.to_string())?;
+    let mut wait = docker.wait_container(id, None);
+    let code = match tokio::time::timeout(CALL_LIMIT, wait.next()).await {
+        Ok(Some(Ok(response))) => Some(response.status_code),
+        // bollard reports a non-zero exit of `wait` as an error carrying the code.
+        Ok(Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. }))) => Some(code),
+        Ok(Some(Err(error))) => return Err(error.to_string()),
+        Ok(None) | Err(_) => None,
+    };
+    // What `docker run` says for 125 and 127: the shell itself did not run.
+    if matches!(code, Some(125 | 127)) {
+        return Err(stderr_of(docker, id).await);
+    }
+    Ok(code)
+}
+
+/// What the container wrote to stderr, trimmed.
+async fn stderr_of(docker: &Docker, id: &str) -> String {
+    let options = LogsOptionsBuilder::new().stderr(true).build();
+    let mut logs = docker.logs(id, Some(options));
+    let mut text = String::new();
+    while let Some(Ok(chunk)) = logs.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+    }
+    text.trim().to_owned()
 }
 
 /// Host and port of an `http(s)://host[:port]/...` URL.
