@@ -45,17 +45,7 @@ pub(crate) fn init_logging(level: &str) {
 /// `runnel run`'s cache directory: `$XDG_CACHE_HOME/runnel/cache`, else
 /// `~/.cache/runnel/cache`.
 pub(crate) fn default_cache_dir() -> PathBuf {
-    std::env::var_os("XDG_CACHE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|v| !v.is_empty())
-                .map(|home| PathBuf::from(home).join(".cache"))
-        })
-        .unwrap_or_else(std::env::temp_dir)
-        .join("runnel")
-        .join("cache")
+    runnel_engine::cache_home().join("cache")
 }
 
 /// `http(s)://host[:port]/BUCKET[/PREFIX]` as `cache.s3` would say it.

@@ -38,9 +38,22 @@ pub use contexts::StrategyInfo;
 pub use driver::{RunError, run_job, run_workflow};
 pub use grants::{GrantRequest, JobGrant, RunnerGrants};
 pub use job::JobRequest;
-pub use options::{JobOutcome, RunOptions, RunnerInfo, ServerUrls, StepSummary, WorkflowResult};
+pub use options::{
+    JobOutcome, RunOptions, RunnerInfo, ServerUrls, StepSummary, WorkflowResult, cache_home,
+};
 pub use runnel_plan::JobResult;
 pub use sink::{
     Annotation, AnnotationLevel, JobRef, LogEvent, LogRecord, LogSink, MemorySink, RunnerLevel,
     StepRef, StepStatus, Stream,
 };
+
+/// `error` and its causes, `: `-joined.
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(&format!(": {inner}"));
+        cause = inner.source();
+    }
+    text
+}

@@ -157,10 +157,10 @@ impl RunOptions {
     }
 }
 
-/// `$XDG_CACHE_HOME/runnel/actions`, else `~/.cache/runnel/actions`, else under the temp
-/// directory.
-fn default_actions_cache() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
+/// Where runnel keeps what it caches for a local user: `$XDG_CACHE_HOME/runnel`, else
+/// `~/.cache/runnel`, else `runnel` under the temp directory.
+pub fn cache_home() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .or_else(|| {
@@ -168,8 +168,13 @@ fn default_actions_cache() -> PathBuf {
                 .filter(|v| !v.is_empty())
                 .map(|home| PathBuf::from(home).join(".cache"))
         })
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("runnel").join("actions")
+        .unwrap_or_else(std::env::temp_dir)
+        .join("runnel")
+}
+
+/// `actions` under [`cache_home`].
+fn default_actions_cache() -> PathBuf {
+    cache_home().join("actions")
 }
 
 /// How one step ended, for summaries.

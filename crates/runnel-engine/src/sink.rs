@@ -179,3 +179,13 @@ impl LogSink for MemorySink {
         }
     }
 }
+
+/// Sends a job-level record (no step) to `sink`.
+pub(crate) fn emit(sink: &dyn LogSink, job: &JobRef, event: LogEvent) {
+    sink.record(LogRecord {
+        job: job.clone(),
+        step: None,
+        time: std::time::SystemTime::now(),
+        event,
+    });
+}

@@ -16,7 +16,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use runnel_expr::{EvalContext, Host, Object, Value};
 use runnel_plan::{
@@ -31,7 +31,7 @@ use crate::call_frame::CallFrame;
 use crate::contexts::StrategyInfo;
 use crate::job::{self, JobRequest, find_job};
 use crate::options::{JobOutcome, RunOptions, WorkflowResult};
-use crate::sink::{JobRef, LogEvent, LogRecord, LogSink, RunnerLevel};
+use crate::sink::{JobRef, LogEvent, LogSink, RunnerLevel, emit};
 
 /// Why a run could not start at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -702,13 +702,4 @@ fn job_ref(job_id: &str, name: &str, key: &str) -> JobRef {
         name: name.to_owned(),
         key: key.to_owned(),
     }
-}
-
-fn emit(sink: &dyn LogSink, job: &JobRef, event: LogEvent) {
-    sink.record(LogRecord {
-        job: job.clone(),
-        step: None,
-        time: SystemTime::now(),
-        event,
-    });
 }

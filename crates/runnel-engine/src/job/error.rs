@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use crate::actions::ActionSourceError;
 use crate::backend::BackendError;
 use crate::shell::ShellError;
+use crate::with_causes;
 
 pub(crate) use super::expr::ExprError;
 
@@ -140,17 +141,6 @@ fn nor(fallbacks: &[String]) -> String {
     } else {
         format!(" (nor {})", fallbacks.join(", "))
     }
-}
-
-/// `error` and its causes, `: `-joined.
-pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(&format!(": {inner}"));
-        cause = inner.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@
 mod resolve;
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 use runnel_expr::{EvalContext, EvalError, Host, Object, Value};
 use runnel_workflow::{
@@ -26,7 +25,8 @@ use crate::contexts;
 use crate::job::JobRequest;
 use crate::options::{JobOutcome, RunOptions};
 use crate::output::Masker;
-use crate::sink::{JobRef, LogEvent, LogRecord, LogSink, RunnerLevel};
+use crate::sink::{JobRef, LogEvent, LogRecord, LogSink, RunnerLevel, emit};
+use crate::with_causes;
 
 /// Why a call job could not run the workflow it calls. The text is the job's log line.
 #[derive(Debug, thiserror::Error)]
@@ -470,17 +470,6 @@ fn diagnostic_text(diagnostic: &runnel_workflow::Diagnostic) -> String {
     text
 }
 
-/// An error with its causes, `: `-joined.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(&format!(": {inner}"));
-        cause = inner.source();
-    }
-    text
-}
-
 /// Names the records of a called workflow's jobs after the call job: `Caller / Inner`, as
 /// GitHub lists them (their keys, `caller/inner`, are made so by the driver).
 pub(crate) struct PrefixSink<'a> {
@@ -506,15 +495,6 @@ impl LogSink for PrefixSink<'_> {
         record.job.name = format!("{} / {}", self.name, record.job.name);
         self.inner.record(record);
     }
-}
-
-fn emit(sink: &dyn LogSink, job: &JobRef, event: LogEvent) {
-    sink.record(LogRecord {
-        job: job.clone(),
-        step: None,
-        time: SystemTime::now(),
-        event,
-    });
 }
 
 #[cfg(test)]
