@@ -154,6 +154,14 @@ impl Patience {
     }
 }
 
+/// The Docker backend the daemon would make from `config`, connected once with no cleanup and
+/// no retry (`runnel doctor`'s check); the error keeps its cause.
+pub async fn connect_as_daemon(
+    config: &Config,
+) -> Result<DockerBackend, runnel_engine::backend::BackendError> {
+    DockerBackend::connect(docker_config(config, &Purpose::Daemon)).await
+}
+
 /// Connects to the engine; or why not (a refused `container.options` is not retried).
 pub(crate) async fn connect(
     docker_config: DockerBackendConfig,

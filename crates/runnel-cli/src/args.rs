@@ -33,7 +33,7 @@ pub(crate) enum Command {
     Run(Box<RunArgs>),
     /// Run workflows locally as the Gitea runner's `exec` does (its flags; every job in
     /// `--image`, or on this machine with `-i -self-hosted`).
-    Exec(Box<crate::exec::ExecArgs>),
+    Exec(Box<ExecArgs>),
     /// Register this machine as a runner of a Gitea instance (writes the `.runner` file).
     Register(RegisterArgs),
     /// Run as a Gitea runner: take jobs from Gitea and report them back.
@@ -422,4 +422,107 @@ fn key_value(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
         _ => Err(format!("expected K=V, got {s:?}")),
     }
+}
+
+/// The Gitea runner's default `exec` image.
+pub(crate) const DEFAULT_EXEC_IMAGE: &str = "docker.gitea.com/runner-images:ubuntu-latest";
+
+/// `runnel exec`: the Gitea runner's `exec` flags (see `exec.rs` for how they map onto `run`).
+#[derive(Args)]
+pub(crate) struct ExecArgs {
+    /// Event name [default: push; see --detect-event].
+    #[arg(value_name = "EVENT")]
+    pub(crate) event_name: Option<String>,
+    /// Event name (the Gitea runner's flag; the positional EVENT does the same).
+    #[arg(
+        short = 'E',
+        long = "event",
+        value_name = "EVENT",
+        conflicts_with = "event_name"
+    )]
+    pub(crate) event: Option<String>,
+    /// Take the event from the workflow's first trigger when none is given.
+    #[arg(long)]
+    pub(crate) detect_event: bool,
+    /// Workflow file or directory [default: .gitea/workflows, else .github/workflows].
+    #[arg(short = 'W', long = "workflows", value_name = "PATH")]
+    pub(crate) workflows: Option<PathBuf>,
+    /// Work in this directory (the repository) instead of the current one.
+    #[arg(short = 'C', long = "directory", value_name = "DIR")]
+    pub(crate) directory: Option<PathBuf>,
+    /// Run only this job.
+    #[arg(short = 'j', long = "job", value_name = "JOB")]
+    pub(crate) job: Option<String>,
+    #[command(flatten)]
+    pub(crate) event_args: EventArgs,
+    /// A secret (repeatable); `-s NAME` alone reads it from the environment.
+    #[arg(short = 's', long = "secret", value_name = "K=V")]
+    pub(crate) secrets: Vec<String>,
+    /// A variable every step's process starts with (repeatable).
+    #[arg(long = "env", value_name = "K=V")]
+    pub(crate) env: Vec<String>,
+    /// A file of such variables [default: .env, when it exists].
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub(crate) env_file: Option<PathBuf>,
+    /// The image every job runs in; `-self-hosted` runs them on this machine.
+    #[arg(short = 'i', long = "image", value_name = "IMAGE", default_value = DEFAULT_EXEC_IMAGE, allow_hyphen_values = true)]
+    pub(crate) image: String,
+    /// Print the plan and run nothing.
+    #[arg(short = 'n', long = "dryrun")]
+    pub(crate) dryrun: bool,
+    /// List the jobs and run nothing.
+    #[arg(short = 'l', long = "list")]
+    pub(crate) list: bool,
+    /// Run `actions/checkout` of this repository for real instead of using the working tree.
+    #[arg(long)]
+    pub(crate) no_skip_checkout: bool,
+    /// The Docker network job containers join [default: Docker's default bridge].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) network: Option<String>,
+    /// Run job, service and step containers privileged.
+    #[arg(long)]
+    pub(crate) privileged: bool,
+    /// More `docker run` options for every job container.
+    #[arg(long = "container-opts", value_name = "OPTIONS")]
+    pub(crate) container_opts: Option<String>,
+    /// A capability added to job containers (repeatable).
+    #[arg(long = "container-cap-add", value_name = "CAP")]
+    pub(crate) cap_add: Vec<String>,
+    /// A capability dropped from job containers (repeatable).
+    #[arg(long = "container-cap-drop", value_name = "CAP")]
+    pub(crate) cap_drop: Vec<String>,
+    /// The Docker engine (`unix:///path`, `tcp://host:port`); a unix socket is then mounted
+    /// into job containers, as the Gitea runner does. `-`: the engine found, not mounted
+    /// [default: the engine found, not mounted].
+    #[arg(
+        long = "container-daemon-socket",
+        value_name = "URL",
+        allow_hyphen_values = true
+    )]
+    pub(crate) daemon_socket: Option<String>,
+    /// Where the artifact (and cache) server keeps its files.
+    #[arg(long = "artifact-server-path", value_name = "DIR")]
+    pub(crate) artifact_server_path: Option<PathBuf>,
+    /// The address jobs reach the artifact server at.
+    #[arg(long = "artifact-server-addr", value_name = "ADDR")]
+    pub(crate) artifact_server_addr: Option<String>,
+    /// The artifact server's port [default: a free one].
+    #[arg(
+        long = "artifact-server-port",
+        value_name = "PORT",
+        default_value_t = 0
+    )]
+    pub(crate) artifact_server_port: u16,
+    /// Where `owner/repo@ref` actions come from [default: https://github.com].
+    #[arg(long = "default-actions-url", value_name = "URL")]
+    pub(crate) default_actions_url: Option<String>,
+    /// The Gitea instance the run pretends to belong to (`github.server_url`).
+    #[arg(long = "gitea-instance", value_name = "URL")]
+    pub(crate) gitea_instance: Option<String>,
+    /// Not supported (runnel has no shared tool cache yet).
+    #[arg(long = "tool-cache-mode", value_name = "MODE", hide = true)]
+    pub(crate) tool_cache_mode: Option<String>,
+    /// Not supported (runnel prints text).
+    #[arg(long, hide = true)]
+    pub(crate) json: bool,
 }

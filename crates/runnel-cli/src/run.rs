@@ -22,7 +22,6 @@ use crate::Outcome;
 use crate::args::RunArgs;
 use crate::common::{default_file, read_key_values};
 use crate::discover;
-use crate::exec::ExecSettings;
 use crate::plan;
 use crate::terminal::{Colour, JobSummary, TerminalSink, result_style, seconds};
 
@@ -158,6 +157,21 @@ pub(crate) fn execute(args: &RunArgs, exec: Option<&ExecSettings>) -> Result<Out
     } else {
         Outcome::Success
     })
+}
+
+/// What `exec` decides that `run`'s flags cannot say.
+#[derive(Debug, Clone)]
+pub(crate) struct ExecSettings {
+    /// Where every job runs.
+    pub(crate) unmatched: LabelKind,
+    /// `--network`, `--privileged`, `--container-opts`, `--container-cap-*` and
+    /// `--container-daemon-socket` as `container:` keys.
+    pub(crate) network: Option<String>,
+    pub(crate) privileged: bool,
+    pub(crate) options: String,
+    pub(crate) docker_host: Option<String>,
+    /// `github.server_url` and friends.
+    pub(crate) gitea_instance: Option<String>,
 }
 
 /// The first Ctrl-C cancels the run (steps are killed, `always()` steps still run, everything

@@ -18,7 +18,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use runnel_assembly::Purpose;
-use runnel_backends::docker::DockerBackend;
 use runnel_config::{Config, Label, LabelKind};
 use runnel_protocol::runner_file::RunnerFile;
 use runnel_protocol::{Client, ClientConfig, RetryPolicy};
@@ -371,9 +370,8 @@ async fn check_docker(config: &Config, labels: &[Label], findings: &mut Vec<Find
         .clone()
         .or_else(|| std::env::var("DOCKER_HOST").ok())
         .unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned());
-    let backend = match tokio::time::timeout(CALL_LIMIT, DockerBackend::connect(docker_config))
-        .await
-    {
+    let connected = runnel_assembly::docker::connect_as_daemon(config);
+    let backend = match tokio::time::timeout(CALL_LIMIT, connected).await {
         Ok(Ok(backend)) => backend,
         Ok(Err(error)) => {
             findings.push(Finding::bad(
