@@ -5,6 +5,7 @@
 //! Owns: those helpers. Must not: import a subcommand module (they import this), or hold
 //! logic a library could own.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -94,4 +95,34 @@ pub(crate) fn read_key_values(path: &Path) -> Result<Vec<(String, String)>> {
         }
     }
     Ok(pairs)
+}
+
+/// `flag K=V` values over a file of them (`file`, else `default` when it exists); `flag K`
+/// alone takes the value from this environment.
+pub(crate) fn key_values_with_file(
+    given: &[String],
+    file: Option<&Path>,
+    default: &str,
+    flag: &str,
+) -> Result<BTreeMap<String, String>> {
+    let mut values = BTreeMap::new();
+    if let Some(path) = default_file(file, default) {
+        values.extend(read_key_values(&path)?);
+    }
+    for item in given {
+        match item.split_once('=') {
+            Some((name, value)) => {
+                values.insert(name.to_owned(), value.to_owned());
+            }
+            None => {
+                let value = std::env::var(item).with_context(|| {
+                    format!(
+                        "`{flag} {item}`: give `{flag} {item}=VALUE` or set it in the environment"
+                    )
+                })?;
+                values.insert(item.clone(), value);
+            }
+        }
+    }
+    Ok(values)
 }

@@ -14,7 +14,7 @@ use runnel_config::LabelKind;
 
 use crate::Outcome;
 use crate::args::{ExecArgs, RunArgs};
-use crate::run::ExecSettings;
+use crate::local_config::ExecSettings;
 
 pub(crate) fn run(args: ExecArgs) -> Result<Outcome> {
     if args.json {

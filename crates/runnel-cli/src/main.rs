@@ -6,7 +6,6 @@
 
 mod args;
 mod bench;
-mod cache;
 mod cache_cmd;
 mod cache_server;
 mod common;
@@ -16,6 +15,7 @@ mod doctor;
 mod eval;
 mod exec;
 mod generate_config;
+mod local_config;
 mod plan;
 mod register;
 mod run;

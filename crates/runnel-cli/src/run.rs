@@ -14,14 +14,15 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use runnel_assembly::{Assembly, LocalRun, Purpose};
-use runnel_config::{Config, LabelKind};
+use runnel_config::LabelKind;
 use runnel_engine::{JobResult, WorkflowResult};
 use tokio_util::sync::CancellationToken;
 
 use crate::Outcome;
 use crate::args::RunArgs;
-use crate::common::{default_file, read_key_values};
+use crate::common::{default_file, key_values_with_file, read_key_values};
 use crate::discover;
+use crate::local_config::{ExecSettings, config_from_args};
 use crate::plan;
 use crate::terminal::{Colour, JobSummary, TerminalSink, result_style, seconds};
 
@@ -159,21 +160,6 @@ pub(crate) fn execute(args: &RunArgs, exec: Option<&ExecSettings>) -> Result<Out
     })
 }
 
-/// What `exec` decides that `run`'s flags cannot say.
-#[derive(Debug, Clone)]
-pub(crate) struct ExecSettings {
-    /// Where every job runs.
-    pub(crate) unmatched: LabelKind,
-    /// `--network`, `--privileged`, `--container-opts`, `--container-cap-*` and
-    /// `--container-daemon-socket` as `container:` keys.
-    pub(crate) network: Option<String>,
-    pub(crate) privileged: bool,
-    pub(crate) options: String,
-    pub(crate) docker_host: Option<String>,
-    /// `github.server_url` and friends.
-    pub(crate) gitea_instance: Option<String>,
-}
-
 /// The first Ctrl-C cancels the run (steps are killed, `always()` steps still run, everything
 /// is cleaned up); a second one exits at once.
 async fn cancel_on_ctrl_c(cancel: CancellationToken, sink: Arc<TerminalSink>) {
@@ -259,92 +245,6 @@ fn write_summaries(dir: &Path, summaries: &[JobSummary]) -> Result<()> {
 /// `-s NAME=VALUE`, `-s NAME` (value from the environment, as act does) and `--secret-file`.
 fn secrets_from_args(args: &RunArgs) -> Result<BTreeMap<String, String>> {
     key_values_with_file(&args.secrets, args.secret_file.as_deref(), ".secrets", "-s")
-}
-
-/// `--env`/`--env-file`: what every step's process starts with.
-fn env_from_args(args: &RunArgs) -> Result<BTreeMap<String, String>> {
-    key_values_with_file(&args.env, args.env_file.as_deref(), ".env", "--env")
-}
-
-/// `flag K=V` values over a file of them (`file`, else `default` when it exists); `flag K`
-/// alone takes the value from this environment.
-fn key_values_with_file(
-    given: &[String],
-    file: Option<&Path>,
-    default: &str,
-    flag: &str,
-) -> Result<BTreeMap<String, String>> {
-    let mut values = BTreeMap::new();
-    if let Some(path) = default_file(file, default) {
-        values.extend(read_key_values(&path)?);
-    }
-    for item in given {
-        match item.split_once('=') {
-            Some((name, value)) => {
-                values.insert(name.to_owned(), value.to_owned());
-            }
-            None => {
-                let value = std::env::var(item).with_context(|| {
-                    format!(
-                        "`{flag} {item}`: give `{flag} {item}=VALUE` or set it in the environment"
-                    )
-                })?;
-                values.insert(item.clone(), value);
-            }
-        }
-    }
-    Ok(values)
-}
-
-/// The flags mapped onto `config.yaml`'s keys, so that a local run is assembled as the daemon
-/// is: `-P` mappings are labels, `--env` is `runner.envs`, the cache flags are `cache:`, the
-/// image flags `container:` (Docker's default bridge, as `docker run` and act: a local run's
-/// jobs need no isolation from each other, and it starts containers sooner).
-fn config_from_args(args: &RunArgs, exec: Option<&ExecSettings>) -> Result<Config> {
-    let mut config = Config::default();
-    config.runner.labels = labels_from_platforms(&args.platforms)?;
-    config.runner.envs = env_from_args(args)?;
-    crate::cache::apply_flags(args, &mut config.cache)?;
-    let container = &mut config.container;
-    container.network = "bridge".to_owned();
-    container.ca_bundle = args.ca_bundle.clone();
-    container.force_pull = args.pull;
-    container.force_rebuild = args.rebuild;
-    container.docker_timeout = std::time::Duration::ZERO;
-    if let Some(exec) = exec {
-        if let Some(network) = &exec.network {
-            container.network = network.clone();
-        }
-        container.privileged = exec.privileged;
-        container.options = exec.options.clone();
-        if let Some(socket) = &exec.docker_host {
-            container.docker_host = socket.clone();
-            container.docker_host_written = true;
-        }
-    }
-    Ok(config)
-}
-
-/// `-P` mappings as act takes them (`LABEL=IMAGE`, `LABEL=docker://IMAGE`, and
-/// `LABEL=-self-hosted`, also `host`, for this machine), as `config.yaml` labels.
-fn labels_from_platforms(platforms: &[String]) -> Result<Vec<String>> {
-    platforms
-        .iter()
-        .map(|platform| {
-            let Some((label, target)) = platform.split_once('=') else {
-                bail!("-P {platform}: expected LABEL=IMAGE, LABEL=docker://IMAGE or LABEL=-self-hosted");
-            };
-            let label = label.trim();
-            Ok(match target.trim() {
-                "-self-hosted" | "host" => format!("{label}:host"),
-                "" => bail!("-P {platform}: no image after `=`"),
-                image => format!(
-                    "{label}:docker://{}",
-                    image.strip_prefix("docker://").unwrap_or(image)
-                ),
-            })
-        })
-        .collect()
 }
 
 /// Waits until the containers of finished jobs are removed (they go in the background).

@@ -1,0 +1,113 @@
+//! `runnel run`'s and `runnel exec`'s flags as `config.yaml`'s keys, so a local run is
+//! assembled as the daemon is (`runnel_assembly`): `-P` mappings are labels, `--env` is
+//! `runner.envs`, the cache flags are `cache:` (the in-process cache and artifact server, like
+//! act's: `--no-cache-server`, `--cache-server-path/-addr/-port` as act's flags,
+//! `--cache-size-limit`, `--cache-s3`, `--cache-external-server` with `--cache-secret-file`),
+//! the image and container flags `container:`.
+//!
+//! Owns: that mapping. Must not: start anything.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, bail};
+use runnel_config::{CacheSection, Config, LabelKind};
+
+use crate::args::RunArgs;
+use crate::common::{key_values_with_file, s3_section};
+
+/// What `exec` decides that `run`'s flags cannot say.
+#[derive(Debug, Clone)]
+pub(crate) struct ExecSettings {
+    /// Where every job runs.
+    pub(crate) unmatched: LabelKind,
+    /// `--network`, `--privileged`, `--container-opts`, `--container-cap-*` and
+    /// `--container-daemon-socket` as `container:` keys.
+    pub(crate) network: Option<String>,
+    pub(crate) privileged: bool,
+    pub(crate) options: String,
+    pub(crate) docker_host: Option<String>,
+    /// `github.server_url` and friends.
+    pub(crate) gitea_instance: Option<String>,
+}
+
+/// `--env`/`--env-file`: what every step's process starts with.
+pub(crate) fn env_from_args(args: &RunArgs) -> Result<BTreeMap<String, String>> {
+    key_values_with_file(&args.env, args.env_file.as_deref(), ".env", "--env")
+}
+
+/// The flags mapped onto `config.yaml`'s keys, so that a local run is assembled as the daemon
+/// is: `-P` mappings are labels, `--env` is `runner.envs`, the cache flags are `cache:`, the
+/// image flags `container:` (Docker's default bridge, as `docker run` and act: a local run's
+/// jobs need no isolation from each other, and it starts containers sooner).
+pub(crate) fn config_from_args(args: &RunArgs, exec: Option<&ExecSettings>) -> Result<Config> {
+    let mut config = Config::default();
+    config.runner.labels = labels_from_platforms(&args.platforms)?;
+    config.runner.envs = env_from_args(args)?;
+    apply_cache_flags(args, &mut config.cache)?;
+    let container = &mut config.container;
+    container.network = "bridge".to_owned();
+    container.ca_bundle = args.ca_bundle.clone();
+    container.force_pull = args.pull;
+    container.force_rebuild = args.rebuild;
+    container.docker_timeout = std::time::Duration::ZERO;
+    if let Some(exec) = exec {
+        if let Some(network) = &exec.network {
+            container.network = network.clone();
+        }
+        container.privileged = exec.privileged;
+        container.options = exec.options.clone();
+        if let Some(socket) = &exec.docker_host {
+            container.docker_host = socket.clone();
+            container.docker_host_written = true;
+        }
+    }
+    Ok(config)
+}
+
+/// `-P` mappings as act takes them (`LABEL=IMAGE`, `LABEL=docker://IMAGE`, and
+/// `LABEL=-self-hosted`, also `host`, for this machine), as `config.yaml` labels.
+fn labels_from_platforms(platforms: &[String]) -> Result<Vec<String>> {
+    platforms
+        .iter()
+        .map(|platform| {
+            let Some((label, target)) = platform.split_once('=') else {
+                bail!("-P {platform}: expected LABEL=IMAGE, LABEL=docker://IMAGE or LABEL=-self-hosted");
+            };
+            let label = label.trim();
+            Ok(match target.trim() {
+                "-self-hosted" | "host" => format!("{label}:host"),
+                "" => bail!("-P {platform}: no image after `=`"),
+                image => format!(
+                    "{label}:docker://{}",
+                    image.strip_prefix("docker://").unwrap_or(image)
+                ),
+            })
+        })
+        .collect()
+}
+
+/// `runnel run`'s cache flags as `config.yaml`'s `cache:` section (the run's default directory
+/// is its own, not the daemon's `~/.cache/actcache`).
+fn apply_cache_flags(args: &RunArgs, cache: &mut CacheSection) -> Result<()> {
+    cache.enabled = !args.no_cache_server;
+    cache.dir = Some(
+        args.cache_server_path
+            .clone()
+            .unwrap_or_else(crate::common::default_cache_dir),
+    );
+    cache.host = args.cache_server_addr.clone().unwrap_or_default();
+    cache.port = args.cache_server_port;
+    cache.external_server = args.cache_external_server.clone().unwrap_or_default();
+    cache.size_limit = args.cache_size_limit;
+    cache.s3 = args.cache_s3.as_deref().map(s3_section).transpose()?;
+    cache.shared_secret_file = args.cache_secret_file.clone();
+    if cache.enabled && args.cache_external_server.is_some() && args.cache_secret_file.is_none() {
+        // `runnel run` installs no log subscriber: the service's own warning would not show.
+        eprintln!(
+            "runnel: warning: --cache-external-server without --cache-secret-file: jobs get the \
+             URL alone, so that server must run with --no-auth, where any job can read and \
+             overwrite the entries of every repository"
+        );
+    }
+    Ok(())
+}
