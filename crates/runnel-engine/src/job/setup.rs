@@ -52,7 +52,11 @@ fn container_spec(
             .evaluate_string(contexts, &format!("{key}.{name}"), template)
     };
     let mut env = std::collections::BTreeMap::new();
-    env.extend(job_state.expressions.evaluate_map(contexts, &container.env)?);
+    env.extend(
+        job_state
+            .expressions
+            .evaluate_map(contexts, &container.env)?,
+    );
     let ports = container
         .ports
         .iter()
