@@ -2,8 +2,11 @@
 //! flags mapped onto them) turned into the backend's options, the connection (waited for as
 //! `container.docker_timeout` says), and the removal of what dead runners left behind.
 //!
-//! Every act_runner `container:` key is applied ([`docker_config`]): `options` (through the
-//! options allow-list), `privileged` (job, service and step containers privileged, as
+//! Every act_runner `container:` key is applied ([`docker_config`]): `options` (the
+//! operator's, applied as written: every `docker run` option that maps onto the create call;
+//! the backend refuses at connect one that cannot apply to a job container at all), the
+//! runnel addition `workflow_options_allowed` (options workflows may use beyond the
+//! allow-list), `service_ready_timeout` (the wait for services), `privileged` (job, service and step containers privileged, as
 //! act_runner does), `workdir_parent` (a value other than the default `workspace` moves the
 //! workspace to `/<value>/workspace`), `force_pull`, `force_rebuild`, `docker_host` (the Gitea
 //! runner's meaning: which engine, and whether its socket goes into jobs), and `docker_timeout`
@@ -38,6 +41,8 @@ pub fn docker_config(config: &Config, purpose: &Purpose) -> DockerBackendConfig 
     if !options.is_empty() {
         docker_config.job_options = vec![options.to_owned()];
     }
+    docker_config.workflow_options_allowed = container.workflow_options_allowed.clone();
+    docker_config.service_start_timeout = container.service_ready_timeout;
     // `workspace` is act_runner's default, under which runnel keeps GitHub's `/__w` layout.
     let parent = container.workdir_parent.trim().trim_matches('/');
     if !matches!(parent, "" | "workspace") {

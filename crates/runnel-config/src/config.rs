@@ -94,12 +94,15 @@ impl RunnerSection {
     }
 }
 
-/// `metrics:` (a runnel addition): the operator endpoints `/metrics`, `/healthz`, `/readyz`.
+/// `metrics:`: the operator endpoints `/metrics`, `/healthz`, `/readyz`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricsSection {
     pub enabled: bool,
     /// `host:port` to listen on.
     pub addr: String,
+    /// The Gitea runner's (v3) `readiness_grace`: how long polls may fail before `/readyz`
+    /// answers 503. `None`: runnel's window (three idle poll pauses and a fetch, at least 30 s).
+    pub readiness_grace: Option<Duration>,
 }
 
 /// `cache:`.
@@ -164,6 +167,12 @@ pub struct ContainerSection {
     /// runnel addition: a PEM file of CA certificates that job, service and action
     /// containers trust (on top of the runner machine's system bundle).
     pub ca_bundle: Option<PathBuf>,
+    /// runnel addition: `docker run` options a workflow's `options:` may use beyond the
+    /// Docker backend's allow-list (e.g. `--gpus`).
+    pub workflow_options_allowed: Vec<String>,
+    /// The Gitea runner's (v3) key: how long a job waits for its services to become healthy
+    /// (or running, without a health check).
+    pub service_ready_timeout: Duration,
 }
 
 /// What `container.docker_host` asks for.
@@ -264,6 +273,8 @@ impl Default for Config {
                 require_docker: false,
                 docker_timeout: Duration::ZERO,
                 ca_bundle: None,
+                workflow_options_allowed: Vec::new(),
+                service_ready_timeout: DEFAULT_SERVICE_READY_TIMEOUT,
             },
             host: HostSection {
                 workdir_parent: None,
@@ -271,13 +282,19 @@ impl Default for Config {
             metrics: MetricsSection {
                 enabled: false,
                 addr: DEFAULT_METRICS_ADDR.to_owned(),
+                readiness_grace: None,
             },
         }
     }
 }
 
-/// Where the operator endpoints listen unless `metrics.addr` says otherwise.
-pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9180";
+/// Where the operator endpoints listen unless `metrics.addr` says otherwise: the Gitea
+/// runner's (v3) default, so scrape configs keep working when the binary is swapped.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9101";
+
+/// How long services may take to become ready unless `container.service_ready_timeout` says
+/// otherwise (the Gitea runner's default too).
+pub const DEFAULT_SERVICE_READY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A problem at a place in the config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -298,7 +315,8 @@ impl std::fmt::Display for Problem {
     }
 }
 
-/// A config and the warnings (unknown keys) found reading it.
+/// A config and the warnings (unknown keys, and keys of the Gitea runner that runnel reads
+/// but does not apply, each saying what runnel does instead) found reading it.
 #[derive(Debug, Clone)]
 pub struct Loaded {
     pub config: Config,

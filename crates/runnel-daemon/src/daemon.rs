@@ -304,9 +304,18 @@ async fn redeliver(dir: PathBuf, report: ReportContext, shutdown: CancellationTo
     }
 }
 
-/// How recent the last good poll must be for `/readyz`: three idle poll pauses and a fetch,
-/// at least 30 s.
+/// How recent the last good poll must be for `/readyz`: `metrics.readiness_grace` (the Gitea
+/// runner's key) but at least one poll pause and a fetch; else three idle poll pauses and a
+/// fetch, at least 30 s.
 pub(crate) fn ready_window(config: &Config) -> Duration {
+    let one_poll = config
+        .runner
+        .fetch_interval_max
+        .max(config.runner.fetch_interval)
+        + config.runner.fetch_timeout;
+    if let Some(grace) = config.metrics.readiness_grace {
+        return grace.max(one_poll);
+    }
     (config
         .runner
         .fetch_interval_max

@@ -152,7 +152,7 @@ async fn start(
             }),
             ..Default::default()
         };
-        pod::apply_options(&mut body, options);
+        pod::apply_options(&mut body, options, None);
         let what = |source| DockerError::Engine {
             operation: "start services",
             subject: format!("service `{}` ({})", service.id, service.container.image),

@@ -81,11 +81,17 @@ pub struct DockerBackendConfig {
     /// `container.privileged: true` does (Docker-in-Docker services need it); implies
     /// `allow_privileged`.
     pub privileged: bool,
-    /// More `options:` for every job container (act_runner's `container.options`), checked by
-    /// the same allow-list as a workflow's, except that `-v`/`--volume` are allowed here
-    /// (through `valid_volumes`). Where a workflow sets the same value, these win: an
+    /// More `docker run` options for every job container (the Gitea runner's
+    /// `container.options`): the operator's, applied as written (every option that maps onto
+    /// the create call; one that cannot apply at all fails [`DockerBackend::connect`]). Their
+    /// bind sources need no `valid_volumes` entry, but the engine's socket goes in only when
+    /// `mount_docker_socket` is on. Where a workflow sets the same value, these win: an
     /// operator's `--memory` is a limit, not a default.
     pub job_options: Vec<String>,
+    /// `docker run` options a workflow's `options:` may use beyond the allow-list (e.g.
+    /// `--gpus`), read as `docker run` reads them. Volume, network and privilege options
+    /// cannot be listed: they have workflow keys that are checked.
+    pub workflow_options_allowed: Vec<String>,
     /// The workspace's parent directory inside job containers, as act_runner's
     /// `container.workdir_parent` (`ci` → `/ci/workspace`). `None`: GitHub's `/__w`.
     pub workspace_parent: Option<String>,
@@ -174,6 +180,7 @@ impl DockerBackendConfig {
             allow_privileged: false,
             privileged: false,
             job_options: Vec::new(),
+            workflow_options_allowed: Vec::new(),
             workspace_parent: None,
             force_pull: false,
             force_rebuild: false,
@@ -204,11 +211,15 @@ pub struct DockerBackend {
 
 impl DockerBackend {
     /// Connects to the engine and agrees on an API version (Debian's 20.10 speaks 1.41).
-    /// Fails, naming the option, when `config.job_options` has one the allow-list refuses.
-    pub async fn connect(config: DockerBackendConfig) -> Result<DockerBackend, BackendError> {
+    /// Fails, naming the option, when `config.job_options` has one that cannot apply to a
+    /// job container, or `workflow_options_allowed` one that workflows may not be given.
+    pub async fn connect(mut config: DockerBackendConfig) -> Result<DockerBackend, BackendError> {
         // Flattened: see `DockerError::flattened`.
-        options::job_options(&[], &config)
-            .map_err(|source| DockerError::RunnerOptions { source }.flattened())?;
+        let refused = |source| DockerError::RunnerOptions { source }.flattened();
+        options::job_options(&[], &config).map_err(refused)?;
+        options::check_allowed_list(&config.workflow_options_allowed).map_err(refused)?;
+        config.job_network = options::operator_network(&config)
+            .map_err(|error| refused(options::OptionError::Runner(Box::new(error))))?;
         let docker = match connect::by_ping(config.docker_host.as_deref()).await {
             Some(docker) => docker,
             None => {

@@ -18,19 +18,28 @@
 //! | `--privileged`, `--cap-add`, `--device` | only when the backend config sets `allow_privileged` |
 //!
 //! Everything else is refused with a message; `--network`, `-v`, `--mount` and `-p` name the
-//! workflow key to use instead.
+//! workflow key to use instead. The operator may let workflows use more options
+//! (`workflow_options_allowed` of the backend config, `container.workflow_options_allowed`):
+//! those are read by [`docker_run`] and applied as the Docker CLI would.
 //!
-//! The runner's own options for job containers (act_runner's `container.options`) go through
-//! the same list, with `-v`/`--volume` allowed (checked against `valid_volumes`), and win over
-//! the workflow's where both set one value; act_runner's `container.privileged` adds
-//! `--privileged` to job and service containers ([`job_options`], [`service_options`]).
+//! The runner's own options for job containers (`container.options`) are the operator's,
+//! trusted: every `docker run` option that maps onto the create call applies as written
+//! ([`docker_run`]), winning over the workflow's where both set one value. Their `-v` and
+//! `--mount` bind sources need no `valid_volumes` entry, but the engine's socket (or a
+//! directory holding it) only goes in when `docker_host` mounts it anyway
+//! (`volumes::check_operator_volume`). `container.privileged` adds `--privileged` to job and
+//! service containers ([`job_options`], [`service_options`]).
 
 use std::collections::HashMap;
 
 use bollard::models::{DeviceMapping, HealthConfig, ResourcesUlimits};
 
-use super::DockerBackendConfig;
-use super::volumes::{VolumeMount, VolumePolicy, check_volume};
+use super::volumes::{VolumeMount, VolumePolicy, check_operator_source, check_operator_volume};
+use super::{DockerBackendConfig, JobNetwork};
+
+pub(crate) mod docker_run;
+
+use docker_run::DockerRunOptions;
 
 #[cfg(test)]
 mod tests;
@@ -74,6 +83,28 @@ pub(crate) enum OptionError {
     BadPort { port: String, problem: &'static str },
     #[error("container.options of the runner's config: {0}")]
     Runner(Box<OptionError>),
+    #[error("option `{option}`: cannot read {path}: {problem}")]
+    OptionFile {
+        option: String,
+        path: String,
+        problem: String,
+    },
+    #[error("the options do not make a container Docker accepts: {problem}")]
+    NotApplicable { problem: String },
+    #[error(
+        "volume `{volume}` would mount the Docker engine's socket: container.docker_host decides that \
+         (empty or a unix:// URL mounts it into job containers; `-` keeps it out)"
+    )]
+    OperatorSocket { volume: String },
+    #[error(
+        "`--network {option}` and container.network `{configured}` name two networks: keep one"
+    )]
+    NetworkTwice { option: String, configured: String },
+    #[error("container.workflow_options_allowed: `{option}` {problem}")]
+    NotAllowable {
+        option: String,
+        problem: &'static str,
+    },
 }
 
 /// Options that passed the allow-list, ready to be put into a create request.
@@ -104,6 +135,9 @@ pub(crate) struct CheckedOptions {
     pub(crate) security_opt: Vec<String>,
     pub(crate) privileged: bool,
     pub(crate) devices: Vec<DeviceMapping>,
+    /// Options outside the allow-list: those the operator lets workflows use, then the
+    /// operator's own (applied last, so they win).
+    pub(crate) docker_run: DockerRunOptions,
 }
 
 /// The job container's options: the workflow's `options:`, then the runner's
@@ -113,17 +147,15 @@ pub(crate) fn job_options(
     workflow: &[String],
     config: &DockerBackendConfig,
 ) -> Result<(CheckedOptions, Vec<VolumeMount>), OptionError> {
-    let allow_privileged = config.allow_privileged || config.privileged;
-    let mut options = check_options(workflow, ContainerRole::Job, allow_privileged)?;
-    let runner_error = |error| OptionError::Runner(Box::new(error));
-    let mut words = Vec::new();
-    for entry in &config.job_options {
-        words.extend(shell_split(entry).map_err(runner_error)?);
-    }
-    let policy = VolumePolicy::of(config);
-    let (words, volumes) = take_volumes(words, &policy).map_err(runner_error)?;
-    let runner = check_words(words, ContainerRole::Job, allow_privileged).map_err(runner_error)?;
-    options.merge(runner);
+    let policy = WorkflowPolicy {
+        role: ContainerRole::Job,
+        allow_privileged: config.allow_privileged || config.privileged,
+        extra: &config.workflow_options_allowed,
+    };
+    let mut options = check_workflow_options(workflow, &policy)?;
+    let (runner, volumes) =
+        operator_options(config).map_err(|error| OptionError::Runner(Box::new(error)))?;
+    options.docker_run.append(runner);
     options.privileged |= config.privileged;
     Ok((options, volumes))
 }
@@ -134,49 +166,188 @@ pub(crate) fn service_options(
     workflow: &[String],
     config: &DockerBackendConfig,
 ) -> Result<CheckedOptions, OptionError> {
-    let allow_privileged = config.allow_privileged || config.privileged;
-    let mut options = check_options(workflow, ContainerRole::Service, allow_privileged)?;
+    let policy = WorkflowPolicy {
+        role: ContainerRole::Service,
+        allow_privileged: config.allow_privileged || config.privileged,
+        extra: &config.workflow_options_allowed,
+    };
+    let mut options = check_workflow_options(workflow, &policy)?;
     options.privileged |= config.privileged;
     Ok(options)
 }
 
-/// Takes `-v SPEC`, `--volume SPEC` and `--volume=SPEC` out of `words`, checked as `volumes:`.
-fn take_volumes(
-    words: Vec<String>,
-    policy: &VolumePolicy<'_>,
-) -> Result<(Vec<String>, Vec<VolumeMount>), OptionError> {
-    let mut rest = Vec::new();
-    let mut volumes = Vec::new();
-    let mut words = words.into_iter();
-    while let Some(word) = words.next() {
-        let spec = match word.as_str() {
-            "-v" | "--volume" => words.next().ok_or_else(|| OptionError::MissingValue {
-                option: word.clone(),
-            })?,
-            _ => match word.strip_prefix("--volume=") {
-                Some(spec) => spec.to_owned(),
-                None => {
-                    rest.push(word);
-                    continue;
-                }
-            },
-        };
-        volumes.push(check_volume(&spec, policy)?);
+/// The operator's `container.options`, parsed and checked: applied as written, except that
+/// `--privileged` needs `container.privileged` (the Gitea runner ignores it otherwise) and
+/// the engine's socket goes in only as `docker_host` says. Bind sources come back resolved.
+pub(crate) fn operator_options(
+    config: &DockerBackendConfig,
+) -> Result<(DockerRunOptions, Vec<VolumeMount>), OptionError> {
+    let mut parsed = docker_run::parse(&config.job_options)?;
+    if parsed.privileged && !config.privileged {
+        return Err(OptionError::NotAllowed {
+            option: "--privileged".to_owned(),
+            reason: ": set container.privileged: true instead (the Gitea runner ignores \
+                     --privileged in container.options without it)"
+                .to_owned(),
+        });
     }
-    Ok((rest, volumes))
+    let policy = VolumePolicy::of(config);
+    let volumes = std::mem::take(&mut parsed.volumes)
+        .iter()
+        .map(|spec| check_operator_volume(spec, &policy))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (source, mount) in &mut parsed.mounts {
+        if let Some(written) = source {
+            let resolved = check_operator_source(written, written, &policy)?;
+            mount["Source"] = serde_json::Value::String(resolved);
+        }
+    }
+    docker_run::check_applicable(&parsed)?;
+    Ok((parsed, volumes))
 }
 
-/// Splits and checks `options:` entries against the allow-list in the module docs.
-pub(crate) fn check_options(
-    entries: &[String],
+/// The network job containers join once the operator's `--network` is taken into account:
+/// it names the network as `container.network` does; both naming different ones is an error.
+pub(crate) fn operator_network(config: &DockerBackendConfig) -> Result<JobNetwork, OptionError> {
+    let parsed = docker_run::parse(&config.job_options)?;
+    let Some(network) = parsed.network else {
+        return Ok(config.job_network.clone());
+    };
+    let wanted = match network.as_str() {
+        "bridge" => JobNetwork::DefaultBridge,
+        _ => JobNetwork::Existing(network.clone()),
+    };
+    let configured = match &config.job_network {
+        JobNetwork::Shared => return Ok(wanted),
+        same if *same == wanted => return Ok(wanted),
+        JobNetwork::Existing(configured) => configured.clone(),
+        JobNetwork::DefaultBridge => "bridge".to_owned(),
+        JobNetwork::PerJob => "(a network per job)".to_owned(),
+    };
+    Err(OptionError::NetworkTwice {
+        option: network,
+        configured,
+    })
+}
+
+/// Options a workflow may never be allowed, whatever the operator lists: each has a
+/// workflow key that is checked, or would hand the job the runner's host.
+const NEVER_FOR_WORKFLOWS: &[(&str, &str)] = &[
+    (
+        "--volume",
+        "is checked through `volumes:` and valid_volumes",
+    ),
+    ("--mount", "is checked through `volumes:` and valid_volumes"),
+    ("--volumes-from", "would share another container's volumes"),
+    ("--network", "is the runner's choice (container.network)"),
+    (
+        "--network-alias",
+        "is the runner's choice (container.network)",
+    ),
+    ("--link", "is the runner's choice (container.network)"),
+    ("--privileged", "is container.privileged's to set"),
+    ("--env-file", "would read a file of the runner's machine"),
+    ("--label-file", "would read a file of the runner's machine"),
+];
+
+/// Checks `container.workflow_options_allowed`: each entry a `docker run` option runnel
+/// applies, and none that would bypass a checked workflow key.
+pub(crate) fn check_allowed_list(allowed: &[String]) -> Result<(), OptionError> {
+    for entry in allowed {
+        let not_allowable = |problem| OptionError::NotAllowable {
+            option: entry.clone(),
+            problem,
+        };
+        let Some(long) = docker_run::long_name(entry) else {
+            return Err(not_allowable(
+                "is not a `docker run` option runnel can apply (write it as docker run does, e.g. --gpus)",
+            ));
+        };
+        if let Some((_, problem)) = NEVER_FOR_WORKFLOWS.iter().find(|(name, _)| *name == long) {
+            return Err(not_allowable(problem));
+        }
+    }
+    Ok(())
+}
+
+/// What a workflow's `options:` may hold.
+struct WorkflowPolicy<'a> {
     role: ContainerRole,
     allow_privileged: bool,
+    /// Options the operator allows on top of the allow-list.
+    extra: &'a [String],
+}
+
+/// Checks a workflow's `options:`: the options the operator allows beyond the list are read
+/// as `docker run` reads them, the rest go through the allow-list.
+fn check_workflow_options(
+    entries: &[String],
+    policy: &WorkflowPolicy<'_>,
 ) -> Result<CheckedOptions, OptionError> {
     let mut words = Vec::new();
     for entry in entries {
         words.extend(shell_split(entry)?);
     }
-    check_words(words, role, allow_privileged)
+    let (listed, extra) = split_allowed(words, policy)?;
+    let mut checked = check_words(listed, policy.role, policy.allow_privileged)?;
+    if !extra.is_empty() {
+        let parsed = docker_run::parse_words(extra)?;
+        docker_run::check_applicable(&parsed)?;
+        checked.docker_run = parsed;
+    }
+    Ok(checked)
+}
+
+/// Takes the options the operator allows (with their values) out of `words`.
+fn split_allowed(
+    words: Vec<String>,
+    policy: &WorkflowPolicy<'_>,
+) -> Result<(Vec<String>, Vec<String>), OptionError> {
+    if policy.extra.is_empty() {
+        return Ok((words, Vec::new()));
+    }
+    let allowed: Vec<&str> = policy
+        .extra
+        .iter()
+        .filter_map(|entry| docker_run::long_name(entry))
+        .filter(|long| !NEVER_FOR_WORKFLOWS.iter().any(|(name, _)| name == long))
+        .collect();
+    let mut listed = Vec::new();
+    let mut extra = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(word) = words.next() {
+        let name = docker_run::option_name(&word).to_owned();
+        let is_allowed = docker_run::long_name(&name).is_some_and(|long| allowed.contains(&long));
+        if !is_allowed {
+            listed.push(word);
+            continue;
+        }
+        refuse_known(&name, policy.role)?;
+        let inline = word.len() > name.len();
+        extra.push(word);
+        if docker_run::takes_value(&name) == Some(true) && !inline {
+            let value = words
+                .next()
+                .ok_or(OptionError::MissingValue { option: name })?;
+            extra.push(value);
+        }
+    }
+    Ok((listed, extra))
+}
+
+/// Splits and checks `options:` entries against the allow-list in the module docs.
+#[cfg(test)]
+pub(crate) fn check_options(
+    entries: &[String],
+    role: ContainerRole,
+    allow_privileged: bool,
+) -> Result<CheckedOptions, OptionError> {
+    let policy = WorkflowPolicy {
+        role,
+        allow_privileged,
+        extra: &[],
+    };
+    check_workflow_options(entries, &policy)
 }
 
 fn check_words(
@@ -333,71 +504,6 @@ fn check_words(
         checked.health = Some(health);
     }
     Ok(checked)
-}
-
-impl CheckedOptions {
-    /// Adds `over` on top: its single values replace these, its lists and maps add to them.
-    fn merge(&mut self, over: CheckedOptions) {
-        // Destructured, so that a new option cannot be forgotten here.
-        let CheckedOptions {
-            env,
-            health,
-            user,
-            workdir,
-            entrypoint,
-            hostname,
-            add_hosts,
-            nano_cpus,
-            cpu_shares,
-            memory,
-            memory_swap,
-            memory_reservation,
-            shm_size,
-            pids_limit,
-            ulimits,
-            tmpfs,
-            read_only,
-            init,
-            labels,
-            stop_signal,
-            cap_add,
-            cap_drop,
-            security_opt,
-            privileged,
-            devices,
-        } = over;
-        fn replace<T>(mine: &mut Option<T>, over: Option<T>) {
-            if over.is_some() {
-                *mine = over;
-            }
-        }
-        // Docker keeps the last of two values of one variable.
-        self.env.extend(env);
-        replace(&mut self.health, health);
-        replace(&mut self.user, user);
-        replace(&mut self.workdir, workdir);
-        replace(&mut self.entrypoint, entrypoint);
-        replace(&mut self.hostname, hostname);
-        self.add_hosts.extend(add_hosts);
-        replace(&mut self.nano_cpus, nano_cpus);
-        replace(&mut self.cpu_shares, cpu_shares);
-        replace(&mut self.memory, memory);
-        replace(&mut self.memory_swap, memory_swap);
-        replace(&mut self.memory_reservation, memory_reservation);
-        replace(&mut self.shm_size, shm_size);
-        replace(&mut self.pids_limit, pids_limit);
-        self.ulimits.extend(ulimits);
-        self.tmpfs.extend(tmpfs);
-        self.read_only |= read_only;
-        replace(&mut self.init, init);
-        self.labels.extend(labels);
-        replace(&mut self.stop_signal, stop_signal);
-        self.cap_add.extend(cap_add);
-        self.cap_drop.extend(cap_drop);
-        self.security_opt.extend(security_opt);
-        self.privileged |= privileged;
-        self.devices.extend(devices);
-    }
 }
 
 enum Flag {

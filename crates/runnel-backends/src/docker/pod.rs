@@ -600,7 +600,7 @@ fn job_container_body(
         }),
         ..Default::default()
     };
-    apply_options(&mut body, &plan.options);
+    apply_options(&mut body, &plan.options, Some(network));
     body
 }
 
@@ -629,12 +629,16 @@ fn service_container_body(
         }),
         ..Default::default()
     };
-    apply_options(&mut body, &service.options);
+    apply_options(&mut body, &service.options, None);
     body
 }
 
-/// The options both kinds of container share.
-pub(crate) fn apply_options(body: &mut ContainerCreateBody, options: &CheckedOptions) {
+/// The options both kinds of container share; `network` is the job container's.
+pub(crate) fn apply_options(
+    body: &mut ContainerCreateBody,
+    options: &CheckedOptions,
+    network: Option<&str>,
+) {
     body.healthcheck = options.health.clone();
     body.user = options.user.clone();
     body.working_dir = options.workdir.clone();
@@ -666,6 +670,10 @@ pub(crate) fn apply_options(body: &mut ContainerCreateBody, options: &CheckedOpt
     }
     if !options.devices.is_empty() {
         host.devices = Some(options.devices.clone());
+    }
+    // Checked when the options were read, so this cannot fail for a value Docker refuses.
+    if let Err(error) = options::docker_run::apply(body, &options.docker_run, network) {
+        tracing::warn!(%error, "docker run options left out");
     }
 }
 

@@ -151,6 +151,65 @@ pub(crate) fn check_volume(
     }))
 }
 
+/// Checks one `-v` of the operator's `container.options`: trusted, so no `valid_volumes`
+/// entry is needed, but a source that is (or holds) the engine's socket goes in only when
+/// `docker_host` mounts the socket anyway, so the two keys cannot disagree. The bind names
+/// the resolved source.
+pub(crate) fn check_operator_volume(
+    spec: &str,
+    policy: &VolumePolicy<'_>,
+) -> Result<VolumeMount, OptionError> {
+    let bad_volume = |problem| OptionError::BadVolume {
+        volume: spec.to_owned(),
+        problem,
+    };
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (source, rest) = match parts.as_slice() {
+        [target] if target.starts_with('/') => {
+            return Ok(VolumeMount::Anonymous {
+                target: (*target).to_owned(),
+            });
+        }
+        [source, target, ..] if target.starts_with('/') && parts.len() <= 3 => {
+            (*source, spec.get(source.len()..).unwrap_or_default())
+        }
+        _ => return Err(bad_volume("expected SOURCE:TARGET[:MODE] or TARGET")),
+    };
+    if !source.starts_with('/') {
+        // A named volume: nothing of this machine's tree.
+        return Ok(VolumeMount::Bind(spec.to_owned()));
+    }
+    let resolved = check_operator_source(spec, source, policy)?;
+    Ok(VolumeMount::Bind(format!("{resolved}{rest}")))
+}
+
+/// The resolved form of an operator's bind source, refused when it is (or holds) the
+/// engine's socket and `docker_host` does not mount it.
+pub(crate) fn check_operator_source(
+    spec: &str,
+    source: &str,
+    policy: &VolumePolicy<'_>,
+) -> Result<String, OptionError> {
+    let written = lexical(source).map_err(|problem| OptionError::BadVolume {
+        volume: spec.to_owned(),
+        problem,
+    })?;
+    let resolved = resolve_existing(&written);
+    let touches_socket = |path: &str| {
+        path.ends_with("/docker.sock")
+            || policy
+                .sockets
+                .iter()
+                .any(|socket| socket == path || contains(path, socket))
+    };
+    if (touches_socket(&written) || touches_socket(&resolved)) && !policy.mount_docker_socket {
+        return Err(OptionError::OperatorSocket {
+            volume: spec.to_owned(),
+        });
+    }
+    Ok(resolved)
+}
+
 fn not_allowed(spec: &str, policy: &VolumePolicy<'_>) -> OptionError {
     OptionError::VolumeNotAllowed {
         volume: spec.to_owned(),

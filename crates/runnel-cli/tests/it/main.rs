@@ -12,6 +12,7 @@ mod cache_fleet;
 mod cache_s3;
 mod cache_support;
 mod cli;
+mod container_options;
 mod daemon;
 mod daemon_backends;
 mod daemon_container_keys;

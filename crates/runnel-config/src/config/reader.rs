@@ -7,6 +7,8 @@
 
 use super::*;
 
+mod peer;
+
 pub(super) struct Reader<'a> {
     file: &'a str,
     pub(super) config: Config,
@@ -14,6 +16,8 @@ pub(super) struct Reader<'a> {
     pub(super) warnings: Vec<Problem>,
     /// The deprecated `container.network_mode`, applied once every key is read.
     network_mode: Option<(String, Span)>,
+    /// The Gitea runner's `runner.set_act_env`, applied to `runner.envs` once every key is read.
+    set_act_env: Option<bool>,
 }
 
 impl<'a> Reader<'a> {
@@ -24,6 +28,7 @@ impl<'a> Reader<'a> {
             errors: Vec::new(),
             warnings: Vec::new(),
             network_mode: None,
+            set_act_env: None,
         }
     }
 
@@ -39,6 +44,11 @@ impl<'a> Reader<'a> {
     pub(super) fn error(&mut self, at: Span, message: String) {
         let problem = self.problem(at, message);
         self.errors.push(problem);
+    }
+
+    fn warn(&mut self, at: Span, message: String) {
+        let problem = self.problem(at, message);
+        self.warnings.push(problem);
     }
 
     fn unknown(&mut self, key: &str, at: Span) {
@@ -76,10 +86,20 @@ impl<'a> Reader<'a> {
                 "container" => self.section(&key, value, Reader::container_key),
                 "host" => self.section(&key, value, Reader::host_key),
                 "metrics" => self.section(&key, value, Reader::metrics_key),
+                // The Gitea runner's (v3) section: every key is in the peer table.
+                "health_check" => self.section(&key, value, |_, _, _| false),
                 _ => self.unknown(&key, at),
             }
         }
         self.apply_network_mode();
+        // As the Gitea runner: `ACT=true` in every job; a value in `envs` wins.
+        if self.set_act_env == Some(true) {
+            self.config
+                .runner
+                .envs
+                .entry("ACT".to_owned())
+                .or_insert_with(|| "true".to_owned());
+        }
     }
 
     /// act_runner's deprecated `container.network_mode`, read as it does when `network` is
@@ -111,7 +131,7 @@ impl<'a> Reader<'a> {
         };
         for (key, value, at) in entries {
             let path = format!("{name}.{key}");
-            if !read(self, &path, value) {
+            if !read(self, &path, value) && !self.peer_key(&path, value) {
                 self.unknown(&path, at);
             }
         }
@@ -195,6 +215,13 @@ impl<'a> Reader<'a> {
             "default_image" => set(self.string(path, v), |s| {
                 self.config.runner.default_image = s
             }),
+            "set_act_env" => {
+                // Unset in the file, the Gitea runner's default (true) is not applied: jobs see
+                // no `ACT`, as on GitHub (docs/migrating.md).
+                if !v.is_null() {
+                    self.set_act_env = self.boolean(path, v);
+                }
+            }
             "spool_dir" => set(self.string(path, v), |s| {
                 self.config.runner.spool_dir = (!s.is_empty()).then(|| PathBuf::from(s));
             }),
@@ -217,7 +244,14 @@ impl<'a> Reader<'a> {
     }
 
     fn cache_key(&mut self, path: &str, v: &Node) -> bool {
-        const SECRET_TWICE: &str = "cache: set `shared_secret` or `shared_secret_file`, not both";
+        const SECRET_TWICE: &str = "cache: set `shared_secret` or `shared_secret_file`, not \
+             both (the Gitea runner's `external_secret` and `external_secret_file` are read as \
+             the same keys)";
+        const EXTERNAL_SECRET: &str = "{key} is read as runnel's cache.shared_secret(_file): \
+             runnel runners and `runnel cache-server` sharing it check each other's job tokens. \
+             A Gitea runner's cache-server cannot: it learns each job's runtime token from the \
+             runner (POST /_internal/register) where runnel signs a token with the secret, so \
+             runnel runners and Gitea runners cannot share one cache server";
         match path {
             "cache.enabled" => set(self.boolean(path, v), |b| self.config.cache.enabled = b),
             "cache.dir" => set(self.string(path, v), |s| {
@@ -235,21 +269,36 @@ impl<'a> Reader<'a> {
             "cache.external_server" => set(self.string(path, v), |s| {
                 self.config.cache.external_server = s
             }),
-            "cache.shared_secret" => {
+            "cache.shared_secret" | "cache.external_secret" => {
                 if let Some(secret) = self.string(path, v) {
-                    if !secret.is_empty() && self.config.cache.shared_secret_file.is_some() {
+                    if !secret.is_empty()
+                        && (self.config.cache.shared_secret_file.is_some()
+                            || !self.config.cache.shared_secret.is_empty())
+                    {
                         self.error(v.span, SECRET_TWICE.to_owned());
                     }
-                    self.config.cache.shared_secret = secret;
+                    if path == "cache.external_secret" && !secret.is_empty() {
+                        self.warn(v.span, EXTERNAL_SECRET.replace("{key}", path));
+                    }
+                    if !secret.is_empty() {
+                        self.config.cache.shared_secret = secret;
+                    }
                 }
             }
-            "cache.shared_secret_file" => {
+            "cache.shared_secret_file" | "cache.external_secret_file" => {
                 if let Some(file) = self.string(path, v) {
-                    if !file.is_empty() && !self.config.cache.shared_secret.is_empty() {
+                    if !file.is_empty()
+                        && (!self.config.cache.shared_secret.is_empty()
+                            || self.config.cache.shared_secret_file.is_some())
+                    {
                         self.error(v.span, SECRET_TWICE.to_owned());
                     }
-                    self.config.cache.shared_secret_file =
-                        (!file.is_empty()).then(|| PathBuf::from(file));
+                    if path == "cache.external_secret_file" && !file.is_empty() {
+                        self.warn(v.span, EXTERNAL_SECRET.replace("{key}", path));
+                    }
+                    if !file.is_empty() {
+                        self.config.cache.shared_secret_file = Some(PathBuf::from(file));
+                    }
                 }
             }
             "cache.size_limit" => set(self.string(path, v), |s| {
@@ -331,6 +380,10 @@ impl<'a> Reader<'a> {
             "container.ca_bundle" => set(self.string(path, v), |s| {
                 self.config.container.ca_bundle = (!s.is_empty()).then(|| PathBuf::from(s));
             }),
+            "container.workflow_options_allowed" => set(self.strings(path, v), |l| {
+                self.config.container.workflow_options_allowed = l
+            }),
+            "container.service_ready_timeout" => self.service_ready_timeout(path, v),
             _ => return false,
         }
         true
@@ -349,6 +402,9 @@ impl<'a> Reader<'a> {
     fn metrics_key(&mut self, path: &str, v: &Node) -> bool {
         match path {
             "metrics.enabled" => set(self.boolean(path, v), |b| self.config.metrics.enabled = b),
+            "metrics.readiness_grace" => set(self.duration(path, v), |d| {
+                self.config.metrics.readiness_grace = (!d.is_zero()).then_some(d);
+            }),
             "metrics.addr" => {
                 if let Some(addr) = self.string(path, v) {
                     if addr.is_empty() {
@@ -358,7 +414,7 @@ impl<'a> Reader<'a> {
                     } else {
                         self.error(
                             v.span,
-                            format!("{path}: `{addr}` is not an address such as 127.0.0.1:9180"),
+                            format!("{path}: `{addr}` is not an address such as 127.0.0.1:9101"),
                         );
                     }
                 }

@@ -154,13 +154,13 @@ host:
 
 #[test]
 fn unknown_keys_are_warnings_naming_key_and_line() {
-    let loaded = parse("runner:\n  capacity: 2\n  capacityy: 3\nhealth_check:\n  enabled: true\n");
+    let loaded = parse("runner:\n  capacity: 2\n  capacityy: 3\nhealthcheck:\n  enabled: true\n");
     let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(
         warnings,
         [
             "config.yaml:3:3: unknown key `runner.capacityy` (ignored)",
-            "config.yaml:4:1: unknown key `health_check` (ignored)",
+            "config.yaml:4:1: unknown key `healthcheck` (ignored)",
         ]
     );
     assert_eq!(loaded.config.runner.capacity, 2);
@@ -190,7 +190,7 @@ fn runnel_additions_metrics_and_spool_dir() {
     let found = problems("metrics:\n  addr: localhost\n");
     assert_eq!(
         found,
-        ["config.yaml:2:9: metrics.addr: `localhost` is not an address such as 127.0.0.1:9180"]
+        ["config.yaml:2:9: metrics.addr: `localhost` is not an address such as 127.0.0.1:9101"]
     );
 }
 
@@ -510,4 +510,204 @@ fn values_the_gitea_runner_accepts_mean_what_they_mean_there() {
     assert_eq!(bridge.config.container.network, "");
     let both = parse("container:\n  network: ci\n  network_mode: host\n");
     assert_eq!(both.config.container.network, "ci");
+}
+
+/// Keys the Gitea runner (v1–v3) added, one row each: the config text, what runnel makes of
+/// it, and the warning at load (empty: none, because runnel does what the value asks).
+#[test]
+fn the_gitea_runners_newer_keys_are_applied_or_warned_about() {
+    type Effect = fn(&Config) -> bool;
+    let unchanged: Effect = |c| *c == Config::default();
+    let cases: &[(&str, Effect, &str)] = &[
+        // Applied.
+        (
+            "runner:\n  set_act_env: true\n",
+            |c| c.runner.envs.get("ACT").map(String::as_str) == Some("true"),
+            "",
+        ),
+        ("runner:\n  set_act_env: false\n", unchanged, ""),
+        (
+            "runner:\n  set_act_env: true\n  envs:\n    ACT: 'no'\n",
+            |c| c.runner.envs.get("ACT").map(String::as_str) == Some("no"),
+            "",
+        ),
+        (
+            "container:\n  service_ready_timeout: 90s\n",
+            |c| c.container.service_ready_timeout == Duration::from_secs(90),
+            "",
+        ),
+        ("container:\n  service_ready_timeout: 0s\n", unchanged, ""),
+        (
+            "container:\n  service_ready_timeout: -1s\n",
+            unchanged,
+            "container.service_ready_timeout: a negative value (start the steps without waiting) is not supported: runnel waits for services as GitHub does, up to 5m",
+        ),
+        (
+            "metrics:\n  readiness_grace: 45s\n",
+            |c| c.metrics.readiness_grace == Some(Duration::from_secs(45)),
+            "",
+        ),
+        (
+            "container:\n  workflow_options_allowed: ['--gpus']\n",
+            |c| c.container.workflow_options_allowed == ["--gpus"],
+            "",
+        ),
+        (
+            "cache:\n  external_secret: s3cr3t-of-the-fleet\n",
+            |c| c.cache.shared_secret == "s3cr3t-of-the-fleet",
+            "cache.external_secret is read as runnel's cache.shared_secret(_file)",
+        ),
+        (
+            "cache:\n  external_secret_file: /etc/secret\n",
+            |c| c.cache.shared_secret_file.as_deref() == Some(std::path::Path::new("/etc/secret")),
+            "cache.external_secret_file is read as runnel's cache.shared_secret(_file)",
+        ),
+        ("cache:\n  external_secret: ''\n", unchanged, ""),
+        // Read, not applied: a warning unless the value is what runnel does anyway.
+        (
+            "runner:\n  workdir_cleanup_age: 24h\n",
+            unchanged,
+            "runner.workdir_cleanup_age: runnel runs no idle sweep",
+        ),
+        (
+            "runner:\n  idle_cleanup_interval: 10m\n",
+            unchanged,
+            "runner.idle_cleanup_interval: runnel runs no idle sweep",
+        ),
+        (
+            "runner:\n  tool_cache_mode: shared\n",
+            unchanged,
+            "runner.tool_cache_mode: each job has its own tool cache",
+        ),
+        ("runner:\n  allocate_pty: false\n", unchanged, ""),
+        (
+            "runner:\n  allocate_pty: true\n",
+            unchanged,
+            "runner.allocate_pty: runnel runs steps without a terminal",
+        ),
+        ("runner:\n  action_shallow_clone: true\n", unchanged, ""),
+        (
+            "runner:\n  action_shallow_clone: no\n",
+            unchanged,
+            "runner.action_shallow_clone: runnel always fetches only the commit",
+        ),
+        (
+            "runner:\n  log_report_interval: 5s\n",
+            unchanged,
+            "runner.log_report_interval: runnel sends new log rows with each state report",
+        ),
+        (
+            "runner:\n  log_report_max_latency: 3s\n",
+            unchanged,
+            "runner.log_report_max_latency: runnel sends new log rows",
+        ),
+        (
+            "runner:\n  log_report_batch_size: 100\n",
+            unchanged,
+            "runner.log_report_batch_size: runnel sends new log rows",
+        ),
+        (
+            "runner:\n  post_task_script: ''\n  post_task_script_timeout: 5m\n",
+            unchanged,
+            "",
+        ),
+        (
+            "runner:\n  post_task_script: /usr/local/bin/after\n",
+            unchanged,
+            "runner.post_task_script: runnel runs no host script after a task",
+        ),
+        (
+            "runner:\n  hooks:\n    job_started: ''\n    job_completed: ''\n",
+            unchanged,
+            "",
+        ),
+        (
+            "runner:\n  hooks:\n    job_started: /hooks/start.sh\n",
+            unchanged,
+            "runner.hooks.job_started: job hooks are not supported yet",
+        ),
+        (
+            "runner:\n  hooks:\n    job_completed: /hooks/end.sh\n",
+            unchanged,
+            "runner.hooks.job_completed: job hooks are not supported yet",
+        ),
+        (
+            "container:\n  network_create_options:\n    enable_ipv6: true\n",
+            unchanged,
+            "container.network_create_options: runnel's own network",
+        ),
+        ("container:\n  bind_workdir: true\n", unchanged, ""),
+        (
+            "container:\n  bind_workdir: false\n",
+            unchanged,
+            "container.bind_workdir: runnel always keeps a job's directory on this machine",
+        ),
+        ("cache:\n  offline_mode: false\n  v2: true\n", unchanged, ""),
+        (
+            "cache:\n  offline_mode: true\n",
+            unchanged,
+            "cache.offline_mode: runnel resolves an action's ref on every job",
+        ),
+        (
+            "cache:\n  v2: false\n",
+            unchanged,
+            "cache.v2: runnel's cache service always answers both",
+        ),
+        (
+            "cache:\n  retention: 168h\n",
+            unchanged,
+            "cache.retention: runnel keeps cache entries until cache.size_limit",
+        ),
+        (
+            "cache:\n  repo_size_limit: 1g\n",
+            unchanged,
+            "cache.repo_size_limit: runnel limits the whole cache",
+        ),
+        (
+            "cache:\n  sweep_interval: 1h\n",
+            unchanged,
+            "cache.sweep_interval: runnel evicts cache entries when a save",
+        ),
+        (
+            "health_check:\n  enabled: false\n  min_free_disk_space_mb: 1024\n  script: ''\n  interval: 30s\n  timeout: 10s\n",
+            unchanged,
+            "",
+        ),
+        (
+            "health_check:\n  enabled: true\n",
+            unchanged,
+            "health_check.enabled: runnel does not pause fetching",
+        ),
+        (
+            "log:\n  job:\n    dir: ''\n    retention: 72h\n    max_size: 10m\n",
+            unchanged,
+            "",
+        ),
+        (
+            "log:\n  job:\n    dir: /var/log/runner-jobs\n",
+            unchanged,
+            "log.job.dir: runnel keeps no copy of job logs on disk",
+        ),
+        (
+            "runner:\n  hooks:\n    job_startd: x\n",
+            unchanged,
+            "unknown key `runner.hooks.job_startd` (ignored)",
+        ),
+    ];
+    for (text, effect, warning) in cases {
+        let loaded = parse(text);
+        assert!(effect(&loaded.config), "{text}: {:?}", loaded.config);
+        let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.message.clone()).collect();
+        match *warning {
+            "" => assert!(warnings.is_empty(), "{text}: {warnings:?}"),
+            expected => assert!(
+                warnings.len() == 1 && warnings[0].starts_with(expected),
+                "{text}: {warnings:?}"
+            ),
+        }
+    }
+    // Two secrets under the two names are one too many.
+    let both = problems("cache:\n  shared_secret: a\n  external_secret: b\n");
+    assert!(both.iter().any(|p| p.contains("not both")), "{both:?}");
+    assert_eq!(runnel_config::DEFAULT_METRICS_ADDR, "127.0.0.1:9101");
 }

@@ -195,6 +195,18 @@ fn runner_config(job_options: &str, privileged: bool) -> DockerBackendConfig {
     }
 }
 
+/// The job container's create body as JSON, once `options` are applied.
+fn job_body(options: &CheckedOptions) -> serde_json::Value {
+    // As `pod` builds it: the allow-listed variables first.
+    let mut body = bollard::models::ContainerCreateBody {
+        env: Some(options.env.clone()),
+        labels: Some(options.labels.clone()),
+        ..Default::default()
+    };
+    crate::docker::pod::apply_options(&mut body, options, Some("runnel-jobs"));
+    serde_json::to_value(&body).unwrap_or_default()
+}
+
 #[test]
 fn the_runners_job_options_add_to_the_workflows_and_win() {
     let config = runner_config(
@@ -204,13 +216,33 @@ fn the_runners_job_options_add_to_the_workflows_and_win() {
     );
     let workflow = ["--memory 4g -e FROM=workflow -e OWN=1 -l app=x --cpus 2".to_owned()];
     let (options, volumes) = job_options(&workflow, &config).expect("options pass");
+    let body = job_body(&options);
     // The runner's memory limit holds; the workflow's CPU count stays.
-    assert_eq!(options.memory, Some(1024 * 1024 * 1024));
-    assert_eq!(options.nano_cpus, Some(2_000_000_000));
+    assert_eq!(
+        body.pointer("/HostConfig/Memory"),
+        Some(&serde_json::json!(1024 * 1024 * 1024))
+    );
+    assert_eq!(
+        body.pointer("/HostConfig/NanoCpus"),
+        Some(&serde_json::json!(2_000_000_000))
+    );
     // Docker keeps the last value of a variable: the runner's.
-    assert_eq!(options.env, ["FROM=workflow", "OWN=1", "FROM=runner"]);
-    assert_eq!(options.add_hosts, ["gitea.lan:host-gateway"]);
-    assert_eq!(options.labels.len(), 2);
+    assert_eq!(
+        body.pointer("/Env"),
+        Some(&serde_json::json!([
+            "FROM=workflow",
+            "OWN=1",
+            "FROM=runner"
+        ]))
+    );
+    assert_eq!(
+        body.pointer("/HostConfig/ExtraHosts"),
+        Some(&serde_json::json!(["gitea.lan:host-gateway"]))
+    );
+    assert_eq!(
+        body.pointer("/Labels"),
+        Some(&serde_json::json!({"app": "x", "team": "ops"}))
+    );
     assert_eq!(
         volumes,
         [
@@ -221,22 +253,57 @@ fn the_runners_job_options_add_to_the_workflows_and_win() {
     assert!(!options.privileged);
 }
 
+/// The operator's `container.options` are trusted: options a workflow may not use apply as
+/// written, bind sources need no valid_volumes entry; only what cannot apply to a job
+/// container at all, the engine's socket without `docker_host`, and `--privileged` without
+/// `container.privileged` are refused, naming the option.
 #[test]
-fn the_runners_job_options_go_through_the_allow_list() {
+fn the_runners_job_options_apply_as_written() {
+    let config = runner_config(
+        "--add-host runnel-test:10.9.8.7 --shm-size 256m --dns 10.0.0.53 --ulimit nofile=512 \
+         --runtime runc --gpus all -v /etc/ssl/certs:/certs:ro",
+        false,
+    );
+    let (options, volumes) = job_options(&[], &config).expect("the operator's options pass");
+    let body = job_body(&options);
+    assert_eq!(
+        body.pointer("/HostConfig/ExtraHosts"),
+        Some(&serde_json::json!(["runnel-test:10.9.8.7"]))
+    );
+    assert_eq!(
+        body.pointer("/HostConfig/ShmSize"),
+        Some(&serde_json::json!(268435456))
+    );
+    assert_eq!(
+        body.pointer("/HostConfig/Runtime"),
+        Some(&serde_json::json!("runc"))
+    );
+    assert!(body.pointer("/HostConfig/DeviceRequests").is_some());
+    assert!(
+        matches!(volumes.as_slice(), [VolumeMount::Bind(bind)] if bind.ends_with(":/certs:ro"))
+    );
+
     let cases = [
         (
-            "--network host",
-            "container.options of the runner's config: option `--network` is not allowed: \
-             runnel manages the job's network",
+            "--name job",
+            "container.options of the runner's config: option `--name` is not allowed: runnel \
+             creates, names and removes job containers itself",
         ),
         (
-            "-v /etc:/host-etc",
-            "container.options of the runner's config: volume `/etc:/host-etc` is not allowed",
+            "-v /var/run/docker.sock:/var/run/docker.sock",
+            "container.options of the runner's config: volume \
+             `/var/run/docker.sock:/var/run/docker.sock` would mount the Docker engine's socket: \
+             container.docker_host decides that",
+        ),
+        (
+            "-v /:/host",
+            "container.options of the runner's config: volume `/:/host` would mount the Docker \
+             engine's socket",
         ),
         (
             "--privileged",
             "container.options of the runner's config: option `--privileged` is not allowed: \
-             enable allow_privileged",
+             set container.privileged: true instead",
         ),
         (
             "-e 'unterminated",
@@ -253,9 +320,88 @@ fn the_runners_job_options_go_through_the_allow_list() {
             "{runner}: {error:?}"
         );
     }
+    // With docker_host mounting the socket anyway, the operator may mount it too.
+    let mut config = runner_config("-v /var/run/docker.sock:/var/run/docker.sock", false);
+    config.mount_docker_socket = true;
+    assert!(job_options(&[], &config).is_ok());
     // The workflow's own mistakes are not blamed on the runner.
     let error = job_options(&["--network host".to_owned()], &runner_config("", false));
     assert!(error.is_err_and(|e| e.to_string().starts_with("option `--network`")));
+}
+
+#[test]
+fn the_runners_network_option_names_the_job_network() {
+    let config = runner_config("--network ci-net", false);
+    assert_eq!(
+        operator_network(&config),
+        Ok(JobNetwork::Existing("ci-net".to_owned()))
+    );
+    let mut both = runner_config("--network ci-net", false);
+    both.job_network = JobNetwork::Existing("other".to_owned());
+    assert_eq!(
+        operator_network(&both).map_err(|error| error.to_string()),
+        Err(
+            "`--network ci-net` and container.network `other` name two networks: keep one"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        operator_network(&runner_config("", false)),
+        Ok(JobNetwork::Shared)
+    );
+}
+
+/// `container.workflow_options_allowed` extends the allow-list for workflows, never with an
+/// option whose workflow key is checked.
+#[test]
+fn the_operator_can_allow_more_workflow_options() {
+    let workflow = ["--group-add 1234 --gpus=all --memory 1g".to_owned()];
+    let refused = job_options(&workflow, &runner_config("", false));
+    assert!(refused.is_err_and(|e| {
+        e.to_string()
+            .starts_with("option `--group-add` is not allowed")
+    }),);
+    let mut config = runner_config("", false);
+    config.workflow_options_allowed = vec!["--group-add".to_owned(), "--gpus".to_owned()];
+    let (options, _) = job_options(&workflow, &config).expect("allowed options pass");
+    let body = job_body(&options);
+    assert_eq!(
+        body.pointer("/HostConfig/GroupAdd"),
+        Some(&serde_json::json!(["1234"]))
+    );
+    assert!(body.pointer("/HostConfig/DeviceRequests").is_some());
+    assert_eq!(
+        body.pointer("/HostConfig/Memory"),
+        Some(&serde_json::json!(1024 * 1024 * 1024))
+    );
+    // Services share the job's network namespace: --dns stays refused for them.
+    config.workflow_options_allowed = vec!["--dns".to_owned()];
+    assert!(service_options(&["--dns 1.1.1.1".to_owned()], &config).is_err());
+
+    assert_eq!(
+        check_allowed_list(&["--gpus".to_owned(), "-e".to_owned()]),
+        Ok(())
+    );
+    let problems = [
+        (
+            "-v",
+            "container.workflow_options_allowed: `-v` is checked through `volumes:` and valid_volumes",
+        ),
+        (
+            "--privileged",
+            "container.workflow_options_allowed: `--privileged` is container.privileged's to set",
+        ),
+        (
+            "gpus",
+            "container.workflow_options_allowed: `gpus` is not a `docker run` option runnel can apply (write it as docker run does, e.g. --gpus)",
+        ),
+    ];
+    for (entry, expected) in problems {
+        assert_eq!(
+            check_allowed_list(&[entry.to_owned()]).map_err(|e| e.to_string()),
+            Err(expected.to_owned())
+        );
+    }
 }
 
 #[test]
