@@ -11,6 +11,8 @@ mod cache_daemon;
 mod cache_fleet;
 mod cache_s3;
 mod cache_support;
+mod chain;
+mod chain_daemon;
 mod cli;
 mod daemon;
 mod daemon_backends;
