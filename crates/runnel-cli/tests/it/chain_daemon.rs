@@ -124,8 +124,9 @@ fn own_repository(gitea: &Gitea, name: &str) -> Gitea {
     }
 }
 
-/// Commits `text` as `path` on `main` of `gitea.repo` (created or replaced).
-fn put_file(gitea: &Gitea, path: &str, text: &str) {
+/// Commits `text` as `path` on `main` of `gitea.repo` (created or replaced); returns the
+/// commit's SHA.
+fn put_file(gitea: &Gitea, path: &str, text: &str) -> String {
     let route = format!("/repos/{}/contents/{path}", gitea.repo);
     let mut body = json!({
         "content": base64(text.as_bytes()),
@@ -139,9 +140,13 @@ fn put_file(gitea: &Gitea, path: &str, text: &str) {
         }
         Err(_) => "POST",
     };
-    gitea
+    let answer = gitea
         .api(method, &route, Some(&body))
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    answer["commit"]["sha"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{method} {path}: no commit in {answer}"))
+        .to_owned()
 }
 
 /// One run of the chain: its `build` and `test` jobs as the REST API lists them.
@@ -150,57 +155,65 @@ struct ChainRun {
     test: Value,
 }
 
-/// Waits until `count` runs of the runner's jobs in `gitea.repo` have both jobs completed;
-/// returns them oldest first.
-fn completed_runs(gitea: &Gitea, runner: &Runner, count: usize) -> Vec<ChainRun> {
+/// Waits until a run of the runner's jobs at commit `sha` has both jobs completed; returns
+/// the first such run. By commit, not by order: Gitea 1.26 now and then starts a pushed
+/// workflow twice (see `completed_jobs`), and a duplicate of run 1 is not run 2.
+fn completed_run(gitea: &Gitea, runner: &Runner, sha: &str) -> ChainRun {
     for _ in 0..900 {
         let jobs = gitea.jobs_of(runner.id);
-        let mut run_ids: Vec<i64> = jobs.iter().filter_map(|j| j["run_id"].as_i64()).collect();
-        run_ids.sort_unstable();
-        run_ids.dedup();
-        let runs: Vec<ChainRun> = run_ids
+        let mut run_ids: Vec<i64> = jobs
             .iter()
-            .filter_map(|run_id| {
-                let job = |name: &str| {
-                    jobs.iter()
-                        .find(|j| {
-                            j["run_id"].as_i64() == Some(*run_id)
-                                && j["name"] == name
-                                && j["status"] == "completed"
-                        })
-                        .cloned()
-                };
-                Some(ChainRun {
-                    build: job("build")?,
-                    test: job("test")?,
-                })
-            })
+            .filter(|j| j["head_sha"] == sha)
+            .filter_map(|j| j["run_id"].as_i64())
             .collect();
-        if runs.len() >= count {
-            return runs;
+        run_ids.sort_unstable();
+        let found = run_ids.iter().find_map(|run_id| {
+            let job = |name: &str| {
+                jobs.iter()
+                    .find(|j| {
+                        j["run_id"].as_i64() == Some(*run_id)
+                            && j["name"] == name
+                            && j["status"] == "completed"
+                    })
+                    .cloned()
+            };
+            Some(ChainRun {
+                build: job("build")?,
+                test: job("test")?,
+            })
+        });
+        if let Some(run) = found {
+            return run;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     panic!(
-        "{count} runs of {} not completed; daemon log:\n{}",
+        "the run of {} at {sha} did not complete; daemon log:\n{}",
         runner.label,
         runner.daemon_log()
     );
 }
 
-/// Checks run `index` (0: the first) of `runs`: both jobs succeeded, the build job checked
-/// out this repository, and [`check_run`]'s cache and artifact lines.
-fn check(gitea: &Gitea, runs: &[ChainRun], index: usize, note: &str, runner: &Runner) -> String {
-    let run = runs
-        .get(index)
-        .unwrap_or_else(|| panic!("no run {index} of {}", runner.label));
+/// Checks one run: both jobs succeeded, the build job checked out this repository at the
+/// run's commit, and [`check_run`]'s cache and artifact lines (`first`: the cache was empty).
+fn check(
+    gitea: &Gitea,
+    run: &ChainRun,
+    sha: &str,
+    note: &str,
+    first: bool,
+    runner: &Runner,
+) -> String {
     let (build, test) = (gitea.log_text(&run.build), gitea.log_text(&run.test));
     let context = format!("test job:\n{test}\ndaemon log:\n{}", runner.daemon_log());
     assert_eq!(run.build["conclusion"], "success", "{build}\n{context}");
     assert_eq!(run.test["conclusion"], "success", "{test}\n{context}");
-    let checked_out = format!("checked out {} at ", gitea.repo);
-    assert!(build.contains(&checked_out), "{build}\n{context}");
-    check_run(&build, &test, note, index == 0, &context)
+    let checked_out = format!("checked out {} at {sha}", gitea.repo);
+    assert!(
+        build.contains(&checked_out),
+        "{checked_out}: {build}\n{context}"
+    );
+    check_run(&build, &test, note, first, &context)
 }
 
 /// Runs the chain twice through a daemon whose one label is `label_spec(name)` and whose
@@ -224,22 +237,40 @@ fn chain_through_the_daemon(
     put_file(&repository, "note.txt", "first\n");
     let store = runner.dir.path().join("cache");
     runner.write_config(&format!("cache:\n  dir: {}\n{config}", store.display()));
-    let daemon = runner.daemon(&["-c", "config.yaml"]);
-    let pid = daemon.id();
-    put_file(
+    let mut daemon = Stopped(Some(runner.daemon(&["-c", "config.yaml"])));
+    let pid = daemon.0.as_ref().map_or(0, std::process::Child::id);
+    let sha = put_file(
         &repository,
         ".gitea/workflows/chain.yml",
         &workflow(label, label, env),
     );
-    let first = completed_runs(&repository, &runner, 1);
-    let key = check(&repository, &first, 0, "first", &runner);
+    let first = completed_run(&repository, &runner, &sha);
+    let key = check(&repository, &first, &sha, "first", true, &runner);
     // A commit that leaves `lockfile` alone: the same key, so the cache hits.
-    put_file(&repository, "note.txt", "second\n");
-    let both = completed_runs(&repository, &runner, 2);
-    assert_eq!(check(&repository, &both, 1, "second", &runner), key);
-    runner.stop(daemon);
+    let sha = put_file(&repository, "note.txt", "second\n");
+    let second = completed_run(&repository, &runner, &sha);
+    assert_eq!(
+        check(&repository, &second, &sha, "second", false, &runner),
+        key
+    );
+    if let Some(child) = daemon.0.take() {
+        runner.stop(child);
+    }
     if docker {
         assert_eq!(leftovers_of(pid), "", "objects left behind by the daemon");
+    }
+}
+
+/// The daemon, killed on drop when the test fails before stopping it: it would otherwise
+/// outlive the test and go on taking the repository's jobs in a deleted directory.
+struct Stopped(Option<std::process::Child>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
