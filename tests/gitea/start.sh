@@ -14,6 +14,8 @@
 #   RUNNEL_CACHE     cache root (default ~/.cache/runnel)
 #   GITEA_PROTOCOL   http (default) or https (self-signed certificate made by `gitea cert`)
 #   GITEA_VERSION    which Gitea (see build.sh; `next` = NEXT_VERSION); default the 1.26 line.
+#   GITEA_HTTP_ADDR  the IPv4 address to listen on and to put in its URL (default 127.0.0.1);
+#                    the tests give Docker's bridge address so job containers reach Gitea.
 #                    Give instances of another version their own NAME (the tests use
 #                    `next-*`): a start replaces whatever instance had that name.
 set -euo pipefail
@@ -25,6 +27,8 @@ name="${1:-default}"
 case "$name" in (*[!A-Za-z0-9_-]*|"") echo "gitea-start: bad instance name: $name" >&2; exit 2;; esac
 protocol="${GITEA_PROTOCOL:-http}"
 case "$protocol" in (http|https) ;; (*) echo "gitea-start: GITEA_PROTOCOL must be http or https" >&2; exit 2;; esac
+addr="${GITEA_HTTP_ADDR:-127.0.0.1}"
+case "$addr" in (*[!0-9.]*|"") echo "gitea-start: GITEA_HTTP_ADDR must be an IPv4 address" >&2; exit 2;; esac
 
 cache="${RUNNEL_CACHE:-$HOME/.cache/runnel}/gitea"
 state="$cache/instances/$name"
@@ -46,7 +50,7 @@ mkdir -p "$state/custom/conf" "$state/data" "$state/log"
 
 port="$(service_free_port)" || { log "no free port found"; exit 1; }
 
-url="$protocol://127.0.0.1:$port"
+url="$protocol://$addr:$port"
 conf="$state/custom/conf/app.ini"
 gitea() { "$bin" --config "$conf" --work-path "$state" "$@"; }
 
@@ -55,7 +59,7 @@ run_user="$(id -un)"
 
 tls_lines=""
 if [ "$protocol" = https ]; then
-  (cd "$state" && "$bin" cert --host 127.0.0.1,localhost >/dev/null 2>&1)
+  (cd "$state" && "$bin" cert --host "$addr",127.0.0.1,localhost >/dev/null 2>&1)
   tls_lines="CERT_FILE = $state/cert.pem
 KEY_FILE = $state/key.pem"
 fi
@@ -72,9 +76,9 @@ $root_line
 
 [server]
 PROTOCOL = $protocol
-HTTP_ADDR = 127.0.0.1
+HTTP_ADDR = $addr
 HTTP_PORT = $port
-DOMAIN = 127.0.0.1
+DOMAIN = $addr
 ROOT_URL = $url/
 LOCAL_ROOT_URL = $url/
 $tls_lines

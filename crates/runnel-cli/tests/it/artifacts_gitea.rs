@@ -43,7 +43,7 @@ fn run_in(dir: &Path, program: &str, args: &[&str]) -> String {
 
 /// Bundles the fixture's `upload.js` and `download.js` into `<out>/{upload,download}/` as
 /// action repositories (`action.yml` + `dist/index.js`).
-fn build_actions(out: &Path) {
+pub(crate) fn build_actions(out: &Path) {
     let fixture = repo_root().join("crates/runnel-cli/tests/fixtures/artifacts");
     let modules = fixture.join("node_modules");
     crate::support::npm_ci(
@@ -79,29 +79,27 @@ fn build_actions(out: &Path) {
 }
 
 /// Creates (once) the public organisation `actions` and repository `actions/<name>`, and
-/// force-pushes `dir` to it as `main` with the tag `v4`.
-fn publish(gitea: &Gitea, name: &str, dir: &Path) {
-    if gitea.api("GET", "/orgs/actions", None).is_err() {
-        gitea
-            .api(
-                "POST",
-                "/orgs",
-                Some(&json!({ "username": "actions", "visibility": "public" })),
-            )
-            .unwrap_or_else(|e| panic!("create organisation actions: {e}"));
-    }
-    if gitea
-        .api("GET", &format!("/repos/actions/{name}"), None)
-        .is_err()
-    {
-        gitea
-            .api(
-                "POST",
-                "/orgs/actions/repos",
-                Some(&json!({ "name": name, "default_branch": "main", "private": false })),
-            )
-            .unwrap_or_else(|e| panic!("create actions/{name}: {e}"));
-    }
+/// force-pushes `dir` (made a repository here) to it as `main` with the tag `v4`.
+pub(crate) fn publish(gitea: &Gitea, name: &str, dir: &Path) {
+    // Tests publishing at the same time may both find it missing: the loser's creation fails
+    // and finds the winner's.
+    let ensure = |get: &str, post: &str, body: Value| {
+        if gitea.api("GET", get, None).is_err()
+            && let Err(e) = gitea.api("POST", post, Some(&body))
+        {
+            assert!(gitea.api("GET", get, None).is_ok(), "create {get}: {e}");
+        }
+    };
+    ensure(
+        "/orgs/actions",
+        "/orgs",
+        json!({ "username": "actions", "visibility": "public" }),
+    );
+    ensure(
+        &format!("/repos/actions/{name}"),
+        "/orgs/actions/repos",
+        json!({ "name": name, "default_branch": "main", "private": false }),
+    );
     let (scheme, rest) = gitea.url.split_once("://").unwrap_or(("http", &gitea.url));
     let remote = format!(
         "{scheme}://{}:{}@{rest}/actions/{name}.git",

@@ -45,6 +45,15 @@ fn run_in(dir: &Path, program: &str, args: &[&str]) {
 /// Bundles the stand-in `actions/cache` and pushes it, tagged `v4`, to the bare repository
 /// `<mirror>/actions/cache`; returns the `--actions-url` serving it.
 fn serve_cache_action(mirror: &Path) -> String {
+    let work = mirror.join("work");
+    build_cache_action(&work);
+    publish_to_mirror(mirror, "actions/cache", &work, "v4");
+    format!("file://{}", mirror.display())
+}
+
+/// Bundles the stand-in `actions/cache` into `work` as an action repository (`action.yml`,
+/// `dist/restore.js`, `dist/save.js`).
+pub(crate) fn build_cache_action(work: &Path) {
     let fixture = repo_root().join("crates/runnel-cli/tests/fixtures/cache-action");
     let modules = fixture.join("node_modules");
     crate::support::npm_ci(
@@ -52,7 +61,6 @@ fn serve_cache_action(mirror: &Path) -> String {
         &["node_modules/@actions/cache", "node_modules/.bin/esbuild"],
     );
     let esbuild = modules.join(".bin/esbuild").display().to_string();
-    let work = mirror.join("work");
     std::fs::create_dir_all(work.join("dist")).unwrap_or_else(|e| panic!("mkdir: {e}"));
     std::fs::copy(fixture.join("action.yml"), work.join("action.yml"))
         .unwrap_or_else(|e| panic!("copy action.yml: {e}"));
@@ -74,8 +82,6 @@ fn serve_cache_action(mirror: &Path) -> String {
             ],
         );
     }
-    publish_to_mirror(mirror, "actions/cache", &work, "v4");
-    format!("file://{}", mirror.display())
 }
 
 /// The workflow: `env` is extra workflow-level `env:` lines (indented for it).

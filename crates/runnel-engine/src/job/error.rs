@@ -111,12 +111,19 @@ pub(crate) enum StepError {
         /// A local action: the hint asks whether the repository was checked out.
         local: bool,
     },
+    /// `path`: the `PATH` searched, as the step would have had it.
     #[error(
-        "`uses: {uses}` is a JavaScript action ({using}) but `node` was not found on PATH \
-         in the job environment; install Node.js there (Debian: `apt-get install \
-         nodejs`) or run the job in an image that has it"
+        "`uses: {uses}` is a JavaScript action (`runs.using: {using}`), which runs with the \
+         job environment's `node`, but no `node` was found on PATH ({path}); install \
+         Node.js {} or newer there (Debian: `apt-get install nodejs`) or run the job in an \
+         image that has it",
+        .using.trim_start_matches("node")
     )]
-    NodeNotFound { uses: String, using: String },
+    NodeNotFound {
+        uses: String,
+        using: String,
+        path: String,
+    },
     #[error("`uses: {uses}`: {source}")]
     BuildImage {
         uses: String,

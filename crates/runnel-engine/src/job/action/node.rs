@@ -1,7 +1,11 @@
 //! JavaScript actions: `node <action>/<main>` in the environment with `INPUT_*`, `STATE_*`
 //! from the action's `pre`, and `GITHUB_ACTION_PATH`; the `post` hook registered when the main
-//! part ran. `node` is whatever the environment has on `PATH` (as Gitea's runner does), not a
-//! bundled runtime.
+//! part ran. Every runtime an action may declare (`node12`, `node16`, `node20`, `node24`) runs
+//! with the `node` on the job environment's `PATH`, not a bundled runtime: act and the Gitea
+//! runner look up `node` the same way and know no `node20`-style program names or versioned
+//! paths (GitHub's runner bundles its own Node.js per runtime, which a job image cannot be
+//! expected to have). When there is none, the error names the runtime the action declares and
+//! the `PATH` searched.
 //!
 //! Must not: decide when hooks run (the `hooks` module does).
 
@@ -86,6 +90,7 @@ impl JobState<'_> {
                 return Err(StepError::NodeNotFound {
                     uses: loaded.uses.clone(),
                     using: loaded.action.runs.using().to_owned(),
+                    path: path_var,
                 });
             }
             Err(source) => {

@@ -1,5 +1,6 @@
 //! The texts of step errors are log lines people and tests match on: they stay as they were
-//! when they were built with `format!`.
+//! when they were built with `format!` (a missing `node` now also names the PATH searched and
+//! the Node.js version the action declares).
 
 use runnel_expr::EvalError;
 
@@ -57,11 +58,13 @@ fn step_errors_read_as_before() {
         (
             StepError::NodeNotFound {
                 uses: "o/r@v1".to_owned(),
-                using: "node20".to_owned(),
+                using: "node24".to_owned(),
+                path: "/usr/bin:/bin".to_owned(),
             },
-            "`uses: o/r@v1` is a JavaScript action (node20) but `node` was not found on PATH in \
-             the job environment; install Node.js there (Debian: `apt-get install nodejs`) or \
-             run the job in an image that has it",
+            "`uses: o/r@v1` is a JavaScript action (`runs.using: node24`), which runs with the \
+             job environment's `node`, but no `node` was found on PATH (/usr/bin:/bin); install \
+             Node.js 24 or newer there (Debian: `apt-get install nodejs`) or run the job in an \
+             image that has it",
         ),
         (
             StepError::CompositeTooDeep {
