@@ -360,12 +360,7 @@ fn check_words(
     let mut has_health = false;
     let mut words = words.into_iter();
     while let Some(word) = words.next() {
-        let (name, inline_value) = match word.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => {
-                (name.to_owned(), Some(value.to_owned()))
-            }
-            _ => (word.clone(), None),
-        };
+        let (name, inline_value) = split_inline(&word);
         if let Some(flag_value) = flag_option(&name) {
             let on = match inline_value.as_deref() {
                 None | Some("true") => true,
@@ -574,6 +569,14 @@ fn parse_int(option: &str, text: &str) -> Result<i64, OptionError> {
 }
 
 /// Go's `time.ParseDuration` subset Docker accepts: `1h2m3.5s`, `500ms`, `10us`. Nanoseconds.
+/// `--name=value` as the name and its inline value; any other word as itself, with none.
+pub(crate) fn split_inline(word: &str) -> (String, Option<String>) {
+    match word.split_once('=') {
+        Some((name, value)) if name.starts_with("--") => (name.to_owned(), Some(value.to_owned())),
+        _ => (word.to_owned(), None),
+    }
+}
+
 pub(crate) fn parse_duration(option: &str, text: &str) -> Result<i64, OptionError> {
     const EXPECTED: &str = "a duration like 10s, 1m30s or 500ms";
     let mut rest = text;

@@ -16,7 +16,7 @@
 use bollard::models::ContainerCreateBody;
 use serde_json::{Map, Value, json};
 
-use super::{OptionError, parse_duration, parse_size, shell_split};
+use super::{OptionError, parse_duration, parse_size, shell_split, split_inline};
 
 mod table;
 use table::{Kind, OPTIONS, REFUSED};
@@ -108,12 +108,7 @@ pub(crate) fn parse_words(words: Vec<String>) -> Result<DockerRunOptions, Option
     let mut parsed = DockerRunOptions::default();
     let mut words = words.into_iter();
     while let Some(word) = words.next() {
-        let (name, inline_value) = match word.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => {
-                (name.to_owned(), Some(value.to_owned()))
-            }
-            _ => (word.clone(), None),
-        };
+        let (name, inline_value) = split_inline(&word);
         if let Some(reason) = refused_reason(&name) {
             return Err(OptionError::NotAllowed {
                 option: name,
