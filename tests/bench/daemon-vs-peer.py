@@ -106,13 +106,17 @@ def proxy(port, upstream):
                     if attempt == 1:
                         self.send_error(502)
                         return
-            self.send_response(response.status, response.reason)
-            for k, v in response.getheaders():
-                if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "content-length"):
-                    self.send_header(k, v)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            try:
+                self.send_response(response.status, response.reason)
+                for k, v in response.getheaders():
+                    if k.lower() not in ("connection", "keep-alive", "transfer-encoding", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                # The runner gave up on a long poll (shutdown, or its own timeout): nothing to say.
+                pass
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = forward
 
