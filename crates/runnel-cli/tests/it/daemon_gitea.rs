@@ -415,6 +415,36 @@ pub(crate) struct Runner {
     pub(crate) id: i64,
 }
 
+/// A daemon a failing test did not stop would outlive the test and go on taking jobs from a
+/// deleted directory: when the runner goes, every `runnel` process still working in its
+/// directory is killed (found through `/proc`, so a pid reused since is never hit).
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        let runnel = std::path::Path::new(env!("CARGO_BIN_EXE_runnel"));
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let proc = entry.path();
+            let in_dir =
+                std::fs::read_link(proc.join("cwd")).is_ok_and(|cwd| cwd == self.dir.path());
+            let is_runnel = std::fs::read_link(proc.join("exe")).is_ok_and(|exe| exe == runnel);
+            if in_dir && is_runnel {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}
+
 pub(crate) fn register(gitea: &Gitea, prefix: &str) -> Runner {
     register_with(gitea, prefix, |label| format!("{label}:host"), &[])
 }
