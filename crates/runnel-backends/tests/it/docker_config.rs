@@ -133,15 +133,27 @@ async fn refused_runner_options_stop_the_backend_at_connect() {
     if !docker_ready() {
         return;
     }
-    let connected = DockerBackend::connect(DockerBackendConfig {
+    // The operator's options are trusted config (applied as written, as the Gitea runner
+    // does): `--pid host` is taken; an option that cannot apply to a job container is not.
+    let trusted = DockerBackend::connect(DockerBackendConfig {
         job_options: vec!["--pid host".to_owned()],
+        ..DockerBackendConfig::safe_defaults()
+    })
+    .await;
+    assert!(
+        trusted.is_ok(),
+        "{:?}",
+        trusted.err().map(|e| e.to_string())
+    );
+    let connected = DockerBackend::connect(DockerBackendConfig {
+        job_options: vec!["--name fixed".to_owned()],
         ..DockerBackendConfig::safe_defaults()
     })
     .await;
     let error = connected.err().map(|error| error.to_string());
     assert!(
         error.as_deref().is_some_and(|error| error
-            .contains("container.options of the runner's config: option `--pid` is not allowed")),
+            .contains("container.options of the runner's config: option `--name` is not allowed")),
         "{error:?}"
     );
 }
