@@ -158,8 +158,9 @@ impl Assembly {
         self.cache.as_ref()
     }
 
-    /// The options every job starts from: `runner.envs` (or `--env`), the job timeout, the
-    /// actions' source, a local run's workspace and grants. The daemon adds each task's.
+    /// The options every job starts from: a local run's workspace, `--env` and grants; one job
+    /// at a time for the daemon, which adds each task's (and its reloadable `runner.envs` and
+    /// `runner.timeout`).
     pub fn options(&self) -> &RunOptions {
         &self.options
     }
@@ -299,11 +300,11 @@ fn base_options(
             options.env = config.runner.envs.clone();
             options
         }
+        // `runner.envs` and `runner.timeout` can change on SIGHUP: the daemon sets them per task
+        // from its live settings, not from here.
         Purpose::Daemon => {
             let mut options = RunOptions::local(None);
             options.max_parallel_jobs = 1;
-            options.default_job_timeout = config.runner.timeout;
-            options.env = config.runner.envs.clone();
             options
         }
     }
