@@ -37,7 +37,7 @@ use runnel_cache::{
     CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, JobTokens, NoAuth, RefScope,
     TokenRequest, TokenVerifier,
 };
-use runnel_engine::{GrantRequest, JobGrant, RunnerGrants};
+use runnel_engine::{GrantError, GrantRequest, JobGrant, RunnerGrants};
 use tokio::sync::Mutex;
 
 /// How much longer than the job's timeout its cache token lives: post steps (where
@@ -331,9 +331,9 @@ impl CacheService {
 
     /// `http://host:port/` of the built-in server for a job: `cache.host`, loopback for host
     /// jobs, or a listener on the job network's gateway.
-    async fn local_origin(&self, job: &GrantRequest) -> Result<String, String> {
+    async fn local_origin(&self, job: &GrantRequest) -> Result<String, CacheGrantError> {
         let Some(server) = &self.server else {
-            return Err("the cache server is not running".to_owned());
+            return Err(CacheGrantError::NoServer);
         };
         let port = server.local_addr().port();
         if let Some(host) = &self.advertised_host {
@@ -356,13 +356,13 @@ impl CacheService {
         let addr = server
             .listen_also(SocketAddr::new(gateway, self.port))
             .await
-            .map_err(|error| format!("{error}: {}", error_chain(&error)))?;
+            .map_err(CacheGrantError::Listen)?;
         gateways.insert(network.to_owned(), addr);
         Ok(format!("http://{addr}/"))
     }
 
     /// The job's token, valid for its timeout plus [`TOKEN_MARGIN`], scoped to its refs.
-    fn mint(&self, job: &GrantRequest) -> Result<String, String> {
+    fn mint(&self, job: &GrantRequest) -> Result<String, CacheGrantError> {
         let refs = ref_scope(job);
         let request = TokenRequest {
             repository: &job.repository,
@@ -371,14 +371,15 @@ impl CacheService {
             refs: &refs,
             lifetime: job.timeout.saturating_add(TOKEN_MARGIN),
         };
-        self.tokens
-            .mint(&request)
-            .map_err(|error| format!("minting the job's cache token: {error}"))
+        self.tokens.mint(&request).map_err(CacheGrantError::Mint)
     }
 
     /// A daemon job's `ACTIONS_CACHE_URL` and the token in it; no token when the external
     /// server gets the URL alone.
-    async fn task_grant(&self, job: &GrantRequest) -> Result<(String, Option<String>), String> {
+    async fn task_grant(
+        &self,
+        job: &GrantRequest,
+    ) -> Result<(String, Option<String>), CacheGrantError> {
         if let Some(external) = self.external.as_ref().filter(|e| !e.checks_tokens) {
             return Ok((external.url.clone(), None));
         }
@@ -388,7 +389,7 @@ impl CacheService {
 
     /// `ACTIONS_CACHE_URL`: the server's base with the token as its last path segment (the
     /// external server's URL alone when it does not check tokens).
-    async fn cache_url(&self, job: &GrantRequest, token: &str) -> Result<String, String> {
+    async fn cache_url(&self, job: &GrantRequest, token: &str) -> Result<String, CacheGrantError> {
         match &self.external {
             Some(external) if external.checks_tokens => Ok(format!("{}{token}/", external.url)),
             Some(external) => Ok(external.url.clone()),
@@ -513,18 +514,50 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 /// The IPv4 gateway of a Docker network: the host's address on that bridge.
-async fn network_gateway(docker_host: Option<&str>, network: &str) -> Result<IpAddr, String> {
+async fn network_gateway(
+    docker_host: Option<&str>,
+    network: &str,
+) -> Result<IpAddr, CacheGrantError> {
     let docker = match docker_host {
         Some(host) => bollard::Docker::connect_with_host(host),
         None => bollard::Docker::connect_with_defaults(),
     }
-    .map_err(|error| format!("connecting to Docker to find network {network}: {error}"))?;
+    .map_err(|source| CacheGrantError::Docker {
+        doing: "connecting to Docker to find network",
+        network: network.to_owned(),
+        source,
+    })?;
     let inspected = docker
         .inspect_network(network, None)
         .await
-        .map_err(|error| format!("inspecting Docker network {network}: {error}"))?;
-    gateway::gateway_of(&inspected)
-        .ok_or_else(|| format!("Docker network {network} has no IPv4 gateway"))
+        .map_err(|source| CacheGrantError::Docker {
+            doing: "inspecting Docker network",
+            network: network.to_owned(),
+            source,
+        })?;
+    gateway::gateway_of(&inspected).ok_or_else(|| CacheGrantError::NoGateway {
+        network: network.to_owned(),
+    })
+}
+
+/// Why a job gets no cache or artifact address from this runner.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheGrantError {
+    #[error("the cache server is not running")]
+    NoServer,
+    #[error("minting the job's cache token")]
+    Mint(#[source] runnel_cache::MintError),
+    #[error("{doing} {network}")]
+    Docker {
+        doing: &'static str,
+        network: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    #[error("Docker network {network} has no IPv4 gateway")]
+    NoGateway { network: String },
+    #[error("listening for the job's network")]
+    Listen(#[source] runnel_cache::ServerError),
 }
 
 /// `runnel run`: a token minted per job, which is also its `ACTIONS_RUNTIME_TOKEN`; cache v1
@@ -543,7 +576,7 @@ impl LocalGrants {
 
 #[async_trait::async_trait]
 impl RunnerGrants for LocalGrants {
-    async fn start_job(&self, job: &GrantRequest) -> Result<JobGrant, String> {
+    async fn start_job(&self, job: &GrantRequest) -> Result<JobGrant, GrantError> {
         let token = self.cache.mint(job)?;
         let mut env = BTreeMap::new();
         env.insert(
@@ -599,7 +632,7 @@ impl TaskGrants {
 
 #[async_trait::async_trait]
 impl RunnerGrants for TaskGrants {
-    async fn start_job(&self, job: &GrantRequest) -> Result<JobGrant, String> {
+    async fn start_job(&self, job: &GrantRequest) -> Result<JobGrant, GrantError> {
         let mut env = BTreeMap::new();
         let mut secrets = Vec::new();
         if !self.gitea_url.is_empty() {
@@ -630,9 +663,12 @@ impl RunnerGrants for TaskGrants {
                     }
                 }
                 // Artifacts still work through Gitea; only the cache is missing.
-                Err(message) => {
-                    tracing::warn!(job = %job.job_key, message, "no cache for this job")
-                }
+                Err(error) => tracing::warn!(
+                    job = %job.job_key,
+                    error = %error,
+                    cause = error_chain(&error),
+                    "no cache for this job"
+                ),
             }
         }
         Ok(JobGrant {

@@ -51,13 +51,18 @@ pub struct JobGrant {
     pub lease: String,
 }
 
+/// Why the runner could not grant a job its services; the runner's own error type, kept
+/// with its causes for the job's warning.
+pub type GrantError = Box<dyn std::error::Error + Send + Sync>;
+
 /// What the runner grants its jobs. One per runner or run; shared by its jobs.
 /// ("Services" are a workflow's service containers; these are the runner's own.)
 #[async_trait::async_trait]
 pub trait RunnerGrants: Send + Sync + std::fmt::Debug {
     /// Called once per job after its environment is prepared. An error is logged as a warning
-    /// and the job runs without the services (as a cache outage only warns on GitHub).
-    async fn start_job(&self, job: &GrantRequest) -> Result<JobGrant, String>;
+    /// (with its causes) and the job runs without the services (as a cache outage only warns
+    /// on GitHub).
+    async fn start_job(&self, job: &GrantRequest) -> Result<JobGrant, GrantError>;
 
     /// Called once when the job's environment is torn down, with the grant's `lease`.
     async fn release(&self, lease: &str);

@@ -36,7 +36,7 @@ mod sink;
 
 pub use contexts::StrategyInfo;
 pub use driver::{RunError, run_job, run_workflow};
-pub use grants::{GrantRequest, JobGrant, RunnerGrants};
+pub use grants::{GrantError, GrantRequest, JobGrant, RunnerGrants};
 pub use job::JobRequest;
 pub use options::{
     JobOutcome, RunOptions, RunnerInfo, ServerUrls, StepSummary, WorkflowResult, cache_home,

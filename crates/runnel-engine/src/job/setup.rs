@@ -164,11 +164,14 @@ pub(super) async fn attach_grants(
             }
             with_grant(environment, grants, grant)
         }
-        Err(message) => {
+        Err(error) => {
             job_state.log.runner(
                 None,
                 RunnerLevel::Warning,
-                &format!("the runner's cache and artifact services are unavailable to this job: {message}"),
+                &format!(
+                    "the runner's cache and artifact services are unavailable to this job: {}",
+                    crate::with_causes(&*error)
+                ),
             );
             environment
         }
