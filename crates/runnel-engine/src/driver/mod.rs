@@ -6,22 +6,22 @@
 //! passing results and outputs to dependants, the `-j` and `--matrix` filters and the run's
 //! overall result; and the one decision per job instance, call or job ([`run_job`]): a job
 //! with steps goes to the job runner, a call job becomes a sub-plan that the same loop runs
-//! (`drive` with a call frame; see `call`).
+//! (`drive` with a call frame; see `call`). The scheduling loop and its state live in
+//! `schedule`; planning one job, the contexts it is planned with and combining its legs'
+//! results live here.
 //! Must not: run steps (the job runner does) or spawn tasks: job futures are polled here, in
 //! the caller's task, so they may borrow the backend and the workflow.
 
 mod call;
+mod schedule;
 
-use std::future::Future;
-use std::pin::Pin;
+pub(crate) use schedule::drive;
+
 use std::sync::Arc;
-use std::task::Poll;
-use std::time::Instant;
 
 use runnel_expr::{EvalContext, Host, Object, Value};
 use runnel_plan::{
-    Event, JobInstance, JobResult, NeedOutcome, NeedsState, NoteSeverity, plan_job_with_contexts,
-    workflow_needs_order,
+    Event, JobInstance, JobResult, NeedsState, NoteSeverity, plan_job_with_contexts,
 };
 use runnel_workflow::{Job, LiteralOrExpr, Workflow};
 use tokio_util::sync::CancellationToken;
@@ -38,37 +38,6 @@ use crate::sink::{JobRef, LogEvent, LogSink, RunnerLevel, emit};
 pub enum RunError {
     #[error("workflow {file} has no job `{job_id}`")]
     UnknownJob { file: String, job_id: String },
-}
-
-type JobFuture<'a> = Pin<Box<dyn Future<Output = (usize, JobOutcome)> + Send + 'a>>;
-
-/// A job's state in the run.
-enum JobState {
-    Waiting,
-    /// Instances planned; `slots` index into the outcomes.
-    Running {
-        slots: Vec<usize>,
-        group: CancellationToken,
-        max_parallel: usize,
-        fail_fast: bool,
-        /// A job this one depends on failed.
-        upstream_failed: bool,
-    },
-    Done {
-        result: JobResult,
-        outputs: Vec<(String, String)>,
-        /// This job or one it depends on failed (`failure()` for dependants).
-        failed_upstream: bool,
-    },
-}
-
-/// One job instance waiting for a free slot.
-struct Queued {
-    job_index: usize,
-    slot: usize,
-    instance: JobInstance,
-    needs: Vec<NeedOutcome>,
-    strategy: StrategyInfo,
 }
 
 /// Runs every job of `workflow` for `event` (or only `options.job_filter`).
@@ -133,310 +102,6 @@ async fn run_instance(
         return call::run_call(request, job, call, frame, backend, sink, cancel).await;
     }
     job::run(request, frame, backend, sink, cancel).await
-}
-
-/// Runs the jobs of `workflow`: a top-level one (`frame` is `None`), or one that a call job
-/// called, whose jobs see the caller's `github`, the call's `inputs` and report through a
-/// sink that names them after the caller. Outcomes are the workflow's own jobs; those of
-/// nested calls hang off their call job's [`JobOutcome::called`].
-pub(crate) async fn drive(
-    workflow: &Workflow,
-    event: &Event,
-    options: &RunOptions,
-    backend: &dyn Backend,
-    sink: &dyn LogSink,
-    cancel: CancellationToken,
-    frame: Option<&CallFrame>,
-) -> Result<WorkflowResult, RunError> {
-    let started = Instant::now();
-    let base = base_contexts(workflow, event, frame);
-    // Keys of called jobs start with their caller's (`call/build`): unique within the run.
-    let key_prefix = frame.map_or("", |frame| frame.key_prefix.as_str());
-    let matrix_filter: &[(String, String)] = match frame {
-        Some(_) => &[],
-        None => &options.matrix_filter,
-    };
-    let ids: Vec<&String> = workflow.jobs.keys().collect();
-    let selected: Vec<usize> = match &options.job_filter {
-        Some(filter) => {
-            let index = ids
-                .iter()
-                .position(|id| id.eq_ignore_ascii_case(filter))
-                .ok_or_else(|| RunError::UnknownJob {
-                    file: workflow.file.clone(),
-                    job_id: filter.clone(),
-                })?;
-            vec![index]
-        }
-        None => {
-            let order = workflow_needs_order(workflow);
-            for index in &order.unordered {
-                if let Some(id) = ids.get(*index) {
-                    emit(
-                        sink,
-                        &job_ref(id, id, id),
-                        LogEvent::Runner {
-                            level: RunnerLevel::Error,
-                            text: format!(
-                                "job `{id}` needs an unknown job or is part of a `needs` cycle; it cannot run"
-                            ),
-                        },
-                    );
-                }
-            }
-            order.order
-        }
-    };
-    let filtered = options.job_filter.is_some();
-
-    let mut states: Vec<JobState> = workflow.jobs.iter().map(|_| JobState::Waiting).collect();
-    let mut outcomes: Vec<Option<JobOutcome>> = Vec::new();
-    let mut queue: Vec<Queued> = Vec::new();
-    let mut running: Vec<JobFuture<'_>> = Vec::new();
-    let mut running_per_job: Vec<usize> = vec![0; states.len()];
-    let max_jobs = options.max_parallel_jobs.max(1);
-
-    loop {
-        // Plan every waiting job whose needs are done.
-        let mut planned_any = false;
-        let mut started_any = false;
-        for &job_index in &selected {
-            if !matches!(states.get(job_index), Some(JobState::Waiting)) {
-                continue;
-            }
-            let Some((id, job)) = workflow.jobs.get_index(job_index) else {
-                continue;
-            };
-            let Some(needs_state) = needs_state(workflow, job, &states, filtered, &cancel) else {
-                continue;
-            };
-            planned_any = true;
-            let planned = plan_one(workflow, &base, id, &needs_state, sink, matrix_filter);
-            match planned {
-                Planned::Skipped { instances, result } => {
-                    for instance in instances {
-                        let key = format!("{key_prefix}{}", instance_key(&instance));
-                        let outcome = not_run(&instance, key, result);
-                        emit(
-                            sink,
-                            &job_ref(&instance.id, &instance.name, &outcome.key),
-                            LogEvent::JobFinished {
-                                result,
-                                duration: std::time::Duration::ZERO,
-                            },
-                        );
-                        outcomes.push(Some(outcome));
-                    }
-                    if let Some(state) = states.get_mut(job_index) {
-                        *state = JobState::Done {
-                            result,
-                            outputs: Vec::new(),
-                            failed_upstream: needs_state.any_ancestor_failed
-                                || result == JobResult::Failure,
-                        };
-                    }
-                }
-                Planned::Run { instances } => {
-                    let contexts = plan_contexts(&base, &needs_state);
-                    let strategy = strategy_info(job, &contexts, instances.len());
-                    let mut slots = Vec::new();
-                    for instance in instances {
-                        let slot = outcomes.len();
-                        outcomes.push(None);
-                        slots.push(slot);
-                        queue.push(Queued {
-                            job_index,
-                            slot,
-                            instance,
-                            needs: needs_state.needs.clone(),
-                            strategy,
-                        });
-                    }
-                    // After cancellation only jobs whose `if:` allowed it (`always()`) get
-                    // this far; they run with a token of their own.
-                    let group = if cancel.is_cancelled() {
-                        CancellationToken::new()
-                    } else {
-                        cancel.child_token()
-                    };
-                    let max_parallel = strategy.max_parallel.max(1.0) as usize;
-                    if let Some(state) = states.get_mut(job_index) {
-                        *state = JobState::Running {
-                            slots,
-                            group,
-                            max_parallel,
-                            fail_fast: strategy.fail_fast,
-                            upstream_failed: needs_state.any_ancestor_failed,
-                        };
-                    }
-                }
-            }
-        }
-
-        // Start queued instances while there is room.
-        let mut position = 0;
-        while position < queue.len() && running.len() < max_jobs {
-            let Some(queued) = queue.get(position) else {
-                break;
-            };
-            let Some(JobState::Running {
-                group,
-                max_parallel,
-                ..
-            }) = states.get(queued.job_index)
-            else {
-                position += 1;
-                continue;
-            };
-            let running_here = running_per_job.get(queued.job_index).copied().unwrap_or(0);
-            if running_here >= *max_parallel {
-                position += 1;
-                continue;
-            }
-            let group = group.clone();
-            let queued = queue.remove(position);
-            started_any = true;
-            let key = format!("{key_prefix}{}", instance_key(&queued.instance));
-            if group.is_cancelled() {
-                // fail-fast cancelled the matrix before this leg started.
-                let outcome = not_run(&queued.instance, key, JobResult::Cancelled);
-                emit(
-                    sink,
-                    &job_ref(&queued.instance.id, &queued.instance.name, &outcome.key),
-                    LogEvent::JobFinished {
-                        result: JobResult::Cancelled,
-                        duration: std::time::Duration::ZERO,
-                    },
-                );
-                if let Some(slot) = outcomes.get_mut(queued.slot) {
-                    *slot = Some(outcome);
-                }
-                continue;
-            }
-            if let Some(count) = running_per_job.get_mut(queued.job_index) {
-                *count += 1;
-            }
-            running.push(Box::pin(async move {
-                let request = JobRequest {
-                    workflow,
-                    event,
-                    instance: &queued.instance,
-                    key,
-                    needs: &queued.needs,
-                    strategy: queued.strategy,
-                    options,
-                };
-                let outcome = run_instance(&request, frame, backend, sink, &group).await;
-                (queued.slot, outcome)
-            }));
-        }
-
-        // Jobs whose instances have all finished are done.
-        let mut progressed = planned_any || started_any;
-        for state in &mut states {
-            if let JobState::Running {
-                slots,
-                upstream_failed,
-                ..
-            } = state
-                && slots
-                    .iter()
-                    .all(|s| outcomes.get(*s).is_some_and(Option::is_some))
-            {
-                let finished: Vec<&JobOutcome> = slots
-                    .iter()
-                    .filter_map(|s| outcomes.get(*s)?.as_ref())
-                    .collect();
-                let (result, outputs) = aggregate(&finished);
-                let failed_upstream = result == JobResult::Failure || *upstream_failed;
-                progressed = true;
-                *state = JobState::Done {
-                    result,
-                    outputs,
-                    failed_upstream,
-                };
-            }
-        }
-
-        if running.is_empty() {
-            let waiting = selected
-                .iter()
-                .any(|i| matches!(states.get(*i), Some(JobState::Waiting)));
-            if !waiting && queue.is_empty() {
-                break;
-            }
-            if !progressed {
-                // Nothing runs and nothing more can be planned: cannot happen with an
-                // ordered graph, but stop rather than spin.
-                break;
-            }
-            continue;
-        }
-
-        let (slot, outcome) = next_finished(&mut running).await;
-        if let Some(count) = running_per_job.get_mut(job_position(workflow, &outcome.job_id)) {
-            *count = count.saturating_sub(1);
-        }
-        if outcome.result == JobResult::Failure && !outcome.continue_on_error {
-            // fail-fast: cancel the other legs of this matrix.
-            let job_index = job_position(workflow, &outcome.job_id);
-            if let Some(JobState::Running {
-                group,
-                slots,
-                fail_fast: true,
-                ..
-            }) = states.get(job_index)
-                && slots.len() > 1
-            {
-                group.cancel();
-            }
-        }
-        if let Some(entry) = outcomes.get_mut(slot) {
-            *entry = Some(outcome);
-        }
-    }
-
-    let jobs: Vec<JobOutcome> = outcomes.into_iter().flatten().collect();
-    let result = if jobs
-        .iter()
-        .any(|j| j.result == JobResult::Failure && !j.continue_on_error)
-    {
-        JobResult::Failure
-    } else if cancel.is_cancelled() || jobs.iter().any(|j| j.result == JobResult::Cancelled) {
-        JobResult::Cancelled
-    } else {
-        JobResult::Success
-    };
-    Ok(WorkflowResult {
-        result,
-        jobs,
-        duration: started.elapsed(),
-    })
-}
-
-fn job_position(workflow: &Workflow, job_id: &str) -> usize {
-    workflow
-        .jobs
-        .keys()
-        .position(|id| id == job_id)
-        .unwrap_or(usize::MAX)
-}
-
-/// Polls the running job futures until one finishes.
-async fn next_finished(running: &mut Vec<JobFuture<'_>>) -> (usize, JobOutcome) {
-    std::future::poll_fn(|cx| {
-        for index in 0..running.len() {
-            let Some(future) = running.get_mut(index) else {
-                break;
-            };
-            if let Poll::Ready(output) = future.as_mut().poll(cx) {
-                drop(running.swap_remove(index));
-                return Poll::Ready(output);
-            }
-        }
-        Poll::Pending
-    })
-    .await
 }
 
 enum Planned {
@@ -525,46 +190,6 @@ fn plan_one(
             },
         }
     }
-}
-
-/// The needs of `job` once all are done; `None` while one is still waiting or running.
-/// With the `-j` filter the needs were not run: they count as succeeded with no outputs.
-fn needs_state(
-    workflow: &Workflow,
-    job: &Job,
-    states: &[JobState],
-    filtered: bool,
-    cancel: &CancellationToken,
-) -> Option<NeedsState> {
-    let mut state = NeedsState {
-        cancelled: cancel.is_cancelled(),
-        ..NeedsState::default()
-    };
-    for need in &job.needs {
-        let (result, outputs, failed) = if filtered {
-            (JobResult::Success, Vec::new(), false)
-        } else {
-            let index = workflow
-                .jobs
-                .keys()
-                .position(|id| id.eq_ignore_ascii_case(&need.value))?;
-            match states.get(index)? {
-                JobState::Done {
-                    result,
-                    outputs,
-                    failed_upstream,
-                } => (*result, outputs.clone(), *failed_upstream),
-                _ => return None,
-            }
-        };
-        state.any_ancestor_failed |= failed;
-        state.needs.push(NeedOutcome {
-            job_id: need.value.clone(),
-            result,
-            outputs,
-        });
-    }
-    Some(state)
 }
 
 /// `--matrix K:V`: a leg runs when each filtered key it has holds one of the given values.
