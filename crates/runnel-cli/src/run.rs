@@ -78,6 +78,7 @@ pub(crate) fn execute(args: &RunArgs, exec: Option<&ExecSettings>) -> Result<Out
         workspace,
         bind_workspace: args.bind,
         unmatched: exec.map_or(LabelKind::Host, |exec| exec.unmatched.clone()),
+        container_platform: args.container.architecture.clone(),
     });
     let sink = Arc::new(TerminalSink::new(false));
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -35,6 +35,7 @@ mod packaging_systemd;
 mod reusable;
 mod run;
 mod run_ca_bundle;
+mod run_container_flags;
 mod run_docker_hooks;
 mod run_host_services;
 mod run_job_files;

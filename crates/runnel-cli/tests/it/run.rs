@@ -6,13 +6,13 @@ use std::path::Path;
 
 use crate::support::{repo_root, run_expecting, runnel};
 
-fn write_workflow(dir: &Path, text: &str) {
+pub(crate) fn write_workflow(dir: &Path, text: &str) {
     let workflows = dir.join(".gitea/workflows");
     std::fs::create_dir_all(&workflows).expect("create workflow dir");
     std::fs::write(workflows.join("ci.yml"), text).expect("write workflow");
 }
 
-fn run_in(dir: &Path, args: &[&str], code: i32) -> (String, String) {
+pub(crate) fn run_in(dir: &Path, args: &[&str], code: i32) -> (String, String) {
     let mut command = runnel();
     command
         .current_dir(dir)
