@@ -7,7 +7,7 @@
 use indexmap::IndexMap;
 use runnel_yaml::{Node, NodeKind};
 
-use super::{Converter, Place, graph, job, triggers};
+use super::{ComputedKey, Converter, Place, graph, job, triggers};
 use crate::model::{
     Concurrency, PermissionLevel, Permissions, RunDefaults, Span, Spanned, TemplateMap, Triggers,
     Workflow,
@@ -193,7 +193,16 @@ pub(super) fn defaults(
             working_directory: None,
             span: value.span,
         };
-        for (key, key_node, value) in cx.mapping(value, "defaults.run").unwrap_or_default() {
+        // GitHub's parser evaluates computed keys in a job's `defaults.run` (it has contexts
+        // there), not in the workflow's.
+        let computed = match place {
+            Some(place) => ComputedKey::NotYet(place),
+            None => ComputedKey::Refused,
+        };
+        for (key, key_node, value) in cx
+            .mapping_with(value, "defaults.run", computed)
+            .unwrap_or_default()
+        {
             let template = match place {
                 Some(place) => cx.non_empty_template(value, key, place),
                 None => cx.plain_string(value, key).map(|s| super::TemplateString {
