@@ -3,6 +3,7 @@
 //! `oracle_workflow`). Everything here spawns the real binary; the oracles also need Node and
 //! `tests/oracle/setup.sh`, and run only when `RUN_SLOW_TESTS` is set.
 
+mod act_cases;
 mod artifacts_gitea;
 mod cache;
 mod cache_action;
