@@ -108,13 +108,5 @@ fn apply_cache_flags(args: &RunArgs, cache: &mut CacheSection) -> Result<()> {
     cache.size_limit = args.cache_size_limit;
     cache.s3 = args.cache_s3.as_deref().map(s3_section).transpose()?;
     cache.shared_secret_file = args.cache_secret_file.clone();
-    if cache.enabled && args.cache_external_server.is_some() && args.cache_secret_file.is_none() {
-        // `runnel run` installs no log subscriber: the service's own warning would not show.
-        eprintln!(
-            "runnel: warning: --cache-external-server without --cache-secret-file: jobs get the \
-             URL alone, so that server must run with --no-auth, where any job can read and \
-             overwrite the entries of every repository"
-        );
-    }
     Ok(())
 }
