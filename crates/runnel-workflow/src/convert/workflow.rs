@@ -191,16 +191,33 @@ pub(super) fn defaults(
         let mut run = RunDefaults {
             shell: None,
             working_directory: None,
+            computed: None,
             span: value.span,
         };
         // GitHub's parser evaluates computed keys in a job's `defaults.run` (it has contexts
         // there), not in the workflow's.
-        let computed = match place {
-            Some(place) => ComputedKey::NotYet(place),
-            None => ComputedKey::Refused,
-        };
+        if let Some(place) = place
+            && has_computed_key(value)
+        {
+            let map = cx.template_map(value, "defaults.run", place, place);
+            for entry in &map.entries {
+                if let Some(name) = entry.key.literal()
+                    && !matches!(name, "shell" | "working-directory")
+                {
+                    let span = entry.key.span();
+                    cx.error_hint(
+                        span,
+                        format!("unknown key `{name}` in `defaults.run`"),
+                        "valid keys are: shell, working-directory".to_owned(),
+                    );
+                }
+            }
+            run.computed = Some(map);
+            result = Some(run);
+            continue;
+        }
         for (key, key_node, value) in cx
-            .mapping_with(value, "defaults.run", computed)
+            .mapping_with(value, "defaults.run", ComputedKey::Refused)
             .unwrap_or_default()
         {
             let template = match place {
@@ -225,6 +242,16 @@ pub(super) fn defaults(
         result = Some(run);
     }
     result
+}
+
+/// Whether a mapping has a key that is an expression or `${{ insert }}`.
+fn has_computed_key(node: &Node) -> bool {
+    let NodeKind::Mapping(entries) = &node.kind else {
+        return false;
+    };
+    entries
+        .iter()
+        .any(|(key, _)| key.as_scalar().is_some_and(|s| s.text.contains("${{")))
 }
 
 pub(super) fn concurrency(
