@@ -548,25 +548,34 @@ fn container(cx: &mut Converter<'_>, node: &Node, key: &str, service: bool) -> O
 }
 
 fn credentials(cx: &mut Converter<'_>, node: &Node) -> Option<Credentials> {
+    let place = Place::ContainerCredentials;
     let mut credentials = Credentials {
         username: None,
         password: None,
+        computed: None,
         span: node.span,
     };
-    for (key, key_node, value) in cx.mapping_with(
-        node,
-        "credentials",
-        ComputedKey::NotYet(Place::ContainerCredentials),
-    )? {
+    if super::has_computed_key(node) {
+        // GitHub evaluates computed keys here (the mapping has contexts): kept whole.
+        let map = cx.template_map(node, "credentials", place, place);
+        for entry in &map.entries {
+            if let Some(name) = entry.key.literal()
+                && !matches!(name, "username" | "password")
+            {
+                cx.error_hint(
+                    entry.key.span(),
+                    format!("unknown key `{name}` in `credentials`"),
+                    "valid keys are: username, password".to_owned(),
+                );
+            }
+        }
+        credentials.computed = Some(map);
+        return Some(credentials);
+    }
+    for (key, key_node, value) in cx.mapping(node, "credentials")? {
         match key {
-            "username" => {
-                credentials.username =
-                    cx.non_empty_template(value, key, Place::ContainerCredentials);
-            }
-            "password" => {
-                credentials.password =
-                    cx.non_empty_template(value, key, Place::ContainerCredentials);
-            }
+            "username" => credentials.username = cx.non_empty_template(value, key, place),
+            "password" => credentials.password = cx.non_empty_template(value, key, place),
             _ => cx.unknown_key(key_node, key, &["username", "password"], "`credentials`"),
         }
     }

@@ -30,8 +30,18 @@ use crate::model::{
 
 /// Where the keys of other mappings may be computed, for the error about one that is not.
 const COMPUTED_KEYS_HINT: &str = "keys may hold `${{ }}` or be `${{ insert }}` only in `env:`, \
-    a step's `with:`, `container.env`, `services.<id>.env` and `strategy.matrix`; write this \
-    key literally";
+    a step's `with:`, `container.env`, `services.<id>.env`, `strategy.matrix`, `credentials:` \
+    and a job's `defaults.run`; write this key literally";
+
+/// Whether a mapping has a key that is an expression or `${{ insert }}`.
+pub(crate) fn has_computed_key(node: &Node) -> bool {
+    let NodeKind::Mapping(entries) = &node.kind else {
+        return false;
+    };
+    entries
+        .iter()
+        .any(|(key, _)| key.as_scalar().is_some_and(|s| s.text.contains("${{")))
+}
 
 /// Why a mapping refuses a key that is an expression or `${{ insert }}`.
 #[derive(Debug, Clone, Copy)]

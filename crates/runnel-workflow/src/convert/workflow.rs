@@ -197,7 +197,7 @@ pub(super) fn defaults(
         // GitHub's parser evaluates computed keys in a job's `defaults.run` (it has contexts
         // there), not in the workflow's.
         if let Some(place) = place
-            && has_computed_key(value)
+            && super::has_computed_key(value)
         {
             let map = cx.template_map(value, "defaults.run", place, place);
             for entry in &map.entries {
@@ -242,16 +242,6 @@ pub(super) fn defaults(
         result = Some(run);
     }
     result
-}
-
-/// Whether a mapping has a key that is an expression or `${{ insert }}`.
-fn has_computed_key(node: &Node) -> bool {
-    let NodeKind::Mapping(entries) = &node.kind else {
-        return false;
-    };
-    entries
-        .iter()
-        .any(|(key, _)| key.as_scalar().is_some_and(|s| s.text.contains("${{")))
 }
 
 pub(super) fn concurrency(
