@@ -298,6 +298,7 @@ fn base_options(
                     as Arc<dyn runnel_engine::RunnerGrants>
             });
             options.env = config.runner.envs.clone();
+            options.patch_actions = config.runner.patch_actions;
             options
         }
         // `runner.envs` and `runner.timeout` can change on SIGHUP: the daemon sets them per task
@@ -305,7 +306,28 @@ fn base_options(
         Purpose::Daemon => {
             let mut options = RunOptions::local(None);
             options.max_parallel_jobs = 1;
+            options.patch_actions = config.runner.patch_actions;
             options
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `runner.patch_actions` reaches every job's options, in both purposes.
+    #[test]
+    fn patch_actions_follows_the_config() {
+        let mut config = Config::default();
+        assert!(base_options(&config, &Purpose::Daemon, None).patch_actions);
+        config.runner.patch_actions = false;
+        assert!(!base_options(&config, &Purpose::Daemon, None).patch_actions);
+        let local = Purpose::Local(LocalRun {
+            workspace: std::env::temp_dir(),
+            bind_workspace: false,
+            unmatched: LabelKind::Host,
+        });
+        assert!(!base_options(&config, &local, None).patch_actions);
     }
 }

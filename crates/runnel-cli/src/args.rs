@@ -267,6 +267,23 @@ pub(crate) struct DaemonArgs {
     /// Run one job, then exit.
     #[arg(long)]
     pub(crate) once: bool,
+    /// Labels, comma separated, in place of the config's `runner.labels` and the `.runner`
+    /// file's (which is updated to them), as the Gitea runner's flag.
+    #[arg(long, value_name = "LABELS", env = "GITEA_RUNNER_LABELS")]
+    pub(crate) labels: Option<String>,
+}
+
+impl DaemonArgs {
+    /// `--labels` split on commas, blanks dropped (empty: not given).
+    pub(crate) fn labels(&self) -> Vec<String> {
+        self.labels
+            .iter()
+            .flat_map(|text| text.split(','))
+            .map(str::trim)
+            .filter(|label| !label.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 #[derive(Args)]

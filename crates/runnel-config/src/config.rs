@@ -71,6 +71,10 @@ pub struct RunnerSection {
     pub state_report_interval: Duration,
     /// The peer's newer key: how long the final report of a task may take per attempt.
     pub report_close_timeout: Duration,
+    /// The Gitea runner's (v3) `patch_actions`: let the stock artifact actions talk to Gitea
+    /// by lifting their "not GitHub" guard as they are copied into the job
+    /// (`runnel_engine::actions::ghes`). `false`: actions run exactly as published.
+    pub patch_actions: bool,
     /// runnel addition: `auto`, `connect` or `grpc`.
     pub transport: TransportChoice,
     /// runnel addition: where log rows and states of running tasks are spooled before they
@@ -246,6 +250,7 @@ impl Default for Config {
                 fetch_interval_max: Duration::from_secs(5),
                 state_report_interval: Duration::from_secs(1),
                 report_close_timeout: Duration::from_secs(10),
+                patch_actions: true,
                 transport: TransportChoice::Auto,
                 spool_dir: None,
             },

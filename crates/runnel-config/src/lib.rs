@@ -1,6 +1,7 @@
 //! The runner's configuration: the act_runner-compatible `config.yaml` ([`Config`]), runner
 //! labels ([`Label`]: `name`, `name:host`, `name:docker://image`), Go-style durations, and the
-//! commented example config that `runnel generate-config` prints.
+//! commented example config that `runnel config generate` prints, and `config get|set|add|remove`
+//! edits of the file's text ([`edit`]).
 //!
 //! Owns: key names, defaults and validation; label syntax. Must not: do IO beyond reading the
 //! config file and its `env_file`, contact a server, or pick backends (the daemon maps labels).
@@ -8,6 +9,7 @@
 
 mod config;
 mod duration;
+pub mod edit;
 mod labels;
 mod size;
 
@@ -22,6 +24,13 @@ pub use duration::{
 };
 pub use labels::{DEFAULT_LABELS, Label, LabelError, LabelKind, parse_labels, resolve_labels};
 pub use size::parse_size;
+
+/// What `runnel config init` writes: no key, so every key keeps its default.
+pub const MINIMAL_CONFIG: &str = "\
+# runnel's config.yaml. Every key this file does not set keeps its default:
+# `runnel config generate` prints them all with what they do, and
+# `runnel config set KEY VALUE` sets one here (`config get`, `add`, `remove` too).
+";
 
 /// The commented example config (`runner-config/config.example.yaml`): every key with its
 /// default value.

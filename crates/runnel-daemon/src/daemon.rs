@@ -41,6 +41,10 @@ pub struct DaemonOptions {
     pub once: bool,
     /// This runner's version, declared to Gitea.
     pub version: String,
+    /// `--labels` (or `GITEA_RUNNER_LABELS`): when non-empty, the labels whatever
+    /// `runner.labels` and `.runner` say, at start and after each SIGHUP reload, as the Gitea
+    /// runner's flag. [`DaemonOptions::config`] already carries them.
+    pub labels: Vec<String>,
 }
 
 /// Why the daemon stopped with an error.
@@ -185,6 +189,7 @@ pub async fn run_daemon(
             config_path: config_path.clone(),
             runner_file: path.clone(),
             version: options.version.clone(),
+            labels: options.labels.clone(),
             client: client.clone(),
             metrics: metrics.clone(),
             live: live_sender,

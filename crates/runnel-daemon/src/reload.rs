@@ -41,6 +41,8 @@ pub(crate) struct Reloader {
     pub(crate) config_path: PathBuf,
     pub(crate) runner_file: PathBuf,
     pub(crate) version: String,
+    /// `--labels`: when non-empty, they replace the reloaded `runner.labels`.
+    pub(crate) labels: Vec<String>,
     pub(crate) client: Client,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) live: watch::Sender<Arc<Live>>,
@@ -78,7 +80,10 @@ impl Reloader {
         for warning in &loaded.warnings {
             tracing::warn!("{warning}");
         }
-        let new = loaded.config;
+        let mut new = loaded.config;
+        if !self.labels.is_empty() {
+            new.runner.labels = self.labels.clone();
+        }
         let old = self.live.borrow().clone();
         let (applied, restart) = changes(&old.config, &new);
         if applied.is_empty() && restart.is_empty() {
@@ -230,6 +235,7 @@ fn changes(old: &Config, new: &Config) -> (Vec<String>, Vec<String>) {
     later("runner.insecure", o.insecure != n.insecure);
     later("runner.fetch_timeout", o.fetch_timeout != n.fetch_timeout);
     later("runner.transport", o.transport != n.transport);
+    later("runner.patch_actions", o.patch_actions != n.patch_actions);
     later("runner.spool_dir", o.spool_dir != n.spool_dir);
     later("cache", old.cache != new.cache);
     later("container", old.container != new.container);

@@ -181,7 +181,8 @@ impl<'a> Reader<'a> {
                 }
             }
             "env_file" => set(self.string(path, v), |s| self.config.runner.env_file = s),
-            // A zero timeout means the default, as in the Gitea runner (not "fail at once").
+            // A zero timeout or interval means the default, as in the Gitea runner (not "fail
+            // at once" or "poll without pause").
             "timeout" => set(self.duration(path, v), |d| {
                 if !d.is_zero() {
                     self.config.runner.timeout = d;
@@ -197,16 +198,24 @@ impl<'a> Reader<'a> {
                 }
             }),
             "fetch_interval" => set(self.duration(path, v), |d| {
-                self.config.runner.fetch_interval = d
+                if !d.is_zero() {
+                    self.config.runner.fetch_interval = d;
+                }
             }),
             "fetch_interval_max" => set(self.duration(path, v), |d| {
-                self.config.runner.fetch_interval_max = d
+                if !d.is_zero() {
+                    self.config.runner.fetch_interval_max = d;
+                }
             }),
             "state_report_interval" => set(self.duration(path, v), |d| {
-                self.config.runner.state_report_interval = d
+                if !d.is_zero() {
+                    self.config.runner.state_report_interval = d;
+                }
             }),
             "report_close_timeout" => set(self.duration(path, v), |d| {
-                self.config.runner.report_close_timeout = d
+                if !d.is_zero() {
+                    self.config.runner.report_close_timeout = d;
+                }
             }),
             "github_mirror" => set(self.string(path, v), |s| {
                 self.config.runner.github_mirror = s
@@ -214,6 +223,10 @@ impl<'a> Reader<'a> {
             "labels" => set(self.strings(path, v), |l| self.config.runner.labels = l),
             "default_image" => set(self.string(path, v), |s| {
                 self.config.runner.default_image = s
+            }),
+            "patch_actions" => set(self.boolean(path, v), |b| {
+                // Unset (null) is the Gitea runner's default: patch.
+                self.config.runner.patch_actions = b || v.is_null();
             }),
             "set_act_env" => {
                 // Unset in the file, the Gitea runner's default (true) is not applied: jobs see
@@ -302,7 +315,10 @@ impl<'a> Reader<'a> {
                 }
             }
             "cache.size_limit" => set(self.string(path, v), |s| {
-                if s.trim().is_empty() {
+                // The Gitea runner's 0 is "no cap on the whole cache" (its repo_size_limit
+                // and free-space floor bound it); runnel has neither, so its default cap
+                // stays (docs/migrating.md).
+                if s.trim().is_empty() || s.trim() == "0" {
                     self.config.cache.size_limit = None;
                     return;
                 }
@@ -356,7 +372,11 @@ impl<'a> Reader<'a> {
             }),
             "container.options" => set(self.string(path, v), |s| self.config.container.options = s),
             "container.workdir_parent" => set(self.string(path, v), |s| {
-                self.config.container.workdir_parent = s.trim_start_matches('/').to_owned();
+                // Empty is the default (`workspace`), as in the Gitea runner.
+                let parent = s.trim().trim_start_matches('/');
+                if !parent.is_empty() {
+                    self.config.container.workdir_parent = parent.to_owned();
+                }
             }),
             "container.valid_volumes" => set(self.strings(path, v), |l| {
                 self.config.container.valid_volumes = l

@@ -60,6 +60,32 @@ fn the_example_config_is_the_defaults() {
     assert_eq!(loaded.config, expected);
 }
 
+/// The Gitea runner v3.3's documented keys, each at its default (a fixture written for runnel,
+/// not copied): a config an operator brings along loads quietly and means v3.3's defaults.
+#[test]
+fn the_gitea_runner_v3_3_config_loads_without_a_warning() {
+    let text = include_str!("../data/gitea-runner-v3.3.yaml");
+    let loaded = parse(text);
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+    let mut expected = Config::default();
+    expected.runner.env_file = ".env".to_owned();
+    expected.runner.state_report_interval = Duration::from_secs(5);
+    expected.runner.default_image = "docker.gitea.com/runner-images:ubuntu-latest".to_owned();
+    expected
+        .runner
+        .envs
+        .insert("ACT".to_owned(), "true".to_owned());
+    expected.metrics.readiness_grace = Some(Duration::from_secs(30));
+    // Written empty, `docker_host` means what it means there: the engine found, mounted.
+    expected.container.docker_host_written = true;
+    assert_eq!(loaded.config, expected);
+    assert_eq!(
+        loaded.config.container.docker_host_use(),
+        runnel_config::DockerHostUse::DetectAndMount
+    );
+}
+
 #[test]
 fn every_key_is_read() {
     let text = "\
@@ -520,6 +546,35 @@ fn the_gitea_runners_newer_keys_are_applied_or_warned_about() {
     let unchanged: Effect = |c| *c == Config::default();
     let cases: &[(&str, Effect, &str)] = &[
         // Applied.
+        ("runner:\n  patch_actions: true\n", unchanged, ""),
+        ("runner:\n  patch_actions:\n", unchanged, ""),
+        (
+            "runner:\n  patch_actions: false\n",
+            |c| !c.runner.patch_actions,
+            "",
+        ),
+        (
+            "runner:\n  shutdown_timeout: 2m\n",
+            |c| c.runner.shutdown_timeout == Duration::from_secs(120),
+            "",
+        ),
+        (
+            "runner:\n  fetch_interval_max: 1m\n",
+            |c| c.runner.fetch_interval_max == Duration::from_secs(60),
+            "",
+        ),
+        (
+            "runner:\n  fetch_interval: 0s\n  fetch_interval_max: 0s\n  state_report_interval: 0s\n  report_close_timeout: 0s\n",
+            unchanged,
+            "",
+        ),
+        (
+            "container:\n  docker_timeout: 30s\n",
+            |c| c.container.docker_timeout == Duration::from_secs(30),
+            "",
+        ),
+        ("container:\n  workdir_parent: ''\n", unchanged, ""),
+        ("container:\n  workdir_parent: /\n", unchanged, ""),
         (
             "runner:\n  set_act_env: true\n",
             |c| c.runner.envs.get("ACT").map(String::as_str) == Some("true"),
@@ -564,16 +619,23 @@ fn the_gitea_runners_newer_keys_are_applied_or_warned_about() {
         ),
         ("cache:\n  external_secret: ''\n", unchanged, ""),
         // Read, not applied: a warning unless the value is what runnel does anyway.
+        // At the Gitea runner's default (or "off"), quiet: docs/migrating.md says what
+        // runnel does instead.
+        ("runner:\n  workdir_cleanup_age: 24h\n", unchanged, ""),
+        ("runner:\n  workdir_cleanup_age: 1440m\n", unchanged, ""),
+        ("runner:\n  workdir_cleanup_age: 0s\n", unchanged, ""),
         (
-            "runner:\n  workdir_cleanup_age: 24h\n",
+            "runner:\n  workdir_cleanup_age: 48h\n",
             unchanged,
             "runner.workdir_cleanup_age: runnel runs no idle sweep",
         ),
+        ("runner:\n  idle_cleanup_interval: 10m\n", unchanged, ""),
         (
-            "runner:\n  idle_cleanup_interval: 10m\n",
+            "runner:\n  idle_cleanup_interval: 1m\n",
             unchanged,
             "runner.idle_cleanup_interval: runnel runs no idle sweep",
         ),
+        ("runner:\n  tool_cache_mode: none\n", unchanged, ""),
         (
             "runner:\n  tool_cache_mode: shared\n",
             unchanged,
@@ -592,20 +654,26 @@ fn the_gitea_runners_newer_keys_are_applied_or_warned_about() {
             "runner.action_shallow_clone: runnel always fetches only the commit",
         ),
         (
-            "runner:\n  log_report_interval: 5s\n",
+            "runner:\n  log_report_interval: 5s\n  log_report_max_latency: 3s\n  log_report_batch_size: 100\n",
+            unchanged,
+            "",
+        ),
+        (
+            "runner:\n  log_report_interval: 1s\n",
             unchanged,
             "runner.log_report_interval: runnel sends new log rows with each state report",
         ),
         (
-            "runner:\n  log_report_max_latency: 3s\n",
+            "runner:\n  log_report_max_latency: 500ms\n",
             unchanged,
             "runner.log_report_max_latency: runnel sends new log rows",
         ),
         (
-            "runner:\n  log_report_batch_size: 100\n",
+            "runner:\n  log_report_batch_size: 10\n",
             unchanged,
             "runner.log_report_batch_size: runnel sends new log rows",
         ),
+        ("runner:\n  log_report_batch_size: lots\n", unchanged, "error"),
         (
             "runner:\n  post_task_script: ''\n  post_task_script_timeout: 5m\n",
             unchanged,
@@ -632,16 +700,22 @@ fn the_gitea_runners_newer_keys_are_applied_or_warned_about() {
             "runner.hooks.job_completed: job hooks are not supported yet",
         ),
         (
+            "container:\n  network_create_options:\n    enable_ipv4: true\n    enable_ipv6: false\n",
+            unchanged,
+            "",
+        ),
+        (
             "container:\n  network_create_options:\n    enable_ipv6: true\n",
             unchanged,
-            "container.network_create_options: runnel's own network",
+            "container.network_create_options.enable_ipv6: runnel's own network",
+        ),
+        (
+            "container:\n  network_create_options:\n    enable_ipv4: no\n",
+            unchanged,
+            "container.network_create_options.enable_ipv4: runnel's own network",
         ),
         ("container:\n  bind_workdir: true\n", unchanged, ""),
-        (
-            "container:\n  bind_workdir: false\n",
-            unchanged,
-            "container.bind_workdir: runnel always keeps a job's directory on this machine",
-        ),
+        ("container:\n  bind_workdir: false\n", unchanged, ""),
         ("cache:\n  offline_mode: false\n  v2: true\n", unchanged, ""),
         (
             "cache:\n  offline_mode: true\n",
@@ -653,8 +727,10 @@ fn the_gitea_runners_newer_keys_are_applied_or_warned_about() {
             unchanged,
             "cache.v2: runnel's cache service always answers both",
         ),
+        ("cache:\n  retention: 168h\n  repo_size_limit: 10GB\n  sweep_interval: 1h\n", unchanged, ""),
+        ("cache:\n  retention: 0s\n  repo_size_limit: 0\n", unchanged, ""),
         (
-            "cache:\n  retention: 168h\n",
+            "cache:\n  retention: 24h\n",
             unchanged,
             "cache.retention: runnel keeps cache entries until cache.size_limit",
         ),
@@ -663,15 +739,29 @@ fn the_gitea_runners_newer_keys_are_applied_or_warned_about() {
             unchanged,
             "cache.repo_size_limit: runnel limits the whole cache",
         ),
+        ("cache:\n  repo_size_limit: 10240MiB\n", unchanged, ""),
+        ("cache:\n  repo_size_limit: big\n", unchanged, "error"),
         (
-            "cache:\n  sweep_interval: 1h\n",
+            "cache:\n  sweep_interval: 10m\n",
             unchanged,
             "cache.sweep_interval: runnel evicts cache entries when a save",
+        ),
+        // Applied: the whole-cache cap. The Gitea runner's 0 (no cap) keeps runnel's.
+        ("cache:\n  size_limit: 0\n", unchanged, ""),
+        (
+            "cache:\n  size_limit: 2GB\n",
+            |c| c.cache.size_limit == Some(2 << 30),
+            "",
         ),
         (
             "health_check:\n  enabled: false\n  min_free_disk_space_mb: 1024\n  script: ''\n  interval: 30s\n  timeout: 10s\n",
             unchanged,
             "",
+        ),
+        (
+            "health_check:\n  min_free_disk_space_mb: many\n",
+            unchanged,
+            "error",
         ),
         (
             "health_check:\n  enabled: true\n",
@@ -695,6 +785,11 @@ fn the_gitea_runners_newer_keys_are_applied_or_warned_about() {
         ),
     ];
     for (text, effect, warning) in cases {
+        if *warning == "error" {
+            let found = problems(text);
+            assert_eq!(found.len(), 1, "{text}: {found:?}");
+            continue;
+        }
         let loaded = parse(text);
         assert!(effect(&loaded.config), "{text}: {:?}", loaded.config);
         let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.message.clone()).collect();

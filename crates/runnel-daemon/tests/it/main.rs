@@ -56,6 +56,7 @@ async fn run_once(gitea: &FakeGitea, job: &str) -> (Reported, usize) {
     };
     let assembly = Arc::new(Assembly::from_backends(labels, backends, None, options));
     let daemon = DaemonOptions {
+        labels: Vec::new(),
         config,
         config_path: None,
         once: true,
