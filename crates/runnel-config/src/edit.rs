@@ -167,6 +167,11 @@ pub enum EditError {
     WouldBreak(String),
 }
 
+/// Every key path `config set` takes and what it holds (`runner.envs.NAME` aside).
+pub fn keys() -> impl Iterator<Item = (&'static str, KeyShape)> {
+    KEYS.iter().copied()
+}
+
 /// What `path` names: a value, a list or a section; an error for a key runnel does not know.
 pub fn key_shape(path: &str) -> Result<KeyShape, EditError> {
     if path.is_empty() {
@@ -241,7 +246,7 @@ pub fn get(text: &str, path: &str) -> Result<String, EditError> {
             .join("\n"),
         _ => {
             let (first, last) = doc.extent(&found);
-            let lines = &doc.lines[first..=last];
+            let lines = &doc.lines[first + 1..=last];
             let indent = lines
                 .iter()
                 .filter(|line| !line.trim().is_empty())
@@ -399,7 +404,12 @@ fn render_text(value: &str) -> String {
         && !value.contains(" #")
         && !value.ends_with(':')
         && !value.contains(|c: char| c.is_control())
-        && runnel_yaml::resolve_plain(value) == ScalarValue::String;
+        && runnel_yaml::resolve_plain(value) == ScalarValue::String
+        // YAML 1.1's booleans, which the Gitea runner's reader and older tools take as such.
+        && !matches!(
+            value.to_ascii_lowercase().as_str(),
+            "y" | "n" | "yes" | "no" | "on" | "off"
+        );
     if plain {
         return value.to_owned();
     }

@@ -1,6 +1,8 @@
 //! `runnel-config` through its public API: the config keys and their defaults, problems with
 //! positions, durations, labels, and the example config.
 
+mod edit;
+
 use std::time::Duration;
 
 use runnel_config::{
