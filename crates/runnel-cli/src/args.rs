@@ -38,8 +38,14 @@ pub(crate) enum Command {
     Register(RegisterArgs),
     /// Run as a Gitea runner: take jobs from Gitea and report them back.
     Daemon(DaemonArgs),
-    /// Print the commented example config.yaml.
+    /// Print, write and edit config files: `generate` (the commented example), `init` (a
+    /// minimal file), `get`, `set`, `add`, `remove` (one key, the rest of the file kept).
+    Config(ConfigArgs),
+    /// Deprecated: `runnel config generate` (the Gitea runner's old name, kept).
+    #[command(hide = true)]
     GenerateConfig,
+    /// Print what a bug report needs: runnel's version, the OS and architecture, the CPUs.
+    BugReport,
     /// Check the setup (config, registration, Gitea, Docker, images, disk, host tools) and
     /// print each problem with its fix; exit 1 when a check failed.
     Doctor(DoctorArgs),
@@ -284,6 +290,50 @@ impl DaemonArgs {
             .map(str::to_owned)
             .collect()
     }
+}
+
+/// `runnel config …`, as the Gitea runner's `config` commands.
+#[derive(Args)]
+#[command(subcommand_required = true, arg_required_else_help = true)]
+pub(crate) struct ConfigArgs {
+    /// The config file [default: config.yaml or config.yml in the working directory, else
+    /// next to the runnel binary; `init` writes config.yaml here].
+    #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
+    pub(crate) config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) command: ConfigCommand,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Print the commented example config: every key, its default and what it does.
+    Generate,
+    /// Write a minimal config file (every key at its default) to `-c FILE` or config.yaml.
+    Init {
+        /// Replace a file that is there.
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
+    /// Print the value of a key (`runner.capacity`); a list one item a line.
+    Get {
+        /// The key, its sections joined by dots.
+        key: String,
+    },
+    /// Set a key (a list key takes one or more values); the file's other lines stay.
+    Set(ConfigEditArgs),
+    /// Append values to a list key (`runner.labels`, `container.valid_volumes`).
+    Add(ConfigEditArgs),
+    /// Remove values from a list key.
+    Remove(ConfigEditArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct ConfigEditArgs {
+    /// The key, its sections joined by dots (`runner.envs.NAME` for a job variable).
+    pub(crate) key: String,
+    /// The values; everything after the key is a value, `--cpus 2` included.
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+    pub(crate) values: Vec<String>,
 }
 
 #[derive(Args)]

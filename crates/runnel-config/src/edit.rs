@@ -686,7 +686,10 @@ impl Doc {
         let (_, last) = self.extent(found);
         let mut drop = vec![false; self.lines.len()];
         for (index, item) in items.iter().enumerate() {
-            if !values.iter().any(|v| Some(v.as_str()) == item.scalar_text()) {
+            if !values
+                .iter()
+                .any(|v| Some(v.as_str()) == item.scalar_text())
+            {
                 continue;
             }
             let start = item.span.line - 1;
@@ -756,7 +759,10 @@ fn key_colon(line: &str, indent: usize) -> usize {
         index += 1;
     }
     while index < bytes.len() {
-        if bytes[index] == b':' && bytes.get(index + 1).is_none_or(|b| *b == b' ' || *b == b'\t')
+        if bytes[index] == b':'
+            && bytes
+                .get(index + 1)
+                .is_none_or(|b| *b == b' ' || *b == b'\t')
         {
             return index;
         }

@@ -27,7 +27,10 @@ fn values(items: &[&str]) -> Vec<String> {
 #[test]
 fn get_prints_values_lists_and_mappings() {
     assert_eq!(edit::get(FILE, "log.level").as_deref(), Ok("info"));
-    assert_eq!(edit::get(FILE, "container.options").as_deref(), Ok("--cpus 2"));
+    assert_eq!(
+        edit::get(FILE, "container.options").as_deref(),
+        Ok("--cpus 2")
+    );
     assert_eq!(
         edit::get(FILE, "runner.labels").as_deref(),
         Ok("ubuntu-latest:docker://node:20\nlinux:host")
@@ -41,7 +44,10 @@ fn get_prints_values_lists_and_mappings() {
         Err(EditError::NotSet("runner.timeout".to_owned()))
     );
     let nested = edit::get(FILE, "runner").expect("a section");
-    assert!(nested.starts_with("# How many at once.\ncapacity: 2\nlabels:\n  - ubuntu"), "{nested}");
+    assert!(
+        nested.starts_with("# How many at once.\ncapacity: 2\nlabels:\n  - ubuntu"),
+        "{nested}"
+    );
 }
 
 #[test]
@@ -50,9 +56,18 @@ fn unknown_keys_name_the_valid_ones() {
         panic!("expected an unknown key");
     };
     assert_eq!(key, "runner.capacityy");
-    assert!(valid.contains("capacity") && valid.contains("labels"), "{valid}");
-    assert!(matches!(edit::key_shape("nope"), Err(EditError::UnknownKey { .. })));
-    assert_eq!(edit::key_shape("runner.envs.FOO"), Ok(KeyShape::Scalar(edit::ValueKind::Text)));
+    assert!(
+        valid.contains("capacity") && valid.contains("labels"),
+        "{valid}"
+    );
+    assert!(matches!(
+        edit::key_shape("nope"),
+        Err(EditError::UnknownKey { .. })
+    ));
+    assert_eq!(
+        edit::key_shape("runner.envs.FOO"),
+        Ok(KeyShape::Scalar(edit::ValueKind::Text))
+    );
     assert_eq!(edit::key_shape("runner"), Ok(KeyShape::Section));
     assert_eq!(edit::key_shape("runner.labels"), Ok(KeyShape::List));
 }
@@ -68,19 +83,39 @@ fn set_changes_only_the_lines_of_its_key() {
         ),
         ("runner.capacity", &["4"], "  capacity: 4\n"),
         // A duration is written in its shortest form, a boolean as true/false.
-        ("runner.timeout", &["90m"], "  envs: {}\n  timeout: 1h30m\n\ncontainer:"),
-        ("container.privileged", &["T"], "  options: '--cpus 2'\n  privileged: true\n"),
+        (
+            "runner.timeout",
+            &["90m"],
+            "  envs: {}\n  timeout: 1h30m\n\ncontainer:",
+        ),
+        (
+            "container.privileged",
+            &["T"],
+            "  options: '--cpus 2'\n  privileged: true\n",
+        ),
         // A new section goes at the end, after a blank line.
-        ("metrics.enabled", &["true"], "  options: '--cpus 2'\n\nmetrics:\n  enabled: true\n"),
+        (
+            "metrics.enabled",
+            &["true"],
+            "  options: '--cpus 2'\n\nmetrics:\n  enabled: true\n",
+        ),
         (
             "log.job.dir",
             &["/var/log/jobs"],
             "  level: info   # quiet\n  job:\n    dir: /var/log/jobs\n\nrunner:",
         ),
         // Values that would read as something else are quoted.
-        ("runner.envs.DEBUG", &["yes"], "  envs:\n    DEBUG: 'yes'\n\ncontainer:"),
+        (
+            "runner.envs.DEBUG",
+            &["yes"],
+            "  envs:\n    DEBUG: 'yes'\n\ncontainer:",
+        ),
         ("runner.github_mirror", &[""], "  github_mirror: ''\n"),
-        ("container.options", &["--add-host a:1.2.3.4"], "  options: '--add-host a:1.2.3.4'\n"),
+        (
+            "container.options",
+            &["--add-host a:1.2.3.4"],
+            "  options: '--add-host a:1.2.3.4'\n",
+        ),
         (
             "runner.labels",
             &["big:host"],
@@ -94,7 +129,10 @@ fn set_changes_only_the_lines_of_its_key() {
         for kept in ["# My runner.", "  # How many at once.", "runner:"] {
             assert!(edited.contains(kept), "{key} lost {kept:?}: {edited}");
         }
-        assert!(runnel_config::Config::parse("config.yaml", &edited).is_ok(), "{edited}");
+        assert!(
+            runnel_config::Config::parse("config.yaml", &edited).is_ok(),
+            "{edited}"
+        );
     }
 }
 
@@ -119,26 +157,85 @@ fn add_and_remove_edit_a_list_line_by_line() {
     .expect("emptied");
     assert!(emptied.contains("  labels: []\n"), "{emptied}");
     // Missing: created.
-    let created = edit::add(FILE, "container.valid_volumes", &values(&["/data", "**"])).expect("created");
-    assert!(created.contains("  valid_volumes:\n    - /data\n    - '**'\n"), "{created}");
+    let created =
+        edit::add(FILE, "container.valid_volumes", &values(&["/data", "**"])).expect("created");
+    assert!(
+        created.contains("  valid_volumes:\n    - /data\n    - '**'\n"),
+        "{created}"
+    );
     // Flow lists are rewritten as block lists.
-    let flow = edit::add("runner:\n  labels: [a, b]\n", "runner.labels", &values(&["c"])).expect("flow");
+    let flow = edit::add(
+        "runner:\n  labels: [a, b]\n",
+        "runner.labels",
+        &values(&["c"]),
+    )
+    .expect("flow");
     assert_eq!(flow, "runner:\n  labels:\n    - a\n    - b\n    - c\n");
 }
 
 #[test]
 fn wrong_edits_are_refused_with_the_reason() {
     let cases: &[(&str, &str, &[&str], &str)] = &[
-        ("set", "runner", &["x"], "`runner` is a section, set one of its keys instead"),
-        ("set", "runner.capacity", &["1", "2"], "`runner.capacity` takes exactly one value"),
-        ("set", "runner.capacity", &["many"], "`runner.capacity`: `many` is not an integer"),
-        ("set", "runner.timeout", &["soon"], "`runner.timeout`: `soon` is not a duration such as 30s, 5m or 3h"),
-        ("set", "runner.insecure", &["maybe"], "`runner.insecure`: `maybe` is not a boolean (true or false)"),
-        ("add", "runner.capacity", &["3"], "`runner.capacity` is not a list, use `config set` instead"),
-        ("add", "runner.labels", &["linux:host"], "`runner.labels` already contains `linux:host`"),
-        ("remove", "runner.labels", &["mac:host"], "`runner.labels` does not contain `mac:host`"),
-        ("remove", "container.valid_volumes", &["x"], "`container.valid_volumes` is not set"),
-        ("set", "log.level", &["loud"], "the edit would make a config runnel cannot load"),
+        (
+            "set",
+            "runner",
+            &["x"],
+            "`runner` is a section, set one of its keys instead",
+        ),
+        (
+            "set",
+            "runner.capacity",
+            &["1", "2"],
+            "`runner.capacity` takes exactly one value",
+        ),
+        (
+            "set",
+            "runner.capacity",
+            &["many"],
+            "`runner.capacity`: `many` is not an integer",
+        ),
+        (
+            "set",
+            "runner.timeout",
+            &["soon"],
+            "`runner.timeout`: `soon` is not a duration such as 30s, 5m or 3h",
+        ),
+        (
+            "set",
+            "runner.insecure",
+            &["maybe"],
+            "`runner.insecure`: `maybe` is not a boolean (true or false)",
+        ),
+        (
+            "add",
+            "runner.capacity",
+            &["3"],
+            "`runner.capacity` is not a list, use `config set` instead",
+        ),
+        (
+            "add",
+            "runner.labels",
+            &["linux:host"],
+            "`runner.labels` already contains `linux:host`",
+        ),
+        (
+            "remove",
+            "runner.labels",
+            &["mac:host"],
+            "`runner.labels` does not contain `mac:host`",
+        ),
+        (
+            "remove",
+            "container.valid_volumes",
+            &["x"],
+            "`container.valid_volumes` is not set",
+        ),
+        (
+            "set",
+            "log.level",
+            &["loud"],
+            "the edit would make a config runnel cannot load",
+        ),
     ];
     for (verb, key, args, expected) in cases {
         let args = values(args);
@@ -163,7 +260,11 @@ fn an_empty_or_comment_only_file_gets_the_key() {
         Ok("runner:\n  capacity: 3\n")
     );
     // CRLF files stay CRLF.
-    let crlf = edit::set("runner:\r\n  capacity: 1\r\n", "runner.capacity", &values(&["2"]));
+    let crlf = edit::set(
+        "runner:\r\n  capacity: 1\r\n",
+        "runner.capacity",
+        &values(&["2"]),
+    );
     assert_eq!(crlf.as_deref(), Ok("runner:\r\n  capacity: 2\r\n"));
 }
 

@@ -675,7 +675,11 @@ fn the_gitea_runners_newer_keys_are_applied_or_warned_about() {
             unchanged,
             "runner.log_report_batch_size: runnel sends new log rows",
         ),
-        ("runner:\n  log_report_batch_size: lots\n", unchanged, "error"),
+        (
+            "runner:\n  log_report_batch_size: lots\n",
+            unchanged,
+            "error",
+        ),
         (
             "runner:\n  post_task_script: ''\n  post_task_script_timeout: 5m\n",
             unchanged,
@@ -729,8 +733,16 @@ fn the_gitea_runners_newer_keys_are_applied_or_warned_about() {
             unchanged,
             "cache.v2: runnel's cache service always answers both",
         ),
-        ("cache:\n  retention: 168h\n  repo_size_limit: 10GB\n  sweep_interval: 1h\n", unchanged, ""),
-        ("cache:\n  retention: 0s\n  repo_size_limit: 0\n", unchanged, ""),
+        (
+            "cache:\n  retention: 168h\n  repo_size_limit: 10GB\n  sweep_interval: 1h\n",
+            unchanged,
+            "",
+        ),
+        (
+            "cache:\n  retention: 0s\n  repo_size_limit: 0\n",
+            unchanged,
+            "",
+        ),
         (
             "cache:\n  retention: 24h\n",
             unchanged,

@@ -184,8 +184,18 @@ const PEER_KEYS: &[(&str, Kind, When, &str)] = &[
         "",
     ),
     ("health_check.script", Kind::Text, When::WithFeature, ""),
-    ("health_check.interval", Kind::Duration, When::WithFeature, ""),
-    ("health_check.timeout", Kind::Duration, When::WithFeature, ""),
+    (
+        "health_check.interval",
+        Kind::Duration,
+        When::WithFeature,
+        "",
+    ),
+    (
+        "health_check.timeout",
+        Kind::Duration,
+        When::WithFeature,
+        "",
+    ),
     (
         "log.job.dir",
         Kind::Text,
@@ -233,9 +243,9 @@ impl Reader<'_> {
         if v.is_null() {
             return;
         }
-        let accepted = accepted.iter().any(|text| {
-            parse_peer_value(text, kind).is_some_and(|expected| expected == value)
-        });
+        let accepted = accepted
+            .iter()
+            .any(|text| parse_peer_value(text, kind).is_some_and(|expected| expected == value));
         if !accepted {
             self.warn(v.span, format!("{path}: {message}"));
         }
