@@ -586,6 +586,32 @@ pub(crate) struct ExecArgs {
     /// The Gitea instance the run pretends to belong to (`github.server_url`).
     #[arg(long = "gitea-instance", value_name = "URL")]
     pub(crate) gitea_instance: Option<String>,
+    /// Pull images even when they are present (`container.force_pull`).
+    #[arg(short = 'p', long)]
+    pub(crate) pull: bool,
+    /// Rebuild Dockerfile actions even when their image exists (`container.force_rebuild`).
+    #[arg(long)]
+    pub(crate) rebuild: bool,
+    /// The user namespace of job containers (`docker run --userns`).
+    #[arg(long, value_name = "MODE")]
+    pub(crate) userns: Option<String>,
+    /// Accepted for the Gitea runner's command lines: runnel never reads workflow files in
+    /// subdirectories of `-W`.
+    #[arg(long)]
+    pub(crate) no_recurse: bool,
+    /// Accepted as the Gitea runner's default (`true`: what `.gitignore` names is not copied
+    /// into the job); `false` is refused.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", hide = true)]
+    pub(crate) use_gitignore: Option<bool>,
+    /// Not supported (runnel always masks secrets).
+    #[arg(long, hide = true)]
+    pub(crate) insecure_secrets: bool,
+    /// Not supported yet (containers run in the engine's architecture).
+    #[arg(long, value_name = "PLATFORM", hide = true)]
+    pub(crate) container_architecture: Option<String>,
+    /// Not supported (set `RUST_LOG=debug` for runnel's own log).
+    #[arg(short = 'd', long, hide = true)]
+    pub(crate) debug: bool,
     /// Not supported (runnel has no shared tool cache yet).
     #[arg(long = "tool-cache-mode", value_name = "MODE", hide = true)]
     pub(crate) tool_cache_mode: Option<String>,
