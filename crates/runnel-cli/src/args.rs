@@ -436,15 +436,16 @@ pub(crate) struct CacheServerArgs {
     /// Config file whose `cache:` section gives what the flags leave out.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
-    /// The address to listen on [default: 0.0.0.0, every interface].
-    #[arg(long, value_name = "ADDR")]
+    /// The address to listen on (the Gitea runner's `-s/--host`, here an IP address)
+    /// [default: 0.0.0.0, every interface].
+    #[arg(short = 's', long, value_name = "ADDR", visible_alias = "host")]
     pub(crate) addr: Option<std::net::IpAddr>,
     /// The port [default: `cache.port`, else a free one, printed at start].
-    #[arg(long, value_name = "PORT")]
+    #[arg(short = 'p', long, value_name = "PORT")]
     pub(crate) port: Option<u16>,
     /// Where entries are kept [default: `cache.dir`, else ~/.cache/actcache]; with S3 only
     /// uploads in progress.
-    #[arg(long, value_name = "DIR")]
+    #[arg(short = 'd', long, value_name = "DIR")]
     pub(crate) dir: Option<PathBuf>,
     /// Keep entries in an S3-compatible bucket, `http(s)://host[:port]/BUCKET[/PREFIX]` (keys
     /// from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) [default: `cache.s3`].
