@@ -195,20 +195,12 @@ fn labels_of(config: &Config, purpose: &Purpose) -> Vec<Label> {
 fn host_backend(config: &Config, purpose: &Purpose) -> HostBackend {
     match purpose {
         Purpose::Local(_) => HostBackend::new(HostConfig::default()),
-        Purpose::Daemon => {
-            let home = std::env::var_os("HOME").map(PathBuf::from);
-            let root = config
-                .host
-                .workdir_parent
-                .clone()
-                .or_else(|| home.map(|h| h.join(".cache/act")));
-            HostBackend::new(HostConfig {
-                root,
-                workspace: WorkspaceMode::Copy,
-                withhold_runner_env: true,
-                ..HostConfig::default()
-            })
-        }
+        Purpose::Daemon => HostBackend::new(HostConfig {
+            root: config.host.effective_workdir_parent(),
+            workspace: WorkspaceMode::Copy,
+            withhold_runner_env: true,
+            ..HostConfig::default()
+        }),
     }
 }
 

@@ -109,6 +109,22 @@ pub struct MetricsSection {
     pub readiness_grace: Option<Duration>,
 }
 
+/// `health_check:` (the Gitea runner v3's task admission): while it fails, the daemon fetches
+/// no new task (running ones go on) and `/readyz` says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckSection {
+    pub enabled: bool,
+    /// The least free space, in MiB, on the file system of the job directories.
+    pub min_free_disk_space_mb: u64,
+    /// An executable whose failure (non-zero exit, timeout, not started) fails the check;
+    /// empty: none.
+    pub script: String,
+    /// How long a result is reused.
+    pub interval: Duration,
+    /// How long the script may run.
+    pub timeout: Duration,
+}
+
 /// `cache:`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheSection {
@@ -216,6 +232,18 @@ pub struct HostSection {
     pub workdir_parent: Option<PathBuf>,
 }
 
+impl HostSection {
+    /// Where the daemon's job directories go: `workdir_parent`, else `$HOME/.cache/act`
+    /// (`None` without a home).
+    pub fn effective_workdir_parent(&self) -> Option<PathBuf> {
+        self.workdir_parent.clone().or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|home| !home.is_empty())
+                .map(|home| PathBuf::from(home).join(".cache/act"))
+        })
+    }
+}
+
 /// The whole config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -225,6 +253,7 @@ pub struct Config {
     pub container: ContainerSection,
     pub host: HostSection,
     pub metrics: MetricsSection,
+    pub health_check: HealthCheckSection,
 }
 
 impl Default for Config {
@@ -288,6 +317,13 @@ impl Default for Config {
                 enabled: false,
                 addr: DEFAULT_METRICS_ADDR.to_owned(),
                 readiness_grace: None,
+            },
+            health_check: HealthCheckSection {
+                enabled: false,
+                min_free_disk_space_mb: 1024,
+                script: String::new(),
+                interval: Duration::from_secs(30),
+                timeout: Duration::from_secs(10),
             },
         }
     }

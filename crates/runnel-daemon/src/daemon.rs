@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::reload::{Live, Reloader};
 use crate::reporter::{CLOSE_PATIENCE, ReportContext, Reporter, ReporterTiming, error_chain};
@@ -199,6 +200,7 @@ pub async fn run_daemon(
     let once = options.once || runner_file.ephemeral;
     let jobs_cancel = CancellationToken::new();
     let poller = Poller {
+        health: health_of(&live.borrow().config),
         client: &client,
         live: live.clone(),
         once,
@@ -404,6 +406,8 @@ pub(crate) fn effective_labels(
 /// The one poller: a task is fetched only when a slot is free. Reads the live settings (which
 /// SIGHUP replaces) before each fetch.
 struct Poller<'a> {
+    /// `health_check:`, made again when the config is reloaded.
+    health: Health,
     client: &'a Client,
     live: watch::Receiver<Arc<Live>>,
     once: bool,
@@ -422,6 +426,7 @@ impl Poller<'_> {
         let mut tasks_version = 0i64;
         let mut backoff = Backoff::new(initial.fetch_interval, initial.fetch_interval_max);
         let mut failing = false;
+        let mut unhealthy = false;
         loop {
             // Reap finished jobs so the set does not grow.
             while jobs.try_join_next().is_some() {}
@@ -429,11 +434,33 @@ impl Poller<'_> {
                 let runner = self.live.borrow_and_update().config.runner.clone();
                 slots.set_capacity(runner.capacity.max(1));
                 backoff = Backoff::new(runner.fetch_interval, runner.fetch_interval_max);
+                self.health = health_of(&self.live.borrow().config);
             }
             let slot = tokio::select! {
                 slot = slots.acquire() => slot,
                 () = shutdown.cancelled() => return Ok(()),
             };
+            match self.health.admit(jobs.is_empty()).await {
+                Err(reason) => {
+                    if !std::mem::replace(&mut unhealthy, true) {
+                        tracing::warn!(%reason, "health check failed: no new task is fetched until it passes");
+                    }
+                    self.metrics.set_unhealthy(Some(reason));
+                    drop(slot);
+                    let pause = self.live.borrow().config.runner.fetch_interval;
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = shutdown.cancelled() => return Ok(()),
+                    }
+                    continue;
+                }
+                Ok(()) => {
+                    if std::mem::replace(&mut unhealthy, false) {
+                        tracing::info!("health check passes again: fetching tasks");
+                        self.metrics.set_unhealthy(None);
+                    }
+                }
+            }
             let began = Instant::now();
             let fetched = tokio::select! {
                 fetched = self.client.fetch_task(tasks_version) => fetched,
@@ -496,6 +523,15 @@ impl Poller<'_> {
             }
         }
     }
+}
+
+/// The admission checks `config` asks for, on the host backend's job directories.
+fn health_of(config: &Config) -> Health {
+    let work_dir = config
+        .host
+        .effective_workdir_parent()
+        .unwrap_or_else(std::env::temp_dir);
+    Health::new(config.health_check.clone(), work_dir)
 }
 
 /// Job slots whose number can change while jobs run (SIGHUP): lowering the capacity lets

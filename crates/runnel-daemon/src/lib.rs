@@ -13,6 +13,7 @@
 mod context;
 mod daemon;
 pub mod doctor;
+mod health;
 mod metrics;
 mod notify;
 mod register;

@@ -1,7 +1,7 @@
 //! SIGHUP: read `config.yaml` again and apply what can change while jobs run — labels
 //! (declared to Gitea again, which also refreshes what the server supports: job summaries),
-//! capacity, `envs`/`env_file`, timeouts, fetch intervals, the actions mirror and the report
-//! timings. Jobs already running keep the settings they started with. A file that does not
+//! capacity, `envs`/`env_file`, timeouts, fetch intervals, the actions mirror, the report
+//! timings and `health_check`. Jobs already running keep the settings they started with. A file that does not
 //! load (or labels Gitea refuses) leaves the running config in place and logs why, with
 //! file:line:col.
 //!
@@ -221,6 +221,12 @@ fn changes(old: &Config, new: &Config) -> (Vec<String>, Vec<String>) {
         "runner.github_mirror",
         o.github_mirror.clone(),
         n.github_mirror.clone(),
+    );
+    // The poller makes its health checks again from the new config.
+    now(
+        "health_check",
+        format!("{:?}", old.health_check),
+        format!("{:?}", new.health_check),
     );
     if let Some(change) = env_change(&o.envs, &n.envs) {
         applied.push(change);

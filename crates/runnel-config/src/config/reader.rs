@@ -86,8 +86,7 @@ impl<'a> Reader<'a> {
                 "container" => self.section(&key, value, Reader::container_key),
                 "host" => self.section(&key, value, Reader::host_key),
                 "metrics" => self.section(&key, value, Reader::metrics_key),
-                // The Gitea runner's (v3) section: every key is in the peer table.
-                "health_check" => self.section(&key, value, |_, _, _| false),
+                "health_check" => self.section(&key, value, Reader::health_check_key),
                 _ => self.unknown(&key, at),
             }
         }
@@ -413,6 +412,43 @@ impl<'a> Reader<'a> {
         match path {
             "host.workdir_parent" => set(self.string(path, v), |s| {
                 self.config.host.workdir_parent = (!s.is_empty()).then(|| PathBuf::from(s));
+            }),
+            _ => return false,
+        }
+        true
+    }
+
+    /// The Gitea runner's (v3) task admission; zero values mean the defaults, as there.
+    fn health_check_key(&mut self, path: &str, v: &Node) -> bool {
+        fn health<'r>(reader: &'r mut Reader<'_>) -> &'r mut HealthCheckSection {
+            &mut reader.config.health_check
+        }
+        match path {
+            "health_check.enabled" => set(self.boolean(path, v), |b| health(self).enabled = b),
+            "health_check.min_free_disk_space_mb" => {
+                if v.is_null() {
+                    return true;
+                }
+                if let Some(n) = self.integer(path, v)
+                    && n > 0
+                {
+                    health(self).min_free_disk_space_mb = n.unsigned_abs();
+                }
+            }
+            "health_check.script" => {
+                set(self.string(path, v), |s| {
+                    health(self).script = s.trim().to_owned()
+                });
+            }
+            "health_check.interval" => set(self.duration(path, v), |d| {
+                if !d.is_zero() {
+                    health(self).interval = d;
+                }
+            }),
+            "health_check.timeout" => set(self.duration(path, v), |d| {
+                if !d.is_zero() {
+                    health(self).timeout = d;
+                }
             }),
             _ => return false,
         }

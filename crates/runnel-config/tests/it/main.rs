@@ -779,8 +779,24 @@ fn the_gitea_runners_newer_keys_are_applied_or_warned_about() {
         ),
         (
             "health_check:\n  enabled: true\n",
+            |c| c.health_check.enabled && c.health_check.min_free_disk_space_mb == 1024,
+            "",
+        ),
+        (
+            "health_check:\n  enabled: yes\n  min_free_disk_space_mb: 10\n  script: /bin/check\n  interval: 1m\n  timeout: 2s\n",
+            |c| {
+                c.health_check.enabled
+                    && c.health_check.min_free_disk_space_mb == 10
+                    && c.health_check.script == "/bin/check"
+                    && c.health_check.interval == Duration::from_secs(60)
+                    && c.health_check.timeout == Duration::from_secs(2)
+            },
+            "",
+        ),
+        (
+            "health_check:\n  min_free_disk_space_mb: 0\n  interval: 0s\n  timeout: 0s\n",
             unchanged,
-            "health_check.enabled: runnel does not pause fetching",
+            "",
         ),
         (
             "log:\n  job:\n    dir: ''\n    retention: 72h\n    max_size: 10m\n",

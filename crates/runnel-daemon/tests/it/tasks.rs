@@ -87,3 +87,69 @@ async fn a_cancel_from_gitea_stops_the_job() {
     assert_eq!(reported.steps, [Outcome::Cancelled]);
     assert!(!reported.logged("not cancelled"), "{reported:#?}");
 }
+
+/// `health_check:`: while the operator's script fails, no task is fetched; once it passes, the
+/// queued task runs.
+#[tokio::test]
+async fn a_failing_health_check_holds_fetching_back_until_it_passes() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let gitea = FakeGitea::start().await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let marker = dir.path().join("healthy");
+    let script = dir.path().join("check.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ntest -e '{}'\n", marker.display()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let extra = format!(
+        "health_check:\n  enabled: true\n  min_free_disk_space_mb: 1\n  script: {}\n  interval: 50ms\n  timeout: 5s\nhost:\n  workdir_parent: {}\n",
+        script.display(),
+        dir.path().join("work").display()
+    );
+    let job = "  build:\n    runs-on: linux\n    steps:\n      - run: echo admitted\n";
+    let held = async {
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        let fetches = gitea.fetches();
+        std::fs::write(&marker, "").unwrap_or_else(|e| panic!("{e}"));
+        fetches
+    };
+    let ((reported, _), fetches_while_failing) =
+        tokio::join!(crate::run_once_in(&gitea, job, dir.path(), &extra), held);
+    assert_eq!(fetches_while_failing, 0, "fetched while the check failed");
+    assert_eq!(reported.result, Some(Outcome::Success), "{reported:#?}");
+    assert!(reported.logged("admitted"), "{reported:#?}");
+}
+
+/// Too little free space holds fetching back as a failing script does.
+#[tokio::test]
+async fn too_little_free_space_holds_fetching_back() {
+    let gitea = FakeGitea::start().await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    gitea.add_task(1, "name: test\non: push\njobs:\n  build:\n    runs-on: linux\n    steps:\n      - run: echo never\n");
+    // More free space than any disk has.
+    let extra = format!(
+        "health_check:\n  enabled: true\n  min_free_disk_space_mb: 1000000000000\nhost:\n  workdir_parent: {}\n",
+        dir.path().join("work").display()
+    );
+    let config = crate::config_with(dir.path(), &gitea.url(), &extra);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let daemon = crate::daemon_options(config);
+    let assembly = crate::assembly_for(&daemon.config, &dir.path().join("work"));
+    let stop = shutdown.clone();
+    let stopper = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        stop.cancel();
+    };
+    let (ran, ()) = tokio::join!(
+        runnel_daemon::run_daemon(daemon, assembly, shutdown),
+        stopper
+    );
+    if let Err(error) = ran {
+        panic!("{error}");
+    }
+    assert_eq!(gitea.fetches(), 0);
+}

@@ -171,32 +171,6 @@ const PEER_KEYS: &[(&str, Kind, When, &str)] = &[
         "runnel evicts cache entries when a save goes over cache.size_limit, not on a timer",
     ),
     (
-        "health_check.enabled",
-        Kind::Bool,
-        When::Unless(&["false"]),
-        "runnel does not pause fetching on low disk space or a failing script; /readyz \
-         (metrics.enabled) says whether the runner is polling Gitea",
-    ),
-    (
-        "health_check.min_free_disk_space_mb",
-        Kind::Integer,
-        When::WithFeature,
-        "",
-    ),
-    ("health_check.script", Kind::Text, When::WithFeature, ""),
-    (
-        "health_check.interval",
-        Kind::Duration,
-        When::WithFeature,
-        "",
-    ),
-    (
-        "health_check.timeout",
-        Kind::Duration,
-        When::WithFeature,
-        "",
-    ),
-    (
         "log.job.dir",
         Kind::Text,
         When::Unless(&[""]),
