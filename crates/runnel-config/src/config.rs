@@ -22,6 +22,20 @@ use reader::Reader;
 pub struct LogSection {
     /// `trace`, `debug`, `info`, `warn`, `error` (the peer also takes `fatal`, `panic`).
     pub level: String,
+    /// `log.job` (the Gitea runner v3's): a copy of each task's log on this machine.
+    pub job: LogJobSection,
+}
+
+/// `log.job:`: where the daemon keeps a copy of each task's log, so a job's output survives a
+/// failure to send it to Gitea.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogJobSection {
+    /// `None` (empty): no copies.
+    pub dir: Option<PathBuf>,
+    /// Copies older than this are removed when a task starts; zero keeps them all.
+    pub retention: Duration,
+    /// The most bytes one copy holds; zero is no limit.
+    pub max_size: u64,
 }
 
 /// Which wire protocol the daemon speaks (a runnel addition; the peer always uses Connect).
@@ -262,6 +276,11 @@ impl Default for Config {
         Config {
             log: LogSection {
                 level: "info".to_owned(),
+                job: LogJobSection {
+                    dir: None,
+                    retention: Duration::from_secs(7 * 24 * 3600),
+                    max_size: 1 << 30,
+                },
             },
             runner: RunnerSection {
                 file: PathBuf::from(".runner"),

@@ -150,6 +150,33 @@ impl<'a> Reader<'a> {
                     }
                 }
             }
+            "log.job" => {
+                for (key, value, at) in self.entries(path, v).unwrap_or_default() {
+                    let inner = format!("{path}.{key}");
+                    match key.as_str() {
+                        "dir" => set(self.string(&inner, value), |s| {
+                            let dir = s.trim();
+                            self.config.log.job.dir = (!dir.is_empty()).then(|| PathBuf::from(dir));
+                        }),
+                        "retention" => set(self.duration(&inner, value), |d| {
+                            // Unset keeps the default; a written 0 keeps every copy.
+                            if !value.is_null() {
+                                self.config.log.job.retention = d;
+                            }
+                        }),
+                        "max_size" => set(self.string(&inner, value), |s| {
+                            if value.is_null() {
+                                return;
+                            }
+                            match crate::parse_size(&s) {
+                                Ok(bytes) => self.config.log.job.max_size = bytes,
+                                Err(message) => self.error(value.span, format!("{inner}: {message}")),
+                            }
+                        }),
+                        _ => self.unknown(&inner, at),
+                    }
+                }
+            }
             _ => return false,
         }
         true

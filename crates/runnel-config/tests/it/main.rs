@@ -800,13 +800,28 @@ fn the_gitea_runners_newer_keys_are_applied_or_warned_about() {
         ),
         (
             "log:\n  job:\n    dir: ''\n    retention: 72h\n    max_size: 10m\n",
-            unchanged,
+            |c| {
+                c.log.job.dir.is_none()
+                    && c.log.job.retention == Duration::from_secs(72 * 3600)
+                    && c.log.job.max_size == 10 << 20
+            },
             "",
         ),
         (
             "log:\n  job:\n    dir: /var/log/runner-jobs\n",
+            |c| c.log.job.dir.as_deref() == Some(std::path::Path::new("/var/log/runner-jobs")),
+            "",
+        ),
+        (
+            "log:\n  job:\n    retention: 0s\n    max_size: 0\n",
+            |c| c.log.job.retention.is_zero() && c.log.job.max_size == 0,
+            "",
+        ),
+        ("log:\n  job:\n    max_size: huge\n", unchanged, "error"),
+        (
+            "log:\n  job:\n    dirr: /x\n",
             unchanged,
-            "log.job.dir: runnel keeps no copy of job logs on disk",
+            "unknown key `log.job.dirr` (ignored)",
         ),
         (
             "runner:\n  hooks:\n    job_startd: x\n",

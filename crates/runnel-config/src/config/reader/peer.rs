@@ -170,15 +170,6 @@ const PEER_KEYS: &[(&str, Kind, When, &str)] = &[
         When::Unless(&["1h"]),
         "runnel evicts cache entries when a save goes over cache.size_limit, not on a timer",
     ),
-    (
-        "log.job.dir",
-        Kind::Text,
-        When::Unless(&[""]),
-        "runnel keeps no copy of job logs on disk: their rows wait in runner.spool_dir only \
-         until Gitea acknowledges them",
-    ),
-    ("log.job.retention", Kind::Duration, When::WithFeature, ""),
-    ("log.job.max_size", Kind::Size, When::WithFeature, ""),
 ];
 
 impl Reader<'_> {
