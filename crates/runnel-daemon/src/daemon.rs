@@ -178,6 +178,7 @@ pub async fn run_daemon(
         job_timeout: config.runner.timeout,
         github_mirror: config.runner.github_mirror.clone(),
         mask: crate::task::runner_credentials(config, &runner_file.token),
+        job_log: config.log.job.clone(),
     });
     // Ready for systemd once declared and the cache server (which jobs need) is listening.
     let _systemd = crate::notify::Systemd::start(metrics.clone(), &shutdown);

@@ -14,6 +14,7 @@ mod context;
 mod daemon;
 pub mod doctor;
 mod health;
+mod job_log;
 mod metrics;
 mod notify;
 mod register;

@@ -122,6 +122,7 @@ impl Reloader {
             envs: new.runner.envs.clone(),
             job_timeout: new.runner.timeout,
             github_mirror: new.runner.github_mirror.clone(),
+            job_log: new.log.job.clone(),
             mask: {
                 let mut mask = old.settings.mask.clone();
                 mask.extend(crate::task::runner_credentials(&new, ""));
@@ -221,6 +222,11 @@ fn changes(old: &Config, new: &Config) -> (Vec<String>, Vec<String>) {
         "runner.github_mirror",
         o.github_mirror.clone(),
         n.github_mirror.clone(),
+    );
+    now(
+        "log.job",
+        format!("{:?}", old.log.job),
+        format!("{:?}", new.log.job),
     );
     // The poller makes its health checks again from the new config.
     now(

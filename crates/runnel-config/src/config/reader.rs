@@ -170,7 +170,9 @@ impl<'a> Reader<'a> {
                             }
                             match crate::parse_size(&s) {
                                 Ok(bytes) => self.config.log.job.max_size = bytes,
-                                Err(message) => self.error(value.span, format!("{inner}: {message}")),
+                                Err(message) => {
+                                    self.error(value.span, format!("{inner}: {message}"))
+                                }
                             }
                         }),
                         _ => self.unknown(&inner, at),
