@@ -253,8 +253,9 @@ pub(crate) struct RegisterArgs {
     /// The runner's name [default: this machine's host name].
     #[arg(long)]
     pub(crate) name: Option<String>,
-    /// Labels, comma separated: NAME, NAME:host or NAME:docker://IMAGE [default: the config's
-    /// `runner.labels`, else the Gitea runner's ubuntu-* docker labels].
+    /// Labels, comma separated: NAME, NAME:host or NAME:docker://IMAGE; ignored (with a
+    /// warning) when the config has `runner.labels`, as by the Gitea runner [default: the
+    /// Gitea runner's ubuntu-* docker labels].
     #[arg(long, value_delimiter = ',')]
     pub(crate) labels: Vec<String>,
     /// Never prompt; take everything from the flags.

@@ -43,12 +43,18 @@ fn register_writes_the_runner_file_and_gitea_lists_the_runner() {
         .args(["-c", "config.yaml", "register", "--no-interactive"])
         .args(["--instance", &gitea.url, "--token-file", "token"])
         .args(["--name", &format!("{}-again", runner.label)])
+        // The config's labels win, as in the Gitea runner v3.3.
+        .args(["--labels", "from-flag:host"])
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{stderr}");
     assert!(
         stderr.contains("replacing the registration of runner"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--labels is ignored: the config's runner.labels are registered"),
         "{stderr}"
     );
     let file = std::fs::read_to_string(dir.join(".runner")).unwrap_or_else(|e| panic!("{e}"));
