@@ -581,9 +581,13 @@ impl Doc {
     /// The key's line with the value written after it, keeping a trailing comment.
     fn key_line(&self, found: &Found<'_>, value: Option<&str>) -> String {
         let line = &self.lines[found.line];
-        let colon = key_colon(line, found.indent);
-        let (_, comment) = split_comment(&line[colon + 1..]);
-        let mut out = line[..=colon].to_owned();
+        // No `:` (a `? key` entry): the edit then fails the load check instead of panicking.
+        let (head, rest) = match key_colon(line, found.indent) {
+            Some(colon) => line.split_at(colon + 1),
+            None => (line.as_str(), ""),
+        };
+        let (_, comment) = split_comment(rest);
+        let mut out = head.to_owned();
         if let Some(value) = value {
             out.push(' ');
             out.push_str(value);
@@ -643,6 +647,12 @@ impl Doc {
                 lines.extend(block);
             }
             Some(found) => match &found.value.kind {
+                // `section: {a: 1}`: written on the key's line.
+                NodeKind::Mapping(entries)
+                    if !entries.is_empty() && found.value.span.line - 1 <= found.line =>
+                {
+                    return Err(EditError::Flow(segments[..depth].join(".")));
+                }
                 NodeKind::Mapping(entries) if !entries.is_empty() => {
                     let indent = entries
                         .first()
@@ -744,7 +754,7 @@ fn indentation(line: &str) -> usize {
 }
 
 /// The byte index of the `:` that ends the key starting at `indent`.
-fn key_colon(line: &str, indent: usize) -> usize {
+fn key_colon(line: &str, indent: usize) -> Option<usize> {
     let bytes = line.as_bytes();
     let mut index = indent;
     if let Some(quote @ (b'\'' | b'"')) = bytes.get(index).copied() {
@@ -764,11 +774,11 @@ fn key_colon(line: &str, indent: usize) -> usize {
                 .get(index + 1)
                 .is_none_or(|b| *b == b' ' || *b == b'\t')
         {
-            return index;
+            return Some(index);
         }
         index += 1;
     }
-    line.len().saturating_sub(1)
+    None
 }
 
 /// `text` split before a ` #` comment outside quotes: (value, comment).

@@ -323,3 +323,64 @@ fn collect_leaf_paths(prefix: &str, node: &runnel_yaml::Node, out: &mut Vec<Stri
     }
     out.push(prefix.to_owned());
 }
+
+/// Odd files get an answer or an error, never a panic.
+#[test]
+fn odd_files_never_panic() {
+    let texts = [
+        "",
+        "\n\n",
+        "# only\n",
+        "runner: {capacity: 1}\n",
+        "runner: [1, 2]\n",
+        "runner: 3\n",
+        "? runner\n: {capacity: 1}\n",
+        "runner:\n  labels: [a, b]\n",
+        "runner:\n  labels:\n  - a\n  - b\nlog:\n  level: info\n",
+        "runner:\n  capacity: |\n    2\n",
+        "\"runner\":\n  \"capacity\": 1 # c\n",
+        "runner:\r\n  envs: {}\r\n",
+        "- a\n- b\n",
+        "runner:\n  capacity: 1\n  capacity: 2\n",
+        "runner:\n\tcapacity: 1\n",
+        "ünïcode: ✓\nrunner:\n  name: 'é: x' # ✓\n",
+    ];
+    let keys = [
+        ("runner.capacity", vec!["2"]),
+        ("runner.labels", vec!["x:host", "y"]),
+        ("runner.envs.A", vec!["b"]),
+        ("log.job.dir", vec!["/tmp"]),
+        ("container.valid_volumes", vec!["**"]),
+    ];
+    for text in texts {
+        for (key, args) in &keys {
+            let args = values(args);
+            let _ = edit::get(text, key);
+            let _ = edit::set(text, key, &args);
+            let _ = edit::add(text, key, &args);
+            let _ = edit::remove(text, key, &args);
+        }
+    }
+    assert_eq!(
+        edit::set(
+            "runner: {capacity: 1}\n",
+            "runner.timeout",
+            &values(&["1h"])
+        ),
+        Err(EditError::Flow("runner".to_owned()))
+    );
+    // Items at the key's own indentation.
+    let flush = "runner:\n  labels:\n  - a\n  - b\nlog:\n  level: info\n";
+    assert_eq!(
+        edit::add(flush, "runner.labels", &values(&["c"])).as_deref(),
+        Ok("runner:\n  labels:\n  - a\n  - b\n  - c\nlog:\n  level: info\n")
+    );
+    assert_eq!(
+        edit::remove(flush, "runner.labels", &values(&["a"])).as_deref(),
+        Ok("runner:\n  labels:\n  - b\nlog:\n  level: info\n")
+    );
+    assert_eq!(
+        edit::set(flush, "runner.labels", &values(&["z"])).as_deref(),
+        Ok("runner:\n  labels:\n    - z\nlog:\n  level: info\n")
+    );
+}
