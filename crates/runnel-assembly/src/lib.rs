@@ -198,20 +198,12 @@ fn labels_of(config: &Config, purpose: &Purpose) -> Vec<Label> {
 fn host_backend(config: &Config, purpose: &Purpose) -> HostBackend {
     match purpose {
         Purpose::Local(_) => HostBackend::new(HostConfig::default()),
-        Purpose::Daemon => {
-            let home = std::env::var_os("HOME").map(PathBuf::from);
-            let root = config
-                .host
-                .workdir_parent
-                .clone()
-                .or_else(|| home.map(|h| h.join(".cache/act")));
-            HostBackend::new(HostConfig {
-                root,
-                workspace: WorkspaceMode::Copy,
-                withhold_runner_env: true,
-                ..HostConfig::default()
-            })
-        }
+        Purpose::Daemon => HostBackend::new(HostConfig {
+            root: config.host.effective_workdir_parent(),
+            workspace: WorkspaceMode::Copy,
+            withhold_runner_env: true,
+            ..HostConfig::default()
+        }),
     }
 }
 
@@ -301,6 +293,7 @@ fn base_options(
                     as Arc<dyn runnel_engine::RunnerGrants>
             });
             options.env = config.runner.envs.clone();
+            options.patch_actions = config.runner.patch_actions;
             options
         }
         // `runner.envs` and `runner.timeout` can change on SIGHUP: the daemon sets them per task
@@ -308,7 +301,28 @@ fn base_options(
         Purpose::Daemon => {
             let mut options = RunOptions::local(None);
             options.max_parallel_jobs = 1;
+            options.patch_actions = config.runner.patch_actions;
             options
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `runner.patch_actions` reaches every job's options, in both purposes.
+    #[test]
+    fn patch_actions_follows_the_config() {
+        let mut config = Config::default();
+        assert!(base_options(&config, &Purpose::Daemon, None).patch_actions);
+        config.runner.patch_actions = false;
+        assert!(!base_options(&config, &Purpose::Daemon, None).patch_actions);
+        let local = Purpose::Local(LocalRun {
+            workspace: std::env::temp_dir(),
+            bind_workspace: false,
+            unmatched: LabelKind::Host,
+        });
+        assert!(!base_options(&config, &local, None).patch_actions);
     }
 }

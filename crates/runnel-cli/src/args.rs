@@ -38,8 +38,14 @@ pub(crate) enum Command {
     Register(RegisterArgs),
     /// Run as a Gitea runner: take jobs from Gitea and report them back.
     Daemon(DaemonArgs),
-    /// Print the commented example config.yaml.
+    /// Print, write and edit config files: `generate` (the commented example), `init` (a
+    /// minimal file), `get`, `set`, `add`, `remove` (one key, the rest of the file kept).
+    Config(ConfigArgs),
+    /// Deprecated: `runnel config generate` (the Gitea runner's old name, kept).
+    #[command(hide = true)]
     GenerateConfig,
+    /// Print what a bug report needs: runnel's version, the OS and architecture, the CPUs.
+    BugReport,
     /// Check the setup (config, registration, Gitea, Docker, images, disk, host tools) and
     /// print each problem with its fix; exit 1 when a check failed.
     Doctor(DoctorArgs),
@@ -285,8 +291,9 @@ pub(crate) struct RegisterArgs {
     /// The runner's name [default: this machine's host name].
     #[arg(long)]
     pub(crate) name: Option<String>,
-    /// Labels, comma separated: NAME, NAME:host or NAME:docker://IMAGE [default: the config's
-    /// `runner.labels`, else the Gitea runner's ubuntu-* docker labels].
+    /// Labels, comma separated: NAME, NAME:host or NAME:docker://IMAGE; ignored (with a
+    /// warning) when the config has `runner.labels`, as by the Gitea runner [default: the
+    /// Gitea runner's ubuntu-* docker labels].
     #[arg(long, value_delimiter = ',')]
     pub(crate) labels: Vec<String>,
     /// Never prompt; take everything from the flags.
@@ -305,6 +312,67 @@ pub(crate) struct DaemonArgs {
     /// Run one job, then exit.
     #[arg(long)]
     pub(crate) once: bool,
+    /// Labels, comma separated, in place of the config's `runner.labels` and the `.runner`
+    /// file's (which is updated to them), as the Gitea runner's flag.
+    #[arg(long, value_name = "LABELS", env = "GITEA_RUNNER_LABELS")]
+    pub(crate) labels: Option<String>,
+}
+
+impl DaemonArgs {
+    /// `--labels` split on commas, blanks dropped (empty: not given).
+    pub(crate) fn labels(&self) -> Vec<String> {
+        self.labels
+            .iter()
+            .flat_map(|text| text.split(','))
+            .map(str::trim)
+            .filter(|label| !label.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// `runnel config …`, as the Gitea runner's `config` commands.
+#[derive(Args)]
+#[command(subcommand_required = true, arg_required_else_help = true)]
+pub(crate) struct ConfigArgs {
+    /// The config file [default: config.yaml or config.yml in the working directory, else
+    /// next to the runnel binary; `init` writes config.yaml here].
+    #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
+    pub(crate) config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) command: ConfigCommand,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Print the commented example config: every key, its default and what it does.
+    Generate,
+    /// Write a minimal config file (every key at its default) to `-c FILE` or config.yaml.
+    Init {
+        /// Replace a file that is there.
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
+    /// Print the value of a key (`runner.capacity`); a list one item a line.
+    Get {
+        /// The key, its sections joined by dots.
+        key: String,
+    },
+    /// Set a key (a list key takes one or more values); the file's other lines stay.
+    Set(ConfigEditArgs),
+    /// Append values to a list key (`runner.labels`, `container.valid_volumes`).
+    Add(ConfigEditArgs),
+    /// Remove values from a list key.
+    Remove(ConfigEditArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct ConfigEditArgs {
+    /// The key, its sections joined by dots (`runner.envs.NAME` for a job variable).
+    pub(crate) key: String,
+    /// The values; everything after the key is a value, `--cpus 2` included.
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+    pub(crate) values: Vec<String>,
 }
 
 #[derive(Args)]
@@ -407,15 +475,16 @@ pub(crate) struct CacheServerArgs {
     /// Config file whose `cache:` section gives what the flags leave out.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
-    /// The address to listen on [default: 0.0.0.0, every interface].
-    #[arg(long, value_name = "ADDR")]
+    /// The address to listen on (the Gitea runner's `-s/--host`, here an IP address)
+    /// [default: 0.0.0.0, every interface].
+    #[arg(short = 's', long, value_name = "ADDR", visible_alias = "host")]
     pub(crate) addr: Option<std::net::IpAddr>,
     /// The port [default: `cache.port`, else a free one, printed at start].
-    #[arg(long, value_name = "PORT")]
+    #[arg(short = 'p', long, value_name = "PORT")]
     pub(crate) port: Option<u16>,
     /// Where entries are kept [default: `cache.dir`, else ~/.cache/actcache]; with S3 only
     /// uploads in progress.
-    #[arg(long, value_name = "DIR")]
+    #[arg(short = 'd', long, value_name = "DIR")]
     pub(crate) dir: Option<PathBuf>,
     /// Keep entries in an S3-compatible bucket, `http(s)://host[:port]/BUCKET[/PREFIX]` (keys
     /// from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) [default: `cache.s3`].
@@ -544,6 +613,26 @@ pub(crate) struct ExecArgs {
     /// The Gitea instance the run pretends to belong to (`github.server_url`).
     #[arg(long = "gitea-instance", value_name = "URL")]
     pub(crate) gitea_instance: Option<String>,
+    /// Pull images even when they are present (`container.force_pull`).
+    #[arg(short = 'p', long)]
+    pub(crate) pull: bool,
+    /// Rebuild Dockerfile actions even when their image exists (`container.force_rebuild`).
+    #[arg(long)]
+    pub(crate) rebuild: bool,
+    /// Accepted for the Gitea runner's command lines: runnel never reads workflow files in
+    /// subdirectories of `-W`.
+    #[arg(long)]
+    pub(crate) no_recurse: bool,
+    /// Accepted as the Gitea runner's default (`true`: what `.gitignore` names is not copied
+    /// into the job); `false` is refused.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", hide = true)]
+    pub(crate) use_gitignore: Option<bool>,
+    /// Not supported (runnel always masks secrets).
+    #[arg(long, hide = true)]
+    pub(crate) insecure_secrets: bool,
+    /// Not supported (set `RUST_LOG=debug` for runnel's own log).
+    #[arg(short = 'd', long, hide = true)]
+    pub(crate) debug: bool,
     /// Not supported (runnel has no shared tool cache yet).
     #[arg(long = "tool-cache-mode", value_name = "MODE", hide = true)]
     pub(crate) tool_cache_mode: Option<String>,

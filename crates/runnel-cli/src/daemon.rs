@@ -15,10 +15,14 @@ use crate::args::DaemonArgs;
 use crate::common::{init_logging, load_config, version};
 
 pub(crate) fn run(args: &DaemonArgs) -> Result<Outcome> {
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(path) => load_config(path)?,
         None => Config::default(),
     };
+    let labels = args.labels();
+    if !labels.is_empty() {
+        config.runner.labels = labels.clone();
+    }
     init_logging(&config.log.level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -36,6 +40,7 @@ pub(crate) fn run(args: &DaemonArgs) -> Result<Outcome> {
             config_path: args.config.clone(),
             once: args.once,
             version: version(),
+            labels,
         };
         runnel_daemon::run_daemon(options, assembly, shutdown).await?;
         Ok(Outcome::Success)

@@ -5,8 +5,9 @@
 //! or on this machine with `-i -self-hosted`. Flags with the same meaning as `run`'s keep its
 //! behaviour; the container flags are `run`'s (act's names, `--container-opts` kept as the
 //! Gitea runner spells it) and become `config.yaml`'s `container:` keys. Left out on
-//! purpose, with an error saying so: `--json` (runnel's output is line-oriented text) and
-//! `--tool-cache-mode` (no shared tool cache yet).
+//! purpose, with an error saying so: `--json` (runnel's output is line-oriented text),
+//! `--tool-cache-mode` (no shared tool cache yet), `--insecure-secrets`, `-d/--debug` and
+//! `--use-gitignore=false`.
 //!
 //! Wiring only: the mapping, then `run::execute`.
 
@@ -20,6 +21,18 @@ use crate::local_config::ExecSettings;
 pub(crate) fn run(args: ExecArgs) -> Result<Outcome> {
     if args.json {
         bail!("--json is not supported: runnel prints line-oriented text (run without --json)");
+    }
+    if args.insecure_secrets {
+        bail!("--insecure-secrets is not supported: runnel always masks secrets");
+    }
+    if args.debug {
+        bail!("-d/--debug is not supported: set RUST_LOG=debug for runnel's own log");
+    }
+    if args.use_gitignore == Some(false) {
+        bail!(
+            "--use-gitignore=false is not supported: a job's copy of the tree leaves out what \
+             .gitignore names (use --bind with `runnel run` to give jobs the tree itself)"
+        );
     }
     if let Some(mode) = &args.tool_cache_mode {
         bail!(
@@ -69,8 +82,8 @@ fn into_run(args: ExecArgs, event: String) -> (RunArgs, ExecSettings) {
         platforms: Vec::new(),
         actions_url: args.default_actions_url,
         ca_bundle: None,
-        pull: false,
-        rebuild: false,
+        pull: args.pull,
+        rebuild: args.rebuild,
         summary_dir: None,
         bind: false,
         no_skip_checkout: args.no_skip_checkout,

@@ -6,9 +6,11 @@
 
 mod args;
 mod bench;
+mod bug_report;
 mod cache_cmd;
 mod cache_server;
 mod common;
+mod config_cmd;
 mod daemon;
 mod discover;
 mod doctor;
@@ -76,7 +78,18 @@ fn main() -> ExitCode {
             a.config = a.config.or(global);
             daemon::run(&a)
         }
-        Command::GenerateConfig => generate_config::run(),
+        Command::Config(mut a) => {
+            a.config = a.config.or(global);
+            config_cmd::run(&a)
+        }
+        Command::GenerateConfig => {
+            eprintln!("runnel: `generate-config` is deprecated, use `runnel config generate`");
+            generate_config::run()
+        }
+        Command::BugReport => {
+            unused("bug-report");
+            bug_report::run()
+        }
         Command::Doctor(mut a) => {
             a.config = a.config.or(global);
             doctor::run(&a)

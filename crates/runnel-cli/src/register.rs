@@ -49,10 +49,16 @@ pub(crate) fn run(args: &RegisterArgs) -> Result<Outcome> {
         None if interactive => prompt.ask("Runner name", Some(&hostname))?,
         None => hostname,
     };
-    let labels = if !args.labels.is_empty() {
-        args.labels.clone()
-    } else if !config.runner.labels.is_empty() {
+    // The config's labels win over the flag's, as in the Gitea runner (v3.3), which says so.
+    let labels = if !config.runner.labels.is_empty() {
+        if !args.labels.is_empty() {
+            eprintln!(
+                "runnel: warning: --labels is ignored: the config's runner.labels are registered"
+            );
+        }
         config.runner.labels.clone()
+    } else if !args.labels.is_empty() {
+        args.labels.clone()
     } else {
         let default = DEFAULT_LABELS.join(",");
         let answer = if interactive {

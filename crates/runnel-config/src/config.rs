@@ -22,6 +22,20 @@ use reader::Reader;
 pub struct LogSection {
     /// `trace`, `debug`, `info`, `warn`, `error` (the peer also takes `fatal`, `panic`).
     pub level: String,
+    /// `log.job` (the Gitea runner v3's): a copy of each task's log on this machine.
+    pub job: LogJobSection,
+}
+
+/// `log.job:`: where the daemon keeps a copy of each task's log, so a job's output survives a
+/// failure to send it to Gitea.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogJobSection {
+    /// `None` (empty): no copies.
+    pub dir: Option<PathBuf>,
+    /// Copies older than this are removed when a task starts; zero keeps them all.
+    pub retention: Duration,
+    /// The most bytes one copy holds; zero is no limit.
+    pub max_size: u64,
 }
 
 /// Which wire protocol the daemon speaks (a runnel addition; the peer always uses Connect).
@@ -71,6 +85,10 @@ pub struct RunnerSection {
     pub state_report_interval: Duration,
     /// The peer's newer key: how long the final report of a task may take per attempt.
     pub report_close_timeout: Duration,
+    /// The Gitea runner's (v3) `patch_actions`: let the stock artifact actions talk to Gitea
+    /// by lifting their "not GitHub" guard as they are copied into the job
+    /// (`runnel_engine::actions::ghes`). `false`: actions run exactly as published.
+    pub patch_actions: bool,
     /// runnel addition: `auto`, `connect` or `grpc`.
     pub transport: TransportChoice,
     /// runnel addition: where log rows and states of running tasks are spooled before they
@@ -103,6 +121,22 @@ pub struct MetricsSection {
     /// The Gitea runner's (v3) `readiness_grace`: how long polls may fail before `/readyz`
     /// answers 503. `None`: runnel's window (three idle poll pauses and a fetch, at least 30 s).
     pub readiness_grace: Option<Duration>,
+}
+
+/// `health_check:` (the Gitea runner v3's task admission): while it fails, the daemon fetches
+/// no new task (running ones go on) and `/readyz` says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckSection {
+    pub enabled: bool,
+    /// The least free space, in MiB, on the file system of the job directories.
+    pub min_free_disk_space_mb: u64,
+    /// An executable whose failure (non-zero exit, timeout, not started) fails the check;
+    /// empty: none.
+    pub script: String,
+    /// How long a result is reused.
+    pub interval: Duration,
+    /// How long the script may run.
+    pub timeout: Duration,
 }
 
 /// `cache:`.
@@ -212,6 +246,18 @@ pub struct HostSection {
     pub workdir_parent: Option<PathBuf>,
 }
 
+impl HostSection {
+    /// Where the daemon's job directories go: `workdir_parent`, else `$HOME/.cache/act`
+    /// (`None` without a home).
+    pub fn effective_workdir_parent(&self) -> Option<PathBuf> {
+        self.workdir_parent.clone().or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|home| !home.is_empty())
+                .map(|home| PathBuf::from(home).join(".cache/act"))
+        })
+    }
+}
+
 /// The whole config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -221,6 +267,7 @@ pub struct Config {
     pub container: ContainerSection,
     pub host: HostSection,
     pub metrics: MetricsSection,
+    pub health_check: HealthCheckSection,
 }
 
 impl Default for Config {
@@ -229,6 +276,11 @@ impl Default for Config {
         Config {
             log: LogSection {
                 level: "info".to_owned(),
+                job: LogJobSection {
+                    dir: None,
+                    retention: Duration::from_secs(7 * 24 * 3600),
+                    max_size: 1 << 30,
+                },
             },
             runner: RunnerSection {
                 file: PathBuf::from(".runner"),
@@ -246,6 +298,7 @@ impl Default for Config {
                 fetch_interval_max: Duration::from_secs(5),
                 state_report_interval: Duration::from_secs(1),
                 report_close_timeout: Duration::from_secs(10),
+                patch_actions: true,
                 transport: TransportChoice::Auto,
                 spool_dir: None,
             },
@@ -283,6 +336,13 @@ impl Default for Config {
                 enabled: false,
                 addr: DEFAULT_METRICS_ADDR.to_owned(),
                 readiness_grace: None,
+            },
+            health_check: HealthCheckSection {
+                enabled: false,
+                min_free_disk_space_mb: 1024,
+                script: String::new(),
+                interval: Duration::from_secs(30),
+                timeout: Duration::from_secs(10),
             },
         }
     }

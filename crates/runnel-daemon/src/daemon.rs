@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::reload::{Live, Reloader};
 use crate::reporter::{CLOSE_PATIENCE, ReportContext, Reporter, ReporterTiming, error_chain};
@@ -41,6 +42,10 @@ pub struct DaemonOptions {
     pub once: bool,
     /// This runner's version, declared to Gitea.
     pub version: String,
+    /// `--labels` (or `GITEA_RUNNER_LABELS`): when non-empty, the labels whatever
+    /// `runner.labels` and `.runner` say, at start and after each SIGHUP reload, as the Gitea
+    /// runner's flag. [`DaemonOptions::config`] already carries them.
+    pub labels: Vec<String>,
 }
 
 /// Why the daemon stopped with an error.
@@ -173,6 +178,7 @@ pub async fn run_daemon(
         job_timeout: config.runner.timeout,
         github_mirror: config.runner.github_mirror.clone(),
         mask: crate::task::runner_credentials(config, &runner_file.token),
+        job_log: config.log.job.clone(),
     });
     // Ready for systemd once declared and the cache server (which jobs need) is listening.
     let _systemd = crate::notify::Systemd::start(metrics.clone(), &shutdown);
@@ -185,6 +191,7 @@ pub async fn run_daemon(
             config_path: config_path.clone(),
             runner_file: path.clone(),
             version: options.version.clone(),
+            labels: options.labels.clone(),
             client: client.clone(),
             metrics: metrics.clone(),
             live: live_sender,
@@ -194,6 +201,7 @@ pub async fn run_daemon(
     let once = options.once || runner_file.ephemeral;
     let jobs_cancel = CancellationToken::new();
     let poller = Poller {
+        health: health_of(&live.borrow().config),
         client: &client,
         live: live.clone(),
         once,
@@ -399,6 +407,8 @@ pub(crate) fn effective_labels(
 /// The one poller: a task is fetched only when a slot is free. Reads the live settings (which
 /// SIGHUP replaces) before each fetch.
 struct Poller<'a> {
+    /// `health_check:`, made again when the config is reloaded.
+    health: Health,
     client: &'a Client,
     live: watch::Receiver<Arc<Live>>,
     once: bool,
@@ -417,6 +427,7 @@ impl Poller<'_> {
         let mut tasks_version = 0i64;
         let mut backoff = Backoff::new(initial.fetch_interval, initial.fetch_interval_max);
         let mut failing = false;
+        let mut unhealthy = false;
         loop {
             // Reap finished jobs so the set does not grow.
             while jobs.try_join_next().is_some() {}
@@ -424,11 +435,33 @@ impl Poller<'_> {
                 let runner = self.live.borrow_and_update().config.runner.clone();
                 slots.set_capacity(runner.capacity.max(1));
                 backoff = Backoff::new(runner.fetch_interval, runner.fetch_interval_max);
+                self.health = health_of(&self.live.borrow().config);
             }
             let slot = tokio::select! {
                 slot = slots.acquire() => slot,
                 () = shutdown.cancelled() => return Ok(()),
             };
+            match self.health.admit(jobs.is_empty()).await {
+                Err(reason) => {
+                    if !std::mem::replace(&mut unhealthy, true) {
+                        tracing::warn!(%reason, "health check failed: no new task is fetched until it passes");
+                    }
+                    self.metrics.set_unhealthy(Some(reason));
+                    drop(slot);
+                    let pause = self.live.borrow().config.runner.fetch_interval;
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = shutdown.cancelled() => return Ok(()),
+                    }
+                    continue;
+                }
+                Ok(()) => {
+                    if std::mem::replace(&mut unhealthy, false) {
+                        tracing::info!("health check passes again: fetching tasks");
+                        self.metrics.set_unhealthy(None);
+                    }
+                }
+            }
             let began = Instant::now();
             let fetched = tokio::select! {
                 fetched = self.client.fetch_task(tasks_version) => fetched,
@@ -491,6 +524,15 @@ impl Poller<'_> {
             }
         }
     }
+}
+
+/// The admission checks `config` asks for, on the host backend's job directories.
+fn health_of(config: &Config) -> Health {
+    let work_dir = config
+        .host
+        .effective_workdir_parent()
+        .unwrap_or_else(std::env::temp_dir);
+    Health::new(config.health_check.clone(), work_dir)
 }
 
 /// Job slots whose number can change while jobs run (SIGHUP): lowering the capacity lets

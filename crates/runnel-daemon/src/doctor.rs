@@ -497,7 +497,7 @@ fn disk_finding(what: &str, dir: &Path, free: Result<u64, String>) -> Finding {
 }
 
 /// Free bytes on the file system holding `dir` (or its nearest existing ancestor), by `df`.
-fn free_bytes(dir: &Path) -> Result<u64, String> {
+pub(crate) fn free_bytes(dir: &Path) -> Result<u64, String> {
     let existing = dir
         .ancestors()
         .find(|p| p.exists())

@@ -13,6 +13,8 @@
 mod context;
 mod daemon;
 pub mod doctor;
+mod health;
+mod job_log;
 mod metrics;
 mod notify;
 mod register;

@@ -40,6 +40,8 @@ pub(crate) struct Metrics {
     declared: AtomicBool,
     /// How recent the last good poll must be for `/readyz`, in milliseconds.
     ready_window_ms: AtomicU64,
+    /// Why `health_check` holds fetching back; `None`: it does not.
+    unhealthy: std::sync::Mutex<Option<String>>,
 }
 
 fn unix_ms() -> u64 {
@@ -51,6 +53,14 @@ fn unix_ms() -> u64 {
 impl Metrics {
     pub(crate) fn set_capacity(&self, capacity: usize) {
         self.capacity.store(capacity as i64, Ordering::Relaxed);
+    }
+
+    /// What `health_check` says: `Some(reason)` while it holds fetching back.
+    pub(crate) fn set_unhealthy(&self, reason: Option<String>) {
+        *self
+            .unhealthy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = reason;
     }
 
     pub(crate) fn set_ready_window(&self, window: Duration) {
@@ -137,6 +147,14 @@ impl Metrics {
     fn readiness(&self) -> Result<(), String> {
         if !self.declared.load(Ordering::Relaxed) {
             return Err("not declared to Gitea yet".to_owned());
+        }
+        if let Some(reason) = self
+            .unhealthy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+        {
+            return Err(format!("health check failed: {reason}"));
         }
         let last = self.last_poll_ok_ms.load(Ordering::Relaxed);
         if last == 0 {

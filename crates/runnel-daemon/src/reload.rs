@@ -1,7 +1,7 @@
 //! SIGHUP: read `config.yaml` again and apply what can change while jobs run — labels
 //! (declared to Gitea again, which also refreshes what the server supports: job summaries),
-//! capacity, `envs`/`env_file`, timeouts, fetch intervals, the actions mirror and the report
-//! timings. Jobs already running keep the settings they started with. A file that does not
+//! capacity, `envs`/`env_file`, timeouts, fetch intervals, the actions mirror, the report
+//! timings and `health_check`. Jobs already running keep the settings they started with. A file that does not
 //! load (or labels Gitea refuses) leaves the running config in place and logs why, with
 //! file:line:col.
 //!
@@ -41,6 +41,8 @@ pub(crate) struct Reloader {
     pub(crate) config_path: PathBuf,
     pub(crate) runner_file: PathBuf,
     pub(crate) version: String,
+    /// `--labels`: when non-empty, they replace the reloaded `runner.labels`.
+    pub(crate) labels: Vec<String>,
     pub(crate) client: Client,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) live: watch::Sender<Arc<Live>>,
@@ -78,7 +80,10 @@ impl Reloader {
         for warning in &loaded.warnings {
             tracing::warn!("{warning}");
         }
-        let new = loaded.config;
+        let mut new = loaded.config;
+        if !self.labels.is_empty() {
+            new.runner.labels = self.labels.clone();
+        }
         let old = self.live.borrow().clone();
         let (applied, restart) = changes(&old.config, &new);
         if applied.is_empty() && restart.is_empty() {
@@ -117,6 +122,7 @@ impl Reloader {
             envs: new.runner.envs.clone(),
             job_timeout: new.runner.timeout,
             github_mirror: new.runner.github_mirror.clone(),
+            job_log: new.log.job.clone(),
             mask: {
                 let mut mask = old.settings.mask.clone();
                 mask.extend(crate::task::runner_credentials(&new, ""));
@@ -217,6 +223,17 @@ fn changes(old: &Config, new: &Config) -> (Vec<String>, Vec<String>) {
         o.github_mirror.clone(),
         n.github_mirror.clone(),
     );
+    now(
+        "log.job",
+        format!("{:?}", old.log.job),
+        format!("{:?}", new.log.job),
+    );
+    // The poller makes its health checks again from the new config.
+    now(
+        "health_check",
+        format!("{:?}", old.health_check),
+        format!("{:?}", new.health_check),
+    );
     if let Some(change) = env_change(&o.envs, &n.envs) {
         applied.push(change);
     }
@@ -230,6 +247,7 @@ fn changes(old: &Config, new: &Config) -> (Vec<String>, Vec<String>) {
     later("runner.insecure", o.insecure != n.insecure);
     later("runner.fetch_timeout", o.fetch_timeout != n.fetch_timeout);
     later("runner.transport", o.transport != n.transport);
+    later("runner.patch_actions", o.patch_actions != n.patch_actions);
     later("runner.spool_dir", o.spool_dir != n.spool_dir);
     later("cache", old.cache != new.cache);
     later("container", old.container != new.container);

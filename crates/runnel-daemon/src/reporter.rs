@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::result_to_proto;
+use crate::job_log::JobLogCopy;
 use crate::metrics::Metrics;
 use crate::spool::{Parked, Recovered, TaskSpool};
 use crate::summary::{SummaryPart, SummaryTarget, SummaryUploads};
@@ -88,6 +89,8 @@ struct ReportState {
     metrics: Arc<Metrics>,
     /// Step summaries, uploaded or logged as one block when the job closes.
     summaries: Vec<SummaryPart>,
+    /// `log.job`: the copy of the log on this machine.
+    copy: Option<JobLogCopy>,
 }
 
 impl ReportState {
@@ -114,6 +117,12 @@ impl ReportState {
             None => false,
         };
         self.metrics.rows_added(added as u64, spooled);
+        if let Some(copy) = &mut self.copy {
+            copy.rows(
+                time,
+                self.rows.iter().skip(from).map(|row| row.content.as_str()),
+            );
+        }
     }
 
     /// Writes the step states to the spool (after a step starts or ends).
@@ -302,6 +311,7 @@ impl Reporter {
         task_id: i64,
         steps: usize,
         spool: Option<TaskSpool>,
+        copy: Option<JobLogCopy>,
         job_cancel: CancellationToken,
         summary_target: Option<SummaryTarget>,
     ) -> Reporter {
@@ -325,6 +335,7 @@ impl Reporter {
             spool,
             metrics: context.metrics.clone(),
             summaries: Vec::new(),
+            copy,
         };
         // The step count goes to the spool first, so a recovery reports every step.
         state.spool_state();
@@ -391,6 +402,8 @@ impl Reporter {
             spool,
             metrics: context.metrics.clone(),
             summaries: Vec::new(),
+            // A recovered task's copy, if any, stopped with the runner that died.
+            copy: None,
         };
         if let Some(index) = state.current_step {
             let total = state.total();
@@ -506,6 +519,9 @@ impl ReportState {
         // The final UpdateLog must carry a row Gitea does not hold yet, or it ignores
         // `no_more` (tests/gitea/README.md).
         self.add_rows(now, [format!("Job {}", result.as_str())]);
+        if let Some(copy) = self.copy.take() {
+            copy.finish(result.as_str());
+        }
         self.stopped_at = Some(Timestamp::from(now));
         let proto = result_to_proto(result);
         self.result = Some(proto);

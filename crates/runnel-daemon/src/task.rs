@@ -43,6 +43,8 @@ pub(crate) struct TaskSettings {
     pub(crate) github_mirror: String,
     /// The runner's own credentials, masked in every job's log ([`runner_credentials`]).
     pub(crate) mask: Vec<String>,
+    /// `log.job`: where each task's log is copied.
+    pub(crate) job_log: runnel_config::LogJobSection,
 }
 
 /// What a job must never see in clear: the runner's token, the cache's secret and S3 keys,
@@ -117,11 +119,17 @@ pub(crate) async fn run_task(
                 })
                 .ok()
         });
+    let copy = crate::job_log::JobLogCopy::create(
+        &settings.job_log,
+        task_id,
+        std::time::SystemTime::now(),
+    );
     let reporter = Reporter::start(
         settings.report.clone(),
         task_id,
         steps,
         spool,
+        copy,
         job_cancel.clone(),
         summary_target,
     );

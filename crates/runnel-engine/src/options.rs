@@ -129,6 +129,10 @@ pub struct RunOptions {
     /// values run (a leg without that key runs); legs filtered out are not run or reported.
     /// Empty: every leg runs. Applies to the run's own jobs, not to called workflows.
     pub matrix_filter: Vec<(String, String)>,
+    /// Lift the stock artifact actions' "not GitHub" guard as their files are copied into the
+    /// job, when the server is one the guard refuses (`actions::ghes`; the Gitea runner's
+    /// `runner.patch_actions`). `false`: every action runs exactly as published.
+    pub patch_actions: bool,
 }
 
 impl RunOptions {
@@ -153,6 +157,7 @@ impl RunOptions {
             mask: Vec::new(),
             local_checkout: false,
             env: BTreeMap::new(),
+            patch_actions: true,
         }
     }
 }

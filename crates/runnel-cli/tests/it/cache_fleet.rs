@@ -269,6 +269,23 @@ fn without_a_secret_jobs_get_the_url_alone_and_the_server_needs_no_auth() {
         String::from_utf8_lossy(&refused.stderr).contains("--no-auth"),
         "{refused:?}"
     );
+    // The Gitea runner's short flags (`-s/--host`, `-d`, `-p`) mean the same; it too refuses
+    // to serve without a secret.
+    let mut short = runnel();
+    short.current_dir(dir.path()).args([
+        "cache-server",
+        "-s",
+        "127.0.0.1",
+        "-d",
+        "store",
+        "-p",
+        "0",
+    ]);
+    let short = run_expecting(short, None, &[2]);
+    assert!(
+        String::from_utf8_lossy(&short.stderr).contains("--no-auth"),
+        "{short:?}"
+    );
 
     let mut server = CacheServerProcess::start(dir.path(), &["--dir", "store", "--no-auth"]);
     let mut text = curl_workflow(&keys(&["open-1"]), &keys(&["open-1"]));

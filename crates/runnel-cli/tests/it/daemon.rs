@@ -43,12 +43,18 @@ fn register_writes_the_runner_file_and_gitea_lists_the_runner() {
         .args(["-c", "config.yaml", "register", "--no-interactive"])
         .args(["--instance", &gitea.url, "--token-file", "token"])
         .args(["--name", &format!("{}-again", runner.label)])
+        // The config's labels win, as in the Gitea runner v3.3.
+        .args(["--labels", "from-flag:host"])
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{stderr}");
     assert!(
         stderr.contains("replacing the registration of runner"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--labels is ignored: the config's runner.labels are registered"),
         "{stderr}"
     );
     let file = std::fs::read_to_string(dir.join(".runner")).unwrap_or_else(|e| panic!("{e}"));
@@ -59,6 +65,56 @@ fn register_writes_the_runner_file_and_gitea_lists_the_runner() {
         serde_json::json!(["from-config:host"]),
         "{file}"
     );
+}
+
+/// `daemon --labels` (or `GITEA_RUNNER_LABELS`) wins over the config's and the `.runner`
+/// file's labels, declares them and writes them to `.runner`, as the Gitea runner's flag.
+#[test]
+fn daemon_labels_replace_the_registered_ones() {
+    let Some(gitea) = gitea("daemon_labels_replace_the_registered_ones") else {
+        return;
+    };
+    let runner = register(gitea, "labels");
+    runner.write_config("runner:\n  labels: ['from-config:host']\n");
+    let (a, b) = (format!("{}-a", runner.label), format!("{}-b", runner.label));
+    let flag = format!("{a}:host, {b}:host");
+    let child = runner.daemon(&["-c", "config.yaml", "--labels", &flag]);
+    runner.wait_for_log("declared to");
+    runner.stop(child);
+    let names = |id| -> Vec<String> {
+        let listed = gitea.runner(id);
+        listed["labels"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(|l| l["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut declared = names(runner.id);
+    declared.sort();
+    assert_eq!(declared, [a.clone(), b.clone()]);
+    let file = std::fs::read_to_string(runner.dir.path().join(".runner"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let file: serde_json::Value = serde_json::from_str(&file).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        file["labels"],
+        serde_json::json!([format!("{a}:host"), format!("{b}:host")]),
+        "{file}"
+    );
+    // The environment variable, as the Gitea runner's container image sets it.
+    let c = format!("{}-c", runner.label);
+    let spec = format!("{c}:host");
+    let child = runner.daemon_with_env(&["-c", "config.yaml"], &[("GITEA_RUNNER_LABELS", &spec)]);
+    for _ in 0..100 {
+        if names(runner.id) == [c.clone()] {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    runner.stop(child);
+    assert_eq!(names(runner.id), [c]);
 }
 
 #[test]

@@ -110,6 +110,44 @@ fn flags_left_out_on_purpose_say_so() {
         stderr.contains("--tool-cache-mode shared is not supported"),
         "{stderr}"
     );
+    for (flags, said) in [
+        (
+            &["--insecure-secrets"][..],
+            "--insecure-secrets is not supported",
+        ),
+        (&["-d"][..], "-d/--debug is not supported"),
+        (
+            &["--use-gitignore=false"][..],
+            "--use-gitignore=false is not supported",
+        ),
+    ] {
+        let (_, stderr) = exec(repo.path(), flags, 2);
+        assert!(stderr.contains(said), "{flags:?}: {stderr}");
+    }
+}
+
+/// The Gitea runner v3.3's other `exec` flags are taken: `-p`, `--rebuild`, `--userns`,
+/// `--no-recurse` and `--use-gitignore` (its default).
+#[test]
+fn the_gitea_runners_other_exec_flags_are_taken() {
+    let repo = repo();
+    let (stdout, _) = exec(
+        repo.path(),
+        &[
+            "-i",
+            "-self-hosted",
+            "-j",
+            "where",
+            "-p",
+            "--rebuild",
+            "--no-recurse",
+            "--use-gitignore",
+            "--userns",
+            "host",
+        ],
+        0,
+    );
+    assert!(stdout.contains("✓ workflow success"), "{stdout}");
 }
 
 #[test]

@@ -15,6 +15,7 @@ mod cache_support;
 mod chain;
 mod chain_daemon;
 mod cli;
+mod config_cmd;
 mod container_options;
 mod daemon;
 mod daemon_backends;

@@ -86,8 +86,7 @@ impl<'a> Reader<'a> {
                 "container" => self.section(&key, value, Reader::container_key),
                 "host" => self.section(&key, value, Reader::host_key),
                 "metrics" => self.section(&key, value, Reader::metrics_key),
-                // The Gitea runner's (v3) section: every key is in the peer table.
-                "health_check" => self.section(&key, value, |_, _, _| false),
+                "health_check" => self.section(&key, value, Reader::health_check_key),
                 _ => self.unknown(&key, at),
             }
         }
@@ -151,6 +150,35 @@ impl<'a> Reader<'a> {
                     }
                 }
             }
+            "log.job" => {
+                for (key, value, at) in self.entries(path, v).unwrap_or_default() {
+                    let inner = format!("{path}.{key}");
+                    match key.as_str() {
+                        "dir" => set(self.string(&inner, value), |s| {
+                            let dir = s.trim();
+                            self.config.log.job.dir = (!dir.is_empty()).then(|| PathBuf::from(dir));
+                        }),
+                        "retention" => set(self.duration(&inner, value), |d| {
+                            // Unset keeps the default; a written 0 keeps every copy.
+                            if !value.is_null() {
+                                self.config.log.job.retention = d;
+                            }
+                        }),
+                        "max_size" => set(self.string(&inner, value), |s| {
+                            if value.is_null() {
+                                return;
+                            }
+                            match crate::parse_size(&s) {
+                                Ok(bytes) => self.config.log.job.max_size = bytes,
+                                Err(message) => {
+                                    self.error(value.span, format!("{inner}: {message}"))
+                                }
+                            }
+                        }),
+                        _ => self.unknown(&inner, at),
+                    }
+                }
+            }
             _ => return false,
         }
         true
@@ -181,7 +209,8 @@ impl<'a> Reader<'a> {
                 }
             }
             "env_file" => set(self.string(path, v), |s| self.config.runner.env_file = s),
-            // A zero timeout means the default, as in the Gitea runner (not "fail at once").
+            // A zero timeout or interval means the default, as in the Gitea runner (not "fail
+            // at once" or "poll without pause").
             "timeout" => set(self.duration(path, v), |d| {
                 if !d.is_zero() {
                     self.config.runner.timeout = d;
@@ -197,16 +226,24 @@ impl<'a> Reader<'a> {
                 }
             }),
             "fetch_interval" => set(self.duration(path, v), |d| {
-                self.config.runner.fetch_interval = d
+                if !d.is_zero() {
+                    self.config.runner.fetch_interval = d;
+                }
             }),
             "fetch_interval_max" => set(self.duration(path, v), |d| {
-                self.config.runner.fetch_interval_max = d
+                if !d.is_zero() {
+                    self.config.runner.fetch_interval_max = d;
+                }
             }),
             "state_report_interval" => set(self.duration(path, v), |d| {
-                self.config.runner.state_report_interval = d
+                if !d.is_zero() {
+                    self.config.runner.state_report_interval = d;
+                }
             }),
             "report_close_timeout" => set(self.duration(path, v), |d| {
-                self.config.runner.report_close_timeout = d
+                if !d.is_zero() {
+                    self.config.runner.report_close_timeout = d;
+                }
             }),
             "github_mirror" => set(self.string(path, v), |s| {
                 self.config.runner.github_mirror = s
@@ -214,6 +251,10 @@ impl<'a> Reader<'a> {
             "labels" => set(self.strings(path, v), |l| self.config.runner.labels = l),
             "default_image" => set(self.string(path, v), |s| {
                 self.config.runner.default_image = s
+            }),
+            "patch_actions" => set(self.boolean(path, v), |b| {
+                // Unset (null) is the Gitea runner's default: patch.
+                self.config.runner.patch_actions = b || v.is_null();
             }),
             "set_act_env" => {
                 // Unset in the file, the Gitea runner's default (true) is not applied: jobs see
@@ -302,7 +343,10 @@ impl<'a> Reader<'a> {
                 }
             }
             "cache.size_limit" => set(self.string(path, v), |s| {
-                if s.trim().is_empty() {
+                // The Gitea runner's 0 is "no cap on the whole cache" (its repo_size_limit
+                // and free-space floor bound it); runnel has neither, so its default cap
+                // stays (docs/migrating.md).
+                if s.trim().is_empty() || s.trim() == "0" {
                     self.config.cache.size_limit = None;
                     return;
                 }
@@ -356,7 +400,11 @@ impl<'a> Reader<'a> {
             }),
             "container.options" => set(self.string(path, v), |s| self.config.container.options = s),
             "container.workdir_parent" => set(self.string(path, v), |s| {
-                self.config.container.workdir_parent = s.trim_start_matches('/').to_owned();
+                // Empty is the default (`workspace`), as in the Gitea runner.
+                let parent = s.trim().trim_start_matches('/');
+                if !parent.is_empty() {
+                    self.config.container.workdir_parent = parent.to_owned();
+                }
             }),
             "container.valid_volumes" => set(self.strings(path, v), |l| {
                 self.config.container.valid_volumes = l
@@ -393,6 +441,43 @@ impl<'a> Reader<'a> {
         match path {
             "host.workdir_parent" => set(self.string(path, v), |s| {
                 self.config.host.workdir_parent = (!s.is_empty()).then(|| PathBuf::from(s));
+            }),
+            _ => return false,
+        }
+        true
+    }
+
+    /// The Gitea runner's (v3) task admission; zero values mean the defaults, as there.
+    fn health_check_key(&mut self, path: &str, v: &Node) -> bool {
+        fn health<'r>(reader: &'r mut Reader<'_>) -> &'r mut HealthCheckSection {
+            &mut reader.config.health_check
+        }
+        match path {
+            "health_check.enabled" => set(self.boolean(path, v), |b| health(self).enabled = b),
+            "health_check.min_free_disk_space_mb" => {
+                if v.is_null() {
+                    return true;
+                }
+                if let Some(n) = self.integer(path, v)
+                    && n > 0
+                {
+                    health(self).min_free_disk_space_mb = n.unsigned_abs();
+                }
+            }
+            "health_check.script" => {
+                set(self.string(path, v), |s| {
+                    health(self).script = s.trim().to_owned()
+                });
+            }
+            "health_check.interval" => set(self.duration(path, v), |d| {
+                if !d.is_zero() {
+                    health(self).interval = d;
+                }
+            }),
+            "health_check.timeout" => set(self.duration(path, v), |d| {
+                if !d.is_zero() {
+                    health(self).timeout = d;
+                }
             }),
             _ => return false,
         }

@@ -24,6 +24,7 @@ fn sink_with_steps(steps: usize) -> ReporterSink {
         spool: None,
         metrics: Arc::new(Metrics::default()),
         summaries: Vec::new(),
+        copy: None,
     };
     ReporterSink {
         shared: Arc::new(Shared {

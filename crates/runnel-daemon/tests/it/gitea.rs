@@ -40,6 +40,8 @@ struct State {
     cancelled: BTreeSet<i64>,
     /// Calls that are not part of the runner protocol's daemon side.
     unexpected: Vec<String>,
+    /// FetchTask calls answered.
+    fetches: usize,
 }
 
 pub(crate) struct FakeGitea {
@@ -98,6 +100,11 @@ impl FakeGitea {
         self.lock().cancel_after.insert(id, text.to_owned());
     }
 
+    /// How many FetchTask calls the daemon made.
+    pub(crate) fn fetches(&self) -> usize {
+        self.lock().fetches
+    }
+
     /// What task `id` reported; fails on calls the fake did not expect.
     pub(crate) fn reported(&self, id: i64) -> Reported {
         let state = self.lock();
@@ -120,10 +127,13 @@ impl State {
                 }),
                 Err(error) => self.bad(request, &error),
             },
-            "FetchTask" => Answer::proto(&runner::FetchTaskResponse {
-                task: self.tasks.pop_front(),
-                tasks_version: 1,
-            }),
+            "FetchTask" => {
+                self.fetches += 1;
+                Answer::proto(&runner::FetchTaskResponse {
+                    task: self.tasks.pop_front(),
+                    tasks_version: 1,
+                })
+            }
             "UpdateLog" => match request.decode::<runner::UpdateLogRequest>() {
                 Ok(update) => self.update_log(update),
                 Err(error) => self.bad(request, &error),

@@ -34,33 +34,16 @@ const LABELS: &str = "['linux:host']";
 /// environments the backend prepared. `gitea` may script more (a cancel).
 async fn run_once(gitea: &FakeGitea, job: &str) -> (Reported, usize) {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    run_once_in(gitea, job, dir.path(), "").await
+}
+
+/// [`run_once`] with the daemon's files in `dir` and `extra` config text (whole sections).
+async fn run_once_in(gitea: &FakeGitea, job: &str, dir: &Path, extra: &str) -> (Reported, usize) {
     gitea.add_task(1, &format!("name: test\non: push\njobs:\n{job}"));
-    let config = config(dir.path(), &gitea.url());
-    let work = dir.path().join("work");
-    let host = Arc::new(Counting {
-        inner: HostBackend::new(HostConfig {
-            root: Some(work.clone()),
-            workspace: WorkspaceMode::Copy,
-            withhold_runner_env: true,
-            ..HostConfig::default()
-        }),
-        prepared: AtomicUsize::new(0),
-    });
-    let labels = runnel_config::parse_labels(&config.runner.labels).0;
-    let mut options = RunOptions::local(None);
-    options.max_parallel_jobs = 1;
-    options.default_job_timeout = config.runner.timeout;
-    let backends = Backends {
-        host: host.clone(),
-        docker: Err("no Docker in these tests".to_owned()),
-    };
-    let assembly = Arc::new(Assembly::from_backends(labels, backends, None, options));
-    let daemon = DaemonOptions {
-        config,
-        config_path: None,
-        once: true,
-        version: "runnel-test".to_owned(),
-    };
+    let config = config_with(dir, &gitea.url(), extra);
+    let work = dir.join("work");
+    let (assembly, host) = assembly_counting(&config, &work);
+    let daemon = daemon_options(config);
     let ran = tokio::time::timeout(
         LIMIT,
         run_daemon(daemon, assembly, CancellationToken::new()),
@@ -79,8 +62,48 @@ async fn run_once(gitea: &FakeGitea, job: &str) -> (Reported, usize) {
     (gitea.reported(1), host.prepared.load(Ordering::SeqCst))
 }
 
-/// A daemon's config for this test: its registration in `dir`, quick polls and reports.
-fn config(dir: &Path, url: &str) -> Config {
+/// The assembly of these tests: the host backend in `work`, counting what it prepares.
+fn assembly_counting(config: &Config, work: &Path) -> (Arc<Assembly>, Arc<Counting>) {
+    let host = Arc::new(Counting {
+        inner: HostBackend::new(HostConfig {
+            root: Some(work.to_path_buf()),
+            workspace: WorkspaceMode::Copy,
+            withhold_runner_env: true,
+            ..HostConfig::default()
+        }),
+        prepared: AtomicUsize::new(0),
+    });
+    let labels = runnel_config::parse_labels(&config.runner.labels).0;
+    let mut options = RunOptions::local(None);
+    options.max_parallel_jobs = 1;
+    options.default_job_timeout = config.runner.timeout;
+    let backends = Backends {
+        host: host.clone(),
+        docker: Err("no Docker in these tests".to_owned()),
+    };
+    let assembly = Arc::new(Assembly::from_backends(labels, backends, None, options));
+    (assembly, host)
+}
+
+/// [`assembly_counting`] without the count.
+fn assembly_for(config: &Config, work: &Path) -> Arc<Assembly> {
+    assembly_counting(config, work).0
+}
+
+/// A `--once` daemon of `config`.
+fn daemon_options(config: Config) -> DaemonOptions {
+    DaemonOptions {
+        labels: Vec::new(),
+        config,
+        config_path: None,
+        once: true,
+        version: "runnel-test".to_owned(),
+    }
+}
+
+/// A daemon's config for this test: its registration in `dir`, quick polls and reports, and
+/// `extra` sections.
+fn config_with(dir: &Path, url: &str, extra: &str) -> Config {
     let runner_file = dir.join(".runner");
     let registration = serde_json::json!({
         "id": 7, "uuid": "the-uuid", "name": "fake", "token": "the-token",
@@ -88,7 +111,7 @@ fn config(dir: &Path, url: &str) -> Config {
     });
     std::fs::write(&runner_file, registration.to_string()).unwrap_or_else(|e| panic!("{e}"));
     let text = format!(
-        "runner:\n  file: {}\n  labels: {LABELS}\n  transport: connect\n  fetch_interval: 10ms\n  fetch_interval_max: 50ms\n  state_report_interval: 100ms\n  timeout: 1m\nmetrics:\n  enabled: false\ncache:\n  enabled: false\n",
+        "runner:\n  file: {}\n  labels: {LABELS}\n  transport: connect\n  fetch_interval: 10ms\n  fetch_interval_max: 50ms\n  state_report_interval: 100ms\n  timeout: 1m\nmetrics:\n  enabled: false\ncache:\n  enabled: false\n{extra}",
         runner_file.display()
     );
     match Config::parse("config.yaml", &text) {

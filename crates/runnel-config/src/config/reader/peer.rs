@@ -1,7 +1,9 @@
 //! Keys the Gitea runner (v1–v3) reads that runnel has no field for: each is accepted, never
-//! ignored in silence — a warning at load says what runnel does instead, unless the value asks
-//! for what runnel does anyway. Keys runnel applies (`set_act_env`, `service_ready_timeout`,
-//! `external_secret`, `readiness_grace` …) are read with the others in the section readers.
+//! ignored in silence. At the Gitea runner's default (what `config generate` documents) or at
+//! a value that asks for what runnel does anyway, a key loads quietly and docs/migrating.md
+//! says what runnel does instead; any other value gets a warning at load saying it. Keys
+//! runnel applies (`set_act_env`, `patch_actions`, `service_ready_timeout`, `external_secret`,
+//! `readiness_grace` …) are read with the others in the section readers.
 //!
 //! Must not: change the config; a key that maps onto something runnel has belongs to the
 //! section readers, not to this table.
@@ -11,150 +13,174 @@ use super::*;
 /// When a key of the table gets its warning.
 #[derive(Clone, Copy)]
 enum When {
-    /// Whatever the value: runnel never does what the key configures.
-    Always,
-    /// Unless the value is this one (what runnel does anyway); an unset (null) value is the
-    /// Gitea runner's default, which is this one too.
-    Unless(&'static str),
+    /// Unless the value is one of these (read as the key's [`Kind`], so `24h` and `1440m`
+    /// are one value): the Gitea runner's default, first, then any value that asks for what
+    /// runnel does anyway. An unset (null) value is the default. At its default a key asks
+    /// for nothing the operator chose, and what runnel does instead is in docs/migrating.md;
+    /// a value the operator chose that runnel does not honour is warned about.
+    Unless(&'static [&'static str]),
     /// Only meaningful with another key of its feature, which carries the warning.
     WithFeature,
 }
 
+/// How a key's values compare with the ones [`When::Unless`] names.
+#[derive(Clone, Copy)]
+enum Kind {
+    Bool,
+    Duration,
+    Size,
+    Integer,
+    Text,
+}
+
 /// The Gitea runner's keys runnel reads but does not apply, and what runnel does instead.
-const PEER_KEYS: &[(&str, When, &str)] = &[
+const PEER_KEYS: &[(&str, Kind, When, &str)] = &[
     (
         "runner.workdir_cleanup_age",
-        When::Always,
+        Kind::Duration,
+        When::Unless(&["24h", "0s"]),
         "runnel runs no idle sweep: a job's containers and directories are removed when it \
          ends, and what runners that died left behind at the next start",
     ),
     (
         "runner.idle_cleanup_interval",
-        When::Always,
+        Kind::Duration,
+        When::Unless(&["10m", "0s"]),
         "runnel runs no idle sweep: a job's containers and directories are removed when it \
          ends, and what runners that died left behind at the next start",
     ),
     (
         "runner.tool_cache_mode",
-        When::Always,
+        Kind::Text,
+        When::Unless(&["none"]),
         "each job has its own tool cache (RUNNER_TOOL_CACHE under the job's directory); \
          sharing it across jobs is not supported yet",
     ),
     (
         "runner.allocate_pty",
-        When::Unless("false"),
+        Kind::Bool,
+        When::Unless(&["false"]),
         "runnel runs steps without a terminal, as GitHub does (a step that needs one can run \
          its command through `script -qec`)",
     ),
     (
         "runner.action_shallow_clone",
-        When::Unless("true"),
+        Kind::Bool,
+        When::Unless(&["true"]),
         "runnel always fetches only the commit an action names (git fetch --depth 1)",
     ),
     (
         "runner.log_report_interval",
-        When::Always,
+        Kind::Duration,
+        When::Unless(&["5s"]),
         "runnel sends new log rows with each state report (runner.state_report_interval), \
          spooled until Gitea acknowledges them",
     ),
     (
         "runner.log_report_max_latency",
-        When::Always,
+        Kind::Duration,
+        When::Unless(&["3s"]),
         "runnel sends new log rows with each state report (runner.state_report_interval), \
          spooled until Gitea acknowledges them",
     ),
     (
         "runner.log_report_batch_size",
-        When::Always,
+        Kind::Integer,
+        When::Unless(&["100"]),
         "runnel sends new log rows with each state report (runner.state_report_interval), \
          spooled until Gitea acknowledges them",
     ),
     (
         "runner.post_task_script",
-        When::Unless(""),
+        Kind::Text,
+        When::Unless(&[""]),
         "runnel runs no host script after a task; its teardown removes the job's containers, \
          network and directories itself",
     ),
-    ("runner.post_task_script_timeout", When::WithFeature, ""),
+    (
+        "runner.post_task_script_timeout",
+        Kind::Duration,
+        When::WithFeature,
+        "",
+    ),
     (
         "runner.hooks.job_started",
-        When::Unless(""),
+        Kind::Text,
+        When::Unless(&[""]),
         "job hooks are not supported yet: put the commands in the workflow's first step (or \
          a composite action)",
     ),
     (
         "runner.hooks.job_completed",
-        When::Unless(""),
+        Kind::Text,
+        When::Unless(&[""]),
         "job hooks are not supported yet: put the commands in a step with `if: always()`",
     ),
     (
-        "container.network_create_options",
-        When::Always,
+        "container.network_create_options.enable_ipv4",
+        Kind::Bool,
+        When::Unless(&["true"]),
         "runnel's own network (the shared `runnel-jobs` bridge) uses Docker's defaults; \
          create a network with the options you need and name it in container.network",
     ),
     (
+        "container.network_create_options.enable_ipv6",
+        Kind::Bool,
+        When::Unless(&["false"]),
+        "runnel's own network (the shared `runnel-jobs` bridge) uses Docker's defaults; \
+         create a network with the options you need and name it in container.network",
+    ),
+    // Either value gets runnel's bind mount of the job's directory at /__w, which is what
+    // `true` asks for and what `false` (volumes) looks like from inside the job.
+    (
         "container.bind_workdir",
-        When::Unless("true"),
-        "runnel always keeps a job's directory on this machine and bind-mounts it at /__w \
-         (a volume only when the engine cannot see this machine's files)",
+        Kind::Bool,
+        When::Unless(&["false", "true"]),
+        "",
     ),
     (
         "cache.offline_mode",
-        When::Unless("false"),
+        Kind::Bool,
+        When::Unless(&["false"]),
         "runnel resolves an action's ref on every job, reusing the commits it fetched before",
     ),
     (
         "cache.v2",
-        When::Unless("true"),
+        Kind::Bool,
+        When::Unless(&["true"]),
         "runnel's cache service always answers both the v1 and the v2 API",
     ),
     (
         "cache.retention",
-        When::Always,
+        Kind::Duration,
+        When::Unless(&["168h", "0s"]),
         "runnel keeps cache entries until cache.size_limit (10 GiB by default) is reached, \
          then evicts the least recently used; it has no age limit",
     ),
     (
         "cache.repo_size_limit",
-        When::Always,
+        Kind::Size,
+        When::Unless(&["10GB", "0"]),
         "runnel limits the whole cache (cache.size_limit, 10 GiB by default), not each \
          repository's share",
     ),
     (
         "cache.sweep_interval",
-        When::Always,
+        Kind::Duration,
+        When::Unless(&["1h"]),
         "runnel evicts cache entries when a save goes over cache.size_limit, not on a timer",
     ),
-    (
-        "health_check.enabled",
-        When::Unless("false"),
-        "runnel does not pause fetching on low disk space or a failing script; /readyz \
-         (metrics.enabled) says whether the runner is polling Gitea",
-    ),
-    ("health_check.min_free_disk_space_mb", When::WithFeature, ""),
-    ("health_check.script", When::WithFeature, ""),
-    ("health_check.interval", When::WithFeature, ""),
-    ("health_check.timeout", When::WithFeature, ""),
-    (
-        "log.job.dir",
-        When::Unless(""),
-        "runnel keeps no copy of job logs on disk: their rows wait in runner.spool_dir only \
-         until Gitea acknowledges them",
-    ),
-    ("log.job.retention", When::WithFeature, ""),
-    ("log.job.max_size", When::WithFeature, ""),
 ];
 
 impl Reader<'_> {
     /// Reads `path` when it is one of the Gitea runner's keys in [`PEER_KEYS`] (or a mapping
     /// holding some); false when it is none.
     pub(super) fn peer_key(&mut self, path: &str, v: &Node) -> bool {
-        if let Some((_, when, message)) = PEER_KEYS.iter().find(|(key, _, _)| *key == path) {
-            self.peer_value(path, v, *when, message);
+        if let Some((_, kind, when, message)) = PEER_KEYS.iter().find(|(key, ..)| *key == path) {
+            self.peer_value(path, v, *kind, *when, message);
             return true;
         }
-        let holds_peer_keys = PEER_KEYS.iter().any(|(key, _, _)| {
+        let holds_peer_keys = PEER_KEYS.iter().any(|(key, ..)| {
             key.strip_prefix(path)
                 .is_some_and(|rest| rest.starts_with('.'))
         });
@@ -170,20 +196,49 @@ impl Reader<'_> {
         true
     }
 
-    fn peer_value(&mut self, path: &str, v: &Node, when: When, message: &str) {
-        let differs = match when {
-            When::WithFeature => false,
-            When::Always => true,
-            _ if v.is_null() => false,
-            When::Unless(expected @ ("true" | "false")) => self
-                .boolean(path, v)
-                .is_some_and(|value| value.to_string() != expected),
-            When::Unless(expected) => self
-                .string(path, v)
-                .is_some_and(|value| value.trim() != expected),
+    /// Checks the value's type (a wrong one is an error, as for any key) and warns when it
+    /// asks for what runnel does not do.
+    fn peer_value(&mut self, path: &str, v: &Node, kind: Kind, when: When, message: &str) {
+        let Some(value) = self.peer_typed(path, v, kind) else {
+            return;
         };
-        if differs {
+        let When::Unless(accepted) = when else {
+            return;
+        };
+        if v.is_null() {
+            return;
+        }
+        let accepted = accepted
+            .iter()
+            .any(|text| parse_peer_value(text, kind).is_some_and(|expected| expected == value));
+        if !accepted {
             self.warn(v.span, format!("{path}: {message}"));
+        }
+    }
+
+    /// The value read as `kind` (null reads as the kind's zero); `None` after an error.
+    fn peer_typed(&mut self, path: &str, v: &Node, kind: Kind) -> Option<PeerValue> {
+        match kind {
+            Kind::Bool => self.boolean(path, v).map(PeerValue::Bool),
+            Kind::Duration => self.duration(path, v).map(PeerValue::Duration),
+            Kind::Text => self
+                .string(path, v)
+                .map(|text| PeerValue::Text(text.trim().to_owned())),
+            Kind::Integer if v.is_null() => Some(PeerValue::Integer(0)),
+            Kind::Integer => self.integer(path, v).map(PeerValue::Integer),
+            Kind::Size => {
+                let text = self.string(path, v)?;
+                match parse_peer_value(&text, Kind::Size) {
+                    Some(value) => Some(value),
+                    None => {
+                        self.error(
+                            v.span,
+                            format!("{path}: `{text}` is not a size such as 10GB or 512MB"),
+                        );
+                        None
+                    }
+                }
+            }
         }
     }
 
@@ -211,5 +266,31 @@ impl Reader<'_> {
                 false => timeout,
             };
         }
+    }
+}
+
+/// A value of one of the table's keys, compared with the values its row accepts.
+#[derive(PartialEq)]
+enum PeerValue {
+    Bool(bool),
+    Duration(Duration),
+    Size(u64),
+    Integer(i64),
+    Text(String),
+}
+
+/// `text` read as `kind` (an empty size is 0, as the Gitea runner leaves an unset one).
+fn parse_peer_value(text: &str, kind: Kind) -> Option<PeerValue> {
+    match kind {
+        Kind::Bool => match text {
+            "true" => Some(PeerValue::Bool(true)),
+            "false" => Some(PeerValue::Bool(false)),
+            _ => None,
+        },
+        Kind::Duration => parse_duration(text).ok().map(PeerValue::Duration),
+        Kind::Size if text.trim().is_empty() => Some(PeerValue::Size(0)),
+        Kind::Size => crate::parse_size(text).ok().map(PeerValue::Size),
+        Kind::Integer => text.trim().parse().ok().map(PeerValue::Integer),
+        Kind::Text => Some(PeerValue::Text(text.trim().to_owned())),
     }
 }

@@ -191,7 +191,8 @@ impl JobState<'_> {
             remote.repository,
             fetched.commit
         );
-        let lift = ghes::toolkit_refuses(&self.request.options.server.server_url);
+        let lift = self.request.options.patch_actions
+            && ghes::toolkit_refuses(&self.request.options.server.server_url);
         let copied = copy_into_environment(environment, &fetched.directory, &target, lift).await?;
         for (link, text) in &copied.refused_links {
             self.log.runner(
