@@ -90,7 +90,7 @@ depmod -b "$work/kernel" "$kernel_version"
 initramfs="$work/initramfs"
 mkdir -p "$initramfs"/{bin,dev,proc,sys,newroot,lib/modules}
 cp /bin/busybox "$initramfs/bin/busybox"
-wanted=(virtio_mmio virtio_blk virtio_console crc32c_generic ext4 9pnet_virtio 9p)
+wanted=(virtio_mmio virtio_pci virtio_blk virtio_console crc32c_generic ext4 9pnet_virtio 9p)
 order="$initramfs/lib/modules/order"
 : >"$order"
 add_module() {
