@@ -178,9 +178,12 @@ fn a_job_runs_its_steps_in_a_vm_and_leaves_nothing() {
         .find_map(|line| step_line(line).strip_prefix("hash="))
         .expect("the hash line");
     assert_eq!(hash.len(), 64, "hashFiles over the shared workspace: {hash:?}");
-    assert!(!stdout.contains("never printed"), "{stdout}");
     assert!(
-        stdout.to_lowercase().contains("timed out") || stdout.contains("timeout"),
+        !stdout.lines().any(|line| step_line(line) == "never printed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("error: The action 'Run sleep 120' has timed out after 0.05 minutes."),
         "the step timeout is said: {stdout}"
     );
     assert_nothing_left(temp.path());
