@@ -214,3 +214,101 @@ fn a_guest_that_never_answers_is_killed_at_the_boot_timeout() {
     assert!(!all.contains("never\n"), "{all}");
     assert_nothing_left(temp.path());
 }
+
+const LONG_STEP: &str = "on: push\njobs:\n  vm:\n    runs-on: linux\n    steps:\n      - run: echo started-in-vm; sleep 600\n      - if: always()\n        run: echo cleanup-step-ran\n";
+
+/// Starts `runnel run` of [`LONG_STEP`] and waits until its step runs in the guest; returns
+/// the child and a receiver of the rest of its output.
+fn start_long_job(
+    dir: &Path,
+    images: &Path,
+    agent: &Path,
+    temp: &Path,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_runnel"))
+        .args(["run", "-P", &format!("linux=vm://{IMAGE}")])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("TMPDIR", temp)
+        .env("RUNNEL_VM_IMAGES", images)
+        .env("RUNNEL_VM_AGENT", agent)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start runnel");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + std::time::Duration::from_secs(400);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) if step_line(&line) == "started-in-vm" => break,
+            Ok(_) => {}
+            Err(error) => {
+                let _ = child.kill();
+                panic!("the step never started in the VM: {error}");
+            }
+        }
+    }
+    (child, received)
+}
+
+fn job_dirs(temp: &Path) -> usize {
+    std::fs::read_dir(temp)
+        .expect("read temp")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("runnel-vm-"))
+        .count()
+}
+
+#[test]
+fn a_cancelled_job_and_a_killed_runner_leave_nothing() {
+    let Some((images, agent)) = setup("the vm cancellation") else {
+        return;
+    };
+    let dir = workflow_dir(LONG_STEP);
+    let temp = tempfile::tempdir().expect("tempdir");
+
+    // Ctrl-C: the step is killed, `always()` still runs in the guest, then everything goes.
+    let (mut child, rest) = start_long_job(dir.path(), &images, &agent, temp.path());
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let code = child.wait().expect("wait for runnel");
+    let rest: Vec<String> = rest.iter().collect();
+    assert_ne!(code.code(), Some(0), "{rest:?}");
+    assert!(
+        rest.iter().any(|line| step_line(line) == "cleanup-step-ran"),
+        "{rest:?}"
+    );
+    assert_nothing_left(temp.path());
+
+    // SIGKILL: QEMU and the job directory stay behind, and the next start removes them.
+    let (mut child, _rest) = start_long_job(dir.path(), &images, &agent, temp.path());
+    child.kill().expect("SIGKILL runnel");
+    child.wait().expect("wait for runnel");
+    assert_eq!(job_dirs(temp.path()), 1, "the killed runner's VM is left");
+    let output = run_vm(
+        dir.path(),
+        &images,
+        &agent,
+        temp.path(),
+        &[("RUNNEL_VM_BOOT_TIMEOUT", "1")],
+    );
+    let all = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(all.contains("did not come up within 1 s"), "{all}");
+    assert_nothing_left(temp.path());
+}
