@@ -219,7 +219,9 @@ fn host_backend(config: &Config, purpose: &Purpose) -> HostBackend {
 /// settings from the environment ([`VmConfig::from_env`]), the VMs and job directories of dead
 /// runners removed.
 fn vm_backend(labels: &[Label], purpose: &Purpose) -> Option<Arc<VmBackend>> {
-    let wanted = labels.iter().any(|l| matches!(l.kind, LabelKind::Vm { .. }))
+    let wanted = labels
+        .iter()
+        .any(|l| matches!(l.kind, LabelKind::Vm { .. }))
         || matches!(
             purpose,
             Purpose::Local(LocalRun {

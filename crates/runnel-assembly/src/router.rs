@@ -110,7 +110,9 @@ fn unsupported(label: &str, scheme: &str) -> String {
 }
 
 fn vm_label_unavailable(label: &str, image: &str) -> String {
-    format!("label `{label}` runs jobs in the VM image `{image}`, but this runner has no vm backend")
+    format!(
+        "label `{label}` runs jobs in the VM image `{image}`, but this runner has no vm backend"
+    )
 }
 
 fn docker_label_unavailable(label: &str, image: &str, reason: &str) -> String {

@@ -50,19 +50,41 @@ pub enum Request {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// The agent is up (sent once, first); `version` is the agent's crate version.
-    Ready { version: String },
-    Stdout { id: u32, data: Vec<u8> },
-    Stderr { id: u32, data: Vec<u8> },
+    Ready {
+        version: String,
+    },
+    Stdout {
+        id: u32,
+        data: Vec<u8>,
+    },
+    Stderr {
+        id: u32,
+        data: Vec<u8>,
+    },
     /// The process of exec request `id` ended: its exit code, or 128 + the signal that
     /// killed it (as shells report it).
-    Exited { id: u32, code: i32 },
+    Exited {
+        id: u32,
+        code: i32,
+    },
     /// A write succeeded.
-    Done { id: u32 },
+    Done {
+        id: u32,
+    },
     /// A read: `None` when the file does not exist.
-    File { id: u32, contents: Option<Vec<u8>> },
-    Found { id: u32, path: Option<String> },
+    File {
+        id: u32,
+        contents: Option<Vec<u8>>,
+    },
+    Found {
+        id: u32,
+        path: Option<String>,
+    },
     /// Request `id` failed (a program that cannot start, a file that cannot be written).
-    Failed { id: u32, message: String },
+    Failed {
+        id: u32,
+        message: String,
+    },
 }
 
 /// Why a frame body cannot be read.
@@ -269,9 +291,7 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
             .u32(*id)
             .optional(path.as_deref().map(str::as_bytes))
             .finish(),
-        Reply::Failed { id, message } => {
-            Writer::new(kind::FAILED).u32(*id).str(message).finish()
-        }
+        Reply::Failed { id, message } => Writer::new(kind::FAILED).u32(*id).str(message).finish(),
     }
 }
 

@@ -53,8 +53,7 @@ impl Drop for Replies {
     }
 }
 
-/// Connects to QEMU's socket (created when QEMU starts: retried until `patience` ends) and
-/// waits for the agent's `Ready`. Returns the channel and the agent's version.
+/// Connects to QEMU's socket (created when QEMU starts: retried until `patience` ends).
 pub(crate) async fn connect(socket: &Path, patience: Duration) -> Result<UnixStream, VmError> {
     let deadline = tokio::time::Instant::now() + patience;
     loop {
@@ -172,10 +171,13 @@ impl Channel {
     pub(crate) async fn send(&self, request: &Request) -> Result<(), VmError> {
         let frame = encode_request(request);
         let mut writer = self.writer.lock().await;
-        writer.write_all(&frame).await.map_err(|source| VmError::Io {
-            what: "write to the agent".to_owned(),
-            source,
-        })
+        writer
+            .write_all(&frame)
+            .await
+            .map_err(|source| VmError::Io {
+                what: "write to the agent".to_owned(),
+                source,
+            })
     }
 
     /// Stops reading (the VM is being torn down).

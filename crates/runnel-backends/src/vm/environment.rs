@@ -70,7 +70,10 @@ impl VmEnvironment {
             ))
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir_in(&config.root)
-            .map_err(io(format!("create a job directory in {}", config.root.display())))?
+            .map_err(io(format!(
+                "create a job directory in {}",
+                config.root.display()
+            )))?
             .keep();
         let mut qemu = None;
         let result = Self::start(config, image, spec, cancel, &job_dir, &mut qemu).await;

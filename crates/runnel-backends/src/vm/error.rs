@@ -11,9 +11,7 @@ use runnel_engine::backend::BackendError;
 pub enum VmError {
     #[error("the vm backend runs no job containers (the job asks for image `{image}`)")]
     ContainerUnsupported { job_key: String, image: String },
-    #[error(
-        "the vm backend does not run `services:` yet (the job declares service `{service}`)"
-    )]
+    #[error("the vm backend does not run `services:` yet (the job declares service `{service}`)")]
     ServicesUnsupported { job_key: String, service: String },
     #[error(
         "VM image `{image}` is not built: {dir} lacks {missing} (build it with tests/vm/build.sh)"
@@ -42,7 +40,9 @@ pub enum VmError {
         timeout.as_secs()
     )]
     BootTimeout { timeout: Duration, console: String },
-    #[error("QEMU ended while the VM was booting ({status}). Last lines of its console and log:\n{console}")]
+    #[error(
+        "QEMU ended while the VM was booting ({status}). Last lines of its console and log:\n{console}"
+    )]
     QemuExited { status: String, console: String },
     #[error("cancelled while the VM was booting")]
     BootCancelled,

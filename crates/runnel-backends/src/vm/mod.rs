@@ -24,7 +24,7 @@ pub mod leftovers;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use runnel_engine::backend::{Backend, BackendError, JobEnvironment, JobSpec, setup_log};
+use runnel_engine::backend::{BackendError, JobEnvironment, JobSpec, setup_log};
 use tokio_util::sync::CancellationToken;
 
 pub use error::VmError;
@@ -84,21 +84,25 @@ impl VmConfig {
                 .and_then(|v| v.to_str().and_then(|s| s.trim().parse::<u32>().ok()))
                 .filter(|n| *n > 0)
         };
-        let images = var("RUNNEL_VM_IMAGES").map(PathBuf::from).unwrap_or_else(|| {
-            let cache = var("RUNNEL_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-                var("HOME")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(std::env::temp_dir)
-                    .join(".cache/runnel")
+        let images = var("RUNNEL_VM_IMAGES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                let cache = var("RUNNEL_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+                    var("HOME")
+                        .map(PathBuf::from)
+                        .unwrap_or_else(std::env::temp_dir)
+                        .join(".cache/runnel")
+                });
+                cache.join("vm")
             });
-            cache.join("vm")
-        });
-        let agent = var("RUNNEL_VM_AGENT").map(PathBuf::from).unwrap_or_else(|| {
-            std::env::current_exe()
-                .ok()
-                .and_then(|exe| exe.parent().map(|dir| dir.join("runnel-vm-agent")))
-                .unwrap_or_else(|| PathBuf::from("runnel-vm-agent"))
-        });
+        let agent = var("RUNNEL_VM_AGENT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| exe.parent().map(|dir| dir.join("runnel-vm-agent")))
+                    .unwrap_or_else(|| PathBuf::from("runnel-vm-agent"))
+            });
         let accel = match var("RUNNEL_VM_ACCEL").as_deref().and_then(|v| v.to_str()) {
             Some("kvm") => Accel::Kvm,
             _ => Accel::Tcg,
@@ -186,7 +190,9 @@ impl VmBackend {
                 },
             ));
         }
-        let image = self.image(image).map_err(|e| into_backend(operation(), e))?;
+        let image = self
+            .image(image)
+            .map_err(|e| into_backend(operation(), e))?;
         setup_log(&format!(
             "Booting a VM from image `{}` under {}, {} vCPU(s), {} MiB",
             image.name,
@@ -224,21 +230,6 @@ impl VmBackend {
             kernel: file("vmlinuz")?,
             initramfs: file("initramfs")?,
             rootfs: file("rootfs.qcow2")?,
-        })
-    }
-}
-
-/// The vm backend as a plain `Backend`, for jobs that name no image: refuses.
-#[async_trait::async_trait]
-impl Backend for VmBackend {
-    async fn prepare(
-        &self,
-        spec: &JobSpec,
-        _cancel: &CancellationToken,
-    ) -> Result<Box<dyn JobEnvironment>, BackendError> {
-        Err(BackendError::Failed {
-            operation: format!("prepare job {}", spec.job_key),
-            message: "the vm backend needs an image (a `vm://IMAGE` label)".to_owned(),
         })
     }
 }

@@ -74,7 +74,11 @@ fn agent() -> PathBuf {
         .status()
         .expect("run cargo build");
     assert!(status.success(), "cargo build -p runnel-vm-agent failed");
-    assert!(agent.is_file(), "{} missing after the build", agent.display());
+    assert!(
+        agent.is_file(),
+        "{} missing after the build",
+        agent.display()
+    );
     agent
 }
 
@@ -155,7 +159,10 @@ fn a_job_runs_its_steps_in_a_vm_and_leaves_nothing() {
     let took = started.elapsed();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    eprintln!("the vm job took {:.1} s:\n{stdout}\n{stderr}", took.as_secs_f64());
+    eprintln!(
+        "the vm job took {:.1} s:\n{stdout}\n{stderr}",
+        took.as_secs_f64()
+    );
     assert_eq!(output.status.code(), Some(1), "the job fails at `exit 7`");
     // Debian's kernel, not this machine's: the steps ran in the guest.
     let kernel = stdout
@@ -177,9 +184,15 @@ fn a_job_runs_its_steps_in_a_vm_and_leaves_nothing() {
         .lines()
         .find_map(|line| step_line(line).strip_prefix("hash="))
         .expect("the hash line");
-    assert_eq!(hash.len(), 64, "hashFiles over the shared workspace: {hash:?}");
+    assert_eq!(
+        hash.len(),
+        64,
+        "hashFiles over the shared workspace: {hash:?}"
+    );
     assert!(
-        !stdout.lines().any(|line| step_line(line) == "never printed"),
+        !stdout
+            .lines()
+            .any(|line| step_line(line) == "never printed"),
         "{stdout}"
     );
     assert!(
@@ -194,7 +207,9 @@ fn a_guest_that_never_answers_is_killed_at_the_boot_timeout() {
     let Some((images, agent)) = setup("the vm boot timeout") else {
         return;
     };
-    let dir = workflow_dir("on: push\njobs:\n  vm:\n    runs-on: linux\n    steps:\n      - run: echo never\n");
+    let dir = workflow_dir(
+        "on: push\njobs:\n  vm:\n    runs-on: linux\n    steps:\n      - run: echo never\n",
+    );
     let temp = tempfile::tempdir().expect("tempdir");
     let output = run_vm(
         dir.path(),
@@ -239,7 +254,10 @@ fn start_long_job(
     let stdout = child.stdout.take().expect("stdout");
     let (lines, received) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             if lines.send(line).is_err() {
                 break;
             }
@@ -287,7 +305,8 @@ fn a_cancelled_job_and_a_killed_runner_leave_nothing() {
     let rest: Vec<String> = rest.iter().collect();
     assert_ne!(code.code(), Some(0), "{rest:?}");
     assert!(
-        rest.iter().any(|line| step_line(line) == "cleanup-step-ran"),
+        rest.iter()
+            .any(|line| step_line(line) == "cleanup-step-ran"),
         "{rest:?}"
     );
     assert_nothing_left(temp.path());

@@ -3,7 +3,11 @@ use super::*;
 fn body(frame: &[u8]) -> &[u8] {
     let mut prefix = [0; 4];
     prefix.copy_from_slice(&frame[..4]);
-    assert_eq!(frame_len(prefix), frame.len() - 4, "the prefix is the body's length");
+    assert_eq!(
+        frame_len(prefix),
+        frame.len() - 4,
+        "the prefix is the body's length"
+    );
     &frame[4..]
 }
 
@@ -11,7 +15,11 @@ fn requests() -> Vec<Request> {
     vec![
         Request::Exec {
             id: 7,
-            argv: vec!["bash".to_owned(), "-e".to_owned(), "/runnel/temp/a b.sh".to_owned()],
+            argv: vec![
+                "bash".to_owned(),
+                "-e".to_owned(),
+                "/runnel/temp/a b.sh".to_owned(),
+            ],
             env: vec![
                 ("PATH".to_owned(), "/usr/bin:/bin".to_owned()),
                 ("EMPTY".to_owned(), String::new()),
@@ -113,14 +121,20 @@ fn every_truncation_is_an_error_not_a_panic() {
         let frame = encode_request(&request);
         let body = body(&frame);
         for cut in 0..body.len() {
-            assert!(decode_request(&body[..cut]).is_err(), "{request:?} cut at {cut}");
+            assert!(
+                decode_request(&body[..cut]).is_err(),
+                "{request:?} cut at {cut}"
+            );
         }
     }
     for reply in replies() {
         let frame = encode_reply(&reply);
         let body = body(&frame);
         for cut in 0..body.len() {
-            assert!(decode_reply(&body[..cut]).is_err(), "{reply:?} cut at {cut}");
+            assert!(
+                decode_reply(&body[..cut]).is_err(),
+                "{reply:?} cut at {cut}"
+            );
         }
     }
 }
