@@ -72,7 +72,7 @@ fn labels_from_platforms(platforms: &[String]) -> Result<Vec<String>> {
         .iter()
         .map(|platform| {
             let Some((label, target)) = platform.split_once('=') else {
-                bail!("-P {platform}: expected LABEL=IMAGE, LABEL=docker://IMAGE or LABEL=-self-hosted");
+                bail!("-P {platform}: expected LABEL=IMAGE, LABEL=docker://IMAGE, LABEL=vm://IMAGE or LABEL=-self-hosted");
             };
             let label = label.trim();
             Ok(match target.trim() {
