@@ -6,9 +6,10 @@
 //! temp, tool cache, home), which the guest sees at `/runnel` over virtio-9p (virtiofs is not
 //! used yet). QEMU boots the `microvm` machine with the image's kernel and initramfs; the
 //! initramfs mounts the overlay as the root and starts the agent ([`runnel_vm_agent`]) as PID
-//! 1, which the runner talks to over a virtio-serial port. `accel=tcg` unless KVM is asked for
-//! (`RUNNEL_VM_ACCEL=kvm`): `/dev/kvm` on the machines this was built on is PVM, which does not
-//! boot Debian's kernel.
+//! 1, which the runner talks to over a virtio-serial port. KVM is used only when a probe boot
+//! under it works (`/dev/kvm` on the machines this was built on is PVM, which does not boot
+//! Debian's kernel: the probe times out and jobs run under TCG); the probe's answer is kept
+//! beside the image, per host kernel.
 //!
 //! Owns: the job directory and QEMU's life (a boot that does not answer within the boot
 //! timeout is killed with the console's last lines in the error; teardown kills QEMU and
@@ -64,6 +65,9 @@ pub struct VmConfig {
     pub qemu: PathBuf,
     pub qemu_img: PathBuf,
     pub accel: Accel,
+    /// Boot the image under KVM once before the first job and use KVM when that works
+    /// (`accel` is then only the fallback).
+    pub probe_kvm: bool,
     pub cpus: u32,
     pub memory_mib: u32,
     /// A guest whose agent has not answered by then is killed.
@@ -74,9 +78,9 @@ impl VmConfig {
     /// The settings from the environment, else the defaults: images in
     /// `$RUNNEL_VM_IMAGES`, else `${RUNNEL_CACHE:-$HOME/.cache/runnel}/vm` (where
     /// `tests/vm/build.sh` builds them); the agent `$RUNNEL_VM_AGENT`, else `runnel-vm-agent`
-    /// beside the running executable; `RUNNEL_VM_ACCEL` (`tcg`, the default, or `kvm`);
-    /// `RUNNEL_VM_CPUS` (1 under TCG, 2 under KVM), `RUNNEL_VM_MEMORY_MIB` (1024) and
-    /// `RUNNEL_VM_BOOT_TIMEOUT` in seconds (180 under TCG, 30 under KVM).
+    /// beside the running executable; `RUNNEL_VM_ACCEL`: `tcg`, `kvm`, or (the default) a KVM
+    /// probe boot deciding; `RUNNEL_VM_CPUS` (1), `RUNNEL_VM_MEMORY_MIB` (1024) and
+    /// `RUNNEL_VM_BOOT_TIMEOUT` in seconds (180: a TCG boot on a loaded machine is slow).
     pub fn from_env() -> VmConfig {
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
         let number = |name: &str| {
@@ -103,14 +107,12 @@ impl VmConfig {
                     .and_then(|exe| exe.parent().map(|dir| dir.join("runnel-vm-agent")))
                     .unwrap_or_else(|| PathBuf::from("runnel-vm-agent"))
             });
-        let accel = match var("RUNNEL_VM_ACCEL").as_deref().and_then(|v| v.to_str()) {
-            Some("kvm") => Accel::Kvm,
-            _ => Accel::Tcg,
+        let (accel, probe_kvm) = match var("RUNNEL_VM_ACCEL").as_deref().and_then(|v| v.to_str()) {
+            Some("kvm") => (Accel::Kvm, false),
+            Some("tcg") => (Accel::Tcg, false),
+            _ => (Accel::Tcg, true),
         };
-        let (cpus, boot) = match accel {
-            Accel::Tcg => (1, 180),
-            Accel::Kvm => (2, 30),
-        };
+        let (cpus, boot) = (1, 180);
         VmConfig {
             images,
             agent,
@@ -118,6 +120,7 @@ impl VmConfig {
             qemu: PathBuf::from("qemu-system-x86_64"),
             qemu_img: PathBuf::from("qemu-img"),
             accel,
+            probe_kvm,
             cpus: number("RUNNEL_VM_CPUS").unwrap_or(cpus),
             memory_mib: number("RUNNEL_VM_MEMORY_MIB").unwrap_or(1024),
             boot_timeout: Duration::from_secs(u64::from(
@@ -128,10 +131,15 @@ impl VmConfig {
 }
 
 /// Runs jobs in microVMs; the image comes with each job (from its label).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct VmBackend {
     config: VmConfig,
+    /// `config` with the accelerator decided (by the probe, before the first job).
+    machine: tokio::sync::OnceCell<VmConfig>,
 }
+
+/// How long a KVM probe boot may take: a kernel that boots under KVM answers in seconds.
+const KVM_PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The files of one image.
 pub(crate) struct Image {
@@ -148,10 +156,31 @@ impl VmBackend {
             cpus = config.cpus,
             memory_mib = config.memory_mib,
             images = %config.images.display(),
-            "vm backend: guests run under {}",
-            config.accel.describe()
+            probe_kvm = config.probe_kvm,
+            "vm backend: guests run under {}{}",
+            config.accel.describe(),
+            if config.probe_kvm { " unless a KVM probe boot works" } else { "" }
         );
-        VmBackend { config }
+        VmBackend {
+            config,
+            machine: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The settings jobs boot with: KVM when asked, or when the probe boot under KVM answered
+    /// (its result kept in `IMAGE/accel-HOST_KERNEL`), else TCG.
+    async fn machine(&self, image: &Image) -> &VmConfig {
+        self.machine
+            .get_or_init(|| async {
+                let mut config = self.config.clone();
+                if config.probe_kvm {
+                    config.accel = probe_kvm(&self.config, image).await;
+                    config.probe_kvm = false;
+                }
+                tracing::info!("vm backend: guests run under {}", config.accel.describe());
+                config
+            })
+            .await
     }
 
     pub fn config(&self) -> &VmConfig {
@@ -193,15 +222,16 @@ impl VmBackend {
         let image = self
             .image(image)
             .map_err(|e| into_backend(operation(), e))?;
+        let config = self.machine(&image).await;
         setup_log(&format!(
             "Booting a VM from image `{}` under {}, {} vCPU(s), {} MiB",
             image.name,
-            self.config.accel.describe(),
-            self.config.cpus,
-            self.config.memory_mib
+            config.accel.describe(),
+            config.cpus,
+            config.memory_mib
         ));
         let started = Instant::now();
-        let environment = VmEnvironment::boot(&self.config, &image, spec, cancel)
+        let environment = VmEnvironment::boot(config, &image, spec, cancel)
             .await
             .map_err(|e| into_backend(operation(), e))?;
         setup_log(&format!(
@@ -234,6 +264,71 @@ impl VmBackend {
     }
 }
 
+/// Whether `image` boots under KVM here: the answer kept beside the image for this host
+/// kernel, else a probe boot (no `/dev/kvm`: TCG at once).
+async fn probe_kvm(config: &VmConfig, image: &Image) -> Accel {
+    let kvm_usable = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok();
+    if !kvm_usable {
+        setup_log("No usable /dev/kvm: VMs run under TCG (software emulation)");
+        return Accel::Tcg;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|release| release.trim().replace('/', "_"))
+        .unwrap_or_default();
+    let kept = image.kernel.with_file_name(format!("accel-{host}"));
+    match std::fs::read_to_string(&kept).as_deref().map(str::trim) {
+        Ok("kvm") => return Accel::Kvm,
+        Ok("tcg") => return Accel::Tcg,
+        _ => {}
+    }
+    setup_log(&format!(
+        "Probing whether image `{}` boots under KVM (up to {} s, once per host kernel)",
+        image.name,
+        KVM_PROBE_TIMEOUT.as_secs()
+    ));
+    let probe = VmConfig {
+        accel: Accel::Kvm,
+        probe_kvm: false,
+        boot_timeout: KVM_PROBE_TIMEOUT,
+        ..config.clone()
+    };
+    let spec = JobSpec {
+        job_key: "kvm-probe".to_owned(),
+        image: None,
+        services: Vec::new(),
+        workspace_source: None,
+        labels: Vec::new(),
+    };
+    let accel = match VmEnvironment::boot(&probe, image, &spec, &CancellationToken::new()).await {
+        Ok(environment) => {
+            let _ = environment.teardown().await;
+            setup_log("The KVM probe boot worked: VMs run under KVM");
+            Accel::Kvm
+        }
+        Err(error) => {
+            let text = error.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            tracing::info!(error = first, "KVM probe boot failed; using TCG");
+            setup_log(&format!(
+                "The KVM probe boot failed ({first}): VMs run under TCG (software emulation)"
+            ));
+            Accel::Tcg
+        }
+    };
+    let word = match accel {
+        Accel::Kvm => "kvm",
+        Accel::Tcg => "tcg",
+    };
+    if let Err(error) = std::fs::write(&kept, word) {
+        tracing::warn!(%error, file = %kept.display(), "cannot keep the KVM probe's answer");
+    }
+    accel
+}
+
 /// The TSC frequency the guest is told (under TCG the guest's TSC runs at the host's rate; the
 /// microvm machine has no PIT or HPET to calibrate it against, and Debian's kernel hangs
 /// without it).
@@ -251,7 +346,7 @@ fn tsc_khz() -> u64 {
 }
 
 /// QEMU's arguments for one job.
-pub(crate) fn qemu_args(
+fn qemu_args(
     config: &VmConfig,
     image: &Image,
     job_dir: &Path,
