@@ -311,7 +311,11 @@ async fn probe_kvm(config: &VmConfig, image: &Image) -> Accel {
         }
         Err(error) => {
             let text = error.to_string();
-            let first = text.lines().next().unwrap_or_default();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches([':', '.']);
             tracing::info!(error = first, "KVM probe boot failed; using TCG");
             setup_log(&format!(
                 "The KVM probe boot failed ({first}): VMs run under TCG (software emulation)"
