@@ -21,7 +21,8 @@ use tokio::sync::mpsc;
 
 use super::error::VmError;
 
-type Pending = Arc<Mutex<HashMap<u32, mpsc::UnboundedSender<Reply>>>>;
+/// Where replies go, by request id; `None` once the agent went away (no request is added then).
+type Pending = Arc<Mutex<Option<HashMap<u32, mpsc::UnboundedSender<Reply>>>>>;
 
 /// A connected agent.
 pub(crate) struct Channel {
@@ -47,7 +48,9 @@ impl Replies {
 
 impl Drop for Replies {
     fn drop(&mut self) {
-        if let Ok(mut pending) = self.pending.lock() {
+        if let Ok(mut pending) = self.pending.lock()
+            && let Some(pending) = pending.as_mut()
+        {
             pending.remove(&self.id);
         }
     }
@@ -112,7 +115,7 @@ pub(crate) async fn wait_ready(reader: &mut OwnedReadHalf) -> Result<String, VmE
 impl Channel {
     /// Starts routing replies read from `reader` (after `Ready`).
     pub(crate) fn start(mut reader: OwnedReadHalf, writer: OwnedWriteHalf) -> Channel {
-        let pending: Pending = Arc::default();
+        let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
         let routes = pending.clone();
         let reader = tokio::spawn(async move {
             loop {
@@ -127,14 +130,17 @@ impl Channel {
                 let Some(id) = reply_id(&reply) else {
                     continue;
                 };
-                let route = routes.lock().ok().and_then(|map| map.get(&id).cloned());
+                let route = routes
+                    .lock()
+                    .ok()
+                    .and_then(|map| map.as_ref().and_then(|map| map.get(&id).cloned()));
                 if let Some(route) = route {
                     let _ = route.send(reply);
                 }
             }
-            // Every waiting request sees the end.
+            // Every waiting request sees the end, and no new one is added.
             if let Ok(mut map) = routes.lock() {
-                map.clear();
+                *map = None;
             }
         });
         Channel {
@@ -152,11 +158,11 @@ impl Channel {
     ) -> Result<Replies, VmError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = mpsc::unbounded_channel();
-        if self.reader.is_finished() {
-            return Err(VmError::AgentGone);
-        }
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.insert(id, sender);
+        match self.pending.lock().as_deref_mut() {
+            Ok(Some(pending)) => {
+                pending.insert(id, sender);
+            }
+            _ => return Err(VmError::AgentGone),
         }
         let replies = Replies {
             id,
@@ -183,6 +189,9 @@ impl Channel {
     /// Stops reading (the VM is being torn down).
     pub(crate) fn close(&self) {
         self.reader.abort();
+        if let Ok(mut pending) = self.pending.lock() {
+            *pending = None;
+        }
     }
 }
 
@@ -196,5 +205,86 @@ fn reply_id(reply: &Reply) -> Option<u32> {
         | Reply::File { id, .. }
         | Reply::Found { id, .. }
         | Reply::Failed { id, .. } => Some(*id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use runnel_vm_agent::protocol::{decode_request, encode_reply};
+
+    use super::*;
+
+    /// Reads one request frame from the fake agent's end.
+    async fn read_request(stream: &mut UnixStream) -> Request {
+        let mut prefix = [0; 4];
+        stream.read_exact(&mut prefix).await.expect("prefix");
+        let mut body = vec![0; frame_len(prefix)];
+        stream.read_exact(&mut body).await.expect("body");
+        decode_request(&body).expect("a request")
+    }
+
+    #[tokio::test]
+    async fn replies_reach_their_request_and_a_gone_agent_ends_every_wait() {
+        let (ours, mut agent) = UnixStream::pair().expect("socket pair");
+        let (reader, writer) = ours.into_split();
+        let channel = Channel::start(reader, writer);
+        let mut first = channel
+            .request(|id| Request::ReadFile {
+                id,
+                path: "/a".to_owned(),
+            })
+            .await
+            .expect("sent");
+        let mut second = channel
+            .request(|id| Request::ReadFile {
+                id,
+                path: "/b".to_owned(),
+            })
+            .await
+            .expect("sent");
+        let (Request::ReadFile { id: a, .. }, Request::ReadFile { id: b, .. }) =
+            (read_request(&mut agent).await, read_request(&mut agent).await)
+        else {
+            panic!("two reads");
+        };
+        // Answered in the other order, with a frame for nobody in between.
+        for reply in [
+            Reply::File {
+                id: b,
+                contents: None,
+            },
+            Reply::Done { id: 999 },
+            Reply::File {
+                id: a,
+                contents: Some(b"A".to_vec()),
+            },
+        ] {
+            agent.write_all(&encode_reply(&reply)).await.expect("reply");
+        }
+        assert_eq!(
+            first.next().await,
+            Some(Reply::File {
+                id: a,
+                contents: Some(b"A".to_vec())
+            })
+        );
+        assert_eq!(
+            second.next().await,
+            Some(Reply::File {
+                id: b,
+                contents: None
+            })
+        );
+        drop(agent);
+        assert_eq!(first.next().await, None, "the agent went away");
+        let after = channel
+            .request(|id| Request::Kill { id })
+            .await
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            after.as_deref(),
+            Some("the guest agent went away (the VM stopped or its channel broke)")
+        );
     }
 }
