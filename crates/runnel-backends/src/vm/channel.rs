@@ -242,9 +242,10 @@ mod tests {
             })
             .await
             .expect("sent");
-        let (Request::ReadFile { id: a, .. }, Request::ReadFile { id: b, .. }) =
-            (read_request(&mut agent).await, read_request(&mut agent).await)
-        else {
+        let (Request::ReadFile { id: a, .. }, Request::ReadFile { id: b, .. }) = (
+            read_request(&mut agent).await,
+            read_request(&mut agent).await,
+        ) else {
             panic!("two reads");
         };
         // Answered in the other order, with a frame for nobody in between.

@@ -1,6 +1,6 @@
 //! The `vm` backend end to end (issue #17): `runnel run -P linux=vm://debian-bookworm` boots a
 //! microVM per job from the image `tests/vm/build.sh` builds, and its steps run there through
-//! the guest agent. One job covers env files, outputs, `hashFiles` over the shared workspace, a
+//! the guest agent. One job covers env files, outputs, masking, `hashFiles` over the shared workspace, a
 //! failing step with `continue-on-error`, a step timeout and a failing step; another, a guest
 //! that never comes up (boot timeout). After each, no QEMU, overlay or socket is left.
 //!
@@ -28,6 +28,9 @@ jobs:
           echo "payload" > made-in-vm.txt
           test "$(cat seed.txt)" = "from the host"
       - run: echo "env=$GREETING output=${{ steps.one.outputs.value }}"
+      - run: |
+          echo "::add-mask::vm-s3cr3t"
+          echo "masked=vm-s3cr3t"
       - run: echo "hash=${{ hashFiles('made-in-vm.txt') }}"
       - run: |
           echo "to stderr" >&2
@@ -174,6 +177,7 @@ fn a_job_runs_its_steps_in_a_vm_and_leaves_nothing() {
         "Booting a VM from image `debian-bookworm` under TCG",
         "VM up in ",
         "env=hello from an env file output=42",
+        "masked=***",
         "to stderr",
         "after the timeout",
         "always runs",
@@ -199,6 +203,7 @@ fn a_job_runs_its_steps_in_a_vm_and_leaves_nothing() {
         stdout.contains("error: The action 'Run sleep 120' has timed out after 0.05 minutes."),
         "the step timeout is said: {stdout}"
     );
+    assert!(!stdout.contains("masked=vm-s3cr3t"), "{stdout}");
     assert_nothing_left(temp.path());
 }
 
