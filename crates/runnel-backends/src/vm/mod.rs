@@ -427,3 +427,77 @@ fn qemu_args(
     ]);
     args
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(accel: Accel) -> VmConfig {
+        VmConfig {
+            images: PathBuf::from("/images"),
+            agent: PathBuf::from("/bin/agent"),
+            root: PathBuf::from("/tmp"),
+            qemu: PathBuf::from("qemu-system-x86_64"),
+            qemu_img: PathBuf::from("qemu-img"),
+            accel,
+            probe_kvm: false,
+            cpus: 2,
+            memory_mib: 512,
+            boot_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The facts the machine needs (issue #17): microvm with ACPI for the virtio-mmio devices,
+    /// the TSC frequency given (no PIT or HPET under TCG), `-cpu host,-arch-capabilities` with
+    /// KVM; the overlay, the two 9p shares and the agent's port.
+    #[test]
+    fn qemu_gets_what_debians_kernel_needs_on_a_microvm() {
+        let image = Image {
+            name: "debian".to_owned(),
+            kernel: PathBuf::from("/images/debian/vmlinuz"),
+            initramfs: PathBuf::from("/images/debian/initramfs"),
+            rootfs: PathBuf::from("/images/debian/rootfs.qcow2"),
+        };
+        let job = Path::new("/tmp/runnel-vm-x");
+        let args = qemu_args(
+            &config(Accel::Tcg),
+            &image,
+            job,
+            &job.join("job"),
+            &job.join("agent"),
+        );
+        let text = args.join(" ");
+        for expected in [
+            "-M microvm,acpi=on -accel tcg -cpu max",
+            "-smp 2 -m 512 -kernel /images/debian/vmlinuz -initrd /images/debian/initramfs",
+            "acpi=on",
+            "tsc_early_khz=",
+            "file=/tmp/runnel-vm-x/overlay.qcow2,format=qcow2",
+            "path=/tmp/runnel-vm-x/agent,security_model=none,readonly=on",
+            "mount_tag=runnel-agent",
+            "path=/tmp/runnel-vm-x/job,security_model=none",
+            "mount_tag=runnel-job",
+            "socket,id=agent,path=/tmp/runnel-vm-x/agent.sock,server=on,wait=off",
+            "virtserialport,chardev=agent,name=runnel.agent",
+            "-serial file:/tmp/runnel-vm-x/console.log",
+        ] {
+            assert!(text.contains(expected), "{expected:?} in {text}");
+        }
+        let kvm = qemu_args(&config(Accel::Kvm), &image, job, job, job).join(" ");
+        assert!(
+            kvm.contains("-accel kvm -cpu host,-arch-capabilities"),
+            "{kvm}"
+        );
+    }
+
+    #[test]
+    fn an_image_name_cannot_leave_the_images_directory() {
+        let backend = VmBackend::new(config(Accel::Tcg));
+        for name in ["../etc", "a/b", ".hidden", "missing"] {
+            assert!(
+                matches!(backend.image(name), Err(VmError::ImageMissing { .. })),
+                "{name}"
+            );
+        }
+    }
+}
