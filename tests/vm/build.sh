@@ -89,6 +89,12 @@ depmod -b "$work/kernel" "$kernel_version"
 # The initramfs: busybox, the modules below with what they depend on, in load order, and init.
 initramfs="$work/initramfs"
 mkdir -p "$initramfs"/{bin,dev,proc,sys,newroot,lib/modules}
+# The initramfs has no libc: a dynamic busybox (Debian's `busybox`, not `busybox-static`) would
+# not start.
+if ldd /bin/busybox >/dev/null 2>&1; then
+  say "/bin/busybox is dynamically linked; install busybox-static"
+  exit 1
+fi
 cp /bin/busybox "$initramfs/bin/busybox"
 wanted=(virtio_mmio virtio_pci virtio_blk virtio_console crc32c_generic ext4 9pnet_virtio 9p)
 order="$initramfs/lib/modules/order"
