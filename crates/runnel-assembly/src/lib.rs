@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use runnel_backends::docker::DockerBackend;
 use runnel_backends::host::{HostBackend, HostConfig, HostWithDockerServices, WorkspaceMode};
+use runnel_backends::vm::{VmBackend, VmConfig};
 use runnel_config::{Config, Label, LabelKind};
 use runnel_engine::RunOptions;
 use runnel_engine::backend::{Backend, BackendError};
@@ -117,11 +118,13 @@ impl Assembly {
             return Err(AssemblyError::DockerRequired(reason.clone()));
         }
         let cache = cache?;
+        let vm = vm_backend(&labels, &purpose);
         let backends = Backends {
             // Host jobs' `services:` run as containers publishing on 127.0.0.1 when Docker
             // answers; otherwise such a job fails saying so.
             host: Arc::new(HostWithDockerServices::new(host, docker.clone())),
             docker: docker.clone().map(|docker| docker as Arc<dyn Backend>),
+            vm,
         };
         let fallback = match &purpose {
             Purpose::Local(local) => Some(local.unmatched.clone()),
@@ -205,6 +208,28 @@ fn host_backend(config: &Config, purpose: &Purpose) -> HostBackend {
             ..HostConfig::default()
         }),
     }
+}
+
+/// The vm backend, when a label (or a local run's fallback) names a `vm://` image: its
+/// settings from the environment ([`VmConfig::from_env`]), the VMs and job directories of dead
+/// runners removed.
+fn vm_backend(labels: &[Label], purpose: &Purpose) -> Option<Arc<VmBackend>> {
+    let wanted = labels
+        .iter()
+        .any(|l| matches!(l.kind, LabelKind::Vm { .. }))
+        || matches!(
+            purpose,
+            Purpose::Local(LocalRun {
+                unmatched: LabelKind::Vm { .. },
+                ..
+            })
+        );
+    if !wanted {
+        return None;
+    }
+    let vm = VmBackend::new(VmConfig::from_env());
+    vm.cleanup_leftovers();
+    Some(Arc::new(vm))
 }
 
 /// The Docker backend, after removing what runners that died left there; or why there is none
@@ -322,6 +347,7 @@ mod tests {
             workspace: std::env::temp_dir(),
             bind_workspace: false,
             unmatched: LabelKind::Host,
+            container_platform: None,
         });
         assert!(!base_options(&config, &local, None).patch_actions);
     }

@@ -2,7 +2,8 @@
 //! (case-insensitively) decides, and the label's kind picks the backend — `host` runs on this
 //! machine (its `services:` as containers publishing on 127.0.0.1, a `container:` job in
 //! Docker, as GitHub runs container jobs on its VMs), `docker://image` in a container of that
-//! image unless the job names its own `container:`. A `runs-on` naming no label goes to the
+//! image unless the job names its own `container:`, `vm://image` in a microVM booted from that
+//! VM image. A `runs-on` naming no label goes to the
 //! fallback (`runnel run`: this machine, as act's `-self-hosted`), or fails the job saying so.
 //!
 //! Owns: the label → backend decision and its errors. A new kind of label is one arm in
@@ -11,6 +12,7 @@
 
 use std::sync::Arc;
 
+use runnel_backends::vm::VmBackend;
 use runnel_config::{Label, LabelKind};
 use runnel_engine::backend::{Backend, BackendError, ContainerSpec, JobEnvironment, JobSpec};
 use tokio_util::sync::CancellationToken;
@@ -23,6 +25,8 @@ pub struct Backends {
     /// Runs `docker://` labels and `container:` jobs; `Err` says why there is none (so a
     /// Docker job fails with the reason instead of running somewhere else).
     pub docker: Result<Arc<dyn Backend>, String>,
+    /// Runs `vm://` labels; made only when a label names one.
+    pub vm: Option<Arc<VmBackend>>,
 }
 
 /// A backend that hands each job to the backend its labels select.
@@ -85,6 +89,10 @@ impl Router {
                 Err(reason) => Err(docker_label_unavailable(name, image, reason)),
             },
             (_, LabelKind::Host) => Ok(()),
+            (name, LabelKind::Vm { image }) => match &self.backends.vm {
+                Some(_) => Ok(()),
+                None => Err(vm_label_unavailable(name, image)),
+            },
             (name, LabelKind::Unsupported { scheme, .. }) => Err(unsupported(name, scheme)),
         }
     }
@@ -97,7 +105,13 @@ impl Router {
 fn unsupported(label: &str, scheme: &str) -> String {
     format!(
         "label `{label}` has the scheme `{scheme}`, which runnel does not run (its labels are \
-         `host` and `docker://IMAGE`)"
+         `host`, `docker://IMAGE` and `vm://IMAGE`)"
+    )
+}
+
+fn vm_label_unavailable(label: &str, image: &str) -> String {
+    format!(
+        "label `{label}` runs jobs in the VM image `{image}`, but this runner has no vm backend"
     )
 }
 
@@ -126,6 +140,13 @@ impl Backend for Router {
                 operation: format!("choose a backend for job `{}`", spec.job_key),
                 message: unsupported(label, scheme),
             }),
+            LabelKind::Vm { image } => match &self.backends.vm {
+                Some(vm) => vm.prepare_image(image, spec, cancel).await,
+                None => Err(BackendError::Failed {
+                    operation: format!("choose a backend for job `{}`", spec.job_key),
+                    message: vm_label_unavailable(label, image),
+                }),
+            },
             LabelKind::Docker { image } => {
                 let docker = self.docker().map_err(|reason| BackendError::Failed {
                     operation: format!(
@@ -217,6 +238,7 @@ mod tests {
         let backends = Backends {
             host: Arc::new(Named("host")),
             docker,
+            vm: None,
         };
         Router::new(labels, fallback, backends)
     }

@@ -72,18 +72,20 @@ fn apply_container_flags(flags: &ContainerArgs, container: &mut ContainerSection
 }
 
 /// `-P` mappings as act takes them (`LABEL=IMAGE`, `LABEL=docker://IMAGE`, and
-/// `LABEL=-self-hosted`, also `host`, for this machine), as `config.yaml` labels.
+/// `LABEL=-self-hosted`, also `host`, for this machine), and runnel's `LABEL=vm://IMAGE` (a
+/// microVM per job), as `config.yaml` labels.
 fn labels_from_platforms(platforms: &[String]) -> Result<Vec<String>> {
     platforms
         .iter()
         .map(|platform| {
             let Some((label, target)) = platform.split_once('=') else {
-                bail!("-P {platform}: expected LABEL=IMAGE, LABEL=docker://IMAGE or LABEL=-self-hosted");
+                bail!("-P {platform}: expected LABEL=IMAGE, LABEL=docker://IMAGE, LABEL=vm://IMAGE or LABEL=-self-hosted");
             };
             let label = label.trim();
             Ok(match target.trim() {
                 "-self-hosted" | "host" => format!("{label}:host"),
                 "" => bail!("-P {platform}: no image after `=`"),
+                vm if vm.starts_with("vm://") => format!("{label}:{vm}"),
                 image => format!(
                     "{label}:docker://{}",
                     image.strip_prefix("docker://").unwrap_or(image)

@@ -1,5 +1,6 @@
 //! Runner labels as the peer writes them: `name`, `name:host`, `name:docker://image[:tag]`,
-//! `name:docker` (the runner's `default_image`), and other schemes, which the Gitea runner (v3)
+//! `name:docker` (the runner's `default_image`), runnel's `name:vm://IMAGE` (a microVM per job),
+//! and other schemes, which the Gitea runner (v3)
 //! keeps as labels too.
 //!
 //! Owns: [`Label`] and its parsing (split on the first two `:`; what follows the second is the
@@ -18,7 +19,12 @@ pub enum LabelKind {
         /// [`resolve_labels`] replaces by `runner.default_image`.
         image: String,
     },
-    /// A scheme runnel does not run (`name:vm:debian` before runnel has `vm`). The label is
+    /// In a microVM booted from the VM image `image` (`name:vm://image`).
+    Vm {
+        /// The image's name, with the leading `//` removed.
+        image: String,
+    },
+    /// A scheme runnel does not run (`name:lxc:debian`). The label is
     /// declared to Gitea as written, as the Gitea runner keeps it; its jobs fail saying why
     /// (the Gitea runner would run them on the host, which is not what such a label asks for).
     Unsupported {
@@ -61,6 +67,9 @@ impl Label {
             Some("docker") => LabelKind::Docker {
                 image: argument.strip_prefix("//").unwrap_or(argument).to_owned(),
             },
+            Some("vm") => LabelKind::Vm {
+                image: argument.strip_prefix("//").unwrap_or(argument).to_owned(),
+            },
             Some(other) => LabelKind::Unsupported {
                 scheme: other.to_owned(),
                 argument: argument.to_owned(),
@@ -75,6 +84,7 @@ impl Label {
             LabelKind::Host => format!("{}:host", self.name),
             LabelKind::Docker { image } if image.is_empty() => format!("{}:docker", self.name),
             LabelKind::Docker { image } => format!("{}:docker://{image}", self.name),
+            LabelKind::Vm { image } => format!("{}:vm://{image}", self.name),
             LabelKind::Unsupported { scheme, argument } if argument.is_empty() => {
                 format!("{}:{scheme}", self.name)
             }
@@ -130,7 +140,7 @@ pub fn resolve_labels(labels: Vec<Label>, default_image: &str) -> (Vec<Label>, V
                 let scheme = scheme.clone();
                 warnings.push(format!(
                     "label `{}`: runnel does not run `{scheme}` labels; jobs sent to it will \
-                     fail (use `host` or `docker://IMAGE`)",
+                     fail (use `host`, `docker://IMAGE` or `vm://IMAGE`)",
                     label.to_label_string()
                 ));
             }

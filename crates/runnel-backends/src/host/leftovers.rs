@@ -168,7 +168,7 @@ fn parse(text: &str) -> Option<Record> {
 }
 
 /// Whether runner `pid`, recorded with start time `start`, no longer runs.
-fn runner_gone(pid: u32, start: &str) -> bool {
+pub(crate) fn runner_gone(pid: u32, start: &str) -> bool {
     match process_start_time(pid) {
         None => true,
         // Unknown at record time: a live process with that pid is taken to be the runner.

@@ -44,6 +44,7 @@ mod run_job_files;
 mod run_node;
 mod run_registry;
 mod run_summary;
+mod run_vm;
 mod security;
 mod security_docker;
 mod support;

@@ -422,22 +422,31 @@ fn bare_docker_and_unknown_schemes_are_kept_as_the_gitea_runner_keeps_them() {
         assert_eq!(parse(text), docker("x", ""), "{text}");
     }
     assert_eq!(parse("x:docker").to_label_string(), "x:docker");
-    let vm = parse("x:vm:debian");
+    let vm = parse("x:lxc:debian");
     assert_eq!(
         vm.kind,
         LabelKind::Unsupported {
-            scheme: "vm".to_owned(),
+            scheme: "lxc".to_owned(),
             argument: "debian".to_owned()
         }
     );
-    assert_eq!(vm.to_label_string(), "x:vm:debian", "declared as written");
+    assert_eq!(vm.to_label_string(), "x:lxc:debian", "declared as written");
+    // `vm://IMAGE` is runnel's microVM backend.
+    let microvm = parse("x:vm://debian-bookworm");
+    assert_eq!(
+        microvm.kind,
+        LabelKind::Vm {
+            image: "debian-bookworm".to_owned()
+        }
+    );
+    assert_eq!(microvm.to_label_string(), "x:vm://debian-bookworm");
 
     let labels = vec![parse("x:docker"), vm.clone(), host("h")];
     let (kept, warnings) = runnel_config::resolve_labels(labels.clone(), "node:20");
     assert_eq!(kept, vec![docker("x", "node:20"), vm, host("h")]);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(
-        warnings[0].contains("does not run `vm` labels"),
+        warnings[0].contains("does not run `lxc` labels"),
         "{warnings:?}"
     );
     let (kept, warnings) = runnel_config::resolve_labels(labels, "");

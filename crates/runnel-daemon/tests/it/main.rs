@@ -80,6 +80,7 @@ fn assembly_counting(config: &Config, work: &Path) -> (Arc<Assembly>, Arc<Counti
     let backends = Backends {
         host: host.clone(),
         docker: Err("no Docker in these tests".to_owned()),
+        vm: None,
     };
     let assembly = Arc::new(Assembly::from_backends(labels, backends, None, options));
     (assembly, host)

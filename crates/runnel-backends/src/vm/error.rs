@@ -1,0 +1,65 @@
+//! The `vm` backend's errors: what failed (booting, the agent, a request), with the job or
+//! path it is about and the cause kept as `source()`. They leave the backend as
+//! `BackendError::Backend`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use runnel_engine::backend::BackendError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    #[error("the vm backend runs no job containers (the job asks for image `{image}`)")]
+    ContainerUnsupported { job_key: String, image: String },
+    #[error("the vm backend does not run `services:` yet (the job declares service `{service}`)")]
+    ServicesUnsupported { job_key: String, service: String },
+    #[error(
+        "VM image `{image}` is not built: {dir} lacks {missing} (build it with tests/vm/build.sh)"
+    )]
+    ImageMissing {
+        image: String,
+        dir: PathBuf,
+        missing: &'static str,
+    },
+    #[error("the guest agent {path} is missing (build runnel-vm-agent, or set RUNNEL_VM_AGENT)")]
+    AgentMissing {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{program}` failed: {detail}")]
+    Tool { program: String, detail: String },
+    #[error(
+        "the VM did not come up within {} s; QEMU was killed. Last lines of its console:\n{console}",
+        timeout.as_secs()
+    )]
+    BootTimeout { timeout: Duration, console: String },
+    #[error(
+        "QEMU ended while the VM was booting ({status}). Last lines of its console and log:\n{console}"
+    )]
+    QemuExited { status: String, console: String },
+    #[error("cancelled while the VM was booting")]
+    BootCancelled,
+    #[error("the guest agent went away (the VM stopped or its channel broke)")]
+    AgentGone,
+    #[error("the guest agent sent an unreadable frame")]
+    Protocol(#[source] runnel_vm_agent::protocol::DecodeError),
+    #[error("{message}")]
+    Agent { message: String },
+    #[error("the guest agent answered request {id} with an unexpected message")]
+    Unexpected { id: u32 },
+}
+
+/// What the backend was doing when `error` happened: the first words of the job's error.
+pub(crate) fn into_backend(operation: impl Into<String>, error: VmError) -> BackendError {
+    BackendError::Backend {
+        operation: operation.into(),
+        source: Box::new(error),
+    }
+}

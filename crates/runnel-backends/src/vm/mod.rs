@@ -1,0 +1,503 @@
+//! The `vm` backend: each job in a microVM of its own (issue #17, first slice).
+//!
+//! Per job: a directory `runnel-vm-*` under the backend's root holding a qcow2 overlay over the
+//! image's cached base (`IMAGES/NAME/rootfs.qcow2`, made in milliseconds), the agent socket,
+//! the console log, a copy of the guest agent and the job's own directory (`job/`: workspace,
+//! temp, tool cache, home), which the guest sees at `/runnel` over virtio-9p (virtiofs is not
+//! used yet). QEMU boots the `microvm` machine with the image's kernel and initramfs; the
+//! initramfs mounts the overlay as the root and starts the agent ([`runnel_vm_agent`]) as PID
+//! 1, which the runner talks to over a virtio-serial port. KVM is used only when a probe boot
+//! under it works (`/dev/kvm` on the machines this was built on is PVM, which does not boot
+//! Debian's kernel: the probe times out and jobs run under TCG); the probe's answer is kept
+//! beside the image, per host kernel.
+//!
+//! Owns: the job directory and QEMU's life (a boot that does not answer within the boot
+//! timeout is killed with the console's last lines in the error; teardown kills QEMU and
+//! removes the directory on every outcome), the record that lets the next start remove what a
+//! killed runner left ([`leftovers`]). Must not: parse labels (the assembly hands over the
+//! image name) or workflows.
+
+mod channel;
+mod environment;
+mod error;
+pub mod leftovers;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use runnel_engine::backend::{BackendError, JobEnvironment, JobSpec, setup_log};
+use tokio_util::sync::CancellationToken;
+
+pub use error::VmError;
+pub use leftovers::VmLeftoverReport;
+
+use environment::VmEnvironment;
+use error::into_backend;
+
+/// How QEMU runs the guest's CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    /// Software emulation: works everywhere, several times slower.
+    Tcg,
+    /// Hardware virtualisation through `/dev/kvm`.
+    Kvm,
+}
+
+impl Accel {
+    /// How the runner says it at start.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Accel::Tcg => "TCG (software emulation)",
+            Accel::Kvm => "KVM",
+        }
+    }
+}
+
+/// Settings of the vm backend.
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    /// Where images are: `IMAGES/NAME/{vmlinuz,initramfs,rootfs.qcow2}`.
+    pub images: PathBuf,
+    /// The guest agent binary (`runnel-vm-agent`), copied into each job's directory.
+    pub agent: PathBuf,
+    /// Under which job directories are made.
+    pub root: PathBuf,
+    pub qemu: PathBuf,
+    pub qemu_img: PathBuf,
+    pub accel: Accel,
+    /// Boot the image under KVM once before the first job and use KVM when that works
+    /// (`accel` is then only the fallback).
+    pub probe_kvm: bool,
+    pub cpus: u32,
+    pub memory_mib: u32,
+    /// A guest whose agent has not answered by then is killed.
+    pub boot_timeout: Duration,
+}
+
+impl VmConfig {
+    /// The settings from the environment, else the defaults: images in
+    /// `$RUNNEL_VM_IMAGES`, else `${RUNNEL_CACHE:-$HOME/.cache/runnel}/vm` (where
+    /// `tests/vm/build.sh` builds them); the agent `$RUNNEL_VM_AGENT`, else `runnel-vm-agent`
+    /// beside the running executable; `RUNNEL_VM_ACCEL`: `tcg`, `kvm`, or (the default) a KVM
+    /// probe boot deciding; `RUNNEL_VM_CPUS` (1), `RUNNEL_VM_MEMORY_MIB` (1024) and
+    /// `RUNNEL_VM_BOOT_TIMEOUT` in seconds (180: a TCG boot on a loaded machine is slow).
+    pub fn from_env() -> VmConfig {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        let number = |name: &str| {
+            var(name)
+                .and_then(|v| v.to_str().and_then(|s| s.trim().parse::<u32>().ok()))
+                .filter(|n| *n > 0)
+        };
+        let images = var("RUNNEL_VM_IMAGES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                let cache = var("RUNNEL_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+                    var("HOME")
+                        .map(PathBuf::from)
+                        .unwrap_or_else(std::env::temp_dir)
+                        .join(".cache/runnel")
+                });
+                cache.join("vm")
+            });
+        let agent = var("RUNNEL_VM_AGENT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                std::env::current_exe()
+                    .ok()
+                    .and_then(|exe| exe.parent().map(|dir| dir.join("runnel-vm-agent")))
+                    .unwrap_or_else(|| PathBuf::from("runnel-vm-agent"))
+            });
+        let (accel, probe_kvm) = match var("RUNNEL_VM_ACCEL").as_deref().and_then(|v| v.to_str()) {
+            Some("kvm") => (Accel::Kvm, false),
+            Some("tcg") => (Accel::Tcg, false),
+            _ => (Accel::Tcg, true),
+        };
+        let (cpus, boot) = (1, 180);
+        VmConfig {
+            images,
+            agent,
+            root: std::env::temp_dir(),
+            qemu: PathBuf::from("qemu-system-x86_64"),
+            qemu_img: PathBuf::from("qemu-img"),
+            accel,
+            probe_kvm,
+            cpus: number("RUNNEL_VM_CPUS").unwrap_or(cpus),
+            memory_mib: number("RUNNEL_VM_MEMORY_MIB").unwrap_or(1024),
+            boot_timeout: Duration::from_secs(u64::from(
+                number("RUNNEL_VM_BOOT_TIMEOUT").unwrap_or(boot),
+            )),
+        }
+    }
+}
+
+/// Runs jobs in microVMs; the image comes with each job (from its label).
+#[derive(Debug)]
+pub struct VmBackend {
+    config: VmConfig,
+    /// `config` with the accelerator decided (by the probe, before the first job).
+    machine: tokio::sync::OnceCell<VmConfig>,
+}
+
+/// How long a KVM probe boot may take: a kernel that boots under KVM answers in seconds.
+const KVM_PROBE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The files of one image.
+pub(crate) struct Image {
+    pub(crate) name: String,
+    pub(crate) kernel: PathBuf,
+    pub(crate) initramfs: PathBuf,
+    pub(crate) rootfs: PathBuf,
+}
+
+impl VmBackend {
+    pub fn new(config: VmConfig) -> VmBackend {
+        tracing::info!(
+            accel = config.accel.describe(),
+            cpus = config.cpus,
+            memory_mib = config.memory_mib,
+            images = %config.images.display(),
+            probe_kvm = config.probe_kvm,
+            "vm backend: guests run under {}{}",
+            config.accel.describe(),
+            if config.probe_kvm { " unless a KVM probe boot works" } else { "" }
+        );
+        VmBackend {
+            config,
+            machine: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The settings jobs boot with: KVM when asked, or when the probe boot under KVM answered
+    /// (its result kept in `IMAGE/accel-HOST_KERNEL`), else TCG.
+    async fn machine(&self, image: &Image) -> &VmConfig {
+        self.machine
+            .get_or_init(|| async {
+                let mut config = self.config.clone();
+                if config.probe_kvm {
+                    config.accel = probe_kvm(&self.config, image).await;
+                    config.probe_kvm = false;
+                }
+                tracing::info!("vm backend: guests run under {}", config.accel.describe());
+                config
+            })
+            .await
+    }
+
+    pub fn config(&self) -> &VmConfig {
+        &self.config
+    }
+
+    /// Kills the QEMU processes and removes the job directories that runners which are gone
+    /// left under this backend's root.
+    pub fn cleanup_leftovers(&self) -> VmLeftoverReport {
+        leftovers::cleanup(&self.config.root)
+    }
+
+    /// Prepares `spec` in a VM booted from `image`.
+    pub async fn prepare_image(
+        &self,
+        image: &str,
+        spec: &JobSpec,
+        cancel: &CancellationToken,
+    ) -> Result<Box<dyn JobEnvironment>, BackendError> {
+        let operation = || format!("prepare job {} in VM image `{image}`", spec.job_key);
+        if let Some(container) = &spec.image {
+            return Err(into_backend(
+                operation(),
+                VmError::ContainerUnsupported {
+                    job_key: spec.job_key.clone(),
+                    image: container.image.clone(),
+                },
+            ));
+        }
+        if let Some(service) = spec.services.first() {
+            return Err(into_backend(
+                operation(),
+                VmError::ServicesUnsupported {
+                    job_key: spec.job_key.clone(),
+                    service: service.id.clone(),
+                },
+            ));
+        }
+        let image = self
+            .image(image)
+            .map_err(|e| into_backend(operation(), e))?;
+        let config = self.machine(&image).await;
+        setup_log(&format!(
+            "Booting a VM from image `{}` under {}, {} vCPU(s), {} MiB",
+            image.name,
+            config.accel.describe(),
+            config.cpus,
+            config.memory_mib
+        ));
+        let started = Instant::now();
+        let environment = VmEnvironment::boot(config, &image, spec, cancel)
+            .await
+            .map_err(|e| into_backend(operation(), e))?;
+        setup_log(&format!(
+            "VM up in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(Box::new(environment))
+    }
+
+    fn image(&self, name: &str) -> Result<Image, VmError> {
+        let dir = self.config.images.join(name);
+        let file = |file: &'static str| -> Result<PathBuf, VmError> {
+            let path = dir.join(file);
+            if path.is_file() && !name.contains('/') && !name.starts_with('.') {
+                Ok(path)
+            } else {
+                Err(VmError::ImageMissing {
+                    image: name.to_owned(),
+                    dir: dir.clone(),
+                    missing: file,
+                })
+            }
+        };
+        Ok(Image {
+            name: name.to_owned(),
+            kernel: file("vmlinuz")?,
+            initramfs: file("initramfs")?,
+            rootfs: file("rootfs.qcow2")?,
+        })
+    }
+}
+
+/// Whether `image` boots under KVM here: the answer kept beside the image for this host
+/// kernel, else a probe boot (no `/dev/kvm`: TCG at once).
+async fn probe_kvm(config: &VmConfig, image: &Image) -> Accel {
+    let kvm_usable = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok();
+    if !kvm_usable {
+        setup_log("No usable /dev/kvm: VMs run under TCG (software emulation)");
+        return Accel::Tcg;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|release| release.trim().replace('/', "_"))
+        .unwrap_or_default();
+    let kept = image.kernel.with_file_name(format!("accel-{host}"));
+    match std::fs::read_to_string(&kept).as_deref().map(str::trim) {
+        Ok("kvm") => return Accel::Kvm,
+        Ok("tcg") => return Accel::Tcg,
+        _ => {}
+    }
+    setup_log(&format!(
+        "Probing whether image `{}` boots under KVM (up to {} s, once per host kernel)",
+        image.name,
+        KVM_PROBE_TIMEOUT.as_secs()
+    ));
+    let probe = VmConfig {
+        accel: Accel::Kvm,
+        probe_kvm: false,
+        boot_timeout: KVM_PROBE_TIMEOUT,
+        ..config.clone()
+    };
+    let spec = JobSpec {
+        job_key: "kvm-probe".to_owned(),
+        image: None,
+        services: Vec::new(),
+        workspace_source: None,
+        labels: Vec::new(),
+    };
+    let accel = match VmEnvironment::boot(&probe, image, &spec, &CancellationToken::new()).await {
+        Ok(environment) => {
+            let _ = environment.teardown().await;
+            setup_log("The KVM probe boot worked: VMs run under KVM");
+            Accel::Kvm
+        }
+        Err(error) => {
+            let text = error.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches([':', '.']);
+            tracing::info!(error = first, "KVM probe boot failed; using TCG");
+            setup_log(&format!(
+                "The KVM probe boot failed ({first}): VMs run under TCG (software emulation)"
+            ));
+            Accel::Tcg
+        }
+    };
+    let word = match accel {
+        Accel::Kvm => "kvm",
+        Accel::Tcg => "tcg",
+    };
+    if let Err(error) = std::fs::write(&kept, word) {
+        tracing::warn!(%error, file = %kept.display(), "cannot keep the KVM probe's answer");
+    }
+    accel
+}
+
+/// The TSC frequency the guest is told (under TCG the guest's TSC runs at the host's rate; the
+/// microvm machine has no PIT or HPET to calibrate it against, and Debian's kernel hangs
+/// without it).
+fn tsc_khz() -> u64 {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|line| line.starts_with("cpu MHz"))
+                .and_then(|line| line.split(':').nth(1))
+                .and_then(|mhz| mhz.trim().parse::<f64>().ok())
+        })
+        .filter(|mhz| *mhz > 100.0)
+        .map_or(2_000_000, |mhz| (mhz * 1000.0) as u64)
+}
+
+/// QEMU's arguments for one job.
+fn qemu_args(
+    config: &VmConfig,
+    image: &Image,
+    job_dir: &Path,
+    share: &Path,
+    agent_dir: &Path,
+) -> Vec<String> {
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let (accel, cpu) = match config.accel {
+        Accel::Tcg => ("tcg", "max"),
+        Accel::Kvm => ("kvm", "host,-arch-capabilities"),
+    };
+    let append = format!(
+        "console=ttyS0 acpi=on panic=-1 tsc_early_khz={} tsc=reliable loglevel=4",
+        tsc_khz()
+    );
+    let mut args: Vec<String> = [
+        "-M",
+        "microvm,acpi=on",
+        "-accel",
+        accel,
+        "-cpu",
+        cpu,
+        "-nodefaults",
+        "-no-user-config",
+        "-nographic",
+        "-no-reboot",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    args.extend([
+        "-smp".to_owned(),
+        config.cpus.to_string(),
+        "-m".to_owned(),
+        config.memory_mib.to_string(),
+        "-kernel".to_owned(),
+        path(&image.kernel),
+        "-initrd".to_owned(),
+        path(&image.initramfs),
+        "-append".to_owned(),
+        append,
+        "-drive".to_owned(),
+        format!(
+            "id=root,file={},format=qcow2,if=none,cache=unsafe",
+            path(&job_dir.join("overlay.qcow2"))
+        ),
+        "-device".to_owned(),
+        "virtio-blk-device,drive=root".to_owned(),
+        "-fsdev".to_owned(),
+        format!(
+            "local,id=agentfs,path={},security_model=none,readonly=on",
+            path(agent_dir)
+        ),
+        "-device".to_owned(),
+        "virtio-9p-device,fsdev=agentfs,mount_tag=runnel-agent".to_owned(),
+        "-fsdev".to_owned(),
+        format!("local,id=jobfs,path={},security_model=none", path(share)),
+        "-device".to_owned(),
+        "virtio-9p-device,fsdev=jobfs,mount_tag=runnel-job".to_owned(),
+        "-device".to_owned(),
+        "virtio-serial-device".to_owned(),
+        "-chardev".to_owned(),
+        format!(
+            "socket,id=agent,path={},server=on,wait=off",
+            path(&job_dir.join("agent.sock"))
+        ),
+        "-device".to_owned(),
+        format!(
+            "virtserialport,chardev=agent,name={}",
+            runnel_vm_agent::protocol::PORT_NAME
+        ),
+        "-serial".to_owned(),
+        format!("file:{}", path(&job_dir.join("console.log"))),
+    ]);
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(accel: Accel) -> VmConfig {
+        VmConfig {
+            images: PathBuf::from("/images"),
+            agent: PathBuf::from("/bin/agent"),
+            root: PathBuf::from("/tmp"),
+            qemu: PathBuf::from("qemu-system-x86_64"),
+            qemu_img: PathBuf::from("qemu-img"),
+            accel,
+            probe_kvm: false,
+            cpus: 2,
+            memory_mib: 512,
+            boot_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The facts the machine needs (issue #17): microvm with ACPI for the virtio-mmio devices,
+    /// the TSC frequency given (no PIT or HPET under TCG), `-cpu host,-arch-capabilities` with
+    /// KVM; the overlay, the two 9p shares and the agent's port.
+    #[test]
+    fn qemu_gets_what_debians_kernel_needs_on_a_microvm() {
+        let image = Image {
+            name: "debian".to_owned(),
+            kernel: PathBuf::from("/images/debian/vmlinuz"),
+            initramfs: PathBuf::from("/images/debian/initramfs"),
+            rootfs: PathBuf::from("/images/debian/rootfs.qcow2"),
+        };
+        let job = Path::new("/tmp/runnel-vm-x");
+        let args = qemu_args(
+            &config(Accel::Tcg),
+            &image,
+            job,
+            &job.join("job"),
+            &job.join("agent"),
+        );
+        let text = args.join(" ");
+        for expected in [
+            "-M microvm,acpi=on -accel tcg -cpu max",
+            "-smp 2 -m 512 -kernel /images/debian/vmlinuz -initrd /images/debian/initramfs",
+            "acpi=on",
+            "tsc_early_khz=",
+            "file=/tmp/runnel-vm-x/overlay.qcow2,format=qcow2",
+            "path=/tmp/runnel-vm-x/agent,security_model=none,readonly=on",
+            "mount_tag=runnel-agent",
+            "path=/tmp/runnel-vm-x/job,security_model=none",
+            "mount_tag=runnel-job",
+            "socket,id=agent,path=/tmp/runnel-vm-x/agent.sock,server=on,wait=off",
+            "virtserialport,chardev=agent,name=runnel.agent",
+            "-serial file:/tmp/runnel-vm-x/console.log",
+        ] {
+            assert!(text.contains(expected), "{expected:?} in {text}");
+        }
+        let kvm = qemu_args(&config(Accel::Kvm), &image, job, job, job).join(" ");
+        assert!(
+            kvm.contains("-accel kvm -cpu host,-arch-capabilities"),
+            "{kvm}"
+        );
+    }
+
+    #[test]
+    fn an_image_name_cannot_leave_the_images_directory() {
+        let backend = VmBackend::new(config(Accel::Tcg));
+        for name in ["../etc", "a/b", ".hidden", "missing"] {
+            assert!(
+                matches!(backend.image(name), Err(VmError::ImageMissing { .. })),
+                "{name}"
+            );
+        }
+    }
+}

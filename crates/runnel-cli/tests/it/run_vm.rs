@@ -1,0 +1,338 @@
+//! The `vm` backend end to end (issue #17): `runnel run -P linux=vm://debian-bookworm` boots a
+//! microVM per job from the image `tests/vm/build.sh` builds, and its steps run there through
+//! the guest agent. One job covers env files, outputs, masking, `hashFiles` over the shared workspace, a
+//! failing step with `continue-on-error`, a step timeout and a failing step; another, a guest
+//! that never comes up (boot timeout). After each, no QEMU, overlay or socket is left.
+//!
+//! Slow (a boot under TCG takes 5–60 s depending on the machine's load): behind
+//! `RUN_SLOW_TESTS=1`, skipped with a note when QEMU or the image cannot be had.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Instant;
+
+use crate::support::repo_root;
+
+const IMAGE: &str = "debian-bookworm";
+
+const WORKFLOW: &str = r#"on: push
+jobs:
+  vm:
+    runs-on: linux
+    steps:
+      - id: one
+        run: |
+          echo "kernel $(uname -r)"
+          echo "GREETING=hello from an env file" >> "$GITHUB_ENV"
+          echo "value=42" >> "$GITHUB_OUTPUT"
+          echo "payload" > made-in-vm.txt
+          test "$(cat seed.txt)" = "from the host"
+      - run: echo "env=$GREETING output=${{ steps.one.outputs.value }}"
+      - run: |
+          echo "::add-mask::vm-s3cr3t"
+          echo "masked=vm-s3cr3t"
+      - run: echo "hash=${{ hashFiles('made-in-vm.txt') }}"
+      - run: |
+          echo "to stderr" >&2
+          exit 3
+        continue-on-error: true
+      - run: sleep 120
+        timeout-minutes: 0.05
+        continue-on-error: true
+      - run: echo "after the timeout"
+      - run: exit 7
+      - run: echo "never printed"
+      - if: always()
+        run: echo "always runs"
+"#;
+
+/// The image directory, or why the test cannot run.
+fn image_dir() -> Result<PathBuf, String> {
+    let output = Command::new("bash")
+        .arg(repo_root().join("tests/vm/build.sh"))
+        .arg(IMAGE)
+        .output()
+        .map_err(|e| format!("cannot run tests/vm/build.sh: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "tests/vm/build.sh failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let dir = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let images = Path::new(&dir)
+        .parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| format!("tests/vm/build.sh printed no directory: {dir}"))?;
+    Ok(images)
+}
+
+/// The guest agent, built beside the `runnel` binary under test.
+fn agent() -> PathBuf {
+    let runnel = PathBuf::from(env!("CARGO_BIN_EXE_runnel"));
+    let agent = runnel.with_file_name("runnel-vm-agent");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "runnel-vm-agent"])
+        .current_dir(repo_root())
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build -p runnel-vm-agent failed");
+    assert!(
+        agent.is_file(),
+        "{} missing after the build",
+        agent.display()
+    );
+    agent
+}
+
+/// What the VM tests need, or `None` (with a note) when they are skipped.
+fn setup(test: &str) -> Option<(PathBuf, PathBuf)> {
+    if std::env::var_os("RUN_SLOW_TESTS").is_none() {
+        eprintln!("note: skipping {test}: boots a VM; set RUN_SLOW_TESTS=1");
+        return None;
+    }
+    match image_dir() {
+        Ok(images) => Some((images, agent())),
+        Err(reason) => {
+            eprintln!("note: skipping {test}: QEMU or the VM image cannot be had here: {reason}");
+            None
+        }
+    }
+}
+
+/// Runs the workflow in `dir` with a private temp dir (where job directories go).
+fn run_vm(dir: &Path, images: &Path, agent: &Path, temp: &Path, extra: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_runnel"));
+    command
+        .args(["run", "-P", &format!("linux=vm://{IMAGE}")])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("TMPDIR", temp)
+        .env("RUNNEL_VM_IMAGES", images)
+        .env("RUNNEL_VM_AGENT", agent);
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    command.output().expect("run runnel")
+}
+
+/// Nothing of a VM job left: no job directory under `temp`, no QEMU naming it.
+fn assert_nothing_left(temp: &Path) {
+    let left: Vec<_> = std::fs::read_dir(temp)
+        .expect("read temp")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("runnel-vm-"))
+        .collect();
+    assert!(left.is_empty(), "job directories left: {left:?}");
+    let needle = temp.to_string_lossy().into_owned();
+    for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        assert!(
+            !(cmdline.starts_with("qemu-system") && cmdline.contains(&needle)),
+            "a QEMU of the test is still running: {cmdline}"
+        );
+    }
+}
+
+/// A line of the job's output without the `[job]` prefix.
+fn step_line(line: &str) -> &str {
+    line.strip_prefix("[vm]").unwrap_or(line).trim()
+}
+
+fn workflow_dir(workflow: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let workflows = dir.path().join(".gitea/workflows");
+    std::fs::create_dir_all(&workflows).expect("create workflow dir");
+    std::fs::write(workflows.join("ci.yml"), workflow).expect("write workflow");
+    std::fs::write(dir.path().join("seed.txt"), "from the host\n").expect("write seed");
+    dir
+}
+
+#[test]
+fn a_job_runs_its_steps_in_a_vm_and_leaves_nothing() {
+    let Some((images, agent)) = setup("the vm job") else {
+        return;
+    };
+    let dir = workflow_dir(WORKFLOW);
+    let temp = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+    let output = run_vm(dir.path(), &images, &agent, temp.path(), &[]);
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!(
+        "the vm job took {:.1} s:\n{stdout}\n{stderr}",
+        took.as_secs_f64()
+    );
+    assert_eq!(output.status.code(), Some(1), "the job fails at `exit 7`");
+    // Debian's kernel, not this machine's: the steps ran in the guest.
+    let kernel = stdout
+        .lines()
+        .find_map(|line| step_line(line).strip_prefix("kernel "))
+        .expect("the kernel line");
+    assert!(kernel.ends_with("-amd64"), "guest kernel {kernel}");
+    for expected in [
+        "Booting a VM from image `debian-bookworm` under TCG",
+        "VM up in ",
+        "env=hello from an env file output=42",
+        "masked=***",
+        "to stderr",
+        "after the timeout",
+        "always runs",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} in\n{stdout}");
+    }
+    let hash = stdout
+        .lines()
+        .find_map(|line| step_line(line).strip_prefix("hash="))
+        .expect("the hash line");
+    assert_eq!(
+        hash.len(),
+        64,
+        "hashFiles over the shared workspace: {hash:?}"
+    );
+    assert!(
+        !stdout
+            .lines()
+            .any(|line| step_line(line) == "never printed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("error: The action 'Run sleep 120' has timed out after 0.05 minutes."),
+        "the step timeout is said: {stdout}"
+    );
+    assert!(!stdout.contains("masked=vm-s3cr3t"), "{stdout}");
+    assert_nothing_left(temp.path());
+}
+
+#[test]
+fn a_guest_that_never_answers_is_killed_at_the_boot_timeout() {
+    let Some((images, agent)) = setup("the vm boot timeout") else {
+        return;
+    };
+    let dir = workflow_dir(
+        "on: push\njobs:\n  vm:\n    runs-on: linux\n    steps:\n      - run: echo never\n",
+    );
+    let temp = tempfile::tempdir().expect("tempdir");
+    let output = run_vm(
+        dir.path(),
+        &images,
+        &agent,
+        temp.path(),
+        &[("RUNNEL_VM_BOOT_TIMEOUT", "1")],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let all = format!("{stdout}\n{stderr}");
+    assert_ne!(output.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("the VM did not come up within 1 s; QEMU was killed"),
+        "{all}"
+    );
+    assert!(!all.contains("never\n"), "{all}");
+    assert_nothing_left(temp.path());
+}
+
+const LONG_STEP: &str = "on: push\njobs:\n  vm:\n    runs-on: linux\n    steps:\n      - run: echo started-in-vm; sleep 600\n      - if: always()\n        run: echo cleanup-step-ran\n";
+
+/// Starts `runnel run` of [`LONG_STEP`] and waits until its step runs in the guest; returns
+/// the child and a receiver of the rest of its output.
+fn start_long_job(
+    dir: &Path,
+    images: &Path,
+    agent: &Path,
+    temp: &Path,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_runnel"))
+        .args(["run", "-P", &format!("linux=vm://{IMAGE}")])
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("TMPDIR", temp)
+        .env("RUNNEL_VM_IMAGES", images)
+        .env("RUNNEL_VM_AGENT", agent)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start runnel");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + std::time::Duration::from_secs(400);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) if step_line(&line) == "started-in-vm" => break,
+            Ok(_) => {}
+            Err(error) => {
+                let _ = child.kill();
+                panic!("the step never started in the VM: {error}");
+            }
+        }
+    }
+    (child, received)
+}
+
+fn job_dirs(temp: &Path) -> usize {
+    std::fs::read_dir(temp)
+        .expect("read temp")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("runnel-vm-"))
+        .count()
+}
+
+#[test]
+fn a_cancelled_job_and_a_killed_runner_leave_nothing() {
+    let Some((images, agent)) = setup("the vm cancellation") else {
+        return;
+    };
+    let dir = workflow_dir(LONG_STEP);
+    let temp = tempfile::tempdir().expect("tempdir");
+
+    // Ctrl-C: the step is killed, `always()` still runs in the guest, then everything goes.
+    let (mut child, rest) = start_long_job(dir.path(), &images, &agent, temp.path());
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let code = child.wait().expect("wait for runnel");
+    let rest: Vec<String> = rest.iter().collect();
+    assert_ne!(code.code(), Some(0), "{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|line| step_line(line) == "cleanup-step-ran"),
+        "{rest:?}"
+    );
+    assert_nothing_left(temp.path());
+
+    // SIGKILL: QEMU and the job directory stay behind, and the next start removes them.
+    let (mut child, _rest) = start_long_job(dir.path(), &images, &agent, temp.path());
+    child.kill().expect("SIGKILL runnel");
+    child.wait().expect("wait for runnel");
+    assert_eq!(job_dirs(temp.path()), 1, "the killed runner's VM is left");
+    let output = run_vm(
+        dir.path(),
+        &images,
+        &agent,
+        temp.path(),
+        &[("RUNNEL_VM_BOOT_TIMEOUT", "1")],
+    );
+    let all = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(all.contains("did not come up within 1 s"), "{all}");
+    assert_nothing_left(temp.path());
+}
