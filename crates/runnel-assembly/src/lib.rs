@@ -297,7 +297,7 @@ fn base_options(
                 Arc::new(grants::LocalGrants::new(cache.clone()))
                     as Arc<dyn runnel_engine::RunnerGrants>
             });
-            options.env = config.runner.envs.clone();
+            options.env = config.runner.job_envs();
             options
         }
         // `runner.envs` and `runner.timeout` can change on SIGHUP: the daemon sets them per task

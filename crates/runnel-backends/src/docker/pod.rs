@@ -447,6 +447,7 @@ async fn build(
     }
     environment.info.container_id = Some(job_id.clone());
     environment.info.network = Some(network);
+    environment.info.image = Some(plan.job.image.clone());
     environment.container_id = job_id;
     Ok(environment)
 }

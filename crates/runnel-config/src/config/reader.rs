@@ -16,8 +16,6 @@ pub(super) struct Reader<'a> {
     pub(super) warnings: Vec<Problem>,
     /// The deprecated `container.network_mode`, applied once every key is read.
     network_mode: Option<(String, Span)>,
-    /// The Gitea runner's `runner.set_act_env`, applied to `runner.envs` once every key is read.
-    set_act_env: Option<bool>,
 }
 
 impl<'a> Reader<'a> {
@@ -28,7 +26,6 @@ impl<'a> Reader<'a> {
             errors: Vec::new(),
             warnings: Vec::new(),
             network_mode: None,
-            set_act_env: None,
         }
     }
 
@@ -92,14 +89,6 @@ impl<'a> Reader<'a> {
             }
         }
         self.apply_network_mode();
-        // As the Gitea runner: `ACT=true` in every job; a value in `envs` wins.
-        if self.set_act_env == Some(true) {
-            self.config
-                .runner
-                .envs
-                .entry("ACT".to_owned())
-                .or_insert_with(|| "true".to_owned());
-        }
     }
 
     /// act_runner's deprecated `container.network_mode`, read as it does when `network` is
@@ -215,11 +204,29 @@ impl<'a> Reader<'a> {
             "default_image" => set(self.string(path, v), |s| {
                 self.config.runner.default_image = s
             }),
+            // Unset (or null): the Gitea runner's default, true.
             "set_act_env" => {
-                // Unset in the file, the Gitea runner's default (true) is not applied: jobs see
-                // no `ACT`, as on GitHub (docs/migrating.md).
                 if !v.is_null() {
-                    self.set_act_env = self.boolean(path, v);
+                    set(self.boolean(path, v), |b| {
+                        self.config.runner.set_act_env = b
+                    });
+                }
+            }
+            "tool_cache_mode" => {
+                if !v.is_null() {
+                    match self.string(path, v).as_deref() {
+                        None => {}
+                        Some("" | "none") => {
+                            self.config.runner.tool_cache_mode = ToolCacheMode::None
+                        }
+                        Some("shared") => {
+                            self.config.runner.tool_cache_mode = ToolCacheMode::Shared
+                        }
+                        Some(other) => self.error(
+                            v.span,
+                            format!("{path}: `{other}` is not one of `none`, `shared`"),
+                        ),
+                    }
                 }
             }
             "spool_dir" => set(self.string(path, v), |s| {

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use runnel_config::{
-    Config, ConfigError, DurationGrammar, EXAMPLE_CONFIG, Label, LabelKind, TransportChoice,
-    format_duration, parse_duration, parse_duration_with, parse_env_file,
+    Config, ConfigError, DurationGrammar, EXAMPLE_CONFIG, Label, LabelKind, ToolCacheMode,
+    TransportChoice, format_duration, parse_duration, parse_duration_with, parse_env_file,
 };
 
 fn parse(text: &str) -> runnel_config::Loaded {
@@ -207,6 +207,10 @@ fn wrong_values_are_errors_with_positions_all_at_once() {
             "config.yaml:5:11: runner.labels: expected a list",
             "config.yaml:7:9: cache.port: 70000 is not a port number",
         ]
+    );
+    assert_eq!(
+        problems("runner:\n  tool_cache_mode: per-job\n"),
+        ["config.yaml:2:20: runner.tool_cache_mode: `per-job` is not one of `none`, `shared`"]
     );
     assert_eq!(
         problems("runner: [1]\n"),
@@ -520,15 +524,22 @@ fn the_gitea_runners_newer_keys_are_applied_or_warned_about() {
     let unchanged: Effect = |c| *c == Config::default();
     let cases: &[(&str, Effect, &str)] = &[
         // Applied.
+        ("runner:\n  set_act_env: true\n", unchanged, ""),
+        ("runner:\n  set_act_env: ~\n", unchanged, ""),
         (
-            "runner:\n  set_act_env: true\n",
-            |c| c.runner.envs.get("ACT").map(String::as_str) == Some("true"),
+            "runner:\n  set_act_env: false\n",
+            |c| !c.runner.set_act_env && !c.runner.job_envs().contains_key("ACT"),
             "",
         ),
-        ("runner:\n  set_act_env: false\n", unchanged, ""),
         (
             "runner:\n  set_act_env: true\n  envs:\n    ACT: 'no'\n",
-            |c| c.runner.envs.get("ACT").map(String::as_str) == Some("no"),
+            |c| c.runner.job_envs().get("ACT").map(String::as_str) == Some("no"),
+            "",
+        ),
+        ("runner:\n  tool_cache_mode: none\n", unchanged, ""),
+        (
+            "runner:\n  tool_cache_mode: shared\n",
+            |c| c.runner.tool_cache_mode == ToolCacheMode::Shared,
             "",
         ),
         (
@@ -573,11 +584,6 @@ fn the_gitea_runners_newer_keys_are_applied_or_warned_about() {
             "runner:\n  idle_cleanup_interval: 10m\n",
             unchanged,
             "runner.idle_cleanup_interval: runnel runs no idle sweep",
-        ),
-        (
-            "runner:\n  tool_cache_mode: shared\n",
-            unchanged,
-            "runner.tool_cache_mode: each job has its own tool cache",
         ),
         ("runner:\n  allocate_pty: false\n", unchanged, ""),
         (

@@ -35,12 +35,6 @@ const PEER_KEYS: &[(&str, When, &str)] = &[
          ends, and what runners that died left behind at the next start",
     ),
     (
-        "runner.tool_cache_mode",
-        When::Always,
-        "each job has its own tool cache (RUNNER_TOOL_CACHE under the job's directory); \
-         sharing it across jobs is not supported yet",
-    ),
-    (
         "runner.allocate_pty",
         When::Unless("false"),
         "runnel runs steps without a terminal, as GitHub does (a step that needs one can run \
