@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use runnel_backends::docker::DockerBackend;
 use runnel_backends::host::{HostBackend, HostConfig, HostWithDockerServices, WorkspaceMode};
-use runnel_config::{Config, Label, LabelKind};
+use runnel_config::{Config, Label, LabelKind, ToolCacheMode};
 use runnel_engine::RunOptions;
 use runnel_engine::backend::{Backend, BackendError};
 
@@ -194,7 +194,10 @@ fn labels_of(config: &Config, purpose: &Purpose) -> Vec<Label> {
 
 fn host_backend(config: &Config, purpose: &Purpose) -> HostBackend {
     match purpose {
-        Purpose::Local(_) => HostBackend::new(HostConfig::default()),
+        Purpose::Local(_) => HostBackend::new(HostConfig {
+            shared_tool_cache: config.runner.tool_cache_mode == ToolCacheMode::Shared,
+            ..HostConfig::default()
+        }),
         Purpose::Daemon => {
             let home = std::env::var_os("HOME").map(PathBuf::from);
             let root = config
@@ -206,6 +209,7 @@ fn host_backend(config: &Config, purpose: &Purpose) -> HostBackend {
                 root,
                 workspace: WorkspaceMode::Copy,
                 withhold_runner_env: true,
+                shared_tool_cache: config.runner.tool_cache_mode == ToolCacheMode::Shared,
                 ..HostConfig::default()
             })
         }

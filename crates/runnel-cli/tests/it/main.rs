@@ -21,6 +21,7 @@ mod daemon_container_keys;
 mod daemon_gitea;
 mod daemon_gitea_next;
 mod daemon_hash_files;
+mod daemon_job_env;
 mod daemon_ops;
 mod daemon_recovery;
 mod daemon_shapes;

@@ -16,6 +16,8 @@ pub(super) struct Reader<'a> {
     pub(super) warnings: Vec<Problem>,
     /// The deprecated `container.network_mode`, applied once every key is read.
     network_mode: Option<(String, Span)>,
+    /// Where `runner.tool_cache_mode` was written, for the warning that needs `capacity`.
+    tool_cache_at: Option<Span>,
 }
 
 impl<'a> Reader<'a> {
@@ -26,6 +28,7 @@ impl<'a> Reader<'a> {
             errors: Vec::new(),
             warnings: Vec::new(),
             network_mode: None,
+            tool_cache_at: None,
         }
     }
 
@@ -89,6 +92,19 @@ impl<'a> Reader<'a> {
             }
         }
         self.apply_network_mode();
+        if let Some(at) = self.tool_cache_at
+            && self.config.runner.tool_cache_mode == ToolCacheMode::Shared
+            && self.config.runner.capacity > 1
+        {
+            let capacity = self.config.runner.capacity;
+            self.warn(
+                at,
+                format!(
+                    "runner.tool_cache_mode: shared with capacity {capacity}: two jobs writing \
+                     the same tool version at once corrupt it (use it with capacity 1)"
+                ),
+            );
+        }
     }
 
     /// act_runner's deprecated `container.network_mode`, read as it does when `network` is
@@ -213,6 +229,7 @@ impl<'a> Reader<'a> {
                 }
             }
             "tool_cache_mode" => {
+                self.tool_cache_at = Some(v.span);
                 if !v.is_null() {
                     match self.string(path, v).as_deref() {
                         None => {}

@@ -543,6 +543,11 @@ fn the_gitea_runners_newer_keys_are_applied_or_warned_about() {
             "",
         ),
         (
+            "runner:\n  capacity: 2\n  tool_cache_mode: shared\n",
+            |c| c.runner.tool_cache_mode == ToolCacheMode::Shared,
+            "runner.tool_cache_mode: shared with capacity 2: two jobs writing",
+        ),
+        (
             "container:\n  service_ready_timeout: 90s\n",
             |c| c.container.service_ready_timeout == Duration::from_secs(90),
             "",
