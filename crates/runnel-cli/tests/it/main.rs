@@ -31,6 +31,7 @@ mod oracle_expr;
 mod oracle_workflow;
 mod packaging;
 mod packaging_deb;
+mod packaging_entrypoint;
 mod packaging_gitea;
 mod packaging_systemd;
 mod reusable;
