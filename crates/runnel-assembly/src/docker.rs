@@ -12,6 +12,8 @@
 //! runner's meaning: which engine, and whether its socket goes into jobs), and `docker_timeout`
 //! (how long to wait for the engine at start, and how long a pull may go without progress).
 //!
+//! A local run's `--container-architecture` (no `config.yaml` key) is the backend's `platform`.
+//!
 //! Must not: decide which jobs run in Docker (the router does) or run anything itself.
 
 use std::path::{Path, PathBuf};
@@ -62,6 +64,7 @@ pub fn docker_config(config: &Config, purpose: &Purpose) -> DockerBackendConfig 
             // Jobs end sooner; `Assembly::finish` waits for the removals before the run ends.
             docker_config.teardown = Teardown::Background;
             docker_config.bind_workspace = local.bind_workspace;
+            docker_config.platform = local.container_platform.clone();
             docker_config.job_files = JobFiles::HostDirectory { root: None };
         }
         Purpose::Daemon => {

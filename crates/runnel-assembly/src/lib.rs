@@ -53,6 +53,9 @@ pub struct LocalRun {
     /// (act's default for unmapped labels), `exec`'s `--image` (every job, as the Gitea
     /// runner's `exec` runs them all in one image).
     pub unmatched: LabelKind,
+    /// The platform (`os/arch[/variant]`) job, service and action containers are created,
+    /// pulled and built for (act's `--container-architecture`); `None`: the engine's own.
+    pub container_platform: Option<String>,
 }
 
 /// Why a runner cannot start.

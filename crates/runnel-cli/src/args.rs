@@ -226,6 +226,44 @@ pub(crate) struct RunArgs {
     /// The secret shared with that server (`cache.shared_secret_file`).
     #[arg(long, value_name = "FILE")]
     pub(crate) cache_secret_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub(crate) container: ContainerArgs,
+}
+
+/// act's container flags, shared by `run` and `exec` and mapped onto `config.yaml`'s
+/// `container:` keys (`local_config`); `--container-architecture` has no key there.
+#[derive(Args, Clone, Default)]
+pub(crate) struct ContainerArgs {
+    /// The platform job, service and action containers are created, pulled and built for,
+    /// e.g. `linux/amd64`; an image present for another one is pulled again [default: the
+    /// Docker engine's own].
+    #[arg(long = "container-architecture", value_name = "OS/ARCH")]
+    pub(crate) architecture: Option<String>,
+    /// More `docker run` options for every job container (`container.options`), e.g.
+    /// `--container-options="--shm-size 1g"`.
+    #[arg(
+        long = "container-options",
+        visible_alias = "container-opts",
+        value_name = "OPTIONS",
+        allow_hyphen_values = true
+    )]
+    pub(crate) options: Option<String>,
+    /// A capability added to job containers (repeatable).
+    #[arg(long = "container-cap-add", value_name = "CAP")]
+    pub(crate) cap_add: Vec<String>,
+    /// A capability dropped from job containers (repeatable).
+    #[arg(long = "container-cap-drop", value_name = "CAP")]
+    pub(crate) cap_drop: Vec<String>,
+    /// The Docker network job containers join (`container.network`; act's default is
+    /// `host`) [default: Docker's default bridge].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) network: Option<String>,
+    /// Run job, service and step containers privileged (`container.privileged`).
+    #[arg(long)]
+    pub(crate) privileged: bool,
+    /// The user namespace mode of job containers (`docker run --userns`, e.g. `host`).
+    #[arg(long, value_name = "MODE")]
+    pub(crate) userns: Option<String>,
 }
 
 #[derive(Args)]
@@ -476,21 +514,8 @@ pub(crate) struct ExecArgs {
     /// Run `actions/checkout` of this repository for real instead of using the working tree.
     #[arg(long)]
     pub(crate) no_skip_checkout: bool,
-    /// The Docker network job containers join [default: Docker's default bridge].
-    #[arg(long, value_name = "NAME")]
-    pub(crate) network: Option<String>,
-    /// Run job, service and step containers privileged.
-    #[arg(long)]
-    pub(crate) privileged: bool,
-    /// More `docker run` options for every job container.
-    #[arg(long = "container-opts", value_name = "OPTIONS")]
-    pub(crate) container_opts: Option<String>,
-    /// A capability added to job containers (repeatable).
-    #[arg(long = "container-cap-add", value_name = "CAP")]
-    pub(crate) cap_add: Vec<String>,
-    /// A capability dropped from job containers (repeatable).
-    #[arg(long = "container-cap-drop", value_name = "CAP")]
-    pub(crate) cap_drop: Vec<String>,
+    #[command(flatten)]
+    pub(crate) container: ContainerArgs,
     /// The Docker engine (`unix:///path`, `tcp://host:port`); a unix socket is then mounted
     /// into job containers, as the Gitea runner does. `-`: the engine found, not mounted
     /// [default: the engine found, not mounted].

@@ -3,7 +3,8 @@
 //!
 //! Every job runs in `--image` whatever its `runs-on` (the Gitea runner's `exec` does the same),
 //! or on this machine with `-i -self-hosted`. Flags with the same meaning as `run`'s keep its
-//! behaviour; the container flags become `config.yaml`'s `container:` keys. Left out on
+//! behaviour; the container flags are `run`'s (act's names, `--container-opts` kept as the
+//! Gitea runner spells it) and become `config.yaml`'s `container:` keys. Left out on
 //! purpose, with an error saying so: `--json` (runnel's output is line-oriented text) and
 //! `--tool-cache-mode` (no shared tool cache yet).
 //!
@@ -49,14 +50,8 @@ fn into_run(args: ExecArgs, event: String) -> (RunArgs, ExecSettings) {
             image: image.strip_prefix("docker://").unwrap_or(image).to_owned(),
         },
     };
-    let mut options: Vec<String> = args.container_opts.iter().cloned().collect();
-    options.extend(args.cap_add.iter().map(|cap| format!("--cap-add {cap}")));
-    options.extend(args.cap_drop.iter().map(|cap| format!("--cap-drop {cap}")));
     let settings = ExecSettings {
         unmatched,
-        network: args.network,
-        privileged: args.privileged,
-        options: options.join(" "),
         docker_host: args.daemon_socket,
         gitea_instance: args.gitea_instance,
     };
@@ -89,6 +84,7 @@ fn into_run(args: ExecArgs, event: String) -> (RunArgs, ExecSettings) {
         cache_s3: None,
         cache_external_server: None,
         cache_secret_file: None,
+        container: args.container,
     };
     (run, settings)
 }

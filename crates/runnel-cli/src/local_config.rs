@@ -3,16 +3,17 @@
 //! `runner.envs`, the cache flags are `cache:` (the in-process cache and artifact server, like
 //! act's: `--no-cache-server`, `--cache-server-path/-addr/-port` as act's flags,
 //! `--cache-size-limit`, `--cache-s3`, `--cache-external-server` with `--cache-secret-file`),
-//! the image and container flags `container:`.
+//! the image and container flags (act's `--network`, `--privileged`, `--container-options`,
+//! `--container-cap-add/-drop`, `--userns`) `container:`.
 //!
 //! Owns: that mapping. Must not: start anything.
 
 use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
-use runnel_config::{CacheSection, Config, LabelKind};
+use runnel_config::{CacheSection, Config, ContainerSection, LabelKind};
 
-use crate::args::RunArgs;
+use crate::args::{ContainerArgs, RunArgs};
 use crate::common::{key_values_with_file, s3_section};
 
 /// What `exec` decides that `run`'s flags cannot say.
@@ -20,11 +21,7 @@ use crate::common::{key_values_with_file, s3_section};
 pub(crate) struct ExecSettings {
     /// Where every job runs.
     pub(crate) unmatched: LabelKind,
-    /// `--network`, `--privileged`, `--container-opts`, `--container-cap-*` and
-    /// `--container-daemon-socket` as `container:` keys.
-    pub(crate) network: Option<String>,
-    pub(crate) privileged: bool,
-    pub(crate) options: String,
+    /// `--container-daemon-socket` as `container.docker_host`.
     pub(crate) docker_host: Option<String>,
     /// `github.server_url` and friends.
     pub(crate) gitea_instance: Option<String>,
@@ -50,18 +47,28 @@ pub(crate) fn config_from_args(args: &RunArgs, exec: Option<&ExecSettings>) -> R
     container.force_pull = args.pull;
     container.force_rebuild = args.rebuild;
     container.docker_timeout = std::time::Duration::ZERO;
-    if let Some(exec) = exec {
-        if let Some(network) = &exec.network {
-            container.network = network.clone();
-        }
-        container.privileged = exec.privileged;
-        container.options = exec.options.clone();
-        if let Some(socket) = &exec.docker_host {
-            container.docker_host = socket.clone();
-            container.docker_host_written = true;
-        }
+    apply_container_flags(&args.container, container);
+    if let Some(socket) = exec.and_then(|exec| exec.docker_host.as_ref()) {
+        container.docker_host = socket.clone();
+        container.docker_host_written = true;
     }
     Ok(config)
+}
+
+/// act's container flags (`run`'s and `exec`'s) as `container:` keys: `--network` is
+/// `network`, `--privileged` `privileged`, and `--container-options`, `--container-cap-add`,
+/// `--container-cap-drop` and `--userns` together `options`, as `docker run` reads them.
+/// `--container-architecture` has no key (`LocalRun::container_platform`).
+fn apply_container_flags(flags: &ContainerArgs, container: &mut ContainerSection) {
+    if let Some(network) = &flags.network {
+        container.network = network.clone();
+    }
+    container.privileged = flags.privileged;
+    let mut options: Vec<String> = flags.options.iter().cloned().collect();
+    options.extend(flags.cap_add.iter().map(|cap| format!("--cap-add {cap}")));
+    options.extend(flags.cap_drop.iter().map(|cap| format!("--cap-drop {cap}")));
+    options.extend(flags.userns.iter().map(|mode| format!("--userns {mode}")));
+    container.options = options.join(" ");
 }
 
 /// `-P` mappings as act takes them (`LABEL=IMAGE`, `LABEL=docker://IMAGE`, and
@@ -101,13 +108,5 @@ fn apply_cache_flags(args: &RunArgs, cache: &mut CacheSection) -> Result<()> {
     cache.size_limit = args.cache_size_limit;
     cache.s3 = args.cache_s3.as_deref().map(s3_section).transpose()?;
     cache.shared_secret_file = args.cache_secret_file.clone();
-    if cache.enabled && args.cache_external_server.is_some() && args.cache_secret_file.is_none() {
-        // `runnel run` installs no log subscriber: the service's own warning would not show.
-        eprintln!(
-            "runnel: warning: --cache-external-server without --cache-secret-file: jobs get the \
-             URL alone, so that server must run with --no-auth, where any job can read and \
-             overwrite the entries of every repository"
-        );
-    }
     Ok(())
 }

@@ -6,7 +6,8 @@
 //! turns into the backends and the cache service, as for the daemon (unmapped labels run on
 //! this machine); jobs run in `runnel_engine`, output through `terminal::TerminalSink` (which
 //! also prints each job's step summaries after it; `--summary-dir` writes them to files at the
-//! end).
+//! end). Warnings of the assembly and the engine (`tracing`, at warn level unless `RUST_LOG`
+//! says otherwise) go to stderr.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -78,7 +79,11 @@ pub(crate) fn execute(args: &RunArgs, exec: Option<&ExecSettings>) -> Result<Out
         workspace,
         bind_workspace: args.bind,
         unmatched: exec.map_or(LabelKind::Host, |exec| exec.unmatched.clone()),
+        container_platform: args.container.architecture.clone(),
     });
+    // The assembly's warnings (a leftover it could not remove, a job without a cache) go to
+    // stderr as whole lines; the job output goes to stdout through the sink.
+    crate::common::init_logging("warn");
     let sink = Arc::new(TerminalSink::new(false));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -63,8 +63,9 @@ pub(crate) enum Decision {
 /// Decides whether a job runs. `contexts` holds `github`, `needs`, `vars` and `inputs`.
 ///
 /// Without a status function the condition is `success() && (...)`, and `success()` for a
-/// job means every direct need succeeded (a failure further up has already skipped the need
-/// in between), so any other need result skips the job without evaluating anything.
+/// job means every direct need succeeded and no job further up failed (a need in between may
+/// have run anyway, with `if: failure()` or `always()`), so anything else skips the job
+/// without evaluating anything, as act and GitHub do.
 /// With a status function (`always()`, `failure()`, `!cancelled()`, …) the condition is
 /// evaluated whatever the needs' results; runnel does this for every such job, also after
 /// skipped chains (GitHub has been reported to skip some of those, actions/runner#3664; we
@@ -74,8 +75,9 @@ pub(crate) fn decide(
     needs: &NeedsState,
     contexts: &runnel_expr::Object,
 ) -> Decision {
-    let all_needs_succeeded =
-        !needs.cancelled && needs.needs.iter().all(|n| n.result == JobResult::Success);
+    let all_needs_succeeded = !needs.cancelled
+        && !needs.any_ancestor_failed
+        && needs.needs.iter().all(|n| n.result == JobResult::Success);
     let Some(condition) = condition else {
         return if all_needs_succeeded {
             Decision::Run

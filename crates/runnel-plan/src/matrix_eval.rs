@@ -176,14 +176,50 @@ fn resolve_value(value: &Value, cx: &EvalContext<'_>) -> Result<Value, MatrixEva
                 .into(),
         )),
         Value::Object(object) => {
+            // Keys inside a matrix value are evaluated too, as GitHub's template engine does:
+            // `${{ insert }}` merges the mapping its value evaluates to, other `${{ }}` keys
+            // are computed; a key defined twice after that is an error.
             let mut resolved = Object::new();
+            let mut add = |key: String, item: Value| {
+                if resolved.get(&key).is_some() {
+                    return Err(MatrixEvalError::Invalid(format!(
+                        "'{key}' is already defined in a matrix value"
+                    )));
+                }
+                resolved.insert(key, item);
+                Ok(())
+            };
             for (key, item) in object.iter() {
-                resolved.insert(key, resolve_value(item, cx)?);
+                let item = resolve_value(item, cx)?;
+                if is_insert_directive(key) {
+                    let Value::Object(inserted) = &item else {
+                        return Err(MatrixEvalError::Invalid(format!(
+                            "`{key}` in a matrix value must give a mapping, got {}",
+                            item.kind_name()
+                        )));
+                    };
+                    for (name, value) in inserted.iter() {
+                        add(name.to_owned(), value.clone())?;
+                    }
+                } else if key.contains("${{") {
+                    let name = resolve_value(&Value::String(key.to_owned()), cx)?;
+                    add(name.to_display_string(), item)?;
+                } else {
+                    add(key.to_owned(), item)?;
+                }
             }
             Ok(Value::Object(resolved.into()))
         }
         other => Ok(other.clone()),
     }
+}
+
+/// A key that is the `${{ insert }}` directive alone (any spacing inside the braces).
+fn is_insert_directive(key: &str) -> bool {
+    key.trim()
+        .strip_prefix("${{")
+        .and_then(|rest| rest.strip_suffix("}}"))
+        .is_some_and(|inner| inner.trim() == "insert")
 }
 
 fn matrix_mentions_needs(matrix: &Matrix) -> bool {

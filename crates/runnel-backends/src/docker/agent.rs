@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::RemoveContainerOptionsBuilder;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat};
 use nix::sys::stat::{Mode, SFlag, fchmod, fstat};
@@ -134,7 +134,7 @@ pub(crate) async fn replace_container(
     environment.record(|created| created.containers.retain(|id| id != old));
     let id = docker
         .create_container(
-            Some(CreateContainerOptionsBuilder::new().name(name).build()),
+            super::create_options(Some(name), environment.steps.platform()),
             body,
         )
         .await

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::NetworkCreateRequest;
 use bollard::models::{ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig};
-use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::RemoveContainerOptionsBuilder;
 use futures_util::future::{join_all, try_join_all};
 use runnel_engine::backend::{BackendError, JobSpec};
 use tokio_util::sync::CancellationToken;
@@ -160,11 +160,7 @@ async fn start(
         };
         let id = docker
             .create_container(
-                Some(
-                    CreateContainerOptionsBuilder::new()
-                        .name(&container_name)
-                        .build(),
-                ),
+                super::create_options(Some(&container_name), config.platform.as_deref()),
                 body,
             )
             .await

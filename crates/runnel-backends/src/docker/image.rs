@@ -35,6 +35,8 @@ pub(crate) struct PullPolicy {
     /// A pull that hears nothing from the engine for this long fails.
     stall_timeout: Option<Duration>,
     auth: RegistryAuth,
+    /// The platform images are pulled for and must be of (`DockerBackendConfig::platform`).
+    platform: Option<String>,
 }
 
 impl PullPolicy {
@@ -43,7 +45,13 @@ impl PullPolicy {
             force: config.force_pull,
             stall_timeout: config.pull_stall_timeout,
             auth: config.registry_auth.clone(),
+            platform: config.platform.clone(),
         }
+    }
+
+    /// The platform containers are created for, when one is configured.
+    pub(crate) fn platform(&self) -> Option<&str> {
+        self.platform.as_deref()
     }
 }
 
@@ -98,6 +106,37 @@ pub(crate) async fn ensure_image(
         Err(error) if is_not_found(&error) => None,
         Err(error) => return Err(inspect_failed(error)),
     };
+    if let Some(wanted) = request.policy.platform()
+        && let Some(inspect) = &present
+        && !is_of_platform(inspect, wanted)
+    {
+        // A copy for another platform is as good as none: pull the one asked for.
+        let found = platform_of(inspect);
+        return match pull(docker, &request, cancel).await {
+            Ok(()) => {
+                let pulled = docker.inspect_image(image).await.map_err(inspect_failed)?;
+                if is_of_platform(&pulled, wanted) {
+                    Ok(pulled)
+                } else {
+                    Err(PullError::WrongPlatform {
+                        image: image.to_owned(),
+                        wanted: wanted.to_owned(),
+                        found: platform_of(&pulled),
+                        pull: None,
+                    }
+                    .into())
+                }
+            }
+            Err(error) if cancel.is_cancelled() => Err(error.into()),
+            Err(error) => Err(PullError::WrongPlatform {
+                image: image.to_owned(),
+                wanted: wanted.to_owned(),
+                found,
+                pull: Some(Box::new(error)),
+            }
+            .into()),
+        };
+    }
     let refresh = request.policy.force && !is_immutable(image);
     match (present, refresh) {
         (Some(inspect), false) => Ok(inspect),
@@ -124,6 +163,50 @@ pub(crate) async fn ensure_image(
     }
 }
 
+/// `os/arch[/variant]` of an image, as Docker names platforms.
+fn platform_of(inspect: &ImageInspect) -> String {
+    let os = inspect.os.as_deref().unwrap_or("linux");
+    let arch = inspect.architecture.as_deref().unwrap_or("unknown");
+    match inspect.variant.as_deref() {
+        Some(variant) if !variant.is_empty() => format!("{os}/{arch}/{variant}"),
+        _ => format!("{os}/{arch}"),
+    }
+}
+
+/// Whether the image is for `wanted` (`os[/arch[/variant]]`; the parts given must match,
+/// with the architecture names Docker accepts for the same machine taken as one).
+fn is_of_platform(inspect: &ImageInspect, wanted: &str) -> bool {
+    let mut parts = wanted.split('/').map(str::trim);
+    let os = parts.next().unwrap_or_default();
+    let arch = parts.next();
+    let variant = parts.next();
+    let same_os = inspect
+        .os
+        .as_deref()
+        .is_none_or(|found| found.eq_ignore_ascii_case(os));
+    let same_arch = arch.is_none_or(|arch| {
+        inspect
+            .architecture
+            .as_deref()
+            .is_some_and(|found| canonical_arch(found) == canonical_arch(arch))
+    });
+    let same_variant = variant.is_none_or(|variant| {
+        inspect
+            .variant
+            .as_deref()
+            .is_none_or(|found| found.is_empty() || found.eq_ignore_ascii_case(variant))
+    });
+    same_os && same_arch && same_variant
+}
+
+fn canonical_arch(arch: &str) -> String {
+    match arch.to_ascii_lowercase().as_str() {
+        "x86_64" | "x86-64" => "amd64".to_owned(),
+        "aarch64" => "arm64".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
 /// Why a pull failed. Apart from a cancel, the message says which image and registry, what
 /// the registry said, what that most likely means and how to get the image instead
 /// (`failure::explain`).
@@ -131,6 +214,20 @@ pub(crate) async fn ensure_image(
 pub(crate) enum PullError {
     #[error("pull of {image} cancelled")]
     Cancelled { image: String },
+    /// The image here is for another platform than the configured one, and pulling the one
+    /// asked for failed (`pull`) or brought the same.
+    #[error(
+        "image {image} is for {found}, not {wanted} (the container platform asked for, e.g. \
+         with --container-architecture){}",
+        .pull.as_ref().map(|error| format!("; pulling it for {wanted} failed: {error}")).unwrap_or_default()
+    )]
+    WrongPlatform {
+        image: String,
+        wanted: String,
+        found: String,
+        #[source]
+        pull: Option<Box<PullError>>,
+    },
     /// The engine sent nothing for `seconds`.
     #[error(
         "{}",
@@ -198,10 +295,13 @@ async fn pull(
         .log
         .line(&format!("pulling {image}{from}{with}"))
         .await;
-    let options = CreateImageOptionsBuilder::new()
+    let mut options = CreateImageOptionsBuilder::new()
         .from_image(repository)
-        .tag(tag)
-        .build();
+        .tag(tag);
+    if let Some(platform) = request.policy.platform() {
+        options = options.platform(platform);
+    }
+    let options = options.build();
     let mut stream = docker.create_image(Some(options), None, credentials.docker);
     let mut tracker = progress::PullTracker::new(image, Instant::now());
     loop {

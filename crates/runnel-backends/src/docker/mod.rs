@@ -125,6 +125,11 @@ pub struct DockerBackendConfig {
     /// container's `RUNNER_TOOL_CACHE` (at `/opt/hostedtoolcache`, as the Gitea runner mounts
     /// its own); otherwise each job has its own under `/__w`.
     pub shared_tool_cache: bool,
+    /// The platform (`os/arch[/variant]`, e.g. `linux/amd64`) job, service and step
+    /// containers are created for, and their images pulled and built for (act's
+    /// `--container-architecture`). A present image of another platform is pulled again for
+    /// this one; when that fails, the job fails naming both. `None`: the engine's own.
+    pub platform: Option<String>,
 }
 
 /// When a job's containers and network are removed.
@@ -197,6 +202,7 @@ impl DockerBackendConfig {
             teardown: Teardown::Wait,
             bind_workspace: false,
             shared_tool_cache: false,
+            platform: None,
         }
     }
 }
@@ -356,6 +362,22 @@ impl Backend for DockerBackend {
         let environment = pod::prepare(context, spec, cancel).await?;
         Ok(Box::new(environment))
     }
+}
+
+/// The create call's query: the container's name, if it gets one, and the configured
+/// platform (`DockerBackendConfig::platform`), if any.
+pub(crate) fn create_options(
+    name: Option<&str>,
+    platform: Option<&str>,
+) -> Option<bollard::query_parameters::CreateContainerOptions> {
+    let mut builder = bollard::query_parameters::CreateContainerOptionsBuilder::new();
+    if let Some(name) = name {
+        builder = builder.name(name);
+    }
+    if let Some(platform) = platform {
+        builder = builder.platform(platform);
+    }
+    (name.is_some() || platform.is_some()).then(|| builder.build())
 }
 
 /// Docker answered 404 (the container, image, network or path does not exist).

@@ -15,7 +15,7 @@ use bollard::models::{
     ContainerCreateBody, HostConfig, ImageInspect, Mount, MountType, MountVolumeOptions,
     NetworkCreateRequest, PortBinding,
 };
-use bollard::query_parameters::{CreateContainerOptionsBuilder, ListNetworksOptionsBuilder};
+use bollard::query_parameters::ListNetworksOptionsBuilder;
 use futures_util::future::{join_all, try_join_all};
 use runnel_engine::backend::{
     BackendError, ContainerSpec, EnvironmentInfo, EnvironmentPaths, JobEnvironment, JobSpec,
@@ -33,7 +33,7 @@ use super::services::{self, StartingService};
 use super::step_container::StepPolicy;
 use super::volumes::{self, VolumeMount, VolumePolicy};
 use super::workdir::HostWorkDir;
-use super::{DockerBackendConfig, JobNetwork, workspace};
+use super::{DockerBackendConfig, JobNetwork, create_options, workspace};
 
 /// Paths inside the job container. `/__w` is a per-job volume; the names follow GitHub's
 /// container jobs where it has them.
@@ -297,7 +297,7 @@ async fn build(
     }
     let created = docker
         .create_container(
-            Some(CreateContainerOptionsBuilder::new().name(&job_name).build()),
+            create_options(Some(&job_name), config.platform.as_deref()),
             body,
         )
         .await;
@@ -314,7 +314,7 @@ async fn build(
             let body = job_container_body(context, spec, &plan, planned, &network_ref, None);
             docker
                 .create_container(
-                    Some(CreateContainerOptionsBuilder::new().name(&job_name).build()),
+                    create_options(Some(&job_name), config.platform.as_deref()),
                     body,
                 )
                 .await
@@ -373,7 +373,7 @@ async fn build(
         let created = attempt!(
             docker
                 .create_container(
-                    Some(CreateContainerOptionsBuilder::new().name(&name).build()),
+                    create_options(Some(&name), config.platform.as_deref()),
                     body
                 )
                 .await

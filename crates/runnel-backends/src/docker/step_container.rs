@@ -101,6 +101,11 @@ impl StepPolicy {
             operator,
         }
     }
+
+    /// The platform containers are created for, when one is configured.
+    pub(crate) fn platform(&self) -> Option<&str> {
+        self.pull.platform()
+    }
 }
 
 /// Removes the field at `path` from a create body in the API's JSON names.
@@ -158,8 +163,13 @@ pub(crate) async fn build(
             dockerfile: build.dockerfile.clone(),
         });
     }
+    // An image built for another platform is another image.
+    let platform = policy
+        .platform()
+        .map(|platform| format!("-{}", platform.replace('/', "-")))
+        .unwrap_or_default();
     let tag = format!(
-        "{BUILT_REPOSITORY}:{}",
+        "{BUILT_REPOSITORY}:{}{platform}",
         content_hash(&entries, &build.dockerfile)
     );
     match docker.inspect_image(&tag).await {
@@ -184,12 +194,15 @@ pub(crate) async fn build(
         subject: format!("packing {context}"),
         source,
     })?;
-    let options = BuildImageOptionsBuilder::new()
+    let mut options = BuildImageOptionsBuilder::new()
         .dockerfile(&build.dockerfile)
         .t(&tag)
         .rm(true)
-        .forcerm(true)
-        .build();
+        .forcerm(true);
+    if let Some(platform) = policy.platform() {
+        options = options.platform(platform);
+    }
+    let options = options.build();
     let mut stream = docker.build_image(
         options,
         None,
@@ -429,7 +442,7 @@ pub(crate) async fn run(
         tracing::warn!(%error, "the operator's container.options left out of a step container");
     }
     let created = docker
-        .create_container(None, body)
+        .create_container(super::create_options(None, policy.pull.platform()), body)
         .await
         .map_err(DockerError::engine(RUN, &format!("create ({})", run.image)))?;
     let result = attach_and_wait(docker, &created.id, run, output, cancel).await;

@@ -279,8 +279,8 @@ fn without_a_secret_jobs_get_the_url_alone_and_the_server_needs_no_auth() {
     assert!(out.contains(&format!("url={}\n", server.url)), "{out}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("without --cache-secret-file"),
-        "the runner warns: {stderr}"
+        stderr.contains("cache.external_server is set without cache.shared_secret"),
+        "the runner's cache service warns through the log on stderr: {stderr}"
     );
     assert!(server.stop().success(), "{}", server.log());
     assert!(

@@ -3,6 +3,7 @@
 //! `oracle_workflow`). Everything here spawns the real binary; the oracles also need Node and
 //! `tests/oracle/setup.sh`, and run only when `RUN_SLOW_TESTS` is set.
 
+mod act_cases;
 mod artifacts_gitea;
 mod cache;
 mod cache_action;
@@ -37,6 +38,7 @@ mod packaging_systemd;
 mod reusable;
 mod run;
 mod run_ca_bundle;
+mod run_container_flags;
 mod run_docker_hooks;
 mod run_host_services;
 mod run_job_files;

@@ -6,13 +6,13 @@ use std::path::Path;
 
 use crate::support::{repo_root, run_expecting, runnel};
 
-fn write_workflow(dir: &Path, text: &str) {
+pub(crate) fn write_workflow(dir: &Path, text: &str) {
     let workflows = dir.join(".gitea/workflows");
     std::fs::create_dir_all(&workflows).expect("create workflow dir");
     std::fs::write(workflows.join("ci.yml"), text).expect("write workflow");
 }
 
-fn run_in(dir: &Path, args: &[&str], code: i32) -> (String, String) {
+pub(crate) fn run_in(dir: &Path, args: &[&str], code: i32) -> (String, String) {
     let mut command = runnel();
     command
         .current_dir(dir)
@@ -359,8 +359,8 @@ fn gitea_file_command_names_and_runner_workspace() {
     }
 }
 
-/// Computed keys and `${{ insert }}` in `env:` (workflow, job, step) and as matrix keys reach
-/// the steps as GitHub evaluates them (act's host cases for the insert directive and for an
+/// Computed keys and `${{ insert }}` in `env:` (workflow, job, step), as matrix keys and in a
+/// job's `defaults.run` reach the steps as GitHub evaluates them (act's host cases for the insert directive and for an
 /// expression as a matrix key); a key defined twice fails the job at its position.
 #[test]
 fn computed_keys_and_insert_reach_the_steps() {
@@ -374,6 +374,7 @@ fn computed_keys_and_insert_reach_the_steps() {
     for expected in [
         "[keys (one, 7, e1)]   A=1 B=2 WF=wf JOB=job-one LEG=one C=true D=3.5 STEP=yes extra=e1 v=7",
         "[keys (two, 7)]   A=1 B=2 WF=wf JOB=job-two LEG=two C=true D=3.5 STEP=yes extra= v=7",
+        "[defaults]   defaults dir=/ bash=none",
     ] {
         assert!(
             stdout.contains(expected),
@@ -392,4 +393,16 @@ fn computed_keys_and_insert_reach_the_steps() {
         "{stdout}"
     );
     assert!(!stdout.contains("ran"), "{stdout}");
+
+    write_workflow(
+        dir.path(),
+        "on: push\njobs:\n  a:\n    runs-on: x\n    defaults:\n      run:\n        \
+         ${{ insert }}: ${{ fromJSON('{\"shel\":\"sh\"}') }}\n    steps:\n      - run: echo ran\n",
+    );
+    let (stdout, _) = run_in(dir.path(), &["--no-cache-server"], 1);
+    assert!(
+        stdout.contains("defaults.run: unexpected key 'shel'"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("  ran"), "{stdout}");
 }

@@ -1,9 +1,9 @@
 //! Image pulls against a real registry (Debian's `docker-registry` with password auth, started
 //! by `tests/registry/start.sh` on 127.0.0.1, which dockerd treats as insecure): images made
 //! here and pushed there, their local copies removed, then `runnel run`:
-//! - the job image and a service image pulled with the workflow's `credentials:`, a
-//!   `docker://` step's image with the Docker client config's (`DOCKER_CONFIG`), each pull's
-//!   progress in the output, the job green;
+//! - the job image and a service image pulled with the workflow's `credentials:` (the
+//!   service's with computed keys), a `docker://` step's image with the Docker client config's
+//!   (`DOCKER_CONFIG`), each pull's progress in the output, the job green;
 //! - `--pull` replaces a present copy with the registry's, without it the present copy runs;
 //! - a refused password, a missing image and an unreachable registry each fail their job with
 //!   an error naming the image and what the registry said.
@@ -197,9 +197,10 @@ jobs:
     services:
       side:
         image: {service_ref}
+        # Computed keys, as GitHub's template engine evaluates them in `credentials:`.
         credentials:
-          username: ${{{{ secrets.REG_USER }}}}
-          password: ${{{{ secrets.REG_PASSWORD }}}}
+          ${{{{ 'username' }}}}: ${{{{ secrets.REG_USER }}}}
+          ${{{{ 'pass' }}}}word: ${{{{ secrets.REG_PASSWORD }}}}
     steps:
       - run: test -s /blob && echo job-image-ok
       - uses: docker://{step_ref}

@@ -53,6 +53,10 @@ pub(crate) enum ExprError {
     /// file, line and column.
     #[error(transparent)]
     Map(#[from] MapError),
+    /// A mapping whose keys were computed got a key it does not have (GitHub: "Unexpected
+    /// value").
+    #[error("{place}: unexpected key '{key}' once its computed keys are evaluated")]
+    UnexpectedKey { place: &'static str, key: String },
 }
 
 /// The job's expression state: what `${{ }}` in its keys sees.

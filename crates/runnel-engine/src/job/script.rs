@@ -4,11 +4,13 @@
 //!
 //! Must not: interpret the script's output (the step's process does, through `exec`).
 
-use runnel_workflow::RunStep;
+use runnel_expr::Object;
+use runnel_workflow::{RunDefaults, RunStep};
 
 use super::JobState;
 use super::error::StepError;
 use super::exec::write;
+use super::expr::ExprError;
 use super::step::{StepEnd, StepRun};
 use crate::backend::{ExecRequest, JobEnvironment};
 use crate::shell::ShellCommand;
@@ -31,32 +33,21 @@ impl JobState<'_> {
         } else {
             [None, None]
         };
-        let shell_template = run_step
-            .shell
-            .as_ref()
-            .or_else(|| defaults.iter().flatten().find_map(|d| d.shell.as_ref()));
-        let shell = match shell_template {
+        let shell = match &run_step.shell {
             Some(t) => Some(self.expressions.evaluate_string(contexts, "shell", t)?),
-            None => None,
+            None => self.run_default(contexts, &defaults, RunDefault::Shell)?,
         };
-        let directory_template = run_step.working_directory.as_ref().or_else(|| {
-            defaults
-                .iter()
-                .flatten()
-                .find_map(|d| d.working_directory.as_ref())
-        });
+        let directory = match &run_step.working_directory {
+            Some(t) => Some(
+                self.expressions
+                    .evaluate_string(contexts, "working-directory", t)?,
+            ),
+            None => self.run_default(contexts, &defaults, RunDefault::WorkingDirectory)?,
+        };
         let workspace = environment.paths().workspace.clone();
-        let workdir = match directory_template {
-            Some(t) => {
-                let dir = self
-                    .expressions
-                    .evaluate_string(contexts, "working-directory", t)?;
-                if dir.starts_with('/') {
-                    dir
-                } else {
-                    format!("{workspace}/{dir}")
-                }
-            }
+        let workdir = match directory {
+            Some(dir) if dir.starts_with('/') => dir,
+            Some(dir) => format!("{workspace}/{dir}"),
             None => workspace,
         };
         let script = self
@@ -100,6 +91,48 @@ impl JobState<'_> {
         Ok(end)
     }
 
+    /// `defaults.run`'s `key`, from the first of `defaults` (the job's, then the workflow's)
+    /// that sets it, evaluated with `contexts`. A job's `defaults.run` with computed keys is
+    /// evaluated whole first; a key other than `shell` and `working-directory` is an error.
+    fn run_default(
+        &self,
+        contexts: &Object,
+        defaults: &[Option<&RunDefaults>],
+        key: RunDefault,
+    ) -> Result<Option<String>, StepError> {
+        for run_defaults in defaults.iter().flatten() {
+            if let Some(map) = &run_defaults.computed {
+                let values = self.expressions.evaluate_map(contexts, map)?;
+                if let Some(unknown) = values
+                    .keys()
+                    .find(|name| !matches!(name.as_str(), "shell" | "working-directory"))
+                {
+                    return Err(ExprError::UnexpectedKey {
+                        place: "defaults.run",
+                        key: unknown.clone(),
+                    }
+                    .into());
+                }
+                if let Some(value) = values.get(key.name()) {
+                    return Ok(Some(value.clone()));
+                }
+                continue;
+            }
+            let template = match key {
+                RunDefault::Shell => run_defaults.shell.as_ref(),
+                RunDefault::WorkingDirectory => run_defaults.working_directory.as_ref(),
+            };
+            if let Some(template) = template {
+                return Ok(Some(self.expressions.evaluate_string(
+                    contexts,
+                    key.name(),
+                    template,
+                )?));
+            }
+        }
+        Ok(None)
+    }
+
     /// The shell program as found on the step's `PATH` (or a fallback such as `python3`).
     async fn find_shell(
         &self,
@@ -123,5 +156,21 @@ impl JobState<'_> {
             program: command.program.clone(),
             fallbacks: command.fallbacks.clone(),
         })
+    }
+}
+
+/// A key of `defaults.run`.
+#[derive(Clone, Copy)]
+enum RunDefault {
+    Shell,
+    WorkingDirectory,
+}
+
+impl RunDefault {
+    fn name(self) -> &'static str {
+        match self {
+            RunDefault::Shell => "shell",
+            RunDefault::WorkingDirectory => "working-directory",
+        }
     }
 }

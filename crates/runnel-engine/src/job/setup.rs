@@ -5,7 +5,7 @@
 //!
 //! Must not: start anything; the backend does.
 
-use runnel_workflow::{Container, Job};
+use runnel_workflow::{Container, Credentials, Job};
 
 use super::JobState;
 use super::error::{ExprError, JobError};
@@ -75,6 +75,28 @@ fn container_spec(
         None => Vec::new(),
     };
     let credentials = match &container.credentials {
+        // Computed keys: the whole mapping evaluated, then read as GitHub reads it.
+        Some(Credentials {
+            computed: Some(map),
+            ..
+        }) => {
+            let mut values = job_state.expressions.evaluate_map(contexts, map)?;
+            if let Some(unknown) = values
+                .keys()
+                .find(|name| !matches!(name.as_str(), "username" | "password"))
+            {
+                return Err(ExprError::UnexpectedKey {
+                    place: "credentials",
+                    key: unknown.clone(),
+                });
+            }
+            let username = values.shift_remove("username").unwrap_or_default();
+            let password = values.shift_remove("password").unwrap_or_default();
+            if !password.is_empty() {
+                job_state.log.masker.add(&password);
+            }
+            Some((username, password))
+        }
         Some(credentials) => {
             let username = match &credentials.username {
                 Some(t) => string("credentials.username", t)?,

@@ -100,6 +100,10 @@ fn job_if_table() {
         ("default", Failure, true, false, &main, false),
         ("default", Skipped, false, false, &main, false),
         ("default", Success, false, true, &main, false),
+        // The need ran anyway (`if: failure()`) after a job further up failed: the chain
+        // stays failed, as act's job-status-check case and GitHub's docs have it.
+        ("default", Success, true, false, &main, false),
+        ("expr-only", Success, true, false, &main, false),
         ("expr-only", Success, false, false, &main, true),
         ("expr-only", Success, false, false, &dev, false),
         ("expr-only", Skipped, false, false, &main, false),

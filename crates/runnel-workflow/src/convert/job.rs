@@ -8,7 +8,7 @@ use runnel_expr::Template;
 use runnel_yaml::{Node, NodeKind, ScalarValue};
 
 use super::workflow::{concurrency, defaults, permissions};
-use super::{Converter, LiteralKeys, Place, step};
+use super::{ComputedKey, Converter, LiteralKeys, Place, step};
 use crate::model::{
     Container, Credentials, Environment, Job, LiteralOrExpr, MapKey, Matrix, MatrixEntry,
     MatrixRow, MatrixRows, ReusableWorkflowCall, RunsOn, Spanned, Strategy, TemplateMap,
@@ -121,7 +121,10 @@ pub(super) fn convert(cx: &mut Converter<'_>, id: Spanned<String>, node: &Node) 
             "strategy" => job.strategy = strategy(cx, value),
             "container" => job.container = container(cx, value, "container", false),
             "services" => {
-                for (name, _, service) in cx.mapping(value, key).unwrap_or_default() {
+                for (name, _, service) in cx
+                    .mapping_with(value, key, ComputedKey::ServiceId)
+                    .unwrap_or_default()
+                {
                     if let Some(service) = container(cx, service, name, true) {
                         job.services.insert(name.to_owned(), service);
                     }
@@ -296,7 +299,9 @@ fn strategy(cx: &mut Converter<'_>, node: &Node) -> Option<Strategy> {
         max_parallel: None,
         span: node.span,
     };
-    for (key, key_node, value) in cx.mapping(node, "strategy")? {
+    for (key, key_node, value) in
+        cx.mapping_with(node, "strategy", ComputedKey::NotYet(Place::JobStrategy))?
+    {
         match key {
             "matrix" => strategy.matrix = matrix(cx, value),
             "fail-fast" => strategy.fail_fast = cx.bool_or_expr(value, key, place),
@@ -493,7 +498,12 @@ fn container(cx: &mut Converter<'_>, node: &Node, key: &str, service: bool) -> O
     if service {
         known.extend(["entrypoint", "command"]);
     }
-    for (name, key_node, value) in cx.mapping(node, key)? {
+    let what = if service {
+        format!("services.{key}")
+    } else {
+        key.to_owned()
+    };
+    for (name, key_node, value) in cx.mapping_with(node, &what, ComputedKey::NotYet(Place::Job))? {
         match name {
             "image" => image = cx.non_empty_template(value, name, Place::Job),
             "options" => container.options = cx.template(value, name, Place::Job),
@@ -538,21 +548,34 @@ fn container(cx: &mut Converter<'_>, node: &Node, key: &str, service: bool) -> O
 }
 
 fn credentials(cx: &mut Converter<'_>, node: &Node) -> Option<Credentials> {
+    let place = Place::ContainerCredentials;
     let mut credentials = Credentials {
         username: None,
         password: None,
+        computed: None,
         span: node.span,
     };
+    if super::has_computed_key(node) {
+        // GitHub evaluates computed keys here (the mapping has contexts): kept whole.
+        let map = cx.template_map(node, "credentials", place, place);
+        for entry in &map.entries {
+            if let Some(name) = entry.key.literal()
+                && !matches!(name, "username" | "password")
+            {
+                cx.error_hint(
+                    entry.key.span(),
+                    format!("unknown key `{name}` in `credentials`"),
+                    "valid keys are: username, password".to_owned(),
+                );
+            }
+        }
+        credentials.computed = Some(map);
+        return Some(credentials);
+    }
     for (key, key_node, value) in cx.mapping(node, "credentials")? {
         match key {
-            "username" => {
-                credentials.username =
-                    cx.non_empty_template(value, key, Place::ContainerCredentials);
-            }
-            "password" => {
-                credentials.password =
-                    cx.non_empty_template(value, key, Place::ContainerCredentials);
-            }
+            "username" => credentials.username = cx.non_empty_template(value, key, place),
+            "password" => credentials.password = cx.non_empty_template(value, key, place),
             _ => cx.unknown_key(key_node, key, &["username", "password"], "`credentials`"),
         }
     }

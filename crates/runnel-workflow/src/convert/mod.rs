@@ -30,8 +30,54 @@ use crate::model::{
 
 /// Where the keys of other mappings may be computed, for the error about one that is not.
 const COMPUTED_KEYS_HINT: &str = "keys may hold `${{ }}` or be `${{ insert }}` only in `env:`, \
-    a step's `with:`, `container.env`, `services.<id>.env` and `strategy.matrix`; write this \
-    key literally";
+    a step's `with:`, `container.env`, `services.<id>.env`, `strategy.matrix`, `credentials:` \
+    and a job's `defaults.run`; write this key literally";
+
+/// Whether a mapping has a key that is an expression or `${{ insert }}`.
+pub(crate) fn has_computed_key(node: &Node) -> bool {
+    let NodeKind::Mapping(entries) = &node.kind else {
+        return false;
+    };
+    entries
+        .iter()
+        .any(|(key, _)| key.as_scalar().is_some_and(|s| s.text.contains("${{")))
+}
+
+/// Why a mapping refuses a key that is an expression or `${{ insert }}`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ComputedKey {
+    /// GitHub's template reader refuses it too (no contexts where the mapping stands).
+    Refused,
+    /// A service id: GitHub's parser reads only a literal string as one.
+    ServiceId,
+    /// GitHub's parser accepts it with the contexts of the place (the mapping's) and
+    /// evaluates it at run time; runnel does not evaluate computed keys there yet
+    /// (`tests/computed-keys/EXCEPTIONS.md`).
+    NotYet(Place),
+}
+
+impl ComputedKey {
+    fn refusal(self, key: &str) -> (String, String) {
+        match self {
+            ComputedKey::Refused => (
+                "expressions are not allowed in mapping keys here".to_owned(),
+                COMPUTED_KEYS_HINT.to_owned(),
+            ),
+            ComputedKey::ServiceId => (
+                "a service id must be a literal string, not an expression or `${{ insert }}`"
+                    .to_owned(),
+                "GitHub reads service ids literally; list each service under its own id".to_owned(),
+            ),
+            ComputedKey::NotYet(_) => (
+                format!(
+                    "runnel does not evaluate computed keys in `{key}` yet (GitHub evaluates \
+                     them at run time)"
+                ),
+                "write this key literally".to_owned(),
+            ),
+        }
+    }
+}
 
 /// The `${{ insert }}` directive, recognised as GitHub's template reader recognises it: an
 /// expression whose trimmed text is the word `insert`, alone or followed by whitespace.
@@ -251,6 +297,17 @@ impl Converter<'_> {
         node: &'n Node,
         key: &str,
     ) -> Option<Vec<(&'n str, &'n Node, &'n Node)>> {
+        self.mapping_with(node, key, ComputedKey::Refused)
+    }
+
+    /// [`Converter::mapping`] for a mapping whose computed keys get another error than the
+    /// general one (see [`ComputedKey`]).
+    pub(crate) fn mapping_with<'n>(
+        &mut self,
+        node: &'n Node,
+        key: &str,
+        computed: ComputedKey,
+    ) -> Option<Vec<(&'n str, &'n Node, &'n Node)>> {
         let NodeKind::Mapping(entries) = &node.kind else {
             self.wrong_type(node, key, "a mapping");
             return None;
@@ -260,11 +317,15 @@ impl Converter<'_> {
             match key_node.as_scalar() {
                 Some(scalar) if scalar.value != ScalarValue::Null || !scalar.text.is_empty() => {
                     if scalar.text.contains("${{") {
-                        self.error_hint(
-                            key_node.span,
-                            "expressions are not allowed in mapping keys here",
-                            COMPUTED_KEYS_HINT.to_owned(),
-                        );
+                        // Where GitHub evaluates such keys, its own refusal comes first (a
+                        // context not allowed there, a misused `insert`).
+                        if let ComputedKey::NotYet(place) = computed
+                            && self.map_key(key_node, place).is_none()
+                        {
+                            continue;
+                        }
+                        let (message, hint) = computed.refusal(key);
+                        self.error_hint(key_node.span, message, hint);
                         continue;
                     }
                     out.push((scalar.text.as_str(), key_node, value));

@@ -7,7 +7,7 @@
 use indexmap::IndexMap;
 use runnel_yaml::{Node, NodeKind};
 
-use super::{Converter, Place, graph, job, triggers};
+use super::{ComputedKey, Converter, Place, graph, job, triggers};
 use crate::model::{
     Concurrency, PermissionLevel, Permissions, RunDefaults, Span, Spanned, TemplateMap, Triggers,
     Workflow,
@@ -191,9 +191,35 @@ pub(super) fn defaults(
         let mut run = RunDefaults {
             shell: None,
             working_directory: None,
+            computed: None,
             span: value.span,
         };
-        for (key, key_node, value) in cx.mapping(value, "defaults.run").unwrap_or_default() {
+        // GitHub's parser evaluates computed keys in a job's `defaults.run` (it has contexts
+        // there), not in the workflow's.
+        if let Some(place) = place
+            && super::has_computed_key(value)
+        {
+            let map = cx.template_map(value, "defaults.run", place, place);
+            for entry in &map.entries {
+                if let Some(name) = entry.key.literal()
+                    && !matches!(name, "shell" | "working-directory")
+                {
+                    let span = entry.key.span();
+                    cx.error_hint(
+                        span,
+                        format!("unknown key `{name}` in `defaults.run`"),
+                        "valid keys are: shell, working-directory".to_owned(),
+                    );
+                }
+            }
+            run.computed = Some(map);
+            result = Some(run);
+            continue;
+        }
+        for (key, key_node, value) in cx
+            .mapping_with(value, "defaults.run", ComputedKey::Refused)
+            .unwrap_or_default()
+        {
             let template = match place {
                 Some(place) => cx.non_empty_template(value, key, place),
                 None => cx.plain_string(value, key).map(|s| super::TemplateString {

@@ -109,6 +109,10 @@ pub struct Container {
 pub struct Credentials {
     pub username: Option<TemplateString>,
     pub password: Option<TemplateString>,
+    /// `credentials:` whose keys are computed (an expression key or `${{ insert }}`, which
+    /// GitHub evaluates at run time): the whole mapping, evaluated when the job starts;
+    /// `username` and `password` are then `None`.
+    pub computed: Option<TemplateMap>,
     pub span: Span,
 }
 

@@ -164,6 +164,10 @@ pub struct Workflow {
 pub struct RunDefaults {
     pub shell: Option<TemplateString>,
     pub working_directory: Option<TemplateString>,
+    /// A job's `defaults.run` whose keys are computed (an expression key or
+    /// `${{ insert }}`, which GitHub evaluates at run time): the whole mapping, evaluated
+    /// when a step needs it; `shell` and `working_directory` are then `None`.
+    pub computed: Option<TemplateMap>,
     pub span: Span,
 }
 

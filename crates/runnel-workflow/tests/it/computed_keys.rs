@@ -1,14 +1,29 @@
 //! Computed mapping keys and `${{ insert }}` (`tests/computed-keys`): each workflow gets the
 //! verdict GitHub's `@actions/workflow-parser` gave it (`verdicts.tsv`, written by
 //! `tests/oracle/parse-workflow.mjs`, which runnel-cli's oracle test reruns on these files),
-//! and a rejected one is rejected at the line GitHub names.
+//! and a rejected one is rejected at the line GitHub names — except the files
+//! `EXCEPTIONS.md` lists, which GitHub accepts and runnel refuses (computed keys it does not
+//! evaluate yet), each at its key with runnel's own message.
+
+use std::collections::BTreeSet;
 
 use crate::{data_dir, read};
+
+/// The files `EXCEPTIONS.md` lists (its lines "- `FILE`: …").
+fn exceptions(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("- `"))
+        .filter_map(|rest| rest.split_once('`'))
+        .map(|(file, _)| file.to_owned())
+        .collect()
+}
 
 #[test]
 fn computed_keys_match_github_verdicts() {
     let dir = data_dir("computed-keys");
     let verdicts = read(&dir.join("verdicts.tsv"));
+    let exceptions = exceptions(&read(&dir.join("EXCEPTIONS.md")));
+    assert!(!exceptions.is_empty(), "EXCEPTIONS.md lists no file");
     let mut failures = Vec::new();
     let mut count = 0;
     for line in verdicts.lines().filter(|l| !l.trim().is_empty()) {
@@ -33,6 +48,18 @@ fn computed_keys_match_github_verdicts() {
                 .collect::<Vec<_>>()
                 .join("\n")
         };
+        if exceptions.contains(file) {
+            let not_yet = result.diagnostics.iter().any(|d| {
+                d.is_error() && d.message.contains("runnel does not evaluate computed keys")
+            });
+            if verdict != "ok" || !not_yet {
+                failures.push(format!(
+                    "{file}: listed in EXCEPTIONS.md, but GitHub says {verdict} and we:\n{}",
+                    rendered()
+                ));
+            }
+            continue;
+        }
         match verdict {
             "ok" if !error_lines.is_empty() => {
                 failures.push(format!(
@@ -62,6 +89,6 @@ fn computed_keys_match_github_verdicts() {
             _ => {}
         }
     }
-    assert!(count >= 25, "computed-keys cases missing");
+    assert!(count >= 40, "computed-keys cases missing");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

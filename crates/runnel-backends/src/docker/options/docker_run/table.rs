@@ -243,7 +243,7 @@ pub(super) const REFUSED: &[(&[&str], &str)] = &[
     ),
     (
         &["--platform"],
-        "runnel pulls and runs images for the engine's own platform",
+        "containers are created for one platform per runner: the engine's own, or `runnel run --container-architecture`",
     ),
     (
         &["--kernel-memory"],

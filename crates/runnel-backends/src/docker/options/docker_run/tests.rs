@@ -156,7 +156,7 @@ fn options_that_cannot_apply_to_a_job_container_are_refused_by_name() {
         ),
         (
             "--platform linux/arm64",
-            "option `--platform` is not allowed: runnel pulls and runs images for the engine's own platform",
+            "option `--platform` is not allowed: containers are created for one platform per runner: the engine's own, or `runnel run --container-architecture`",
         ),
         (
             "--frobnicate",

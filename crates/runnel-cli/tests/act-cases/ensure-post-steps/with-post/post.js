@@ -1,0 +1,2 @@
+console.log("post of the action ran");
+process.exit(1);
