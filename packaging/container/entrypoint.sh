@@ -32,9 +32,10 @@ if [ ! -s "$state" ]; then
     if [ -n "${GITEA_RUNNER_LABELS:-}" ]; then
         set -- "$@" --labels "$GITEA_RUNNER_LABELS"
     fi
-    case "${GITEA_RUNNER_EPHEMERAL:-}" in
-        1 | true | yes) set -- "$@" --ephemeral ;;
-    esac
+    # As the Gitea runner's entrypoint: any non-empty value (even `false`) asks for it.
+    if [ -n "${GITEA_RUNNER_EPHEMERAL:-}" ]; then
+        set -- "$@" --ephemeral
+    fi
     # Gitea may still be starting (compose): retry a few times.
     attempt=1
     # shellcheck disable=SC2086 # config_args is empty or two words on purpose
@@ -49,5 +50,13 @@ if [ ! -s "$state" ]; then
     set --
 fi
 
+# The daemon never needs the registration token (nor do its jobs).
+unset GITEA_RUNNER_REGISTRATION_TOKEN GITEA_RUNNER_REGISTRATION_TOKEN_FILE
+# As the Gitea runner's entrypoint: any non-empty GITEA_RUNNER_ONCE (even `false`) runs one job.
+# GITEA_RUNNER_LABELS reaches the daemon through the environment (`daemon --labels`' variable).
+once_arg=""
+if [ -n "${GITEA_RUNNER_ONCE:-}" ]; then
+    once_arg="--once"
+fi
 # shellcheck disable=SC2086
-exec runnel daemon $config_args
+exec runnel daemon $config_args $once_arg

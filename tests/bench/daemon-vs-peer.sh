@@ -9,7 +9,8 @@
 #   - push -> finished: the median over N (default 10) dispatches, one after another, of the
 #     time from the dispatch API call to the run being `completed` in Gitea's API (polled every
 #     50 ms), for a one-job one-step `echo` workflow;
-#   - idle RSS: VmRSS of the daemon process 30 s after it started, no job run yet;
+#   - idle RSS: VmRSS of the daemon process 30 s after it started, no job run yet, and its
+#     anonymous part (RssAnon: heap and stacks; the rest is mapped binary and library pages);
 #   - idle requests/min: requests the runner sent to Gitea during an idle window (default 60 s,
 #     after those 30 s), counted by a small reverse proxy (daemon-vs-peer.py) that both runners
 #     are registered against and that counts per `x-runner-uuid` header, so both are counted the
@@ -99,6 +100,9 @@ python3 "$helper" setup "$ticks" "${label[@]/#/}" >/dev/null
 
 counts() { curl -sf "$proxy/__bench/counts" | python3 -c 'import json,sys; print(json.load(sys.stdin)["by_runner"].get(sys.argv[1], 0))' "$1"; }
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# The anonymous part (heap, stacks): the file-backed rest is the binary's and libraries' pages,
+# shared and reclaimable (docs/decisions/0008).
+anon_kib() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status"; }
 
 for w in "${who[@]}"; do
   args=(daemon)
@@ -109,10 +113,11 @@ for w in "${who[@]}"; do
 done
 say "daemons started; idle for 30 s, then counting requests for $idle s"
 sleep 30
-declare -A rss before after
+declare -A rss anon before after
 for w in "${who[@]}"; do
   kill -0 "${pid[$w]}" 2>/dev/null || { say "$w daemon died:"; tail -n 20 "${dir[$w]}/daemon.log" >&2; exit 1; }
   rss[$w]=$(rss_kib "${pid[$w]}")
+  anon[$w]=$(anon_kib "${pid[$w]}")
   before[$w]=$(counts "${uuid[$w]}")
 done
 sleep "$idle"
@@ -136,6 +141,7 @@ for w in "${who[@]}"; do
   r=${result[$w]}
   row[$w.push]=$(field "$r" push_to_finished_median_s)
   row[$w.rss]=$(python3 -c "print(${rss[$w]}/1024)")
+  row[$w.anon]=$(python3 -c "print(${anon[$w]}/1024)")
   row[$w.rpm]=$(python3 -c "print((${after[$w]}-${before[$w]})*60/$idle)")
   row[$w.p50]=$(field "$r" log_p50_ms)
   row[$w.p95]=$(field "$r" log_p95_ms)
@@ -157,6 +163,7 @@ line() { # NAME KEY DECIMALS
 }
 line "push -> finished, median (s)" push 2
 line "idle RSS after 30 s (MiB)" rss 1
+line "  of which anonymous (MiB)" anon 1
 line "idle requests/min to Gitea" rpm 1
 line "log line -> readable, p50 (ms)" p50 0
 line "log line -> readable, p95 (ms)" p95 0

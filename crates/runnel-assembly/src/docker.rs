@@ -22,7 +22,7 @@ use std::time::Duration;
 use runnel_backends::docker::{
     DockerBackend, DockerBackendConfig, JobFiles, JobNetwork, RegistryAuth, Teardown,
 };
-use runnel_config::{Config, DockerHostUse};
+use runnel_config::{Config, DockerHostUse, ToolCacheMode};
 
 use crate::Purpose;
 
@@ -58,6 +58,7 @@ pub fn docker_config(config: &Config, purpose: &Purpose) -> DockerBackendConfig 
     docker_config.registry_auth = RegistryAuth::DockerConfig;
     docker_config.ca_bundle = container.ca_bundle.as_deref().map(absolute);
     docker_config.job_network = job_network(&container.network);
+    docker_config.shared_tool_cache = config.runner.tool_cache_mode == ToolCacheMode::Shared;
     match purpose {
         Purpose::Local(local) => {
             // Jobs end sooner; `Assembly::finish` waits for the removals before the run ends.

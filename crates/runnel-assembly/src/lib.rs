@@ -21,7 +21,7 @@ use std::sync::Arc;
 use runnel_backends::docker::DockerBackend;
 use runnel_backends::host::{HostBackend, HostConfig, HostWithDockerServices, WorkspaceMode};
 use runnel_backends::vm::{VmBackend, VmConfig};
-use runnel_config::{Config, Label, LabelKind};
+use runnel_config::{Config, Label, LabelKind, ToolCacheMode};
 use runnel_engine::RunOptions;
 use runnel_engine::backend::{Backend, BackendError};
 
@@ -200,11 +200,15 @@ fn labels_of(config: &Config, purpose: &Purpose) -> Vec<Label> {
 
 fn host_backend(config: &Config, purpose: &Purpose) -> HostBackend {
     match purpose {
-        Purpose::Local(_) => HostBackend::new(HostConfig::default()),
+        Purpose::Local(_) => HostBackend::new(HostConfig {
+            shared_tool_cache: config.runner.tool_cache_mode == ToolCacheMode::Shared,
+            ..HostConfig::default()
+        }),
         Purpose::Daemon => HostBackend::new(HostConfig {
             root: config.host.effective_workdir_parent(),
             workspace: WorkspaceMode::Copy,
             withhold_runner_env: true,
+            shared_tool_cache: config.runner.tool_cache_mode == ToolCacheMode::Shared,
             ..HostConfig::default()
         }),
     }
@@ -317,7 +321,7 @@ fn base_options(
                 Arc::new(grants::LocalGrants::new(cache.clone()))
                     as Arc<dyn runnel_engine::RunnerGrants>
             });
-            options.env = config.runner.envs.clone();
+            options.env = config.runner.job_envs();
             options.patch_actions = config.runner.patch_actions;
             options
         }

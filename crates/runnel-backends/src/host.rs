@@ -73,6 +73,10 @@ pub struct HostConfig {
     /// the cache's S3 keys. An operator who wants a job to have one names it in
     /// `runner.envs` (or `runner.env_file`), which the daemon adds on top.
     pub withhold_runner_env: bool,
+    /// `runner.tool_cache_mode: shared`: every job's `RUNNER_TOOL_CACHE` is `tool_cache/`
+    /// under the root (the Gitea runner's directory too), kept after the job; otherwise each
+    /// job has its own, removed with it.
+    pub shared_tool_cache: bool,
 }
 
 /// Runs jobs on this machine.
@@ -92,6 +96,10 @@ impl HostBackend {
         leftovers::cleanup(&root_of(&self.config))
     }
 }
+
+/// The directory under the root that `shared_tool_cache` jobs share (not a job directory:
+/// leftover cleanup never touches it).
+pub const SHARED_TOOL_CACHE: &str = "tool_cache";
 
 /// Where job directories are made.
 fn root_of(config: &HostConfig) -> PathBuf {
@@ -173,8 +181,16 @@ impl HostEnvironment {
             "write {}",
             job_dir.join(leftovers::RECORD).display()
         )))?;
-        for sub in ["temp", "tool_cache", "home"] {
-            let dir = job_dir.join(sub);
+        let tool_cache = if config.shared_tool_cache {
+            root_of(config).join(SHARED_TOOL_CACHE)
+        } else {
+            job_dir.join("tool_cache")
+        };
+        for dir in [
+            job_dir.join("temp"),
+            tool_cache.clone(),
+            job_dir.join("home"),
+        ] {
             std::fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
         }
         let own_workspace = job_dir.join("workspace");
@@ -209,7 +225,7 @@ impl HostEnvironment {
             paths: EnvironmentPaths {
                 workspace: display(&workspace),
                 temp: display(&job_dir.join("temp")),
-                tool_cache: display(&job_dir.join("tool_cache")),
+                tool_cache: display(&tool_cache),
                 home: display(&home),
             },
             workspace,

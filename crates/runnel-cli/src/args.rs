@@ -634,8 +634,9 @@ pub(crate) struct ExecArgs {
     /// Not supported (set `RUST_LOG=debug` for runnel's own log).
     #[arg(short = 'd', long, hide = true)]
     pub(crate) debug: bool,
-    /// Not supported (runnel has no shared tool cache yet).
-    #[arg(long = "tool-cache-mode", value_name = "MODE", hide = true)]
+    /// `RUNNER_TOOL_CACHE` per job (`none`) or one every job reuses (`shared`), as
+    /// `runner.tool_cache_mode` [default: none].
+    #[arg(long = "tool-cache-mode", value_name = "MODE")]
     pub(crate) tool_cache_mode: Option<String>,
     /// Not supported (runnel prints text).
     #[arg(long, hide = true)]

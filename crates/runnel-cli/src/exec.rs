@@ -6,13 +6,13 @@
 //! behaviour; the container flags are `run`'s (act's names, `--container-opts` kept as the
 //! Gitea runner spells it) and become `config.yaml`'s `container:` keys. Left out on
 //! purpose, with an error saying so: `--json` (runnel's output is line-oriented text),
-//! `--tool-cache-mode` (no shared tool cache yet), `--insecure-secrets`, `-d/--debug` and
-//! `--use-gitignore=false`.
+//! `--insecure-secrets`, `-d/--debug` and `--use-gitignore=false`. `--tool-cache-mode` is
+//! `runner.tool_cache_mode`.
 //!
 //! Wiring only: the mapping, then `run::execute`.
 
 use anyhow::{Context, Result, bail};
-use runnel_config::LabelKind;
+use runnel_config::{LabelKind, ToolCacheMode};
 
 use crate::Outcome;
 use crate::args::{ExecArgs, RunArgs};
@@ -34,12 +34,11 @@ pub(crate) fn run(args: ExecArgs) -> Result<Outcome> {
              .gitignore names (use --bind with `runnel run` to give jobs the tree itself)"
         );
     }
-    if let Some(mode) = &args.tool_cache_mode {
-        bail!(
-            "--tool-cache-mode {mode} is not supported yet: each job has its own tool cache \
-             (run without the flag)"
-        );
-    }
+    let tool_cache_mode = match args.tool_cache_mode.as_deref().map(str::trim) {
+        None | Some("" | "none") => ToolCacheMode::None,
+        Some("shared") => ToolCacheMode::Shared,
+        Some(other) => bail!("--tool-cache-mode {other}: expected `none` or `shared`"),
+    };
     if let Some(dir) = &args.directory {
         std::env::set_current_dir(dir).with_context(|| format!("-C {}", dir.display()))?;
     }
@@ -51,12 +50,16 @@ pub(crate) fn run(args: ExecArgs) -> Result<Outcome> {
         (None, true) => detect_event(args.workflows.as_deref())?,
         (None, false) => "push".to_owned(),
     };
-    let (run_args, settings) = into_run(args, event);
+    let (run_args, settings) = into_run(args, event, tool_cache_mode);
     crate::run::execute(&run_args, Some(&settings))
 }
 
 /// `exec`'s flags as `run`'s, plus what only `exec` says.
-fn into_run(args: ExecArgs, event: String) -> (RunArgs, ExecSettings) {
+fn into_run(
+    args: ExecArgs,
+    event: String,
+    tool_cache_mode: ToolCacheMode,
+) -> (RunArgs, ExecSettings) {
     let unmatched = match args.image.trim() {
         "-self-hosted" | "" => LabelKind::Host,
         image => LabelKind::Docker {
@@ -67,6 +70,7 @@ fn into_run(args: ExecArgs, event: String) -> (RunArgs, ExecSettings) {
         unmatched,
         docker_host: args.daemon_socket,
         gitea_instance: args.gitea_instance,
+        tool_cache_mode,
     };
     let run = RunArgs {
         event,

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
-use runnel_config::{CacheSection, Config, ContainerSection, LabelKind};
+use runnel_config::{CacheSection, Config, ContainerSection, LabelKind, ToolCacheMode};
 
 use crate::args::{ContainerArgs, RunArgs};
 use crate::common::{key_values_with_file, s3_section};
@@ -25,6 +25,8 @@ pub(crate) struct ExecSettings {
     pub(crate) docker_host: Option<String>,
     /// `github.server_url` and friends.
     pub(crate) gitea_instance: Option<String>,
+    /// `--tool-cache-mode` as `runner.tool_cache_mode`.
+    pub(crate) tool_cache_mode: ToolCacheMode,
 }
 
 /// `--env`/`--env-file`: what every step's process starts with.
@@ -51,6 +53,9 @@ pub(crate) fn config_from_args(args: &RunArgs, exec: Option<&ExecSettings>) -> R
     if let Some(socket) = exec.and_then(|exec| exec.docker_host.as_ref()) {
         container.docker_host = socket.clone();
         container.docker_host_written = true;
+    }
+    if let Some(exec) = exec {
+        config.runner.tool_cache_mode = exec.tool_cache_mode;
     }
     Ok(config)
 }

@@ -94,6 +94,36 @@ pub struct RunnerSection {
     /// runnel addition: where log rows and states of running tasks are spooled before they
     /// are sent. `None`: `.runnel-spool` next to `file`.
     pub spool_dir: Option<PathBuf>,
+    /// The Gitea runner's (v3) `set_act_env`: `ACT=true` in every job unless `envs` sets
+    /// `ACT`. Default true, as v3.
+    pub set_act_env: bool,
+    /// The Gitea runner's (v3) `tool_cache_mode`: what backs `RUNNER_TOOL_CACHE`.
+    pub tool_cache_mode: ToolCacheMode,
+}
+
+/// What backs a job's `RUNNER_TOOL_CACHE` (`runner.tool_cache_mode`, v3's values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ToolCacheMode {
+    /// `none`: each job has its own (the image's `/opt/hostedtoolcache` in a container, a
+    /// directory of the job on the host), gone when the job ends.
+    #[default]
+    None,
+    /// `shared`: one tool cache every job of this runner reuses (a Docker volume, a directory
+    /// under the host work directory), so a tool a `setup-*` action downloaded stays.
+    Shared,
+}
+
+impl RunnerSection {
+    /// `envs` as jobs get them: with `ACT=true` when `set_act_env` holds and `envs` has no
+    /// `ACT` of its own.
+    pub fn job_envs(&self) -> BTreeMap<String, String> {
+        let mut envs = self.envs.clone();
+        if self.set_act_env {
+            envs.entry("ACT".to_owned())
+                .or_insert_with(|| "true".to_owned());
+        }
+        envs
+    }
 }
 
 impl RunnerSection {
@@ -301,6 +331,8 @@ impl Default for Config {
                 patch_actions: true,
                 transport: TransportChoice::Auto,
                 spool_dir: None,
+                set_act_env: true,
+                tool_cache_mode: ToolCacheMode::None,
             },
             cache: CacheSection {
                 enabled: true,

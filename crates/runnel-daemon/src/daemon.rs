@@ -174,7 +174,7 @@ pub async fn run_daemon(
         version: options.version.clone(),
         labels,
         assembly,
-        envs: config.runner.envs.clone(),
+        envs: config.runner.job_envs(),
         job_timeout: config.runner.timeout,
         github_mirror: config.runner.github_mirror.clone(),
         mask: crate::task::runner_credentials(config, &runner_file.token),

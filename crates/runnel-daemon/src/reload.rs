@@ -119,7 +119,7 @@ impl Reloader {
                 ..old.settings.report.clone()
             },
             labels,
-            envs: new.runner.envs.clone(),
+            envs: new.runner.job_envs(),
             job_timeout: new.runner.timeout,
             github_mirror: new.runner.github_mirror.clone(),
             job_log: new.log.job.clone(),
@@ -234,7 +234,7 @@ fn changes(old: &Config, new: &Config) -> (Vec<String>, Vec<String>) {
         format!("{:?}", old.health_check),
         format!("{:?}", new.health_check),
     );
-    if let Some(change) = env_change(&o.envs, &n.envs) {
+    if let Some(change) = env_change(&o.job_envs(), &n.job_envs()) {
         applied.push(change);
     }
     let mut later = |key: &str, differs: bool| {
@@ -249,6 +249,10 @@ fn changes(old: &Config, new: &Config) -> (Vec<String>, Vec<String>) {
     later("runner.transport", o.transport != n.transport);
     later("runner.patch_actions", o.patch_actions != n.patch_actions);
     later("runner.spool_dir", o.spool_dir != n.spool_dir);
+    later(
+        "runner.tool_cache_mode",
+        o.tool_cache_mode != n.tool_cache_mode,
+    );
     later("cache", old.cache != new.cache);
     later("container", old.container != new.container);
     later("host", old.host != new.host);

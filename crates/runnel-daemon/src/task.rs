@@ -332,6 +332,22 @@ fn run_options(settings: &TaskSettings, task: &runner::Task, context: &TaskConte
     options.default_job_timeout = settings.job_timeout;
     options.mask = settings.mask.clone();
     options.env = settings.envs.clone();
+    // Gitea offers OIDC (`permissions: id-token: write`) through the task's context; the
+    // Gitea runner hands both values to the job, the token as a secret (so it is masked).
+    let id_token_url = context.text("actions_id_token_request_url");
+    if !id_token_url.is_empty() {
+        let id_token = context.text("actions_id_token_request_token");
+        options
+            .env
+            .insert("ACTIONS_ID_TOKEN_REQUEST_URL".to_owned(), id_token_url);
+        options.env.insert(
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN".to_owned(),
+            id_token.clone(),
+        );
+        options
+            .secrets
+            .insert("ACTIONS_ID_TOKEN_REQUEST_TOKEN".to_owned(), id_token);
+    }
     options.grants = Some(task_grants(settings.assembly.cache().cloned(), context));
     options
 }

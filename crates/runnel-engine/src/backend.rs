@@ -175,6 +175,8 @@ pub struct EnvironmentInfo {
     pub service_ports: BTreeMap<String, BTreeMap<String, String>>,
     /// Whether `bash` exists in the environment (GitHub's default shell choice).
     pub has_bash: bool,
+    /// The job container's image; `None` on the host (`ImageOS` is derived from it).
+    pub image: Option<String>,
 }
 
 /// Why the backend could not do something; names the failing call and its cause.

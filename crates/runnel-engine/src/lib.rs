@@ -26,6 +26,7 @@ mod contexts;
 mod driver;
 mod grants;
 mod hash_files;
+mod image_os;
 mod job;
 mod options;
 pub mod output;

@@ -121,6 +121,10 @@ pub struct DockerBackendConfig {
     /// read-write instead of giving the job a copy (act's `--bind`). Off by default: with the
     /// tree mounted, a step can plant `.git/hooks` that run at the user's next `git` command.
     pub bind_workspace: bool,
+    /// `runner.tool_cache_mode: shared`: the volume [`SHARED_TOOL_CACHE_VOLUME`] is every job
+    /// container's `RUNNER_TOOL_CACHE` (at `/opt/hostedtoolcache`, as the Gitea runner mounts
+    /// its own); otherwise each job has its own under `/__w`.
+    pub shared_tool_cache: bool,
     /// The platform (`os/arch[/variant]`, e.g. `linux/amd64`) job, service and step
     /// containers are created for, and their images pulled and built for (act's
     /// `--container-architecture`). A present image of another platform is pulled again for
@@ -197,10 +201,15 @@ impl DockerBackendConfig {
             ca_bundle: None,
             teardown: Teardown::Wait,
             bind_workspace: false,
+            shared_tool_cache: false,
             platform: None,
         }
     }
 }
+
+/// The volume of `shared_tool_cache`. It carries no runner's labels, so neither teardown
+/// nor leftover cleanup removes it: what a `setup-*` action downloaded stays for later jobs.
+pub const SHARED_TOOL_CACHE_VOLUME: &str = "runnel-toolcache";
 
 /// The Docker [`Backend`]. Cheap to share; one per runner.
 pub struct DockerBackend {

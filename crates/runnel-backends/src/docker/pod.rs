@@ -41,6 +41,9 @@ const WORK_ROOT: &str = "/__w";
 pub(crate) const WORKSPACE: &str = "/__w/workspace";
 const TEMP: &str = "/__w/_temp";
 const TOOL_CACHE: &str = "/__w/_tool";
+/// Where the shared tool cache volume is mounted (the Gitea runner's path; a fresh volume
+/// starts with what the image has there).
+const SHARED_TOOL_CACHE: &str = "/opt/hostedtoolcache";
 const HOME: &str = "/github/home";
 /// The network of `JobNetwork::Shared`.
 pub(crate) const SHARED_NETWORK: &str = "runnel-jobs";
@@ -154,7 +157,12 @@ pub(crate) async fn prepare(
         paths: EnvironmentPaths {
             workspace: workspace::path(config),
             temp: TEMP.to_owned(),
-            tool_cache: TOOL_CACHE.to_owned(),
+            tool_cache: if config.shared_tool_cache {
+                SHARED_TOOL_CACHE
+            } else {
+                TOOL_CACHE
+            }
+            .to_owned(),
             home: HOME.to_owned(),
         },
         info: EnvironmentInfo::default(),
@@ -447,6 +455,7 @@ async fn build(
     }
     environment.info.container_id = Some(job_id.clone());
     environment.info.network = Some(network);
+    environment.info.image = Some(plan.job.image.clone());
     environment.container_id = job_id;
     Ok(environment)
 }
@@ -556,6 +565,21 @@ fn job_container_body(
     }
     if let Some(ca) = context.ca {
         mounts.push(ca.mount());
+    }
+    if context.config.shared_tool_cache {
+        mounts.push(Mount {
+            target: Some(SHARED_TOOL_CACHE.to_owned()),
+            source: Some(super::SHARED_TOOL_CACHE_VOLUME.to_owned()),
+            typ: Some(MountType::VOLUME),
+            volume_options: Some(MountVolumeOptions {
+                labels: Some(HashMap::from([(
+                    "runnel.tool-cache".to_owned(),
+                    "shared".to_owned(),
+                )])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
     }
     let mut binds = Vec::new();
     if context.config.mount_docker_socket {

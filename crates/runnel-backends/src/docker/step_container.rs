@@ -13,6 +13,10 @@
 //! A step container's image is pulled when missing (or always, with `force_pull`) with the
 //! Docker client config's credentials, the progress written to the step's output; it runs
 //! privileged when the runner's `privileged` says so, as act_runner runs action containers.
+//! The operator's `container.options` apply to it as the Gitea runner (v3.3) applies them to
+//! action containers, except the ones about the network namespace (`--add-host`, `--dns`,
+//! `--hostname`, ports), which it shares with the job container that already has them, and
+//! `--workdir`, which the step decides.
 //!
 //! Must not: decide env, argv or mounts (the engine did); build anything but what it is given.
 
@@ -36,6 +40,8 @@ use tokio_util::sync::CancellationToken;
 use super::ca::{self, CA_TARGET};
 use super::error::DockerError;
 use super::image::{self, ImageRequest, PullLog, PullPolicy};
+use super::options::{self, docker_run::DockerRunOptions};
+use super::volumes::VolumeMount;
 use super::{DockerBackendConfig, is_not_found};
 
 /// The repository of built action images; the tag is the content hash.
@@ -53,20 +59,67 @@ pub(crate) struct StepPolicy {
     pull: PullPolicy,
     force_rebuild: bool,
     privileged: bool,
+    /// The operator's `container.options` that apply to a step container, and its volumes.
+    operator: Option<(DockerRunOptions, Vec<VolumeMount>)>,
 }
+
+/// Create-body fields of the network namespace a step container shares with the job
+/// container (Docker refuses them with `network_mode: container:…`), and the working
+/// directory, which the step decides.
+const NOT_FOR_STEPS: &[&[&str]] = &[
+    &["Hostname"],
+    &["Domainname"],
+    &["MacAddress"],
+    &["ExposedPorts"],
+    &["WorkingDir"],
+    &["HostConfig", "ExtraHosts"],
+    &["HostConfig", "Dns"],
+    &["HostConfig", "DnsOptions"],
+    &["HostConfig", "DnsSearch"],
+    &["HostConfig", "Links"],
+    &["HostConfig", "PublishAllPorts"],
+    &["HostConfig", "PortBindings"],
+];
 
 impl StepPolicy {
     pub(crate) fn of(config: &DockerBackendConfig) -> StepPolicy {
+        // Checked when the backend connected: options that do not parse stopped it then.
+        let operator = options::operator_options(config)
+            .ok()
+            .map(|(mut parsed, volumes)| {
+                for path in NOT_FOR_STEPS {
+                    remove_path(&mut parsed.body, path);
+                }
+                parsed.network = None;
+                parsed.network_aliases.clear();
+                (parsed, volumes)
+            });
         StepPolicy {
             pull: PullPolicy::of(config),
             force_rebuild: config.force_rebuild,
             privileged: config.privileged,
+            operator,
         }
     }
 
     /// The platform containers are created for, when one is configured.
     pub(crate) fn platform(&self) -> Option<&str> {
         self.pull.platform()
+    }
+}
+
+/// Removes the field at `path` from a create body in the API's JSON names.
+fn remove_path(body: &mut serde_json::Map<String, serde_json::Value>, path: &[&str]) {
+    match path {
+        [] => {}
+        [last] => {
+            body.remove(*last);
+        }
+        [first, rest @ ..] => {
+            if let Some(serde_json::Value::Object(inner)) = body.get_mut(*first) {
+                remove_path(inner, rest);
+            }
+        }
     }
 }
 
@@ -335,6 +388,10 @@ pub(crate) async fn run(
     if let Some(source) = &ca_source {
         binds.push(format!("{source}:{CA_TARGET}:ro"));
     }
+    let mut mounts = Vec::new();
+    if let Some((_, volumes)) = &policy.operator {
+        super::pod::add_volumes(volumes, &labels, &mut mounts, &mut binds);
+    }
     image::ensure_image(
         docker,
         ImageRequest {
@@ -346,7 +403,7 @@ pub(crate) async fn run(
         cancel,
     )
     .await?;
-    let body = ContainerCreateBody {
+    let mut body = ContainerCreateBody {
         image: Some(run.image.clone()),
         entrypoint: run.entrypoint.clone().map(|entrypoint| vec![entrypoint]),
         cmd: (!run.args.is_empty()).then(|| run.args.clone()),
@@ -371,6 +428,7 @@ pub(crate) async fn run(
         attach_stderr: Some(true),
         host_config: Some(HostConfig {
             binds: Some(binds),
+            mounts: (!mounts.is_empty()).then_some(mounts),
             network_mode: Some(format!("container:{job_container}")),
             init: Some(true),
             privileged: policy.privileged.then_some(true),
@@ -378,6 +436,11 @@ pub(crate) async fn run(
         }),
         ..Default::default()
     };
+    if let Some((operator, _)) = &policy.operator
+        && let Err(error) = options::docker_run::apply(&mut body, operator, None)
+    {
+        tracing::warn!(%error, "the operator's container.options left out of a step container");
+    }
     let created = docker
         .create_container(super::create_options(None, policy.pull.platform()), body)
         .await

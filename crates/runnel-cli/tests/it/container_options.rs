@@ -95,3 +95,30 @@ fn workflow_options_outside_the_allow_list_are_refused_the_operators_apply() {
 fn repo_plain() -> tempfile::TempDir {
     repo("on: push\njobs:\n  plain:\n    runs-on: ubuntu-latest\n    steps:\n      - run: id -G\n")
 }
+
+/// As the Gitea runner (v3.3) applies them to action containers: the operator's options reach
+/// a `docker://` step too; the network-namespace ones (`--add-host`) take effect through the
+/// job container whose namespace (and /etc/hosts) the step shares, and do not stop it.
+#[test]
+fn the_operators_options_reach_step_containers() {
+    if !docker_or_skip("the_operators_options_reach_step_containers") {
+        return;
+    }
+    let repo = repo(
+        "on: push\njobs:\n  step:\n    runs-on: ubuntu-latest\n    steps:\n      \
+         - uses: docker://runnel-test/busybox\n        with:\n          entrypoint: sh\n          \
+         args: -c \"echo op=$RUNNEL_OPERATOR; df -k /dev/shm; grep runnel-test /etc/hosts\"\n",
+    );
+    let output = exec(
+        repo.path(),
+        &[
+            "-i",
+            "runnel-test/debian:bookworm",
+            "--container-opts=--env RUNNEL_OPERATOR=set --shm-size 256m --add-host runnel-test:10.9.8.7",
+        ],
+        &[0],
+    );
+    assert!(output.contains("op=set"), "{output}");
+    assert!(output.contains("262144"), "256 MiB of /dev/shm: {output}");
+    assert!(output.contains("10.9.8.7"), "{output}");
+}

@@ -2,7 +2,8 @@
 //! test registry: a `docker://` label whose image is present locally in an old version and
 //! newer in the registry; with `force_pull` the job pulls the new one (progress in Gitea's job
 //! log, credentials from the daemon's Docker client config), `options` reach the job
-//! container, and `workdir_parent` moves the workspace. Nothing is left behind.
+//! container, and `workdir_parent` moves the workspace. Nothing is left behind. And
+//! `workflow_options_allowed` lets a workflow's option through that is refused without it.
 
 use crate::daemon_gitea::{completed_jobs, gitea, register_with, unique, workflow};
 use crate::run_registry::{Pushed, Registry, build_image, docker};
@@ -94,4 +95,65 @@ fn force_pull_options_and_workdir_parent_from_the_config_apply_to_jobs() {
         runner.daemon_log()
     );
     assert_eq!(leftover, "", "containers left behind");
+}
+
+/// `container.workflow_options_allowed` through `runnel daemon` and the real Gitea: a
+/// workflow's `options: --group-add …` (outside the allow-list, like `--gpus`) fails the job
+/// naming the option by default, and applies once the operator allows it.
+#[test]
+fn workflow_options_allowed_lets_a_workflow_option_through() {
+    let test = "workflow_options_allowed_lets_a_workflow_option_through";
+    if !crate::run::docker_or_skip(test) {
+        return;
+    }
+    let Some(gitea) = gitea(test) else {
+        return;
+    };
+    let jobs = |label: &str| {
+        format!(
+            "  grouped:\n    runs-on: {label}\n    container:\n      image: runnel-test/debian:bookworm\n      options: --group-add 4321\n    steps:\n      - run: echo \"groups=$(id -G)\"\n"
+        )
+    };
+    let mut lines_of = Vec::new();
+    for (prefix, config) in [
+        ("optsrefused", ""),
+        (
+            "optsallowed",
+            "container:\n  workflow_options_allowed: ['--group-add']\n",
+        ),
+    ] {
+        let runner = register_with(
+            gitea,
+            prefix,
+            |l| format!("{l}:docker://runnel-test/debian:bookworm"),
+            &[],
+        );
+        runner.write_config(config);
+        let label = &runner.label;
+        gitea.push_workflow(label, &workflow(label, &jobs(label)));
+        let daemon = runner.daemon(&["-c", "config.yaml", "--once"]);
+        let status = runner.wait(daemon);
+        assert!(status.success(), "{status}\n{}", runner.daemon_log());
+        let job = completed_jobs(gitea, &runner, 1).remove(0);
+        let lines = gitea
+            .log_lines(job["id"].as_i64().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        lines_of.push((job["conclusion"].clone(), lines));
+    }
+    let (refused, refused_lines) = &lines_of[0];
+    assert_eq!(refused, "failure", "{refused_lines:#?}");
+    assert!(
+        refused_lines
+            .iter()
+            .any(|l| l.contains("option `--group-add` is not allowed")),
+        "{refused_lines:#?}"
+    );
+    let (allowed, allowed_lines) = &lines_of[1];
+    assert_eq!(allowed, "success", "{allowed_lines:#?}");
+    assert!(
+        allowed_lines
+            .iter()
+            .any(|l| l.starts_with("groups=") && l.split(' ').any(|g| g == "4321")),
+        "{allowed_lines:#?}"
+    );
 }

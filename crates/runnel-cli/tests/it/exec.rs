@@ -105,9 +105,9 @@ fn flags_left_out_on_purpose_say_so() {
     let repo = repo();
     let (_, stderr) = exec(repo.path(), &["--json"], 2);
     assert!(stderr.contains("--json is not supported"), "{stderr}");
-    let (_, stderr) = exec(repo.path(), &["--tool-cache-mode", "shared"], 2);
+    let (_, stderr) = exec(repo.path(), &["--tool-cache-mode", "everywhere"], 2);
     assert!(
-        stderr.contains("--tool-cache-mode shared is not supported"),
+        stderr.contains("--tool-cache-mode everywhere: expected `none` or `shared`"),
         "{stderr}"
     );
     for (flags, said) in [
@@ -127,7 +127,7 @@ fn flags_left_out_on_purpose_say_so() {
 }
 
 /// The Gitea runner v3.3's other `exec` flags are taken: `-p`, `--rebuild`, `--userns`,
-/// `--no-recurse` and `--use-gitignore` (its default).
+/// `--no-recurse`, `--use-gitignore` (its default) and `--tool-cache-mode`.
 #[test]
 fn the_gitea_runners_other_exec_flags_are_taken() {
     let repo = repo();
@@ -144,6 +144,8 @@ fn the_gitea_runners_other_exec_flags_are_taken() {
             "--use-gitignore",
             "--userns",
             "host",
+            "--tool-cache-mode",
+            "none",
         ],
         0,
     );

@@ -16,8 +16,8 @@ pub(super) struct Reader<'a> {
     pub(super) warnings: Vec<Problem>,
     /// The deprecated `container.network_mode`, applied once every key is read.
     network_mode: Option<(String, Span)>,
-    /// The Gitea runner's `runner.set_act_env`, applied to `runner.envs` once every key is read.
-    set_act_env: Option<bool>,
+    /// Where `runner.tool_cache_mode` was written, for the warning that needs `capacity`.
+    tool_cache_at: Option<Span>,
 }
 
 impl<'a> Reader<'a> {
@@ -28,7 +28,7 @@ impl<'a> Reader<'a> {
             errors: Vec::new(),
             warnings: Vec::new(),
             network_mode: None,
-            set_act_env: None,
+            tool_cache_at: None,
         }
     }
 
@@ -91,13 +91,18 @@ impl<'a> Reader<'a> {
             }
         }
         self.apply_network_mode();
-        // As the Gitea runner: `ACT=true` in every job; a value in `envs` wins.
-        if self.set_act_env == Some(true) {
-            self.config
-                .runner
-                .envs
-                .entry("ACT".to_owned())
-                .or_insert_with(|| "true".to_owned());
+        if let Some(at) = self.tool_cache_at
+            && self.config.runner.tool_cache_mode == ToolCacheMode::Shared
+            && self.config.runner.capacity > 1
+        {
+            let capacity = self.config.runner.capacity;
+            self.warn(
+                at,
+                format!(
+                    "runner.tool_cache_mode: shared with capacity {capacity}: two jobs writing \
+                     the same tool version at once corrupt it (use it with capacity 1)"
+                ),
+            );
         }
     }
 
@@ -256,11 +261,30 @@ impl<'a> Reader<'a> {
                 // Unset (null) is the Gitea runner's default: patch.
                 self.config.runner.patch_actions = b || v.is_null();
             }),
+            // Unset (or null): the Gitea runner's default, true.
             "set_act_env" => {
-                // Unset in the file, the Gitea runner's default (true) is not applied: jobs see
-                // no `ACT`, as on GitHub (docs/migrating.md).
                 if !v.is_null() {
-                    self.set_act_env = self.boolean(path, v);
+                    set(self.boolean(path, v), |b| {
+                        self.config.runner.set_act_env = b
+                    });
+                }
+            }
+            "tool_cache_mode" => {
+                self.tool_cache_at = Some(v.span);
+                if !v.is_null() {
+                    match self.string(path, v).as_deref() {
+                        None => {}
+                        Some("" | "none") => {
+                            self.config.runner.tool_cache_mode = ToolCacheMode::None
+                        }
+                        Some("shared") => {
+                            self.config.runner.tool_cache_mode = ToolCacheMode::Shared
+                        }
+                        Some(other) => self.error(
+                            v.span,
+                            format!("{path}: `{other}` is not one of `none`, `shared`"),
+                        ),
+                    }
                 }
             }
             "spool_dir" => set(self.string(path, v), |s| {

@@ -6,8 +6,8 @@ mod edit;
 use std::time::Duration;
 
 use runnel_config::{
-    Config, ConfigError, DurationGrammar, EXAMPLE_CONFIG, Label, LabelKind, TransportChoice,
-    format_duration, parse_duration, parse_duration_with, parse_env_file,
+    Config, ConfigError, DurationGrammar, EXAMPLE_CONFIG, Label, LabelKind, ToolCacheMode,
+    TransportChoice, format_duration, parse_duration, parse_duration_with, parse_env_file,
 };
 
 fn parse(text: &str) -> runnel_config::Loaded {
@@ -74,10 +74,7 @@ fn the_gitea_runner_v3_3_config_loads_without_a_warning() {
     expected.runner.env_file = ".env".to_owned();
     expected.runner.state_report_interval = Duration::from_secs(5);
     expected.runner.default_image = "docker.gitea.com/runner-images:ubuntu-latest".to_owned();
-    expected
-        .runner
-        .envs
-        .insert("ACT".to_owned(), "true".to_owned());
+    // `set_act_env: true` is the default: `ACT` is added to the jobs' env, not to `envs`.
     expected.metrics.readiness_grace = Some(Duration::from_secs(30));
     // Written empty, `docker_host` means what it means there: the engine found, mounted.
     expected.container.docker_host_written = true;
@@ -235,6 +232,10 @@ fn wrong_values_are_errors_with_positions_all_at_once() {
             "config.yaml:5:11: runner.labels: expected a list",
             "config.yaml:7:9: cache.port: 70000 is not a port number",
         ]
+    );
+    assert_eq!(
+        problems("runner:\n  tool_cache_mode: per-job\n"),
+        ["config.yaml:2:20: runner.tool_cache_mode: `per-job` is not one of `none`, `shared`"]
     );
     assert_eq!(
         problems("runner: [1]\n"),
@@ -586,16 +587,28 @@ fn the_gitea_runners_newer_keys_are_applied_or_warned_about() {
         ),
         ("container:\n  workdir_parent: ''\n", unchanged, ""),
         ("container:\n  workdir_parent: /\n", unchanged, ""),
+        ("runner:\n  set_act_env: true\n", unchanged, ""),
+        ("runner:\n  set_act_env: ~\n", unchanged, ""),
         (
-            "runner:\n  set_act_env: true\n",
-            |c| c.runner.envs.get("ACT").map(String::as_str) == Some("true"),
+            "runner:\n  set_act_env: false\n",
+            |c| !c.runner.set_act_env && !c.runner.job_envs().contains_key("ACT"),
             "",
         ),
-        ("runner:\n  set_act_env: false\n", unchanged, ""),
         (
             "runner:\n  set_act_env: true\n  envs:\n    ACT: 'no'\n",
-            |c| c.runner.envs.get("ACT").map(String::as_str) == Some("no"),
+            |c| c.runner.job_envs().get("ACT").map(String::as_str) == Some("no"),
             "",
+        ),
+        ("runner:\n  tool_cache_mode: none\n", unchanged, ""),
+        (
+            "runner:\n  tool_cache_mode: shared\n",
+            |c| c.runner.tool_cache_mode == ToolCacheMode::Shared,
+            "",
+        ),
+        (
+            "runner:\n  capacity: 2\n  tool_cache_mode: shared\n",
+            |c| c.runner.tool_cache_mode == ToolCacheMode::Shared,
+            "runner.tool_cache_mode: shared with capacity 2: two jobs writing",
         ),
         (
             "container:\n  service_ready_timeout: 90s\n",
@@ -645,12 +658,6 @@ fn the_gitea_runners_newer_keys_are_applied_or_warned_about() {
             "runner:\n  idle_cleanup_interval: 1m\n",
             unchanged,
             "runner.idle_cleanup_interval: runnel runs no idle sweep",
-        ),
-        ("runner:\n  tool_cache_mode: none\n", unchanged, ""),
-        (
-            "runner:\n  tool_cache_mode: shared\n",
-            unchanged,
-            "runner.tool_cache_mode: each job has its own tool cache",
         ),
         ("runner:\n  allocate_pty: false\n", unchanged, ""),
         (

@@ -38,6 +38,8 @@ struct State {
     /// Tasks to end as cancelled once a row containing the text appears.
     cancel_after: BTreeMap<i64, String>,
     cancelled: BTreeSet<i64>,
+    /// Context fields of the tasks queued after `set_context` (e.g. Gitea's OIDC offer).
+    extra_context: Vec<(String, String)>,
     /// Calls that are not part of the runner protocol's daemon side.
     unexpected: Vec<String>,
     /// FetchTask calls answered.
@@ -70,8 +72,16 @@ impl FakeGitea {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Adds `key: value` to the context of the tasks queued from now on.
+    pub(crate) fn set_context(&self, key: &str, value: &str) {
+        self.lock()
+            .extra_context
+            .push((key.to_owned(), value.to_owned()));
+    }
+
     /// Queues task `id` running `workflow` (one job), triggered by a push.
     pub(crate) fn add_task(&self, id: i64, workflow: &str) {
+        let extra = self.lock().extra_context.clone();
         let text = |value: &str| prost_types::Value {
             kind: Some(Kind::StringValue(value.to_owned())),
         };
@@ -85,6 +95,7 @@ impl FakeGitea {
             ]
             .into_iter()
             .map(|(key, value)| (key.to_owned(), text(value)))
+            .chain(extra.iter().map(|(key, value)| (key.clone(), text(value))))
             .collect(),
         };
         self.lock().tasks.push_back(runner::Task {

@@ -238,3 +238,34 @@ async fn a_task_log_copy_stops_at_max_size_and_still_ends_with_the_result() {
     assert!(!text.contains(" 200\n"), "{text}");
     assert!(text.trim_end().ends_with("[runner] job success"), "{text}");
 }
+
+/// The Gitea runner's job variables (issue #16 item 9): Gitea's OIDC offer from the task
+/// context (its token masked), `ACT` by default, `ImageOS` from the label, `RUNNER_WORKSPACE`.
+#[tokio::test]
+async fn a_job_gets_the_gitea_runners_variables_and_the_oidc_offer() {
+    let gitea = FakeGitea::start().await;
+    gitea.set_context(
+        "actions_id_token_request_url",
+        "http://gitea.test/api/actions/_apis/pipelines/oidc?run=1",
+    );
+    gitea.set_context("actions_id_token_request_token", "the-oidc-token");
+    let job = "  build:\n    runs-on: linux\n    steps:\n      - run: |\n          echo \"url=$ACTIONS_ID_TOKEN_REQUEST_URL\"\n          echo \"token=$ACTIONS_ID_TOKEN_REQUEST_TOKEN\"\n          test \"$ACTIONS_ID_TOKEN_REQUEST_TOKEN\" = the-oidc-token\n          echo \"act=$ACT imageos=$ImageOS\"\n          test \"$RUNNER_WORKSPACE\" = \"$(dirname \"$GITHUB_WORKSPACE\")\"\n";
+    let (reported, _) = run_once(&gitea, job).await;
+    assert_eq!(reported.result, Some(Outcome::Success), "{reported:#?}");
+    assert!(
+        reported.logged("url=http://gitea.test/api/actions/_apis/pipelines/oidc?run=1"),
+        "{reported:#?}"
+    );
+    assert!(reported.logged("token=***"), "{reported:#?}");
+    assert!(!reported.logged("the-oidc-token"), "{reported:#?}");
+    assert!(reported.logged("act=true imageos=linux"), "{reported:#?}");
+}
+
+/// Without Gitea's offer a job has no OIDC variables.
+#[tokio::test]
+async fn a_job_without_the_oidc_offer_has_no_oidc_variables() {
+    let gitea = FakeGitea::start().await;
+    let job = "  build:\n    runs-on: linux\n    steps:\n      - run: test -z \"${ACTIONS_ID_TOKEN_REQUEST_URL+x}${ACTIONS_ID_TOKEN_REQUEST_TOKEN+x}\"\n";
+    let (reported, _) = run_once(&gitea, job).await;
+    assert_eq!(reported.result, Some(Outcome::Success), "{reported:#?}");
+}

@@ -233,12 +233,21 @@ impl<'a> JobState<'a> {
             .prepare_logged(backend, &spec, cancel)
             .await
             .map_err(JobError::Prepare)?;
-        // The runner's variables for every process (`runner.envs`, `--env`).
-        let environment = if self.request.options.env.is_empty() {
+        // The runner's variables for every process: `ImageOS` (as the Gitea runner derives
+        // it), then `runner.envs` and `--env`, which may replace it.
+        let mut env = std::collections::BTreeMap::new();
+        if let Some(os) = crate::image_os::image_os(
+            environment.info().image.as_deref(),
+            &self.request.instance.runs_on,
+        ) {
+            env.insert("ImageOS".to_owned(), os);
+        }
+        env.extend(self.request.options.env.clone());
+        let environment = if env.is_empty() {
             environment
         } else {
             crate::backend::EnvironmentLayer {
-                env: self.request.options.env.clone(),
+                env,
                 ..crate::backend::EnvironmentLayer::default()
             }
             .wrap(environment)

@@ -50,13 +50,6 @@ const PEER_KEYS: &[(&str, Kind, When, &str)] = &[
          ends, and what runners that died left behind at the next start",
     ),
     (
-        "runner.tool_cache_mode",
-        Kind::Text,
-        When::Unless(&["none"]),
-        "each job has its own tool cache (RUNNER_TOOL_CACHE under the job's directory); \
-         sharing it across jobs is not supported yet",
-    ),
-    (
         "runner.allocate_pty",
         Kind::Bool,
         When::Unless(&["false"]),
