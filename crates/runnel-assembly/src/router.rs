@@ -23,6 +23,8 @@ pub struct Backends {
     /// Runs `docker://` labels and `container:` jobs; `Err` says why there is none (so a
     /// Docker job fails with the reason instead of running somewhere else).
     pub docker: Result<Arc<dyn Backend>, String>,
+    /// Runs `kubernetes://` labels; `Err` says why there is none.
+    pub kubernetes: Result<Arc<dyn Backend>, String>,
 }
 
 /// A backend that hands each job to the backend its labels select.
@@ -84,6 +86,10 @@ impl Router {
                 Ok(_) => Ok(()),
                 Err(reason) => Err(docker_label_unavailable(name, image, reason)),
             },
+            (name, LabelKind::Kubernetes { image }) => match &self.backends.kubernetes {
+                Ok(_) => Ok(()),
+                Err(reason) => Err(kubernetes_label_unavailable(name, image, reason)),
+            },
             (_, LabelKind::Host) => Ok(()),
             (name, LabelKind::Unsupported { scheme, .. }) => Err(unsupported(name, scheme)),
         }
@@ -97,7 +103,14 @@ impl Router {
 fn unsupported(label: &str, scheme: &str) -> String {
     format!(
         "label `{label}` has the scheme `{scheme}`, which runnel does not run (its labels are \
-         `host` and `docker://IMAGE`)"
+         `host`, `docker://IMAGE` and `kubernetes://IMAGE`)"
+    )
+}
+
+fn kubernetes_label_unavailable(label: &str, image: &str, reason: &str) -> String {
+    format!(
+        "label `{label}` runs jobs in pods of the image `{image}`, but no Kubernetes cluster is \
+         available to this runner: {reason}"
     )
 }
 
@@ -144,6 +157,29 @@ impl Backend for Router {
                     });
                 }
                 docker.prepare(&spec, cancel).await
+            }
+            LabelKind::Kubernetes { image } => {
+                let kubernetes =
+                    self.backends
+                        .kubernetes
+                        .as_ref()
+                        .map_err(|reason| BackendError::Failed {
+                            operation: format!(
+                                "run job `{}` in a pod of image {image} (runs-on: {})",
+                                spec.job_key,
+                                spec.labels.join(", ")
+                            ),
+                            message: kubernetes_label_unavailable(label, image, reason),
+                        })?;
+                let mut spec = spec.clone();
+                // `container:` wins over the label's image, as for Docker labels.
+                if spec.image.is_none() {
+                    spec.image = Some(ContainerSpec {
+                        image: image.clone(),
+                        ..ContainerSpec::default()
+                    });
+                }
+                kubernetes.prepare(&spec, cancel).await
             }
             // A `container:` job on a host label runs in that container, as GitHub runs
             // container jobs on its VMs.
@@ -213,10 +249,17 @@ mod tests {
                     image: "debian:bookworm".to_owned(),
                 },
             },
+            Label {
+                name: "pod".to_owned(),
+                kind: LabelKind::Kubernetes {
+                    image: "debian:bookworm".to_owned(),
+                },
+            },
         ];
         let backends = Backends {
             host: Arc::new(Named("host")),
             docker,
+            kubernetes: Err("no kubeconfig".to_owned()),
         };
         Router::new(labels, fallback, backends)
     }
@@ -253,6 +296,21 @@ mod tests {
         for expected in ["`build`", "`linux`", "debian", "no engine"] {
             assert!(missing.contains(expected), "{expected:?} in {missing}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_kubernetes_label_runs_on_its_backend_or_says_why_there_is_none() {
+        let mut with_cluster = router(docker(), None);
+        with_cluster.backends.kubernetes = Ok(Arc::new(Named("kubernetes")));
+        assert!(reached(&with_cluster, None, "pod").await.contains("kubernetes"));
+        assert!(with_cluster.check(&["pod".to_owned()]).is_ok());
+        let without = router(docker(), None);
+        let missing = reached(&without, None, "pod").await;
+        for expected in ["`build`", "`pod`", "debian:bookworm", "no kubeconfig"] {
+            assert!(missing.contains(expected), "{expected:?} in {missing}");
+        }
+        let refused = without.check(&["pod".to_owned()]).unwrap_err();
+        assert!(refused.contains("no kubeconfig"), "{refused}");
     }
 
     #[tokio::test]

@@ -6,4 +6,5 @@
 
 pub mod docker;
 pub mod host;
+pub mod kubernetes;
 mod tree_copy;

@@ -155,8 +155,9 @@ pub(crate) struct RunArgs {
     #[arg(long = "env-file", value_name = "FILE")]
     pub(crate) env_file: Option<std::path::PathBuf>,
     /// Label mapping (repeatable): `LABEL=IMAGE` or `LABEL=docker://IMAGE` runs that label's
-    /// jobs in a container of IMAGE; `LABEL=-self-hosted` on this machine. Unmapped labels run
-    /// on this machine.
+    /// jobs in a container of IMAGE; `LABEL=kubernetes://IMAGE` in a pod of IMAGE on the
+    /// cluster of `KUBECONFIG`; `LABEL=-self-hosted` on this machine. Unmapped labels run on
+    /// this machine.
     #[arg(short = 'P', long = "platform", value_name = "LABEL=IMAGE")]
     pub(crate) platforms: Vec<String>,
     /// Where `owner/repo@ref` actions are cloned from (a Gitea instance, or `file:///dir` of

@@ -65,7 +65,9 @@ pub(crate) fn config_from_args(args: &RunArgs, exec: Option<&ExecSettings>) -> R
 }
 
 /// `-P` mappings as act takes them (`LABEL=IMAGE`, `LABEL=docker://IMAGE`, and
-/// `LABEL=-self-hosted`, also `host`, for this machine), as `config.yaml` labels.
+/// `LABEL=-self-hosted`, also `host`, for this machine), and runnel's
+/// `LABEL=kubernetes://IMAGE` (a pod per job on the cluster of `KUBECONFIG`), as `config.yaml`
+/// labels.
 fn labels_from_platforms(platforms: &[String]) -> Result<Vec<String>> {
     platforms
         .iter()
@@ -77,6 +79,7 @@ fn labels_from_platforms(platforms: &[String]) -> Result<Vec<String>> {
             Ok(match target.trim() {
                 "-self-hosted" | "host" => format!("{label}:host"),
                 "" => bail!("-P {platform}: no image after `=`"),
+                pod if pod.starts_with("kubernetes://") => format!("{label}:{pod}"),
                 image => format!(
                     "{label}:docker://{}",
                     image.strip_prefix("docker://").unwrap_or(image)

@@ -1,6 +1,6 @@
 //! Runner labels as the peer writes them: `name`, `name:host`, `name:docker://image[:tag]`,
-//! `name:docker` (the runner's `default_image`), and other schemes, which the Gitea runner (v3)
-//! keeps as labels too.
+//! `name:docker` (the runner's `default_image`), runnel's `name:kubernetes://image`, and other
+//! schemes, which the Gitea runner (v3) keeps as labels too.
 //!
 //! Owns: [`Label`] and its parsing (split on the first two `:`; what follows the second is the
 //! argument, so image tags keep their own `:`), and [`resolve_labels`]: a bare `docker` label
@@ -16,6 +16,11 @@ pub enum LabelKind {
     Docker {
         /// The image, with the leading `//` removed; empty for a bare `name:docker`, which
         /// [`resolve_labels`] replaces by `runner.default_image`.
+        image: String,
+    },
+    /// In a pod of `image` on the configured Kubernetes cluster (`name:kubernetes://image`).
+    Kubernetes {
+        /// The image, with the leading `//` removed.
         image: String,
     },
     /// A scheme runnel does not run (`name:vm:debian` before runnel has `vm`). The label is
@@ -61,6 +66,9 @@ impl Label {
             Some("docker") => LabelKind::Docker {
                 image: argument.strip_prefix("//").unwrap_or(argument).to_owned(),
             },
+            Some("kubernetes") => LabelKind::Kubernetes {
+                image: argument.strip_prefix("//").unwrap_or(argument).to_owned(),
+            },
             Some(other) => LabelKind::Unsupported {
                 scheme: other.to_owned(),
                 argument: argument.to_owned(),
@@ -75,6 +83,7 @@ impl Label {
             LabelKind::Host => format!("{}:host", self.name),
             LabelKind::Docker { image } if image.is_empty() => format!("{}:docker", self.name),
             LabelKind::Docker { image } => format!("{}:docker://{image}", self.name),
+            LabelKind::Kubernetes { image } => format!("{}:kubernetes://{image}", self.name),
             LabelKind::Unsupported { scheme, argument } if argument.is_empty() => {
                 format!("{}:{scheme}", self.name)
             }

@@ -13,7 +13,7 @@ mod size;
 
 pub use config::{
     CacheSection, Config, ConfigError, ContainerSection, DEFAULT_METRICS_ADDR,
-    DEFAULT_SERVICE_READY_TIMEOUT, DockerHostUse, EnvLine, HostSection, Loaded, LogSection,
+    DEFAULT_SERVICE_READY_TIMEOUT, DockerHostUse, EnvLine, HostSection, KubernetesSection, Loaded, LogSection,
     MetricsSection, Problem, RunnerSection, S3Section, TransportChoice, parse_env_file,
     parse_env_line,
 };

@@ -38,6 +38,7 @@ mod run_ca_bundle;
 mod run_docker_hooks;
 mod run_host_services;
 mod run_job_files;
+mod run_kubernetes;
 mod run_node;
 mod run_registry;
 mod run_summary;

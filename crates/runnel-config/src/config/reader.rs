@@ -85,6 +85,7 @@ impl<'a> Reader<'a> {
                 "cache" => self.section(&key, value, Reader::cache_key),
                 "container" => self.section(&key, value, Reader::container_key),
                 "host" => self.section(&key, value, Reader::host_key),
+                "kubernetes" => self.section(&key, value, Reader::kubernetes_key),
                 "metrics" => self.section(&key, value, Reader::metrics_key),
                 // The Gitea runner's (v3) section: every key is in the peer table.
                 "health_check" => self.section(&key, value, |_, _, _| false),
@@ -394,6 +395,52 @@ impl<'a> Reader<'a> {
             "host.workdir_parent" => set(self.string(path, v), |s| {
                 self.config.host.workdir_parent = (!s.is_empty()).then(|| PathBuf::from(s));
             }),
+            _ => return false,
+        }
+        true
+    }
+
+    fn kubernetes_key(&mut self, path: &str, v: &Node) -> bool {
+        let optional = |s: String| (!s.is_empty()).then_some(s);
+        let k = |reader: &mut Self| &mut reader.config.kubernetes;
+        match path {
+            "kubernetes.kubeconfig" => {
+                if let Some(s) = self.string(path, v) {
+                    k(self).kubeconfig = optional(s).map(PathBuf::from);
+                }
+            }
+            "kubernetes.context" => {
+                if let Some(s) = self.string(path, v) {
+                    k(self).context = optional(s);
+                }
+            }
+            "kubernetes.in_cluster" => {
+                if let Some(b) = self.boolean(path, v) {
+                    k(self).in_cluster = b;
+                }
+            }
+            "kubernetes.namespace" => {
+                if let Some(s) = self.string(path, v) {
+                    k(self).namespace = optional(s);
+                }
+            }
+            "kubernetes.pull_policy" => {
+                if let Some(s) = self.string(path, v) {
+                    if matches!(s.as_str(), "" | "Always" | "IfNotPresent" | "Never") {
+                        k(self).pull_policy = optional(s);
+                    } else {
+                        self.error(
+                            v.span,
+                            format!("{path}: `{s}` is not Always, IfNotPresent or Never"),
+                        );
+                    }
+                }
+            }
+            "kubernetes.pod_start_timeout" => {
+                if let Some(d) = self.duration(path, v) {
+                    k(self).pod_start_timeout = (!d.is_zero()).then_some(d);
+                }
+            }
             _ => return false,
         }
         true

@@ -53,6 +53,7 @@ async fn run_once(gitea: &FakeGitea, job: &str) -> (Reported, usize) {
     let backends = Backends {
         host: host.clone(),
         docker: Err("no Docker in these tests".to_owned()),
+        kubernetes: Err("no Kubernetes in these tests".to_owned()),
     };
     let assembly = Arc::new(Assembly::from_backends(labels, backends, None, options));
     let daemon = DaemonOptions {
