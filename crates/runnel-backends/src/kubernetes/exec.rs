@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
 use kube::Api;
 use kube::api::AttachParams;
 use runnel_engine::backend::{ExecExit, ExecOutput, ExecRequest};
@@ -102,35 +103,44 @@ exit 0
 }
 
 /// The exit code in an exec's final status: `Success` is 0; a failure with reason
-/// `NonZeroExitCode` carries the code in a cause `ExitCode`. `Err`: the API's message.
-fn exit_code(status: &kube::core::Status) -> Ended {
-    if status.is_success() {
+/// `NonZeroExitCode` carries the code in a cause `ExitCode`. Otherwise the API's message.
+fn exit_code(status: &Status) -> Ended {
+    if status.status.as_deref() == Some("Success") {
         return Ended::Code(0);
     }
     let code = status.details.as_ref().and_then(|details| {
         details
             .causes
             .iter()
-            .find(|cause| cause.reason == "ExitCode")
-            .and_then(|cause| cause.message.parse::<i32>().ok())
+            .flatten()
+            .find(|cause| cause.reason.as_deref() == Some("ExitCode"))
+            .and_then(|cause| cause.message.as_deref()?.parse::<i32>().ok())
     });
     match code {
         Some(code) => Ended::Code(code),
-        None => Ended::Failure(if status.message.is_empty() {
-            format!("the exec failed ({})", status.reason)
-        } else {
-            status.message.clone()
+        None => Ended::Failure(match (&status.message, &status.reason) {
+            (Some(message), _) if !message.is_empty() => message.clone(),
+            (_, reason) => format!(
+                "the exec failed ({})",
+                reason.as_deref().unwrap_or("no reason given")
+            ),
         }),
     }
 }
 
 impl PodExec {
     fn params(stdin: bool) -> AttachParams {
-        AttachParams::default()
+        let mut params = AttachParams::default()
             .container(JOB_CONTAINER)
             .stdin(stdin)
             .stdout(true)
-            .stderr(true)
+            .stderr(true);
+        // The client's pipes hold 1 KiB by default: a step's output and a copied tree move
+        // in larger pieces.
+        params.max_stdin_buf_size = Some(64 * 1024);
+        params.max_stdout_buf_size = Some(64 * 1024);
+        params.max_stderr_buf_size = Some(64 * 1024);
+        params
     }
 
     fn exec_error(&self, message: String) -> KubeError {
@@ -319,7 +329,7 @@ impl PodExec {
     ) -> Result<Option<String>, KubeError> {
         let (code, out, _) = self
             .collect(
-                &["sh", "-c", "PATH=\"$1\" command -v \"$2\"", "sh", path, program],
+                &["sh", "-c", "PATH=\"$1\"; command -v \"$2\"", "sh", path, program],
                 None,
             )
             .await?;
@@ -351,7 +361,7 @@ async fn pump(
 }
 
 /// Parses `env` output into variables: a line without `=` continues the previous value (a
-/// value with a newline).
+/// value with a newline). The shell's own (`PWD`, `OLDPWD`, `SHLVL`, `_`) are left out.
 pub(crate) fn parse_env(text: &str) -> BTreeMap<String, String> {
     let mut env = BTreeMap::new();
     let mut last: Option<String> = None;
@@ -373,6 +383,9 @@ pub(crate) fn parse_env(text: &str) -> BTreeMap<String, String> {
                 }
             }
         }
+    }
+    for own in ["PWD", "OLDPWD", "SHLVL", "_"] {
+        env.remove(own);
     }
     env
 }
@@ -409,7 +422,8 @@ mod tests {
 
     #[test]
     fn env_output_keeps_multi_line_values() {
-        let env = parse_env("PATH=/bin\nX=a\nb\nHOME=/root\n");
+        let env = parse_env("PATH=/bin\nX=a\nb\nHOME=/root\nPWD=/\nSHLVL=1\n");
+        assert_eq!(env.len(), 3, "{env:?}");
         assert_eq!(env["PATH"], "/bin");
         assert_eq!(env["X"], "a\nb");
         assert_eq!(env["HOME"], "/root");

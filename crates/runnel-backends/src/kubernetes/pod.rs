@@ -208,17 +208,16 @@ pub(crate) async fn wait_running(
 ) -> Result<(), KubeError> {
     let started = Instant::now();
     let mut pause = Duration::from_millis(25);
-    let mut last = String::from("not looked at yet");
     loop {
         let pod = pods
             .get(name)
             .await
             .map_err(KubeError::api("get", "pods", namespace))?;
-        match progress(&pod, name, image) {
+        let last = match progress(&pod, name, image) {
             Progress::Running => return Ok(()),
             Progress::Failed(error) => return Err(error),
-            Progress::Waiting(why) => last = why,
-        }
+            Progress::Waiting(why) => why,
+        };
         if started.elapsed() >= timeout {
             return Err(match last.strip_prefix("unschedulable: ") {
                 Some(reason) => KubeError::Unschedulable {
