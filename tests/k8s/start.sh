@@ -81,7 +81,10 @@ fi
 # cert NAME SUBJECT [SANS]
 cert() {
   local name="$1" subject="$2" sans="${3:-}" ext="$pki/$1.ext"
-  [ -s "$pki/$name.crt" ] && return 0
+  # Kept while its subject is still the one asked for.
+  if [ -s "$pki/$name.crt" ] && [ "$(cat "$pki/$name.subject" 2>/dev/null)" = "$subject $sans" ]; then
+    return 0
+  fi
   openssl req -newkey rsa:2048 -nodes -subj "$subject" -keyout "$pki/$name.key" \
     -out "$pki/$name.csr" 2>/dev/null
   {
@@ -93,12 +96,15 @@ cert() {
   openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
     -CAcreateserial -days 3650 -extfile "$ext" -out "$pki/$name.crt" 2>/dev/null
   rm -f "$pki/$name.csr" "$ext"
+  echo "$subject $sans" > "$pki/$name.subject"
 }
 cert apiserver "/CN=kube-apiserver" \
   "DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:127.0.0.1,IP:$node_ip,IP:10.214.0.1"
 cert admin "/O=system:masters/CN=runnel-test-admin"
 cert apiserver-kubelet "/O=system:masters/CN=kube-apiserver-kubelet-client"
-cert controller-manager "/CN=system:kube-controller-manager"
+# The controllers' own service accounts would need their bootstrap roles bound one by one: a
+# test cluster's controller manager is an admin.
+cert controller-manager "/O=system:masters/CN=system:kube-controller-manager"
 cert scheduler "/CN=system:kube-scheduler"
 cert kubelet "/O=system:nodes/CN=system:node:localhost"
 cert runner "/CN=runnel-runner"
@@ -320,6 +326,10 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: runnel-runner}
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: User, name: runnel-runner}
 RBAC
+# The node lifecycle controller lifts the `not-ready` taint a moment after the node is ready.
+for _ in $(seq 1 100); do
+  [ -z "$(k get node localhost -o 'jsonpath={.spec.taints}' 2>/dev/null)" ] && break; sleep 0.1
+done
 # Pods need their namespace's `default` service account, which the controller manager makes.
 for _ in $(seq 1 100); do k -n "$namespace" get serviceaccount default >/dev/null 2>&1 && break; sleep 0.1; done
 log "ready: kubectl --kubeconfig $state/admin.kubeconfig get pods -A"

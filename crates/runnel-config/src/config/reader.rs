@@ -402,32 +402,31 @@ impl<'a> Reader<'a> {
 
     fn kubernetes_key(&mut self, path: &str, v: &Node) -> bool {
         let optional = |s: String| (!s.is_empty()).then_some(s);
-        let k = |reader: &mut Self| &mut reader.config.kubernetes;
         match path {
             "kubernetes.kubeconfig" => {
                 if let Some(s) = self.string(path, v) {
-                    k(self).kubeconfig = optional(s).map(PathBuf::from);
+                    self.config.kubernetes.kubeconfig = optional(s).map(PathBuf::from);
                 }
             }
             "kubernetes.context" => {
                 if let Some(s) = self.string(path, v) {
-                    k(self).context = optional(s);
+                    self.config.kubernetes.context = optional(s);
                 }
             }
             "kubernetes.in_cluster" => {
                 if let Some(b) = self.boolean(path, v) {
-                    k(self).in_cluster = b;
+                    self.config.kubernetes.in_cluster = b;
                 }
             }
             "kubernetes.namespace" => {
                 if let Some(s) = self.string(path, v) {
-                    k(self).namespace = optional(s);
+                    self.config.kubernetes.namespace = optional(s);
                 }
             }
             "kubernetes.pull_policy" => {
                 if let Some(s) = self.string(path, v) {
                     if matches!(s.as_str(), "" | "Always" | "IfNotPresent" | "Never") {
-                        k(self).pull_policy = optional(s);
+                        self.config.kubernetes.pull_policy = optional(s);
                     } else {
                         self.error(
                             v.span,
@@ -438,7 +437,7 @@ impl<'a> Reader<'a> {
             }
             "kubernetes.pod_start_timeout" => {
                 if let Some(d) = self.duration(path, v) {
-                    k(self).pod_start_timeout = (!d.is_zero()).then_some(d);
+                    self.config.kubernetes.pod_start_timeout = (!d.is_zero()).then_some(d);
                 }
             }
             _ => return false,
