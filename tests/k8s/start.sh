@@ -150,7 +150,8 @@ kubeconfig runner runner "$namespace"
 start() {
   local name="$1"; shift
   # The state directory in the command line lets service_owns recognise the process.
-  setsid "$@" >"$state/$name.log" 2>&1 < /dev/null &
+  # Without the lock's descriptor: a service holding it would block every later start.sh.
+  setsid "$@" >"$state/$name.log" 2>&1 < /dev/null 9>&- &
   echo $! > "$state/$name.pid"
 }
 
