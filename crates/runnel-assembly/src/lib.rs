@@ -19,8 +19,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use runnel_backends::docker::DockerBackend;
-use runnel_backends::kubernetes::{KubernetesBackend, KubernetesConfig};
 use runnel_backends::host::{HostBackend, HostConfig, HostWithDockerServices, WorkspaceMode};
+use runnel_backends::kubernetes::{KubernetesBackend, KubernetesConfig};
 use runnel_config::{Config, Label, LabelKind};
 use runnel_engine::RunOptions;
 use runnel_engine::backend::{Backend, BackendError};
@@ -273,10 +273,7 @@ async fn connect_docker(
 
 /// The Kubernetes backend when a label asks for it, after deleting the pods that dead runners of
 /// this host left; or why there is none (said when a job needs it).
-async fn connect_kubernetes(
-    config: &Config,
-    wanted: bool,
-) -> Result<Arc<dyn Backend>, String> {
+async fn connect_kubernetes(config: &Config, wanted: bool) -> Result<Arc<dyn Backend>, String> {
     if !wanted {
         return Err("no `kubernetes://` label".to_owned());
     }
@@ -302,7 +299,9 @@ async fn connect_kubernetes(
                 tracing::info!(pod = name, "removed a pod left by a dead runner");
             }
         }
-        Err(error) => tracing::warn!(%error, namespace = backend.namespace(), "cannot remove pods of dead runners"),
+        Err(error) => {
+            tracing::warn!(%error, namespace = backend.namespace(), "cannot remove pods of dead runners")
+        }
     }
     Ok(Arc::new(backend))
 }

@@ -302,14 +302,20 @@ mod tests {
     async fn a_kubernetes_label_runs_on_its_backend_or_says_why_there_is_none() {
         let mut with_cluster = router(docker(), None);
         with_cluster.backends.kubernetes = Ok(Arc::new(Named("kubernetes")));
-        assert!(reached(&with_cluster, None, "pod").await.contains("kubernetes"));
+        assert!(
+            reached(&with_cluster, None, "pod")
+                .await
+                .contains("kubernetes")
+        );
         assert!(with_cluster.check(&["pod".to_owned()]).is_ok());
         let without = router(docker(), None);
         let missing = reached(&without, None, "pod").await;
         for expected in ["`build`", "`pod`", "debian:bookworm", "no kubeconfig"] {
             assert!(missing.contains(expected), "{expected:?} in {missing}");
         }
-        let refused = without.check(&["pod".to_owned()]).unwrap_err();
+        let refused = without
+            .check(&["pod".to_owned()])
+            .expect_err("no cluster, no kubernetes label");
         assert!(refused.contains("no kubeconfig"), "{refused}");
     }
 

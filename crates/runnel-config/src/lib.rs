@@ -13,8 +13,8 @@ mod size;
 
 pub use config::{
     CacheSection, Config, ConfigError, ContainerSection, DEFAULT_METRICS_ADDR,
-    DEFAULT_SERVICE_READY_TIMEOUT, DockerHostUse, EnvLine, HostSection, KubernetesSection, Loaded, LogSection,
-    MetricsSection, Problem, RunnerSection, S3Section, TransportChoice, parse_env_file,
+    DEFAULT_SERVICE_READY_TIMEOUT, DockerHostUse, EnvLine, HostSection, KubernetesSection, Loaded,
+    LogSection, MetricsSection, Problem, RunnerSection, S3Section, TransportChoice, parse_env_file,
     parse_env_line,
 };
 pub use duration::{

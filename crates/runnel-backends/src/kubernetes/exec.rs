@@ -182,10 +182,12 @@ impl PodExec {
                 pump(stdout, output.clone(), ExecOutput::Stdout),
                 pump(stderr, output, ExecOutput::Stderr)
             );
-            fed.and(out).and(err).map_err(|source| KubeError::ExecStream {
-                pod: self.pod.clone(),
-                source,
-            })?;
+            fed.and(out)
+                .and(err)
+                .map_err(|source| KubeError::ExecStream {
+                    pod: self.pod.clone(),
+                    source,
+                })?;
             let status = match status {
                 Some(status) => status.await,
                 None => None,
@@ -288,9 +290,8 @@ impl PodExec {
         executable: bool,
     ) -> Result<(), KubeError> {
         let mode = if executable { "755" } else { "644" };
-        let script = format!(
-            "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\" && chmod {mode} \"$1\""
-        );
+        let script =
+            format!("mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\" && chmod {mode} \"$1\"");
         let (code, _, err) = self
             .collect(&["sh", "-c", &script, "sh", path], Some(contents))
             .await?;
@@ -308,7 +309,9 @@ impl PodExec {
     /// Reads `path`; `None` when it does not exist.
     pub(crate) async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, KubeError> {
         let script = format!("[ -e \"$1\" ] || exit {MISSING}; exec cat \"$1\"");
-        let (code, out, err) = self.collect(&["sh", "-c", &script, "sh", path], None).await?;
+        let (code, out, err) = self
+            .collect(&["sh", "-c", &script, "sh", path], None)
+            .await?;
         match code {
             0 => Ok(Some(out)),
             MISSING => Ok(None),
@@ -329,7 +332,14 @@ impl PodExec {
     ) -> Result<Option<String>, KubeError> {
         let (code, out, _) = self
             .collect(
-                &["sh", "-c", "PATH=\"$1\"; command -v \"$2\"", "sh", path, program],
+                &[
+                    "sh",
+                    "-c",
+                    "PATH=\"$1\"; command -v \"$2\"",
+                    "sh",
+                    path,
+                    program,
+                ],
                 None,
             )
             .await?;
@@ -369,9 +379,7 @@ pub(crate) fn parse_env(text: &str) -> BTreeMap<String, String> {
         match line.split_once('=') {
             Some((key, value))
                 if !key.is_empty()
-                    && key
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+                    && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
             {
                 env.insert(key.to_owned(), value.to_owned());
                 last = Some(key.to_owned());

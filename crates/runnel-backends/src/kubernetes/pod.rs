@@ -74,7 +74,11 @@ pub(crate) fn manifest(
                 name: JOB_CONTAINER.to_owned(),
                 image: Some(image.to_owned()),
                 image_pull_policy: config.pull_policy.clone(),
-                command: Some(vec!["sh".to_owned(), "-c".to_owned(), KEEP_ALIVE.to_owned()]),
+                command: Some(vec![
+                    "sh".to_owned(),
+                    "-c".to_owned(),
+                    KEEP_ALIVE.to_owned(),
+                ]),
                 env: (!env.is_empty()).then(|| {
                     env.iter()
                         .map(|(name, value)| EnvVar {
@@ -95,7 +99,11 @@ pub(crate) fn manifest(
 }
 
 /// Creates `pod`; returns its name.
-pub(crate) async fn create(pods: &Api<Pod>, namespace: &str, pod: &Pod) -> Result<String, KubeError> {
+pub(crate) async fn create(
+    pods: &Api<Pod>,
+    namespace: &str,
+    pod: &Pod,
+) -> Result<String, KubeError> {
     let created = pods
         .create(&PostParams::default(), pod)
         .await

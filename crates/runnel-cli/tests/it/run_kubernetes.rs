@@ -117,7 +117,16 @@ fn run_in_cluster(kubeconfig: &Path, workflow: &str) -> (Output, String, String)
 fn pods_left(kubeconfig: &Path) -> String {
     kubectl(
         kubeconfig,
-        &["get", "pods", "-n", "runnel-jobs", "-l", "app.kubernetes.io/managed-by=runnel", "-o", "name"],
+        &[
+            "get",
+            "pods",
+            "-n",
+            "runnel-jobs",
+            "-l",
+            "app.kubernetes.io/managed-by=runnel",
+            "-o",
+            "name",
+        ],
     )
 }
 
@@ -145,8 +154,14 @@ fn a_job_runs_as_a_pod_with_env_files_outputs_failures_and_timeouts() {
         assert!(all.contains(expected), "{expected:?} missing:\n{all}");
     }
     assert!(!all.contains("sleep survived"), "{all}");
-    assert!(all.contains("exit code 3") || all.contains("exited with 3"), "{all}");
-    assert!(all.to_lowercase().contains("timed out") || all.contains("timeout"), "{all}");
+    assert!(
+        all.contains("exit code 3") || all.contains("exited with 3"),
+        "{all}"
+    );
+    assert!(
+        all.to_lowercase().contains("timed out") || all.contains("timeout"),
+        "{all}"
+    );
     assert_eq!(pods_left(&kubeconfig), "", "pods left after the job");
 }
 
@@ -171,7 +186,10 @@ fn a_namespace_the_runner_may_not_use_fails_the_job_naming_the_verb() {
     let all = format!("{stdout}\n{stderr}");
     assert_ne!(output.status.code(), Some(0), "{all}");
     assert!(!all.contains("\n  never"), "{all}");
-    for expected in ["refused to create pods in namespace `default`", "needs `create` on `pods`"] {
+    for expected in [
+        "refused to create pods in namespace `default`",
+        "needs `create` on `pods`",
+    ] {
         assert!(all.contains(expected), "{expected:?} missing:\n{all}");
     }
 }

@@ -158,7 +158,10 @@ kubernetes:
         Some("/tmp/jobs")
     );
     let k = &c.kubernetes;
-    assert_eq!(k.kubeconfig.as_deref().and_then(|p| p.to_str()), Some("/etc/runnel/kubeconfig"));
+    assert_eq!(
+        k.kubeconfig.as_deref().and_then(|p| p.to_str()),
+        Some("/etc/runnel/kubeconfig")
+    );
     assert_eq!(k.context.as_deref(), Some("ci"));
     assert!(k.in_cluster);
     assert_eq!(k.namespace.as_deref(), Some("jobs"));
