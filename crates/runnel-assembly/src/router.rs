@@ -329,7 +329,8 @@ mod tests {
         );
         let unmatched = reached(&with_docker, None, "windows").await;
         assert!(
-            unmatched.contains("no label of this runner (linux, debian) matches runs-on (windows)"),
+            unmatched
+                .contains("no label of this runner (linux, debian, pod) matches runs-on (windows)"),
             "{unmatched}"
         );
         assert!(with_docker.check(&["windows".to_owned()]).is_err());
