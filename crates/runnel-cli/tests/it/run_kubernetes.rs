@@ -5,7 +5,8 @@
 //!
 //! `runnel run -P linux=kubernetes://IMAGE` runs a job as one pod: output streamed from exec,
 //! env files and outputs carried between steps, per-step env and the workspace copied in, a
-//! failing step's exit code, a step timeout that kills the process; the pod is gone afterwards.
+//! failing step's exit code, a step timeout that kills the process; the pod is gone afterwards,
+//! and so is a pod a dead runner of this host left.
 //! A namespace the runner's account may not use fails the job naming the verb and resource.
 
 use std::path::{Path, PathBuf};
@@ -136,6 +137,19 @@ fn a_job_runs_as_a_pod_with_env_files_outputs_failures_and_timeouts() {
     let Some(kubeconfig) = cluster_or_skip(test) else {
         return;
     };
+    // A pod a dead runner of this host left behind (pid 999999 runs nothing) goes at start.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("host name");
+    let leftover = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: runnel-leftover\n  namespace: runnel-jobs\n  \
+         labels:\n    app.kubernetes.io/managed-by: runnel\n    runnel.host: \"{}\"\n    \
+         runnel.pid: \"999999\"\nspec:\n  containers:\n  - name: job\n    image: {IMAGE}\n    \
+         command: [sleep, \"3600\"]\n",
+        host.trim()
+    );
+    let manifest = tempfile::NamedTempFile::new().expect("manifest file");
+    std::fs::write(manifest.path(), leftover).expect("write manifest");
+    let path = manifest.path().to_str().expect("utf-8 path");
+    kubectl(&kubeconfig, &["apply", "-f", path]);
     let (output, stdout, stderr) = run_in_cluster(&kubeconfig, WORKFLOW);
     let all = format!("{stdout}\n{stderr}");
     // The timed-out step fails the job.
@@ -162,7 +176,11 @@ fn a_job_runs_as_a_pod_with_env_files_outputs_failures_and_timeouts() {
         all.to_lowercase().contains("timed out") || all.contains("timeout"),
         "{all}"
     );
-    assert_eq!(pods_left(&kubeconfig), "", "pods left after the job");
+    assert_eq!(
+        pods_left(&kubeconfig),
+        "",
+        "pods left after the job (the dead runner's included)"
+    );
 }
 
 #[test]
