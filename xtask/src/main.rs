@@ -89,6 +89,15 @@ fn test(root: &Path) -> Result<()> {
         println!("note: the VM image could not be built ({error:#}); the vm tests will skip");
     }
 
+    step(
+        "Kubernetes for the kubernetes backend tests (tests/k8s/build.sh: v1.34 from the Go module proxy, cached)",
+    );
+    // Not fatal, like the VM image: without a cluster the kubernetes tests skip with a note.
+    // Built here, before the tests, so no test waits on a first build.
+    if let Err(error) = run(Command::new("bash").arg(root.join("tests/k8s/build.sh"))) {
+        println!("note: Kubernetes could not be built ({error:#}); the kubernetes tests will skip");
+    }
+
     step("cargo fmt --check");
     run(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
 

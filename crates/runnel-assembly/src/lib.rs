@@ -8,8 +8,8 @@
 //! arm in [`router::Router::prepare`] and in [`Assembly::start`].
 //!
 //! Owns: which backends exist and how they are configured and connected (the one place a
-//! Docker backend is made: [`docker`]), leftovers of dead runners removed at start, the cache
-//! service's life. Must not: print (it logs through `tracing`), talk to Gitea, or run jobs.
+//! Docker backend is made: [`docker`]; a Kubernetes one, from `kubernetes:`, when a label asks),
+//! leftovers of dead runners removed at start, the cache service's life. Must not: print (it logs through `tracing`), talk to Gitea, or run jobs.
 
 pub mod docker;
 pub mod grants;
@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use runnel_backends::docker::DockerBackend;
 use runnel_backends::host::{HostBackend, HostConfig, HostWithDockerServices, WorkspaceMode};
+use runnel_backends::kubernetes::{KubernetesBackend, KubernetesConfig};
 use runnel_backends::vm::{VmBackend, VmConfig};
 use runnel_config::{Config, Label, LabelKind, ToolCacheMode};
 use runnel_engine::RunOptions;
@@ -107,9 +108,20 @@ impl Assembly {
             Purpose::Daemon => Patience::for_daemon(config, wants_docker),
         };
         let docker_config = docker::docker_config(config, &purpose);
+        let wants_kubernetes = labels
+            .iter()
+            .any(|l| matches!(l.kind, LabelKind::Kubernetes { .. }))
+            || matches!(
+                &purpose,
+                Purpose::Local(LocalRun {
+                    unmatched: LabelKind::Kubernetes { .. },
+                    ..
+                })
+            );
         // Connecting to Docker (a few round trips to the engine) overlaps starting the cache.
-        let (docker, cache) = tokio::join!(
+        let (docker, kubernetes, cache) = tokio::join!(
             connect_docker(docker_config, patience, wants_docker, &purpose),
+            connect_kubernetes(config, wants_kubernetes),
             start_cache(config, &purpose)
         );
         if config.container.require_docker
@@ -125,6 +137,7 @@ impl Assembly {
             host: Arc::new(HostWithDockerServices::new(host, docker.clone())),
             docker: docker.clone().map(|docker| docker as Arc<dyn Backend>),
             vm,
+            kubernetes,
         };
         let fallback = match &purpose {
             Purpose::Local(local) => Some(local.unmatched.clone()),
@@ -280,6 +293,41 @@ async fn connect_docker(
         Err(error) => tracing::warn!(%error, "cannot remove leftovers of dead runners"),
     }
     Ok(Arc::new(docker))
+}
+
+/// The Kubernetes backend when a label asks for it, after deleting the pods that dead runners of
+/// this host left; or why there is none (said when a job needs it).
+async fn connect_kubernetes(config: &Config, wanted: bool) -> Result<Arc<dyn Backend>, String> {
+    if !wanted {
+        return Err("no `kubernetes://` label".to_owned());
+    }
+    let section = &config.kubernetes;
+    let mut settings = KubernetesConfig {
+        kubeconfig: section.kubeconfig.clone(),
+        context: section.context.clone(),
+        in_cluster: section.in_cluster,
+        namespace_override: section.namespace.clone(),
+        pull_policy: section.pull_policy.clone(),
+        ..KubernetesConfig::default()
+    };
+    if let Some(timeout) = section.pod_start_timeout {
+        settings.pod_start_timeout = timeout;
+    }
+    let backend = KubernetesBackend::connect(settings).await.map_err(|error| {
+        tracing::warn!(%error, "Kubernetes is not available; jobs with kubernetes:// labels will fail");
+        error.to_string()
+    })?;
+    match backend.cleanup_leftovers().await {
+        Ok(removed) => {
+            for name in removed {
+                tracing::info!(pod = name, "removed a pod left by a dead runner");
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, namespace = backend.namespace(), "cannot remove pods of dead runners")
+        }
+    }
+    Ok(Arc::new(backend))
 }
 
 /// The cache service: `None` when disabled. A daemon whose cache cannot start runs its jobs

@@ -27,6 +27,8 @@ pub struct Backends {
     pub docker: Result<Arc<dyn Backend>, String>,
     /// Runs `vm://` labels; made only when a label names one.
     pub vm: Option<Arc<VmBackend>>,
+    /// Runs `kubernetes://` labels; `Err` says why there is none.
+    pub kubernetes: Result<Arc<dyn Backend>, String>,
 }
 
 /// A backend that hands each job to the backend its labels select.
@@ -88,6 +90,10 @@ impl Router {
                 Ok(_) => Ok(()),
                 Err(reason) => Err(docker_label_unavailable(name, image, reason)),
             },
+            (name, LabelKind::Kubernetes { image }) => match &self.backends.kubernetes {
+                Ok(_) => Ok(()),
+                Err(reason) => Err(kubernetes_label_unavailable(name, image, reason)),
+            },
             (_, LabelKind::Host) => Ok(()),
             (name, LabelKind::Vm { image }) => match &self.backends.vm {
                 Some(_) => Ok(()),
@@ -105,13 +111,20 @@ impl Router {
 fn unsupported(label: &str, scheme: &str) -> String {
     format!(
         "label `{label}` has the scheme `{scheme}`, which runnel does not run (its labels are \
-         `host`, `docker://IMAGE` and `vm://IMAGE`)"
+         `host`, `docker://IMAGE`, `vm://IMAGE` and `kubernetes://IMAGE`)"
     )
 }
 
 fn vm_label_unavailable(label: &str, image: &str) -> String {
     format!(
         "label `{label}` runs jobs in the VM image `{image}`, but this runner has no vm backend"
+    )
+}
+
+fn kubernetes_label_unavailable(label: &str, image: &str, reason: &str) -> String {
+    format!(
+        "label `{label}` runs jobs in pods of the image `{image}`, but no Kubernetes cluster is \
+         available to this runner: {reason}"
     )
 }
 
@@ -165,6 +178,29 @@ impl Backend for Router {
                     });
                 }
                 docker.prepare(&spec, cancel).await
+            }
+            LabelKind::Kubernetes { image } => {
+                let kubernetes =
+                    self.backends
+                        .kubernetes
+                        .as_ref()
+                        .map_err(|reason| BackendError::Failed {
+                            operation: format!(
+                                "run job `{}` in a pod of image {image} (runs-on: {})",
+                                spec.job_key,
+                                spec.labels.join(", ")
+                            ),
+                            message: kubernetes_label_unavailable(label, image, reason),
+                        })?;
+                let mut spec = spec.clone();
+                // `container:` wins over the label's image, as for Docker labels.
+                if spec.image.is_none() {
+                    spec.image = Some(ContainerSpec {
+                        image: image.clone(),
+                        ..ContainerSpec::default()
+                    });
+                }
+                kubernetes.prepare(&spec, cancel).await
             }
             // A `container:` job on a host label runs in that container, as GitHub runs
             // container jobs on its VMs.
@@ -234,11 +270,18 @@ mod tests {
                     image: "debian:bookworm".to_owned(),
                 },
             },
+            Label {
+                name: "pod".to_owned(),
+                kind: LabelKind::Kubernetes {
+                    image: "debian:bookworm".to_owned(),
+                },
+            },
         ];
         let backends = Backends {
             host: Arc::new(Named("host")),
             docker,
             vm: None,
+            kubernetes: Err("no kubeconfig".to_owned()),
         };
         Router::new(labels, fallback, backends)
     }
@@ -278,6 +321,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_kubernetes_label_runs_on_its_backend_or_says_why_there_is_none() {
+        let mut with_cluster = router(docker(), None);
+        with_cluster.backends.kubernetes = Ok(Arc::new(Named("kubernetes")));
+        assert!(
+            reached(&with_cluster, None, "pod")
+                .await
+                .contains("kubernetes")
+        );
+        assert!(with_cluster.check(&["pod".to_owned()]).is_ok());
+        let without = router(docker(), None);
+        let missing = reached(&without, None, "pod").await;
+        for expected in ["`build`", "`pod`", "debian:bookworm", "no kubeconfig"] {
+            assert!(missing.contains(expected), "{expected:?} in {missing}");
+        }
+        let refused = without
+            .check(&["pod".to_owned()])
+            .expect_err("no cluster, no kubernetes label");
+        assert!(refused.contains("no kubeconfig"), "{refused}");
+    }
+
+    #[tokio::test]
     async fn labels_match_case_insensitively_and_unmatched_jobs_take_the_fallback() {
         let with_docker = router(docker(), None);
         assert!(
@@ -287,7 +351,8 @@ mod tests {
         );
         let unmatched = reached(&with_docker, None, "windows").await;
         assert!(
-            unmatched.contains("no label of this runner (linux, debian) matches runs-on (windows)"),
+            unmatched
+                .contains("no label of this runner (linux, debian, pod) matches runs-on (windows)"),
             "{unmatched}"
         );
         assert!(with_docker.check(&["windows".to_owned()]).is_err());

@@ -7,5 +7,6 @@
 
 pub mod docker;
 pub mod host;
+pub mod kubernetes;
 mod tree_copy;
 pub mod vm;

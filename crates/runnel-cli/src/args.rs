@@ -162,7 +162,8 @@ pub(crate) struct RunArgs {
     pub(crate) env_file: Option<std::path::PathBuf>,
     /// Label mapping (repeatable): `LABEL=IMAGE` or `LABEL=docker://IMAGE` runs that label's
     /// jobs in a container of IMAGE; `LABEL=vm://IMAGE` in a microVM per job (experimental,
-    /// images from tests/vm/build.sh); `LABEL=-self-hosted` on this machine. Unmapped labels
+    /// images from tests/vm/build.sh); `LABEL=kubernetes://IMAGE` in a pod of IMAGE on the cluster of
+    /// `KUBECONFIG`; `LABEL=-self-hosted` on this machine. Unmapped labels
     /// run on this machine.
     #[arg(short = 'P', long = "platform", value_name = "LABEL=IMAGE")]
     pub(crate) platforms: Vec<String>,

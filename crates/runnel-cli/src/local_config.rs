@@ -78,7 +78,8 @@ fn apply_container_flags(flags: &ContainerArgs, container: &mut ContainerSection
 
 /// `-P` mappings as act takes them (`LABEL=IMAGE`, `LABEL=docker://IMAGE`, and
 /// `LABEL=-self-hosted`, also `host`, for this machine), and runnel's `LABEL=vm://IMAGE` (a
-/// microVM per job), as `config.yaml` labels.
+/// microVM per job) and `LABEL=kubernetes://IMAGE` (a pod per job on the cluster of
+/// `KUBECONFIG`), as `config.yaml` labels.
 fn labels_from_platforms(platforms: &[String]) -> Result<Vec<String>> {
     platforms
         .iter()
@@ -91,6 +92,7 @@ fn labels_from_platforms(platforms: &[String]) -> Result<Vec<String>> {
                 "-self-hosted" | "host" => format!("{label}:host"),
                 "" => bail!("-P {platform}: no image after `=`"),
                 vm if vm.starts_with("vm://") => format!("{label}:{vm}"),
+                pod if pod.starts_with("kubernetes://") => format!("{label}:{pod}"),
                 image => format!(
                     "{label}:docker://{}",
                     image.strip_prefix("docker://").unwrap_or(image)

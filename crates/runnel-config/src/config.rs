@@ -288,6 +288,24 @@ impl HostSection {
     }
 }
 
+/// `kubernetes:` (runnel's own section): where `kubernetes://IMAGE` labels run their pods.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KubernetesSection {
+    /// A kubeconfig file; `None`: `KUBECONFIG`, `~/.kube/config`, or the in-cluster account.
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context; `None`: its current one.
+    pub context: Option<String>,
+    /// Use the runner pod's service account, ignoring kubeconfigs.
+    pub in_cluster: bool,
+    /// The namespace of job pods; `None`: the kubeconfig context's (or the runner pod's).
+    pub namespace: Option<String>,
+    /// The job container's `imagePullPolicy` (`Always`, `IfNotPresent`, `Never`); `None`:
+    /// Kubernetes' default.
+    pub pull_policy: Option<String>,
+    /// How long a job's pod may take to be scheduled and started; `None`: 5 minutes.
+    pub pod_start_timeout: Option<Duration>,
+}
+
 /// The whole config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -296,6 +314,7 @@ pub struct Config {
     pub cache: CacheSection,
     pub container: ContainerSection,
     pub host: HostSection,
+    pub kubernetes: KubernetesSection,
     pub metrics: MetricsSection,
     pub health_check: HealthCheckSection,
 }
@@ -364,6 +383,7 @@ impl Default for Config {
             host: HostSection {
                 workdir_parent: None,
             },
+            kubernetes: KubernetesSection::default(),
             metrics: MetricsSection {
                 enabled: false,
                 addr: DEFAULT_METRICS_ADDR.to_owned(),

@@ -1,7 +1,7 @@
 //! Runner labels as the peer writes them: `name`, `name:host`, `name:docker://image[:tag]`,
-//! `name:docker` (the runner's `default_image`), runnel's `name:vm://IMAGE` (a microVM per job),
-//! and other schemes, which the Gitea runner (v3)
-//! keeps as labels too.
+//! `name:docker` (the runner's `default_image`), runnel's `name:vm://IMAGE` (a microVM per job)
+//! and `name:kubernetes://image` (a pod per job), and other schemes, which the Gitea runner
+//! (v3) keeps as labels too.
 //!
 //! Owns: [`Label`] and its parsing (split on the first two `:`; what follows the second is the
 //! argument, so image tags keep their own `:`), and [`resolve_labels`]: a bare `docker` label
@@ -22,6 +22,11 @@ pub enum LabelKind {
     /// In a microVM booted from the VM image `image` (`name:vm://image`).
     Vm {
         /// The image's name, with the leading `//` removed.
+        image: String,
+    },
+    /// In a pod of `image` on the configured Kubernetes cluster (`name:kubernetes://image`).
+    Kubernetes {
+        /// The image, with the leading `//` removed.
         image: String,
     },
     /// A scheme runnel does not run (`name:lxc:debian`). The label is
@@ -70,6 +75,9 @@ impl Label {
             Some("vm") => LabelKind::Vm {
                 image: argument.strip_prefix("//").unwrap_or(argument).to_owned(),
             },
+            Some("kubernetes") => LabelKind::Kubernetes {
+                image: argument.strip_prefix("//").unwrap_or(argument).to_owned(),
+            },
             Some(other) => LabelKind::Unsupported {
                 scheme: other.to_owned(),
                 argument: argument.to_owned(),
@@ -85,6 +93,7 @@ impl Label {
             LabelKind::Docker { image } if image.is_empty() => format!("{}:docker", self.name),
             LabelKind::Docker { image } => format!("{}:docker://{image}", self.name),
             LabelKind::Vm { image } => format!("{}:vm://{image}", self.name),
+            LabelKind::Kubernetes { image } => format!("{}:kubernetes://{image}", self.name),
             LabelKind::Unsupported { scheme, argument } if argument.is_empty() => {
                 format!("{}:{scheme}", self.name)
             }

@@ -43,6 +43,7 @@ mod run_container_flags;
 mod run_docker_hooks;
 mod run_host_services;
 mod run_job_files;
+mod run_kubernetes;
 mod run_node;
 mod run_registry;
 mod run_summary;

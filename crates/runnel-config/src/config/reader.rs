@@ -85,6 +85,7 @@ impl<'a> Reader<'a> {
                 "cache" => self.section(&key, value, Reader::cache_key),
                 "container" => self.section(&key, value, Reader::container_key),
                 "host" => self.section(&key, value, Reader::host_key),
+                "kubernetes" => self.section(&key, value, Reader::kubernetes_key),
                 "metrics" => self.section(&key, value, Reader::metrics_key),
                 "health_check" => self.section(&key, value, Reader::health_check_key),
                 _ => self.unknown(&key, at),
@@ -503,6 +504,51 @@ impl<'a> Reader<'a> {
                     health(self).timeout = d;
                 }
             }),
+            _ => return false,
+        }
+        true
+    }
+
+    fn kubernetes_key(&mut self, path: &str, v: &Node) -> bool {
+        let optional = |s: String| (!s.is_empty()).then_some(s);
+        match path {
+            "kubernetes.kubeconfig" => {
+                if let Some(s) = self.string(path, v) {
+                    self.config.kubernetes.kubeconfig = optional(s).map(PathBuf::from);
+                }
+            }
+            "kubernetes.context" => {
+                if let Some(s) = self.string(path, v) {
+                    self.config.kubernetes.context = optional(s);
+                }
+            }
+            "kubernetes.in_cluster" => {
+                if let Some(b) = self.boolean(path, v) {
+                    self.config.kubernetes.in_cluster = b;
+                }
+            }
+            "kubernetes.namespace" => {
+                if let Some(s) = self.string(path, v) {
+                    self.config.kubernetes.namespace = optional(s);
+                }
+            }
+            "kubernetes.pull_policy" => {
+                if let Some(s) = self.string(path, v) {
+                    if matches!(s.as_str(), "" | "Always" | "IfNotPresent" | "Never") {
+                        self.config.kubernetes.pull_policy = optional(s);
+                    } else {
+                        self.error(
+                            v.span,
+                            format!("{path}: `{s}` is not Always, IfNotPresent or Never"),
+                        );
+                    }
+                }
+            }
+            "kubernetes.pod_start_timeout" => {
+                if let Some(d) = self.duration(path, v) {
+                    self.config.kubernetes.pod_start_timeout = (!d.is_zero()).then_some(d);
+                }
+            }
             _ => return false,
         }
         true

@@ -128,6 +128,13 @@ container:
   ca_bundle: /etc/company/ca.pem
 host:
   workdir_parent: /tmp/jobs
+kubernetes:
+  kubeconfig: /etc/runnel/kubeconfig
+  context: ci
+  in_cluster: true
+  namespace: jobs
+  pull_policy: IfNotPresent
+  pod_start_timeout: 2m
 ";
     let loaded = parse(text);
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
@@ -175,6 +182,16 @@ host:
         c.host.workdir_parent.as_deref().and_then(|d| d.to_str()),
         Some("/tmp/jobs")
     );
+    let k = &c.kubernetes;
+    assert_eq!(
+        k.kubeconfig.as_deref().and_then(|p| p.to_str()),
+        Some("/etc/runnel/kubeconfig")
+    );
+    assert_eq!(k.context.as_deref(), Some("ci"));
+    assert!(k.in_cluster);
+    assert_eq!(k.namespace.as_deref(), Some("jobs"));
+    assert_eq!(k.pull_policy.as_deref(), Some("IfNotPresent"));
+    assert_eq!(k.pod_start_timeout, Some(Duration::from_secs(120)));
 }
 
 #[test]
@@ -423,6 +440,17 @@ fn bare_docker_and_unknown_schemes_are_kept_as_the_gitea_runner_keeps_them() {
         assert_eq!(parse(text), docker("x", ""), "{text}");
     }
     assert_eq!(parse("x:docker").to_label_string(), "x:docker");
+    let pod = parse("x:kubernetes://runnel-test/debian:bookworm");
+    assert_eq!(
+        pod.kind,
+        LabelKind::Kubernetes {
+            image: "runnel-test/debian:bookworm".to_owned()
+        }
+    );
+    assert_eq!(
+        pod.to_label_string(),
+        "x:kubernetes://runnel-test/debian:bookworm"
+    );
     let vm = parse("x:lxc:debian");
     assert_eq!(
         vm.kind,

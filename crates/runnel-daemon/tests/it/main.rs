@@ -81,6 +81,7 @@ fn assembly_counting(config: &Config, work: &Path) -> (Arc<Assembly>, Arc<Counti
         host: host.clone(),
         docker: Err("no Docker in these tests".to_owned()),
         vm: None,
+        kubernetes: Err("no Kubernetes in these tests".to_owned()),
     };
     let assembly = Arc::new(Assembly::from_backends(labels, backends, None, options));
     (assembly, host)

@@ -1,0 +1,306 @@
+//! The Kubernetes backend (kube-rs): a job is a pod in a configured namespace, its steps run
+//! through the exec API.
+//!
+//! Layout of one job: a pod (`pod`) whose one container `job` runs the job's image, kept alive
+//! by a `sleep` loop, with `/__w` (workspace, temp, tool cache) and `HOME` on `emptyDir`
+//! volumes. Steps, scripts and file commands go through exec (`exec`): output streamed, the
+//! exit code from the status channel, env and working directory set per process, files moved
+//! with `cat`; a step that times out or is cancelled is killed inside the pod. `runnel run`'s
+//! working tree is copied in as a tar through exec. The pod is deleted at teardown, on every
+//! outcome; pods of runner processes that died are deleted at start (`leftovers`).
+//!
+//! Errors name what failed: the verb and resource RBAC refused, the scheduler's reason for an
+//! unschedulable pod, an image that cannot be pulled (`error`).
+//!
+//! Not yet: services (sidecars), `hashFiles` over the pod's workspace, container steps,
+//! resources, node selectors, tolerations and image pull secrets; a job asking for services
+//! fails saying so.
+//!
+//! Must not: parse workflows or evaluate expressions; it gets plain `JobSpec`s.
+
+mod environment;
+mod error;
+mod exec;
+mod leftovers;
+mod pod;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client};
+use runnel_engine::backend::{
+    Backend, BackendError, EnvironmentInfo, EnvironmentPaths, JobEnvironment, JobSpec,
+};
+use tokio_util::sync::CancellationToken;
+
+pub use error::KubeError;
+
+use environment::KubernetesEnvironment;
+use exec::PodExec;
+
+/// Where the backend finds its cluster and what its pods look like.
+#[derive(Debug, Clone)]
+pub struct KubernetesConfig {
+    /// A kubeconfig file; `None`: `KUBECONFIG`, `~/.kube/config`, or the in-cluster account.
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context; `None`: its current context.
+    pub context: Option<String>,
+    /// Use the pod's service account (the runner runs in the cluster), ignoring kubeconfigs.
+    pub in_cluster: bool,
+    /// The namespace of job pods; `None`: the kubeconfig context's (or the runner pod's own).
+    pub namespace_override: Option<String>,
+    /// Set from `namespace_override` or the client configuration at connect.
+    pub namespace: String,
+    /// The job container's `imagePullPolicy`; `None`: Kubernetes' default (`Always` for
+    /// `:latest`, else `IfNotPresent`).
+    pub pull_policy: Option<String>,
+    /// How long a pod may take to be scheduled and to start its job container.
+    pub pod_start_timeout: Duration,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> KubernetesConfig {
+        KubernetesConfig {
+            kubeconfig: None,
+            context: None,
+            in_cluster: false,
+            namespace_override: None,
+            namespace: String::new(),
+            pull_policy: None,
+            pod_start_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The Kubernetes [`Backend`]. Cheap to share; one per runner.
+pub struct KubernetesBackend {
+    pods: Api<Pod>,
+    config: KubernetesConfig,
+    labels: leftovers::RunnerLabels,
+}
+
+impl KubernetesBackend {
+    /// Loads the client configuration. Nothing is asked of the cluster yet.
+    pub async fn connect(mut config: KubernetesConfig) -> Result<KubernetesBackend, BackendError> {
+        let operation = "connect to Kubernetes";
+        let client_config = if config.in_cluster {
+            kube::Config::incluster().map_err(|source| {
+                KubeError::Config {
+                    from: "the in-cluster service account".to_owned(),
+                    source: Box::new(source),
+                }
+                .into_backend(operation)
+            })?
+        } else if let Some(path) = &config.kubeconfig {
+            let from = || path.display().to_string();
+            let file = Kubeconfig::read_from(path).map_err(|source| {
+                KubeError::Config {
+                    from: from(),
+                    source: Box::new(source),
+                }
+                .into_backend(operation)
+            })?;
+            let options = KubeConfigOptions {
+                context: config.context.clone(),
+                ..KubeConfigOptions::default()
+            };
+            kube::Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(|source| {
+                    KubeError::Config {
+                        from: from(),
+                        source: Box::new(source),
+                    }
+                    .into_backend(operation)
+                })?
+        } else {
+            kube::Config::infer().await.map_err(|source| {
+                KubeError::Config {
+                    from: "KUBECONFIG, ~/.kube/config or the in-cluster account".to_owned(),
+                    source: Box::new(source),
+                }
+                .into_backend(operation)
+            })?
+        };
+        config.namespace = config
+            .namespace_override
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| client_config.default_namespace.clone());
+        let client = Client::try_from(client_config).map_err(|source| {
+            KubeError::Config {
+                from: "the client configuration".to_owned(),
+                source: Box::new(source),
+            }
+            .into_backend(operation)
+        })?;
+        Ok(KubernetesBackend {
+            pods: Api::namespaced(client, &config.namespace),
+            config,
+            labels: leftovers::RunnerLabels::of_this_process(),
+        })
+    }
+
+    /// The namespace job pods go to.
+    pub fn namespace(&self) -> &str {
+        &self.config.namespace
+    }
+
+    /// Deletes the pods that runner processes of this host left when they died; returns their
+    /// names. Pods of live runners, this one included, are kept.
+    pub async fn cleanup_leftovers(&self) -> Result<Vec<String>, BackendError> {
+        leftovers::cleanup(&self.pods, &self.config.namespace, &self.labels)
+            .await
+            .map_err(|error| error.into_backend("remove pods of dead runners"))
+    }
+
+    /// Lays out the pod's directories and learns its environment and shell; copies the
+    /// workspace source in when there is one.
+    async fn set_up(
+        &self,
+        exec: &PodExec,
+        spec: &JobSpec,
+    ) -> Result<(BTreeMap<String, String>, bool), KubeError> {
+        let script = format!(
+            "mkdir -p {} {} {} {} {} && if command -v bash >/dev/null 2>&1; then echo bash; \
+             else echo sh; fi && env",
+            pod::WORKSPACE,
+            pod::TEMP,
+            pod::TOOL_CACHE,
+            pod::EXEC_DIR,
+            pod::HOME
+        );
+        let (code, out, err) = exec.collect(&["sh", "-c", &script], None).await?;
+        if code != 0 {
+            return Err(KubeError::Exec {
+                pod: exec.pod.clone(),
+                message: format!(
+                    "setting up the job's directories failed (exit {code}): {}",
+                    String::from_utf8_lossy(&err).trim()
+                ),
+            });
+        }
+        let text = String::from_utf8_lossy(&out);
+        let (shell, env) = text.split_once('\n').unwrap_or((&text, ""));
+        if let Some(source) = spec.workspace_source.clone() {
+            let tar = tokio::task::spawn_blocking(move || crate::tree_copy::tar_tree(&source))
+                .await
+                .map_err(|error| KubeError::Exec {
+                    pod: exec.pod.clone(),
+                    message: format!("packing the workspace failed: {error}"),
+                })?
+                .map_err(|error| KubeError::Exec {
+                    pod: exec.pod.clone(),
+                    message: format!("packing the workspace failed: {error}"),
+                })?;
+            let (code, _, err) = exec
+                .collect(
+                    &["tar", "-x", "-f", "-", "-C", pod::WORKSPACE],
+                    Some(&tar.0),
+                )
+                .await?;
+            if code != 0 {
+                return Err(KubeError::Exec {
+                    pod: exec.pod.clone(),
+                    message: format!(
+                        "copying the workspace into the pod failed (tar exit {code}): {}",
+                        String::from_utf8_lossy(&err).trim()
+                    ),
+                });
+            }
+        }
+        Ok((exec::parse_env(env), shell.trim() == "bash"))
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for KubernetesBackend {
+    async fn prepare(
+        &self,
+        spec: &JobSpec,
+        cancel: &CancellationToken,
+    ) -> Result<Box<dyn JobEnvironment>, BackendError> {
+        let operation = format!("start the pod of job `{}`", spec.job_key);
+        if !spec.services.is_empty() {
+            return Err(KubeError::Unsupported(
+                "the kubernetes backend does not run `services:` yet (sidecars are planned); \
+                 run this job on a Docker label"
+                    .to_owned(),
+            )
+            .into_backend(&operation));
+        }
+        let Some(container) = &spec.image else {
+            return Err(KubeError::Unsupported(
+                "a kubernetes job needs an image (the label's `kubernetes://IMAGE` or the job's \
+                 `container:`)"
+                    .to_owned(),
+            )
+            .into_backend(&operation));
+        };
+        static NEXT_JOB: AtomicU64 = AtomicU64::new(1);
+        let sequence = NEXT_JOB.fetch_add(1, Ordering::Relaxed);
+        let namespace = &self.config.namespace;
+        let manifest = pod::manifest(
+            &self.config,
+            &format!("runnel-{}-{sequence}", std::process::id()),
+            &container.image,
+            &container.env,
+            self.labels.for_job(&spec.job_key),
+            &spec.job_key,
+        );
+        let name = pod::create(&self.pods, namespace, &manifest)
+            .await
+            .map_err(|error| error.into_backend(&operation))?;
+        tracing::debug!(pod = %name, namespace, "job pod created");
+        let exec = PodExec {
+            pods: self.pods.clone(),
+            pod: name.clone(),
+            namespace: namespace.clone(),
+        };
+        let ready = async {
+            pod::wait_running(
+                &self.pods,
+                namespace,
+                &name,
+                &container.image,
+                self.config.pod_start_timeout,
+                cancel,
+            )
+            .await?;
+            self.set_up(&exec, spec).await
+        };
+        let (default_env, has_bash) = match ready.await {
+            Ok(ready) => ready,
+            Err(error) => {
+                if let Err(delete) = pod::delete(&self.pods, namespace, &name).await {
+                    tracing::warn!(pod = %name, error = %delete, "could not delete a pod that did not start");
+                }
+                return Err(error.into_backend(&operation));
+            }
+        };
+        Ok(Box::new(KubernetesEnvironment {
+            exec,
+            pods: self.pods.clone(),
+            paths: EnvironmentPaths {
+                workspace: pod::WORKSPACE.to_owned(),
+                temp: pod::TEMP.to_owned(),
+                tool_cache: pod::TOOL_CACHE.to_owned(),
+                home: pod::HOME.to_owned(),
+            },
+            info: EnvironmentInfo {
+                container_id: Some(name),
+                network: None,
+                service_ports: BTreeMap::new(),
+                has_bash,
+                image: Some(container.image.clone()),
+            },
+            default_env,
+            next_exec: AtomicU64::new(1),
+            torn_down: AtomicBool::new(false),
+        }))
+    }
+}

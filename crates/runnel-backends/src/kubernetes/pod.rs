@@ -1,0 +1,268 @@
+//! A job's pod: its manifest, its creation and the wait until its job container runs (or a
+//! clear reason why it will not: the scheduler's message, an image that cannot be had), and its
+//! deletion.
+//!
+//! The pod: one container `job` of the job's image, kept alive by a `sleep` loop (steps come
+//! through exec); `/__w` (workspace, temp, tool cache) and `HOME` are `emptyDir` volumes; no
+//! service account token, no service links; `restartPolicy: Never`. Labels tie it to this
+//! runner (see `leftovers`).
+//!
+//! Must not: run steps (`exec` does).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{
+    Container, EmptyDirVolumeSource, EnvVar, Pod, PodSpec, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Api;
+use kube::api::{DeleteParams, PostParams};
+
+use super::KubernetesConfig;
+use super::error::KubeError;
+use super::exec::JOB_CONTAINER;
+
+/// The job's work root: workspace, temp and tool cache are under it.
+pub(crate) const WORK_ROOT: &str = "/__w";
+pub(crate) const WORKSPACE: &str = "/__w/workspace";
+pub(crate) const TEMP: &str = "/__w/_temp";
+pub(crate) const TOOL_CACHE: &str = "/__w/_tool";
+/// Pid files of running steps (see `exec`).
+pub(crate) const EXEC_DIR: &str = "/__w/_runnel";
+pub(crate) const HOME: &str = "/github/home";
+
+/// Keeps the job container alive, and lets it end at once on SIGTERM.
+const KEEP_ALIVE: &str = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
+
+/// The pod for one job.
+pub(crate) fn manifest(
+    config: &KubernetesConfig,
+    name_prefix: &str,
+    image: &str,
+    env: &BTreeMap<String, String>,
+    labels: BTreeMap<String, String>,
+    job_key: &str,
+) -> Pod {
+    let volume = |name: &str| Volume {
+        name: name.to_owned(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    };
+    let mount = |name: &str, path: &str| VolumeMount {
+        name: name.to_owned(),
+        mount_path: path.to_owned(),
+        ..VolumeMount::default()
+    };
+    Pod {
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{name_prefix}-")),
+            namespace: Some(config.namespace.clone()),
+            labels: Some(labels),
+            annotations: Some(BTreeMap::from([(
+                "runnel.job".to_owned(),
+                job_key.to_owned(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        spec: Some(PodSpec {
+            restart_policy: Some("Never".to_owned()),
+            automount_service_account_token: Some(false),
+            enable_service_links: Some(false),
+            termination_grace_period_seconds: Some(1),
+            containers: vec![Container {
+                name: JOB_CONTAINER.to_owned(),
+                image: Some(image.to_owned()),
+                image_pull_policy: config.pull_policy.clone(),
+                command: Some(vec![
+                    "sh".to_owned(),
+                    "-c".to_owned(),
+                    KEEP_ALIVE.to_owned(),
+                ]),
+                env: (!env.is_empty()).then(|| {
+                    env.iter()
+                        .map(|(name, value)| EnvVar {
+                            name: name.clone(),
+                            value: Some(value.clone()),
+                            ..EnvVar::default()
+                        })
+                        .collect()
+                }),
+                volume_mounts: Some(vec![mount("work", WORK_ROOT), mount("home", HOME)]),
+                ..Container::default()
+            }],
+            volumes: Some(vec![volume("work"), volume("home")]),
+            ..PodSpec::default()
+        }),
+        ..Pod::default()
+    }
+}
+
+/// Creates `pod`; returns its name.
+pub(crate) async fn create(
+    pods: &Api<Pod>,
+    namespace: &str,
+    pod: &Pod,
+) -> Result<String, KubeError> {
+    let created = pods
+        .create(&PostParams::default(), pod)
+        .await
+        .map_err(KubeError::api("create", "pods", namespace))?;
+    created.metadata.name.ok_or_else(|| KubeError::PodGone {
+        pod: "(unnamed)".to_owned(),
+        reason: "the API server returned the created pod without a name".to_owned(),
+    })
+}
+
+/// What a pod's status says about starting.
+enum Progress {
+    Running,
+    Waiting(String),
+    Failed(KubeError),
+}
+
+/// Reads a pod's status: running, still starting (why), or never going to run.
+fn progress(pod: &Pod, name: &str, image: &str) -> Progress {
+    let Some(status) = &pod.status else {
+        return Progress::Waiting("no status yet".to_owned());
+    };
+    let phase = status.phase.as_deref().unwrap_or("Pending");
+    if phase == "Failed" || phase == "Succeeded" {
+        return Progress::Failed(KubeError::PodGone {
+            pod: name.to_owned(),
+            reason: format!(
+                "phase {phase}{}",
+                status
+                    .message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    let job = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .find(|c| c.name == JOB_CONTAINER);
+    if let Some(state) = job.and_then(|c| c.state.as_ref()) {
+        if state.running.is_some() {
+            return Progress::Running;
+        }
+        if let Some(waiting) = &state.waiting {
+            let reason = waiting.reason.clone().unwrap_or_default();
+            let message = waiting.message.clone().unwrap_or_default();
+            if matches!(
+                reason.as_str(),
+                "ErrImageNeverPull" | "InvalidImageName" | "ImagePullBackOff" | "ErrImagePull"
+            ) {
+                return Progress::Failed(KubeError::Image {
+                    pod: name.to_owned(),
+                    image: image.to_owned(),
+                    reason,
+                    message,
+                });
+            }
+            if matches!(
+                reason.as_str(),
+                "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError"
+            ) {
+                return Progress::Failed(KubeError::PodGone {
+                    pod: name.to_owned(),
+                    reason: format!("{reason}: {message}"),
+                });
+            }
+            return Progress::Waiting(format!("container waiting: {reason} {message}"));
+        }
+        if let Some(terminated) = &state.terminated {
+            return Progress::Failed(KubeError::PodGone {
+                pod: name.to_owned(),
+                reason: format!(
+                    "the job container exited ({}, code {}): {}",
+                    terminated.reason.as_deref().unwrap_or("?"),
+                    terminated.exit_code,
+                    terminated.message.as_deref().unwrap_or("")
+                ),
+            });
+        }
+    }
+    let scheduled = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled");
+    match scheduled {
+        Some(condition) if condition.status == "False" => Progress::Waiting(format!(
+            "unschedulable: {}",
+            condition
+                .message
+                .as_deref()
+                .or(condition.reason.as_deref())
+                .unwrap_or("no reason given")
+        )),
+        _ => Progress::Waiting(format!("phase {phase}")),
+    }
+}
+
+/// Waits until the pod's job container runs; fails at once when it never will (image,
+/// configuration), or after `timeout` with the last reason (the scheduler's, when unscheduled).
+pub(crate) async fn wait_running(
+    pods: &Api<Pod>,
+    namespace: &str,
+    name: &str,
+    image: &str,
+    timeout: Duration,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<(), KubeError> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(25);
+    loop {
+        let pod = pods
+            .get(name)
+            .await
+            .map_err(KubeError::api("get", "pods", namespace))?;
+        let last = match progress(&pod, name, image) {
+            Progress::Running => return Ok(()),
+            Progress::Failed(error) => return Err(error),
+            Progress::Waiting(why) => why,
+        };
+        if started.elapsed() >= timeout {
+            return Err(match last.strip_prefix("unschedulable: ") {
+                Some(reason) => KubeError::Unschedulable {
+                    pod: name.to_owned(),
+                    waited: timeout,
+                    reason: reason.to_owned(),
+                },
+                None => KubeError::StartTimeout {
+                    pod: name.to_owned(),
+                    waited: timeout,
+                    last,
+                },
+            });
+        }
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = cancel.cancelled() => {
+                return Err(KubeError::PodGone {
+                    pod: name.to_owned(),
+                    reason: "the job was cancelled while its pod started".to_owned(),
+                });
+            }
+        }
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// Deletes the pod at once (no grace: its processes are the job's, and the job is over).
+/// A pod that is gone already is fine.
+pub(crate) async fn delete(pods: &Api<Pod>, namespace: &str, name: &str) -> Result<(), KubeError> {
+    let params = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::background()
+    };
+    match pods.delete(name, &params).await {
+        Ok(_) => Ok(()),
+        Err(error) if KubeError::is_not_found(&error) => Ok(()),
+        Err(error) => Err(KubeError::api("delete", "pods", namespace)(error)),
+    }
+}
