@@ -127,6 +127,10 @@ fn test(root: &Path) -> Result<()> {
     let tested = run_counting_tests(&mut cargo_test);
     stop_gitea_instances(root);
     stop_instances(root, "registry");
+    // The test cluster the kubernetes tests started (tests/k8s/start.sh); a no-op without one.
+    let _ = Command::new("bash")
+        .arg(root.join("tests/k8s/stop.sh"))
+        .status();
     let (passed, failed) = tested?;
     // "No container, network or volume left behind after any test": whatever the tests
     // created and did not remove fails the run, whichever test leaked it.
