@@ -51,6 +51,10 @@ pub struct LocalRun {
     pub workspace: PathBuf,
     /// `--bind`: Docker jobs mount the tree instead of working on a copy.
     pub bind_workspace: bool,
+    /// `--no-skip-checkout`: `actions/checkout` of the run's own repository runs for real. It
+    /// empties the workspace before fetching into it, so host jobs then work on a copy of the
+    /// tree instead of the tree itself (as act's host mode always does).
+    pub real_checkout: bool,
     /// Where jobs whose `runs-on` names none of the labels run: this machine for `runnel run`
     /// (act's default for unmapped labels), `exec`'s `--image` (every job, as the Gitea
     /// runner's `exec` runs them all in one image).
@@ -213,7 +217,12 @@ fn labels_of(config: &Config, purpose: &Purpose) -> Vec<Label> {
 
 fn host_backend(config: &Config, purpose: &Purpose) -> HostBackend {
     match purpose {
-        Purpose::Local(_) => HostBackend::new(HostConfig {
+        Purpose::Local(local) => HostBackend::new(HostConfig {
+            workspace: if local.real_checkout {
+                WorkspaceMode::Copy
+            } else {
+                WorkspaceMode::InPlace
+            },
             shared_tool_cache: config.runner.tool_cache_mode == ToolCacheMode::Shared,
             ..HostConfig::default()
         }),
@@ -398,6 +407,7 @@ mod tests {
         let local = Purpose::Local(LocalRun {
             workspace: std::env::temp_dir(),
             bind_workspace: false,
+            real_checkout: false,
             unmatched: LabelKind::Host,
             container_platform: None,
         });

@@ -194,7 +194,8 @@ pub(crate) struct RunArgs {
     #[arg(long, short = 'b')]
     pub(crate) bind: bool,
     /// Run `actions/checkout` of this run's own repository for real. By default it is
-    /// skipped, as act does: the workspace is the working tree already.
+    /// skipped, as act does: the workspace is the working tree already. With this flag host
+    /// jobs work on a copy of the tree, since checkout empties the workspace first.
     #[arg(long)]
     pub(crate) no_skip_checkout: bool,
     /// Print the plan and run nothing (act's `-n/--dryrun`).
@@ -582,7 +583,8 @@ pub(crate) struct ExecArgs {
     /// List the jobs and run nothing.
     #[arg(short = 'l', long = "list")]
     pub(crate) list: bool,
-    /// Run `actions/checkout` of this repository for real instead of using the working tree.
+    /// Run `actions/checkout` of this repository for real instead of using the working tree
+    /// (host jobs then work on a copy of it, which checkout empties first).
     #[arg(long)]
     pub(crate) no_skip_checkout: bool,
     #[command(flatten)]

@@ -78,6 +78,7 @@ pub(crate) fn execute(args: &RunArgs, exec: Option<&ExecSettings>) -> Result<Out
     let purpose = Purpose::Local(LocalRun {
         workspace,
         bind_workspace: args.bind,
+        real_checkout: args.no_skip_checkout,
         unmatched: exec.map_or(LabelKind::Host, |exec| exec.unmatched.clone()),
         container_platform: args.container.architecture.clone(),
     });

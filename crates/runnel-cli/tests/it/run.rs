@@ -406,3 +406,52 @@ fn computed_keys_and_insert_reach_the_steps() {
     );
     assert!(!stdout.contains("  ran"), "{stdout}");
 }
+
+/// `--no-skip-checkout` runs `actions/checkout` of the run's own repository for real; the real
+/// action empties the workspace before fetching into it, so host jobs must then work on a copy:
+/// the user's tree (and its `.git`) is left as it was. (It was emptied once, history included,
+/// by the stock `actions/checkout@v7`.)
+#[test]
+fn a_real_checkout_never_empties_the_users_tree() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mirror = tempfile::tempdir().expect("mirror");
+    let action = tempfile::tempdir().expect("action");
+    // A stand-in doing what the stock action does first: delete the workspace's contents.
+    std::fs::write(
+        action.path().join("action.yml"),
+        "name: checkout\nruns:\n  using: composite\n  steps:\n    \
+         - run: find \"$GITHUB_WORKSPACE\" -mindepth 1 -delete && echo fetched > \"$GITHUB_WORKSPACE/FETCHED\" && ls -A \"$GITHUB_WORKSPACE\"\n      \
+         shell: bash\n",
+    )
+    .expect("action.yml");
+    crate::support::publish_to_mirror(mirror.path(), "actions/checkout", action.path(), "v4");
+    write_workflow(
+        dir.path(),
+        "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      \
+         - uses: actions/checkout@v4\n      \
+         - run: echo \"after=$(ls -A)\"\n",
+    );
+    std::fs::write(dir.path().join("README.md"), "mine\n").expect("readme");
+    crate::support::git(dir.path(), &["init", "-q"]);
+    let url = format!("file://{}", mirror.path().display());
+    let (stdout, _) = run_in(
+        dir.path(),
+        &[
+            "--no-cache-server",
+            "--no-skip-checkout",
+            "--actions-url",
+            &url,
+        ],
+        0,
+    );
+    assert!(stdout.contains("after=FETCHED"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("README.md"))
+            .ok()
+            .as_deref(),
+        Some("mine\n"),
+        "the user's tree was changed: {stdout}"
+    );
+    assert!(dir.path().join(".git/HEAD").exists(), "{stdout}");
+    assert!(!dir.path().join("FETCHED").exists(), "{stdout}");
+}
