@@ -15,10 +15,10 @@ use futures_util::future::{join_all, try_join_all};
 use runnel_engine::backend::{BackendError, JobSpec};
 use tokio_util::sync::CancellationToken;
 
+use super::container;
 use super::error::DockerError;
 use super::image::{self, ImageRequest, PullLog, PullPolicy};
 use super::options;
-use super::pod;
 use super::services::{self, StartingService};
 use super::volumes::VolumePolicy;
 use super::{DockerBackend, is_not_found};
@@ -78,10 +78,10 @@ async fn start(
         let container = &service.container;
         let options = options::service_options(&container.options, config)
             .map_err(|error| check(&service.id, error))?;
-        let volumes = pod::check_volumes(&container.volumes, &policy)
+        let volumes = container::check_volumes(&container.volumes, &policy)
             .map_err(|error| check(&service.id, error))?;
         let ports =
-            pod::check_ports(&container.ports).map_err(|error| check(&service.id, error))?;
+            container::check_ports(&container.ports).map_err(|error| check(&service.id, error))?;
         planned.push((service, options, volumes, ports));
     }
     let pull_policy = PullPolicy::of(config);
@@ -118,19 +118,19 @@ async fn start(
 
     let mut started = Vec::new();
     for (service, options, volumes, ports) in &planned {
-        let container_name = format!("{name}-{}", pod::sanitize(&service.id));
+        let container_name = format!("{name}-{}", container::sanitize(&service.id));
         let mut mounts: Vec<_> = backend.ca.iter().map(|ca| ca.mount()).collect();
         let mut binds = Vec::new();
-        pod::add_volumes(volumes, &labels, &mut mounts, &mut binds);
-        let port_bindings = pod::port_bindings(ports);
+        container::add_volumes(volumes, &labels, &mut mounts, &mut binds);
+        let port_bindings = container::port_bindings(ports);
         let exposed_ports: Vec<String> = port_bindings.keys().cloned().collect();
         let mut body = ContainerCreateBody {
             image: Some(service.container.image.clone()),
-            env: Some(pod::with_ca_env(
+            env: Some(container::with_ca_env(
                 backend.ca.as_ref(),
-                pod::env_list(&service.container.env, options),
+                container::env_list(&service.container.env, options),
             )),
-            labels: Some(pod::labels_with(&labels, options)),
+            labels: Some(container::labels_with(&labels, options)),
             entrypoint: options.entrypoint.clone(),
             exposed_ports: (!exposed_ports.is_empty()).then_some(exposed_ports),
             host_config: Some(HostConfig {
@@ -152,7 +152,7 @@ async fn start(
             }),
             ..Default::default()
         };
-        pod::apply_options(&mut body, options, None);
+        container::apply_options(&mut body, options, None);
         let what = |source| DockerError::Engine {
             operation: "start services",
             subject: format!("service `{}` ({})", service.id, service.container.image),

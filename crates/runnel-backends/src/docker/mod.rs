@@ -34,6 +34,7 @@ mod agent;
 mod archive;
 mod ca;
 mod connect;
+mod container;
 mod environment;
 mod error;
 mod exec;

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use bollard::Docker;
 use bollard::models::{
     ContainerCreateBody, HostConfig, ImageInspect, Mount, MountType, MountVolumeOptions,
-    NetworkCreateRequest, PortBinding,
+    NetworkCreateRequest,
 };
 use bollard::query_parameters::ListNetworksOptionsBuilder;
 use futures_util::future::{join_all, try_join_all};
@@ -24,14 +24,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::agent::{self, Agent};
 use super::archive::{self, PathKind};
-use super::ca::{self, CaBundle};
+use super::ca::CaBundle;
+use super::container::{
+    add_volumes, apply_options, check_ports, check_volumes, env_list, labels_with, port_bindings,
+    sanitize, with_ca_env,
+};
 use super::environment::{Created, DockerEnvironment, PendingTeardowns};
 use super::error::DockerError;
 use super::image::{self, ImageRequest, PullLog, PullPolicy};
 use super::options::{self, CheckedOptions, PortMapping};
 use super::services::{self, StartingService};
 use super::step_container::StepPolicy;
-use super::volumes::{self, VolumeMount, VolumePolicy};
+use super::volumes::{VolumeMount, VolumePolicy};
 use super::workdir::HostWorkDir;
 use super::{DockerBackendConfig, JobNetwork, create_options, workspace};
 
@@ -657,157 +661,12 @@ fn service_container_body(
     body
 }
 
-/// The options both kinds of container share; `network` is the job container's.
-pub(crate) fn apply_options(
-    body: &mut ContainerCreateBody,
-    options: &CheckedOptions,
-    network: Option<&str>,
-) {
-    body.healthcheck = options.health.clone();
-    body.user = options.user.clone();
-    body.working_dir = options.workdir.clone();
-    body.stop_signal = options.stop_signal.clone();
-    let host = body.host_config.get_or_insert_with(HostConfig::default);
-    host.nano_cpus = options.nano_cpus;
-    host.cpu_shares = options.cpu_shares;
-    host.memory = options.memory;
-    host.memory_swap = options.memory_swap;
-    host.memory_reservation = options.memory_reservation;
-    host.shm_size = options.shm_size;
-    host.pids_limit = options.pids_limit;
-    host.readonly_rootfs = Some(options.read_only);
-    host.privileged = Some(options.privileged);
-    if !options.ulimits.is_empty() {
-        host.ulimits = Some(options.ulimits.clone());
-    }
-    if !options.tmpfs.is_empty() {
-        host.tmpfs = Some(options.tmpfs.clone());
-    }
-    if !options.cap_add.is_empty() {
-        host.cap_add = Some(options.cap_add.clone());
-    }
-    if !options.cap_drop.is_empty() {
-        host.cap_drop = Some(options.cap_drop.clone());
-    }
-    if !options.security_opt.is_empty() {
-        host.security_opt = Some(options.security_opt.clone());
-    }
-    if !options.devices.is_empty() {
-        host.devices = Some(options.devices.clone());
-    }
-    // Checked when the options were read, so this cannot fail for a value Docker refuses.
-    if let Err(error) = options::docker_run::apply(body, &options.docker_run, network) {
-        tracing::warn!(%error, "docker run options left out");
-    }
-}
-
-/// Docker's port bindings for `ports`, several host bindings per container port allowed.
-pub(crate) fn port_bindings(ports: &[PortMapping]) -> HashMap<String, Option<Vec<PortBinding>>> {
-    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
-    for port in ports {
-        bindings
-            .entry(port.container_port.clone())
-            .or_insert_with(|| Some(Vec::new()))
-            .get_or_insert_with(Vec::new)
-            .push(PortBinding {
-                host_ip: Some(port.host_ip.clone()),
-                host_port: Some(port.host_port.clone()),
-            });
-    }
-    bindings
-}
-
-pub(crate) fn add_volumes(
-    volumes: &[VolumeMount],
-    labels: &HashMap<String, String>,
-    mounts: &mut Vec<Mount>,
-    binds: &mut Vec<String>,
-) {
-    for volume in volumes {
-        match volume {
-            VolumeMount::Anonymous { target } => mounts.push(Mount {
-                target: Some(target.clone()),
-                typ: Some(MountType::VOLUME),
-                volume_options: Some(MountVolumeOptions {
-                    labels: Some(labels.clone()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            VolumeMount::Bind(spec) => binds.push(spec.clone()),
-        }
-    }
-}
-
-pub(crate) fn env_list(env: &BTreeMap<String, String>, options: &CheckedOptions) -> Vec<String> {
-    let mut list: Vec<String> = env
-        .iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect();
-    list.extend(options.env.iter().cloned());
-    list
-}
-
-/// `env` with the CA variables in front (so the workflow's own values win), when a CA bundle
-/// is configured.
-pub(crate) fn with_ca_env(ca: Option<&CaBundle>, env: Vec<String>) -> Vec<String> {
-    match ca {
-        Some(_) => {
-            let mut all = ca::env_entries(&env);
-            all.extend(env);
-            all
-        }
-        None => env,
-    }
-}
-
-pub(crate) fn labels_with(
-    labels: &HashMap<String, String>,
-    options: &CheckedOptions,
-) -> HashMap<String, String> {
-    let mut all = options.labels.clone();
-    // Ours last: the runner's labels are what cleanup relies on.
-    all.extend(
-        labels
-            .iter()
-            .map(|(key, value)| (key.clone(), value.clone())),
-    );
-    all
-}
-
-pub(crate) fn check_volumes(
-    specs: &[String],
-    policy: &VolumePolicy<'_>,
-) -> Result<Vec<VolumeMount>, options::OptionError> {
-    specs
-        .iter()
-        .map(|volume| volumes::check_volume(volume, policy))
-        .collect()
-}
-
-pub(crate) fn check_ports(ports: &[String]) -> Result<Vec<PortMapping>, options::OptionError> {
-    ports.iter().map(|port| options::parse_port(port)).collect()
-}
-
 fn exposed_ports(image: &ImageInspect) -> Vec<String> {
     image
         .config
         .as_ref()
         .and_then(|config| config.exposed_ports.clone())
         .unwrap_or_default()
-}
-
-/// Container names allow `[a-zA-Z0-9_.-]`; service ids are close to that already.
-pub(crate) fn sanitize(id: &str) -> String {
-    id.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
 }
 
 /// Docker refused a bind mount because its source is not on the engine's machine.

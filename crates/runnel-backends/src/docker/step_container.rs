@@ -390,7 +390,7 @@ pub(crate) async fn run(
     }
     let mut mounts = Vec::new();
     if let Some((_, volumes)) = &policy.operator {
-        super::pod::add_volumes(volumes, &labels, &mut mounts, &mut binds);
+        super::container::add_volumes(volumes, &labels, &mut mounts, &mut binds);
     }
     image::ensure_image(
         docker,

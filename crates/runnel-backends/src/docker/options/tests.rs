@@ -203,7 +203,7 @@ fn job_body(options: &CheckedOptions) -> serde_json::Value {
         labels: Some(options.labels.clone()),
         ..Default::default()
     };
-    crate::docker::pod::apply_options(&mut body, options, Some("runnel-jobs"));
+    crate::docker::container::apply_options(&mut body, options, Some("runnel-jobs"));
     serde_json::to_value(&body).unwrap_or_default()
 }
 
