@@ -40,7 +40,8 @@ pub enum Purpose {
     Local(LocalRun),
     /// `runnel daemon`: jobs from Gitea, the host backend on copies in `host.workdir_parent`,
     /// the runner's own credentials withheld from steps, a `runs-on` naming none of the
-    /// labels fails the job.
+    /// labels runs in a container of `runner.default_image` (as the Gitea runner v3.3), or
+    /// fails the job when that is not set (never on this machine).
     Daemon,
 }
 
@@ -145,7 +146,7 @@ impl Assembly {
         };
         let fallback = match &purpose {
             Purpose::Local(local) => Some(local.unmatched.clone()),
-            Purpose::Daemon => None,
+            Purpose::Daemon => unmatched_for_daemon(config),
         };
         let options = base_options(config, &purpose, cache.as_ref());
         Ok(Assembly {
@@ -196,6 +197,17 @@ impl Assembly {
             None => Ok(()),
         }
     }
+}
+
+/// Where the daemon runs a job whose `runs-on` names none of its labels: in a container of
+/// `runner.default_image`, as the Gitea runner v3.3 does; nowhere when that is not set (the job
+/// fails saying so). Unlike v3.3, never on this machine when Docker is missing: a job goes on
+/// the host only through a label the operator wrote.
+fn unmatched_for_daemon(config: &Config) -> Option<LabelKind> {
+    let image = config.runner.default_image.trim();
+    (!image.is_empty()).then(|| LabelKind::Docker {
+        image: image.to_owned(),
+    })
 }
 
 /// The labels jobs are matched against: `runner.labels`, else (daemon) the `.runner` file's,

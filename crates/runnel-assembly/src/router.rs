@@ -3,8 +3,9 @@
 //! machine (its `services:` as containers publishing on 127.0.0.1, a `container:` job in
 //! Docker, as GitHub runs container jobs on its VMs), `docker://image` in a container of that
 //! image unless the job names its own `container:`, `vm://image` in a microVM booted from that
-//! VM image. A `runs-on` naming no label goes to the
-//! fallback (`runnel run`: this machine, as act's `-self-hosted`), or fails the job saying so.
+//! VM image. A `runs-on` naming no label goes to the fallback (`runnel run`: this machine, as
+//! act's `-self-hosted`; the daemon: a container of `runner.default_image`), or fails the job
+//! saying so.
 //!
 //! Owns: the label → backend decision and its errors. A new kind of label is one arm in
 //! [`Router::prepare`]. Must not: parse label syntax (`runnel_config` does) or create
@@ -13,7 +14,7 @@
 use std::sync::Arc;
 
 use runnel_backends::vm::VmBackend;
-use runnel_config::{Label, LabelKind};
+use runnel_config::{KNOWN_SCHEMES, Label, LabelKind};
 use runnel_engine::backend::{Backend, BackendError, ContainerSpec, JobEnvironment, JobSpec};
 use tokio_util::sync::CancellationToken;
 
@@ -74,7 +75,9 @@ impl Router {
             (None, None) => {
                 let names: Vec<&str> = self.labels.iter().map(|l| l.name.as_str()).collect();
                 Err(format!(
-                    "no label of this runner ({}) matches runs-on ({})",
+                    "no label of this runner ({}) matches runs-on ({}), and runner.default_image \
+                     is not set (set it to run such jobs in a container of that image, as the \
+                     Gitea runner v3.3 does)",
                     names.join(", "),
                     runs_on.join(", ")
                 ))
@@ -110,8 +113,9 @@ impl Router {
 
 fn unsupported(label: &str, scheme: &str) -> String {
     format!(
-        "label `{label}` has the scheme `{scheme}`, which runnel does not run (its labels are \
-         `host`, `docker://IMAGE`, `vm://IMAGE` and `kubernetes://IMAGE`)"
+        "label `{label}` has the scheme `{scheme}`, which runnel does not run (its schemes: \
+         {KNOWN_SCHEMES}); the job is not run on this machine instead, which the Gitea runner \
+         v3.3 would do: give the label a scheme above in runner.labels"
     )
 }
 
@@ -235,12 +239,16 @@ mod tests {
     impl Backend for Named {
         async fn prepare(
             &self,
-            _spec: &JobSpec,
+            spec: &JobSpec,
             _cancel: &CancellationToken,
         ) -> Result<Box<dyn JobEnvironment>, BackendError> {
             Err(BackendError::Failed {
                 operation: "prepare".to_owned(),
-                message: self.0.to_owned(),
+                message: format!(
+                    "{} image={}",
+                    self.0,
+                    spec.image.as_ref().map_or("-", |c| c.image.as_str())
+                ),
             })
         }
     }
@@ -377,5 +385,51 @@ mod tests {
             );
         }
         assert!(without.check(&["linux".to_owned()]).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_label_of_an_unknown_scheme_fails_its_jobs_and_never_runs_them_here() {
+        let mut with_pool = router(docker(), None);
+        let pool = runnel_config::Label::parse("pool:e57e18d4-1").expect("a label");
+        assert_eq!(pool.name, "pool:e57e18d4-1", "the whole string, as v3.3");
+        with_pool.labels.push(pool);
+        let runs_on = ["pool:e57e18d4-1".to_owned()];
+        let before = with_pool.check(&runs_on).expect_err("unknown scheme");
+        let at = reached(&with_pool, None, "pool:e57e18d4-1").await;
+        for message in [before, at] {
+            for expected in ["`pool:e57e18d4-1`", "`e57e18d4-1`", KNOWN_SCHEMES] {
+                assert!(message.contains(expected), "{expected:?} in {message}");
+            }
+            assert!(!message.contains("host image="), "{message}");
+        }
+        // The bare prefix is not a label of this runner.
+        assert!(with_pool.check(&["pool".to_owned()]).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_unmatched_job_runs_in_the_default_image_when_the_daemon_has_one() {
+        let default_image = LabelKind::Docker {
+            image: "docker.gitea.com/runner-images:ubuntu-latest".to_owned(),
+        };
+        let with = router(docker(), Some(default_image.clone()));
+        assert_eq!(
+            reached(&with, None, "windows").await,
+            "prepare: docker image=docker.gitea.com/runner-images:ubuntu-latest"
+        );
+        // The job's own `container:` still wins.
+        assert!(
+            reached(&with, Some("alpine"), "windows")
+                .await
+                .ends_with("docker image=alpine")
+        );
+        let without_docker = router(Err("no engine".to_owned()), Some(default_image));
+        let refused = reached(&without_docker, None, "windows").await;
+        assert!(
+            refused.contains("runner-images:ubuntu-latest") && refused.contains("no engine"),
+            "{refused}"
+        );
+        assert!(!refused.contains("host image="), "{refused}");
+        let unset = reached(&router(docker(), None), None, "windows").await;
+        assert!(unset.contains("runner.default_image is not set"), "{unset}");
     }
 }

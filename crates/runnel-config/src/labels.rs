@@ -1,7 +1,7 @@
 //! Runner labels as the peer writes them: `name`, `name:host`, `name:docker://image[:tag]`,
 //! `name:docker` (the runner's `default_image`), runnel's `name:vm://IMAGE` (a microVM per job)
-//! and `name:kubernetes://image` (a pod per job), and other schemes, which the Gitea runner
-//! (v3) keeps as labels too.
+//! and `name:kubernetes://image` (a pod per job), and other schemes (`pool:e57e…`), which the
+//! Gitea runner (v3.3) keeps as opaque labels named by the whole string.
 //!
 //! Owns: [`Label`] and its parsing (split on the first two `:`; what follows the second is the
 //! argument, so image tags keep their own `:`), and [`resolve_labels`]: a bare `docker` label
@@ -29,9 +29,10 @@ pub enum LabelKind {
         /// The image, with the leading `//` removed.
         image: String,
     },
-    /// A scheme runnel does not run (`name:lxc:debian`). The label is
-    /// declared to Gitea as written, as the Gitea runner keeps it; its jobs fail saying why
-    /// (the Gitea runner would run them on the host, which is not what such a label asks for).
+    /// A scheme runnel does not run (`pool:e57e…`, `name:lxc:debian`). As in the Gitea runner
+    /// v3.3, the whole string is the label's name (so Gitea routes the same jobs here); its
+    /// jobs fail saying why (v3.3 runs them on the host, which such a label does not ask for
+    /// and which runnel gives a job only where the operator's config says so).
     Unsupported {
         scheme: String,
         /// What followed the scheme.
@@ -78,10 +79,16 @@ impl Label {
             Some("kubernetes") => LabelKind::Kubernetes {
                 image: argument.strip_prefix("//").unwrap_or(argument).to_owned(),
             },
-            Some(other) => LabelKind::Unsupported {
-                scheme: other.to_owned(),
-                argument: argument.to_owned(),
-            },
+            Some(other) => {
+                // Not a scheme runnel knows: the `:` belongs to the name, as v3.3 reads it.
+                return Ok(Label {
+                    name: text.to_owned(),
+                    kind: LabelKind::Unsupported {
+                        scheme: other.to_owned(),
+                        argument: argument.to_owned(),
+                    },
+                });
+            }
         };
         Ok(Label { name, kind })
     }
@@ -94,15 +101,15 @@ impl Label {
             LabelKind::Docker { image } => format!("{}:docker://{image}", self.name),
             LabelKind::Vm { image } => format!("{}:vm://{image}", self.name),
             LabelKind::Kubernetes { image } => format!("{}:kubernetes://{image}", self.name),
-            LabelKind::Unsupported { scheme, argument } if argument.is_empty() => {
-                format!("{}:{scheme}", self.name)
-            }
-            LabelKind::Unsupported { scheme, argument } => {
-                format!("{}:{scheme}:{argument}", self.name)
-            }
+            // The name is already the whole string.
+            LabelKind::Unsupported { .. } => self.name.clone(),
         }
     }
 }
+
+/// The label schemes runnel runs, as a job's failure and the start warning name them.
+pub const KNOWN_SCHEMES: &str =
+    "`host`, `docker://IMAGE`, `docker` (runner.default_image), `vm://IMAGE`, `kubernetes://IMAGE`";
 
 /// The peer's default labels, used when registration is given none.
 pub const DEFAULT_LABELS: &[&str] = &[
@@ -148,9 +155,10 @@ pub fn resolve_labels(labels: Vec<Label>, default_image: &str) -> (Vec<Label>, V
             LabelKind::Unsupported { scheme, .. } => {
                 let scheme = scheme.clone();
                 warnings.push(format!(
-                    "label `{}`: runnel does not run `{scheme}` labels; jobs sent to it will \
-                     fail (use `host`, `docker://IMAGE` or `vm://IMAGE`)",
-                    label.to_label_string()
+                    "label `{}`: `{scheme}` is not a scheme runnel runs, so the whole string is \
+                     the label's name (as the Gitea runner v3.3 reads it) and jobs sent to it will \
+                     fail (runnel's schemes: {KNOWN_SCHEMES})",
+                    label.name
                 ));
             }
             _ => {}

@@ -22,7 +22,9 @@ pub use config::{
 pub use duration::{
     DurationError, DurationGrammar, format_duration, parse_duration, parse_duration_with,
 };
-pub use labels::{DEFAULT_LABELS, Label, LabelError, LabelKind, parse_labels, resolve_labels};
+pub use labels::{
+    DEFAULT_LABELS, KNOWN_SCHEMES, Label, LabelError, LabelKind, parse_labels, resolve_labels,
+};
 pub use size::parse_size;
 
 /// What `runnel config init` writes: no key, so every key keeps its default.

@@ -249,6 +249,8 @@ fn changes(old: &Config, new: &Config) -> (Vec<String>, Vec<String>) {
     later("runner.transport", o.transport != n.transport);
     later("runner.patch_actions", o.patch_actions != n.patch_actions);
     later("runner.spool_dir", o.spool_dir != n.spool_dir);
+    // Where unmatched jobs run is fixed at start (the assembly's fallback).
+    later("runner.default_image", o.default_image != n.default_image);
     later(
         "runner.tool_cache_mode",
         o.tool_cache_mode != n.tool_cache_mode,

@@ -55,6 +55,9 @@ fn the_example_config_is_the_defaults() {
     // since an empty value written there would mount the socket as the Gitea runner does.
     expected.container.docker_host = "-".to_owned();
     expected.container.docker_host_written = true;
+    // It writes the Gitea runner v3.3's default image, so a generated config runs a bare
+    // `NAME:docker` label and a job no label matches where v3.3 does (in that container).
+    expected.runner.default_image = "docker.gitea.com/runner-images:ubuntu-latest".to_owned();
     assert_eq!(
         loaded.config.container.docker_host_use(),
         runnel_config::DockerHostUse::DetectNoMount
@@ -459,7 +462,13 @@ fn bare_docker_and_unknown_schemes_are_kept_as_the_gitea_runner_keeps_them() {
             argument: "debian".to_owned()
         }
     );
-    assert_eq!(vm.to_label_string(), "x:lxc:debian", "declared as written");
+    // An unknown scheme belongs to the name, as the Gitea runner v3.3 reads it: Gitea is
+    // declared the whole string, so it sends the same jobs.
+    assert_eq!(vm.name, "x:lxc:debian");
+    assert_eq!(vm.to_label_string(), "x:lxc:debian", "kept as written");
+    let pool = parse("pool:e57e18d4-0c5d");
+    assert_eq!(pool.name, "pool:e57e18d4-0c5d");
+    assert_eq!(pool.to_label_string(), "pool:e57e18d4-0c5d");
     // `vm://IMAGE` is runnel's microVM backend.
     let microvm = parse("x:vm://debian-bookworm");
     assert_eq!(
@@ -474,10 +483,16 @@ fn bare_docker_and_unknown_schemes_are_kept_as_the_gitea_runner_keeps_them() {
     let (kept, warnings) = runnel_config::resolve_labels(labels.clone(), "node:20");
     assert_eq!(kept, vec![docker("x", "node:20"), vm, host("h")]);
     assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(
-        warnings[0].contains("does not run `lxc` labels"),
-        "{warnings:?}"
-    );
+    for expected in [
+        "label `x:lxc:debian`: `lxc` is not a scheme runnel runs",
+        "jobs sent to it will fail",
+        runnel_config::KNOWN_SCHEMES,
+    ] {
+        assert!(
+            warnings[0].contains(expected),
+            "{expected:?} in {warnings:?}"
+        );
+    }
     let (kept, warnings) = runnel_config::resolve_labels(labels, "");
     assert_eq!(kept.len(), 2, "the bare docker label is left out: {kept:?}");
     assert!(
