@@ -96,6 +96,14 @@ pub(crate) fn execute(args: &RunArgs, exec: Option<&ExecSettings>) -> Result<Out
     options.job_filter = args.job.clone();
     options.matrix_filter = args.matrix.clone();
     options.local_checkout = !args.no_skip_checkout;
+    if options.local_checkout {
+        // act and the Gitea runner's `exec` tell jobs that their checkout of this tree is
+        // skipped; like `ACT`, a variable of the steps' processes, and `--env` wins.
+        options
+            .env
+            .entry("ACT_SKIP_CHECKOUT".to_owned())
+            .or_insert_with(|| "true".to_owned());
+    }
     if let Some(remote) = discover::origin_remote()
         && !remote.server_url.eq_ignore_ascii_case("https://github.com")
     {

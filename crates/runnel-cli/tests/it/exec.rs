@@ -17,6 +17,7 @@ jobs:
       - run: |
           case "$GITHUB_WORKSPACE" in /__w/*) echo "in a container" ;; *) echo "on this machine" ;; esac
           echo "event=${{ github.event_name }} secret=${{ secrets.TOKEN }} env=$FROM_ENV"
+          echo "skip-checkout=${ACT_SKIP_CHECKOUT:-unset}"
   other:
     runs-on: ubuntu-latest
     steps:
@@ -72,6 +73,8 @@ fn self_hosted_runs_every_job_here_with_the_gitea_runners_flags() {
     for expected in [
         "[where]   on this machine",
         "[where]   event=workflow_dispatch secret=*** env=set-by-flag",
+        // As v3.3's exec: the local checkout is skipped, and jobs are told so.
+        "[where]   skip-checkout=true",
         "✓ workflow success",
     ] {
         assert!(stdout.contains(expected), "{expected:?} in:\n{stdout}");
@@ -127,7 +130,7 @@ fn flags_left_out_on_purpose_say_so() {
 }
 
 /// The Gitea runner v3.3's other `exec` flags are taken: `-p`, `--rebuild`, `--userns`,
-/// `--no-recurse`, `--use-gitignore` (its default) and `--tool-cache-mode`.
+/// `--no-recurse`, `--use-gitignore` (its default), `--tool-cache-mode`, `--no-skip-checkout`.
 #[test]
 fn the_gitea_runners_other_exec_flags_are_taken() {
     let repo = repo();
@@ -146,10 +149,15 @@ fn the_gitea_runners_other_exec_flags_are_taken() {
             "host",
             "--tool-cache-mode",
             "none",
+            "--no-skip-checkout",
         ],
         0,
     );
     assert!(stdout.contains("✓ workflow success"), "{stdout}");
+    assert!(
+        stdout.contains("[where]   skip-checkout=unset"),
+        "--no-skip-checkout: {stdout}"
+    );
 }
 
 #[test]
