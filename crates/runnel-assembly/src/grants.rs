@@ -34,8 +34,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use runnel_cache::{
-    CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, JobTokens, NoAuth, RefScope,
-    TokenRequest, TokenVerifier,
+    CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, JobTokens, NoAuth, PruneRules,
+    RefScope, TokenRequest, TokenVerifier,
 };
 use runnel_engine::{GrantError, GrantRequest, JobGrant, RunnerGrants};
 use tokio::sync::Mutex;
@@ -75,6 +75,10 @@ pub struct CacheSettings {
     /// runnel addition: the key of the job tokens, shared with an external `runnel
     /// cache-server`.
     pub shared_secret: SharedSecret,
+    /// What the server's sweep removes (`cache.retention`, `cache.repo_size_limit`).
+    pub eviction: PruneRules,
+    /// How often it sweeps (`cache.sweep_interval`).
+    pub sweep_interval: Duration,
 }
 
 /// `cache.shared_secret` or `cache.shared_secret_file` (or `--secret-file`). Its `Debug`
@@ -155,7 +159,19 @@ impl CacheSettings {
             serve_artifacts: false,
             s3: cache.s3.clone(),
             shared_secret: SharedSecret::from_config(cache),
+            eviction: eviction(cache),
+            sweep_interval: cache.sweep_interval,
         })
+    }
+}
+
+/// The sweep's rules from `cache:`: `retention` (zero: no age limit) and `repo_size_limit`;
+/// the whole-cache `size_limit` is the store's own, applied as entries are saved.
+pub fn eviction(cache: &runnel_config::CacheSection) -> PruneRules {
+    PruneRules {
+        older_than: (!cache.retention.is_zero()).then_some(cache.retention),
+        max_repo_size: cache.repo_size_limit,
+        max_size: None,
     }
 }
 
@@ -306,6 +322,8 @@ impl CacheService {
             let mut config =
                 CacheServerConfig::new(SocketAddr::new(ip, settings.port), store, verifier);
             config.artifacts_dir = artifacts_dir.clone();
+            config.eviction = settings.eviction;
+            config.eviction_interval = settings.sweep_interval;
             Some(
                 CacheServer::bind(config)
                     .await
@@ -441,7 +459,10 @@ pub async fn start_standalone(
         (None, true) => Arc::new(NoAuth),
     };
     let store = open_store(settings).await?;
-    CacheServer::bind(CacheServerConfig::new(listen, store, verifier))
+    let mut config = CacheServerConfig::new(listen, store, verifier);
+    config.eviction = settings.eviction;
+    config.eviction_interval = settings.sweep_interval;
+    CacheServer::bind(config)
         .await
         .map_err(CacheStartError::Server)
 }

@@ -34,7 +34,7 @@ use crate::auth::{JobIdentity, RefScope, hex};
 use crate::store::{ByteStream, Entry, EntryId, Store, StoreError, select_entry};
 
 use index::{Index, IndexFiles, IndexLock, IndexRecord, Session};
-pub use manage::{EntryInfo, PruneRules};
+pub use manage::EntryInfo;
 use uploads::{Growth, Upload, UploadLimits, Uploads};
 
 /// Settings of a [`DiskStore`].
@@ -674,6 +674,10 @@ impl Store for DiskStore {
             size,
             Box::pin(tokio_util::io::ReaderStream::with_capacity(file, IO_BUFFER)),
         ))
+    }
+
+    async fn prune(&self, rules: crate::store::PruneRules) -> Result<Vec<Entry>, StoreError> {
+        DiskStore::prune(self, rules).await
     }
 
     async fn expire_uploads(&self) -> Result<usize, StoreError> {

@@ -41,10 +41,10 @@ mod v2;
 
 pub use auth::{JobIdentity, NoAuth, RefScope, TokenError, TokenVerifier};
 pub use clock::{rfc3339_millis, rfc3339_seconds};
-pub use disk::{DiskStore, DiskStoreConfig, EntryInfo, PruneRules};
+pub use disk::{DiskStore, DiskStoreConfig, EntryInfo};
 #[doc(hidden)]
 pub use fuzzing::parse_untrusted_request;
 pub use s3::{PART_SIZE, S3Error, S3Store, S3StoreConfig};
 pub use server::{CacheServer, CacheServerConfig, ServerError};
-pub use store::{ByteStream, Entry, EntryId, Store, StoreError, select_entry};
+pub use store::{ByteStream, Entry, EntryId, PruneRules, Store, StoreError, select_entry};
 pub use token::{JobTokens, MintError, TokenRequest};

@@ -624,6 +624,10 @@ impl Store for S3Store {
         result
     }
 
+    async fn prune(&self, rules: crate::store::PruneRules) -> Result<Vec<Entry>, StoreError> {
+        S3Store::prune(self, rules).await
+    }
+
     async fn expire_uploads(&self) -> Result<usize, StoreError> {
         self.staging.expire_uploads().await
     }

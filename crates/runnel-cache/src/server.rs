@@ -23,7 +23,7 @@ use crate::artifacts::ArtifactStore;
 use crate::auth::{JobIdentity, TokenError, TokenVerifier, UrlPurpose, UrlSigner};
 use crate::http_util::{Handled, Response, bearer, error};
 use crate::route::{Route, V1Call, route};
-use crate::store::{EntryId, Store};
+use crate::store::{EntryId, PruneRules, Store};
 use crate::{artifacts, v1, v2};
 
 /// Settings of a [`CacheServer`].
@@ -49,6 +49,11 @@ pub struct CacheServerConfig {
     /// How often uploads idle past the store's reservation TTL are dropped
     /// ([`Store::expire_uploads`]).
     pub upload_sweep_interval: Duration,
+    /// What the eviction sweep removes (`cache.retention`, `cache.repo_size_limit`); empty
+    /// rules: no sweep.
+    pub eviction: PruneRules,
+    /// How often the eviction sweep runs (`cache.sweep_interval`); the first at start.
+    pub eviction_interval: Duration,
     /// How long a request head may take to arrive, from when the connection starts waiting
     /// for it. Hyper starts this timer whenever it waits for a head, so it is also the idle
     /// (keep-alive) timeout: a connection with no next request closes after it.
@@ -62,7 +67,8 @@ pub struct CacheServerConfig {
 
 impl CacheServerConfig {
     /// Defaults: 128 MiB bodies, 10-minute download URLs (as Gitea's runner), 6-hour upload URLs
-    /// (a multi-GiB v2 upload can take long), expired uploads swept every minute, 30 s for a
+    /// (a multi-GiB v2 upload can take long), expired uploads swept every minute, no eviction
+    /// sweep (its interval an hour, as the Gitea runner's), 30 s for a
     /// request head (and for an idle kept-alive connection), 60 s of silence inside a body, 512
     /// connections.
     pub fn new(listen: SocketAddr, store: Arc<dyn Store>, tokens: Arc<dyn TokenVerifier>) -> Self {
@@ -76,6 +82,8 @@ impl CacheServerConfig {
             artifacts_dir: None,
             max_artifact_size: 10 << 30,
             upload_sweep_interval: Duration::from_secs(60),
+            eviction: PruneRules::default(),
+            eviction_interval: Duration::from_secs(3600),
             header_read_timeout: Duration::from_secs(30),
             body_stall_timeout: Duration::from_secs(60),
             max_connections: 512,
@@ -163,6 +171,7 @@ impl CacheServer {
         };
         server.serve(listener, local_addr);
         server.sweep_uploads(config.upload_sweep_interval);
+        server.sweep_entries(config.eviction, config.eviction_interval);
         Ok(server)
     }
 
@@ -259,6 +268,39 @@ impl CacheServer {
                     Ok(0) => {}
                     Ok(count) => tracing::info!(count, "dropped expired cache uploads"),
                     Err(error) => tracing::warn!(%error, "dropping expired cache uploads failed"),
+                }
+            }
+        });
+        self.tasks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(task);
+    }
+
+    /// Removes the entries `rules` select every `interval` (the first sweep at once) until the
+    /// server stops; nothing when the rules are empty.
+    fn sweep_entries(&self, rules: PruneRules, interval: Duration) {
+        if rules.is_empty() {
+            return;
+        }
+        let store = Arc::clone(&self.shared.store);
+        let mut stopped = self.stop.subscribe();
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(10)));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => break,
+                    _ = ticks.tick() => {}
+                }
+                match store.prune(rules).await {
+                    Ok(removed) if removed.is_empty() => {}
+                    Ok(removed) => tracing::info!(
+                        count = removed.len(),
+                        bytes = removed.iter().map(|e| e.size).sum::<u64>(),
+                        "evicted cache entries (cache.retention, cache.repo_size_limit)"
+                    ),
+                    Err(error) => tracing::warn!(%error, "the cache eviction sweep failed"),
                 }
             }
         });

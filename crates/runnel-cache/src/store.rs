@@ -7,6 +7,7 @@
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -188,6 +189,26 @@ impl StoreError {
     }
 }
 
+/// What [`Store::prune`] removes (`runnel cache prune`, and the server's sweep of
+/// `cache.retention` and `cache.repo_size_limit`); the rules add up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PruneRules {
+    /// Entries not used for longer than this.
+    pub older_than: Option<Duration>,
+    /// Then each repository's least-recently-used entries until its total is at most this
+    /// many bytes (`cache.repo_size_limit`).
+    pub max_repo_size: Option<u64>,
+    /// Then least-recently-used entries until the total is at most this many bytes.
+    pub max_size: Option<u64>,
+}
+
+impl PruneRules {
+    /// True when the rules select nothing whatever the entries.
+    pub fn is_empty(&self) -> bool {
+        self.older_than.is_none() && self.max_repo_size.is_none() && self.max_size.is_none()
+    }
+}
+
 /// Where cache archives live. Uploads become visible to [`Store::lookup`] and [`Store::read`]
 /// only after [`Store::commit`] succeeded, and committed entries never change.
 #[async_trait]
@@ -270,6 +291,10 @@ pub trait Store: Send + Sync {
     /// Drops the uploads idle for longer than the store's reservation TTL, with their files;
     /// returns how many. The server calls it on a timer.
     async fn expire_uploads(&self) -> Result<usize, StoreError>;
+
+    /// Removes the committed entries `rules` select; returns them. The server calls it on a
+    /// timer with `cache.retention` and `cache.repo_size_limit`.
+    async fn prune(&self, rules: PruneRules) -> Result<Vec<Entry>, StoreError>;
 }
 
 /// GitHub's restore matching, scope by scope: the job's own ref, then each fallback ref

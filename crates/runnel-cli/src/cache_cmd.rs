@@ -28,6 +28,7 @@ pub(crate) fn run(args: &CacheArgs) -> Result<Outcome> {
             CacheCommand::Prune(a) => {
                 let rules = PruneRules {
                     older_than: a.older_than,
+                    max_repo_size: None,
                     max_size: a.max_size,
                 };
                 if rules.older_than.is_none() && rules.max_size.is_none() {

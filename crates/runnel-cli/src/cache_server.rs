@@ -1,6 +1,7 @@
 //! `runnel cache-server`: the cache service alone, for the runners of a fleet whose
 //! `cache.external_server` names it. Settings come from flags, else from the `cache:` section
-//! of `-c config.yaml` (`dir`, `port`, `size_limit`, `s3`, `shared_secret(_file)`), else the
+//! of `-c config.yaml` (`dir`, `port`, `size_limit`, the sweep's `retention`,
+//! `repo_size_limit` and `sweep_interval`, `s3`, `shared_secret(_file)`), else the
 //! defaults. Job tokens are checked with the shared secret; `--no-auth` serves anyone (for
 //! act_runner configs that have no secret). Prints where it listens; SIGTERM or SIGINT stops
 //! accepting, lets requests in flight finish (up to [`DRAIN_TIMEOUT`]) and exits 0.
@@ -102,5 +103,7 @@ fn settings(args: &CacheServerArgs, config: &Config) -> Result<CacheSettings> {
         s3,
         serve_artifacts: false,
         shared_secret,
+        eviction: runnel_assembly::grants::eviction(&config.cache),
+        sweep_interval: config.cache.sweep_interval,
     })
 }

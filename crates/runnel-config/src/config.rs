@@ -182,6 +182,16 @@ pub struct CacheSection {
     /// runnel addition: the most bytes of entries kept; least recently used entries are
     /// evicted beyond it. `None`: 10 GiB.
     pub size_limit: Option<u64>,
+    /// `cache.retention` (the Gitea runner's): entries not used for this long are removed by
+    /// the cache's sweep. Zero: kept whatever their age. Default 168h.
+    pub retention: Duration,
+    /// `cache.repo_size_limit` (the Gitea runner's): each repository's least recently used
+    /// entries are removed by the sweep until it holds at most this. `None` (a written 0): no
+    /// per-repository cap. Default 10 GiB.
+    pub repo_size_limit: Option<u64>,
+    /// `cache.sweep_interval` (the Gitea runner's): how often the sweep runs; zero means the
+    /// default, 1h.
+    pub sweep_interval: Duration,
     /// runnel addition, `cache.s3`: keep entries in an S3-compatible bucket shared by several
     /// runner hosts. `None` (or an empty `endpoint`): the local directory.
     pub s3: Option<S3Section>,
@@ -360,6 +370,9 @@ impl Default for Config {
                 port: 0,
                 external_server: String::new(),
                 size_limit: None,
+                retention: Duration::from_secs(7 * 24 * 3600),
+                repo_size_limit: Some(10 << 30),
+                sweep_interval: Duration::from_secs(3600),
                 s3: None,
                 shared_secret: String::new(),
                 shared_secret_file: None,

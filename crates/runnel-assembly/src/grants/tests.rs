@@ -18,6 +18,8 @@ fn settings(external_server: &str, shared_secret: SharedSecret) -> CacheSettings
         s3: None,
         serve_artifacts: false,
         shared_secret,
+        eviction: runnel_cache::PruneRules::default(),
+        sweep_interval: std::time::Duration::from_secs(3600),
     }
 }
 

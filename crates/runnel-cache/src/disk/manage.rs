@@ -4,9 +4,7 @@
 //!
 //! Must not: print, or know the command line.
 
-use std::time::Duration;
-
-use crate::store::{Entry, EntryId, StoreError};
+use crate::store::{Entry, EntryId, PruneRules, StoreError};
 
 use super::{DiskStore, evict, remove_file_if_present};
 use crate::clock::now_ms;
@@ -18,15 +16,6 @@ pub struct EntryInfo {
     pub entry: Entry,
     /// When it was last restored (or created), ms since the Unix epoch.
     pub last_used_ms: u64,
-}
-
-/// What [`DiskStore::prune`] removes; the rules add up.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PruneRules {
-    /// Entries not used for longer than this.
-    pub older_than: Option<Duration>,
-    /// Then least-recently-used entries until the total is at most this many bytes.
-    pub max_size: Option<u64>,
 }
 
 impl DiskStore {
@@ -73,6 +62,9 @@ impl DiskStore {
                 .iter()
                 .filter_map(|id| index.entries.remove(id))
                 .collect();
+            if let Some(limit) = rules.max_repo_size {
+                removed.extend(evict_per_repository(index, limit));
+            }
             if let Some(limit) = rules.max_size {
                 removed.extend(evict(index, limit, usize::MAX));
             }
@@ -100,4 +92,40 @@ impl DiskStore {
         }
         Ok(removed.iter().map(super::IndexRecord::entry).collect())
     }
+}
+
+/// Each repository's least recently used entries out until its entries hold at most `limit`
+/// bytes (an entry larger than the limit on its own goes too).
+fn evict_per_repository(index: &mut super::Index, limit: u64) -> Vec<super::IndexRecord> {
+    let mut by_repository: std::collections::BTreeMap<&str, Vec<(u64, EntryId, u64)>> =
+        std::collections::BTreeMap::new();
+    for record in index.entries.values() {
+        by_repository
+            .entry(record.repository.as_str())
+            .or_default()
+            .push((record.last_used, record.id, record.size));
+    }
+    let mut chosen = Vec::new();
+    for (repository, mut records) in by_repository {
+        let mut total: u64 = records.iter().map(|(_, _, size)| size).sum();
+        records.sort_unstable();
+        for (_, id, size) in records {
+            if total <= limit {
+                break;
+            }
+            total = total.saturating_sub(size);
+            tracing::info!(
+                id,
+                repository,
+                size,
+                limit,
+                "evicting cache entry over the repository's size limit"
+            );
+            chosen.push(id);
+        }
+    }
+    chosen
+        .iter()
+        .filter_map(|id| index.entries.remove(id))
+        .collect()
 }

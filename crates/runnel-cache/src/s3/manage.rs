@@ -11,8 +11,8 @@
 
 use futures_util::{StreamExt, TryStreamExt};
 
-use crate::disk::{EntryInfo, PruneRules};
-use crate::store::{Entry, EntryId, StoreError};
+use crate::disk::EntryInfo;
+use crate::store::{Entry, EntryId, PruneRules, StoreError};
 
 use super::{S3Store, remote};
 use crate::clock::now_ms;
@@ -62,8 +62,9 @@ impl S3Store {
         self.delete_entries(chosen).await
     }
 
-    /// Removes entries created longer ago than `rules.older_than`, then the oldest until the
-    /// total is at most `rules.max_size`; returns the entries removed.
+    /// Removes entries created longer ago than `rules.older_than` (S3 keeps no last use), then
+    /// each repository's oldest until it holds at most `rules.max_repo_size`, then the oldest
+    /// until the total is at most `rules.max_size`; returns the entries removed.
     pub async fn prune(&self, rules: PruneRules) -> Result<Vec<Entry>, StoreError> {
         let cutoff = rules
             .older_than
@@ -76,6 +77,26 @@ impl S3Store {
             } else {
                 kept.push(info.entry);
             }
+        }
+        if let Some(limit) = rules.max_repo_size {
+            // S3 keeps no last use: each repository's oldest entries go first.
+            let mut totals: std::collections::BTreeMap<String, u64> =
+                std::collections::BTreeMap::new();
+            for entry in &kept {
+                *totals.entry(entry.repository.clone()).or_default() += entry.size;
+            }
+            let (over, under): (Vec<Entry>, Vec<Entry>) = kept.into_iter().partition(|entry| {
+                let total = totals.get_mut(&entry.repository);
+                match total {
+                    Some(total) if *total > limit => {
+                        *total = total.saturating_sub(entry.size);
+                        true
+                    }
+                    _ => false,
+                }
+            });
+            chosen.extend(over);
+            kept = under;
         }
         if let Some(limit) = rules.max_size {
             // `kept` is oldest first.

@@ -1,6 +1,7 @@
 //! Integration tests of the cache service through HTTP, as the toolkit clients see it.
 
 mod artifacts;
+mod eviction;
 mod fuzz_regressions;
 mod harness;
 mod limits;

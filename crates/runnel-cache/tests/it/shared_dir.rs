@@ -183,6 +183,7 @@ async fn remove_and_prune_are_seen_by_another_store() {
     let pruned = b
         .prune(PruneRules {
             older_than: None,
+            max_repo_size: None,
             max_size: Some(150),
         })
         .await
@@ -192,6 +193,7 @@ async fn remove_and_prune_are_seen_by_another_store() {
     let pruned = b
         .prune(PruneRules {
             older_than: Some(std::time::Duration::ZERO),
+            max_repo_size: None,
             max_size: None,
         })
         .await;

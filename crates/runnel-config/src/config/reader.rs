@@ -380,6 +380,28 @@ impl<'a> Reader<'a> {
                     Err(message) => self.error(v.span, format!("{path}: {message}")),
                 }
             }),
+            "cache.retention" => set(self.duration(path, v), |d| {
+                // Unset keeps the default; a written 0 keeps entries whatever their age.
+                if !v.is_null() {
+                    self.config.cache.retention = d;
+                }
+            }),
+            "cache.repo_size_limit" => set(self.string(path, v), |s| {
+                if v.is_null() || s.trim().is_empty() {
+                    return;
+                }
+                match crate::parse_size(&s) {
+                    Ok(0) => self.config.cache.repo_size_limit = None,
+                    Ok(bytes) => self.config.cache.repo_size_limit = Some(bytes),
+                    Err(message) => self.error(v.span, format!("{path}: {message}")),
+                }
+            }),
+            "cache.sweep_interval" => set(self.duration(path, v), |d| {
+                // No "off", as in the Gitea runner: zero means the default.
+                if !d.is_zero() {
+                    self.config.cache.sweep_interval = d;
+                }
+            }),
             "cache.s3" => {
                 let mut s3 = S3Section::default();
                 for (key, value, at) in self.entries(path, v).unwrap_or_default() {

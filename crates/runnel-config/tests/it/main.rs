@@ -576,33 +576,33 @@ fn the_gitea_runners_newer_keys_are_applied_or_warned_about() {
             unchanged,
             "cache.v2: runnel's cache service always answers both",
         ),
+        // Applied by the cache's sweep: at v3.3's defaults nothing changes, 0 turns a limit
+        // off, a zero interval is the default (no "off", as in v3.3).
         (
             "cache:\n  retention: 168h\n  repo_size_limit: 10GB\n  sweep_interval: 1h\n",
             unchanged,
             "",
         ),
         (
-            "cache:\n  retention: 0s\n  repo_size_limit: 0\n",
-            unchanged,
+            "cache:\n  retention: 0s\n  repo_size_limit: 0\n  sweep_interval: 0s\n",
+            |c| {
+                c.cache.retention.is_zero()
+                    && c.cache.repo_size_limit.is_none()
+                    && c.cache.sweep_interval == Duration::from_secs(3600)
+            },
             "",
         ),
         (
-            "cache:\n  retention: 24h\n",
-            unchanged,
-            "cache.retention: runnel keeps cache entries until cache.size_limit",
-        ),
-        (
-            "cache:\n  repo_size_limit: 1g\n",
-            unchanged,
-            "cache.repo_size_limit: runnel limits the whole cache",
+            "cache:\n  retention: 24h\n  repo_size_limit: 1g\n  sweep_interval: 10m\n",
+            |c| {
+                c.cache.retention == Duration::from_secs(24 * 3600)
+                    && c.cache.repo_size_limit == Some(1 << 30)
+                    && c.cache.sweep_interval == Duration::from_secs(600)
+            },
+            "",
         ),
         ("cache:\n  repo_size_limit: 10240MiB\n", unchanged, ""),
         ("cache:\n  repo_size_limit: big\n", unchanged, "error"),
-        (
-            "cache:\n  sweep_interval: 10m\n",
-            unchanged,
-            "cache.sweep_interval: runnel evicts cache entries when a save",
-        ),
         // Applied: the whole-cache cap. The Gitea runner's 0 (no cap) keeps runnel's.
         ("cache:\n  size_limit: 0\n", unchanged, ""),
         (

@@ -28,7 +28,6 @@ enum When {
 enum Kind {
     Bool,
     Duration,
-    Size,
     Integer,
     Text,
 }
@@ -143,26 +142,6 @@ const PEER_KEYS: &[(&str, Kind, When, &str)] = &[
         When::Unless(&["true"]),
         "runnel's cache service always answers both the v1 and the v2 API",
     ),
-    (
-        "cache.retention",
-        Kind::Duration,
-        When::Unless(&["168h", "0s"]),
-        "runnel keeps cache entries until cache.size_limit (10 GiB by default) is reached, \
-         then evicts the least recently used; it has no age limit",
-    ),
-    (
-        "cache.repo_size_limit",
-        Kind::Size,
-        When::Unless(&["10GB", "0"]),
-        "runnel limits the whole cache (cache.size_limit, 10 GiB by default), not each \
-         repository's share",
-    ),
-    (
-        "cache.sweep_interval",
-        Kind::Duration,
-        When::Unless(&["1h"]),
-        "runnel evicts cache entries when a save goes over cache.size_limit, not on a timer",
-    ),
 ];
 
 impl Reader<'_> {
@@ -219,19 +198,6 @@ impl Reader<'_> {
                 .map(|text| PeerValue::Text(text.trim().to_owned())),
             Kind::Integer if v.is_null() => Some(PeerValue::Integer(0)),
             Kind::Integer => self.integer(path, v).map(PeerValue::Integer),
-            Kind::Size => {
-                let text = self.string(path, v)?;
-                match parse_peer_value(&text, Kind::Size) {
-                    Some(value) => Some(value),
-                    None => {
-                        self.error(
-                            v.span,
-                            format!("{path}: `{text}` is not a size such as 10GB or 512MB"),
-                        );
-                        None
-                    }
-                }
-            }
         }
     }
 
@@ -267,12 +233,11 @@ impl Reader<'_> {
 enum PeerValue {
     Bool(bool),
     Duration(Duration),
-    Size(u64),
     Integer(i64),
     Text(String),
 }
 
-/// `text` read as `kind` (an empty size is 0, as the Gitea runner leaves an unset one).
+/// `text` read as `kind`.
 fn parse_peer_value(text: &str, kind: Kind) -> Option<PeerValue> {
     match kind {
         Kind::Bool => match text {
@@ -281,8 +246,6 @@ fn parse_peer_value(text: &str, kind: Kind) -> Option<PeerValue> {
             _ => None,
         },
         Kind::Duration => parse_duration(text).ok().map(PeerValue::Duration),
-        Kind::Size if text.trim().is_empty() => Some(PeerValue::Size(0)),
-        Kind::Size => crate::parse_size(text).ok().map(PeerValue::Size),
         Kind::Integer => text.trim().parse().ok().map(PeerValue::Integer),
         Kind::Text => Some(PeerValue::Text(text.trim().to_owned())),
     }
