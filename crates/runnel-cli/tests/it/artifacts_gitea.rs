@@ -12,6 +12,9 @@
 //! so nothing lifts its guard): that fails with `GHESNotSupportedError`, which is what the
 //! runner's rewrite (`runnel_engine::actions::ghes`) prevents.
 //!
+//! With `runner.patch_actions: false` the runner leaves the action as published, and the same
+//! `uses:` fails against Gitea with that error.
+//!
 //! Slow: a real Gitea (see `daemon_gitea`), node, npm (`npm ci` in the fixture directory) and git.
 
 use std::path::Path;
@@ -266,4 +269,45 @@ fn upload_and_download_artifact_v4_work_unchanged_against_gitea_in_daemon_mode()
             .all(|a| a["name"] != format!("refused-{label}")),
         "{listed}"
     );
+}
+
+/// `runner.patch_actions: false` (the Gitea runner v3.3's key): actions run exactly as
+/// published, so the stock upload action refuses Gitea, and the job log names no lifted guard.
+#[test]
+fn with_patch_actions_false_the_stock_upload_action_runs_as_published() {
+    let test = "with_patch_actions_false_the_stock_upload_action_runs_as_published";
+    let Some(gitea) = gitea(test) else {
+        return;
+    };
+    let built = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    build_actions(built.path());
+    publish(gitea, "upload-artifact", &built.path().join("upload"));
+    let runner = register(gitea, "unpatched");
+    runner.write_config("runner:\n  patch_actions: false\n");
+    let label = &runner.label;
+    let jobs = format!(
+        r#"  upload:
+    runs-on: {label}
+    steps:
+      - run: mkdir payload && echo "payload of {label}" > payload/report.txt
+      - uses: actions/upload-artifact@v4
+        with:
+          name: {label}
+          path: payload
+"#
+    );
+    gitea.push_workflow(label, &workflow(label, &jobs));
+    let child = runner.daemon(&["-c", "config.yaml"]);
+    let job = completed_jobs(gitea, &runner, 1).remove(0);
+    runner.terminate(&child);
+    let status = runner.wait(child);
+    assert!(
+        status.success(),
+        "daemon: {status}\n{}",
+        runner.daemon_log()
+    );
+    let log = gitea.log_text(&job);
+    assert_eq!(job["conclusion"], "failure", "{log}");
+    assert!(log.contains("GHESNotSupportedError"), "{log}");
+    assert!(!log.contains("Lifted"), "{log}");
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::daemon_gitea::{
-    Runner, completed_jobs, free_port, gitea, http_get, register, register_with, signal, workflow,
+    Gitea, Runner, completed_jobs, free_port, gitea, http_get, register, register_with, signal,
+    workflow,
 };
 
 /// Polls `url` until it answers `status` (bounded so a broken test ends); returns the body.
@@ -145,6 +146,106 @@ fn sighup_reloads_labels_and_capacity_and_a_bad_file_keeps_the_running_config() 
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(lines.iter().any(|l| l == "var=reloaded"), "{lines:?}");
     runner.stop(daemon);
+}
+
+/// Gitea's list of the runner's labels, sorted.
+fn declared_labels(gitea: &Gitea, runner: &Runner) -> Vec<String> {
+    let listed = gitea.runner(runner.id);
+    let mut labels: Vec<String> = listed["labels"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(|l| l["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    labels.sort_unstable();
+    labels
+}
+
+/// `daemon --labels` wins over `runner.labels` and stays in force across a real SIGHUP that
+/// reloads a config naming other labels (issue #16); a label of a scheme runnel does not run
+/// is declared whole, as the Gitea runner v3.3 declares it, and its jobs fail saying why
+/// instead of running on this machine.
+#[test]
+fn daemon_labels_survive_a_sighup_and_unknown_schemes_are_declared_whole() {
+    let Some(gitea) =
+        gitea("daemon_labels_survive_a_sighup_and_unknown_schemes_are_declared_whole")
+    else {
+        return;
+    };
+    let runner = register(gitea, "hupflag");
+    let label = runner.label.clone();
+    let flagged = format!("{label}-flag");
+    let pool = format!("pool:{label}");
+    runner.write_config(&format!("runner:\n  labels: ['{label}-config:host']\n"));
+    let daemon = runner.daemon(&[
+        "-c",
+        "config.yaml",
+        "--labels",
+        &format!("{flagged}:host,{pool}"),
+    ]);
+    runner.wait_for_log("SIGHUP reloads the config");
+    let log = runner.daemon_log();
+    // The scheme is what follows the first `:`, as v3.3 splits a label.
+    assert!(
+        log.contains(&format!(
+            "label `{pool}`: `{label}` is not a scheme runnel runs"
+        )),
+        "the start warns about the label: {log}"
+    );
+    let expected = {
+        let mut expected = vec![flagged.clone(), pool.clone()];
+        expected.sort_unstable();
+        expected
+    };
+    assert_eq!(declared_labels(gitea, &runner), expected);
+
+    runner.write_config(&format!(
+        "runner:\n  capacity: 2\n  labels: ['{label}-other:host']\n"
+    ));
+    signal(daemon.id(), "HUP");
+    runner.wait_for_log("config reloaded: runner.capacity: 1 -> 2");
+    assert_eq!(
+        declared_labels(gitea, &runner),
+        expected,
+        "{}",
+        runner.daemon_log()
+    );
+    let jobs = format!(
+        "  flagged:\n    runs-on: {flagged}\n    steps:\n      - run: echo on-the-flagged-label\n  \
+         pooled:\n    runs-on: {pool}\n    steps:\n      - run: echo ran-on-this-machine\n"
+    );
+    gitea.push_workflow(&flagged, &workflow(&flagged, &jobs));
+    let jobs = completed_jobs(gitea, &runner, 2);
+    runner.stop(daemon);
+    let log_of = |name: &str| -> (Value, String) {
+        let job = jobs
+            .iter()
+            .find(|j| j["name"] == name)
+            .unwrap_or_else(|| panic!("no job {name} in {jobs:?}"))
+            .clone();
+        let text = gitea.log_text(&job);
+        (job, text)
+    };
+    let (flagged_job, flagged_log) = log_of("flagged");
+    assert_eq!(flagged_job["conclusion"], "success", "{flagged_log}");
+    assert!(
+        flagged_log.contains("on-the-flagged-label"),
+        "{flagged_log}"
+    );
+    let (pooled_job, pooled_log) = log_of("pooled");
+    assert_eq!(pooled_job["conclusion"], "failure", "{pooled_log}");
+    assert!(!pooled_log.contains("ran-on-this-machine"), "{pooled_log}");
+    for expected in [
+        format!("label `{pool}` has the scheme `{label}`, which runnel does not run"),
+        "`docker://IMAGE`".to_owned(),
+    ] {
+        assert!(
+            pooled_log.contains(&expected),
+            "{expected:?} in {pooled_log}"
+        );
+    }
 }
 
 #[test]
