@@ -425,4 +425,17 @@ mod tests {
         });
         assert!(!base_options(&config, &local, None).patch_actions);
     }
+
+    #[test]
+    fn the_daemon_runs_unmatched_jobs_in_the_default_image_or_nowhere() {
+        let mut config = Config::default();
+        assert_eq!(unmatched_for_daemon(&config), None, "unset: the job fails");
+        config.runner.default_image = " docker.gitea.com/runner-images:ubuntu-latest ".to_owned();
+        assert_eq!(
+            unmatched_for_daemon(&config),
+            Some(LabelKind::Docker {
+                image: "docker.gitea.com/runner-images:ubuntu-latest".to_owned()
+            })
+        );
+    }
 }
