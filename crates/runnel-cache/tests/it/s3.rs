@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use runnel_cache::{ByteStream, S3Store, S3StoreConfig, Store, StoreError};
+use runnel_cache::{ByteStream, PruneRules, S3Store, S3StoreConfig, Store, StoreError};
 
-use crate::harness::{Harness, TOKEN, identity, main_refs, restore_v1, save_v1};
+use crate::harness::{Harness, OTHER_REPO_TOKEN, TOKEN, identity, main_refs, restore_v1, save_v1};
 
 fn slow_tests_enabled() -> bool {
     std::env::var("RUN_SLOW_TESTS").is_ok_and(|v| v == "1")
@@ -167,6 +167,36 @@ async fn keys_with_dot_dot_and_long_keys_round_trip_on_s3() {
     // A prefix that ends inside an escape or a segment still finds the long key.
     let hit = restore_v1(&h, TOKEN, &["nothing", &long[..302]], "v1").await;
     assert_eq!(hit.map(|(key, _)| key), Some(long.clone()));
+}
+
+/// `cache.repo_size_limit` on S3: a bucket keeps no last use, so each repository's oldest
+/// entries go first; other repositories keep theirs.
+#[tokio::test]
+async fn the_eviction_sweep_caps_each_repository_on_s3() {
+    if !slow_tests_enabled() {
+        return;
+    }
+    let server = S3Server::start();
+    let staging = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(server.store("evict/", staging.path(), 1 << 20).await);
+    let h = Harness::with_store(store.clone(), 1 << 20).await;
+    save_v1(&h, TOKEN, "first", "v1", &[1; 100]).await;
+    save_v1(&h, TOKEN, "second", "v1", &[2; 100]).await;
+    save_v1(&h, OTHER_REPO_TOKEN, "theirs", "v1", &[3; 100]).await;
+    let rules = PruneRules {
+        max_repo_size: Some(150),
+        ..PruneRules::default()
+    };
+    let removed = Store::prune(store.as_ref(), rules).await.expect("prune");
+    let removed: Vec<&str> = removed.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(removed, ["first"]);
+    assert_eq!(restore_v1(&h, TOKEN, &["first"], "v1").await, None);
+    assert!(restore_v1(&h, TOKEN, &["second"], "v1").await.is_some());
+    assert!(
+        restore_v1(&h, OTHER_REPO_TOKEN, &["theirs"], "v1")
+            .await
+            .is_some()
+    );
 }
 
 fn body(data: Vec<u8>) -> ByteStream {
