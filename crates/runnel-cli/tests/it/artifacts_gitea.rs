@@ -27,8 +27,14 @@ use crate::support::repo_root;
 
 /// Runs `program` in `dir`, panicking with its output when it fails.
 fn run_in(dir: &Path, program: &str, args: &[&str]) -> String {
+    run_in_env(dir, program, args, &[])
+}
+
+/// [`run_in`] with extra environment variables.
+fn run_in_env(dir: &Path, program: &str, args: &[&str], envs: &[(&str, &str)]) -> String {
     let output = Command::new(program)
         .args(args)
+        .envs(envs.iter().copied())
         .current_dir(dir)
         .output()
         .unwrap_or_else(|e| {
@@ -84,6 +90,13 @@ pub(crate) fn build_actions(out: &Path) {
 /// Creates (once) the public organisation `actions` and repository `actions/<name>`, and
 /// force-pushes `dir` (made a repository here) to it as `main` with the tag `v4`.
 pub(crate) fn publish(gitea: &Gitea, name: &str, dir: &Path) {
+    // Tests of this process publish one at a time, and a commit of the same tree is the same
+    // commit (fixed dates), so publishing again what is there changes no ref under a job
+    // that is fetching it.
+    static PUBLISHING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = PUBLISHING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // Tests publishing at the same time may both find it missing: the loser's creation fails
     // and finds the winner's.
     let ensure = |get: &str, post: &str, body: Value| {
@@ -118,7 +131,13 @@ pub(crate) fn publish(gitea: &Gitea, name: &str, dir: &Path) {
             "init.defaultBranch=main",
         ];
         all.extend_from_slice(args);
-        run_in(dir, "git", &all)
+        let date = "2000-01-01T00:00:00Z";
+        run_in_env(
+            dir,
+            "git",
+            &all,
+            &[("GIT_AUTHOR_DATE", date), ("GIT_COMMITTER_DATE", date)],
+        )
     };
     git(&["init", "--quiet"]);
     git(&["add", "."]);
