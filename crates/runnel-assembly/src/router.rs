@@ -113,8 +113,8 @@ impl Router {
 
 fn unsupported(label: &str, scheme: &str) -> String {
     format!(
-        "label `{label}` has the scheme `{scheme}`, which runnel does not run (its schemes: \
-         {KNOWN_SCHEMES}); the job is not run on this machine instead, which the Gitea runner \
+        "label `{label}` has the scheme `{scheme}`, which runnel does not run (a scheme is what \
+         follows a label's first `:`; runnel's: {KNOWN_SCHEMES}); the job is not run on this machine instead, which the Gitea runner \
          v3.3 would do: give the label a scheme above in runner.labels"
     )
 }

@@ -155,7 +155,8 @@ pub fn resolve_labels(labels: Vec<Label>, default_image: &str) -> (Vec<Label>, V
             LabelKind::Unsupported { scheme, .. } => {
                 let scheme = scheme.clone();
                 warnings.push(format!(
-                    "label `{}`: `{scheme}` is not a scheme runnel runs, so the whole string is \
+                    "label `{}`: `{scheme}` is not a scheme runnel runs (a scheme is what \
+                     follows a label's first `:`), so the whole string is \
                      the label's name (as the Gitea runner v3.3 reads it) and jobs sent to it will \
                      fail (runnel's schemes: {KNOWN_SCHEMES})",
                     label.name
