@@ -96,7 +96,7 @@ if ldd /bin/busybox >/dev/null 2>&1; then
   exit 1
 fi
 cp /bin/busybox "$initramfs/bin/busybox"
-wanted=(virtio_mmio virtio_pci virtio_blk virtio_console crc32c_generic ext4 9pnet_virtio 9p)
+wanted=(virtio_mmio virtio_pci virtio_blk virtio_console virtio_net crc32c_generic ext4 9pnet_virtio 9p)
 order="$initramfs/lib/modules/order"
 : >"$order"
 add_module() {

@@ -16,7 +16,8 @@
 //!
 //! Addresses: host jobs reach the built-in server on `127.0.0.1`; job containers on the
 //! gateway of their Docker network, where a listener is added the first time a job runs on
-//! that network. With `cache.host` set, the server listens on every interface and jobs are
+//! that network; VM jobs at the address their environment maps onto this machine's loopback
+//! (`GrantRequest::host_loopback`). With `cache.host` set, the server listens on every interface and jobs are
 //! told `host:port` (the peer's meaning: an address the user made reachable).
 //!
 //! Two flavours of grant: [`LocalGrants`] (`runnel run`: the token is also the job's
@@ -356,6 +357,10 @@ impl CacheService {
         let port = server.local_addr().port();
         if let Some(host) = &self.advertised_host {
             return Ok(format!("http://{}/", host_port(host, port)));
+        }
+        // A VM reaches this machine's loopback at its network's gateway.
+        if let Some(loopback) = &job.host_loopback {
+            return Ok(format!("http://{}/", host_port(loopback, port)));
         }
         // Host jobs, and containers on Docker's `host` network (`container.network: host`),
         // share this machine's loopback.

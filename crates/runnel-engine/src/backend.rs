@@ -232,6 +232,13 @@ pub trait JobEnvironment: Send + Sync {
     fn workspace_on_host(&self) -> Option<std::path::PathBuf> {
         None
     }
+    /// The address at which the job's processes reach this machine's loopback when it is not
+    /// `127.0.0.1` (a VM's user-mode network maps its gateway onto it): the runner's cache and
+    /// artifact server is handed out there. `None` (the default): loopback, or a container's
+    /// network gateway.
+    fn host_loopback(&self) -> Option<String> {
+        None
+    }
     /// Runs one process; output chunks are sent to `output` as they come.
     async fn exec(
         &self,

@@ -27,6 +27,9 @@ pub struct GrantRequest {
     pub in_container: bool,
     /// The Docker network of the job container, when there is one.
     pub network: Option<String>,
+    /// Where the job's processes reach this machine's `127.0.0.1` when they are not on it
+    /// ([`crate::backend::JobEnvironment::host_loopback`]: a VM's gateway).
+    pub host_loopback: Option<String>,
     /// How long the job may run: `timeout-minutes`, at most the runner's job timeout
     /// ([`crate::RunOptions::default_job_timeout`], which the daemon sets from `runner.timeout`
     /// and enforces), so a workflow cannot ask for a ten-year grant. Grants such as a signed

@@ -3,7 +3,9 @@ use std::time::Duration;
 use runnel_cache::{JobTokens, TokenError, TokenVerifier};
 use runnel_engine::{GrantRequest, RunnerGrants};
 
-use super::{CacheService, CacheSettings, CacheStartError, SharedSecret, TaskGrants, ref_scope};
+use super::{
+    CacheService, CacheSettings, CacheStartError, LocalGrants, SharedSecret, TaskGrants, ref_scope,
+};
 
 const SECRET: &str = "fleet-secret-0123456789abcdef";
 
@@ -30,6 +32,7 @@ fn job(repository: &str) -> GrantRequest {
         run_id: "3".to_owned(),
         in_container: true,
         network: Some("runnel-jobs".to_owned()),
+        host_loopback: None,
         timeout: Duration::from_secs(600),
         git_ref: "refs/pull/4/head".to_owned(),
         base_ref: "dev".to_owned(),
@@ -186,4 +189,43 @@ async fn containers_on_the_host_network_reach_the_cache_on_loopback() {
         url.starts_with(&format!("http://127.0.0.1:{port}/")),
         "{url}"
     );
+}
+
+/// A VM job reaches this machine's loopback at its user-mode network's gateway: the cache
+/// (and, for local runs, the artifact) URLs name that address.
+#[tokio::test]
+async fn a_vm_job_reaches_the_cache_at_its_gateway() {
+    let dir = tempfile::tempdir().expect("dir");
+    let settings = CacheSettings {
+        dir: dir.path().to_path_buf(),
+        ..settings("", SharedSecret::None)
+    };
+    let cache = CacheService::start(&settings).await.expect("start");
+    let port = cache.local_addr().expect("a built-in server").port();
+    let in_vm = GrantRequest {
+        in_container: false,
+        network: None,
+        host_loopback: Some("10.0.2.2".to_owned()),
+        ..job("owner/a")
+    };
+    let daemon = TaskGrants::new(Some(cache.clone()), "http://gitea:3000/", "gitea-token");
+    let grant = daemon.start_job(&in_vm).await.expect("grant");
+    let url = &grant.env["ACTIONS_CACHE_URL"];
+    assert!(
+        url.starts_with(&format!("http://10.0.2.2:{port}/")),
+        "{url}"
+    );
+    let local = LocalGrants::new(cache);
+    let grant = local.start_job(&in_vm).await.expect("grant");
+    for name in [
+        "ACTIONS_CACHE_URL",
+        "ACTIONS_RESULTS_URL",
+        "ACTIONS_RUNTIME_URL",
+    ] {
+        let url = &grant.env[name];
+        assert!(
+            url.starts_with(&format!("http://10.0.2.2:{port}/")),
+            "{name}={url}"
+        );
+    }
 }

@@ -240,6 +240,11 @@ impl JobEnvironment for VmEnvironment {
         ])
     }
 
+    /// QEMU's user-mode network maps the guest's gateway onto this machine's loopback.
+    fn host_loopback(&self) -> Option<String> {
+        Some(super::GUEST_GATEWAY.to_owned())
+    }
+
     /// The workspace is shared into the guest over 9p from the job directory: `hashFiles`
     /// reads it here.
     fn workspace_on_host(&self) -> Option<PathBuf> {

@@ -6,7 +6,9 @@
 //! temp, tool cache, home), which the guest sees at `/runnel` over virtio-9p (virtiofs is not
 //! used yet). QEMU boots the `microvm` machine with the image's kernel and initramfs; the
 //! initramfs mounts the overlay as the root and starts the agent ([`runnel_vm_agent`]) as PID
-//! 1, which the runner talks to over a virtio-serial port. KVM is used only when a probe boot
+//! 1, which the runner talks to over a virtio-serial port. The guest has QEMU's user-mode
+//! network (its own way out, and this machine's loopback at the gateway: the runner's cache
+//! server is handed to VM jobs there). KVM is used only when a probe boot
 //! under it works (`/dev/kvm` on the machines this was built on is PVM, which does not boot
 //! Debian's kernel: the probe times out and jobs run under TCG); the probe's answer is kept
 //! beside the image, per host kernel.
@@ -137,6 +139,12 @@ pub struct VmBackend {
     /// `config` with the accelerator decided (by the probe, before the first job).
     machine: tokio::sync::OnceCell<VmConfig>,
 }
+
+/// The guest's user-mode network; the initramfs gives the guest `.15`, QEMU answers DNS at
+/// `.3`.
+const GUEST_NETWORK: &str = "10.0.2.0/24";
+/// The guest's gateway, which QEMU maps onto this machine's loopback.
+pub(crate) const GUEST_GATEWAY: &str = "10.0.2.2";
 
 /// How long a KVM probe boot may take: a kernel that boots under KVM answers in seconds.
 const KVM_PROBE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -410,6 +418,12 @@ fn qemu_args(
         format!("local,id=jobfs,path={},security_model=none", path(share)),
         "-device".to_owned(),
         "virtio-9p-device,fsdev=jobfs,mount_tag=runnel-job".to_owned(),
+        // User-mode networking (slirp): the guest's own way out, and this machine's
+        // loopback at the gateway (`GUEST_GATEWAY`) for the runner's cache server.
+        "-netdev".to_owned(),
+        format!("user,id=net,net={GUEST_NETWORK},hostname=runnel-vm"),
+        "-device".to_owned(),
+        "virtio-net-device,netdev=net".to_owned(),
         "-device".to_owned(),
         "virtio-serial-device".to_owned(),
         "-chardev".to_owned(),
@@ -480,6 +494,8 @@ mod tests {
             "socket,id=agent,path=/tmp/runnel-vm-x/agent.sock,server=on,wait=off",
             "virtserialport,chardev=agent,name=runnel.agent",
             "-serial file:/tmp/runnel-vm-x/console.log",
+            "-netdev user,id=net,net=10.0.2.0/24,hostname=runnel-vm",
+            "-device virtio-net-device,netdev=net",
         ] {
             assert!(text.contains(expected), "{expected:?} in {text}");
         }

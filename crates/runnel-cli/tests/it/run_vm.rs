@@ -1,7 +1,8 @@
 //! The `vm` backend end to end (issue #17): `runnel run -P linux=vm://debian-bookworm` boots a
 //! microVM per job from the image `tests/vm/build.sh` builds, and its steps run there through
-//! the guest agent. One job covers env files, outputs, masking, `hashFiles` over the shared workspace, a
-//! failing step with `continue-on-error`, a step timeout and a failing step; another, a guest
+//! the guest agent. One job covers env files, outputs, masking, `hashFiles` over the shared
+//! workspace, the runner's cache server reached over the guest's network, a failing step with
+//! `continue-on-error`, a step timeout and a failing step; another, a guest
 //! that never comes up (boot timeout). After each, no QEMU, overlay or socket is left.
 //!
 //! Slow (a boot under TCG takes 5–60 s depending on the machine's load): behind
@@ -32,6 +33,9 @@ jobs:
           echo "::add-mask::vm-s3cr3t"
           echo "masked=vm-s3cr3t"
       - run: echo "hash=${{ hashFiles('made-in-vm.txt') }}"
+      - run: |
+          case "$ACTIONS_CACHE_URL" in http://10.0.2.2:*) echo "cache at the gateway" ;; esac
+          echo "cache=$(curl -sS -o /dev/null -w '%{http_code}' "${ACTIONS_CACHE_URL}_apis/artifactcache/cache?keys=vm-key&version=1")"
       - run: |
           echo "to stderr" >&2
           exit 3
@@ -181,6 +185,10 @@ fn a_job_runs_its_steps_in_a_vm_and_leaves_nothing() {
         "to stderr",
         "after the timeout",
         "always runs",
+        // The runner's cache server, reached from the guest through the user-mode network
+        // (a miss: 204, so the token was accepted too).
+        "cache at the gateway",
+        "cache=204",
     ] {
         assert!(stdout.contains(expected), "{expected:?} in\n{stdout}");
     }

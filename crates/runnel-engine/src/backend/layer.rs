@@ -79,6 +79,10 @@ impl JobEnvironment for LayeredEnvironment {
         self.inner.workspace_on_host()
     }
 
+    fn host_loopback(&self) -> Option<String> {
+        self.inner.host_loopback()
+    }
+
     async fn exec(
         &self,
         request: &ExecRequest,

@@ -173,6 +173,7 @@ pub(super) async fn attach_grants(
         run_id: github(&["run_id"]),
         in_container: environment.info().container_id.is_some(),
         network: environment.info().network.clone(),
+        host_loopback: environment.host_loopback(),
         // The runner's job timeout caps `timeout-minutes` (the daemon kills the job then).
         timeout: timeout.min(job_state.request.options.default_job_timeout),
         git_ref: github(&["ref"]),
