@@ -135,7 +135,7 @@ impl Assembly {
             return Err(AssemblyError::DockerRequired(reason.clone()));
         }
         let cache = cache?;
-        let vm = vm_backend(&labels, &purpose);
+        let vm = vm_backend(config, &labels, &purpose);
         let backends = Backends {
             // Host jobs' `services:` run as containers publishing on 127.0.0.1 when Docker
             // answers; otherwise such a job fails saying so.
@@ -249,9 +249,13 @@ fn host_backend(config: &Config, purpose: &Purpose) -> HostBackend {
 }
 
 /// The vm backend, when a label (or a local run's fallback) names a `vm://` image: its
-/// settings from the environment ([`VmConfig::from_env`]), the VMs and job directories of dead
-/// runners removed.
-fn vm_backend(labels: &[Label], purpose: &Purpose) -> Option<Arc<VmBackend>> {
+/// settings from the environment ([`VmConfig::from_env`]; images to preload come from the
+/// engine `container.docker_host` names), the VMs and job directories of dead runners removed.
+fn vm_backend(
+    config: &runnel_config::Config,
+    labels: &[Label],
+    purpose: &Purpose,
+) -> Option<Arc<VmBackend>> {
     let wanted = labels
         .iter()
         .any(|l| matches!(l.kind, LabelKind::Vm { .. }))
@@ -265,7 +269,11 @@ fn vm_backend(labels: &[Label], purpose: &Purpose) -> Option<Arc<VmBackend>> {
     if !wanted {
         return None;
     }
-    let vm = VmBackend::new(VmConfig::from_env());
+    let mut vm_config = VmConfig::from_env();
+    if let runnel_config::DockerHostUse::Url(url) = config.container.docker_host_use() {
+        vm_config.docker_host = Some(url);
+    }
+    let vm = VmBackend::new(vm_config);
     vm.cleanup_leftovers();
     Some(Arc::new(vm))
 }

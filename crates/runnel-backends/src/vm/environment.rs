@@ -20,8 +20,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::channel::{self, Channel, Replies};
 use super::error::{VmError, into_backend};
-use super::{Image, VmConfig, leftovers, qemu_args};
+use super::{Image, VmConfig, leftovers, preload, qemu_args};
 
+/// What an image runs once its agent answers, before the job's first step (the Docker image
+/// starts its engine there and loads the preloaded images); an image without it has none.
+const START_HOOK: &str = "/usr/local/lib/runnel-vm/start";
+/// How long the start hook may take.
+const START_HOOK_TIMEOUT: Duration = Duration::from_secs(300);
 /// Where the job's directory is in the guest.
 const GUEST_ROOT: &str = "/runnel";
 /// How long a killed process may take to report its end before the step ends anyway.
@@ -111,6 +116,13 @@ impl VmEnvironment {
                 detail: error.to_string(),
             })?;
         }
+        // Images for the guest's own Docker engine, loaded by the image's start hook.
+        preload::save(
+            &config.preload,
+            config.docker_host.as_deref(),
+            &share.join("preload"),
+        )
+        .await?;
         // The agent, in a directory of its own: the guest sees only it.
         let agent_dir = job_dir.join("agent");
         std::fs::create_dir_all(&agent_dir)
@@ -194,6 +206,67 @@ impl VmEnvironment {
             channel: Channel::start(reader, writer),
             qemu: tokio::sync::Mutex::new(qemu.take()),
         })
+    }
+
+    /// Runs the image's start hook when it has one, its output going to the job's set-up log
+    /// line by line; a hook that fails (or outlives [`START_HOOK_TIMEOUT`]) fails the boot.
+    pub(crate) async fn run_start_hook(&self, cancel: &CancellationToken) -> Result<(), VmError> {
+        let found = self
+            .find_program(START_HOOK, "")
+            .await
+            .map_err(|error| VmError::Agent {
+                message: error.to_string(),
+            })?;
+        if found.is_none() {
+            return Ok(());
+        }
+        let request = ExecRequest {
+            argv: vec![START_HOOK.to_owned()],
+            env: self.default_env(),
+            workdir: "/".to_owned(),
+            timeout: Some(START_HOOK_TIMEOUT),
+        };
+        let (sender, mut receiver) = mpsc::channel(64);
+        let run = async {
+            let exit = self.exec(&request, sender, cancel).await;
+            exit.map_err(|error| VmError::Agent {
+                message: error.to_string(),
+            })
+        };
+        let mut output = String::new();
+        let forward = async {
+            let mut pending = String::new();
+            while let Some(chunk) = receiver.recv().await {
+                let (ExecOutput::Stdout(data) | ExecOutput::Stderr(data)) = chunk;
+                pending.push_str(&String::from_utf8_lossy(&data));
+                while let Some(end) = pending.find('\n') {
+                    let line: String = pending.drain(..=end).collect();
+                    runnel_engine::backend::setup_log(line.trim_end());
+                    output.push_str(&line);
+                }
+            }
+            if !pending.is_empty() {
+                runnel_engine::backend::setup_log(pending.trim_end());
+                output.push_str(&pending);
+            }
+        };
+        let (exit, ()) = tokio::join!(run, forward);
+        match exit? {
+            ExecExit::Code(0) => Ok(()),
+            exit => Err(VmError::StartHook {
+                hook: START_HOOK,
+                exit: format!("{exit:?}"),
+                output: output
+                    .lines()
+                    .rev()
+                    .take(15)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            }),
+        }
     }
 
     /// Waits for the one answer of a file request.

@@ -52,6 +52,14 @@ pub enum VmError {
     Protocol(#[source] runnel_vm_agent::protocol::DecodeError),
     #[error("{message}")]
     Agent { message: String },
+    #[error("the image's start hook {hook} failed ({exit}); its last lines:\n{output}")]
+    StartHook {
+        hook: &'static str,
+        exit: String,
+        output: String,
+    },
+    #[error(transparent)]
+    Preload(#[from] super::preload::PreloadError),
     #[error("the guest agent answered request {id} with an unexpected message")]
     Unexpected { id: u32 },
 }

@@ -23,6 +23,7 @@ mod channel;
 mod environment;
 mod error;
 pub mod leftovers;
+mod preload;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -32,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::VmError;
 pub use leftovers::VmLeftoverReport;
+pub use preload::PreloadError;
 
 use environment::VmEnvironment;
 use error::into_backend;
@@ -74,6 +76,11 @@ pub struct VmConfig {
     pub memory_mib: u32,
     /// A guest whose agent has not answered by then is killed.
     pub boot_timeout: Duration,
+    /// Images saved from this machine's Docker engine into each job's directory, which an
+    /// image with Docker's engine loads before the first step.
+    pub preload: Vec<String>,
+    /// The engine to save them from (`None`: `DOCKER_HOST`, else the default socket).
+    pub docker_host: Option<String>,
 }
 
 impl VmConfig {
@@ -82,7 +89,9 @@ impl VmConfig {
     /// `tests/vm/build.sh` builds them); the agent `$RUNNEL_VM_AGENT`, else `runnel-vm-agent`
     /// beside the running executable; `RUNNEL_VM_ACCEL`: `tcg`, `kvm`, or (the default) a KVM
     /// probe boot deciding; `RUNNEL_VM_CPUS` (1), `RUNNEL_VM_MEMORY_MIB` (1024) and
-    /// `RUNNEL_VM_BOOT_TIMEOUT` in seconds (180: a TCG boot on a loaded machine is slow).
+    /// `RUNNEL_VM_BOOT_TIMEOUT` in seconds (180: a TCG boot on a loaded machine is slow);
+    /// `RUNNEL_VM_PRELOAD_IMAGES`: images (separated by commas or spaces) to hand to the
+    /// guest's Docker engine.
     pub fn from_env() -> VmConfig {
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
         let number = |name: &str| {
@@ -128,6 +137,10 @@ impl VmConfig {
             boot_timeout: Duration::from_secs(u64::from(
                 number("RUNNEL_VM_BOOT_TIMEOUT").unwrap_or(boot),
             )),
+            preload: var("RUNNEL_VM_PRELOAD_IMAGES")
+                .map(|list| preload::parse_list(&list.to_string_lossy()))
+                .unwrap_or_default(),
+            docker_host: None,
         }
     }
 }
@@ -246,6 +259,10 @@ impl VmBackend {
             "VM up in {:.1} s",
             started.elapsed().as_secs_f64()
         ));
+        if let Err(error) = environment.run_start_hook(cancel).await {
+            let _ = environment.teardown().await;
+            return Err(into_backend(operation(), error));
+        }
         Ok(Box::new(environment))
     }
 
@@ -302,6 +319,7 @@ async fn probe_kvm(config: &VmConfig, image: &Image) -> Accel {
         accel: Accel::Kvm,
         probe_kvm: false,
         boot_timeout: KVM_PROBE_TIMEOUT,
+        preload: Vec::new(),
         ..config.clone()
     };
     let spec = JobSpec {
@@ -458,6 +476,8 @@ mod tests {
             cpus: 2,
             memory_mib: 512,
             boot_timeout: Duration::from_secs(5),
+            preload: Vec::new(),
+            docker_host: None,
         }
     }
 

@@ -51,10 +51,10 @@ jobs:
 "#;
 
 /// The image directory, or why the test cannot run.
-fn image_dir() -> Result<PathBuf, String> {
+fn image_dir(image: &str) -> Result<PathBuf, String> {
     let output = Command::new("bash")
         .arg(repo_root().join("tests/vm/build.sh"))
-        .arg(IMAGE)
+        .arg(image)
         .output()
         .map_err(|e| format!("cannot run tests/vm/build.sh: {e}"))?;
     if !output.status.success() {
@@ -91,11 +91,15 @@ fn agent() -> PathBuf {
 
 /// What the VM tests need, or `None` (with a note) when they are skipped.
 fn setup(test: &str) -> Option<(PathBuf, PathBuf)> {
+    setup_image(test, IMAGE)
+}
+
+fn setup_image(test: &str, image: &str) -> Option<(PathBuf, PathBuf)> {
     if std::env::var_os("RUN_SLOW_TESTS").is_none() {
         eprintln!("note: skipping {test}: boots a VM; set RUN_SLOW_TESTS=1");
         return None;
     }
-    match image_dir() {
+    match image_dir(image) {
         Ok(images) => Some((images, agent())),
         Err(reason) => {
             eprintln!("note: skipping {test}: QEMU or the VM image cannot be had here: {reason}");
@@ -106,9 +110,20 @@ fn setup(test: &str) -> Option<(PathBuf, PathBuf)> {
 
 /// Runs the workflow in `dir` with a private temp dir (where job directories go).
 fn run_vm(dir: &Path, images: &Path, agent: &Path, temp: &Path, extra: &[(&str, &str)]) -> Output {
+    run_vm_image(IMAGE, dir, images, agent, temp, extra)
+}
+
+fn run_vm_image(
+    image: &str,
+    dir: &Path,
+    images: &Path,
+    agent: &Path,
+    temp: &Path,
+    extra: &[(&str, &str)],
+) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_runnel"));
     command
-        .args(["run", "-P", &format!("linux=vm://{IMAGE}")])
+        .args(["run", "-P", &format!("linux=vm://{image}")])
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env("TMPDIR", temp)
@@ -342,5 +357,103 @@ fn a_cancelled_job_and_a_killed_runner_leave_nothing() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(all.contains("did not come up within 1 s"), "{all}");
+    assert_nothing_left(temp.path());
+}
+
+const DOCKER_IMAGE: &str = "debian-bookworm-docker";
+
+/// A job on the Docker image: its own engine (the guest's, named after the guest's host name),
+/// the preloaded busybox image, a two-line Dockerfile built and run; the host's engine and its
+/// containers are not visible.
+const DOCKER_WORKFLOW: &str = r#"on: push
+jobs:
+  vm:
+    runs-on: linux
+    steps:
+      - run: |
+          docker info --format 'engine on {{.Name}}'
+          docker ps -a --format 'container {{.Names}}'
+          docker images --format 'image {{.Repository}}:{{.Tag}}'
+      - run: |
+          printf 'FROM runnel-test/busybox:latest\nRUN echo built-in-the-vm > /built.txt\n' > Dockerfile
+          docker build -q -t vm-built . >/dev/null
+          echo "ran: $(docker run --rm vm-built cat /built.txt)"
+"#;
+
+/// A container on this machine's engine that the guest must not see; removed on drop.
+struct HostContainer(String);
+
+impl Drop for HostContainer {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+    }
+}
+
+#[test]
+fn a_vm_job_builds_and_runs_images_with_its_own_docker_engine() {
+    let test = "the vm job with Docker inside";
+    let Some((images, agent)) = setup_image(test, DOCKER_IMAGE) else {
+        return;
+    };
+    let busybox = "runnel-test/busybox:latest";
+    let host_has_it = Command::new("docker")
+        .args(["image", "inspect", busybox])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !host_has_it {
+        eprintln!(
+            "note: skipping {test}: this machine's Docker engine lacks {busybox} \
+             (tests/docker/ensure-dockerd.sh, tests/images/build.sh busybox)"
+        );
+        return;
+    }
+    let marker = HostContainer(format!("runnel-vm-host-marker-{}", std::process::id()));
+    let started = Command::new("docker")
+        .args(["run", "-d", "--name", &marker.0, busybox, "sleep", "600"])
+        .output()
+        .expect("docker run");
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    let dir = workflow_dir(DOCKER_WORKFLOW);
+    let temp = tempfile::tempdir().expect("tempdir");
+    let clock = Instant::now();
+    let output = run_vm_image(
+        DOCKER_IMAGE,
+        dir.path(),
+        &images,
+        &agent,
+        temp.path(),
+        &[
+            ("RUNNEL_VM_PRELOAD_IMAGES", busybox),
+            ("RUNNEL_VM_MEMORY_MIB", "1536"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!(
+        "the vm docker job took {:.1} s:\n{stdout}\n{stderr}",
+        clock.elapsed().as_secs_f64()
+    );
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    for expected in [
+        "Docker engine ready for the job in ",
+        "Loaded image: runnel-test/busybox:latest",
+        "engine on runnel-vm",
+        "image runnel-test/busybox:latest",
+        "ran: built-in-the-vm",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} in\n{stdout}");
+    }
+    // Nothing of this machine's engine: not its containers (the guest's engine has none).
+    assert!(!stdout.contains(&marker.0), "{stdout}");
+    assert!(
+        !stdout
+            .lines()
+            .any(|line| step_line(line).starts_with("container ")),
+        "{stdout}"
+    );
     assert_nothing_left(temp.path());
 }
