@@ -83,10 +83,17 @@ fn test(root: &Path) -> Result<()> {
     step("a Docker registry for the image pull tests (Debian's docker-registry, apache2-utils)");
     run(Command::new("bash").arg(root.join("tests/registry/install.sh")))?;
 
-    step("QEMU and the VM image for the vm backend tests (tests/vm/build.sh, cached)");
-    // Not fatal: without QEMU or the image the vm tests skip with a note.
-    if let Err(error) = run(Command::new("bash").arg(root.join("tests/vm/build.sh"))) {
-        println!("note: the VM image could not be built ({error:#}); the vm tests will skip");
+    step("QEMU and the VM images for the vm backend tests (tests/vm/build.sh, cached)");
+    // Not fatal: without QEMU or an image the vm tests skip with a note.
+    for image in ["debian-bookworm", "debian-bookworm-docker"] {
+        if let Err(error) = run(Command::new("bash")
+            .arg(root.join("tests/vm/build.sh"))
+            .arg(image))
+        {
+            println!(
+                "note: the VM image {image} could not be built ({error:#}); its vm tests will skip"
+            );
+        }
     }
 
     step(

@@ -117,8 +117,14 @@ impl VmEnvironment {
             })?;
         }
         // Images for the guest's own Docker engine, loaded by the image's start hook.
+        let service_images: Vec<String> = spec
+            .services
+            .iter()
+            .map(|service| service.container.image.clone())
+            .collect();
         preload::save(
             &config.preload,
+            &service_images,
             config.docker_host.as_deref(),
             &share.join("preload"),
         )
@@ -267,6 +273,11 @@ impl VmEnvironment {
                     .join("\n"),
             }),
         }
+    }
+
+    /// The services' ports for the `job` context.
+    pub(crate) fn set_service_ports(&mut self, ports: BTreeMap<String, BTreeMap<String, String>>) {
+        self.info.service_ports = ports;
     }
 
     /// Waits for the one answer of a file request.

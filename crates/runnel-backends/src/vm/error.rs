@@ -11,8 +11,17 @@ use runnel_engine::backend::BackendError;
 pub enum VmError {
     #[error("the vm backend runs no job containers (the job asks for image `{image}`)")]
     ContainerUnsupported { job_key: String, image: String },
-    #[error("the vm backend does not run `services:` yet (the job declares service `{service}`)")]
-    ServicesUnsupported { job_key: String, service: String },
+    #[error(
+        "service `{service}` needs Docker's engine in the VM, and image `{image}` has none \
+         (use an image with Docker, such as debian-bookworm-docker)"
+    )]
+    ServicesNeedDocker { image: String, service: String },
+    #[error("service `{service}` did not start in the VM ({exit}):\n{output}")]
+    Service {
+        service: String,
+        exit: String,
+        output: String,
+    },
     #[error(
         "VM image `{image}` is not built: {dir} lacks {missing} (build it with tests/vm/build.sh)"
     )]

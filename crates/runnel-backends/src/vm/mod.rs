@@ -24,6 +24,7 @@ mod environment;
 mod error;
 pub mod leftovers;
 mod preload;
+mod services;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -231,15 +232,6 @@ impl VmBackend {
                 },
             ));
         }
-        if let Some(service) = spec.services.first() {
-            return Err(into_backend(
-                operation(),
-                VmError::ServicesUnsupported {
-                    job_key: spec.job_key.clone(),
-                    service: service.id.clone(),
-                },
-            ));
-        }
         let image = self
             .image(image)
             .map_err(|e| into_backend(operation(), e))?;
@@ -252,7 +244,7 @@ impl VmBackend {
             config.memory_mib
         ));
         let started = Instant::now();
-        let environment = VmEnvironment::boot(config, &image, spec, cancel)
+        let mut environment = VmEnvironment::boot(config, &image, spec, cancel)
             .await
             .map_err(|e| into_backend(operation(), e))?;
         setup_log(&format!(
@@ -262,6 +254,13 @@ impl VmBackend {
         if let Err(error) = environment.run_start_hook(cancel).await {
             let _ = environment.teardown().await;
             return Err(into_backend(operation(), error));
+        }
+        match services::start(&environment, &image.name, &spec.services, cancel).await {
+            Ok(ports) => environment.set_service_ports(ports),
+            Err(error) => {
+                let _ = environment.teardown().await;
+                return Err(into_backend(operation(), error));
+            }
         }
         Ok(Box::new(environment))
     }

@@ -31,13 +31,20 @@ pub enum PreloadError {
 }
 
 /// Saves each of `images` from the engine at `docker_host` (else `DOCKER_HOST`, else the
-/// default socket) to `dir/NN.tar`, creating `dir`.
+/// default socket) to `dir/NN.tar`, creating `dir`. `optional` ones (the job's service images)
+/// are saved when this machine's engine has them; the others are left for the guest to pull,
+/// said in the job's set-up log.
 pub(crate) async fn save(
     images: &[String],
+    optional: &[String],
     docker_host: Option<&str>,
     dir: &Path,
 ) -> Result<(), PreloadError> {
-    if images.is_empty() {
+    let optional: Vec<&String> = optional
+        .iter()
+        .filter(|image| !images.contains(image))
+        .collect();
+    if images.is_empty() && optional.is_empty() {
         return Ok(());
     }
     let docker = match docker_host {
@@ -45,25 +52,48 @@ pub(crate) async fn save(
         None => bollard::Docker::connect_with_defaults(),
     }
     .map_err(PreloadError::Connect)?;
-    let write = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| PreloadError::Write { path, source }
-    };
-    tokio::fs::create_dir_all(dir).await.map_err(write(dir))?;
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|source| PreloadError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
     for (index, image) in images.iter().enumerate() {
-        let path = dir.join(format!("{index:02}.tar"));
-        let mut file = tokio::fs::File::create(&path).await.map_err(write(&path))?;
-        let mut stream = docker.export_image(image);
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|source| PreloadError::Save {
-                image: image.clone(),
-                source,
-            })?;
-            file.write_all(&chunk).await.map_err(write(&path))?;
-        }
-        file.flush().await.map_err(write(&path))?;
-        tracing::debug!(image, file = %path.display(), "saved for the VM");
+        export(&docker, image, &dir.join(format!("{index:02}.tar"))).await?;
     }
+    for (index, image) in optional.into_iter().enumerate() {
+        let path = dir.join(format!("{:02}.tar", images.len() + index));
+        let saved = match docker.inspect_image(image).await {
+            Ok(_) => export(&docker, image, &path).await.is_ok(),
+            Err(_) => false,
+        };
+        if !saved {
+            let _ = tokio::fs::remove_file(&path).await;
+            runnel_engine::backend::setup_log(&format!(
+                "Image `{image}` is not on this machine's Docker engine: the VM pulls it"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `docker save IMAGE > path`.
+async fn export(docker: &bollard::Docker, image: &str, path: &Path) -> Result<(), PreloadError> {
+    let write = |source| PreloadError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = tokio::fs::File::create(path).await.map_err(write)?;
+    let mut stream = docker.export_image(image);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|source| PreloadError::Save {
+            image: image.to_owned(),
+            source,
+        })?;
+        file.write_all(&chunk).await.map_err(write)?;
+    }
+    file.flush().await.map_err(write)?;
+    tracing::debug!(image, file = %path.display(), "saved for the VM");
     Ok(())
 }
 

@@ -2,8 +2,10 @@
 //! microVM per job from the image `tests/vm/build.sh` builds, and its steps run there through
 //! the guest agent. One job covers env files, outputs, masking, `hashFiles` over the shared
 //! workspace, the runner's cache server reached over the guest's network, a failing step with
-//! `continue-on-error`, a step timeout and a failing step; another, a guest
-//! that never comes up (boot timeout). After each, no QEMU, overlay or socket is left.
+//! `continue-on-error`, a step timeout and a failing step; another, a guest that never comes up
+//! (boot timeout); one on the Docker image builds and runs an image with the guest's own engine
+//! and reaches its service by name and on localhost. After each, no QEMU, overlay or socket is
+//! left.
 //!
 //! Slow (a boot under TCG takes 5–60 s depending on the machine's load): behind
 //! `RUN_SLOW_TESTS=1`, skipped with a note when QEMU or the image cannot be had.
@@ -364,16 +366,26 @@ const DOCKER_IMAGE: &str = "debian-bookworm-docker";
 
 /// A job on the Docker image: its own engine (the guest's, named after the guest's host name),
 /// the preloaded busybox image, a two-line Dockerfile built and run; the host's engine and its
-/// containers are not visible.
+/// containers are not visible. Its service (an httpd image built on this machine's engine,
+/// handed to the guest) answers by name and on localhost through its published port.
 const DOCKER_WORKFLOW: &str = r#"on: push
 jobs:
   vm:
     runs-on: linux
+    services:
+      web:
+        image: runnel-vm-test/httpd:latest
+        ports:
+          - 8080:80
     steps:
       - run: |
           docker info --format 'engine on {{.Name}}'
           docker ps -a --format 'container {{.Names}}'
           docker images --format 'image {{.Repository}}:{{.Tag}}'
+      - run: |
+          echo "by name: $(curl -fsS http://web/)"
+          echo "on localhost: $(curl -fsS http://localhost:8080/)"
+          echo "port=${{ job.services.web.ports['80'] }}"
       - run: |
           printf 'FROM runnel-test/busybox:latest\nRUN echo built-in-the-vm > /built.txt\n' > Dockerfile
           docker build -q -t vm-built . >/dev/null
@@ -407,6 +419,27 @@ fn a_vm_job_builds_and_runs_images_with_its_own_docker_engine() {
         );
         return;
     }
+    // The service's image, built on this machine's engine from the busybox one.
+    let context = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        format!(
+            "FROM {busybox}\nRUN mkdir /www && echo hello-from-the-service > /www/index.html\n\
+             CMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n"
+        ),
+    )
+    .expect("write Dockerfile");
+    let built = Command::new("docker")
+        .args(["build", "-q", "-t", "runnel-vm-test/httpd:latest", "."])
+        .env("DOCKER_BUILDKIT", "0")
+        .current_dir(context.path())
+        .output()
+        .expect("docker build");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
     let marker = HostContainer(format!("runnel-vm-host-marker-{}", std::process::id()));
     let started = Command::new("docker")
         .args(["run", "-d", "--name", &marker.0, busybox, "sleep", "600"])
@@ -442,6 +475,10 @@ fn a_vm_job_builds_and_runs_images_with_its_own_docker_engine() {
         "Docker engine ready for the job in ",
         "Loaded image: runnel-test/busybox:latest",
         "engine on runnel-vm",
+        "Starting service web (runnel-vm-test/httpd:latest) in the VM",
+        "by name: hello-from-the-service",
+        "on localhost: hello-from-the-service",
+        "port=8080",
         "image runnel-test/busybox:latest",
         "ran: built-in-the-vm",
     ] {
@@ -449,11 +486,10 @@ fn a_vm_job_builds_and_runs_images_with_its_own_docker_engine() {
     }
     // Nothing of this machine's engine: not its containers (the guest's engine has none).
     assert!(!stdout.contains(&marker.0), "{stdout}");
-    assert!(
-        !stdout
-            .lines()
-            .any(|line| step_line(line).starts_with("container ")),
-        "{stdout}"
-    );
+    let containers: Vec<&str> = stdout
+        .lines()
+        .filter_map(|line| step_line(line).strip_prefix("container "))
+        .collect();
+    assert_eq!(containers, ["runnel-service-web"], "{stdout}");
     assert_nothing_left(temp.path());
 }
