@@ -1,17 +1,19 @@
-//! The `vm` backend: each job in a microVM of its own (issue #17, first slice).
+//! The `vm` backend: each job in a microVM of its own (issue #17).
 //!
 //! Per job: a directory `runnel-vm-*` under the backend's root holding a qcow2 overlay over the
 //! image's cached base (`IMAGES/NAME/rootfs.qcow2`, made in milliseconds), the agent socket,
 //! the console log, a copy of the guest agent and the job's own directory (`job/`: workspace,
-//! temp, tool cache, home), which the guest sees at `/runnel` over virtio-9p (virtiofs is not
-//! used yet). QEMU boots the `microvm` machine with the image's kernel and initramfs; the
-//! initramfs mounts the overlay as the root and starts the agent ([`runnel_vm_agent`]) as PID
-//! 1, which the runner talks to over a virtio-serial port. The guest has QEMU's user-mode
-//! network (its own way out, and this machine's loopback at the gateway: the runner's cache
-//! server is handed to VM jobs there). KVM is used only when a probe boot
-//! under it works (`/dev/kvm` on the machines this was built on is PVM, which does not boot
-//! Debian's kernel: the probe times out and jobs run under TCG); the probe's answer is kept
-//! beside the image, per host kernel.
+//! temp, tool cache, home, images to preload), which the guest sees at `/runnel` over
+//! virtio-9p (virtiofs is not used yet). QEMU boots the `microvm` machine with the image's
+//! kernel and initramfs; the initramfs mounts the overlay as the root and starts the agent
+//! ([`runnel_vm_agent`]) as PID 1, which the runner talks to over a virtio-serial port. The
+//! guest has QEMU's user-mode network (its own way out, and this machine's loopback at the
+//! gateway: the runner's cache server is handed to VM jobs there). Once the agent answers, the
+//! image's start hook runs (the Docker image starts its engine and loads the images
+//! `preload` copied in), then the job's `services:` start in the guest's engine
+//! (`services`). KVM is used only when a probe boot under it works (`/dev/kvm` on the
+//! machines this was built on is PVM, which does not boot Debian's kernel: the probe times
+//! out and jobs run under TCG); the probe's answer is kept beside the image, per host kernel.
 //!
 //! Owns: the job directory and QEMU's life (a boot that does not answer within the boot
 //! timeout is killed with the console's last lines in the error; teardown kills QEMU and

@@ -298,7 +298,8 @@ fn start_long_job(
         let left = deadline.saturating_duration_since(Instant::now());
         match received.recv_timeout(left) {
             Ok(line) if step_line(&line) == "started-in-vm" => break,
-            Ok(_) => {}
+            // Shown when the test fails.
+            Ok(line) => eprintln!("{line}"),
             Err(error) => {
                 let _ = child.kill();
                 panic!("the step never started in the VM: {error}");
