@@ -4,8 +4,8 @@
 //! workspace, the runner's cache server reached over the guest's network, a failing step with
 //! `continue-on-error`, a step timeout and a failing step; another, a guest that never comes up
 //! (boot timeout); one on the Docker image builds and runs an image with the guest's own engine
-//! and reaches its service by name and on localhost. After each, no QEMU, overlay or socket is
-//! left.
+//! and reaches its service by name and on localhost; one with services on the plain image
+//! fails saying why. After each, no QEMU, overlay or socket is left.
 //!
 //! Slow (a boot under TCG takes 5–60 s depending on the machine's load): behind
 //! `RUN_SLOW_TESTS=1`, skipped with a note when QEMU or the image cannot be had.
@@ -492,5 +492,33 @@ fn a_vm_job_builds_and_runs_images_with_its_own_docker_engine() {
         .filter_map(|line| step_line(line).strip_prefix("container "))
         .collect();
     assert_eq!(containers, ["runnel-service-web"], "{stdout}");
+    assert_nothing_left(temp.path());
+}
+
+/// `services:` need Docker's engine in the guest: on the plain image the job fails saying so
+/// after its VM booted, and the VM is torn down like any other.
+#[test]
+fn services_on_an_image_without_docker_fail_and_leave_nothing() {
+    let Some((images, agent)) = setup("the vm services without Docker") else {
+        return;
+    };
+    let dir = workflow_dir(
+        "on: push\njobs:\n  vm:\n    runs-on: linux\n    services:\n      web:\n        image: runnel-vm-test/none:1\n    steps:\n      - run: echo never\n",
+    );
+    let temp = tempfile::tempdir().expect("tempdir");
+    let output = run_vm(dir.path(), &images, &agent, temp.path(), &[]);
+    let all = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_ne!(output.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains(
+            "service `web` needs Docker's engine in the VM, and image `debian-bookworm` has none"
+        ),
+        "{all}"
+    );
+    assert!(!all.contains("never\n"), "{all}");
     assert_nothing_left(temp.path());
 }
