@@ -54,6 +54,10 @@ impl JobEnvironment for Fake {
         Ok(())
     }
 
+    fn host_loopback(&self) -> Option<String> {
+        Some("10.0.2.2".to_owned())
+    }
+
     async fn run_container(
         &self,
         run: &ContainerRun,
@@ -123,9 +127,10 @@ async fn variables_go_over_the_inner_env_and_under_a_step_containers_own() {
         seen.map(|run| run.env),
         Some(vars(&[("ADDED", "yes"), ("SHARED", "step")]))
     );
-    // Without an `info`, the inner one shows through.
+    // Without an `info`, the inner one shows through; so does where it reaches the host.
     assert!(layered.info().has_bash);
     assert_eq!(layered.paths().workspace, "/w");
+    assert_eq!(layered.host_loopback().as_deref(), Some("10.0.2.2"));
 }
 
 #[tokio::test]
