@@ -160,6 +160,7 @@ pub(crate) async fn start(
             workdir: "/".to_owned(),
             timeout: Some(READY_TIMEOUT + Duration::from_secs(30)),
         };
+        let started = std::time::Instant::now();
         let (sender, mut receiver) = mpsc::channel(64);
         let run = async {
             environment
@@ -178,6 +179,11 @@ pub(crate) async fn start(
         let (exit, output) = tokio::join!(run, collect);
         match exit? {
             ExecExit::Code(0) => {
+                runnel_engine::backend::setup_log(&format!(
+                    "Service {} ready in {:.1} s",
+                    service.id,
+                    started.elapsed().as_secs_f64()
+                ));
                 all.insert(service.id.clone(), parse_ports(&output));
             }
             exit => {
