@@ -59,6 +59,11 @@ pub struct ServiceSpec {
     /// The service id: its host name for the job.
     pub id: String,
     pub container: ContainerSpec,
+    /// `entrypoint:`: one program replacing the image's entrypoint.
+    pub entrypoint: Option<String>,
+    /// `command:` as written (the backend splits it into arguments as a shell would),
+    /// replacing the image's `CMD`.
+    pub command: Option<String>,
 }
 
 /// Paths inside the environment that the engine uses.

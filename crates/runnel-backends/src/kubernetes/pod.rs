@@ -22,6 +22,7 @@ use kube::api::{DeleteParams, PostParams};
 use super::KubernetesConfig;
 use super::error::KubeError;
 use super::exec::JOB_CONTAINER;
+use super::services::{self, ServicePlan, ServiceState};
 
 /// The job's work root: workspace, temp and tool cache are under it.
 pub(crate) const WORK_ROOT: &str = "/__w";
@@ -43,6 +44,7 @@ pub(crate) fn manifest(
     env: &BTreeMap<String, String>,
     labels: BTreeMap<String, String>,
     job_key: &str,
+    services: &ServicePlan,
 ) -> Pod {
     let volume = |name: &str| Volume {
         name: name.to_owned(),
@@ -70,7 +72,9 @@ pub(crate) fn manifest(
             automount_service_account_token: Some(false),
             enable_service_links: Some(false),
             termination_grace_period_seconds: Some(1),
-            containers: vec![Container {
+            host_aliases: (!services.host_aliases.is_empty())
+                .then(|| services.host_aliases.clone()),
+            containers: std::iter::once(Container {
                 name: JOB_CONTAINER.to_owned(),
                 image: Some(image.to_owned()),
                 image_pull_policy: config.pull_policy.clone(),
@@ -90,7 +94,14 @@ pub(crate) fn manifest(
                 }),
                 volume_mounts: Some(vec![mount("work", WORK_ROOT), mount("home", HOME)]),
                 ..Container::default()
-            }],
+            })
+            .chain(
+                services
+                    .services
+                    .iter()
+                    .map(|service| service.container.clone()),
+            )
+            .collect(),
             volumes: Some(vec![volume("work"), volume("home")]),
             ..PodSpec::default()
         }),
@@ -119,10 +130,37 @@ enum Progress {
     Running,
     Waiting(String),
     Failed(KubeError),
+    /// Service number `.0` will not become ready: why.
+    ServiceFailed(usize, String),
 }
 
-/// Reads a pod's status: running, still starting (why), or never going to run.
-fn progress(pod: &Pod, name: &str, image: &str) -> Progress {
+/// Reads a pod's status: the job container running and every service ready, still starting
+/// (why), or never going to be.
+fn progress(pod: &Pod, name: &str, image: &str, services: &ServicePlan) -> Progress {
+    match job_progress(pod, name, image) {
+        Progress::Running => {}
+        other => return other,
+    }
+    for (index, service) in services.services.iter().enumerate() {
+        match services::state(pod, service) {
+            ServiceState::Ready => {}
+            ServiceState::Waiting(why) => return Progress::Waiting(why),
+            ServiceState::Failed(problem) => return Progress::ServiceFailed(index, problem),
+            ServiceState::Image(reason, message) => {
+                return Progress::Failed(KubeError::Image {
+                    pod: name.to_owned(),
+                    image: service.container.image.clone().unwrap_or_default(),
+                    reason,
+                    message: format!("(service `{}`) {message}", service.id),
+                });
+            }
+        }
+    }
+    Progress::Running
+}
+
+/// Reads the job container's part of a pod's status.
+fn job_progress(pod: &Pod, name: &str, image: &str) -> Progress {
     let Some(status) = &pod.status else {
         return Progress::Waiting("no status yet".to_owned());
     };
@@ -204,16 +242,28 @@ fn progress(pod: &Pod, name: &str, image: &str) -> Progress {
     }
 }
 
-/// Waits until the pod's job container runs; fails at once when it never will (image,
-/// configuration), or after `timeout` with the last reason (the scheduler's, when unscheduled).
+/// Waits until the pod's job container runs and its services are ready; fails at once when
+/// that will never be (image, configuration, a service that exited), or after `timeout` with
+/// the last reason (the scheduler's, when unscheduled; a service's, with its log).
 pub(crate) async fn wait_running(
     pods: &Api<Pod>,
     namespace: &str,
     name: &str,
     image: &str,
+    services: &ServicePlan,
     timeout: Duration,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<(), KubeError> {
+    let not_ready = async |index: usize, problem: String| {
+        let service = &services.services[index];
+        KubeError::ServiceNotReady {
+            pod: name.to_owned(),
+            service: service.id.clone(),
+            image: service.container.image.clone().unwrap_or_default(),
+            problem,
+            logs: services::logs(pods, name, &service.container.name).await,
+        }
+    };
     let started = Instant::now();
     let mut pause = Duration::from_millis(25);
     loop {
@@ -221,12 +271,21 @@ pub(crate) async fn wait_running(
             .get(name)
             .await
             .map_err(KubeError::api("get", "pods", namespace))?;
-        let last = match progress(&pod, name, image) {
+        let last = match progress(&pod, name, image, services) {
             Progress::Running => return Ok(()),
             Progress::Failed(error) => return Err(error),
+            Progress::ServiceFailed(index, problem) => return Err(not_ready(index, problem).await),
             Progress::Waiting(why) => why,
         };
         if started.elapsed() >= timeout {
+            let waiting_service = services
+                .services
+                .iter()
+                .position(|service| last.starts_with(&format!("service `{}`:", service.id)));
+            if let Some(index) = waiting_service {
+                let problem = format!("did not become ready within {timeout:?} ({last})");
+                return Err(not_ready(index, problem).await);
+            }
             return Err(match last.strip_prefix("unschedulable: ") {
                 Some(reason) => KubeError::Unschedulable {
                     pod: name.to_owned(),

@@ -44,6 +44,16 @@ jobs:
           if grep -q '^sleep 300' /tmp/procs; then echo "sleep survived"; else echo "sleep killed"; fi
 "#;
 
+/// One test at a time on the cluster: each checks that no pod is left in the namespace.
+static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds the cluster for one test (a failed test's poisoned lock is taken over).
+fn hold_cluster() -> std::sync::MutexGuard<'static, ()> {
+    CLUSTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The cluster's kubeconfig for the runner (least rights in `runnel-jobs`), or `None` when
 /// the test is skipped.
 fn cluster_or_skip(test: &str) -> Option<PathBuf> {
@@ -134,6 +144,7 @@ fn pods_left(kubeconfig: &Path) -> String {
 #[test]
 fn a_job_runs_as_a_pod_with_env_files_outputs_failures_and_timeouts() {
     let test = "a_job_runs_as_a_pod_with_env_files_outputs_failures_and_timeouts";
+    let _cluster = hold_cluster();
     let Some(kubeconfig) = cluster_or_skip(test) else {
         return;
     };
@@ -186,6 +197,7 @@ fn a_job_runs_as_a_pod_with_env_files_outputs_failures_and_timeouts() {
 #[test]
 fn a_namespace_the_runner_may_not_use_fails_the_job_naming_the_verb() {
     let test = "a_namespace_the_runner_may_not_use_fails_the_job_naming_the_verb";
+    let _cluster = hold_cluster();
     let Some(kubeconfig) = cluster_or_skip(test) else {
         return;
     };
@@ -210,4 +222,62 @@ fn a_namespace_the_runner_may_not_use_fails_the_job_naming_the_verb() {
     ] {
         assert!(all.contains(expected), "{expected:?} missing:\n{all}");
     }
+}
+
+/// A busybox `httpd` as a sidecar: its health check waited for, then reached by its name and
+/// on localhost (bash's `/dev/tcp`: the job image has no HTTP client).
+const SERVICES_WORKFLOW: &str = r#"on: push
+jobs:
+  pod:
+    runs-on: linux
+    services:
+      web:
+        image: runnel-test/busybox:local
+        entrypoint: sh
+        command: -c "mkdir -p /www && echo served-by-$GREETING > /www/index.html && exec httpd -f -p 8080 -h /www"
+        env:
+          GREETING: sidecar
+        ports:
+          - 8080
+        options: --health-cmd "wget -q -O- http://localhost:8080/ >/dev/null" --health-interval 1s --health-retries 30
+    steps:
+      - run: |
+          get() { exec 3<>"/dev/tcp/$1/$2"; printf 'GET / HTTP/1.0\r\n\r\n' >&3; cat <&3; exec 3<&-; }
+          echo "by name: $(get web 8080 | tail -n 1)"
+          echo "on localhost: $(get localhost 8080 | tail -n 1)"
+          echo "port in the job context: ${{ job.services.web.ports['8080'] }}"
+        shell: bash
+"#;
+
+#[test]
+fn services_are_sidecars_reached_by_name_and_on_localhost() {
+    let test = "services_are_sidecars_reached_by_name_and_on_localhost";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let (output, stdout, stderr) = run_in_cluster(&kubeconfig, SERVICES_WORKFLOW);
+    let all = format!("{stdout}\n{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{all}");
+    for expected in [
+        "by name: served-by-sidecar",
+        "on localhost: served-by-sidecar",
+        "port in the job context: 8080",
+    ] {
+        assert!(all.contains(expected), "{expected:?} missing:\n{all}");
+    }
+    assert_eq!(pods_left(&kubeconfig), "", "pods left after the job");
+
+    // A service that exits fails the job before its steps, with the tail of its log.
+    let failing = "on: push\njobs:\n  pod:\n    runs-on: linux\n    services:\n      db:\n        \
+                   image: runnel-test/busybox:local\n        entrypoint: sh\n        command: -c \
+                   \"echo giving-up; exit 4\"\n    steps:\n      - run: echo never\n";
+    let (output, stdout, stderr) = run_in_cluster(&kubeconfig, failing);
+    let all = format!("{stdout}\n{stderr}");
+    assert_ne!(output.status.code(), Some(0), "{all}");
+    assert!(!all.contains("\n  never"), "{all}");
+    for expected in ["service `db`", "exited", "code 4", "giving-up"] {
+        assert!(all.contains(expected), "{expected:?} missing:\n{all}");
+    }
+    assert_eq!(pods_left(&kubeconfig), "", "pods left after the failed job");
 }
