@@ -206,6 +206,21 @@ pub enum BackendError {
     },
 }
 
+/// A workspace that is not on this machine (a pod's), as `hashFiles` reads it: the backend
+/// lists and digests the files; the engine matches the patterns and combines the digests.
+#[async_trait::async_trait]
+pub trait RemoteWorkspace: Send + Sync {
+    /// Every file below the workspace `hashFiles` may hash: `/`-separated paths relative to
+    /// it, depth first, sorted by name (bytes) within each directory. Symbolic links as on
+    /// this machine: one to a file inside the workspace is that file, one to a directory
+    /// inside it is descended into only with `follow_symlinks`, one leading outside (or
+    /// nowhere) counts as nothing.
+    async fn list_files(&self, follow_symlinks: bool) -> Result<Vec<String>, BackendError>;
+    /// The SHA-256 of the contents of each of `files` (paths as `list_files` gives them), in
+    /// order.
+    async fn digest_files(&self, files: &[String]) -> Result<Vec<[u8; 32]>, BackendError>;
+}
+
 /// Prepares job environments. One per runner; cheap to share.
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync {
@@ -235,6 +250,12 @@ pub trait JobEnvironment: Send + Sync {
     /// directory, a Docker job's bind-mounted job directory): `hashFiles` reads it there.
     /// `None` (the default): the files are elsewhere (a remote engine, a VM, a pod).
     fn workspace_on_host(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+    /// The workspace as `hashFiles` reads it when it is not on this machine (a pod's).
+    /// `None` (the default): there is no such reader; `hashFiles` then fails saying so
+    /// unless [`JobEnvironment::workspace_on_host`] answers.
+    fn remote_workspace(&self) -> Option<std::sync::Arc<dyn RemoteWorkspace>> {
         None
     }
     /// Runs one process; output chunks are sent to `output` as they come.

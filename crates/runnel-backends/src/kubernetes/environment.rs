@@ -10,13 +10,14 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use runnel_engine::backend::{
     BackendError, EnvironmentInfo, EnvironmentPaths, ExecExit, ExecOutput, ExecRequest,
-    JobEnvironment,
+    JobEnvironment, RemoteWorkspace,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::exec::PodExec;
 use super::pod::{self, EXEC_DIR};
+use super::workspace::PodWorkspace;
 
 pub(crate) struct KubernetesEnvironment {
     pub(crate) exec: PodExec,
@@ -47,6 +48,13 @@ impl JobEnvironment for KubernetesEnvironment {
 
     fn default_env(&self) -> BTreeMap<String, String> {
         self.default_env.clone()
+    }
+
+    fn remote_workspace(&self) -> Option<std::sync::Arc<dyn RemoteWorkspace>> {
+        Some(std::sync::Arc::new(PodWorkspace {
+            exec: self.exec.clone(),
+            root: self.paths.workspace.clone(),
+        }))
     }
 
     async fn exec(

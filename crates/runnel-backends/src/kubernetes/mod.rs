@@ -13,8 +13,9 @@
 //! Errors name what failed: the verb and resource RBAC refused, the scheduler's reason for an
 //! unschedulable pod, an image that cannot be pulled (`error`).
 //!
-//! Not yet: `hashFiles` over the pod's workspace, container steps, resources, node selectors,
-//! tolerations and image pull secrets.
+//! `hashFiles` reads the pod's workspace through exec (`workspace`).
+//!
+//! Not yet: container steps, resources, node selectors, tolerations and image pull secrets.
 //!
 //! Must not: parse workflows or evaluate expressions; it gets plain `JobSpec`s.
 
@@ -24,6 +25,7 @@ mod exec;
 mod leftovers;
 mod pod;
 mod services;
+mod workspace;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -227,7 +229,7 @@ impl Backend for KubernetesBackend {
     ) -> Result<Box<dyn JobEnvironment>, BackendError> {
         let operation = format!("start the pod of job `{}`", spec.job_key);
         let services = services::plan(&spec.services, self.config.pull_policy.as_deref(), false)
-            .map_err(|error| error.into_backend(&operation))?;
+            .map_err(|refused| KubeError::from(refused).into_backend(&operation))?;
         let Some(container) = &spec.image else {
             return Err(KubeError::Unsupported(
                 "a kubernetes job needs an image (the label's `kubernetes://IMAGE` or the job's \

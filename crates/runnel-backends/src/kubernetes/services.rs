@@ -54,6 +54,22 @@ pub(crate) struct ServicePlan {
     pub(crate) host_aliases: Vec<HostAlias>,
 }
 
+/// A service the pod cannot run as written (becomes [`KubeError::Service`]).
+#[derive(Debug)]
+pub(crate) struct Refused {
+    service: String,
+    problem: String,
+}
+
+impl From<Refused> for KubeError {
+    fn from(refused: Refused) -> KubeError {
+        KubeError::Service {
+            service: refused.service,
+            problem: refused.problem,
+        }
+    }
+}
+
 /// Plans the sidecars of `specs`; refuses what a pod cannot do (naming the service and the
 /// option), two services on one port, and credentials when the runner has no pull secrets
 /// (`pull_secrets_configured`: the node pulls with the pod's `imagePullSecrets`).
@@ -61,12 +77,12 @@ pub(crate) fn plan(
     specs: &[ServiceSpec],
     pull_policy: Option<&str>,
     pull_secrets_configured: bool,
-) -> Result<ServicePlan, KubeError> {
+) -> Result<ServicePlan, Refused> {
     let mut plan = ServicePlan::default();
     let mut names = Vec::new();
     let mut port_owner: BTreeMap<String, String> = BTreeMap::new();
     for (index, spec) in specs.iter().enumerate() {
-        let refuse = |problem: String| KubeError::Service {
+        let refuse = |problem: String| Refused {
             service: spec.id.clone(),
             problem,
         };
@@ -109,7 +125,7 @@ pub(crate) fn plan(
             if let Some(first) = port_owner.insert(mapping.container_port.clone(), spec.id.clone())
                 && first != spec.id
             {
-                return Err(KubeError::Service {
+                return Err(Refused {
                     service: spec.id.clone(),
                     problem: format!(
                         "port {} is also service `{first}`'s: services share the pod's network",
@@ -474,7 +490,7 @@ mod tests {
             Some("Never"),
             false,
         )
-        .unwrap();
+        .expect("present");
         let planned = &plan.services[0];
         let container = &planned.container;
         assert_eq!(container.name, "svc-web-1");
@@ -483,18 +499,27 @@ mod tests {
             Some(&["httpd".to_owned()][..])
         );
         assert_eq!(
-            container.args.as_deref().unwrap(),
+            container.args.as_deref().expect("present"),
             ["-f", "-p", "8080", "-h", "/srv/my www"]
         );
-        let env = container.env.as_ref().unwrap();
+        let env = container.env.as_ref().expect("present");
         assert_eq!(
             env.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
             ["A", "B"]
         );
-        assert_eq!(container.ports.as_ref().unwrap()[0].container_port, 8080);
-        let probe = container.startup_probe.as_ref().unwrap();
         assert_eq!(
-            probe.exec.as_ref().unwrap().command.as_deref().unwrap()[2],
+            container.ports.as_ref().expect("present")[0].container_port,
+            8080
+        );
+        let probe = container.startup_probe.as_ref().expect("present");
+        assert_eq!(
+            probe
+                .exec
+                .as_ref()
+                .expect("present")
+                .command
+                .as_deref()
+                .expect("present")[2],
             "wget -q -O- localhost:8080"
         );
         assert_eq!(probe.period_seconds, Some(2));
@@ -505,7 +530,7 @@ mod tests {
             "5 retries + 2 checks in the start period"
         );
         assert!(planned.has_health_check);
-        let security = container.security_context.as_ref().unwrap();
+        let security = container.security_context.as_ref().expect("present");
         assert_eq!(
             (security.run_as_user, security.run_as_group),
             (Some(1000), Some(1000))
@@ -514,10 +539,10 @@ mod tests {
             container
                 .resources
                 .as_ref()
-                .unwrap()
+                .expect("present")
                 .limits
                 .as_ref()
-                .unwrap()["memory"],
+                .expect("present")["memory"],
             Quantity((64 * 1024 * 1024).to_string())
         );
         assert_eq!(planned.ports["8080"], "8080");
@@ -527,18 +552,19 @@ mod tests {
 
         let plan = plan_ok(&[service("db", &[], ""), service("cache", &[], "")]);
         assert_eq!(
-            plan.host_aliases[0].hostnames.as_deref().unwrap(),
+            plan.host_aliases[0].hostnames.as_deref().expect("present"),
             ["db", "cache"]
         );
         assert_eq!(plan.host_aliases[0].ip, "127.0.0.1");
     }
 
     fn plan_ok(specs: &[ServiceSpec]) -> ServicePlan {
-        super::plan(specs, None, false).unwrap()
+        super::plan(specs, None, false).expect("present")
     }
 
     fn refusal(specs: &[ServiceSpec]) -> String {
-        super::plan(specs, None, false).unwrap_err().to_string()
+        let refused = super::plan(specs, None, false).expect_err("refused");
+        KubeError::from(refused).to_string()
     }
 
     #[test]

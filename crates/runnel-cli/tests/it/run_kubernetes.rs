@@ -107,6 +107,11 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
 
 /// Runs `runnel run` over a tree holding `workflow`, with `kubeconfig`.
 fn run_in_cluster(kubeconfig: &Path, workflow: &str) -> (Output, String, String) {
+    run_in_cluster_on(kubeconfig, IMAGE, workflow)
+}
+
+/// [`run_in_cluster`] with the job image `image`.
+fn run_in_cluster_on(kubeconfig: &Path, image: &str, workflow: &str) -> (Output, String, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let workflows = dir.path().join(".gitea/workflows");
     std::fs::create_dir_all(&workflows).expect("create workflow dir");
@@ -114,7 +119,7 @@ fn run_in_cluster(kubeconfig: &Path, workflow: &str) -> (Output, String, String)
     std::fs::write(dir.path().join("tree-file.txt"), "from the tree").expect("write tree file");
     let output = Command::new(env!("CARGO_BIN_EXE_runnel"))
         .args(["run", "--no-cache-server", "-P"])
-        .arg(format!("linux=kubernetes://{IMAGE}"))
+        .arg(format!("linux=kubernetes://{image}"))
         .current_dir(dir.path())
         .env("KUBECONFIG", kubeconfig)
         .env("NO_COLOR", "1")
@@ -280,4 +285,49 @@ fn services_are_sidecars_reached_by_name_and_on_localhost() {
         assert!(all.contains(expected), "{expected:?} missing:\n{all}");
     }
     assert_eq!(pods_left(&kubeconfig), "", "pods left after the failed job");
+}
+
+/// `hashFiles` reads the pod's workspace (files a step made, the copied tree), with GitHub's
+/// order (depth first, by name) and combination (SHA-256 of the files' SHA-256s).
+#[test]
+fn hash_files_reads_the_pods_workspace() {
+    let test = "hash_files_reads_the_pods_workspace";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let workflow = r#"on: push
+jobs:
+  pod:
+    runs-on: linux
+    steps:
+      - run: |
+          mkdir -p a/b
+          printf one > a/x.txt
+          printf two > a/b/x.txt
+          ln -s /etc/passwd a/outside.txt
+      - run: |
+          echo "made: ${{ hashFiles('**/x.txt') }}"
+          echo "tree: ${{ hashFiles('tree-file.txt', '!a/**') }}"
+          echo "none: [${{ hashFiles('**/nothing-here') }}]"
+          echo "outside: [${{ hashFiles('a/outside.txt') }}]"
+"#;
+    // Debian's GNU tools and busybox's (whose tar has no `-T`).
+    for image in [IMAGE, "runnel-test/busybox:local"] {
+        let (output, stdout, stderr) = run_in_cluster_on(&kubeconfig, image, workflow);
+        let all = format!("{image}:\n{stdout}\n{stderr}");
+        assert_eq!(output.status.code(), Some(0), "{all}");
+        for expected in [
+            // sha256(sha256("two") ‖ sha256("one")): a/b/x.txt comes before a/x.txt.
+            "made: 0c7c01f86ff8722e93c1b9e7437ec11de17d63304f8bb22eec9e50b077f4754c",
+            // sha256(sha256("from the tree")).
+            "tree: c68b09f4173a3b7955b3dc5c10db0545184bde4614786cd6b9ad62ede309dcd3",
+            "none: []",
+            // A link leading out of the workspace counts as nothing.
+            "outside: []",
+        ] {
+            assert!(all.contains(expected), "{expected:?} missing:\n{all}");
+        }
+    }
+    assert_eq!(pods_left(&kubeconfig), "", "pods left after the jobs");
 }

@@ -78,6 +78,9 @@ impl JobEnvironment for LayeredEnvironment {
     fn workspace_on_host(&self) -> Option<std::path::PathBuf> {
         self.inner.workspace_on_host()
     }
+    fn remote_workspace(&self) -> Option<std::sync::Arc<dyn crate::backend::RemoteWorkspace>> {
+        self.inner.remote_workspace()
+    }
 
     async fn exec(
         &self,
