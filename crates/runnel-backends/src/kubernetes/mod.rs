@@ -15,7 +15,10 @@
 //!
 //! `hashFiles` reads the pod's workspace through exec (`workspace`).
 //!
-//! Not yet: container steps, resources, node selectors, tolerations and image pull secrets.
+//! The operator's config shapes the pod: the job container's resources, node selector,
+//! tolerations, image pull secrets, service account (its token mounted only when asked).
+//!
+//! Not yet: container steps.
 //!
 //! Must not: parse workflows or evaluate expressions; it gets plain `JobSpec`s.
 
@@ -63,6 +66,30 @@ pub struct KubernetesConfig {
     pub pull_policy: Option<String>,
     /// How long a pod may take to be scheduled and to start its job container.
     pub pod_start_timeout: Duration,
+    /// The job container's resource requests (`cpu` → `500m`).
+    pub requests: BTreeMap<String, String>,
+    /// The job container's resource limits.
+    pub limits: BTreeMap<String, String>,
+    /// The pod's `nodeSelector`.
+    pub node_selector: BTreeMap<String, String>,
+    /// The pod's tolerations.
+    pub tolerations: Vec<PodToleration>,
+    /// Secrets the node pulls the pod's images with.
+    pub image_pull_secrets: Vec<String>,
+    /// The pod's service account; `None`: the namespace's default.
+    pub service_account: Option<String>,
+    /// Mount the service account's token into the pod (off by default: no API rights).
+    pub automount_service_account_token: bool,
+}
+
+/// A toleration of the job pod (Kubernetes' `Toleration`; empty strings are left unset).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodToleration {
+    pub key: String,
+    pub operator: String,
+    pub value: String,
+    pub effect: String,
+    pub toleration_seconds: Option<i64>,
 }
 
 impl Default for KubernetesConfig {
@@ -75,6 +102,13 @@ impl Default for KubernetesConfig {
             namespace: String::new(),
             pull_policy: None,
             pod_start_timeout: Duration::from_secs(300),
+            requests: BTreeMap::new(),
+            limits: BTreeMap::new(),
+            node_selector: BTreeMap::new(),
+            tolerations: Vec::new(),
+            image_pull_secrets: Vec::new(),
+            service_account: None,
+            automount_service_account_token: false,
         }
     }
 }
@@ -228,8 +262,12 @@ impl Backend for KubernetesBackend {
         cancel: &CancellationToken,
     ) -> Result<Box<dyn JobEnvironment>, BackendError> {
         let operation = format!("start the pod of job `{}`", spec.job_key);
-        let services = services::plan(&spec.services, self.config.pull_policy.as_deref(), false)
-            .map_err(|refused| KubeError::from(refused).into_backend(&operation))?;
+        let services = services::plan(
+            &spec.services,
+            self.config.pull_policy.as_deref(),
+            !self.config.image_pull_secrets.is_empty(),
+        )
+        .map_err(|refused| KubeError::from(refused).into_backend(&operation))?;
         let Some(container) = &spec.image else {
             return Err(KubeError::Unsupported(
                 "a kubernetes job needs an image (the label's `kubernetes://IMAGE` or the job's \

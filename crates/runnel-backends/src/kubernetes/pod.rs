@@ -2,9 +2,11 @@
 //! clear reason why it will not: the scheduler's message, an image that cannot be had), and its
 //! deletion.
 //!
-//! The pod: one container `job` of the job's image, kept alive by a `sleep` loop (steps come
-//! through exec); `/__w` (workspace, temp, tool cache) and `HOME` are `emptyDir` volumes; no
-//! service account token, no service links; `restartPolicy: Never`. Labels tie it to this
+//! The pod: a container `job` of the job's image, kept alive by a `sleep` loop (steps come
+//! through exec), and the services' containers (`services`); `/__w` (workspace, temp, tool
+//! cache) and `HOME` are `emptyDir` volumes; no service links; `restartPolicy: Never`. From
+//! the config: the job container's resources, the node selector, tolerations, image pull
+//! secrets and service account (its token mounted only when the config says so). Labels tie it to this
 //! runner (see `leftovers`).
 //!
 //! Must not: run steps (`exec` does).
@@ -13,8 +15,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, EnvVar, Pod, PodSpec, Volume, VolumeMount,
+    Container, EmptyDirVolumeSource, EnvVar, LocalObjectReference, Pod, PodSpec,
+    ResourceRequirements, Toleration, Volume, VolumeMount,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
@@ -69,7 +73,32 @@ pub(crate) fn manifest(
         },
         spec: Some(PodSpec {
             restart_policy: Some("Never".to_owned()),
-            automount_service_account_token: Some(false),
+            automount_service_account_token: Some(config.automount_service_account_token),
+            service_account_name: config.service_account.clone(),
+            node_selector: (!config.node_selector.is_empty()).then(|| config.node_selector.clone()),
+            tolerations: (!config.tolerations.is_empty()).then(|| {
+                config
+                    .tolerations
+                    .iter()
+                    .map(|t| {
+                        let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+                        Toleration {
+                            key: text(&t.key),
+                            operator: text(&t.operator),
+                            value: text(&t.value),
+                            effect: text(&t.effect),
+                            toleration_seconds: t.toleration_seconds,
+                        }
+                    })
+                    .collect()
+            }),
+            image_pull_secrets: (!config.image_pull_secrets.is_empty()).then(|| {
+                config
+                    .image_pull_secrets
+                    .iter()
+                    .map(|name| LocalObjectReference { name: name.clone() })
+                    .collect()
+            }),
             enable_service_links: Some(false),
             termination_grace_period_seconds: Some(1),
             host_aliases: (!services.host_aliases.is_empty())
@@ -93,6 +122,7 @@ pub(crate) fn manifest(
                         .collect()
                 }),
                 volume_mounts: Some(vec![mount("work", WORK_ROOT), mount("home", HOME)]),
+                resources: job_resources(config),
                 ..Container::default()
             })
             .chain(
@@ -107,6 +137,24 @@ pub(crate) fn manifest(
         }),
         ..Pod::default()
     }
+}
+
+/// The job container's requests and limits from the config; `None` when it sets none.
+fn job_resources(config: &KubernetesConfig) -> Option<ResourceRequirements> {
+    let quantities = |map: &BTreeMap<String, String>| {
+        (!map.is_empty()).then(|| {
+            map.iter()
+                .map(|(name, quantity)| (name.clone(), Quantity(quantity.clone())))
+                .collect()
+        })
+    };
+    let requests = quantities(&config.requests);
+    let limits = quantities(&config.limits);
+    (requests.is_some() || limits.is_some()).then(|| ResourceRequirements {
+        requests,
+        limits,
+        ..ResourceRequirements::default()
+    })
 }
 
 /// Creates `pod`; returns its name.
@@ -323,5 +371,80 @@ pub(crate) async fn delete(pods: &Api<Pod>, namespace: &str, name: &str) -> Resu
         Ok(_) => Ok(()),
         Err(error) if KubeError::is_not_found(&error) => Ok(()),
         Err(error) => Err(KubeError::api("delete", "pods", namespace)(error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::PodToleration;
+    use super::*;
+
+    #[test]
+    fn the_config_shapes_the_job_pod() {
+        let config = KubernetesConfig {
+            namespace: "jobs".to_owned(),
+            requests: BTreeMap::from([("cpu".to_owned(), "500m".to_owned())]),
+            limits: BTreeMap::from([("memory".to_owned(), "1Gi".to_owned())]),
+            node_selector: BTreeMap::from([("disk".to_owned(), "ssd".to_owned())]),
+            tolerations: vec![PodToleration {
+                key: "dedicated".to_owned(),
+                operator: "Exists".to_owned(),
+                effect: "NoSchedule".to_owned(),
+                ..PodToleration::default()
+            }],
+            image_pull_secrets: vec!["registry-login".to_owned()],
+            service_account: Some("ci-jobs".to_owned()),
+            ..KubernetesConfig::default()
+        };
+        let pod = manifest(
+            &config,
+            "runnel-1-1",
+            "debian:12",
+            &BTreeMap::new(),
+            BTreeMap::new(),
+            "job",
+            &ServicePlan::default(),
+        );
+        let spec = pod.spec.expect("a pod spec");
+        assert_eq!(spec.automount_service_account_token, Some(false));
+        assert_eq!(spec.service_account_name.as_deref(), Some("ci-jobs"));
+        assert_eq!(spec.node_selector.expect("node selector")["disk"], "ssd");
+        let toleration = &spec.tolerations.expect("tolerations")[0];
+        assert_eq!(toleration.key.as_deref(), Some("dedicated"));
+        assert_eq!(toleration.operator.as_deref(), Some("Exists"));
+        assert_eq!(toleration.value, None);
+        assert_eq!(
+            spec.image_pull_secrets.expect("pull secrets")[0].name,
+            "registry-login"
+        );
+        assert_eq!(spec.host_aliases, None);
+        assert_eq!(spec.containers.len(), 1);
+        let resources = spec.containers[0].resources.clone().expect("resources");
+        assert_eq!(
+            resources.requests.expect("requests")["cpu"],
+            Quantity("500m".to_owned())
+        );
+        assert_eq!(
+            resources.limits.expect("limits")["memory"],
+            Quantity("1Gi".to_owned())
+        );
+
+        // Nothing configured: nothing set beyond the runner's own defaults.
+        let plain = manifest(
+            &KubernetesConfig::default(),
+            "runnel-1-2",
+            "debian:12",
+            &BTreeMap::new(),
+            BTreeMap::new(),
+            "job",
+            &ServicePlan::default(),
+        )
+        .spec
+        .expect("a pod spec");
+        assert_eq!(plain.service_account_name, None);
+        assert_eq!(plain.node_selector, None);
+        assert_eq!(plain.tolerations, None);
+        assert_eq!(plain.image_pull_secrets, None);
+        assert_eq!(plain.containers[0].resources, None);
     }
 }
