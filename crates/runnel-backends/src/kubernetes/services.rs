@@ -399,17 +399,19 @@ pub(crate) fn state(pod: &Pod, service: &PlannedService) -> ServiceState {
     };
     if let Some(terminated) = &state.terminated {
         let reason = terminated.reason.as_deref().unwrap_or("?");
-        return ServiceState::Failed(
-            if service.has_health_check && status.started != Some(true) {
-                format!(
-                    "is unhealthy: it ended ({reason}, code {}) before its health check passed \
-                 (the kubelet stops a service whose check fails its --health-retries)",
-                    terminated.exit_code
-                )
-            } else {
-                format!("exited ({reason}, code {})", terminated.exit_code)
-            },
-        );
+        let code = terminated.exit_code;
+        let checking = service.has_health_check && status.started != Some(true);
+        // The kubelet stops a container whose startup probe failed too often with SIGKILL.
+        return ServiceState::Failed(if checking && code == 137 {
+            format!(
+                "is unhealthy: its health check failed --health-retries times and the kubelet \
+                 stopped it ({reason}, code {code})"
+            )
+        } else if checking {
+            format!("exited ({reason}, code {code}) before its health check passed")
+        } else {
+            format!("exited ({reason}, code {code})")
+        });
     }
     if let Some(waiting) = &state.waiting {
         let reason = waiting.reason.clone().unwrap_or_default();

@@ -273,16 +273,36 @@ fn services_are_sidecars_reached_by_name_and_on_localhost() {
     }
     assert_eq!(pods_left(&kubeconfig), "", "pods left after the job");
 
-    // A service that exits fails the job before its steps, with the tail of its log.
-    let failing = "on: push\njobs:\n  pod:\n    runs-on: linux\n    services:\n      db:\n        \
-                   image: runnel-test/busybox:local\n        entrypoint: sh\n        command: -c \
-                   \"echo giving-up; exit 4\"\n    steps:\n      - run: echo never\n";
-    let (output, stdout, stderr) = run_in_cluster(&kubeconfig, failing);
-    let all = format!("{stdout}\n{stderr}");
-    assert_ne!(output.status.code(), Some(0), "{all}");
-    assert!(!all.contains("\n  never"), "{all}");
-    for expected in ["service `db`", "exited", "code 4", "giving-up"] {
-        assert!(all.contains(expected), "{expected:?} missing:\n{all}");
+    // A service that exits, or fails its health check, fails the job before its steps, with
+    // the tail of its log.
+    let failing = |command: &str, options: &str| {
+        format!(
+            "on: push\njobs:\n  pod:\n    runs-on: linux\n    services:\n      db:\n        \
+             image: runnel-test/busybox:local\n        entrypoint: sh\n        command: -c \
+             \"echo giving-up; {command}\"\n        options: {options}\n    steps:\n      \
+             - run: echo never\n"
+        )
+    };
+    for (workflow, expected) in [
+        (
+            failing("exit 4", "--health-cmd true --health-interval 1s"),
+            "exited (Error, code 4) before its health check passed",
+        ),
+        (
+            failing(
+                "sleep 60",
+                "--health-cmd false --health-interval 1s --health-retries 2",
+            ),
+            "is unhealthy: its health check failed --health-retries times",
+        ),
+    ] {
+        let (output, stdout, stderr) = run_in_cluster(&kubeconfig, &workflow);
+        let all = format!("{stdout}\n{stderr}");
+        assert_ne!(output.status.code(), Some(0), "{all}");
+        assert!(!all.contains("\n  never"), "{all}");
+        for expected in ["service `db`", expected, "giving-up"] {
+            assert!(all.contains(expected), "{expected:?} missing:\n{all}");
+        }
     }
     assert_eq!(pods_left(&kubeconfig), "", "pods left after the failed job");
 }
