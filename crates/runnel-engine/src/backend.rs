@@ -275,6 +275,16 @@ pub trait JobEnvironment: Send + Sync {
     ) -> Result<(), BackendError>;
     /// Reads a file inside the environment; `Ok(None)` when it does not exist.
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError>;
+    /// Reads several files at once, each as [`JobEnvironment::read_file`] would; the engine
+    /// reads a step's file commands so. The default reads them one by one; a backend where
+    /// each call is a round trip (a pod's exec) answers in one.
+    async fn read_files(&self, paths: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+        let mut contents = Vec::with_capacity(paths.len());
+        for path in paths {
+            contents.push(self.read_file(path).await?);
+        }
+        Ok(contents)
+    }
     /// Removes everything `prepare` created. Safe to call twice.
     async fn teardown(&self) -> Result<(), BackendError>;
     /// Looks `program` up the way `exec` would with `path` as `PATH` (a name with a `/` is

@@ -90,6 +90,13 @@ impl JobEnvironment for KubernetesEnvironment {
             .map_err(|error| error.into_backend(&self.operation("read a file")))
     }
 
+    async fn read_files(&self, paths: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+        self.exec
+            .read_files(paths)
+            .await
+            .map_err(|error| error.into_backend(&self.operation("read files")))
+    }
+
     async fn find_program(
         &self,
         program: &str,

@@ -103,6 +103,9 @@ impl JobEnvironment for LayeredEnvironment {
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError> {
         self.inner.read_file(path).await
     }
+    async fn read_files(&self, paths: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+        self.inner.read_files(paths).await
+    }
 
     async fn teardown(&self) -> Result<(), BackendError> {
         let inner = self.inner.teardown().await;
