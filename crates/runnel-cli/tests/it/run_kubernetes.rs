@@ -8,6 +8,10 @@
 //! failing step's exit code, a step timeout that kills the process; the pod is gone afterwards,
 //! and so is a pod a dead runner of this host left.
 //! A namespace the runner's account may not use fails the job naming the verb and resource.
+//! Services are sidecars reached by name and on localhost; one that exits or fails its health
+//! check fails the job with its log. `hashFiles` reads the pod's workspace (Debian's and
+//! busybox's tools). `runnel daemon` runs a `kubernetes://` label's job from the real Gitea.
+//! The tests take the cluster one at a time: each checks that no pod is left.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -350,4 +354,70 @@ jobs:
         }
     }
     assert_eq!(pods_left(&kubeconfig), "", "pods left after the jobs");
+}
+
+/// `runnel daemon` against the real Gitea runs a `kubernetes://` label's job as a pod: env
+/// files between steps, `hashFiles`, its log reported to Gitea, no pod left. (No service:
+/// the task Gitea 1.26 sends has dropped a service's `entrypoint:`/`command:`, and no test
+/// image serves anything without them.)
+#[test]
+fn the_daemon_runs_a_kubernetes_label_job_from_gitea() {
+    let test = "the_daemon_runs_a_kubernetes_label_job_from_gitea";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let Some(gitea) = crate::daemon_gitea::gitea(test) else {
+        return;
+    };
+    let runner = crate::daemon_gitea::register_with(
+        gitea,
+        "k8s",
+        |l| format!("{l}:kubernetes://{IMAGE}"),
+        &[],
+    );
+    runner.write_config(&format!(
+        "kubernetes:\n  kubeconfig: {}\n",
+        kubeconfig.display()
+    ));
+    let label = &runner.label;
+    let jobs = format!(
+        r#"  pod:
+    runs-on: {label}
+    steps:
+      - run: printf one > x.txt
+      - run: echo "CARRIED=over-env-file" >> "$GITHUB_ENV"
+      - run: echo "env $CARRIED"
+      - run: echo "hash ${{{{ hashFiles('x.txt') }}}}"
+"#
+    );
+    gitea.push_workflow(label, &crate::daemon_gitea::workflow(label, &jobs));
+    let daemon = runner.daemon(&["-c", "config.yaml", "--once"]);
+    let status = runner.wait(daemon);
+    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+    let job = crate::daemon_gitea::completed_jobs(gitea, &runner, 1).remove(0);
+    let lines = gitea
+        .log_lines(job["id"].as_i64().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        job["conclusion"],
+        "success",
+        "{job}\n{lines:#?}\n{}",
+        runner.daemon_log()
+    );
+    // sha256(sha256("one")).
+    for expected in [
+        "env over-env-file",
+        "hash fe8d7a873dc48961a6af334c996b2cb3ce37149d5ce9c9253952a54c6a92c1ad",
+    ] {
+        assert!(
+            lines.iter().any(|l| l == expected),
+            "{expected}: {lines:#?}"
+        );
+    }
+    assert_eq!(
+        pods_left(&kubeconfig),
+        "",
+        "pods left after the daemon's job"
+    );
 }
