@@ -16,7 +16,8 @@
 #   RUNNEL_CACHE   cache root (default ~/.cache/runnel)
 #   K8S_STATE      state directory (default $RUNNEL_CACHE/k8s/run)
 #   K8S_IMAGES     Docker images to import into the cluster (default: the test images of
-#                  tests/images/build.sh: runnel-test/debian:bookworm runnel-test/busybox:latest)
+#                  tests/images/build.sh: runnel-test/debian:bookworm runnel-test/busybox:latest,
+#                  also tagged runnel-test/busybox:local so that pods use it without pulling)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache="${RUNNEL_CACHE:-$HOME/.cache/runnel}/k8s"
@@ -37,9 +38,44 @@ pause_image=registry.k8s.io/pause:3.10
 
 running() { [ -f "$state/$1.pid" ] && service_owns "$(cat "$state/$1.pid")" "$state"; }
 
+# The runner's namespace and least rights; applied again to a running cluster, so that a change
+# here reaches it.
+apply_rbac() {
+"$state/bin/kubectl" --kubeconfig "$state/admin.kubeconfig" apply -f - >/dev/null <<RBAC
+apiVersion: v1
+kind: Namespace
+metadata: {name: $namespace}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: runnel-runner, namespace: $namespace}
+rules:
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [create, get, list, watch, delete, deletecollection]
+- apiGroups: [""]
+  resources: [pods/exec]
+  verbs: [create, get]
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: runnel-runner, namespace: $namespace}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: runnel-runner}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: runnel-runner}
+RBAC
+}
+
 if running kube-apiserver && running kubelet && [ -s "$state/runner.kubeconfig" ] \
   && "$state/bin/kubectl" --kubeconfig "$state/admin.kubeconfig" get --raw /readyz >/dev/null 2>&1; then
   log "already running ($state)"
+  apply_rbac
   echo "$state/runner.kubeconfig"
   exit 0
 fi
@@ -231,11 +267,15 @@ for image in $images; do
   [ -n "$id" ] || { log "Docker has no $image: not imported"; continue; }
   stamp="$state/images/$(echo "$image" | tr '/:' '__')"
   ref="docker.io/$image"
-  if [ "$(cat "$stamp" 2>/dev/null)" = "$id" ] && ctr_ images ls -q | grep -qx "$ref"; then continue; fi
-  log "importing $image into the cluster's containerd"
-  mkdir -p "$state/images"
-  docker save "$image" | ctr_ images import - >/dev/null
-  echo "$id" > "$stamp"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$id" ] || ! ctr_ images ls -q | grep -qx "$ref"; then
+    log "importing $image into the cluster's containerd"
+    mkdir -p "$state/images"
+    docker save "$image" | ctr_ images import - >/dev/null
+    echo "$id" > "$stamp"
+  fi
+  # `:latest` makes Kubernetes pull: the same image as `:local` is used as it is (a workflow's
+  # service image cannot ask for `imagePullPolicy: Never`).
+  case "$ref" in *:latest) ctr_ images tag --force "$ref" "${ref%:latest}:local" >/dev/null ;; esac
 done
 
 # --- control plane ----------------------------------------------------------------------------
@@ -301,32 +341,7 @@ done
   || { log "the node did not become ready: $(tail -n 5 "$state/kubelet.log")"; exit 1; }
 
 # --- the runner's namespace and least rights --------------------------------------------------
-k apply -f - >/dev/null <<RBAC
-apiVersion: v1
-kind: Namespace
-metadata: {name: $namespace}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: runnel-runner, namespace: $namespace}
-rules:
-- apiGroups: [""]
-  resources: [pods]
-  verbs: [create, get, list, watch, delete, deletecollection]
-- apiGroups: [""]
-  resources: [pods/exec]
-  verbs: [create, get]
-- apiGroups: [""]
-  resources: [events]
-  verbs: [list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: runnel-runner, namespace: $namespace}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: runnel-runner}
-subjects:
-- {apiGroup: rbac.authorization.k8s.io, kind: User, name: runnel-runner}
-RBAC
+apply_rbac
 # The node lifecycle controller lifts the `not-ready` taint a moment after the node is ready.
 for _ in $(seq 1 100); do
   [ -z "$(k get node localhost -o 'jsonpath={.spec.taints}' 2>/dev/null)" ] && break; sleep 0.1

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use runnel_backends::docker::DockerBackend;
 use runnel_backends::host::{HostBackend, HostConfig, HostWithDockerServices, WorkspaceMode};
-use runnel_backends::kubernetes::{KubernetesBackend, KubernetesConfig};
+use runnel_backends::kubernetes::{KubernetesBackend, KubernetesConfig, PodToleration};
 use runnel_backends::vm::{VmBackend, VmConfig};
 use runnel_config::{Config, Label, LabelKind, ToolCacheMode};
 use runnel_engine::RunOptions;
@@ -337,6 +337,23 @@ async fn connect_kubernetes(config: &Config, wanted: bool) -> Result<Arc<dyn Bac
         in_cluster: section.in_cluster,
         namespace_override: section.namespace.clone(),
         pull_policy: section.pull_policy.clone(),
+        requests: section.resources.requests.clone(),
+        limits: section.resources.limits.clone(),
+        node_selector: section.node_selector.clone(),
+        tolerations: section
+            .tolerations
+            .iter()
+            .map(|t| PodToleration {
+                key: t.key.clone(),
+                operator: t.operator.clone(),
+                value: t.value.clone(),
+                effect: t.effect.clone(),
+                toleration_seconds: t.toleration_seconds,
+            })
+            .collect(),
+        image_pull_secrets: section.image_pull_secrets.clone(),
+        service_account: section.service_account.clone(),
+        automount_service_account_token: section.automount_service_account_token,
         ..KubernetesConfig::default()
     };
     if let Some(timeout) = section.pod_start_timeout {

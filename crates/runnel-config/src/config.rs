@@ -314,6 +314,38 @@ pub struct KubernetesSection {
     pub pull_policy: Option<String>,
     /// How long a job's pod may take to be scheduled and started; `None`: 5 minutes.
     pub pod_start_timeout: Option<Duration>,
+    /// The job container's resource requests and limits (`cpu: 500m`, `memory: 1Gi`).
+    pub resources: KubernetesResources,
+    /// The job pod's `nodeSelector`.
+    pub node_selector: BTreeMap<String, String>,
+    /// The job pod's `tolerations`.
+    pub tolerations: Vec<KubernetesToleration>,
+    /// Secrets (of the job namespace) the node pulls job and service images with.
+    pub image_pull_secrets: Vec<String>,
+    /// The job pod's service account; `None`: the namespace's `default`.
+    pub service_account: Option<String>,
+    /// Mount the service account's token into the job pod (off: jobs get no API rights).
+    pub automount_service_account_token: bool,
+}
+
+/// `kubernetes.resources`: quantities as Kubernetes writes them, by resource name.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KubernetesResources {
+    pub requests: BTreeMap<String, String>,
+    pub limits: BTreeMap<String, String>,
+}
+
+/// One of `kubernetes.tolerations`, as a pod's toleration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KubernetesToleration {
+    pub key: String,
+    /// `Equal` or `Exists`; empty: `Equal`.
+    pub operator: String,
+    pub value: String,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`; empty: all.
+    pub effect: String,
+    /// For `NoExecute`: how long the pod stays once tainted; `None`: for ever.
+    pub toleration_seconds: Option<i64>,
 }
 
 /// The whole config.

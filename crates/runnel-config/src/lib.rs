@@ -16,8 +16,9 @@ mod size;
 pub use config::{
     CacheSection, Config, ConfigError, ContainerSection, DEFAULT_METRICS_ADDR,
     DEFAULT_SERVICE_READY_TIMEOUT, DockerHostUse, EnvLine, HealthCheckSection, HostSection,
-    KubernetesSection, Loaded, LogJobSection, LogSection, MetricsSection, Problem, RunnerSection,
-    S3Section, ToolCacheMode, TransportChoice, parse_env_file, parse_env_line,
+    KubernetesResources, KubernetesSection, KubernetesToleration, Loaded, LogJobSection,
+    LogSection, MetricsSection, Problem, RunnerSection, S3Section, ToolCacheMode, TransportChoice,
+    parse_env_file, parse_env_line,
 };
 pub use duration::{
     DurationError, DurationGrammar, format_duration, parse_duration, parse_duration_with,

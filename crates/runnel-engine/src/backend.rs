@@ -59,6 +59,11 @@ pub struct ServiceSpec {
     /// The service id: its host name for the job.
     pub id: String,
     pub container: ContainerSpec,
+    /// `entrypoint:`: one program replacing the image's entrypoint.
+    pub entrypoint: Option<String>,
+    /// `command:` as written (the backend splits it into arguments as a shell would),
+    /// replacing the image's `CMD`.
+    pub command: Option<String>,
 }
 
 /// Paths inside the environment that the engine uses.
@@ -201,6 +206,21 @@ pub enum BackendError {
     },
 }
 
+/// A workspace that is not on this machine (a pod's), as `hashFiles` reads it: the backend
+/// lists and digests the files; the engine matches the patterns and combines the digests.
+#[async_trait::async_trait]
+pub trait RemoteWorkspace: Send + Sync {
+    /// Every file below the workspace `hashFiles` may hash: `/`-separated paths relative to
+    /// it, depth first, sorted by name (bytes) within each directory. Symbolic links as on
+    /// this machine: one to a file inside the workspace is that file, one to a directory
+    /// inside it is descended into only with `follow_symlinks`, one leading outside (or
+    /// nowhere) counts as nothing.
+    async fn list_files(&self, follow_symlinks: bool) -> Result<Vec<String>, BackendError>;
+    /// The SHA-256 of the contents of each of `files` (paths as `list_files` gives them), in
+    /// order.
+    async fn digest_files(&self, files: &[String]) -> Result<Vec<[u8; 32]>, BackendError>;
+}
+
 /// Prepares job environments. One per runner; cheap to share.
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync {
@@ -239,6 +259,12 @@ pub trait JobEnvironment: Send + Sync {
     fn host_loopback(&self) -> Option<String> {
         None
     }
+    /// The workspace as `hashFiles` reads it when it is not on this machine (a pod's).
+    /// `None` (the default): there is no such reader; `hashFiles` then fails saying so
+    /// unless [`JobEnvironment::workspace_on_host`] answers.
+    fn remote_workspace(&self) -> Option<std::sync::Arc<dyn RemoteWorkspace>> {
+        None
+    }
     /// Runs one process; output chunks are sent to `output` as they come.
     async fn exec(
         &self,
@@ -256,6 +282,16 @@ pub trait JobEnvironment: Send + Sync {
     ) -> Result<(), BackendError>;
     /// Reads a file inside the environment; `Ok(None)` when it does not exist.
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError>;
+    /// Reads several files at once, each as [`JobEnvironment::read_file`] would; the engine
+    /// reads a step's file commands so. The default reads them one by one; a backend where
+    /// each call is a round trip (a pod's exec) answers in one.
+    async fn read_files(&self, paths: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+        let mut contents = Vec::with_capacity(paths.len());
+        for path in paths {
+            contents.push(self.read_file(path).await?);
+        }
+        Ok(contents)
+    }
     /// Removes everything `prepare` created. Safe to call twice.
     async fn teardown(&self) -> Result<(), BackendError>;
     /// Looks `program` up the way `exec` would with `path` as `PATH` (a name with a `/` is

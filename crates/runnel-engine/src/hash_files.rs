@@ -15,19 +15,14 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::backend::RemoteWorkspace;
+
 /// Hashes the files under `root` matched by `patterns`.
 pub(crate) fn hash_files(
     root: &Path,
     follow_symlinks: bool,
     patterns: &[String],
 ) -> Result<String, String> {
-    let patterns: Vec<Pattern> = patterns
-        .iter()
-        .flat_map(|p| p.lines())
-        .map(str::trim)
-        .filter(|p| !p.is_empty() && !p.starts_with('#'))
-        .map(Pattern::new)
-        .collect();
     let mut files = Vec::new();
     let real_root = std::fs::canonicalize(root)
         .map_err(|error| format!("hashFiles: cannot read {}: {error}", root.display()))?;
@@ -38,32 +33,100 @@ pub(crate) fn hash_files(
     walk_root
         .walk(root, "", &mut files)
         .map_err(|error| format!("hashFiles: cannot read {}: {error}", root.display()))?;
-    let mut combined = Sha256::new();
-    let mut matched = 0usize;
-    for relative in files {
-        let segments: Vec<&str> = relative.split('/').collect();
-        let mut included = false;
-        for pattern in &patterns {
-            if pattern.matches_path_or_ancestor(&segments) {
-                included = !pattern.negated;
-            }
-        }
-        if !included {
-            continue;
-        }
+    let mut digests = Vec::new();
+    for relative in selected(files, patterns) {
         let bytes = std::fs::read(root.join(&relative))
             .map_err(|error| format!("hashFiles: cannot read {relative}: {error}"))?;
-        combined.update(Sha256::digest(&bytes));
-        matched += 1;
+        digests.push(Sha256::digest(&bytes).into());
     }
-    if matched == 0 {
-        return Ok(String::new());
+    Ok(combined(&digests))
+}
+
+/// Hashes the files of a workspace that is elsewhere (a pod's): the backend lists them and
+/// digests the matched ones; matching and combining are the same as on this machine.
+///
+/// Expression evaluation is synchronous: the backend's calls run on this thread with the
+/// runtime's other workers moving the rest (`block_in_place`), which needs the multi-threaded
+/// runtime `runnel` runs on.
+pub(crate) fn hash_remote_files(
+    remote: &dyn RemoteWorkspace,
+    follow_symlinks: bool,
+    patterns: &[String],
+) -> Result<String, String> {
+    let handle = tokio::runtime::Handle::try_current().map_err(|_| {
+        "hashFiles: the job's workspace is remote and no runtime is running".to_owned()
+    })?;
+    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return Err(
+            "hashFiles over a remote workspace needs the multi-threaded runtime".to_owned(),
+        );
     }
-    Ok(combined
+    tokio::task::block_in_place(|| {
+        handle.block_on(async {
+            let files = remote
+                .list_files(follow_symlinks)
+                .await
+                .map_err(|error| format!("hashFiles: {error}"))?;
+            let matched = selected(files, patterns);
+            if matched.is_empty() {
+                return Ok(String::new());
+            }
+            let digests = remote
+                .digest_files(&matched)
+                .await
+                .map_err(|error| format!("hashFiles: {error}"))?;
+            if digests.len() != matched.len() {
+                return Err(format!(
+                    "hashFiles: the backend digested {} of {} files",
+                    digests.len(),
+                    matched.len()
+                ));
+            }
+            Ok(combined(&digests))
+        })
+    })
+}
+
+/// The files of `files` (relative, `/`-separated, in walk order) that `patterns` select:
+/// later patterns override earlier ones, `!` excludes, a pattern matching a directory
+/// matches everything below it.
+pub(crate) fn selected(files: Vec<String>, patterns: &[String]) -> Vec<String> {
+    let patterns: Vec<Pattern> = patterns
+        .iter()
+        .flat_map(|p| p.lines())
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && !p.starts_with('#'))
+        .map(Pattern::new)
+        .collect();
+    files
+        .into_iter()
+        .filter(|relative| {
+            let segments: Vec<&str> = relative.split('/').collect();
+            let mut included = false;
+            for pattern in &patterns {
+                if pattern.matches_path_or_ancestor(&segments) {
+                    included = !pattern.negated;
+                }
+            }
+            included
+        })
+        .collect()
+}
+
+/// The SHA-256 of the files' digests in order, hex; `''` for no files.
+fn combined(digests: &[[u8; 32]]) -> String {
+    if digests.is_empty() {
+        return String::new();
+    }
+    let mut combined = Sha256::new();
+    for digest in digests {
+        combined.update(digest);
+    }
+    combined
         .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect())
+        .collect()
 }
 
 /// How to walk a workspace.

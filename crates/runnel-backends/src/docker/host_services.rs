@@ -77,6 +77,13 @@ async fn start(
     for service in &spec.services {
         let container = &service.container;
         let options = options::service_options(&container.options, config)
+            .and_then(|checked| {
+                options::with_service_command(
+                    checked,
+                    service.entrypoint.as_deref(),
+                    service.command.as_deref(),
+                )
+            })
             .map_err(|error| check(&service.id, error))?;
         let volumes = container::check_volumes(&container.volumes, &policy)
             .map_err(|error| check(&service.id, error))?;
@@ -132,6 +139,7 @@ async fn start(
             )),
             labels: Some(container::labels_with(&labels, options)),
             entrypoint: options.entrypoint.clone(),
+            cmd: options.cmd.clone(),
             exposed_ports: (!exposed_ports.is_empty()).then_some(exposed_ports),
             host_config: Some(HostConfig {
                 network_mode: Some(network.clone()),

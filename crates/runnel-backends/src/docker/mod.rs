@@ -41,7 +41,7 @@ mod exec;
 mod host_services;
 mod image;
 mod leftovers;
-mod options;
+pub(crate) mod options;
 mod pod;
 mod services;
 mod step_container;

@@ -138,6 +138,8 @@ pub(crate) struct CheckedOptions {
     /// Options outside the allow-list: those the operator lets workflows use, then the
     /// operator's own (applied last, so they win).
     pub(crate) docker_run: DockerRunOptions,
+    /// A service's `command:`, split into arguments: replaces the image's `CMD`.
+    pub(crate) cmd: Option<Vec<String>>,
 }
 
 /// The job container's options: the workflow's `options:`, then the runner's
@@ -173,6 +175,26 @@ pub(crate) fn service_options(
     };
     let mut options = check_workflow_options(workflow, &policy)?;
     options.privileged |= config.privileged;
+    Ok(options)
+}
+
+/// A service's `entrypoint:` and `command:` over its checked options: `entrypoint:` replaces
+/// `--entrypoint`, `command:` is split into arguments as a shell would.
+pub(crate) fn with_service_command(
+    mut options: CheckedOptions,
+    entrypoint: Option<&str>,
+    command: Option<&str>,
+) -> Result<CheckedOptions, OptionError> {
+    if let Some(entrypoint) = entrypoint {
+        options.entrypoint = Some(vec![entrypoint.to_owned()]);
+    }
+    if let Some(command) = command {
+        options.cmd = Some(shell_split(command).map_err(|_| OptionError::BadValue {
+            option: "command".to_owned(),
+            value: command.to_owned(),
+            expected: "a command line with balanced quotes",
+        })?);
+    }
     Ok(options)
 }
 
@@ -335,8 +357,8 @@ fn split_allowed(
     Ok((listed, extra))
 }
 
-/// Splits and checks `options:` entries against the allow-list in the module docs.
-#[cfg(test)]
+/// Splits and checks `options:` entries against the allow-list in the module docs (the
+/// Kubernetes backend reads services' options through it too).
 pub(crate) fn check_options(
     entries: &[String],
     role: ContainerRole,

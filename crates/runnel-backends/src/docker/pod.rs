@@ -113,6 +113,13 @@ pub(crate) async fn prepare(
             id: &service.id,
             spec: container,
             options: options::service_options(&container.options, config)
+                .and_then(|checked| {
+                    options::with_service_command(
+                        checked,
+                        service.entrypoint.as_deref(),
+                        service.command.as_deref(),
+                    )
+                })
                 .map_err(|error| check(&what, error))?,
             volumes: check_volumes(&container.volumes, &policy)
                 .map_err(|error| check(&what, error))?,
@@ -648,6 +655,7 @@ fn service_container_body(
         )),
         labels: Some(labels_with(&context.labels, &service.options)),
         entrypoint: service.options.entrypoint.clone(),
+        cmd: service.options.cmd.clone(),
         host_config: Some(HostConfig {
             network_mode: Some(format!("container:{job_id}")),
             init: service.options.init,

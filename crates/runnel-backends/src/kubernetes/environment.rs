@@ -10,13 +10,14 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use runnel_engine::backend::{
     BackendError, EnvironmentInfo, EnvironmentPaths, ExecExit, ExecOutput, ExecRequest,
-    JobEnvironment,
+    JobEnvironment, RemoteWorkspace,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::exec::PodExec;
 use super::pod::{self, EXEC_DIR};
+use super::workspace::PodWorkspace;
 
 pub(crate) struct KubernetesEnvironment {
     pub(crate) exec: PodExec,
@@ -47,6 +48,13 @@ impl JobEnvironment for KubernetesEnvironment {
 
     fn default_env(&self) -> BTreeMap<String, String> {
         self.default_env.clone()
+    }
+
+    fn remote_workspace(&self) -> Option<std::sync::Arc<dyn RemoteWorkspace>> {
+        Some(std::sync::Arc::new(PodWorkspace {
+            exec: self.exec.clone(),
+            root: self.paths.workspace.clone(),
+        }))
     }
 
     async fn exec(
@@ -80,6 +88,13 @@ impl JobEnvironment for KubernetesEnvironment {
             .read_file(path)
             .await
             .map_err(|error| error.into_backend(&self.operation("read a file")))
+    }
+
+    async fn read_files(&self, paths: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+        self.exec
+            .read_files(paths)
+            .await
+            .map_err(|error| error.into_backend(&self.operation("read files")))
     }
 
     async fn find_program(

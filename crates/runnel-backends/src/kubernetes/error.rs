@@ -83,6 +83,18 @@ pub enum KubeError {
         pod: String,
         message: String,
     },
+    /// A service the workflow asks for cannot be a container of the pod as written.
+    #[error("service `{service}`: {problem}")]
+    Service { service: String, problem: String },
+    /// A service did not become ready: it exited, failed its health check, or took too long.
+    #[error("pod `{pod}`: service `{service}` ({image}) {problem}\nlast lines of its log:\n{logs}")]
+    ServiceNotReady {
+        pod: String,
+        service: String,
+        image: String,
+        problem: String,
+        logs: String,
+    },
     /// The job asks for something this backend does not do yet.
     #[error("{0}")]
     Unsupported(String),

@@ -30,6 +30,14 @@ pub(crate) const JOB_CONTAINER: &str = "job";
 /// Exit code of the read script when the file does not exist.
 const MISSING: i32 = 66;
 
+/// Sends the files named by its arguments that exist as a tar (nothing when none does; `tar`
+/// drops the leading `/` of the names). Absolute paths, so no name is taken for an option.
+const READ_MANY: &str = r#"any=
+for f; do [ -e "$f" ] && any=1; done
+[ -n "$any" ] || exit 0
+for f; do [ -e "$f" ] && printf '%s\0' "$f"; done | xargs -0 tar -c -f -
+"#;
+
 /// A pod's exec endpoint.
 #[derive(Clone)]
 pub(crate) struct PodExec {
@@ -290,10 +298,17 @@ impl PodExec {
         executable: bool,
     ) -> Result<(), KubeError> {
         let mode = if executable { "755" } else { "644" };
+        // An empty file (the engine makes five per step) needs no stdin: an exec whose stdin
+        // is closed at once was seen, under load, to leave `cat` waiting for ever.
+        let (fill, input) = if contents.is_empty() {
+            (": >", None)
+        } else {
+            ("cat >", Some(contents))
+        };
         let script =
-            format!("mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\" && chmod {mode} \"$1\"");
+            format!("mkdir -p \"$(dirname \"$1\")\" && {fill} \"$1\" && chmod {mode} \"$1\"");
         let (code, _, err) = self
-            .collect(&["sh", "-c", &script, "sh", path], Some(contents))
+            .collect(&["sh", "-c", &script, "sh", path], input)
             .await?;
         if code != 0 {
             return Err(KubeError::File {
@@ -322,6 +337,50 @@ impl PodExec {
                 message: String::from_utf8_lossy(&err).trim().to_owned(),
             }),
         }
+    }
+
+    /// Reads `paths` in one exec (the existing ones as a tar); `None` for each that does not
+    /// exist.
+    pub(crate) async fn read_files(
+        &self,
+        paths: &[String],
+    ) -> Result<Vec<Option<Vec<u8>>>, KubeError> {
+        let mut argv = vec!["sh", "-c", READ_MANY, "sh"];
+        argv.extend(paths.iter().map(String::as_str));
+        let (code, out, err) = self.collect(&argv, None).await?;
+        if code != 0 {
+            return Err(KubeError::File {
+                operation: "read",
+                path: paths.join(", "),
+                pod: self.pod.clone(),
+                message: format!("tar exit {code}: {}", String::from_utf8_lossy(&err).trim()),
+            });
+        }
+        let mut found: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        if !out.is_empty() {
+            let mut archive = tar::Archive::new(out.as_slice());
+            archive.set_ignore_zeros(true);
+            let broken = |error: std::io::Error| KubeError::File {
+                operation: "read",
+                path: paths.join(", "),
+                pod: self.pod.clone(),
+                message: format!("the archive the pod sent is broken: {error}"),
+            };
+            for entry in archive.entries().map_err(broken)? {
+                let mut entry = entry.map_err(broken)?;
+                if !entry.header().entry_type().is_file() {
+                    continue;
+                }
+                let name = entry.path().map_err(broken)?.to_string_lossy().into_owned();
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(broken)?;
+                found.insert(name.trim_start_matches('/').to_owned(), bytes);
+            }
+        }
+        Ok(paths
+            .iter()
+            .map(|path| found.get(path.trim_start_matches('/')).cloned())
+            .collect())
     }
 
     /// Where `program` is with `path` as `PATH` (`command -v`), `None` when it is not there.

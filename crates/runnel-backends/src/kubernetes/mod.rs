@@ -1,9 +1,10 @@
 //! The Kubernetes backend (kube-rs): a job is a pod in a configured namespace, its steps run
 //! through the exec API.
 //!
-//! Layout of one job: a pod (`pod`) whose one container `job` runs the job's image, kept alive
+//! Layout of one job: a pod (`pod`) whose container `job` runs the job's image, kept alive
 //! by a `sleep` loop, with `/__w` (workspace, temp, tool cache) and `HOME` on `emptyDir`
-//! volumes. Steps, scripts and file commands go through exec (`exec`): output streamed, the
+//! volumes; each service is a sidecar container of the same pod (`services`), reachable on
+//! `localhost` and by its id, waited for until it runs or passes its health check. Steps, scripts and file commands go through exec (`exec`): output streamed, the
 //! exit code from the status channel, env and working directory set per process, files moved
 //! with `cat`; a step that times out or is cancelled is killed inside the pod. `runnel run`'s
 //! working tree is copied in as a tar through exec. The pod is deleted at teardown, on every
@@ -12,9 +13,12 @@
 //! Errors name what failed: the verb and resource RBAC refused, the scheduler's reason for an
 //! unschedulable pod, an image that cannot be pulled (`error`).
 //!
-//! Not yet: services (sidecars), `hashFiles` over the pod's workspace, container steps,
-//! resources, node selectors, tolerations and image pull secrets; a job asking for services
-//! fails saying so.
+//! `hashFiles` reads the pod's workspace through exec (`workspace`).
+//!
+//! The operator's config shapes the pod: the job container's resources, node selector,
+//! tolerations, image pull secrets, service account (its token mounted only when asked).
+//!
+//! Not yet: container steps.
 //!
 //! Must not: parse workflows or evaluate expressions; it gets plain `JobSpec`s.
 
@@ -23,6 +27,8 @@ mod error;
 mod exec;
 mod leftovers;
 mod pod;
+mod services;
+mod workspace;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -60,6 +66,30 @@ pub struct KubernetesConfig {
     pub pull_policy: Option<String>,
     /// How long a pod may take to be scheduled and to start its job container.
     pub pod_start_timeout: Duration,
+    /// The job container's resource requests (`cpu` → `500m`).
+    pub requests: BTreeMap<String, String>,
+    /// The job container's resource limits.
+    pub limits: BTreeMap<String, String>,
+    /// The pod's `nodeSelector`.
+    pub node_selector: BTreeMap<String, String>,
+    /// The pod's tolerations.
+    pub tolerations: Vec<PodToleration>,
+    /// Secrets the node pulls the pod's images with.
+    pub image_pull_secrets: Vec<String>,
+    /// The pod's service account; `None`: the namespace's default.
+    pub service_account: Option<String>,
+    /// Mount the service account's token into the pod (off by default: no API rights).
+    pub automount_service_account_token: bool,
+}
+
+/// A toleration of the job pod (Kubernetes' `Toleration`; empty strings are left unset).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodToleration {
+    pub key: String,
+    pub operator: String,
+    pub value: String,
+    pub effect: String,
+    pub toleration_seconds: Option<i64>,
 }
 
 impl Default for KubernetesConfig {
@@ -72,6 +102,13 @@ impl Default for KubernetesConfig {
             namespace: String::new(),
             pull_policy: None,
             pod_start_timeout: Duration::from_secs(300),
+            requests: BTreeMap::new(),
+            limits: BTreeMap::new(),
+            node_selector: BTreeMap::new(),
+            tolerations: Vec::new(),
+            image_pull_secrets: Vec::new(),
+            service_account: None,
+            automount_service_account_token: false,
         }
     }
 }
@@ -225,14 +262,12 @@ impl Backend for KubernetesBackend {
         cancel: &CancellationToken,
     ) -> Result<Box<dyn JobEnvironment>, BackendError> {
         let operation = format!("start the pod of job `{}`", spec.job_key);
-        if !spec.services.is_empty() {
-            return Err(KubeError::Unsupported(
-                "the kubernetes backend does not run `services:` yet (sidecars are planned); \
-                 run this job on a Docker label"
-                    .to_owned(),
-            )
-            .into_backend(&operation));
-        }
+        let services = services::plan(
+            &spec.services,
+            self.config.pull_policy.as_deref(),
+            !self.config.image_pull_secrets.is_empty(),
+        )
+        .map_err(|refused| KubeError::from(refused).into_backend(&operation))?;
         let Some(container) = &spec.image else {
             return Err(KubeError::Unsupported(
                 "a kubernetes job needs an image (the label's `kubernetes://IMAGE` or the job's \
@@ -251,6 +286,7 @@ impl Backend for KubernetesBackend {
             &container.env,
             self.labels.for_job(&spec.job_key),
             &spec.job_key,
+            &services,
         );
         let name = pod::create(&self.pods, namespace, &manifest)
             .await
@@ -267,6 +303,7 @@ impl Backend for KubernetesBackend {
                 namespace,
                 &name,
                 &container.image,
+                &services,
                 self.config.pod_start_timeout,
                 cancel,
             )
@@ -294,7 +331,11 @@ impl Backend for KubernetesBackend {
             info: EnvironmentInfo {
                 container_id: Some(name),
                 network: None,
-                service_ports: BTreeMap::new(),
+                service_ports: services
+                    .services
+                    .iter()
+                    .map(|service| (service.id.clone(), service.ports.clone()))
+                    .collect(),
                 has_bash,
                 image: Some(container.image.clone()),
             },

@@ -2,9 +2,11 @@
 //! clear reason why it will not: the scheduler's message, an image that cannot be had), and its
 //! deletion.
 //!
-//! The pod: one container `job` of the job's image, kept alive by a `sleep` loop (steps come
-//! through exec); `/__w` (workspace, temp, tool cache) and `HOME` are `emptyDir` volumes; no
-//! service account token, no service links; `restartPolicy: Never`. Labels tie it to this
+//! The pod: a container `job` of the job's image, kept alive by a `sleep` loop (steps come
+//! through exec), and the services' containers (`services`); `/__w` (workspace, temp, tool
+//! cache) and `HOME` are `emptyDir` volumes; no service links; `restartPolicy: Never`. From
+//! the config: the job container's resources, the node selector, tolerations, image pull
+//! secrets and service account (its token mounted only when the config says so). Labels tie it to this
 //! runner (see `leftovers`).
 //!
 //! Must not: run steps (`exec` does).
@@ -13,8 +15,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, EnvVar, Pod, PodSpec, Volume, VolumeMount,
+    Container, EmptyDirVolumeSource, EnvVar, LocalObjectReference, Pod, PodSpec,
+    ResourceRequirements, Toleration, Volume, VolumeMount,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
@@ -22,6 +26,7 @@ use kube::api::{DeleteParams, PostParams};
 use super::KubernetesConfig;
 use super::error::KubeError;
 use super::exec::JOB_CONTAINER;
+use super::services::{self, ServicePlan, ServiceState};
 
 /// The job's work root: workspace, temp and tool cache are under it.
 pub(crate) const WORK_ROOT: &str = "/__w";
@@ -43,6 +48,7 @@ pub(crate) fn manifest(
     env: &BTreeMap<String, String>,
     labels: BTreeMap<String, String>,
     job_key: &str,
+    services: &ServicePlan,
 ) -> Pod {
     let volume = |name: &str| Volume {
         name: name.to_owned(),
@@ -67,10 +73,37 @@ pub(crate) fn manifest(
         },
         spec: Some(PodSpec {
             restart_policy: Some("Never".to_owned()),
-            automount_service_account_token: Some(false),
+            automount_service_account_token: Some(config.automount_service_account_token),
+            service_account_name: config.service_account.clone(),
+            node_selector: (!config.node_selector.is_empty()).then(|| config.node_selector.clone()),
+            tolerations: (!config.tolerations.is_empty()).then(|| {
+                config
+                    .tolerations
+                    .iter()
+                    .map(|t| {
+                        let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+                        Toleration {
+                            key: text(&t.key),
+                            operator: text(&t.operator),
+                            value: text(&t.value),
+                            effect: text(&t.effect),
+                            toleration_seconds: t.toleration_seconds,
+                        }
+                    })
+                    .collect()
+            }),
+            image_pull_secrets: (!config.image_pull_secrets.is_empty()).then(|| {
+                config
+                    .image_pull_secrets
+                    .iter()
+                    .map(|name| LocalObjectReference { name: name.clone() })
+                    .collect()
+            }),
             enable_service_links: Some(false),
             termination_grace_period_seconds: Some(1),
-            containers: vec![Container {
+            host_aliases: (!services.host_aliases.is_empty())
+                .then(|| services.host_aliases.clone()),
+            containers: std::iter::once(Container {
                 name: JOB_CONTAINER.to_owned(),
                 image: Some(image.to_owned()),
                 image_pull_policy: config.pull_policy.clone(),
@@ -89,13 +122,39 @@ pub(crate) fn manifest(
                         .collect()
                 }),
                 volume_mounts: Some(vec![mount("work", WORK_ROOT), mount("home", HOME)]),
+                resources: job_resources(config),
                 ..Container::default()
-            }],
+            })
+            .chain(
+                services
+                    .services
+                    .iter()
+                    .map(|service| service.container.clone()),
+            )
+            .collect(),
             volumes: Some(vec![volume("work"), volume("home")]),
             ..PodSpec::default()
         }),
         ..Pod::default()
     }
+}
+
+/// The job container's requests and limits from the config; `None` when it sets none.
+fn job_resources(config: &KubernetesConfig) -> Option<ResourceRequirements> {
+    let quantities = |map: &BTreeMap<String, String>| {
+        (!map.is_empty()).then(|| {
+            map.iter()
+                .map(|(name, quantity)| (name.clone(), Quantity(quantity.clone())))
+                .collect()
+        })
+    };
+    let requests = quantities(&config.requests);
+    let limits = quantities(&config.limits);
+    (requests.is_some() || limits.is_some()).then(|| ResourceRequirements {
+        requests,
+        limits,
+        ..ResourceRequirements::default()
+    })
 }
 
 /// Creates `pod`; returns its name.
@@ -119,10 +178,37 @@ enum Progress {
     Running,
     Waiting(String),
     Failed(KubeError),
+    /// Service number `.0` will not become ready: why.
+    ServiceFailed(usize, String),
 }
 
-/// Reads a pod's status: running, still starting (why), or never going to run.
-fn progress(pod: &Pod, name: &str, image: &str) -> Progress {
+/// Reads a pod's status: the job container running and every service ready, still starting
+/// (why), or never going to be.
+fn progress(pod: &Pod, name: &str, image: &str, services: &ServicePlan) -> Progress {
+    match job_progress(pod, name, image) {
+        Progress::Running => {}
+        other => return other,
+    }
+    for (index, service) in services.services.iter().enumerate() {
+        match services::state(pod, service) {
+            ServiceState::Ready => {}
+            ServiceState::Waiting(why) => return Progress::Waiting(why),
+            ServiceState::Failed(problem) => return Progress::ServiceFailed(index, problem),
+            ServiceState::Image(reason, message) => {
+                return Progress::Failed(KubeError::Image {
+                    pod: name.to_owned(),
+                    image: service.container.image.clone().unwrap_or_default(),
+                    reason,
+                    message: format!("(service `{}`) {message}", service.id),
+                });
+            }
+        }
+    }
+    Progress::Running
+}
+
+/// Reads the job container's part of a pod's status.
+fn job_progress(pod: &Pod, name: &str, image: &str) -> Progress {
     let Some(status) = &pod.status else {
         return Progress::Waiting("no status yet".to_owned());
     };
@@ -204,16 +290,28 @@ fn progress(pod: &Pod, name: &str, image: &str) -> Progress {
     }
 }
 
-/// Waits until the pod's job container runs; fails at once when it never will (image,
-/// configuration), or after `timeout` with the last reason (the scheduler's, when unscheduled).
+/// Waits until the pod's job container runs and its services are ready; fails at once when
+/// that will never be (image, configuration, a service that exited), or after `timeout` with
+/// the last reason (the scheduler's, when unscheduled; a service's, with its log).
 pub(crate) async fn wait_running(
     pods: &Api<Pod>,
     namespace: &str,
     name: &str,
     image: &str,
+    services: &ServicePlan,
     timeout: Duration,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<(), KubeError> {
+    let not_ready = async |index: usize, problem: String| {
+        let service = &services.services[index];
+        KubeError::ServiceNotReady {
+            pod: name.to_owned(),
+            service: service.id.clone(),
+            image: service.container.image.clone().unwrap_or_default(),
+            problem,
+            logs: services::logs(pods, name, &service.container.name).await,
+        }
+    };
     let started = Instant::now();
     let mut pause = Duration::from_millis(25);
     loop {
@@ -221,12 +319,21 @@ pub(crate) async fn wait_running(
             .get(name)
             .await
             .map_err(KubeError::api("get", "pods", namespace))?;
-        let last = match progress(&pod, name, image) {
+        let last = match progress(&pod, name, image, services) {
             Progress::Running => return Ok(()),
             Progress::Failed(error) => return Err(error),
+            Progress::ServiceFailed(index, problem) => return Err(not_ready(index, problem).await),
             Progress::Waiting(why) => why,
         };
         if started.elapsed() >= timeout {
+            let waiting_service = services
+                .services
+                .iter()
+                .position(|service| last.starts_with(&format!("service `{}`:", service.id)));
+            if let Some(index) = waiting_service {
+                let problem = format!("did not become ready within {timeout:?} ({last})");
+                return Err(not_ready(index, problem).await);
+            }
             return Err(match last.strip_prefix("unschedulable: ") {
                 Some(reason) => KubeError::Unschedulable {
                     pod: name.to_owned(),
@@ -264,5 +371,80 @@ pub(crate) async fn delete(pods: &Api<Pod>, namespace: &str, name: &str) -> Resu
         Ok(_) => Ok(()),
         Err(error) if KubeError::is_not_found(&error) => Ok(()),
         Err(error) => Err(KubeError::api("delete", "pods", namespace)(error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::PodToleration;
+    use super::*;
+
+    #[test]
+    fn the_config_shapes_the_job_pod() {
+        let config = KubernetesConfig {
+            namespace: "jobs".to_owned(),
+            requests: BTreeMap::from([("cpu".to_owned(), "500m".to_owned())]),
+            limits: BTreeMap::from([("memory".to_owned(), "1Gi".to_owned())]),
+            node_selector: BTreeMap::from([("disk".to_owned(), "ssd".to_owned())]),
+            tolerations: vec![PodToleration {
+                key: "dedicated".to_owned(),
+                operator: "Exists".to_owned(),
+                effect: "NoSchedule".to_owned(),
+                ..PodToleration::default()
+            }],
+            image_pull_secrets: vec!["registry-login".to_owned()],
+            service_account: Some("ci-jobs".to_owned()),
+            ..KubernetesConfig::default()
+        };
+        let pod = manifest(
+            &config,
+            "runnel-1-1",
+            "debian:12",
+            &BTreeMap::new(),
+            BTreeMap::new(),
+            "job",
+            &ServicePlan::default(),
+        );
+        let spec = pod.spec.expect("a pod spec");
+        assert_eq!(spec.automount_service_account_token, Some(false));
+        assert_eq!(spec.service_account_name.as_deref(), Some("ci-jobs"));
+        assert_eq!(spec.node_selector.expect("node selector")["disk"], "ssd");
+        let toleration = &spec.tolerations.expect("tolerations")[0];
+        assert_eq!(toleration.key.as_deref(), Some("dedicated"));
+        assert_eq!(toleration.operator.as_deref(), Some("Exists"));
+        assert_eq!(toleration.value, None);
+        assert_eq!(
+            spec.image_pull_secrets.expect("pull secrets")[0].name,
+            "registry-login"
+        );
+        assert_eq!(spec.host_aliases, None);
+        assert_eq!(spec.containers.len(), 1);
+        let resources = spec.containers[0].resources.clone().expect("resources");
+        assert_eq!(
+            resources.requests.expect("requests")["cpu"],
+            Quantity("500m".to_owned())
+        );
+        assert_eq!(
+            resources.limits.expect("limits")["memory"],
+            Quantity("1Gi".to_owned())
+        );
+
+        // Nothing configured: nothing set beyond the runner's own defaults.
+        let plain = manifest(
+            &KubernetesConfig::default(),
+            "runnel-1-2",
+            "debian:12",
+            &BTreeMap::new(),
+            BTreeMap::new(),
+            "job",
+            &ServicePlan::default(),
+        )
+        .spec
+        .expect("a pod spec");
+        assert_eq!(plain.service_account_name, None);
+        assert_eq!(plain.node_selector, None);
+        assert_eq!(plain.tolerations, None);
+        assert_eq!(plain.image_pull_secrets, None);
+        assert_eq!(plain.containers[0].resources, None);
     }
 }

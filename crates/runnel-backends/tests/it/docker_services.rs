@@ -20,6 +20,8 @@ fn postgres(id: &str, options: &str, password: Option<&str>) -> ServiceSpec {
             options: vec![options.to_owned()],
             ..container(POSTGRES)
         },
+        entrypoint: None,
+        command: None,
     }
 }
 

@@ -175,6 +175,39 @@ jobs:
     assert!(stdout.contains("localhost-ok"), "{stdout}");
 }
 
+/// A service's `entrypoint:` and `command:` replace the image's, and a quoted `--health-cmd`
+/// stays one command.
+#[test]
+fn service_entrypoint_and_command_replace_the_images() {
+    if !docker_or_skip("service_entrypoint_and_command_replace_the_images") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_workflow(
+        dir.path(),
+        r#"on: push
+jobs:
+  web:
+    runs-on: ubuntu-latest
+    services:
+      web:
+        image: runnel-test/busybox:latest
+        entrypoint: sh
+        command: -c "mkdir -p /www && echo served-by-command > /www/index.html && exec httpd -f -p 8080 -h /www"
+        options: --health-cmd "wget -q -O- http://localhost:8080/ >/dev/null" --health-interval 1s --health-retries 30
+    steps:
+      - run: |
+          exec 3<>/dev/tcp/web/8080; printf 'GET / HTTP/1.0\r\n\r\n' >&3; echo "got $(tail -n 1 <&3)"
+"#,
+    );
+    let (stdout, _) = run_in(
+        dir.path(),
+        &["-P", "ubuntu-latest=runnel-test/debian:bookworm"],
+        0,
+    );
+    assert!(stdout.contains("got served-by-command"), "{stdout}");
+}
+
 #[test]
 fn a_missing_image_fails_the_job_with_a_clear_error() {
     if !docker_or_skip("a_missing_image_fails_the_job_with_a_clear_error") {

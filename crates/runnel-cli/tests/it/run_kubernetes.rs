@@ -8,6 +8,10 @@
 //! failing step's exit code, a step timeout that kills the process; the pod is gone afterwards,
 //! and so is a pod a dead runner of this host left.
 //! A namespace the runner's account may not use fails the job naming the verb and resource.
+//! Services are sidecars reached by name and on localhost; one that exits or fails its health
+//! check fails the job with its log. `hashFiles` reads the pod's workspace (Debian's and
+//! busybox's tools). `runnel daemon` runs a `kubernetes://` label's job from the real Gitea.
+//! The tests take the cluster one at a time: each checks that no pod is left.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -43,6 +47,16 @@ jobs:
           for f in /proc/[0-9]*/cmdline; do tr '\0' ' ' < "$f"; echo; done > /tmp/procs 2>/dev/null
           if grep -q '^sleep 300' /tmp/procs; then echo "sleep survived"; else echo "sleep killed"; fi
 "#;
+
+/// One test at a time on the cluster: each checks that no pod is left in the namespace.
+static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds the cluster for one test (a failed test's poisoned lock is taken over).
+fn hold_cluster() -> std::sync::MutexGuard<'static, ()> {
+    CLUSTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// The cluster's kubeconfig for the runner (least rights in `runnel-jobs`), or `None` when
 /// the test is skipped.
@@ -97,6 +111,11 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
 
 /// Runs `runnel run` over a tree holding `workflow`, with `kubeconfig`.
 fn run_in_cluster(kubeconfig: &Path, workflow: &str) -> (Output, String, String) {
+    run_in_cluster_on(kubeconfig, IMAGE, workflow)
+}
+
+/// [`run_in_cluster`] with the job image `image`.
+fn run_in_cluster_on(kubeconfig: &Path, image: &str, workflow: &str) -> (Output, String, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let workflows = dir.path().join(".gitea/workflows");
     std::fs::create_dir_all(&workflows).expect("create workflow dir");
@@ -104,7 +123,7 @@ fn run_in_cluster(kubeconfig: &Path, workflow: &str) -> (Output, String, String)
     std::fs::write(dir.path().join("tree-file.txt"), "from the tree").expect("write tree file");
     let output = Command::new(env!("CARGO_BIN_EXE_runnel"))
         .args(["run", "--no-cache-server", "-P"])
-        .arg(format!("linux=kubernetes://{IMAGE}"))
+        .arg(format!("linux=kubernetes://{image}"))
         .current_dir(dir.path())
         .env("KUBECONFIG", kubeconfig)
         .env("NO_COLOR", "1")
@@ -134,6 +153,7 @@ fn pods_left(kubeconfig: &Path) -> String {
 #[test]
 fn a_job_runs_as_a_pod_with_env_files_outputs_failures_and_timeouts() {
     let test = "a_job_runs_as_a_pod_with_env_files_outputs_failures_and_timeouts";
+    let _cluster = hold_cluster();
     let Some(kubeconfig) = cluster_or_skip(test) else {
         return;
     };
@@ -186,6 +206,7 @@ fn a_job_runs_as_a_pod_with_env_files_outputs_failures_and_timeouts() {
 #[test]
 fn a_namespace_the_runner_may_not_use_fails_the_job_naming_the_verb() {
     let test = "a_namespace_the_runner_may_not_use_fails_the_job_naming_the_verb";
+    let _cluster = hold_cluster();
     let Some(kubeconfig) = cluster_or_skip(test) else {
         return;
     };
@@ -210,4 +231,193 @@ fn a_namespace_the_runner_may_not_use_fails_the_job_naming_the_verb() {
     ] {
         assert!(all.contains(expected), "{expected:?} missing:\n{all}");
     }
+}
+
+/// A busybox `httpd` as a sidecar: its health check waited for, then reached by its name and
+/// on localhost (bash's `/dev/tcp`: the job image has no HTTP client).
+const SERVICES_WORKFLOW: &str = r#"on: push
+jobs:
+  pod:
+    runs-on: linux
+    services:
+      web:
+        image: runnel-test/busybox:local
+        entrypoint: sh
+        command: -c "mkdir -p /www && echo served-by-$GREETING > /www/index.html && exec httpd -f -p 8080 -h /www"
+        env:
+          GREETING: sidecar
+        ports:
+          - 8080
+        options: --health-cmd "wget -q -O- http://localhost:8080/ >/dev/null" --health-interval 1s --health-retries 30
+    steps:
+      - run: |
+          get() { exec 3<>"/dev/tcp/$1/$2"; printf 'GET / HTTP/1.0\r\n\r\n' >&3; cat <&3; exec 3<&-; }
+          echo "by name: $(get web 8080 | tail -n 1)"
+          echo "on localhost: $(get localhost 8080 | tail -n 1)"
+          echo "port in the job context: ${{ job.services.web.ports['8080'] }}"
+        shell: bash
+"#;
+
+#[test]
+fn services_are_sidecars_reached_by_name_and_on_localhost() {
+    let test = "services_are_sidecars_reached_by_name_and_on_localhost";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let (output, stdout, stderr) = run_in_cluster(&kubeconfig, SERVICES_WORKFLOW);
+    let all = format!("{stdout}\n{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{all}");
+    for expected in [
+        "by name: served-by-sidecar",
+        "on localhost: served-by-sidecar",
+        "port in the job context: 8080",
+    ] {
+        assert!(all.contains(expected), "{expected:?} missing:\n{all}");
+    }
+    assert_eq!(pods_left(&kubeconfig), "", "pods left after the job");
+
+    // A service that exits, or fails its health check, fails the job before its steps, with
+    // the tail of its log.
+    let failing = |command: &str, options: &str| {
+        format!(
+            "on: push\njobs:\n  pod:\n    runs-on: linux\n    services:\n      db:\n        \
+             image: runnel-test/busybox:local\n        entrypoint: sh\n        command: -c \
+             \"echo giving-up; {command}\"\n        options: {options}\n    steps:\n      \
+             - run: echo never\n"
+        )
+    };
+    for (workflow, expected) in [
+        (
+            failing("exit 4", "--health-cmd true --health-interval 1s"),
+            "exited (Error, code 4) before its health check passed",
+        ),
+        (
+            failing(
+                "sleep 60",
+                "--health-cmd false --health-interval 1s --health-retries 2",
+            ),
+            "is unhealthy: its health check failed --health-retries times",
+        ),
+    ] {
+        let (output, stdout, stderr) = run_in_cluster(&kubeconfig, &workflow);
+        let all = format!("{stdout}\n{stderr}");
+        assert_ne!(output.status.code(), Some(0), "{all}");
+        assert!(!all.contains("\n  never"), "{all}");
+        for expected in ["service `db`", expected, "giving-up"] {
+            assert!(all.contains(expected), "{expected:?} missing:\n{all}");
+        }
+    }
+    assert_eq!(pods_left(&kubeconfig), "", "pods left after the failed job");
+}
+
+/// `hashFiles` reads the pod's workspace (files a step made, the copied tree), with GitHub's
+/// order (depth first, by name) and combination (SHA-256 of the files' SHA-256s).
+#[test]
+fn hash_files_reads_the_pods_workspace() {
+    let test = "hash_files_reads_the_pods_workspace";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let workflow = r#"on: push
+jobs:
+  pod:
+    runs-on: linux
+    steps:
+      - run: |
+          mkdir -p a/b
+          printf one > a/x.txt
+          printf two > a/b/x.txt
+          ln -s /etc/passwd a/outside.txt
+      - run: |
+          echo "made: ${{ hashFiles('**/x.txt') }}"
+          echo "tree: ${{ hashFiles('tree-file.txt', '!a/**') }}"
+          echo "none: [${{ hashFiles('**/nothing-here') }}]"
+          echo "outside: [${{ hashFiles('a/outside.txt') }}]"
+"#;
+    // Debian's GNU tools and busybox's (whose tar has no `-T`).
+    for image in [IMAGE, "runnel-test/busybox:local"] {
+        let (output, stdout, stderr) = run_in_cluster_on(&kubeconfig, image, workflow);
+        let all = format!("{image}:\n{stdout}\n{stderr}");
+        assert_eq!(output.status.code(), Some(0), "{all}");
+        for expected in [
+            // sha256(sha256("two") ‖ sha256("one")): a/b/x.txt comes before a/x.txt.
+            "made: 0c7c01f86ff8722e93c1b9e7437ec11de17d63304f8bb22eec9e50b077f4754c",
+            // sha256(sha256("from the tree")).
+            "tree: c68b09f4173a3b7955b3dc5c10db0545184bde4614786cd6b9ad62ede309dcd3",
+            "none: []",
+            // A link leading out of the workspace counts as nothing.
+            "outside: []",
+        ] {
+            assert!(all.contains(expected), "{expected:?} missing:\n{all}");
+        }
+    }
+    assert_eq!(pods_left(&kubeconfig), "", "pods left after the jobs");
+}
+
+/// `runnel daemon` against the real Gitea runs a `kubernetes://` label's job as a pod: env
+/// files between steps, `hashFiles`, its log reported to Gitea, no pod left. (No service:
+/// the task Gitea 1.26 sends has dropped a service's `entrypoint:`/`command:`, and no test
+/// image serves anything without them.)
+#[test]
+fn the_daemon_runs_a_kubernetes_label_job_from_gitea() {
+    let test = "the_daemon_runs_a_kubernetes_label_job_from_gitea";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let Some(gitea) = crate::daemon_gitea::gitea(test) else {
+        return;
+    };
+    let runner = crate::daemon_gitea::register_with(
+        gitea,
+        "k8s",
+        |l| format!("{l}:kubernetes://{IMAGE}"),
+        &[],
+    );
+    runner.write_config(&format!(
+        "kubernetes:\n  kubeconfig: {}\n",
+        kubeconfig.display()
+    ));
+    let label = &runner.label;
+    let jobs = format!(
+        r#"  pod:
+    runs-on: {label}
+    steps:
+      - run: printf one > x.txt
+      - run: echo "CARRIED=over-env-file" >> "$GITHUB_ENV"
+      - run: echo "env $CARRIED"
+      - run: echo "hash ${{{{ hashFiles('x.txt') }}}}"
+"#
+    );
+    gitea.push_workflow(label, &crate::daemon_gitea::workflow(label, &jobs));
+    let daemon = runner.daemon(&["-c", "config.yaml", "--once"]);
+    let status = runner.wait(daemon);
+    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+    let job = crate::daemon_gitea::completed_jobs(gitea, &runner, 1).remove(0);
+    let lines = gitea
+        .log_lines(job["id"].as_i64().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        job["conclusion"],
+        "success",
+        "{job}\n{lines:#?}\n{}",
+        runner.daemon_log()
+    );
+    // sha256(sha256("one")).
+    for expected in [
+        "env over-env-file",
+        "hash fe8d7a873dc48961a6af334c996b2cb3ce37149d5ce9c9253952a54c6a92c1ad",
+    ] {
+        assert!(
+            lines.iter().any(|l| l == expected),
+            "{expected}: {lines:#?}"
+        );
+    }
+    assert_eq!(
+        pods_left(&kubeconfig),
+        "",
+        "pods left after the daemon's job"
+    );
 }

@@ -139,6 +139,17 @@ kubernetes:
   namespace: jobs
   pull_policy: IfNotPresent
   pod_start_timeout: 2m
+  resources:
+    requests: {cpu: 500m, memory: 1Gi}
+    limits: {memory: 2Gi}
+  node_selector:
+    kubernetes.io/arch: amd64
+  tolerations:
+    - {key: dedicated, operator: Equal, value: ci, effect: NoSchedule}
+    - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, toleration_seconds: 30}
+  image_pull_secrets: [registry-login]
+  service_account: ci-jobs
+  automount_service_account_token: true
 ";
     let loaded = parse(text);
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
@@ -196,6 +207,67 @@ kubernetes:
     assert_eq!(k.namespace.as_deref(), Some("jobs"));
     assert_eq!(k.pull_policy.as_deref(), Some("IfNotPresent"));
     assert_eq!(k.pod_start_timeout, Some(Duration::from_secs(120)));
+    assert_eq!(k.resources.requests["cpu"], "500m");
+    assert_eq!(k.resources.requests["memory"], "1Gi");
+    assert_eq!(k.resources.limits.len(), 1);
+    assert_eq!(k.node_selector["kubernetes.io/arch"], "amd64");
+    assert_eq!(
+        k.tolerations,
+        [
+            runnel_config::KubernetesToleration {
+                key: "dedicated".to_owned(),
+                operator: "Equal".to_owned(),
+                value: "ci".to_owned(),
+                effect: "NoSchedule".to_owned(),
+                toleration_seconds: None,
+            },
+            runnel_config::KubernetesToleration {
+                key: "node.kubernetes.io/unreachable".to_owned(),
+                operator: "Exists".to_owned(),
+                value: String::new(),
+                effect: "NoExecute".to_owned(),
+                toleration_seconds: Some(30),
+            },
+        ]
+    );
+    assert_eq!(k.image_pull_secrets, ["registry-login"]);
+    assert_eq!(k.service_account.as_deref(), Some("ci-jobs"));
+    assert!(k.automount_service_account_token);
+}
+
+#[test]
+fn kubernetes_pod_keys_are_checked() {
+    let errors = problems(
+        "kubernetes:\n  tolerations:\n    - {key: a, operator: Maybe}\n    - {key: b, operator: Exists, value: x}\n    - {toleration_seconds: soon}\n",
+    );
+    for expected in [
+        "kubernetes.tolerations[0].operator: `Maybe` is not one of Equal, Exists",
+        "kubernetes.tolerations[1]: operator Exists takes no value",
+        "kubernetes.tolerations[2].toleration_seconds: expected a whole number of seconds",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{expected:?} missing from {errors:?}"
+        );
+    }
+    let loaded = parse(
+        "kubernetes:\n  tolerations:\n    - {key: b, colour: red}\n  resources:\n    wants: {cpu: 1}\n",
+    );
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    for expected in [
+        "unknown key `kubernetes.tolerations[0].colour`",
+        "unknown key `kubernetes.resources.wants`",
+    ] {
+        assert!(
+            warnings.iter().any(|w| w.contains(expected)),
+            "{expected:?} missing from {warnings:?}"
+        );
+    }
+    let empty = parse("kubernetes:\n  service_account: ''\n  image_pull_secrets: []\n");
+    assert_eq!(
+        empty.config.kubernetes,
+        runnel_config::KubernetesSection::default()
+    );
 }
 
 #[test]

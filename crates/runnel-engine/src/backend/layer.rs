@@ -78,6 +78,9 @@ impl JobEnvironment for LayeredEnvironment {
     fn workspace_on_host(&self) -> Option<std::path::PathBuf> {
         self.inner.workspace_on_host()
     }
+    fn remote_workspace(&self) -> Option<std::sync::Arc<dyn crate::backend::RemoteWorkspace>> {
+        self.inner.remote_workspace()
+    }
 
     fn host_loopback(&self) -> Option<String> {
         self.inner.host_loopback()
@@ -103,6 +106,9 @@ impl JobEnvironment for LayeredEnvironment {
 
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError> {
         self.inner.read_file(path).await
+    }
+    async fn read_files(&self, paths: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
+        self.inner.read_files(paths).await
     }
 
     async fn teardown(&self) -> Result<(), BackendError> {

@@ -7,6 +7,7 @@
 //! Must not: log or run anything; callers decide what a failed key means.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -14,8 +15,9 @@ use runnel_expr::{EvalContext, EvalError, Host, JobStatus, Object, Value};
 use runnel_workflow::{IfExpr, LiteralOrExpr, MapError, TemplateMap, TemplateString};
 
 use crate::backend::JobEnvironment;
+use crate::backend::RemoteWorkspace;
 use crate::contexts;
-use crate::hash_files::hash_files;
+use crate::hash_files::{hash_files, hash_remote_files};
 
 /// Why a key's expression gave no usable value. The text names the key and its raw text.
 #[derive(Debug, thiserror::Error)]
@@ -71,12 +73,15 @@ pub(crate) struct ExpressionState {
     pub(super) status: JobStatus,
     /// Where `hashFiles` reads the workspace, when it is on this machine.
     pub(super) hash_root: Option<PathBuf>,
+    /// Who lists and digests the workspace for `hashFiles` when it is elsewhere (a pod).
+    pub(super) hash_remote: Option<Arc<dyn RemoteWorkspace>>,
 }
 
 /// Answers the status functions and `hashFiles` for step-level expressions.
 pub(crate) struct StepHost<'a> {
     status: JobStatus,
     hash_root: Option<&'a std::path::Path>,
+    hash_remote: Option<&'a dyn RemoteWorkspace>,
 }
 
 impl Host for StepHost<'_> {
@@ -85,9 +90,10 @@ impl Host for StepHost<'_> {
     }
 
     fn hash_files(&self, follow_symlinks: bool, patterns: &[String]) -> Result<String, String> {
-        match self.hash_root {
-            Some(root) => hash_files(root, follow_symlinks, patterns),
-            None => Err(
+        match (self.hash_root, self.hash_remote) {
+            (Some(root), _) => hash_files(root, follow_symlinks, patterns),
+            (None, Some(remote)) => hash_remote_files(remote, follow_symlinks, patterns),
+            (None, None) => Err(
                 "hashFiles needs the job's workspace on this machine, and this job's \
                  environment keeps it elsewhere"
                     .to_owned(),
@@ -103,6 +109,7 @@ impl ExpressionState {
             steps: Object::new(),
             status: JobStatus::Success,
             hash_root,
+            hash_remote: None,
         }
     }
 
@@ -110,6 +117,7 @@ impl ExpressionState {
         StepHost {
             status: self.status,
             hash_root: self.hash_root.as_deref(),
+            hash_remote: self.hash_remote.as_deref(),
         }
     }
 

@@ -44,12 +44,30 @@ impl JobState<'_> {
             );
             self.log.runner(step, RunnerLevel::Error, &message);
         };
-        for (kind, path, name) in [
+        // All five in one call (one round trip where the backend can); when that fails, one by
+        // one, so that an error names its file.
+        let all = [
+            files.output.clone(),
+            files.env.clone(),
+            files.state.clone(),
+            files.path.clone(),
+            files.step_summary.clone(),
+        ];
+        let batch = environment.read_files(&all).await.ok();
+        let read = async |index: usize, path: &str| match batch.as_ref().and_then(|b| b.get(index))
+        {
+            Some(contents) => Ok(contents.clone()),
+            None => environment.read_file(path).await,
+        };
+        for (index, (kind, path, name)) in [
             (EnvFileKind::Output, &files.output, "output"),
             (EnvFileKind::Env, &files.env, "env"),
             (EnvFileKind::State, &files.state, "save-state"),
-        ] {
-            let bytes = match environment.read_file(path).await {
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let bytes = match read(index, path).await {
                 Ok(Some(bytes)) => bytes,
                 Ok(None) => continue,
                 Err(error) => {
@@ -82,7 +100,7 @@ impl JobState<'_> {
                 }
             }
         }
-        match environment.read_file(&files.path).await {
+        match read(3, &files.path).await {
             Ok(Some(bytes)) => effects.paths.extend(parse_path_file(&bytes)),
             Ok(None) => {}
             Err(error) => {
@@ -90,7 +108,7 @@ impl JobState<'_> {
                 effects.command_failed = true;
             }
         }
-        match environment.read_file(&files.step_summary).await {
+        match read(4, &files.step_summary).await {
             Ok(Some(bytes)) if bytes.len() > MAX_SUMMARY_BYTES => self.log.runner(
                 step,
                 RunnerLevel::Warning,

@@ -257,6 +257,10 @@ impl<'a> JobState<'a> {
         // the tree the run started from, wherever the environment has it on this machine.
         if let Some(workspace) = environment.workspace_on_host() {
             self.expressions.hash_root = Some(workspace);
+        } else if let Some(remote) = environment.remote_workspace() {
+            // The pod's files, not the tree they were copied from: steps change them.
+            self.expressions.hash_root = None;
+            self.expressions.hash_remote = Some(remote);
         }
         contexts::add_environment(
             &mut self.expressions.contexts,

@@ -22,12 +22,30 @@ pub(super) fn job_spec(job_state: &JobState<'_>, job: &Job) -> Result<JobSpec, E
     };
     let mut services = Vec::new();
     for (id, service) in &job.services {
-        let container = container_spec(job_state, &format!("services.{id}"), service)?;
+        let key = format!("services.{id}");
+        let container = container_spec(job_state, &key, service)?;
+        let optional = |name: &str, template: &Option<runnel_workflow::TemplateString>| {
+            template
+                .as_ref()
+                .map(|template| {
+                    job_state.expressions.evaluate_string(
+                        &job_state.expressions.contexts,
+                        &format!("{key}.{name}"),
+                        template,
+                    )
+                })
+                .transpose()
+                .map(|value| value.filter(|value| !value.is_empty()))
+        };
+        let entrypoint = optional("entrypoint", &service.entrypoint)?;
+        let command = optional("command", &service.command)?;
         // GitHub skips a service whose image evaluates to an empty string.
         if !container.image.is_empty() {
             services.push(ServiceSpec {
                 id: id.clone(),
                 container,
+                entrypoint,
+                command,
             });
         }
     }
@@ -68,10 +86,16 @@ fn container_spec(
         .map(|volume| string("volumes", volume))
         .collect::<Result<Vec<_>, _>>()?;
     let options = match &container.options {
-        Some(options) => string("options", options)?
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect(),
+        // One entry, as written: backends split it as a shell would, so a quoted
+        // `--health-cmd "pg_isready -U postgres"` stays one value.
+        Some(options) => {
+            let text = string("options", options)?;
+            if text.trim().is_empty() {
+                Vec::new()
+            } else {
+                vec![text]
+            }
+        }
         None => Vec::new(),
     };
     let credentials = match &container.credentials {

@@ -481,6 +481,8 @@ fn container(cx: &mut Converter<'_>, node: &Node, key: &str, service: bool) -> O
             ports: Vec::new(),
             volumes: Vec::new(),
             options: None,
+            entrypoint: None,
+            command: None,
             span: node.span,
         });
     }
@@ -492,6 +494,8 @@ fn container(cx: &mut Converter<'_>, node: &Node, key: &str, service: bool) -> O
         ports: Vec::new(),
         volumes: Vec::new(),
         options: None,
+        entrypoint: None,
+        command: None,
         span: node.span,
     };
     let mut known = vec!["image", "credentials", "env", "ports", "volumes", "options"];
@@ -528,13 +532,8 @@ fn container(cx: &mut Converter<'_>, node: &Node, key: &str, service: bool) -> O
                 }
             }
             "credentials" => container.credentials = credentials(cx, value),
-            "entrypoint" | "command" if service => {
-                cx.template(value, name, Place::Job);
-                cx.warning(
-                    key_node.span,
-                    format!("service `{name}` is ignored by this runner"),
-                );
-            }
+            "entrypoint" if service => container.entrypoint = cx.template(value, name, Place::Job),
+            "command" if service => container.command = cx.template(value, name, Place::Job),
             _ => cx.unknown_key(key_node, name, &known, &format!("`{key}`")),
         }
     }

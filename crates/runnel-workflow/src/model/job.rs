@@ -102,6 +102,12 @@ pub struct Container {
     pub ports: Vec<TemplateString>,
     pub volumes: Vec<TemplateString>,
     pub options: Option<TemplateString>,
+    /// A service's `entrypoint:` (one program, replacing the image's); `None` on the job
+    /// container and when not given.
+    pub entrypoint: Option<TemplateString>,
+    /// A service's `command:` (the image's `CMD` replaced; split into arguments as a shell
+    /// would by the backend); `None` on the job container and when not given.
+    pub command: Option<TemplateString>,
     pub span: Span,
 }
 
