@@ -48,7 +48,14 @@ fn script(service: &ServiceSpec) -> String {
     // The workflow's options as it wrote them (the guest's shell splits them): the VM is the
     // job's own, so nothing here reaches beyond it.
     run.extend(container.options.iter().cloned());
+    if let Some(entrypoint) = &service.entrypoint {
+        run.push(format!("--entrypoint {}", quote(entrypoint)));
+    }
     run.push(quote(&container.image));
+    // `command:` as written: the guest's shell splits it into arguments, as GitHub does.
+    if let Some(command) = &service.command {
+        run.push(command.clone());
+    }
     format!(
         r#"set -eu
 name={name}
@@ -204,6 +211,26 @@ mod tests {
     use runnel_engine::backend::ContainerSpec;
 
     #[test]
+    fn a_services_entrypoint_and_command_replace_the_images() {
+        let service = ServiceSpec {
+            id: "db".to_owned(),
+            container: ContainerSpec {
+                image: "postgres:16".to_owned(),
+                ..ContainerSpec::default()
+            },
+            entrypoint: Some("docker-entrypoint.sh".to_owned()),
+            command: Some("postgres -c fsync=off".to_owned()),
+        };
+        let text = script(&service);
+        assert!(
+            text.contains(
+                "--entrypoint 'docker-entrypoint.sh' 'postgres:16' postgres -c fsync=off"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn a_service_runs_on_the_job_network_under_its_id_with_its_ports() {
         let service = ServiceSpec {
             id: "db".to_owned(),
@@ -214,6 +241,8 @@ mod tests {
                 options: vec!["--health-cmd pg_isready".to_owned()],
                 ..ContainerSpec::default()
             },
+            entrypoint: None,
+            command: None,
         };
         let text = script(&service);
         assert!(
