@@ -21,8 +21,8 @@
 # Both runners run with their default settings (poll intervals included); runnel is told to
 # speak Connect, as the peer does, since the counting proxy speaks HTTP/1.1 only.
 #
-# runnel is built in release mode into $CARGO_TARGET_DIR (default ~/.cache/runnel/target) unless
-# RUNNEL_BIN names a binary. The peer is never built here: PEER_RUNNER names a binary you have.
+# runnel is built with the dist profile (what ships: release + LTO) into $CARGO_TARGET_DIR
+# (default ~/.cache/runnel/target) unless RUNNEL_BIN names a binary. The peer is never built here: PEER_RUNNER names a binary you have.
 # A fresh Gitea instance `bench` is started (tests/gitea/start.sh) and stopped at the end.
 # Without PEER_RUNNER only runnel's figures are printed; with it, both and the ratio peer/runnel.
 set -euo pipefail
@@ -61,9 +61,11 @@ if [[ -n ${RUNNEL_BIN:-} ]]; then
   runnel=$RUNNEL_BIN
 else
   target=${CARGO_TARGET_DIR:-$HOME/.cache/runnel/target}
-  say "building runnel (release) into $target"
-  CARGO_TARGET_DIR=$target cargo build --quiet --release -p runnel-cli --manifest-path "$root/Cargo.toml"
-  runnel=$target/release/runnel
+  # The profile that is shipped (.deb, container image): its memory is what operators see.
+  say "building runnel (dist profile: release + LTO) into $target"
+  CARGO_TARGET_DIR=$target cargo build --quiet --profile dist -p runnel-cli --bin runnel \
+    --manifest-path "$root/Cargo.toml"
+  runnel=$target/dist/runnel
 fi
 peer=${PEER_RUNNER:-}
 if [[ -n $peer && ! -x $peer ]]; then say "PEER_RUNNER=$peer is not an executable"; exit 2; fi
