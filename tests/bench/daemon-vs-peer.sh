@@ -22,7 +22,8 @@
 # speak Connect, as the peer does, since the counting proxy speaks HTTP/1.1 only.
 #
 # runnel is built with the dist profile (what ships: release + LTO) into $CARGO_TARGET_DIR
-# (default ~/.cache/runnel/target) unless RUNNEL_BIN names a binary. The peer is never built here: PEER_RUNNER names a binary you have.
+# (default ~/.cache/runnel/target) unless RUNNEL_BIN names a binary. The peer is never built
+# here: PEER_RUNNER names a binary you have.
 # A fresh Gitea instance `bench` is started (tests/gitea/start.sh) and stopped at the end.
 # Without PEER_RUNNER only runnel's figures are printed; with it, both and the ratio peer/runnel.
 set -euo pipefail
