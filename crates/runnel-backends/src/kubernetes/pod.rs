@@ -238,10 +238,7 @@ fn job_progress(pod: &Pod, name: &str, image: &str) -> Progress {
         if let Some(waiting) = &state.waiting {
             let reason = waiting.reason.clone().unwrap_or_default();
             let message = waiting.message.clone().unwrap_or_default();
-            if matches!(
-                reason.as_str(),
-                "ErrImageNeverPull" | "InvalidImageName" | "ImagePullBackOff" | "ErrImagePull"
-            ) {
+            if is_image_failure(&reason) {
                 return Progress::Failed(KubeError::Image {
                     pod: name.to_owned(),
                     image: image.to_owned(),
@@ -372,6 +369,15 @@ pub(crate) async fn delete(pods: &Api<Pod>, namespace: &str, name: &str) -> Resu
         Err(error) if KubeError::is_not_found(&error) => Ok(()),
         Err(error) => Err(KubeError::api("delete", "pods", namespace)(error)),
     }
+}
+
+/// A container's waiting reason that says its image cannot be had (never pulled, a bad name,
+/// a failed pull): waiting longer will not help.
+pub(super) fn is_image_failure(reason: &str) -> bool {
+    matches!(
+        reason,
+        "ErrImageNeverPull" | "InvalidImageName" | "ImagePullBackOff" | "ErrImagePull"
+    )
 }
 
 #[cfg(test)]

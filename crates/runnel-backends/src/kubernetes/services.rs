@@ -416,10 +416,7 @@ pub(crate) fn state(pod: &Pod, service: &PlannedService) -> ServiceState {
     if let Some(waiting) = &state.waiting {
         let reason = waiting.reason.clone().unwrap_or_default();
         let message = waiting.message.clone().unwrap_or_default();
-        if matches!(
-            reason.as_str(),
-            "ErrImageNeverPull" | "InvalidImageName" | "ImagePullBackOff" | "ErrImagePull"
-        ) {
+        if super::pod::is_image_failure(&reason) {
             return ServiceState::Image(reason, message);
         }
         if matches!(
