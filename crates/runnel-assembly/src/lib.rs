@@ -21,7 +21,7 @@ use std::sync::Arc;
 use runnel_backends::docker::DockerBackend;
 use runnel_backends::host::{HostBackend, HostConfig, HostWithDockerServices, WorkspaceMode};
 use runnel_backends::kubernetes::{KubernetesBackend, KubernetesConfig, PodToleration};
-use runnel_backends::vm::{VmBackend, VmConfig};
+use runnel_backends::vm::{VmBackend, VmConfig, VmNetwork};
 use runnel_config::{Config, Label, LabelKind, ToolCacheMode};
 use runnel_engine::RunOptions;
 use runnel_engine::backend::{Backend, BackendError};
@@ -135,7 +135,8 @@ impl Assembly {
             return Err(AssemblyError::DockerRequired(reason.clone()));
         }
         let cache = cache?;
-        let vm = vm_backend(config, &labels, &purpose);
+        // After the cache: the VM's restricted network forwards to its port.
+        let vm = vm_backend(config, &labels, &purpose, cache.as_ref());
         let backends = Backends {
             // Host jobs' `services:` run as containers publishing on 127.0.0.1 when Docker
             // answers; otherwise such a job fails saying so.
@@ -251,10 +252,14 @@ fn host_backend(config: &Config, purpose: &Purpose) -> HostBackend {
 /// The vm backend, when a label (or a local run's fallback) names a `vm://` image: its
 /// settings from the environment ([`VmConfig::from_env`]; images to preload come from the
 /// engine `container.docker_host` names), the VMs and job directories of dead runners removed.
+/// On the restricted network the guest's one forward goes to the built-in cache server, on
+/// this machine's loopback (also when `cache.host` makes it listen on every interface); with
+/// no built-in server there is no forward.
 fn vm_backend(
     config: &runnel_config::Config,
     labels: &[Label],
     purpose: &Purpose,
+    cache: Option<&Arc<CacheService>>,
 ) -> Option<Arc<VmBackend>> {
     let wanted = labels
         .iter()
@@ -272,6 +277,23 @@ fn vm_backend(
     let mut vm_config = VmConfig::from_env();
     if let runnel_config::DockerHostUse::Url(url) = config.container.docker_host_use() {
         vm_config.docker_host = Some(url);
+    }
+    vm_config.cache_forward = cache.and_then(|cache| cache.local_addr()).map(|addr| {
+        if addr.ip().is_unspecified() {
+            std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+        } else {
+            addr
+        }
+    });
+    if vm_config.network == VmNetwork::Restricted
+        && cache.is_some()
+        && !config.cache.external_server.trim().is_empty()
+    {
+        tracing::warn!(
+            external_server = config.cache.external_server.trim(),
+            "VM jobs cannot reach cache.external_server on the restricted VM network (only the \
+             built-in cache server is forwarded); set RUNNEL_VM_NETWORK=nat to reach it"
+        );
     }
     let vm = VmBackend::new(vm_config);
     vm.cleanup_leftovers();
