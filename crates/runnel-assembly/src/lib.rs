@@ -278,13 +278,9 @@ fn vm_backend(
     if let runnel_config::DockerHostUse::Url(url) = config.container.docker_host_use() {
         vm_config.docker_host = Some(url);
     }
-    vm_config.cache_forward = cache.and_then(|cache| cache.local_addr()).map(|addr| {
-        if addr.ip().is_unspecified() {
-            std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
-        } else {
-            addr
-        }
-    });
+    vm_config.cache_forward = cache
+        .and_then(|cache| cache.local_addr())
+        .map(forward_target);
     if vm_config.network == VmNetwork::Restricted
         && cache.is_some()
         && !config.cache.external_server.trim().is_empty()
@@ -298,6 +294,16 @@ fn vm_backend(
     let vm = VmBackend::new(vm_config);
     vm.cleanup_leftovers();
     Some(Arc::new(vm))
+}
+
+/// Where a VM's forward reaches the built-in cache server bound at `addr`: on the loopback
+/// (also when `cache.host` has it listen on every interface).
+fn forward_target(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    if addr.ip().is_unspecified() {
+        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    }
 }
 
 /// The Docker backend, after removing what runners that died left there; or why there is none
@@ -471,6 +477,16 @@ mod tests {
             container_platform: None,
         });
         assert!(!base_options(&config, &local, None).patch_actions);
+    }
+
+    #[test]
+    fn a_vm_forward_goes_to_the_cache_server_on_the_loopback() {
+        let addr = |text: &str| text.parse::<std::net::SocketAddr>().expect("addr");
+        assert_eq!(forward_target(addr("0.0.0.0:4100")), addr("127.0.0.1:4100"));
+        assert_eq!(
+            forward_target(addr("127.0.0.1:4100")),
+            addr("127.0.0.1:4100")
+        );
     }
 
     #[test]
