@@ -17,8 +17,10 @@
 //! Addresses: host jobs reach the built-in server on `127.0.0.1`; job containers on the
 //! gateway of their Docker network, where a listener is added the first time a job runs on
 //! that network; VM jobs at the address their environment maps onto this machine's loopback
-//! (`GrantRequest::host_loopback`). With `cache.host` set, the server listens on every interface and jobs are
-//! told `host:port` (the peer's meaning: an address the user made reachable).
+//! (`GrantRequest::host_loopback`: the restricted VM network's forward, or QEMU's gateway),
+//! also when `cache.host` is set (a restricted guest reaches nothing else). With `cache.host`
+//! set, the server listens on every interface and other jobs are told `host:port` (the peer's
+//! meaning: an address the user made reachable).
 //!
 //! Two flavours of grant: [`LocalGrants`] (`runnel run`: the token is also the job's
 //! `ACTIONS_RUNTIME_TOKEN`; cache v1 and v2 and artifacts v4 are served here, or cache v1 by
@@ -355,12 +357,14 @@ impl CacheService {
             return Err(CacheGrantError::NoServer);
         };
         let port = server.local_addr().port();
-        if let Some(host) = &self.advertised_host {
-            return Ok(format!("http://{}/", host_port(host, port)));
-        }
-        // A VM reaches this machine's loopback at its network's gateway.
+        // A VM reaches this machine's loopback (where the server listens also with
+        // `cache.host`) at the address its network maps there, and on the restricted VM
+        // network nothing else.
         if let Some(loopback) = &job.host_loopback {
             return Ok(format!("http://{}/", host_port(loopback, port)));
+        }
+        if let Some(host) = &self.advertised_host {
+            return Ok(format!("http://{}/", host_port(host, port)));
         }
         // Host jobs, and containers on Docker's `host` network (`container.network: host`),
         // share this machine's loopback.

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use runnel_backends::docker::DockerBackend;
 use runnel_backends::host::{HostBackend, HostConfig, HostWithDockerServices, WorkspaceMode};
 use runnel_backends::kubernetes::{KubernetesBackend, KubernetesConfig, PodToleration};
-use runnel_backends::vm::{VmBackend, VmConfig};
+use runnel_backends::vm::{VmBackend, VmConfig, VmNetwork};
 use runnel_config::{Config, Label, LabelKind, ToolCacheMode};
 use runnel_engine::RunOptions;
 use runnel_engine::backend::{Backend, BackendError};
@@ -135,7 +135,8 @@ impl Assembly {
             return Err(AssemblyError::DockerRequired(reason.clone()));
         }
         let cache = cache?;
-        let vm = vm_backend(config, &labels, &purpose);
+        // After the cache: the VM's restricted network forwards to its port.
+        let vm = vm_backend(config, &labels, &purpose, cache.as_ref());
         let backends = Backends {
             // Host jobs' `services:` run as containers publishing on 127.0.0.1 when Docker
             // answers; otherwise such a job fails saying so.
@@ -251,10 +252,14 @@ fn host_backend(config: &Config, purpose: &Purpose) -> HostBackend {
 /// The vm backend, when a label (or a local run's fallback) names a `vm://` image: its
 /// settings from the environment ([`VmConfig::from_env`]; images to preload come from the
 /// engine `container.docker_host` names), the VMs and job directories of dead runners removed.
+/// On the restricted network the guest's one forward goes to the built-in cache server, on
+/// this machine's loopback (also when `cache.host` makes it listen on every interface); with
+/// no built-in server there is no forward.
 fn vm_backend(
     config: &runnel_config::Config,
     labels: &[Label],
     purpose: &Purpose,
+    cache: Option<&Arc<CacheService>>,
 ) -> Option<Arc<VmBackend>> {
     let wanted = labels
         .iter()
@@ -273,9 +278,32 @@ fn vm_backend(
     if let runnel_config::DockerHostUse::Url(url) = config.container.docker_host_use() {
         vm_config.docker_host = Some(url);
     }
+    vm_config.cache_forward = cache
+        .and_then(|cache| cache.local_addr())
+        .map(forward_target);
+    if vm_config.network == VmNetwork::Restricted
+        && cache.is_some()
+        && !config.cache.external_server.trim().is_empty()
+    {
+        tracing::warn!(
+            external_server = config.cache.external_server.trim(),
+            "VM jobs cannot reach cache.external_server on the restricted VM network (only the \
+             built-in cache server is forwarded); set RUNNEL_VM_NETWORK=nat to reach it"
+        );
+    }
     let vm = VmBackend::new(vm_config);
     vm.cleanup_leftovers();
     Some(Arc::new(vm))
+}
+
+/// Where a VM's forward reaches the built-in cache server bound at `addr`: on the loopback
+/// (also when `cache.host` has it listen on every interface).
+fn forward_target(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    if addr.ip().is_unspecified() {
+        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    }
 }
 
 /// The Docker backend, after removing what runners that died left there; or why there is none
@@ -449,6 +477,16 @@ mod tests {
             container_platform: None,
         });
         assert!(!base_options(&config, &local, None).patch_actions);
+    }
+
+    #[test]
+    fn a_vm_forward_goes_to_the_cache_server_on_the_loopback() {
+        let addr = |text: &str| text.parse::<std::net::SocketAddr>().expect("addr");
+        assert_eq!(forward_target(addr("0.0.0.0:4100")), addr("127.0.0.1:4100"));
+        assert_eq!(
+            forward_target(addr("127.0.0.1:4100")),
+            addr("127.0.0.1:4100")
+        );
     }
 
     #[test]

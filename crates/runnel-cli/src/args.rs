@@ -57,6 +57,13 @@ pub(crate) enum Command {
     /// Load and plan workflow files repeatedly in-process (for tests/bench).
     #[command(hide = true)]
     BenchParse(BenchArgs),
+    /// QEMU's forwarder of a VM's connection to the cache server: copies stdin to ADDR and
+    /// ADDR's answers to stdout (the vm backend's restricted network runs it).
+    #[command(hide = true, name = "__vm-forward")]
+    VmForward {
+        /// The cache server's address on this machine.
+        addr: std::net::SocketAddr,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -229,3 +229,42 @@ async fn a_vm_job_reaches_the_cache_at_its_gateway() {
         );
     }
 }
+
+/// With `cache.host` set, a VM job still gets the address its network maps onto this
+/// machine's loopback (the restricted network's forward reaches nothing else); other jobs get
+/// the advertised host.
+#[tokio::test]
+async fn a_vm_job_gets_its_forward_even_with_an_advertised_host() {
+    let dir = tempfile::tempdir().expect("dir");
+    let settings = CacheSettings {
+        dir: dir.path().to_path_buf(),
+        host: "cache.example".to_owned(),
+        ..settings("", SharedSecret::None)
+    };
+    let cache = CacheService::start(&settings).await.expect("start");
+    let port = cache.local_addr().expect("a built-in server").port();
+    let daemon = TaskGrants::new(Some(cache), "http://gitea:3000/", "gitea-token");
+    let in_vm = GrantRequest {
+        in_container: false,
+        network: None,
+        host_loopback: Some("10.0.2.100".to_owned()),
+        ..job("owner/a")
+    };
+    let grant = daemon.start_job(&in_vm).await.expect("grant");
+    let url = &grant.env["ACTIONS_CACHE_URL"];
+    assert!(
+        url.starts_with(&format!("http://10.0.2.100:{port}/")),
+        "{url}"
+    );
+    let on_host = GrantRequest {
+        in_container: false,
+        network: None,
+        ..job("owner/a")
+    };
+    let grant = daemon.start_job(&on_host).await.expect("grant");
+    let url = &grant.env["ACTIONS_CACHE_URL"];
+    assert!(
+        url.starts_with(&format!("http://cache.example:{port}/")),
+        "{url}"
+    );
+}

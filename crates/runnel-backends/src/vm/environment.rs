@@ -42,6 +42,8 @@ pub(crate) struct VmEnvironment {
     info: EnvironmentInfo,
     channel: Channel,
     qemu: tokio::sync::Mutex<Option<Child>>,
+    /// Where the guest reaches this machine's loopback (the cache server).
+    host_loopback: &'static str,
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> VmError {
@@ -158,7 +160,7 @@ impl VmEnvironment {
             .map_err(io(format!("create {}", job_dir.join("qemu.log").display())))?;
         let log_err = log.try_clone().map_err(io("qemu.log"))?;
         let child = Command::new(&config.qemu)
-            .args(qemu_args(config, image, job_dir, &share, &agent_dir))
+            .args(qemu_args(config, image, job_dir, &share, &agent_dir)?)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)
@@ -211,6 +213,7 @@ impl VmEnvironment {
             },
             channel: Channel::start(reader, writer),
             qemu: tokio::sync::Mutex::new(qemu.take()),
+            host_loopback: config.host_loopback(),
         })
     }
 
@@ -324,9 +327,10 @@ impl JobEnvironment for VmEnvironment {
         ])
     }
 
-    /// QEMU's user-mode network maps the guest's gateway onto this machine's loopback.
+    /// The cache forward's address on the restricted network (only the cache server's port
+    /// is forwarded), the gateway with QEMU's NAT (all of this machine's loopback).
     fn host_loopback(&self) -> Option<String> {
-        Some(super::GUEST_GATEWAY.to_owned())
+        Some(self.host_loopback.to_owned())
     }
 
     /// The workspace is shared into the guest over 9p from the job directory: `hashFiles`

@@ -69,6 +69,12 @@ pub enum VmError {
     },
     #[error(transparent)]
     Preload(#[from] super::preload::PreloadError),
+    #[error(
+        "the runner's executable {} has white space in its path, which QEMU's forward to the \
+         cache server cannot take (move it, or set RUNNEL_VM_NETWORK=nat)",
+        path.display()
+    )]
+    ForwarderPath { path: PathBuf },
     #[error("the guest agent answered request {id} with an unexpected message")]
     Unexpected { id: u32 },
 }

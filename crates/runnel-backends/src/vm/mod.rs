@@ -7,8 +7,10 @@
 //! virtio-9p (virtiofs is not used yet). QEMU boots the `microvm` machine with the image's
 //! kernel and initramfs; the initramfs mounts the overlay as the root and starts the agent
 //! ([`runnel_vm_agent`]) as PID 1, which the runner talks to over a virtio-serial port. The
-//! guest has QEMU's user-mode network (its own way out, and this machine's loopback at the
-//! gateway: the runner's cache server is handed to VM jobs there). Once the agent answers, the
+//! guest has QEMU's user-mode network: by default restricted (`restrict=on`), its one way out a
+//! forward of `10.0.2.100:PORT` to the runner's cache server ([`forward`]); with
+//! `RUNNEL_VM_NETWORK=nat` QEMU's full NAT (the outside, and this machine's loopback at the
+//! gateway `10.0.2.2`, where the cache server is then handed over). Once the agent answers, the
 //! image's start hook runs (the Docker image starts its engine and loads the images
 //! `preload` copied in), then the job's `services:` start in the guest's engine
 //! (`services`). KVM is used only when a probe boot under it works (`/dev/kvm` on the
@@ -24,10 +26,12 @@
 mod channel;
 mod environment;
 mod error;
+pub mod forward;
 pub mod leftovers;
 mod preload;
 mod services;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -60,6 +64,17 @@ impl Accel {
     }
 }
 
+/// What the guest's user-mode network reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmNetwork {
+    /// `restrict=on`: nothing of this machine or beyond, except the forward of
+    /// [`forward::FORWARD_ADDRESS`] to the runner's cache server (the default).
+    Restricted,
+    /// QEMU's NAT: the outside (registries, Gitea), and every service listening on this
+    /// machine's loopback at the gateway `10.0.2.2` (`RUNNEL_VM_NETWORK=nat`).
+    Nat,
+}
+
 /// Settings of the vm backend.
 #[derive(Debug, Clone)]
 pub struct VmConfig {
@@ -84,6 +99,14 @@ pub struct VmConfig {
     pub preload: Vec<String>,
     /// The engine to save them from (`None`: `DOCKER_HOST`, else the default socket).
     pub docker_host: Option<String>,
+    pub network: VmNetwork,
+    /// On the restricted network: where the guest's connections to
+    /// [`forward::FORWARD_ADDRESS`]`:PORT` go (the cache server, on this machine's loopback;
+    /// the port is the same). `None`: no forward, the guest reaches nothing.
+    pub cache_forward: Option<SocketAddr>,
+    /// The program QEMU runs per forwarded connection with `__vm-forward ADDR` (the running
+    /// `runnel`).
+    pub forwarder: PathBuf,
 }
 
 impl VmConfig {
@@ -94,7 +117,8 @@ impl VmConfig {
     /// probe boot deciding; `RUNNEL_VM_CPUS` (1), `RUNNEL_VM_MEMORY_MIB` (1024) and
     /// `RUNNEL_VM_BOOT_TIMEOUT` in seconds (180: a TCG boot on a loaded machine is slow);
     /// `RUNNEL_VM_PRELOAD_IMAGES`: images (separated by commas or spaces) to hand to the
-    /// guest's Docker engine.
+    /// guest's Docker engine; `RUNNEL_VM_NETWORK`: `restricted` (the default) or `nat`.
+    /// The cache forward is the assembly's to set (it knows the server's port).
     pub fn from_env() -> VmConfig {
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
         let number = |name: &str| {
@@ -126,6 +150,17 @@ impl VmConfig {
             Some("tcg") => (Accel::Tcg, false),
             _ => (Accel::Tcg, true),
         };
+        let network = match var("RUNNEL_VM_NETWORK").as_deref().and_then(|v| v.to_str()) {
+            Some("nat") => VmNetwork::Nat,
+            None | Some("restricted") => VmNetwork::Restricted,
+            Some(other) => {
+                tracing::warn!(
+                    value = other,
+                    "RUNNEL_VM_NETWORK is neither `restricted` nor `nat`: using `restricted`"
+                );
+                VmNetwork::Restricted
+            }
+        };
         let (cpus, boot) = (1, 180);
         VmConfig {
             images,
@@ -144,6 +179,9 @@ impl VmConfig {
                 .map(|list| preload::parse_list(&list.to_string_lossy()))
                 .unwrap_or_default(),
             docker_host: None,
+            network,
+            cache_forward: None,
+            forwarder: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("runnel")),
         }
     }
 }
@@ -159,8 +197,37 @@ pub struct VmBackend {
 /// The guest's user-mode network; the initramfs gives the guest `.15`, QEMU answers DNS at
 /// `.3`.
 const GUEST_NETWORK: &str = "10.0.2.0/24";
-/// The guest's gateway, which QEMU maps onto this machine's loopback.
+/// The guest's gateway, which QEMU's NAT maps onto this machine's loopback.
 pub(crate) const GUEST_GATEWAY: &str = "10.0.2.2";
+
+impl VmConfig {
+    /// Where a job of this backend reaches this machine's loopback (the cache server): the
+    /// forward's address on the restricted network, the gateway with NAT.
+    pub(crate) fn host_loopback(&self) -> &'static str {
+        match self.network {
+            VmNetwork::Restricted => forward::FORWARD_ADDRESS,
+            VmNetwork::Nat => GUEST_GATEWAY,
+        }
+    }
+
+    /// QEMU's `-netdev` value.
+    fn netdev(&self) -> Result<String, VmError> {
+        let mut netdev = format!("user,id=net,net={GUEST_NETWORK},hostname=runnel-vm");
+        if self.network == VmNetwork::Restricted {
+            netdev.push_str(",restrict=on");
+            if let Some(target) = self.cache_forward {
+                let rule = forward::guestfwd_option(&self.forwarder, target).ok_or_else(|| {
+                    VmError::ForwarderPath {
+                        path: self.forwarder.clone(),
+                    }
+                })?;
+                netdev.push(',');
+                netdev.push_str(&rule);
+            }
+        }
+        Ok(netdev)
+    }
+}
 
 /// How long a KVM probe boot may take: a kernel that boots under KVM answers in seconds.
 const KVM_PROBE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -175,6 +242,18 @@ pub(crate) struct Image {
 
 impl VmBackend {
     pub fn new(config: VmConfig) -> VmBackend {
+        match config.network {
+            VmNetwork::Nat => tracing::warn!(
+                "RUNNEL_VM_NETWORK=nat: VM jobs reach the outside and EVERY service listening on \
+                 this machine's loopback (127.0.0.1, at the guest's gateway 10.0.2.2): Gitea, \
+                 databases, Docker on a TCP port; use it only for trusted jobs"
+            ),
+            VmNetwork::Restricted => tracing::info!(
+                cache_forward = ?config.cache_forward,
+                "vm backend: restricted network, the guest reaches only the cache server (at {}:PORT)",
+                forward::FORWARD_ADDRESS
+            ),
+        }
         tracing::info!(
             accel = config.accel.describe(),
             cpus = config.cpus,
@@ -383,7 +462,7 @@ fn qemu_args(
     job_dir: &Path,
     share: &Path,
     agent_dir: &Path,
-) -> Vec<String> {
+) -> Result<Vec<String>, VmError> {
     let path = |p: &Path| p.to_string_lossy().into_owned();
     let (accel, cpu) = match config.accel {
         Accel::Tcg => ("tcg", "max"),
@@ -437,10 +516,9 @@ fn qemu_args(
         format!("local,id=jobfs,path={},security_model=none", path(share)),
         "-device".to_owned(),
         "virtio-9p-device,fsdev=jobfs,mount_tag=runnel-job".to_owned(),
-        // User-mode networking (slirp): the guest's own way out, and this machine's
-        // loopback at the gateway (`GUEST_GATEWAY`) for the runner's cache server.
+        // User-mode networking (slirp): restricted to the cache forward, or QEMU's NAT.
         "-netdev".to_owned(),
-        format!("user,id=net,net={GUEST_NETWORK},hostname=runnel-vm"),
+        config.netdev()?,
         "-device".to_owned(),
         "virtio-net-device,netdev=net".to_owned(),
         "-device".to_owned(),
@@ -458,7 +536,7 @@ fn qemu_args(
         "-serial".to_owned(),
         format!("file:{}", path(&job_dir.join("console.log"))),
     ]);
-    args
+    Ok(args)
 }
 
 #[cfg(test)]
@@ -479,6 +557,9 @@ mod tests {
             boot_timeout: Duration::from_secs(5),
             preload: Vec::new(),
             docker_host: None,
+            network: VmNetwork::Restricted,
+            cache_forward: None,
+            forwarder: PathBuf::from("/usr/bin/runnel"),
         }
     }
 
@@ -500,7 +581,8 @@ mod tests {
             job,
             &job.join("job"),
             &job.join("agent"),
-        );
+        )
+        .expect("args");
         let text = args.join(" ");
         for expected in [
             "-M microvm,acpi=on -accel tcg -cpu max",
@@ -515,16 +597,47 @@ mod tests {
             "socket,id=agent,path=/tmp/runnel-vm-x/agent.sock,server=on,wait=off",
             "virtserialport,chardev=agent,name=runnel.agent",
             "-serial file:/tmp/runnel-vm-x/console.log",
-            "-netdev user,id=net,net=10.0.2.0/24,hostname=runnel-vm",
+            "-netdev user,id=net,net=10.0.2.0/24,hostname=runnel-vm,restrict=on -device",
             "-device virtio-net-device,netdev=net",
         ] {
             assert!(text.contains(expected), "{expected:?} in {text}");
         }
-        let kvm = qemu_args(&config(Accel::Kvm), &image, job, job, job).join(" ");
+        let kvm = qemu_args(&config(Accel::Kvm), &image, job, job, job)
+            .expect("args")
+            .join(" ");
         assert!(
             kvm.contains("-accel kvm -cpu host,-arch-capabilities"),
             "{kvm}"
         );
+    }
+
+    /// Restricted by default: `restrict=on` and one forward to the cache server; NAT only when
+    /// asked, and the job's view of this machine's loopback follows.
+    #[test]
+    fn the_network_is_restricted_to_the_cache_forward_unless_nat_is_asked() {
+        let mut config = config(Accel::Tcg);
+        assert_eq!(
+            config.netdev().expect("netdev"),
+            "user,id=net,net=10.0.2.0/24,hostname=runnel-vm,restrict=on"
+        );
+        config.cache_forward = Some("127.0.0.1:40123".parse().expect("addr"));
+        assert_eq!(
+            config.netdev().expect("netdev"),
+            "user,id=net,net=10.0.2.0/24,hostname=runnel-vm,restrict=on,\
+             guestfwd=tcp:10.0.2.100:40123-cmd:/usr/bin/runnel __vm-forward 127.0.0.1:40123"
+        );
+        assert_eq!(config.host_loopback(), "10.0.2.100");
+        config.forwarder = PathBuf::from("/a b/runnel");
+        assert!(matches!(
+            config.netdev(),
+            Err(VmError::ForwarderPath { .. })
+        ));
+        config.network = VmNetwork::Nat;
+        assert_eq!(
+            config.netdev().expect("netdev"),
+            "user,id=net,net=10.0.2.0/24,hostname=runnel-vm"
+        );
+        assert_eq!(config.host_loopback(), "10.0.2.2");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The `vm` backend end to end (issue #17): `runnel run -P linux=vm://debian-bookworm` boots a
 //! microVM per job from the image `tests/vm/build.sh` builds, and its steps run there through
 //! the guest agent. One job covers env files, outputs, masking, `hashFiles` over the shared
-//! workspace, the runner's cache server reached over the guest's network, a failing step with
-//! `continue-on-error`, a step timeout and a failing step; another, a guest that never comes up
+//! workspace, the runner's cache server reached through the restricted network's one forward
+//! (and nothing else of this machine's loopback, nor its outside address), a failing step with
+//! `continue-on-error`, a step timeout and a failing step; one with `RUNNEL_VM_NETWORK=nat`
+//! reaching this machine's loopback at the gateway; another, a guest that never comes up
 //! (boot timeout); one on the Docker image builds and runs an image with the guest's own engine
 //! and reaches its service by name and on localhost; one with services on the plain image
 //! fails saying why. After each, no QEMU, overlay or socket is left.
@@ -36,8 +38,13 @@ jobs:
           echo "masked=vm-s3cr3t"
       - run: echo "hash=${{ hashFiles('made-in-vm.txt') }}"
       - run: |
-          case "$ACTIONS_CACHE_URL" in http://10.0.2.2:*) echo "cache at the gateway" ;; esac
+          case "$ACTIONS_CACHE_URL" in http://10.0.2.100:*) echo "cache at the forward" ;; esac
           echo "cache=$(curl -sS -o /dev/null -w '%{http_code}' "${ACTIONS_CACHE_URL}_apis/artifactcache/cache?keys=vm-key&version=1")"
+      - run: |
+          probe() { if curl -sS --connect-timeout 5 --max-time 10 -o /dev/null "$2"; then echo "$1=reached"; else echo "$1=blocked"; fi; }
+          probe loopback http://10.0.2.2:LISTENER_PORT/
+          probe outside http://OUTSIDE_ADDRESS:LISTENER_PORT/
+          probe other-forward-port http://10.0.2.100:LISTENER_PORT/
       - run: |
           echo "to stderr" >&2
           exit 3
@@ -171,12 +178,60 @@ fn workflow_dir(workflow: &str) -> tempfile::TempDir {
     dir
 }
 
+/// A service on this machine that no VM job may reach unless the operator opts in: listens on
+/// every interface (so on the loopback and on the outside address), answers `reached`, and
+/// counts its connections.
+struct Listener {
+    port: u16,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Listener {
+    fn start() -> Listener {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("0.0.0.0:0").expect("bind a listener");
+        let port = listener.local_addr().expect("its address").port();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().map_while(Result::ok) {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = stream.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 7\r\n\r\nreached");
+            }
+        });
+        Listener { port, connections }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// This machine's address on the way out (no packet is sent), else one nobody has.
+fn outside_address() -> String {
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|socket| {
+            socket.connect("8.8.8.8:53")?;
+            socket.local_addr()
+        })
+        .map(|addr| addr.ip())
+        .ok()
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .map_or_else(|| "192.0.2.1".to_owned(), |ip| ip.to_string())
+}
+
 #[test]
 fn a_job_runs_its_steps_in_a_vm_and_leaves_nothing() {
     let Some((images, agent)) = setup("the vm job") else {
         return;
     };
-    let dir = workflow_dir(WORKFLOW);
+    let listener = Listener::start();
+    let outside = outside_address();
+    let dir = workflow_dir(
+        &WORKFLOW
+            .replace("LISTENER_PORT", &listener.port.to_string())
+            .replace("OUTSIDE_ADDRESS", &outside),
+    );
     let temp = tempfile::tempdir().expect("tempdir");
     let started = Instant::now();
     let output = run_vm(dir.path(), &images, &agent, temp.path(), &[]);
@@ -202,10 +257,15 @@ fn a_job_runs_its_steps_in_a_vm_and_leaves_nothing() {
         "to stderr",
         "after the timeout",
         "always runs",
-        // The runner's cache server, reached from the guest through the user-mode network
-        // (a miss: 204, so the token was accepted too).
-        "cache at the gateway",
+        // The runner's cache server, reached from the guest through the restricted network's
+        // forward (a miss: 204, so the token was accepted too)…
+        "cache at the forward",
         "cache=204",
+        // … and nothing else: not a service on this machine's loopback, not this machine's
+        // outside address, not another port of the forward's address.
+        "loopback=blocked",
+        "outside=blocked",
+        "other-forward-port=blocked",
     ] {
         assert!(stdout.contains(expected), "{expected:?} in\n{stdout}");
     }
@@ -229,6 +289,56 @@ fn a_job_runs_its_steps_in_a_vm_and_leaves_nothing() {
         "the step timeout is said: {stdout}"
     );
     assert!(!stdout.contains("masked=vm-s3cr3t"), "{stdout}");
+    assert_eq!(
+        listener.connections(),
+        0,
+        "the guest reached the listener ({outside}:{})",
+        listener.port
+    );
+    assert!(!stderr.contains("RUNNEL_VM_NETWORK=nat"), "{stderr}");
+    assert_nothing_left(temp.path());
+}
+
+const NAT_WORKFLOW: &str = r#"on: push
+jobs:
+  vm:
+    runs-on: linux
+    steps:
+      - run: |
+          echo "listener=$(curl -sS --max-time 20 http://10.0.2.2:LISTENER_PORT/)"
+          case "$ACTIONS_CACHE_URL" in http://10.0.2.2:*) echo "cache at the gateway" ;; esac
+          echo "cache=$(curl -sS -o /dev/null -w '%{http_code}' "${ACTIONS_CACHE_URL}_apis/artifactcache/cache?keys=k&version=1")"
+"#;
+
+/// `RUNNEL_VM_NETWORK=nat`, the operator's opt-in: QEMU's NAT, this machine's loopback at the
+/// gateway (the cache server handed over there), and the warning that says so at start.
+#[test]
+fn with_nat_asked_a_vm_job_reaches_this_machines_loopback_and_is_warned_about() {
+    let Some((images, agent)) = setup("the vm job with NAT") else {
+        return;
+    };
+    let listener = Listener::start();
+    let dir = workflow_dir(&NAT_WORKFLOW.replace("LISTENER_PORT", &listener.port.to_string()));
+    let temp = tempfile::tempdir().expect("tempdir");
+    let output = run_vm(
+        dir.path(),
+        &images,
+        &agent,
+        temp.path(),
+        &[("RUNNEL_VM_NETWORK", "nat")],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("{stdout}\n{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    for expected in ["listener=reached", "cache at the gateway", "cache=204"] {
+        assert!(stdout.contains(expected), "{expected:?} in\n{stdout}");
+    }
+    assert!(listener.connections() >= 1);
+    assert!(
+        stderr.contains("RUNNEL_VM_NETWORK=nat: VM jobs reach the outside and EVERY service"),
+        "{stderr}"
+    );
     assert_nothing_left(temp.path());
 }
 
