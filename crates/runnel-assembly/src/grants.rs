@@ -17,8 +17,11 @@
 //! Addresses: host jobs reach the built-in server on `127.0.0.1`; job containers on the
 //! gateway of their Docker network, where a listener is added the first time a job runs on
 //! that network; VM jobs at the address their environment maps onto this machine's loopback
-//! (`GrantRequest::host_loopback`). With `cache.host` set, the server listens on every interface and jobs are
-//! told `host:port` (the peer's meaning: an address the user made reachable).
+//! (`GrantRequest::host_loopback`); pods at their node's address when the node is this
+//! machine (`GrantRequest::host_route`: a listener is added there), and no address at all,
+//! but a warning in the job's log, when it is another machine. With `cache.host` set, the
+//! server listens on every interface and jobs are told `host:port` (the peer's meaning: an
+//! address the user made reachable).
 //!
 //! Two flavours of grant: [`LocalGrants`] (`runnel run`: the token is also the job's
 //! `ACTIONS_RUNTIME_TOKEN`; cache v1 and v2 and artifacts v4 are served here, or cache v1 by
@@ -38,6 +41,7 @@ use runnel_cache::{
     CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, JobTokens, NoAuth, PruneRules,
     RefScope, TokenRequest, TokenVerifier,
 };
+use runnel_engine::backend::HostRoute;
 use runnel_engine::{GrantError, GrantRequest, JobGrant, RunnerGrants};
 use tokio::sync::Mutex;
 
@@ -236,6 +240,9 @@ pub struct CacheService {
     port: u16,
     /// Addresses of the listeners added for Docker networks, by network name.
     gateways: Mutex<HashMap<String, SocketAddr>>,
+    /// Listeners added on this machine's interfaces for jobs that reach it there
+    /// ([`HostRoute::Interface`]: pods on this machine's node), by address.
+    interfaces: Mutex<HashMap<IpAddr, SocketAddr>>,
     docker_host: Option<String>,
     /// Removed when the service is dropped.
     artifacts_dir: Option<PathBuf>,
@@ -338,6 +345,7 @@ impl CacheService {
             advertised_host,
             port: settings.port,
             gateways: Mutex::new(HashMap::new()),
+            interfaces: Mutex::new(HashMap::new()),
             docker_host: settings.docker_host.clone(),
             artifacts_dir,
         }))
@@ -361,6 +369,25 @@ impl CacheService {
         // A VM reaches this machine's loopback at its network's gateway.
         if let Some(loopback) = &job.host_loopback {
             return Ok(format!("http://{}/", host_port(loopback, port)));
+        }
+        // A pod reaches this machine at its node's address, or not at all.
+        match &job.host_route {
+            Some(HostRoute::Interface(ip)) => {
+                let mut interfaces = self.interfaces.lock().await;
+                if let Some(addr) = interfaces.get(ip) {
+                    return Ok(format!("http://{addr}/"));
+                }
+                let addr = server
+                    .listen_also(SocketAddr::new(*ip, self.port))
+                    .await
+                    .map_err(CacheGrantError::Listen)?;
+                interfaces.insert(*ip, addr);
+                return Ok(format!("http://{addr}/"));
+            }
+            Some(HostRoute::Unreachable(why)) => {
+                return Err(CacheGrantError::Unreachable { why: why.clone() });
+            }
+            None => {}
         }
         // Host jobs, and containers on Docker's `host` network (`container.network: host`),
         // share this machine's loopback.
@@ -584,6 +611,11 @@ pub enum CacheGrantError {
     NoGateway { network: String },
     #[error("listening for the job's network")]
     Listen(#[source] runnel_cache::ServerError),
+    #[error(
+        "the cache and artifact server (on 127.0.0.1) is not reachable from this job: {why}; \
+         set cache.host to an address the job reaches"
+    )]
+    Unreachable { why: String },
 }
 
 /// `runnel run`: a token minted per job, which is also its `ACTIONS_RUNTIME_TOKEN`; cache v1
@@ -623,6 +655,7 @@ impl RunnerGrants for LocalGrants {
             env,
             secrets: vec![token.clone()],
             lease: token,
+            warnings: Vec::new(),
         })
     }
 
@@ -676,6 +709,7 @@ impl RunnerGrants for TaskGrants {
             secrets.push(self.runtime_token.clone());
         }
         let mut lease = String::new();
+        let mut warnings = Vec::new();
         if let Some(cache) = &self.cache {
             match cache.task_grant(job).await {
                 Ok((url, token)) => {
@@ -689,18 +723,26 @@ impl RunnerGrants for TaskGrants {
                     }
                 }
                 // Artifacts still work through Gitea; only the cache is missing.
-                Err(error) => tracing::warn!(
-                    job = %job.job_key,
-                    error = %error,
-                    cause = error_chain(&error),
-                    "no cache for this job"
-                ),
+                Err(error) => {
+                    tracing::warn!(
+                        job = %job.job_key,
+                        error = %error,
+                        cause = error_chain(&error),
+                        "no cache for this job"
+                    );
+                    let cause = error_chain(&error);
+                    warnings.push(match cause.as_str() {
+                        "" => format!("no cache for this job: {error}"),
+                        cause => format!("no cache for this job: {error}: {cause}"),
+                    });
+                }
             }
         }
         Ok(JobGrant {
             env,
             secrets,
             lease,
+            warnings,
         })
     }
 
