@@ -237,11 +237,11 @@ async fn a_vm_job_reaches_the_cache_at_its_gateway() {
 #[tokio::test]
 async fn a_pod_on_this_machines_node_reaches_the_cache_at_the_node_address() {
     let dir = tempfile::tempdir().expect("dir");
-    let settings = CacheSettings {
+    let plain = CacheSettings {
         dir: dir.path().to_path_buf(),
         ..settings("", SharedSecret::None)
     };
-    let cache = CacheService::start(&settings).await.expect("start");
+    let cache = CacheService::start(&plain).await.expect("start");
     // Loopback stands in for the node's bridge address: every machine has it.
     let in_pod = GrantRequest {
         in_container: true,
@@ -296,11 +296,11 @@ async fn a_pod_on_this_machines_node_reaches_the_cache_at_the_node_address() {
 #[tokio::test]
 async fn a_pod_on_another_machine_is_told_to_set_cache_host() {
     let dir = tempfile::tempdir().expect("dir");
-    let settings = CacheSettings {
+    let plain = CacheSettings {
         dir: dir.path().to_path_buf(),
         ..settings("", SharedSecret::None)
     };
-    let cache = CacheService::start(&settings).await.expect("start");
+    let cache = CacheService::start(&plain).await.expect("start");
     let elsewhere = GrantRequest {
         network: None,
         host_route: Some(HostRoute::Unreachable(
