@@ -612,8 +612,9 @@ pub enum CacheGrantError {
     #[error("listening for the job's network")]
     Listen(#[source] runnel_cache::ServerError),
     #[error(
-        "the cache and artifact server (on 127.0.0.1) is not reachable from this job: {why}; \
-         set cache.host to an address the job reaches"
+        "the cache and artifact server is not reachable from this job ({why}): set cache.host \
+         to an address of this runner the job reaches (for a runner inside a cluster: its pod \
+         IP or a Service name)"
     )]
     Unreachable { why: String },
 }

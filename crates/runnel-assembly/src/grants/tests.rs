@@ -304,7 +304,7 @@ async fn a_pod_on_another_machine_is_told_to_set_cache_host() {
     let elsewhere = GrantRequest {
         network: None,
         host_route: Some(HostRoute::Unreachable(
-            "pod `p` runs on node 10.0.0.7, which is not this machine".to_owned(),
+            "pod `p` runs on node 10.0.0.7, not on this machine".to_owned(),
         )),
         ..job("owner/a")
     };
@@ -315,6 +315,7 @@ async fn a_pod_on_another_machine_is_told_to_set_cache_host() {
     let text = error.to_string();
     assert!(text.contains("node 10.0.0.7"), "{text}");
     assert!(text.contains("set cache.host"), "{text}");
+    assert!(text.contains("its pod IP or a Service name"), "{text}");
     let daemon = TaskGrants::new(Some(cache), "http://gitea:3000/", "gitea-token");
     let grant = daemon.start_job(&elsewhere).await.expect("grant");
     assert!(
