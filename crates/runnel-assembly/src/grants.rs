@@ -20,7 +20,10 @@
 //! (`GrantRequest::host_loopback`: the restricted VM network's forward, or QEMU's gateway),
 //! also when `cache.host` is set (a restricted guest reaches nothing else). With `cache.host`
 //! set, the server listens on every interface and other jobs are told `host:port` (the peer's
-//! meaning: an address the user made reachable).
+//! meaning: an address the user made reachable). Without it, pods reach the server at their
+//! node's address when the node is this machine (`GrantRequest::host_route`: a listener is
+//! added there), and get no address at all, but a warning in the job's log, when it is another
+//! machine.
 //!
 //! Two flavours of grant: [`LocalGrants`] (`runnel run`: the token is also the job's
 //! `ACTIONS_RUNTIME_TOKEN`; cache v1 and v2 and artifacts v4 are served here, or cache v1 by
@@ -40,6 +43,7 @@ use runnel_cache::{
     CacheServer, CacheServerConfig, DiskStore, DiskStoreConfig, JobTokens, NoAuth, PruneRules,
     RefScope, TokenRequest, TokenVerifier,
 };
+use runnel_engine::backend::HostRoute;
 use runnel_engine::{GrantError, GrantRequest, JobGrant, RunnerGrants};
 use tokio::sync::Mutex;
 
@@ -238,6 +242,9 @@ pub struct CacheService {
     port: u16,
     /// Addresses of the listeners added for Docker networks, by network name.
     gateways: Mutex<HashMap<String, SocketAddr>>,
+    /// Listeners added on this machine's interfaces for jobs that reach it there
+    /// ([`HostRoute::Interface`]: pods on this machine's node), by address.
+    interfaces: Mutex<HashMap<IpAddr, SocketAddr>>,
     docker_host: Option<String>,
     /// Removed when the service is dropped.
     artifacts_dir: Option<PathBuf>,
@@ -340,6 +347,7 @@ impl CacheService {
             advertised_host,
             port: settings.port,
             gateways: Mutex::new(HashMap::new()),
+            interfaces: Mutex::new(HashMap::new()),
             docker_host: settings.docker_host.clone(),
             artifacts_dir,
         }))
@@ -365,6 +373,25 @@ impl CacheService {
         }
         if let Some(host) = &self.advertised_host {
             return Ok(format!("http://{}/", host_port(host, port)));
+        }
+        // A pod reaches this machine at its node's address, or not at all.
+        match &job.host_route {
+            Some(HostRoute::Interface(ip)) => {
+                let mut interfaces = self.interfaces.lock().await;
+                if let Some(addr) = interfaces.get(ip) {
+                    return Ok(format!("http://{addr}/"));
+                }
+                let addr = server
+                    .listen_also(SocketAddr::new(*ip, self.port))
+                    .await
+                    .map_err(CacheGrantError::Listen)?;
+                interfaces.insert(*ip, addr);
+                return Ok(format!("http://{addr}/"));
+            }
+            Some(HostRoute::Unreachable(why)) => {
+                return Err(CacheGrantError::Unreachable { why: why.clone() });
+            }
+            None => {}
         }
         // Host jobs, and containers on Docker's `host` network (`container.network: host`),
         // share this machine's loopback.
@@ -588,6 +615,12 @@ pub enum CacheGrantError {
     NoGateway { network: String },
     #[error("listening for the job's network")]
     Listen(#[source] runnel_cache::ServerError),
+    #[error(
+        "the cache and artifact server is not reachable from this job ({why}): set cache.host \
+         to an address of this runner the job reaches (for a runner inside a cluster: its pod \
+         IP or a Service name)"
+    )]
+    Unreachable { why: String },
 }
 
 /// `runnel run`: a token minted per job, which is also its `ACTIONS_RUNTIME_TOKEN`; cache v1
@@ -627,6 +660,7 @@ impl RunnerGrants for LocalGrants {
             env,
             secrets: vec![token.clone()],
             lease: token,
+            warnings: Vec::new(),
         })
     }
 
@@ -680,6 +714,7 @@ impl RunnerGrants for TaskGrants {
             secrets.push(self.runtime_token.clone());
         }
         let mut lease = String::new();
+        let mut warnings = Vec::new();
         if let Some(cache) = &self.cache {
             match cache.task_grant(job).await {
                 Ok((url, token)) => {
@@ -693,18 +728,26 @@ impl RunnerGrants for TaskGrants {
                     }
                 }
                 // Artifacts still work through Gitea; only the cache is missing.
-                Err(error) => tracing::warn!(
-                    job = %job.job_key,
-                    error = %error,
-                    cause = error_chain(&error),
-                    "no cache for this job"
-                ),
+                Err(error) => {
+                    tracing::warn!(
+                        job = %job.job_key,
+                        error = %error,
+                        cause = error_chain(&error),
+                        "no cache for this job"
+                    );
+                    let cause = error_chain(&error);
+                    warnings.push(match cause.as_str() {
+                        "" => format!("no cache for this job: {error}"),
+                        cause => format!("no cache for this job: {error}: {cause}"),
+                    });
+                }
             }
         }
         Ok(JobGrant {
             env,
             secrets,
             lease,
+            warnings,
         })
     }
 

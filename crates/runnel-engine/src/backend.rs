@@ -233,6 +233,17 @@ pub trait Backend: Send + Sync {
     ) -> Result<Box<dyn JobEnvironment>, BackendError>;
 }
 
+/// How a job's processes reach this machine ([`JobEnvironment::host_route`]), so the runner
+/// can hand out an address of its cache and artifact server that works there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostRoute {
+    /// At this address of one of this machine's interfaces (a pod's node IP when the node is
+    /// this machine): the runner's server also listens there.
+    Interface(std::net::IpAddr),
+    /// Not at all as far as the backend can tell (a pod on another machine); says why.
+    Unreachable(String),
+}
+
 /// A prepared environment in which a job's steps run. `teardown` must always be called; it is
 /// idempotent and removes everything `prepare` made.
 #[async_trait::async_trait]
@@ -257,6 +268,13 @@ pub trait JobEnvironment: Send + Sync {
     /// artifact server is handed out there. `None` (the default): loopback, or a container's
     /// network gateway.
     fn host_loopback(&self) -> Option<String> {
+        None
+    }
+    /// How the job's processes reach this machine when the backend knows better than the
+    /// defaults (loopback for host jobs, a Docker network's gateway for containers): a pod
+    /// on this machine's node reaches it at the node's address; one on another machine may
+    /// not reach it at all. `None` (the default): the defaults.
+    fn host_route(&self) -> Option<HostRoute> {
         None
     }
     /// The workspace as `hashFiles` reads it when it is not on this machine (a pod's).

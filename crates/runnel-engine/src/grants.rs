@@ -30,6 +30,9 @@ pub struct GrantRequest {
     /// Where the job's processes reach this machine's `127.0.0.1` when they are not on it
     /// ([`crate::backend::JobEnvironment::host_loopback`]: a VM's gateway).
     pub host_loopback: Option<String>,
+    /// How the job reaches this machine when its backend says
+    /// ([`crate::backend::JobEnvironment::host_route`]: a pod's node).
+    pub host_route: Option<crate::backend::HostRoute>,
     /// How long the job may run: `timeout-minutes`, at most the runner's job timeout
     /// ([`crate::RunOptions::default_job_timeout`], which the daemon sets from `runner.timeout`
     /// and enforces), so a workflow cannot ask for a ten-year grant. Grants such as a signed
@@ -52,6 +55,8 @@ pub struct JobGrant {
     pub secrets: Vec<String>,
     /// Handed back to [`RunnerGrants::release`] at the job's end (say, the token to revoke).
     pub lease: String,
+    /// Shown in the job's log as warnings (a service the job cannot use, and why).
+    pub warnings: Vec<String>,
 }
 
 /// Why the runner could not grant a job its services; the runner's own error type, kept

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use runnel_cache::{JobTokens, TokenError, TokenVerifier};
+use runnel_engine::backend::HostRoute;
 use runnel_engine::{GrantRequest, RunnerGrants};
 
 use super::{
@@ -33,6 +34,7 @@ fn job(repository: &str) -> GrantRequest {
         in_container: true,
         network: Some("runnel-jobs".to_owned()),
         host_loopback: None,
+        host_route: None,
         timeout: Duration::from_secs(600),
         git_ref: "refs/pull/4/head".to_owned(),
         base_ref: "dev".to_owned(),
@@ -266,5 +268,122 @@ async fn a_vm_job_gets_its_forward_even_with_an_advertised_host() {
     assert!(
         url.starts_with(&format!("http://cache.example:{port}/")),
         "{url}"
+    );
+}
+
+/// A pod whose node is this machine reaches the server at the node's address: a listener is
+/// added there (once) and both flavours hand it out; `cache.host` still wins.
+#[tokio::test]
+async fn a_pod_on_this_machines_node_reaches_the_cache_at_the_node_address() {
+    let dir = tempfile::tempdir().expect("dir");
+    let plain = CacheSettings {
+        dir: dir.path().to_path_buf(),
+        ..settings("", SharedSecret::None)
+    };
+    let cache = CacheService::start(&plain).await.expect("start");
+    // Loopback stands in for the node's bridge address: every machine has it.
+    let in_pod = GrantRequest {
+        in_container: true,
+        network: None,
+        host_route: Some(HostRoute::Interface("127.0.0.1".parse().expect("ip"))),
+        ..job("owner/a")
+    };
+    let local = LocalGrants::new(cache.clone());
+    let grant = local.start_job(&in_pod).await.expect("grant");
+    let origin = grant.env["ACTIONS_RESULTS_URL"].clone();
+    let addr = origin
+        .strip_prefix("http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .expect("http://addr/");
+    assert!(addr.starts_with("127.0.0.1:"), "{origin}");
+    assert!(
+        grant.env["ACTIONS_CACHE_URL"].starts_with(&origin),
+        "{:?}",
+        grant.env
+    );
+    assert!(grant.warnings.is_empty(), "{:?}", grant.warnings);
+    std::net::TcpStream::connect(addr).expect("the added listener accepts");
+    let daemon = TaskGrants::new(Some(cache), "http://gitea:3000/", "gitea-token");
+    let again = daemon.start_job(&in_pod).await.expect("grant");
+    assert!(
+        again.env["ACTIONS_CACHE_URL"].starts_with(&origin),
+        "one listener per address: {:?}",
+        again.env
+    );
+
+    let advertised = CacheSettings {
+        host: "cache.example".to_owned(),
+        dir: dir.path().join("advertised"),
+        ..settings("", SharedSecret::None)
+    };
+    let cache = CacheService::start(&advertised).await.expect("start");
+    let port = cache.local_addr().expect("a built-in server").port();
+    let grant = LocalGrants::new(cache)
+        .start_job(&in_pod)
+        .await
+        .expect("grant");
+    assert!(
+        grant.env["ACTIONS_CACHE_URL"].starts_with(&format!("http://cache.example:{port}/")),
+        "{:?}",
+        grant.env
+    );
+}
+
+/// A pod on another machine gets no loopback address it cannot reach: a local run's grant
+/// fails (the engine warns in the job's log), a daemon job keeps Gitea's artifact URLs and
+/// gets the warning; both say to set `cache.host`. With `cache.host` set it is handed out.
+#[tokio::test]
+async fn a_pod_on_another_machine_is_told_to_set_cache_host() {
+    let dir = tempfile::tempdir().expect("dir");
+    let plain = CacheSettings {
+        dir: dir.path().to_path_buf(),
+        ..settings("", SharedSecret::None)
+    };
+    let cache = CacheService::start(&plain).await.expect("start");
+    let elsewhere = GrantRequest {
+        network: None,
+        host_route: Some(HostRoute::Unreachable(
+            "pod `p` runs on node 10.0.0.7, not on this machine".to_owned(),
+        )),
+        ..job("owner/a")
+    };
+    let error = LocalGrants::new(cache.clone())
+        .start_job(&elsewhere)
+        .await
+        .expect_err("no address the pod reaches");
+    let text = error.to_string();
+    assert!(text.contains("node 10.0.0.7"), "{text}");
+    assert!(text.contains("set cache.host"), "{text}");
+    assert!(text.contains("its pod IP or a Service name"), "{text}");
+    let daemon = TaskGrants::new(Some(cache), "http://gitea:3000/", "gitea-token");
+    let grant = daemon.start_job(&elsewhere).await.expect("grant");
+    assert!(
+        !grant.env.contains_key("ACTIONS_CACHE_URL"),
+        "{:?}",
+        grant.env
+    );
+    assert_eq!(grant.env["ACTIONS_RESULTS_URL"], "http://gitea:3000");
+    assert_eq!(grant.warnings.len(), 1, "{:?}", grant.warnings);
+    assert!(
+        grant.warnings[0].contains("set cache.host"),
+        "{:?}",
+        grant.warnings
+    );
+
+    let advertised = CacheSettings {
+        host: "10.0.0.1".to_owned(),
+        dir: dir.path().join("advertised"),
+        ..settings("", SharedSecret::None)
+    };
+    let cache = CacheService::start(&advertised).await.expect("start");
+    let port = cache.local_addr().expect("a built-in server").port();
+    let grant = LocalGrants::new(cache)
+        .start_job(&elsewhere)
+        .await
+        .expect("grant");
+    assert!(
+        grant.env["ACTIONS_CACHE_URL"].starts_with(&format!("http://10.0.0.1:{port}/")),
+        "{:?}",
+        grant.env
     );
 }

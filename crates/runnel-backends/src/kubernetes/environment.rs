@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use runnel_engine::backend::{
-    BackendError, EnvironmentInfo, EnvironmentPaths, ExecExit, ExecOutput, ExecRequest,
+    BackendError, EnvironmentInfo, EnvironmentPaths, ExecExit, ExecOutput, ExecRequest, HostRoute,
     JobEnvironment, RemoteWorkspace,
 };
 use tokio::sync::mpsc;
@@ -26,6 +26,8 @@ pub(crate) struct KubernetesEnvironment {
     pub(crate) info: EnvironmentInfo,
     /// The job container's environment as a process there sees it.
     pub(crate) default_env: BTreeMap<String, String>,
+    /// How the pod reaches this machine (its node's address, when that is this machine).
+    pub(crate) host_route: HostRoute,
     pub(crate) next_exec: AtomicU64,
     pub(crate) torn_down: AtomicBool,
 }
@@ -48,6 +50,10 @@ impl JobEnvironment for KubernetesEnvironment {
 
     fn default_env(&self) -> BTreeMap<String, String> {
         self.default_env.clone()
+    }
+
+    fn host_route(&self) -> Option<HostRoute> {
+        Some(self.host_route.clone())
     }
 
     fn remote_workspace(&self) -> Option<std::sync::Arc<dyn RemoteWorkspace>> {

@@ -15,6 +15,9 @@
 //!
 //! `hashFiles` reads the pod's workspace through exec (`workspace`).
 //!
+//! The runner's cache and artifact server: a pod whose node is this machine reaches it at
+//! the node's address; a pod elsewhere is reported unable to (`host`).
+//!
 //! The operator's config shapes the pod: the job container's resources, node selector,
 //! tolerations, image pull secrets, service account (its token mounted only when asked).
 //!
@@ -25,6 +28,7 @@
 mod environment;
 mod error;
 mod exec;
+mod host;
 mod leftovers;
 mod pod;
 mod services;
@@ -298,7 +302,7 @@ impl Backend for KubernetesBackend {
             namespace: namespace.clone(),
         };
         let ready = async {
-            pod::wait_running(
+            let running = pod::wait_running(
                 &self.pods,
                 namespace,
                 &name,
@@ -308,9 +312,10 @@ impl Backend for KubernetesBackend {
                 cancel,
             )
             .await?;
-            self.set_up(&exec, spec).await
+            let (default_env, has_bash) = self.set_up(&exec, spec).await?;
+            Ok::<_, KubeError>((default_env, has_bash, host::route_of(&name, &running)))
         };
-        let (default_env, has_bash) = match ready.await {
+        let (default_env, has_bash, host_route) = match ready.await {
             Ok(ready) => ready,
             Err(error) => {
                 if let Err(delete) = pod::delete(&self.pods, namespace, &name).await {
@@ -340,6 +345,7 @@ impl Backend for KubernetesBackend {
                 image: Some(container.image.clone()),
             },
             default_env,
+            host_route,
             next_exec: AtomicU64::new(1),
             torn_down: AtomicBool::new(false),
         }))

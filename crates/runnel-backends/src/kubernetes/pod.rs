@@ -287,9 +287,10 @@ fn job_progress(pod: &Pod, name: &str, image: &str) -> Progress {
     }
 }
 
-/// Waits until the pod's job container runs and its services are ready; fails at once when
-/// that will never be (image, configuration, a service that exited), or after `timeout` with
-/// the last reason (the scheduler's, when unscheduled; a service's, with its log).
+/// Waits until the pod's job container runs and its services are ready, and returns the pod
+/// as it then is; fails at once when that will never be (image, configuration, a service
+/// that exited), or after `timeout` with the last reason (the scheduler's, when
+/// unscheduled; a service's, with its log).
 pub(crate) async fn wait_running(
     pods: &Api<Pod>,
     namespace: &str,
@@ -298,7 +299,7 @@ pub(crate) async fn wait_running(
     services: &ServicePlan,
     timeout: Duration,
     cancel: &tokio_util::sync::CancellationToken,
-) -> Result<(), KubeError> {
+) -> Result<Pod, KubeError> {
     let not_ready = async |index: usize, problem: String| {
         let service = &services.services[index];
         KubeError::ServiceNotReady {
@@ -317,7 +318,7 @@ pub(crate) async fn wait_running(
             .await
             .map_err(KubeError::api("get", "pods", namespace))?;
         let last = match progress(&pod, name, image, services) {
-            Progress::Running => return Ok(()),
+            Progress::Running => return Ok(pod),
             Progress::Failed(error) => return Err(error),
             Progress::ServiceFailed(index, problem) => return Err(not_ready(index, problem).await),
             Progress::Waiting(why) => why,

@@ -22,7 +22,7 @@ use std::process::Command;
 use crate::cache_support::{require_debian_image, slow_or_skip};
 use crate::support::{publish_to_mirror, repo_root, run_expecting, runnel};
 
-const NEEDS: &str = "node, npm and git";
+pub(crate) const NEEDS: &str = "node, npm and git";
 
 /// Runs `program` in `dir`, panicking with its output when it fails.
 fn run_in(dir: &Path, program: &str, args: &[&str]) {
@@ -114,15 +114,17 @@ jobs:
 
 /// A workspace with the workflow and `lock.txt`, and the directory that serves as its
 /// `XDG_CACHE_HOME`.
-struct Project {
+pub(crate) struct Project {
     workspace: tempfile::TempDir,
     xdg_cache: tempfile::TempDir,
     actions_url: String,
     _mirror: tempfile::TempDir,
+    /// Extra variables of `runnel run` (a test cluster's `KUBECONFIG`).
+    pub(crate) env: Vec<(String, String)>,
 }
 
 impl Project {
-    fn new(env: &str) -> Project {
+    pub(crate) fn new(env: &str) -> Project {
         let mirror = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let actions_url = serve_cache_action(mirror.path());
         let workspace = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
@@ -135,6 +137,7 @@ impl Project {
             xdg_cache: tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}")),
             actions_url,
             _mirror: mirror,
+            env: Vec::new(),
         }
     }
 
@@ -148,7 +151,8 @@ impl Project {
             .args(["run", "--actions-url", &self.actions_url])
             .args(extra)
             .env("XDG_CACHE_HOME", self.xdg_cache.path())
-            .env("NO_COLOR", "1");
+            .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(name, value)| (name, value)));
         let output = run_expecting(command, None, &[0]);
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
@@ -166,7 +170,7 @@ fn assert_has(stdout: &str, wanted: &[&str]) {
 
 /// Runs 1 and 2 (and 3 when `third`), checking each; `v2` is what the jobs see in
 /// `ACTIONS_CACHE_SERVICE_V2`.
-fn save_fall_back_and_hit(project: &Project, extra: &[&str], v2: &str, third: bool) {
+pub(crate) fn save_fall_back_and_hit(project: &Project, extra: &[&str], v2: &str, third: bool) {
     let first = project.run("lock-1\n", extra);
     let protocol = format!("v2=[{v2}]");
     assert_has(&first, &[&protocol]);

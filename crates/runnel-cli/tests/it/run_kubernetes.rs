@@ -11,6 +11,9 @@
 //! Services are sidecars reached by name and on localhost; one that exits or fails its health
 //! check fails the job with its log. `hashFiles` reads the pod's workspace (Debian's and
 //! busybox's tools). `runnel daemon` runs a `kubernetes://` label's job from the real Gitea.
+//! A pod on this machine's node reaches the runner's cache server at the node's address
+//! (a request with the job's token answers 204), and the `actions/cache` stand-in saves,
+//! falls back to a restore key and restores there.
 //! The tests take the cluster one at a time: each checks that no pod is left.
 
 use std::path::{Path, PathBuf};
@@ -116,15 +119,28 @@ fn run_in_cluster(kubeconfig: &Path, workflow: &str) -> (Output, String, String)
 
 /// [`run_in_cluster`] with the job image `image`.
 fn run_in_cluster_on(kubeconfig: &Path, image: &str, workflow: &str) -> (Output, String, String) {
+    run_in_cluster_with(kubeconfig, image, workflow, &["--no-cache-server"])
+}
+
+/// [`run_in_cluster_on`] with `runnel run`'s options `options`.
+fn run_in_cluster_with(
+    kubeconfig: &Path,
+    image: &str,
+    workflow: &str,
+    options: &[&str],
+) -> (Output, String, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let workflows = dir.path().join(".gitea/workflows");
     std::fs::create_dir_all(&workflows).expect("create workflow dir");
     std::fs::write(workflows.join("ci.yml"), workflow).expect("write workflow");
     std::fs::write(dir.path().join("tree-file.txt"), "from the tree").expect("write tree file");
     let output = Command::new(env!("CARGO_BIN_EXE_runnel"))
-        .args(["run", "--no-cache-server", "-P"])
+        .arg("run")
+        .args(options)
+        .arg("-P")
         .arg(format!("linux=kubernetes://{image}"))
         .current_dir(dir.path())
+        .env("XDG_CACHE_HOME", dir.path().join(".xdg-cache"))
         .env("KUBECONFIG", kubeconfig)
         .env("NO_COLOR", "1")
         .output()
@@ -420,4 +436,77 @@ fn the_daemon_runs_a_kubernetes_label_job_from_gitea() {
         "",
         "pods left after the daemon's job"
     );
+}
+
+/// The cache URL the job gets, fetched from inside the pod with bash's `/dev/tcp` (the image
+/// has no HTTP client): a miss with an accepted token answers 204.
+const CACHE_WORKFLOW: &str = r#"on: push
+jobs:
+  pod:
+    runs-on: linux
+    steps:
+      - run: |
+          echo "cache url: ${ACTIONS_CACHE_URL%/*/}"
+          case "$ACTIONS_CACHE_URL" in http://127.0.0.1:*|"") echo "cache on loopback or missing" ;; esac
+          url="${ACTIONS_CACHE_URL}_apis/artifactcache/cache?keys=k8s-key&version=1"
+          rest="${url#http://}"; hostport="${rest%%/*}"; path="/${rest#*/}"
+          exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}"
+          printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hostport" >&3
+          echo "cache=$(head -n 1 <&3 | cut -d' ' -f2)"
+          exec 3<&-
+          case "$ACTIONS_RESULTS_URL" in "${ACTIONS_CACHE_URL%/*/}/") echo "artifacts at the same origin" ;; esac
+        shell: bash
+"#;
+
+#[test]
+fn a_pod_on_this_machines_node_reaches_the_cache_server() {
+    let test = "a_pod_on_this_machines_node_reaches_the_cache_server";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let (output, stdout, stderr) = run_in_cluster_with(&kubeconfig, IMAGE, CACHE_WORKFLOW, &[]);
+    let all = format!("{stdout}\n{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{all}");
+    let node = kubectl(
+        &kubeconfig,
+        &[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={.items[0].status.addresses[?(@.type==\"InternalIP\")].address}",
+        ],
+    );
+    for expected in [
+        format!("cache url: http://{node}:"),
+        "cache=204".to_owned(),
+        "artifacts at the same origin".to_owned(),
+    ] {
+        assert!(all.contains(&expected), "{expected:?} missing:\n{all}");
+    }
+    assert!(!all.contains("cache on loopback or missing"), "{all}");
+    assert!(!all.contains("unavailable to this job"), "{all}");
+    assert_eq!(pods_left(&kubeconfig), "", "pods left after the job");
+}
+
+/// The `actions/cache` stand-in (`cache_action.rs`) in a pod: run 1 saves, run 2 misses its
+/// key and restores the restore key's entry, then saves its own. Cache v1: the image's node
+/// 18 lacks the global `crypto` the v2 upload needs.
+#[test]
+fn actions_cache_saves_and_restores_in_a_pod() {
+    let test = "actions_cache_saves_and_restores_in_a_pod";
+    if !crate::cache_support::slow_or_skip(test, crate::cache_action::NEEDS) {
+        return;
+    }
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let mut project = crate::cache_action::Project::new("\n  ACTIONS_CACHE_SERVICE_V2: \"\"");
+    project
+        .env
+        .push(("KUBECONFIG".to_owned(), kubeconfig.display().to_string()));
+    let label = format!("ubuntu-latest=kubernetes://{IMAGE}");
+    crate::cache_action::save_fall_back_and_hit(&project, &["-P", &label], "", false);
+    assert_eq!(pods_left(&kubeconfig), "", "pods left after the jobs");
 }

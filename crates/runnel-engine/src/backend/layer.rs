@@ -86,6 +86,10 @@ impl JobEnvironment for LayeredEnvironment {
         self.inner.host_loopback()
     }
 
+    fn host_route(&self) -> Option<crate::backend::HostRoute> {
+        self.inner.host_route()
+    }
+
     async fn exec(
         &self,
         request: &ExecRequest,

@@ -198,6 +198,7 @@ pub(super) async fn attach_grants(
         in_container: environment.info().container_id.is_some(),
         network: environment.info().network.clone(),
         host_loopback: environment.host_loopback(),
+        host_route: environment.host_route(),
         // The runner's job timeout caps `timeout-minutes` (the daemon kills the job then).
         timeout: timeout.min(job_state.request.options.default_job_timeout),
         git_ref: github(&["ref"]),
@@ -208,6 +209,9 @@ pub(super) async fn attach_grants(
         Ok(grant) => {
             for secret in &grant.secrets {
                 job_state.log.masker.add(secret);
+            }
+            for warning in &grant.warnings {
+                job_state.log.runner(None, RunnerLevel::Warning, warning);
             }
             with_grant(environment, grants, grant)
         }
