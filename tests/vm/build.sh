@@ -200,7 +200,9 @@ else
 fi
 mkdir -p "$work/rootfs/runnel" "$work/rootfs/run"
 echo runnel-vm >"$work/rootfs/etc/hostname"
-mkfs.ext4 -q -F -L runnel-root -d "$work/rootfs" "$work/rootfs.img" "$disk"
+# stdout carries only the image directory: mke2fs says "Creating regular file …" there
+# even with -q (a test once read that line as part of the directory).
+mkfs.ext4 -q -F -L runnel-root -d "$work/rootfs" "$work/rootfs.img" "$disk" >&2
 qemu-img convert -f raw -O qcow2 "$work/rootfs.img" "$work/rootfs.qcow2"
 
 rm -rf "$image_dir.new"

@@ -72,7 +72,9 @@ fn image_dir(image: &str) -> Result<PathBuf, String> {
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    let dir = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    // The image directory is the last line (a build may print more before it).
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let dir = stdout.lines().last().unwrap_or_default().trim().to_owned();
     let images = Path::new(&dir)
         .parent()
         .map(Path::to_path_buf)
