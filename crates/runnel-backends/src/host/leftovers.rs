@@ -71,23 +71,8 @@ pub struct LeftoverReport {
 /// Problems are logged and skipped: one unreadable directory must not keep the others.
 pub fn cleanup(root: &Path) -> LeftoverReport {
     let mut report = LeftoverReport::default();
-    let entries = match std::fs::read_dir(root) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return report,
-        Err(error) => {
-            tracing::warn!(root = %root.display(), %error, "cannot list host job directories");
-            return report;
-        }
-    };
-    for entry in entries.flatten() {
-        let is_job_dir = entry
-            .file_name()
-            .to_str()
-            .is_some_and(|name| name.starts_with(JOB_DIR_PREFIX))
-            && entry.file_type().is_ok_and(|kind| kind.is_dir());
-        if is_job_dir {
-            clean_job_dir(&entry.path(), &mut report);
-        }
+    for job_dir in job_dirs(root, JOB_DIR_PREFIX) {
+        clean_job_dir(&job_dir, &mut report);
     }
     if report != LeftoverReport::default() {
         tracing::info!(
@@ -97,6 +82,30 @@ pub fn cleanup(root: &Path) -> LeftoverReport {
         );
     }
     report
+}
+
+/// The directories under `root` whose names start with `prefix` (a backend's job
+/// directories); none when `root` does not exist, a warning when it cannot be listed.
+pub(crate) fn job_dirs(root: &Path, prefix: &str) -> Vec<PathBuf> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(error) => {
+            tracing::warn!(root = %root.display(), %error, "cannot list job directories");
+            return Vec::new();
+        }
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.starts_with(prefix))
+                && entry.file_type().is_ok_and(|kind| kind.is_dir())
+        })
+        .map(|entry| entry.path())
+        .collect()
 }
 
 fn clean_job_dir(job_dir: &Path, report: &mut LeftoverReport) {

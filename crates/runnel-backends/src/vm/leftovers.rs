@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::host::leftovers::{process_start_time, runner_gone};
+use crate::host::leftovers::{job_dirs, process_start_time, runner_gone};
 
 pub(crate) const RECORD: &str = ".runnel-vm";
 pub(crate) const JOB_DIR_PREFIX: &str = "runnel-vm-";
@@ -46,18 +46,8 @@ pub struct VmLeftoverReport {
 /// Kills the QEMU processes and removes the job directories under `root` whose runner is gone.
 pub fn cleanup(root: &Path) -> VmLeftoverReport {
     let mut report = VmLeftoverReport::default();
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return report;
-    };
-    for entry in entries.flatten() {
-        let is_job_dir = entry
-            .file_name()
-            .to_str()
-            .is_some_and(|name| name.starts_with(JOB_DIR_PREFIX))
-            && entry.file_type().is_ok_and(|kind| kind.is_dir());
-        if is_job_dir {
-            clean_job_dir(&entry.path(), &mut report);
-        }
+    for job_dir in job_dirs(root, JOB_DIR_PREFIX) {
+        clean_job_dir(&job_dir, &mut report);
     }
     if report != VmLeftoverReport::default() {
         tracing::info!(
