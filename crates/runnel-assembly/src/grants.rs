@@ -1,7 +1,8 @@
 //! The cache (and, for local runs, artifact) service of a runner, as jobs see it: starts
 //! `runnel_cache`'s server per the `cache:` settings, mints each job's cache token, and gives
 //! the job the variables that point `@actions/cache` (and `@actions/artifact`) at it —
-//! [`runnel_engine::RunnerGrants`].
+//! [`runnel_engine::RunnerGrants`]. In daemon mode Gitea's artifact and runtime URLs take the
+//! origin the job reaches Gitea at (`GrantRequest::server_origin`: a VM's forward to it).
 //!
 //! Tokens: every job gets a signed token ([`runnel_cache::JobTokens`]) for its repository and
 //! its refs ([`ref_scope`]: it saves to `github.ref`, restores from there, then from a pull
@@ -700,11 +701,16 @@ impl RunnerGrants for TaskGrants {
         let mut env = BTreeMap::new();
         let mut secrets = Vec::new();
         if !self.gitea_url.is_empty() {
+            // Gitea as the job reaches it (a VM's forward to it), else at its own URL.
+            let gitea_url = match &job.server_origin {
+                Some(origin) => runnel_engine::replace_origin(&self.gitea_url, origin),
+                None => self.gitea_url.clone(),
+            };
             env.insert(
                 "ACTIONS_RUNTIME_URL".to_owned(),
-                format!("{}/api/actions_pipeline/", self.gitea_url),
+                format!("{gitea_url}/api/actions_pipeline/"),
             );
-            env.insert("ACTIONS_RESULTS_URL".to_owned(), self.gitea_url.clone());
+            env.insert("ACTIONS_RESULTS_URL".to_owned(), gitea_url);
         }
         if !self.runtime_token.is_empty() {
             env.insert(

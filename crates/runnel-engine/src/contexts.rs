@@ -12,7 +12,7 @@ use runnel_expr::{Object, Value};
 use runnel_plan::{Event, JobInstance, NeedOutcome};
 use runnel_workflow::Workflow;
 
-use crate::backend::{EnvironmentInfo, EnvironmentPaths};
+use crate::backend::{EnvironmentInfo, EnvironmentPaths, JobEnvironment};
 use crate::call_frame::CallFrame;
 use crate::options::RunOptions;
 
@@ -132,19 +132,28 @@ fn workflow_ref(workflow: &Workflow, event: &Event) -> String {
     format!("{}/{path}@{}", event.repository, event.git_ref)
 }
 
-/// Adds what the prepared environment tells: `github.workspace`, `runner`, `job`.
+/// Adds what the prepared environment tells: `github.workspace`, the server's URLs as the job
+/// reaches them, `runner`, `job`.
 pub(crate) fn add_environment(
     contexts: &mut Object,
-    paths: &EnvironmentPaths,
-    info: &EnvironmentInfo,
+    environment: &dyn JobEnvironment,
     options: &RunOptions,
 ) {
+    let (paths, info) = (environment.paths(), environment.info());
     let mut github = match contexts.get("github") {
         Some(Value::Object(github)) => (**github).clone(),
         _ => Object::new(),
     };
     github.insert("workspace", text(&paths.workspace));
     github.insert("event_path", text(&event_path(paths)));
+    // The server as the job reaches it (a restricted VM's forward); `GITHUB_SERVER_URL` and
+    // the other variables follow these fields.
+    if let Some(origin) = environment.server_origin() {
+        let server = options.server.at_origin(&origin);
+        github.insert("server_url", text(&server.server_url));
+        github.insert("api_url", text(&server.api_url));
+        github.insert("graphql_url", text(&server.graphql_url));
+    }
     contexts.insert("github", object(github));
 
     let mut runner = Object::new();
