@@ -634,3 +634,126 @@ fn services_on_an_image_without_docker_fail_and_leave_nothing() {
     assert!(!all.contains("never\n"), "{all}");
     assert_nothing_left(temp.path());
 }
+
+/// A daemon's VM job from the real Gitea: the checkout stand-in (plain git with the job's
+/// token, `fixtures/checkout-action`, served by Gitea as `actions/checkout`) fetches the
+/// repository from Gitea through the restricted network's second forward, outputs and env
+/// files pass between steps, a failing step with `continue-on-error` leaves the job green,
+/// and no other port of the forward's address answers.
+const DAEMON_JOBS: &str = r#"  vm:
+    runs-on: LABEL
+    steps:
+      - uses: actions/checkout@v4
+      - run: test -f .gitea/workflows/LABEL.yml && echo "the workflow file is in the workspace"
+      - id: out
+        run: |
+          echo "value=42" >> "$GITHUB_OUTPUT"
+          echo "CARRIED=over-env-file" >> "$GITHUB_ENV"
+      - run: echo "got ${{ steps.out.outputs.value }} $CARRIED"
+      - run: |
+          echo "server ${GITHUB_SERVER_URL%:*} ${{ github.server_url }}" | sed 's/:[0-9]*$//'
+          case "$ACTIONS_RESULTS_URL" in "$GITHUB_SERVER_URL"*) echo "results at the server" ;; esac
+          if curl -sS --connect-timeout 5 --max-time 10 -o /dev/null "http://10.0.2.101:1/"; then echo "other port reached"; else echo "other port blocked"; fi
+      - run: exit 3
+        continue-on-error: true
+      - run: echo "after the failure"
+"#;
+
+/// Waits for `child` up to `limit` (a TCG boot on a loaded machine is slow); kills it after.
+fn wait_daemon(
+    runner: &crate::daemon_gitea::Runner,
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+) -> std::process::ExitStatus {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!(
+        "the daemon did not finish within {limit:?}:\n{}",
+        runner.daemon_log()
+    );
+}
+
+#[test]
+fn the_daemon_runs_a_vm_label_job_from_gitea() {
+    let test = "the_daemon_runs_a_vm_label_job_from_gitea";
+    let Some((images, agent)) = setup(test) else {
+        return;
+    };
+    let Some(gitea) = crate::daemon_gitea::gitea(test) else {
+        return;
+    };
+    let actions = tempfile::tempdir().expect("tempdir");
+    let checkout = actions.path().join("checkout");
+    crate::support::copy_tree(
+        &repo_root().join("crates/runnel-cli/tests/fixtures/checkout-action"),
+        &checkout,
+    );
+    crate::artifacts_gitea::publish(gitea, "checkout", &checkout);
+    let runner =
+        crate::daemon_gitea::register_with(gitea, "vm", |l| format!("{l}:vm://{IMAGE}"), &[]);
+    let store = runner.dir.path().join("cache");
+    runner.write_config(&format!("cache:\n  dir: {}\n", store.display()));
+    let label = &runner.label;
+    let jobs = DAEMON_JOBS.replace("LABEL", label);
+    gitea.push_workflow(label, &crate::daemon_gitea::workflow(label, &jobs));
+    let temp = tempfile::tempdir().expect("tempdir");
+    let (temp_text, images_text, agent_text) = (
+        temp.path().display().to_string(),
+        images.display().to_string(),
+        agent.display().to_string(),
+    );
+    let started = Instant::now();
+    let daemon = runner.daemon_with_env(
+        &["-c", "config.yaml", "--once"],
+        &[
+            ("TMPDIR", &temp_text),
+            ("RUNNEL_VM_IMAGES", &images_text),
+            ("RUNNEL_VM_AGENT", &agent_text),
+        ],
+    );
+    let status = wait_daemon(&runner, daemon, std::time::Duration::from_secs(600));
+    eprintln!(
+        "the daemon's vm job took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(status.success(), "{status}\n{}", runner.daemon_log());
+    let job = crate::daemon_gitea::completed_jobs(gitea, &runner, 1).remove(0);
+    let lines = gitea
+        .log_lines(job["id"].as_i64().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let context = format!("{job}\n{lines:#?}\n{}", runner.daemon_log());
+    assert_eq!(job["conclusion"], "success", "{context}");
+    let sha = job["head_sha"].as_str().unwrap_or_default();
+    let checked_out = format!("checked out {} at {sha}", gitea.repo);
+    for expected in [
+        checked_out.as_str(),
+        "the workflow file is in the workspace",
+        "got 42 over-env-file",
+        // `GITHUB_SERVER_URL`, `github.server_url` and the artifact URLs: the forward.
+        "server http://10.0.2.101 http://10.0.2.101",
+        "results at the server",
+        "other port blocked",
+        "Process completed with exit code 3.",
+        "after the failure",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(expected)),
+            "{expected:?} missing: {context}"
+        );
+    }
+    // Every step ran (the failing one's `continue-on-error` made it count as a success).
+    let steps = crate::daemon_gitea::step_states(&job);
+    assert_eq!(steps.len(), 7, "{steps:?}");
+    assert!(
+        steps.iter().all(|(_, conclusion)| conclusion == "success"),
+        "{steps:?}"
+    );
+    assert_nothing_left(temp.path());
+}
