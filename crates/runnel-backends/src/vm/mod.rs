@@ -7,8 +7,9 @@
 //! virtio-9p (virtiofs is not used yet). QEMU boots the `microvm` machine with the image's
 //! kernel and initramfs; the initramfs mounts the overlay as the root and starts the agent
 //! ([`runnel_vm_agent`]) as PID 1, which the runner talks to over a virtio-serial port. The
-//! guest has QEMU's user-mode network: by default restricted (`restrict=on`), its one way out a
-//! forward of `10.0.2.100:PORT` to the runner's cache server ([`forward`]); with
+//! guest has QEMU's user-mode network: by default restricted (`restrict=on`), its only ways out
+//! forwards of `10.0.2.100:PORT` to the runner's cache server and, for the daemon, of
+//! `10.0.2.101:PORT` to its Gitea server ([`forward`]); with
 //! `RUNNEL_VM_NETWORK=nat` QEMU's full NAT (the outside, and this machine's loopback at the
 //! gateway `10.0.2.2`, where the cache server is then handed over). Once the agent answers, the
 //! image's start hook runs (the Docker image starts its engine and loads the images
@@ -67,8 +68,9 @@ impl Accel {
 /// What the guest's user-mode network reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VmNetwork {
-    /// `restrict=on`: nothing of this machine or beyond, except the forward of
-    /// [`forward::FORWARD_ADDRESS`] to the runner's cache server (the default).
+    /// `restrict=on`: nothing of this machine or beyond, except the forwards of
+    /// [`forward::FORWARD_ADDRESS`] to the runner's cache server and of
+    /// [`forward::SERVER_FORWARD_ADDRESS`] to a daemon's Gitea server (the default).
     Restricted,
     /// QEMU's NAT: the outside (registries, Gitea), and every service listening on this
     /// machine's loopback at the gateway `10.0.2.2` (`RUNNEL_VM_NETWORK=nat`).
