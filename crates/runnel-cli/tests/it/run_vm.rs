@@ -637,14 +637,28 @@ fn services_on_an_image_without_docker_fail_and_leave_nothing() {
 
 /// A daemon's VM job from the real Gitea: the checkout stand-in (plain git with the job's
 /// token, `fixtures/checkout-action`, served by Gitea as `actions/checkout`) fetches the
-/// repository from Gitea through the restricted network's second forward, outputs and env
-/// files pass between steps, a failing step with `continue-on-error` leaves the job green,
-/// and no other port of the forward's address answers.
+/// repository from Gitea through the restricted network's second forward, an artifact goes to
+/// Gitea and comes back the same way (the stand-ins around the real `@actions/artifact`,
+/// `artifacts_gitea`; the guest's node is Debian's 18, hence the flag), outputs and env files
+/// pass between steps, a failing step with `continue-on-error` leaves the job green, and no
+/// other port of the forward's address answers.
 const DAEMON_JOBS: &str = r#"  vm:
     runs-on: LABEL
+    env:
+      NODE_OPTIONS: --experimental-global-webcrypto
     steps:
       - uses: actions/checkout@v4
       - run: test -f .gitea/workflows/LABEL.yml && echo "the workflow file is in the workspace"
+      - run: mkdir out && echo "made in the vm" > out/report.txt
+      - uses: actions/upload-artifact@v4
+        with:
+          name: vm-report
+          path: out
+      - uses: actions/download-artifact@v4
+        with:
+          name: vm-report
+          path: got
+      - run: echo "artifact=[$(cat got/report.txt)]"
       - id: out
         run: |
           echo "value=42" >> "$GITHUB_OUTPUT"
@@ -696,6 +710,9 @@ fn the_daemon_runs_a_vm_label_job_from_gitea() {
         &checkout,
     );
     crate::artifacts_gitea::publish(gitea, "checkout", &checkout);
+    crate::artifacts_gitea::build_actions(actions.path());
+    crate::artifacts_gitea::publish(gitea, "upload-artifact", &actions.path().join("upload"));
+    crate::artifacts_gitea::publish(gitea, "download-artifact", &actions.path().join("download"));
     let runner =
         crate::daemon_gitea::register_with(gitea, "vm", |l| format!("{l}:vm://{IMAGE}"), &[]);
     let store = runner.dir.path().join("cache");
@@ -735,6 +752,8 @@ fn the_daemon_runs_a_vm_label_job_from_gitea() {
     for expected in [
         checked_out.as_str(),
         "the workflow file is in the workspace",
+        "uploaded artifact vm-report: id ",
+        "artifact=[made in the vm]",
         "got 42 over-env-file",
         // `GITHUB_SERVER_URL`, `github.server_url` and the artifact URLs: the forward.
         "server http://10.0.2.101 http://10.0.2.101",
@@ -750,7 +769,7 @@ fn the_daemon_runs_a_vm_label_job_from_gitea() {
     }
     // Every step ran (the failing one's `continue-on-error` made it count as a success).
     let steps = crate::daemon_gitea::step_states(&job);
-    assert_eq!(steps.len(), 7, "{steps:?}");
+    assert_eq!(steps.len(), 11, "{steps:?}");
     assert!(
         steps.iter().all(|(_, conclusion)| conclusion == "success"),
         "{steps:?}"
