@@ -678,6 +678,8 @@ pub struct TaskGrants {
     cache: Option<Arc<CacheService>>,
     gitea_url: String,
     runtime_token: String,
+    /// Gitea's OIDC token URL (`ACTIONS_ID_TOKEN_REQUEST_URL`); empty: none offered.
+    id_token_url: String,
 }
 
 impl TaskGrants {
@@ -691,7 +693,15 @@ impl TaskGrants {
             cache,
             gitea_url: gitea_url.trim_end_matches('/').to_owned(),
             runtime_token: runtime_token.to_owned(),
+            id_token_url: String::new(),
         }
+    }
+
+    /// Also hands out Gitea's OIDC token URL (`permissions: id-token: write`), at the origin
+    /// the job reaches Gitea at; empty: none.
+    pub fn with_id_token_url(mut self, url: &str) -> TaskGrants {
+        self.id_token_url = url.to_owned();
+        self
     }
 }
 
@@ -711,6 +721,13 @@ impl RunnerGrants for TaskGrants {
                 format!("{gitea_url}/api/actions_pipeline/"),
             );
             env.insert("ACTIONS_RESULTS_URL".to_owned(), gitea_url);
+        }
+        if !self.id_token_url.is_empty() {
+            let url = match &job.server_origin {
+                Some(origin) => runnel_engine::replace_origin(&self.id_token_url, origin),
+                None => self.id_token_url.clone(),
+            };
+            env.insert("ACTIONS_ID_TOKEN_REQUEST_URL".to_owned(), url);
         }
         if !self.runtime_token.is_empty() {
             env.insert(
