@@ -7,7 +7,9 @@
 //! reaching this machine's loopback at the gateway; another, a guest that never comes up
 //! (boot timeout); one on the Docker image builds and runs an image with the guest's own engine
 //! and reaches its service by name and on localhost; one with services on the plain image
-//! fails saying why. After each, no QEMU, overlay or socket is left.
+//! fails saying why. `runnel daemon` runs a `vm://` job from the real Gitea, checking out,
+//! uploading and downloading an artifact through the forward to Gitea (and, with NAT, through
+//! the gateway). After each, no QEMU, overlay or socket is left.
 //!
 //! Slow (a boot under TCG takes 5–60 s depending on the machine's load): behind
 //! `RUN_SLOW_TESTS=1`, skipped with a note when QEMU or the image cannot be had.
@@ -696,7 +698,19 @@ fn wait_daemon(
 
 #[test]
 fn the_daemon_runs_a_vm_label_job_from_gitea() {
-    let test = "the_daemon_runs_a_vm_label_job_from_gitea";
+    daemon_vm_job("the_daemon_runs_a_vm_label_job_from_gitea", "restricted");
+}
+
+/// With NAT (the operator's opt-in) the test Gitea, on this machine's loopback, is reached at
+/// the guest's gateway: the job is handed Gitea's URLs there.
+#[test]
+fn the_daemon_runs_a_vm_label_job_from_gitea_with_nat() {
+    daemon_vm_job("the_daemon_runs_a_vm_label_job_from_gitea_with_nat", "nat");
+}
+
+/// Runs [`DAEMON_JOBS`] through `runnel daemon --once` on a `vm://` label with
+/// `RUNNEL_VM_NETWORK=network` and checks its result, its log in Gitea and that nothing is left.
+fn daemon_vm_job(test: &str, network: &str) {
     let Some((images, agent)) = setup(test) else {
         return;
     };
@@ -733,11 +747,12 @@ fn the_daemon_runs_a_vm_label_job_from_gitea() {
             ("TMPDIR", &temp_text),
             ("RUNNEL_VM_IMAGES", &images_text),
             ("RUNNEL_VM_AGENT", &agent_text),
+            ("RUNNEL_VM_NETWORK", network),
         ],
     );
     let status = wait_daemon(&runner, daemon, std::time::Duration::from_secs(600));
     eprintln!(
-        "the daemon's vm job took {:.1} s",
+        "the daemon's vm job ({network}) took {:.1} s",
         started.elapsed().as_secs_f64()
     );
     assert!(status.success(), "{status}\n{}", runner.daemon_log());
@@ -749,14 +764,21 @@ fn the_daemon_runs_a_vm_label_job_from_gitea() {
     assert_eq!(job["conclusion"], "success", "{context}");
     let sha = job["head_sha"].as_str().unwrap_or_default();
     let checked_out = format!("checked out {} at {sha}", gitea.repo);
+    let guest_address = if network == "nat" {
+        "10.0.2.2"
+    } else {
+        "10.0.2.101"
+    };
+    let server_line = format!("server http://{guest_address} http://{guest_address}");
     for expected in [
         checked_out.as_str(),
         "the workflow file is in the workspace",
         "uploaded artifact vm-report: id ",
         "artifact=[made in the vm]",
         "got 42 over-env-file",
-        // `GITHUB_SERVER_URL`, `github.server_url` and the artifact URLs: the forward.
-        "server http://10.0.2.101 http://10.0.2.101",
+        // `GITHUB_SERVER_URL`, `github.server_url` and the artifact URLs: the forward, or
+        // with NAT the gateway (the test Gitea is on this machine's loopback).
+        server_line.as_str(),
         "results at the server",
         "other port blocked",
         "Process completed with exit code 3.",
