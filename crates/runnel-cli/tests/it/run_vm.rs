@@ -797,4 +797,31 @@ fn daemon_vm_job(test: &str, network: &str) {
         "{steps:?}"
     );
     assert_nothing_left(temp.path());
+    assert_no_forwarder_left(runner.dir.path());
+}
+
+/// No `runnel __vm-forward` of the daemon is left (QEMU runs them in the daemon's directory;
+/// each ends when its connection or QEMU does: a few seconds' grace).
+fn assert_no_forwarder_left(dir: &Path) {
+    let runnel = Path::new(env!("CARGO_BIN_EXE_runnel"));
+    let left = || {
+        std::fs::read_dir("/proc")
+            .expect("read /proc")
+            .flatten()
+            .filter(|entry| {
+                let proc = entry.path();
+                let cmdline = std::fs::read(proc.join("cmdline")).unwrap_or_default();
+                std::fs::read_link(proc.join("exe")).is_ok_and(|exe| exe == runnel)
+                    && std::fs::read_link(proc.join("cwd")).is_ok_and(|cwd| cwd == dir)
+                    && String::from_utf8_lossy(&cmdline).contains("__vm-forward")
+            })
+            .count()
+    };
+    for _ in 0..50 {
+        if left() == 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{} forwarder(s) of the daemon still running", left());
 }
