@@ -252,9 +252,10 @@ fn host_backend(config: &Config, purpose: &Purpose) -> HostBackend {
 /// The vm backend, when a label (or a local run's fallback) names a `vm://` image: its
 /// settings from the environment ([`VmConfig::from_env`]; images to preload come from the
 /// engine `container.docker_host` names), the VMs and job directories of dead runners removed.
-/// On the restricted network the guest's one forward goes to the built-in cache server, on
-/// this machine's loopback (also when `cache.host` makes it listen on every interface); with
-/// no built-in server there is no forward.
+/// On the restricted network the guest's forwards go to the built-in cache server, on this
+/// machine's loopback (also when `cache.host` makes it listen on every interface; with no
+/// built-in server there is no such forward), and for the daemon to the Gitea server of
+/// `.runner`'s address.
 fn vm_backend(
     config: &runnel_config::Config,
     labels: &[Label],
@@ -281,6 +282,9 @@ fn vm_backend(
     vm_config.cache_forward = cache
         .and_then(|cache| cache.local_addr())
         .map(forward_target);
+    if let Purpose::Daemon = purpose {
+        vm_config.server_forward = server_forward(config);
+    }
     if vm_config.network == VmNetwork::Restricted
         && cache.is_some()
         && !config.cache.external_server.trim().is_empty()
@@ -294,6 +298,31 @@ fn vm_backend(
     let vm = VmBackend::new(vm_config);
     vm.cleanup_leftovers();
     Some(Arc::new(vm))
+}
+
+/// The Gitea server a daemon's VM jobs reach through their second forward: the address the
+/// runner is registered with (`.runner`), which this machine reaches. `None` (warned) when the
+/// file cannot be read or its address is not an `http(s)` URL: VM jobs then reach no Gitea.
+fn server_forward(config: &Config) -> Option<runnel_backends::vm::forward::ServerForward> {
+    let file = match runnel_protocol::runner_file::RunnerFile::load(&config.runner.file) {
+        Ok(file) => file,
+        Err(error) => {
+            tracing::warn!(
+                file = %config.runner.file.display(),
+                error = %error,
+                "VM jobs get no forward to Gitea: the runner file cannot be read"
+            );
+            return None;
+        }
+    };
+    let server = runnel_backends::vm::forward::ServerForward::from_url(&file.address);
+    if server.is_none() {
+        tracing::warn!(
+            address = file.address,
+            "VM jobs get no forward to Gitea: the runner's address is not an http(s) URL"
+        );
+    }
+    server
 }
 
 /// Where a VM's forward reaches the built-in cache server bound at `addr`: on the loopback
