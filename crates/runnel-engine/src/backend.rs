@@ -244,6 +244,9 @@ pub enum HostRoute {
     Unreachable(String),
 }
 
+/// What [`JobEnvironment::read_file`] says (after the path) about a symbolic link there.
+pub const LINK_REFUSED: &str = "is a symbolic link: files the runner reads back are read only as regular files, never through a link";
+
 /// A prepared environment in which a job's steps run. `teardown` must always be called; it is
 /// idempotent and removes everything `prepare` made.
 #[async_trait::async_trait]
@@ -307,7 +310,10 @@ pub trait JobEnvironment: Send + Sync {
         contents: &[u8],
         executable: bool,
     ) -> Result<(), BackendError>;
-    /// Reads a file inside the environment; `Ok(None)` when it does not exist.
+    /// Reads a file inside the environment; `Ok(None)` when it does not exist. A symbolic
+    /// link at `path` itself is not followed: it is an error saying [`LINK_REFUSED`] (a step
+    /// that replaces `$GITHUB_OUTPUT` with a link to `/etc/passwd` gets nothing of that file
+    /// into outputs, env or summary, on any backend).
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError>;
     /// Reads several files at once, each as [`JobEnvironment::read_file`] would; the engine
     /// reads a step's file commands so. The default reads them one by one; a backend where

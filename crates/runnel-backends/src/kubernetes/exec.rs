@@ -27,12 +27,18 @@ use super::error::KubeError;
 /// The container of a job's pod that runs the steps.
 pub(crate) const JOB_CONTAINER: &str = "job";
 
-/// Exit code of the read script when the file does not exist.
+/// Exit code of the read scripts when the file does not exist.
 const MISSING: i32 = 66;
+/// Exit code of the read scripts when a path is a symbolic link (never followed: see
+/// [`JobEnvironment::read_file`](runnel_engine::backend::JobEnvironment::read_file)).
+const LINK: i32 = 67;
 
 /// Sends the files named by its arguments that exist as a tar (nothing when none does; `tar`
 /// drops the leading `/` of the names). Absolute paths, so no name is taken for an option.
-const READ_MANY: &str = r#"any=
+/// A link among them ends it first with [`LINK`] (the engine then reads them one by one, so
+/// that the error names the file).
+const READ_MANY: &str = r#"for f; do [ -L "$f" ] && exit 67; done
+any=
 for f; do [ -e "$f" ] && any=1; done
 [ -n "$any" ] || exit 0
 for f; do [ -e "$f" ] && printf '%s\0' "$f"; done | xargs -0 tar -c -f -
@@ -321,15 +327,27 @@ impl PodExec {
         Ok(())
     }
 
-    /// Reads `path`; `None` when it does not exist.
+    fn link_refused(&self, path: &str) -> KubeError {
+        KubeError::File {
+            operation: "read",
+            path: path.to_owned(),
+            pod: self.pod.clone(),
+            message: runnel_engine::backend::LINK_REFUSED.to_owned(),
+        }
+    }
+
+    /// Reads `path`; `None` when it does not exist, an error when it is a symbolic link.
     pub(crate) async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, KubeError> {
-        let script = format!("[ -e \"$1\" ] || exit {MISSING}; exec cat \"$1\"");
+        let script = format!(
+            "[ -L \"$1\" ] && exit {LINK}; [ -e \"$1\" ] || exit {MISSING}; exec cat \"$1\""
+        );
         let (code, out, err) = self
             .collect(&["sh", "-c", &script, "sh", path], None)
             .await?;
         match code {
             0 => Ok(Some(out)),
             MISSING => Ok(None),
+            LINK => Err(self.link_refused(path)),
             _ => Err(KubeError::File {
                 operation: "read",
                 path: path.to_owned(),
@@ -348,6 +366,9 @@ impl PodExec {
         let mut argv = vec!["sh", "-c", READ_MANY, "sh"];
         argv.extend(paths.iter().map(String::as_str));
         let (code, out, err) = self.collect(&argv, None).await?;
+        if code == LINK {
+            return Err(self.link_refused(&paths.join(", ")));
+        }
         if code != 0 {
             return Err(KubeError::File {
                 operation: "read",

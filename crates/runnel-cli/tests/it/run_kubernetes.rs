@@ -330,6 +330,21 @@ fn services_are_sidecars_reached_by_name_and_on_localhost() {
 /// `hashFiles` reads the pod's workspace (files a step made, the copied tree), with GitHub's
 /// order (depth first, by name) and combination (SHA-256 of the files' SHA-256s).
 #[test]
+fn linked_file_commands_fail_the_step_in_a_pod() {
+    let test = "linked_file_commands_fail_the_step_in_a_pod";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let (output, stdout, stderr) = run_in_cluster(&kubeconfig, crate::file_command_links::WORKFLOW);
+    crate::file_command_links::assert_links_refused(
+        output.status.code(),
+        &format!("{stdout}\n{stderr}"),
+    );
+    assert_eq!(pods_left(&kubeconfig), "", "pods left after the job");
+}
+
+#[test]
 fn hash_files_reads_the_pods_workspace() {
     let test = "hash_files_reads_the_pods_workspace";
     let _cluster = hold_cluster();
