@@ -204,6 +204,29 @@ pub enum BackendError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The environment itself is gone (a pod deleted or evicted, its node lost): nothing more
+    /// can run in it. The engine fails the job and skips what is left of it, `always()` steps
+    /// and post steps included; teardown is still called. `source` says what was lost and why.
+    #[error("{operation}: {source}")]
+    Lost {
+        operation: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl BackendError {
+    /// Whether `error`, or an error in its `source()` chain, is a [`BackendError::Lost`].
+    pub fn is_lost(error: &(dyn std::error::Error + 'static)) -> bool {
+        let mut current = Some(error);
+        while let Some(error) = current {
+            if let Some(BackendError::Lost { .. }) = error.downcast_ref::<BackendError>() {
+                return true;
+            }
+            current = error.source();
+        }
+        false
+    }
 }
 
 /// A workspace that is not on this machine (a pod's), as `hashFiles` reads it: the backend

@@ -8,6 +8,11 @@
 //! the process in the container, so a timed-out or cancelled step is killed by a second exec
 //! that kills that pid and its descendants.
 //!
+//! A step whose exec ends badly (a code other than 0, a broken stream) has its pod looked at,
+//! and so has a running step every few seconds: a pod deleted, evicted or lost with its node
+//! ends the step with [`KubeError::PodGone`] and the API's reason, not with the code of a
+//! process killed with its container.
+//!
 //! Must not: create or delete pods (`pod` does).
 
 use std::collections::BTreeMap;
@@ -23,9 +28,14 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::error::KubeError;
+use super::pod;
 
 /// The container of a job's pod that runs the steps.
 pub(crate) const JOB_CONTAINER: &str = "job";
+
+/// How often a running step's pod is looked at: a pod deleted, evicted or on a lost node
+/// may leave the exec stream open (a node that is gone answers nothing).
+const WATCH_EVERY: Duration = Duration::from_secs(5);
 
 /// Exit code of the read scripts when the file does not exist.
 const MISSING: i32 = 66;
@@ -265,10 +275,20 @@ impl PodExec {
         let script = step_script(request, pid_file);
         let timeout = request.timeout.unwrap_or(Duration::MAX);
         let mut why = None;
+        let mut lost = None;
+        let watch = async {
+            loop {
+                tokio::time::sleep(WATCH_EVERY).await;
+                if let Some(reason) = pod::lost(&self.pods, &self.pod).await {
+                    return reason;
+                }
+            }
+        };
         let stop = async {
             tokio::select! {
                 () = tokio::time::sleep(timeout) => why = Some(ExecExit::TimedOut),
                 () = cancel.cancelled() => why = Some(ExecExit::Cancelled),
+                reason = watch => lost = Some(reason),
             }
         };
         let ended = self
@@ -278,13 +298,33 @@ impl PodExec {
                 output,
                 stop,
             )
-            .await?;
+            .await;
+        if let Some(reason) = lost {
+            return Err(self.gone(reason));
+        }
         match ended {
-            Some(code) => Ok(ExecExit::Code(code)),
-            None => {
+            Ok(Some(0)) => Ok(ExecExit::Code(0)),
+            // A process killed with its container, or a stream cut off: was it the pod?
+            Ok(Some(code)) => match pod::lost(&self.pods, &self.pod).await {
+                Some(reason) => Err(self.gone(reason)),
+                None => Ok(ExecExit::Code(code)),
+            },
+            Err(error) => match pod::lost(&self.pods, &self.pod).await {
+                Some(reason) => Err(self.gone(reason)),
+                None => Err(error),
+            },
+            Ok(None) => {
                 self.kill(pid_file).await;
                 Ok(why.unwrap_or(ExecExit::Cancelled))
             }
+        }
+    }
+
+    /// The pod is no longer there to run anything: `reason` from [`pod::lost`].
+    pub(crate) fn gone(&self, reason: String) -> KubeError {
+        KubeError::PodGone {
+            pod: self.pod.clone(),
+            reason,
         }
     }
 

@@ -112,6 +112,21 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
+/// `kubectl` as the cluster's admin; its stdout, or `None` when it failed.
+fn admin_kubectl(kubeconfig: &Path, args: &[&str]) -> Option<String> {
+    let state = kubeconfig.parent().expect("state directory");
+    let output = Command::new(state.join("bin/kubectl"))
+        .arg("--kubeconfig")
+        .arg(state.join("admin.kubeconfig"))
+        .args(args)
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
 /// Runs `runnel run` over a tree holding `workflow`, with `kubeconfig`.
 fn run_in_cluster(kubeconfig: &Path, workflow: &str) -> (Output, String, String) {
     run_in_cluster_on(kubeconfig, IMAGE, workflow)
@@ -342,6 +357,121 @@ fn linked_file_commands_fail_the_step_in_a_pod() {
         &format!("{stdout}\n{stderr}"),
     );
     assert_eq!(pods_left(&kubeconfig), "", "pods left after the job");
+}
+
+/// A step that sleeps while the test evicts its pod through the API.
+const LOST_WORKFLOW: &str = r#"on: push
+jobs:
+  lost:
+    runs-on: linux
+    steps:
+      - run: echo "started"; sleep 120; echo "reached $((6 * 7))"
+      - run: echo "second step ran $((6 * 7))"
+      - if: always()
+        run: echo "always step ran $((6 * 7))"
+"#;
+
+#[test]
+fn a_pod_evicted_mid_step_fails_the_job_and_the_next_job_runs() {
+    let test = "a_pod_evicted_mid_step_fails_the_job_and_the_next_job_runs";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let workflows = dir.path().join(".gitea/workflows");
+    std::fs::create_dir_all(&workflows).expect("create workflow dir");
+    std::fs::write(workflows.join("ci.yml"), LOST_WORKFLOW).expect("write workflow");
+    let started = std::time::Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_runnel"))
+        .args(["run", "--no-cache-server", "-P"])
+        .arg(format!("linux=kubernetes://{IMAGE}"))
+        .current_dir(dir.path())
+        .env("XDG_CACHE_HOME", dir.path().join(".xdg-cache"))
+        .env("KUBECONFIG", &kubeconfig)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run runnel");
+    // Wait for the step's `sleep` in the pod, then evict the pod as a drain would.
+    let mut pod = String::new();
+    for _ in 0..240 {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        pod = pods_left(&kubeconfig);
+        let Some(name) = pod.strip_prefix("pod/").filter(|_| !pod.contains('\n')) else {
+            continue;
+        };
+        let sleeping = admin_kubectl(
+            &kubeconfig,
+            &[
+                "exec",
+                "-n",
+                "runnel-jobs",
+                name,
+                "-c",
+                "job",
+                "--",
+                "sh",
+                "-c",
+                "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done | grep '^sleep 120'",
+            ],
+        );
+        if sleeping.is_some_and(|out| !out.is_empty()) {
+            break;
+        }
+    }
+    let name = pod.strip_prefix("pod/").expect("the job's pod").to_owned();
+    let eviction = format!(
+        r#"{{"apiVersion":"policy/v1","kind":"Eviction","metadata":{{"name":"{name}","namespace":"runnel-jobs"}}}}"#
+    );
+    let body = tempfile::NamedTempFile::new().expect("eviction file");
+    std::fs::write(body.path(), eviction).expect("write eviction");
+    let url = format!("/api/v1/namespaces/runnel-jobs/pods/{name}/eviction");
+    let path = body.path().to_str().expect("utf-8 path");
+    kubectl(&kubeconfig, &["create", "--raw", &url, "-f", path]);
+    let output = child.wait_with_output().expect("wait for runnel");
+    let all = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(1), "{all}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(100),
+        "the job waited for the step's sleep instead of ending with its pod:\n{all}"
+    );
+    for expected in [
+        "started",
+        &format!("pod `{name}` is no longer running: it is being deleted (EvictionByEvictionAPI"),
+        "The job's environment is gone: the remaining steps and post steps are skipped.",
+    ] {
+        assert!(all.contains(expected), "{expected:?} missing:\n{all}");
+    }
+    for unexpected in [
+        "reached 42",
+        "second step ran 42",
+        "always step ran 42",
+        "Process completed with exit code",
+        "Unable to process file command",
+    ] {
+        assert!(!all.contains(unexpected), "{unexpected:?} in:\n{all}");
+    }
+    // The runner goes on: the next job runs in a pod of its own.
+    let (next, stdout, stderr) = run_in_cluster(
+        &kubeconfig,
+        "on: push\njobs:\n  next:\n    runs-on: linux\n    steps:\n      - run: echo \"next job ran\"\n",
+    );
+    let all = format!("{stdout}\n{stderr}");
+    assert_eq!(next.status.code(), Some(0), "{all}");
+    assert!(all.contains("next job ran"), "{all}");
+    for _ in 0..120 {
+        if pods_left(&kubeconfig).is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert_eq!(pods_left(&kubeconfig), "", "pods left after the jobs");
 }
 
 #[test]

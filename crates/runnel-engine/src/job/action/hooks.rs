@@ -221,6 +221,9 @@ impl JobState<'_> {
         limits: &Limits<'_>,
     ) {
         let posts = std::mem::take(&mut self.actions.posts);
+        if self.environment_lost {
+            return;
+        }
         for hook in posts.into_iter().rev() {
             self.run_hook(environment, hook, limits, Phase::Post).await;
         }
