@@ -2,7 +2,8 @@
 //! to `/etc/passwd` gets the same answer from every backend: the step fails saying each file
 //! is a link, and nothing of `/etc/passwd` (the job's or this machine's) reaches outputs, env,
 //! summary or the log. One workflow and one set of expectations; the host backend always, the
-//! Docker backend with `RUN_SLOW_TESTS=1`, the Kubernetes backend in `run_kubernetes`.
+//! Docker backend with `RUN_SLOW_TESTS=1`, the vm and Kubernetes backends in `run_vm` and
+//! `run_kubernetes`.
 
 use std::process::Command;
 
