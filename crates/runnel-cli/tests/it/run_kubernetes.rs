@@ -14,6 +14,9 @@
 //! A pod on this machine's node reaches the runner's cache server at the node's address
 //! (a request with the job's token answers 204), and the `actions/cache` stand-in saves,
 //! falls back to a restore key and restores there.
+//! `runnel doctor` checks the cluster, the namespace and the account's rights there. A pod
+//! evicted while a step runs fails the job with the API's reason, and the next job runs.
+//! A link planted at `$GITHUB_OUTPUT` fails the step as on the other backends.
 //! The tests take the cluster one at a time: each checks that no pod is left.
 
 use std::path::{Path, PathBuf};
@@ -472,6 +475,75 @@ fn a_pod_evicted_mid_step_fails_the_job_and_the_next_job_runs() {
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
     assert_eq!(pods_left(&kubeconfig), "", "pods left after the jobs");
+}
+
+/// `runnel doctor` with a `kubernetes://` label: the API answers, the namespace exists (or
+/// not) and the account's rights there, each missing verb named.
+#[test]
+fn doctor_checks_the_cluster_the_namespace_and_the_accounts_rights() {
+    let test = "doctor_checks_the_cluster_the_namespace_and_the_accounts_rights";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let admin = kubeconfig.with_file_name("admin.kubeconfig");
+    let cases: [(&Path, &str, &[&str]); 3] = [
+        (
+            &kubeconfig,
+            "runnel-jobs",
+            &[
+                "ok    kubernetes    the API server answers (Kubernetes v1.",
+                "namespace `runnel-jobs` exists",
+                "ok    k8s access    the account may create pods, get pods, list pods, delete \
+                 pods, create pods/exec, get pods/log in `runnel-jobs`",
+            ],
+        ),
+        (
+            &kubeconfig,
+            "default",
+            &[
+                "ok    kubernetes    the API server answers",
+                "FAIL  k8s access    the account may not do `create` on `pods`, `get` on `pods`, \
+                 `list` on `pods`, `delete` on `pods`, `create` on `pods/exec`, `get` on \
+                 `pods/log` in namespace `default`",
+                "fix: bind the account to a Role in `default`",
+            ],
+        ),
+        (
+            &admin,
+            "runnel-no-such-namespace",
+            &[
+                "FAIL  kubernetes    the API server answers (Kubernetes v1.",
+                "but namespace `runnel-no-such-namespace` does not exist",
+                "fix: kubectl create namespace runnel-no-such-namespace",
+            ],
+        ),
+    ];
+    for (config_file, namespace, expected) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = format!(
+            "runner:\n  labels: [\"k8s:kubernetes://{IMAGE}\"]\nkubernetes:\n  kubeconfig: {}\n  \
+             namespace: {namespace}\n",
+            config_file.display()
+        );
+        std::fs::write(dir.path().join("config.yaml"), config).expect("write config");
+        let output = Command::new(env!("CARGO_BIN_EXE_runnel"))
+            .args(["doctor", "-c", "config.yaml"])
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run runnel doctor");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        // `.runner` is missing in every case: exit 1 whatever the cluster says.
+        assert_eq!(output.status.code(), Some(1), "{namespace}:\n{stdout}");
+        for line in expected {
+            assert!(
+                stdout.contains(line),
+                "{namespace}: {line:?} missing:\n{stdout}"
+            );
+        }
+    }
 }
 
 #[test]
