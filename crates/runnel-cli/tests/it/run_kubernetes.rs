@@ -374,39 +374,18 @@ jobs:
         run: echo "always step ran $((6 * 7))"
 "#;
 
-#[test]
-fn a_pod_evicted_mid_step_fails_the_job_and_the_next_job_runs() {
-    let test = "a_pod_evicted_mid_step_fails_the_job_and_the_next_job_runs";
-    let _cluster = hold_cluster();
-    let Some(kubeconfig) = cluster_or_skip(test) else {
-        return;
-    };
-    let dir = tempfile::tempdir().expect("tempdir");
-    let workflows = dir.path().join(".gitea/workflows");
-    std::fs::create_dir_all(&workflows).expect("create workflow dir");
-    std::fs::write(workflows.join("ci.yml"), LOST_WORKFLOW).expect("write workflow");
-    let started = std::time::Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_runnel"))
-        .args(["run", "--no-cache-server", "-P"])
-        .arg(format!("linux=kubernetes://{IMAGE}"))
-        .current_dir(dir.path())
-        .env("XDG_CACHE_HOME", dir.path().join(".xdg-cache"))
-        .env("KUBECONFIG", &kubeconfig)
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run runnel");
-    // Wait for the step's `sleep` in the pod, then evict the pod as a drain would.
+/// Waits until the one job pod runs the step's `sleep 120`, then evicts the pod through the
+/// API (as a drain does); returns its name.
+fn evict_when_sleeping(kubeconfig: &Path) -> String {
     let mut pod = String::new();
-    for _ in 0..240 {
+    for _ in 0..480 {
         std::thread::sleep(std::time::Duration::from_millis(250));
-        pod = pods_left(&kubeconfig);
+        pod = pods_left(kubeconfig);
         let Some(name) = pod.strip_prefix("pod/").filter(|_| !pod.contains('\n')) else {
             continue;
         };
         let sleeping = admin_kubectl(
-            &kubeconfig,
+            kubeconfig,
             &[
                 "exec",
                 "-n",
@@ -432,7 +411,46 @@ fn a_pod_evicted_mid_step_fails_the_job_and_the_next_job_runs() {
     std::fs::write(body.path(), eviction).expect("write eviction");
     let url = format!("/api/v1/namespaces/runnel-jobs/pods/{name}/eviction");
     let path = body.path().to_str().expect("utf-8 path");
-    kubectl(&kubeconfig, &["create", "--raw", &url, "-f", path]);
+    kubectl(kubeconfig, &["create", "--raw", &url, "-f", path]);
+    name
+}
+
+/// Waits (bounded) until no job pod is left; returns what is left.
+fn pods_gone(kubeconfig: &Path) -> String {
+    for _ in 0..120 {
+        let left = pods_left(kubeconfig);
+        if left.is_empty() {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    pods_left(kubeconfig)
+}
+
+#[test]
+fn a_pod_evicted_mid_step_fails_the_job_and_the_next_job_runs() {
+    let test = "a_pod_evicted_mid_step_fails_the_job_and_the_next_job_runs";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let workflows = dir.path().join(".gitea/workflows");
+    std::fs::create_dir_all(&workflows).expect("create workflow dir");
+    std::fs::write(workflows.join("ci.yml"), LOST_WORKFLOW).expect("write workflow");
+    let started = std::time::Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_runnel"))
+        .args(["run", "--no-cache-server", "-P"])
+        .arg(format!("linux=kubernetes://{IMAGE}"))
+        .current_dir(dir.path())
+        .env("XDG_CACHE_HOME", dir.path().join(".xdg-cache"))
+        .env("KUBECONFIG", &kubeconfig)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run runnel");
+    let name = evict_when_sleeping(&kubeconfig);
     let output = child.wait_with_output().expect("wait for runnel");
     let all = format!(
         "{}\n{}",
@@ -468,13 +486,81 @@ fn a_pod_evicted_mid_step_fails_the_job_and_the_next_job_runs() {
     let all = format!("{stdout}\n{stderr}");
     assert_eq!(next.status.code(), Some(0), "{all}");
     assert!(all.contains("next job ran"), "{all}");
-    for _ in 0..120 {
-        if pods_left(&kubeconfig).is_empty() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(250));
-    }
-    assert_eq!(pods_left(&kubeconfig), "", "pods left after the jobs");
+    assert_eq!(pods_gone(&kubeconfig), "", "pods left after the jobs");
+}
+
+/// The daemon: a job whose pod is evicted mid-step fails with the API's reason in its Gitea
+/// log, and the same daemon runs the next job.
+#[test]
+fn the_daemon_goes_on_after_a_job_pod_is_evicted() {
+    let test = "the_daemon_goes_on_after_a_job_pod_is_evicted";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let Some(gitea) = crate::daemon_gitea::gitea(test) else {
+        return;
+    };
+    let runner = crate::daemon_gitea::register_with(
+        gitea,
+        "k8s-lost",
+        |l| format!("{l}:kubernetes://{IMAGE}"),
+        &[],
+    );
+    runner.write_config(&format!(
+        "kubernetes:\n  kubeconfig: {}\n",
+        kubeconfig.display()
+    ));
+    let label = &runner.label;
+    let jobs = format!(
+        r#"  lost:
+    runs-on: {label}
+    steps:
+      - run: echo "started"; sleep 120
+  next:
+    needs: lost
+    if: always()
+    runs-on: {label}
+    steps:
+      - run: echo "next job ran"
+"#
+    );
+    gitea.push_workflow(label, &crate::daemon_gitea::workflow(label, &jobs));
+    let daemon = runner.daemon(&["-c", "config.yaml"]);
+    let name = evict_when_sleeping(&kubeconfig);
+    let jobs = crate::daemon_gitea::completed_jobs(gitea, &runner, 2);
+    runner.stop(daemon);
+    let by_name = |wanted: &str| {
+        jobs.iter()
+            .find(|job| job["name"] == wanted)
+            .unwrap_or_else(|| panic!("no job {wanted}: {jobs:#?}"))
+    };
+    let (lost, next) = (by_name("lost"), by_name("next"));
+    let log = |job: &serde_json::Value| {
+        gitea
+            .log_lines(job["id"].as_i64().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let lost_lines = log(lost).join("\n");
+    assert_eq!(lost["conclusion"], "failure", "{lost}\n{lost_lines}");
+    assert!(
+        lost_lines.contains(&format!(
+            "pod `{name}` is no longer running: it is being deleted (EvictionByEvictionAPI"
+        )),
+        "{lost_lines}\n{}",
+        runner.daemon_log()
+    );
+    let next_lines = log(next);
+    assert_eq!(next["conclusion"], "success", "{next}\n{next_lines:#?}");
+    assert!(
+        next_lines.iter().any(|l| l == "next job ran"),
+        "{next_lines:#?}"
+    );
+    assert_eq!(
+        pods_gone(&kubeconfig),
+        "",
+        "pods left after the daemon's jobs"
+    );
 }
 
 /// `runnel doctor` with a `kubernetes://` label: the API answers, the namespace exists (or
