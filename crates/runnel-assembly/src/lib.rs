@@ -13,6 +13,7 @@
 
 pub mod docker;
 pub mod grants;
+pub mod kubernetes;
 pub mod router;
 
 use std::path::PathBuf;

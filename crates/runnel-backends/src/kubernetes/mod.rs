@@ -25,6 +25,7 @@
 //!
 //! Must not: parse workflows or evaluate expressions; it gets plain `JobSpec`s.
 
+mod access;
 mod environment;
 mod error;
 mod exec;
@@ -47,6 +48,7 @@ use runnel_engine::backend::{
 };
 use tokio_util::sync::CancellationToken;
 
+pub use access::{AccessReport, NamespaceState, Permission};
 pub use error::KubeError;
 
 use environment::KubernetesEnvironment;

@@ -29,6 +29,7 @@ mod daemon_recovery;
 mod daemon_shapes;
 mod doctor;
 mod exec;
+mod file_command_links;
 mod oracle_expr;
 mod oracle_workflow;
 mod packaging;
