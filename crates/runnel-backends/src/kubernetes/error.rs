@@ -17,6 +17,13 @@ pub enum KubeError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// No source of a client configuration applies (`client`'s order).
+    #[error(
+        "no Kubernetes client configuration: `kubernetes.kubeconfig` is not set in config.yaml, \
+         KUBECONFIG is not set, ~/.kube/config does not exist, and the runner is not in a pod \
+         (KUBERNETES_SERVICE_HOST is not set); name a kubeconfig or run the runner in the cluster"
+    )]
+    NoConfig,
     /// RBAC (or another authorizer) refused a call.
     #[error(
         "the cluster refused to {verb} {resource} in namespace `{namespace}`: {message} (the \
