@@ -29,6 +29,7 @@ mod daemon_recovery;
 mod daemon_shapes;
 mod doctor;
 mod exec;
+mod k8s_runner;
 mod oracle_expr;
 mod oracle_workflow;
 mod packaging;
