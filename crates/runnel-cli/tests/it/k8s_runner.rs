@@ -374,3 +374,48 @@ fn the_runner_as_a_statefulset_runs_a_job_in_its_cluster_and_cleans_up_after_a_r
         ],
     );
 }
+
+/// Without any client configuration (no kubeconfig in config.yaml, no `KUBECONFIG`, no
+/// `~/.kube/config`, not in a pod) a `kubernetes://` job fails saying every place looked at.
+#[test]
+fn a_kubernetes_job_without_any_client_configuration_says_where_it_looked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let workflows = dir.path().join(".gitea/workflows");
+    std::fs::create_dir_all(&workflows).expect("create workflow dir");
+    std::fs::write(
+        workflows.join("ci.yml"),
+        "on: push\njobs:\n  pod:\n    runs-on: linux\n    steps:\n      - run: echo never\n",
+    )
+    .expect("write workflow");
+    let output = Command::new(env!("CARGO_BIN_EXE_runnel"))
+        .args([
+            "run",
+            "--no-cache-server",
+            "-P",
+            "linux=kubernetes://busybox:1",
+        ])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env("XDG_CACHE_HOME", dir.path().join(".xdg-cache"))
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run runnel");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!output.status.success(), "{all}");
+    for named in [
+        "no Kubernetes client configuration",
+        "kubernetes.kubeconfig",
+        "KUBECONFIG",
+        "~/.kube/config",
+        "KUBERNETES_SERVICE_HOST",
+    ] {
+        assert!(all.contains(named), "{named} missing:\n{all}");
+    }
+    assert!(!all.contains("never"), "{all}");
+}
