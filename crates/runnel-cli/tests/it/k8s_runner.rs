@@ -56,6 +56,15 @@ impl Drop for Installed {
                 .stderr(Stdio::null())
                 .status();
         }
+        // The image goes too (the machine's disk is shared; the next run imports it again).
+        let _ = Command::new("ctr")
+            .arg("--address")
+            .arg(state.join("containerd/containerd.sock"))
+            .args(["-n", "k8s.io", "images", "rm"])
+            .arg(format!("docker.io/{RUNNER_IMAGE}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -75,16 +84,24 @@ fn kubectl_any(kubeconfig: &Path, args: &[&str]) -> String {
     )
 }
 
-/// The runner image from the test binary, imported into the cluster's containerd.
+/// The runner image from the test binary (without its debug information: a tenth of the
+/// size), imported into the cluster's containerd; removed from Docker afterwards.
 fn build_and_import(kubeconfig: &Path) {
+    let binary = tempfile::tempdir().expect("binary directory");
+    let stripped = binary.path().join("runnel");
+    let strip = Command::new("strip")
+        .arg("--strip-debug")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(env!("CARGO_BIN_EXE_runnel"))
+        .status()
+        .expect("run strip");
+    assert!(strip.success(), "strip --strip-debug failed");
     let built = Command::new("bash")
         .arg(repo_root().join("packaging/container/build.sh"))
-        .args([
-            "--binary",
-            env!("CARGO_BIN_EXE_runnel"),
-            "--tag",
-            RUNNER_IMAGE,
-        ])
+        .arg("--binary")
+        .arg(&stripped)
+        .args(["--tag", RUNNER_IMAGE])
         .output()
         .expect("run packaging/container/build.sh");
     assert!(
@@ -109,6 +126,11 @@ fn build_and_import(kubeconfig: &Path) {
         "importing {RUNNER_IMAGE}: {}",
         String::from_utf8_lossy(&import.stderr)
     );
+    let _ = Command::new("docker")
+        .args(["rmi", RUNNER_IMAGE])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// `https://127.0.0.1:PORT` of the runner's kubeconfig: its port.
