@@ -441,3 +441,50 @@ fn a_kubernetes_job_without_any_client_configuration_says_where_it_looked() {
     }
     assert!(!all.contains("never"), "{all}");
 }
+
+/// The manifests as shipped: kustomize lists every one, nothing is cluster-wide, and the
+/// grace period outlasts the drain.
+#[test]
+fn the_shipped_manifests_are_listed_namespaced_and_drain_in_time() {
+    let dir = repo_root().join("packaging/k8s");
+    let kustomization =
+        std::fs::read_to_string(dir.join("kustomization.yaml")).expect("kustomization.yaml");
+    for entry in std::fs::read_dir(&dir).expect("packaging/k8s") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
+        let text = std::fs::read_to_string(&path).expect("read a manifest");
+        assert!(
+            !text.contains("ClusterRole"),
+            "{name} asks for cluster-wide rights"
+        );
+        if name != "kustomization.yaml" {
+            assert!(
+                kustomization.contains(&format!("  - {name}\n")),
+                "kustomization.yaml does not list {name}"
+            );
+        }
+    }
+    let number_after = |file: &str, key: &str| -> u64 {
+        let text = std::fs::read_to_string(dir.join(file)).expect("read a manifest");
+        let value = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .unwrap_or_else(|| panic!("{file} has no {key}"));
+        value
+            .trim()
+            .trim_end_matches('m')
+            .parse()
+            .unwrap_or_else(|e| panic!("{file}: {key} {value}: {e}"))
+    };
+    let grace = number_after("statefulset.yaml", "terminationGracePeriodSeconds:");
+    let drain_minutes = number_after("config.yaml", "shutdown_timeout:");
+    assert!(
+        grace >= drain_minutes * 60 + 120,
+        "terminationGracePeriodSeconds {grace} leaves the last reports no time after \
+         shutdown_timeout {drain_minutes}m"
+    );
+}
