@@ -525,7 +525,7 @@ async fn check_kubernetes(config: &Config, labels: &[Label], findings: &mut Vec<
             ),
             format!(
                 "bind the account to a Role in `{namespace}` granting create, get, list, delete \
-                 on pods, create on pods/exec and get on pods/log (docs/operators.md, Jobs on Kubernetes)"
+                 on pods, create and get on pods/exec and get on pods/log (docs/operators.md, Jobs on Kubernetes)"
             ),
         ));
     }

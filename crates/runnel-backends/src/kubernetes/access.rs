@@ -17,12 +17,13 @@ use super::KubernetesBackend;
 use super::error::KubeError;
 
 /// What the backend asks of the job namespace: verb, resource, subresource.
-pub(crate) const NEEDED: [(&str, &str, &str); 6] = [
+pub(crate) const NEEDED: [(&str, &str, &str); 7] = [
     ("create", "pods", ""),
     ("get", "pods", ""),
     ("list", "pods", ""),
     ("delete", "pods", ""),
     ("create", "pods", "exec"),
+    ("get", "pods", "exec"),
     ("get", "pods", "log"),
 ];
 

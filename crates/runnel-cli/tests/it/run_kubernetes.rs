@@ -58,7 +58,7 @@ jobs:
 static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Holds the cluster for one test (a failed test's poisoned lock is taken over).
-fn hold_cluster() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn hold_cluster() -> std::sync::MutexGuard<'static, ()> {
     CLUSTER
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -66,7 +66,7 @@ fn hold_cluster() -> std::sync::MutexGuard<'static, ()> {
 
 /// The cluster's kubeconfig for the runner (least rights in `runnel-jobs`), or `None` when
 /// the test is skipped.
-fn cluster_or_skip(test: &str) -> Option<PathBuf> {
+pub(crate) fn cluster_or_skip(test: &str) -> Option<PathBuf> {
     if std::env::var_os("RUN_SLOW_TESTS").is_none() {
         eprintln!("note: skipping {test}: needs a Kubernetes cluster; set RUN_SLOW_TESTS=1");
         return None;
@@ -99,7 +99,7 @@ fn cluster_or_skip(test: &str) -> Option<PathBuf> {
 }
 
 /// `kubectl` as the cluster's admin.
-fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
+pub(crate) fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
     let state = kubeconfig.parent().expect("state directory");
     let output = Command::new(state.join("bin/kubectl"))
         .arg("--kubeconfig")
@@ -191,14 +191,15 @@ fn a_job_runs_as_a_pod_with_env_files_outputs_failures_and_timeouts() {
     let Some(kubeconfig) = cluster_or_skip(test) else {
         return;
     };
-    // A pod a dead runner of this host left behind (pid 999999 runs nothing) goes at start.
+    // A pod a dead runner of this host left behind (pid 999999 runs nothing) goes at start:
+    // a local run's pods are owned by the host.
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("host name");
+    let host = host.trim();
     let leftover = format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: runnel-leftover\n  namespace: runnel-jobs\n  \
-         labels:\n    app.kubernetes.io/managed-by: runnel\n    runnel.host: \"{}\"\n    \
-         runnel.pid: \"999999\"\nspec:\n  containers:\n  - name: job\n    image: {IMAGE}\n    \
-         command: [sleep, \"3600\"]\n",
-        host.trim()
+         labels:\n    app.kubernetes.io/managed-by: runnel\n    runnel.owner: \"host-{host}\"\n    \
+         runnel.host: \"{host}\"\n    runnel.pid: \"999999\"\nspec:\n  containers:\n  - name: job\n    \
+         image: {IMAGE}\n    command: [sleep, \"3600\"]\n"
     );
     let manifest = tempfile::NamedTempFile::new().expect("manifest file");
     std::fs::write(manifest.path(), leftover).expect("write manifest");
@@ -581,7 +582,7 @@ fn doctor_checks_the_cluster_the_namespace_and_the_accounts_rights() {
                 "ok    kubernetes    the API server answers (Kubernetes v1.",
                 "namespace `runnel-jobs` exists",
                 "ok    k8s access    the account may create pods, get pods, list pods, delete \
-                 pods, create pods/exec, get pods/log in `runnel-jobs`",
+                 pods, create pods/exec, get pods/exec, get pods/log in `runnel-jobs`",
             ],
         ),
         (
@@ -591,7 +592,7 @@ fn doctor_checks_the_cluster_the_namespace_and_the_accounts_rights() {
                 "ok    kubernetes    the API server answers",
                 "FAIL  k8s access    the account may not do `create` on `pods`, `get` on `pods`, \
                  `list` on `pods`, `delete` on `pods`, `create` on `pods/exec`, `get` on \
-                 `pods/log` in namespace `default`",
+                 `pods/exec`, `get` on `pods/log` in namespace `default`",
                 "fix: bind the account to a Role in `default`",
             ],
         ),
