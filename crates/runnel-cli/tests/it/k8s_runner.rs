@@ -263,9 +263,22 @@ fn the_runner_as_a_statefulset_runs_a_job_in_its_cluster_and_cleans_up_after_a_r
     };
     let overlay_dir = overlay.path().to_str().expect("utf-8 path");
     kubectl(&kubeconfig, &["apply", "-k", overlay_dir]);
+    // The replica's log, its previous container's first (a replacement that started while
+    // the old one still held the host network's ports may have restarted once).
     let logs = || {
         format!(
-            "{}\n{}",
+            "{}\n{}\n{}",
+            kubectl_any(
+                &kubeconfig,
+                &[
+                    "-n",
+                    &namespace,
+                    "logs",
+                    "runnel-0",
+                    "--all-containers",
+                    "--previous"
+                ]
+            ),
             kubectl_any(
                 &kubeconfig,
                 &["-n", &namespace, "logs", "runnel-0", "--all-containers"]
@@ -339,6 +352,23 @@ fn the_runner_as_a_statefulset_runs_a_job_in_its_cluster_and_cleans_up_after_a_r
         (!names.is_empty()).then_some(names)
     })
     .unwrap_or_else(|| panic!("the long job's pod did not start:\n{}", logs()));
+    // Killed outright first (no SIGTERM, so nothing of the old replica's own clean-up can
+    // run), then its pod deleted at once: only the replacement can remove the job pod.
+    kubectl_any(
+        &kubeconfig,
+        &[
+            "-n",
+            &namespace,
+            "exec",
+            "runnel-0",
+            "-c",
+            "runner",
+            "--",
+            "/bin/sh",
+            "-c",
+            "kill -KILL -1",
+        ],
+    );
     kubectl(
         &kubeconfig,
         &[
@@ -376,11 +406,12 @@ fn the_runner_as_a_statefulset_runs_a_job_in_its_cluster_and_cleans_up_after_a_r
         "the replacement did not remove {orphan}:\n{}",
         logs()
     );
-    assert!(
-        logs().contains("removed a job pod left by an earlier run of this runner"),
-        "{}",
+    let said = wait_for(Duration::from_secs(30), || {
         logs()
-    );
+            .contains("removed a job pod left by an earlier run of this runner")
+            .then_some(())
+    });
+    assert!(said.is_some(), "{}", logs());
 
     // Deleting the StatefulSet stops the replica (SIGTERM, drained).
     kubectl(
