@@ -250,11 +250,12 @@ fn host_backend(config: &Config, purpose: &Purpose) -> HostBackend {
 }
 
 /// The vm backend, when a label (or a local run's fallback) names a `vm://` image: its
-/// settings from the environment ([`VmConfig::from_env`]; images to preload come from the
-/// engine `container.docker_host` names), the VMs and job directories of dead runners removed.
-/// On the restricted network the guest's one forward goes to the built-in cache server, on
-/// this machine's loopback (also when `cache.host` makes it listen on every interface); with
-/// no built-in server there is no forward.
+/// settings from `config.yaml`'s `vm:` section, section-wide and per label, with the
+/// `RUNNEL_VM_*` environment variables over both ([`VmConfig::apply_env`]; images to preload
+/// come from the engine `container.docker_host` names), the VMs and job directories of dead
+/// runners removed. On the restricted network the guest's one forward goes to the built-in
+/// cache server, on this machine's loopback (also when `cache.host` makes it listen on every
+/// interface); with no built-in server there is no forward.
 fn vm_backend(
     config: &runnel_config::Config,
     labels: &[Label],
@@ -274,26 +275,63 @@ fn vm_backend(
     if !wanted {
         return None;
     }
-    let mut vm_config = VmConfig::from_env();
-    if let runnel_config::DockerHostUse::Url(url) = config.container.docker_host_use() {
-        vm_config.docker_host = Some(url);
+    let mut base = VmConfig::defaults();
+    if let Some(images) = &config.vm.images {
+        base.images = images.clone();
     }
-    vm_config.cache_forward = cache
+    if let runnel_config::DockerHostUse::Url(url) = config.container.docker_host_use() {
+        base.docker_host = Some(url);
+    }
+    base.cache_forward = cache
         .and_then(|cache| cache.local_addr())
         .map(forward_target);
-    if vm_config.network == VmNetwork::Restricted
-        && cache.is_some()
-        && !config.cache.external_server.trim().is_empty()
-    {
+    let configure = |settings: &runnel_config::VmSettings| {
+        let mut vm = base.clone();
+        apply_vm_settings(&mut vm, settings);
+        vm.apply_env();
+        vm
+    };
+    let vm_config = configure(&config.vm.settings);
+    let mut per_label = std::collections::BTreeMap::new();
+    for name in config.vm.labels.keys() {
+        if !labels
+            .iter()
+            .any(|l| l.name.eq_ignore_ascii_case(name) && matches!(l.kind, LabelKind::Vm { .. }))
+        {
+            tracing::warn!(
+                label = %name,
+                "vm.labels.{name}: this runner has no vm label of that name; its settings are unused"
+            );
+            continue;
+        }
+        per_label.insert(name.clone(), configure(&config.vm.settings_for(name)));
+    }
+    let restricted = std::iter::once(&vm_config)
+        .chain(per_label.values())
+        .any(|vm| vm.network == VmNetwork::Restricted);
+    if restricted && cache.is_some() && !config.cache.external_server.trim().is_empty() {
         tracing::warn!(
             external_server = config.cache.external_server.trim(),
             "VM jobs cannot reach cache.external_server on the restricted VM network (only the \
-             built-in cache server is forwarded); set RUNNEL_VM_NETWORK=nat to reach it"
+             built-in cache server is forwarded); set vm.network: nat to reach it"
         );
     }
-    let vm = VmBackend::new(vm_config);
+    let vm = VmBackend::with_labels(vm_config, per_label);
     vm.cleanup_leftovers();
     Some(Arc::new(vm))
+}
+
+/// `vm:`'s settings onto the backend's.
+fn apply_vm_settings(vm: &mut VmConfig, settings: &runnel_config::VmSettings) {
+    vm.cpus = settings.cpus;
+    vm.memory_mib = u32::try_from(settings.memory >> 20).unwrap_or(u32::MAX);
+    vm.disk_size = settings.disk_size;
+    vm.boot_timeout = settings.boot_timeout;
+    vm.network = match settings.network {
+        runnel_config::VmNetworkMode::Restricted => VmNetwork::Restricted,
+        runnel_config::VmNetworkMode::Nat => VmNetwork::Nat,
+    };
+    vm.preload = settings.preload_images.clone();
 }
 
 /// Where a VM's forward reaches the built-in cache server bound at `addr`: on the loopback

@@ -244,6 +244,11 @@ pub(crate) struct RunArgs {
     pub(crate) cache_secret_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub(crate) container: ContainerArgs,
+    /// A config.yaml whose `vm:` section (vCPUs, memory, disk size, boot timeout, network,
+    /// per label) applies to `vm://` labels; its other sections are not read (the flags above
+    /// say those) [also `runnel -c FILE run`].
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
 }
 
 /// act's container flags, shared by `run` and `exec` and mapped onto `config.yaml`'s

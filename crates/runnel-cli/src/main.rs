@@ -62,8 +62,8 @@ fn main() -> ExitCode {
             unused("plan");
             plan::run(&a)
         }
-        Command::Run(a) => {
-            unused("run");
+        Command::Run(mut a) => {
+            a.config = a.config.or(global);
             run::run(&a)
         }
         Command::Exec(a) => {
