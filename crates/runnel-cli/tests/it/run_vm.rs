@@ -101,7 +101,7 @@ fn agent() -> PathBuf {
 }
 
 /// What the VM tests need, or `None` (with a note) when they are skipped.
-fn setup(test: &str) -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn setup(test: &str) -> Option<(PathBuf, PathBuf)> {
     setup_image(test, IMAGE)
 }
 
@@ -147,7 +147,7 @@ fn run_vm_image(
 }
 
 /// Nothing of a VM job left: no job directory under `temp`, no QEMU naming it.
-fn assert_nothing_left(temp: &Path) {
+pub(crate) fn assert_nothing_left(temp: &Path) {
     let left: Vec<_> = std::fs::read_dir(temp)
         .expect("read temp")
         .flatten()
@@ -167,11 +167,11 @@ fn assert_nothing_left(temp: &Path) {
 }
 
 /// A line of the job's output without the `[job]` prefix.
-fn step_line(line: &str) -> &str {
+pub(crate) fn step_line(line: &str) -> &str {
     line.strip_prefix("[vm]").unwrap_or(line).trim()
 }
 
-fn workflow_dir(workflow: &str) -> tempfile::TempDir {
+pub(crate) fn workflow_dir(workflow: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let workflows = dir.path().join(".gitea/workflows");
     std::fs::create_dir_all(&workflows).expect("create workflow dir");
