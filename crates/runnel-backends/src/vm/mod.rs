@@ -464,11 +464,14 @@ impl VmBackend {
                 })
             }
         };
+        // Through the name to the content (`by-id/ID/`): a job keeps its image when the name is
+        // pointed elsewhere meanwhile, and `runnel vm image rm` sees it in QEMU's command line.
+        let canonical = |path: PathBuf| path.canonicalize().unwrap_or(path);
         Ok(Image {
             name: name.to_owned(),
-            kernel: file("vmlinuz")?,
-            initramfs: file("initramfs")?,
-            rootfs: file("rootfs.qcow2")?,
+            kernel: canonical(file("vmlinuz")?),
+            initramfs: canonical(file("initramfs")?),
+            rootfs: canonical(file("rootfs.qcow2")?),
         })
     }
 }
