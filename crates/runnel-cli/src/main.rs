@@ -23,6 +23,7 @@ mod register;
 mod run;
 mod terminal;
 mod validate;
+mod vm_cmd;
 
 use std::process::ExitCode;
 
@@ -102,6 +103,7 @@ fn main() -> ExitCode {
             a.config = a.config.or(global);
             cache_server::run(&a)
         }
+        Command::Vm(a) => vm_cmd::run(a, global),
         Command::BenchParse(a) => bench::run(&a),
         // stderr is the guest's connection too: nothing is said, the exit code tells.
         Command::VmForward { addr } => {

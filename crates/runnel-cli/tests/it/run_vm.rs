@@ -64,6 +64,7 @@ fn image_dir(image: &str) -> Result<PathBuf, String> {
     let output = Command::new("bash")
         .arg(repo_root().join("tests/vm/build.sh"))
         .arg(image)
+        .env("RUNNEL_BIN", env!("CARGO_BIN_EXE_runnel"))
         .output()
         .map_err(|e| format!("cannot run tests/vm/build.sh: {e}"))?;
     if !output.status.success() {
