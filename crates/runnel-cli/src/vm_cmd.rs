@@ -57,13 +57,22 @@ pub(crate) fn run(args: VmArgs, global_config: Option<PathBuf>) -> Result<Outcom
         VmImageCommand::Ls { dir } => {
             let store = store(dir, global_config)?;
             let images = store.list()?;
-            let width = images.iter().map(|i| i.name.len()).max().unwrap_or(4).max(4);
+            let width = images
+                .iter()
+                .map(|i| i.name.len())
+                .max()
+                .unwrap_or(4)
+                .max(4);
             println!("{:width$}  {:12}  {:>10}  CREATED", "NAME", "ID", "SIZE");
             for image in images {
                 let created = image
                     .created
                     .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| runnel_cache::rfc3339_seconds(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+                    .map(|d| {
+                        runnel_cache::rfc3339_seconds(
+                            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+                        )
+                    })
                     .unwrap_or_default();
                 println!(
                     "{:width$}  {:12}  {:>10}  {created}",

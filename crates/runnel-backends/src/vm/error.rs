@@ -71,7 +71,7 @@ pub enum VmError {
     Preload(#[from] super::preload::PreloadError),
     #[error(
         "the runner's executable {} has white space in its path, which QEMU's forward to the \
-         cache server cannot take (move it, or set RUNNEL_VM_NETWORK=nat)",
+         cache server cannot take (move it, or set vm.network: nat)",
         path.display()
     )]
     ForwarderPath { path: PathBuf },

@@ -116,9 +116,7 @@ pub enum ImageError {
     UnknownExtra { extra: String },
     #[error("no image `{name}` in {}", images.display())]
     NotFound { name: String, images: PathBuf },
-    #[error(
-        "image `{name}` is in use by a running VM (pid {pid}); remove it when its job is done"
-    )]
+    #[error("image `{name}` is in use by a running VM (pid {pid}); remove it when its job is done")]
     InUse { name: String, pid: u32 },
     #[error("--from {}: no such directory or file", path.display())]
     FromMissing { path: PathBuf },
@@ -304,11 +302,9 @@ impl ImageStore {
             images: self.root.clone(),
         })?;
         let id = self.id_of(name);
-        let shared = id.as_ref().is_some_and(|id| {
-            self.names_of(id)
-                .iter()
-                .any(|other| other.as_str() != name)
-        });
+        let shared = id
+            .as_ref()
+            .is_some_and(|id| self.names_of(id).iter().any(|other| other.as_str() != name));
         if !shared {
             // The content goes with the name: not while a VM runs from it.
             let content = match &id {
@@ -427,8 +423,7 @@ impl ImageStore {
         {
             return Ok(digest.trim().to_owned());
         }
-        let mut file =
-            std::fs::File::open(path).map_err(io(format!("open {}", path.display())))?;
+        let mut file = std::fs::File::open(path).map_err(io(format!("open {}", path.display())))?;
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; 1 << 20];
         loop {
@@ -616,12 +611,15 @@ fn vm_using(content: &Path) -> Option<u32> {
         .canonicalize()
         .unwrap_or_else(|_| content.to_owned());
     let needle = format!("{}/", needle.display());
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-        let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        (cmdline.starts_with("qemu-system") && cmdline.contains(&needle)).then_some(pid)
-    })
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            (cmdline.starts_with("qemu-system") && cmdline.contains(&needle)).then_some(pid)
+        })
 }
 
 /// `${RUNNEL_CACHE:-$HOME/.cache/runnel}/vm`: where images are unless `vm.images` or
@@ -825,10 +823,7 @@ mod tests {
             ]
         );
         // Another name has the content: only the name goes.
-        assert_eq!(
-            store.remove("one").expect("rm"),
-            Removed { content: None }
-        );
+        assert_eq!(store.remove("one").expect("rm"), Removed { content: None });
         assert!(temp.path().join("by-id").join(&shared).is_dir());
         // The last name: the content goes too.
         assert_eq!(

@@ -138,12 +138,14 @@ impl VmConfig {
                     .and_then(|exe| exe.parent().map(|dir| dir.join("runnel-vm-agent")))
                     .unwrap_or_else(|| PathBuf::from("runnel-vm-agent"))
             });
-        let (accel, probe_kvm) =
-            match env_var("RUNNEL_VM_ACCEL").as_deref().and_then(|v| v.to_str()) {
-                Some("kvm") => (Accel::Kvm, false),
-                Some("tcg") => (Accel::Tcg, false),
-                _ => (Accel::Tcg, true),
-            };
+        let (accel, probe_kvm) = match env_var("RUNNEL_VM_ACCEL")
+            .as_deref()
+            .and_then(|v| v.to_str())
+        {
+            Some("kvm") => (Accel::Kvm, false),
+            Some("tcg") => (Accel::Tcg, false),
+            _ => (Accel::Tcg, true),
+        };
         VmConfig {
             images: image::default_images_dir(),
             agent,
@@ -200,7 +202,10 @@ impl VmConfig {
         if let Some(list) = env_var("RUNNEL_VM_PRELOAD_IMAGES") {
             self.preload = preload::parse_list(&list.to_string_lossy());
         }
-        match env_var("RUNNEL_VM_NETWORK").as_deref().and_then(|v| v.to_str()) {
+        match env_var("RUNNEL_VM_NETWORK")
+            .as_deref()
+            .and_then(|v| v.to_str())
+        {
             Some("nat") => self.network = VmNetwork::Nat,
             Some("restricted") => self.network = VmNetwork::Restricted,
             None => {}
@@ -318,7 +323,13 @@ impl VmBackend {
         let nat: Vec<&str> = std::iter::once(("", &config))
             .chain(labels.iter().map(|(name, own)| (name.as_str(), own)))
             .filter(|(_, c)| c.network == VmNetwork::Nat)
-            .map(|(name, _)| if name.is_empty() { "every vm label" } else { name })
+            .map(|(name, _)| {
+                if name.is_empty() {
+                    "every vm label"
+                } else {
+                    name
+                }
+            })
             .collect();
         if !nat.is_empty() {
             tracing::warn!(

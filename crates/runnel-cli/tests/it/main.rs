@@ -52,3 +52,4 @@ mod run_vm_settings;
 mod security;
 mod security_docker;
 mod support;
+mod vm_image;

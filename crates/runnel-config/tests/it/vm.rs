@@ -84,7 +84,11 @@ vm:
 
 #[test]
 fn an_absent_or_empty_vm_section_is_the_defaults() {
-    for text in ["", "vm:\n", "vm:\n  images: ''\n  disk_size: ''\n  labels: {}\n"] {
+    for text in [
+        "",
+        "vm:\n",
+        "vm:\n  images: ''\n  disk_size: ''\n  labels: {}\n",
+    ] {
         let loaded = read(text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
         assert_eq!(loaded.config.vm, VmSection::default(), "{text:?}");
     }
