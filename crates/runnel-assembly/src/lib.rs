@@ -275,6 +275,32 @@ fn vm_backend(
     if !wanted {
         return None;
     }
+    let cache_forward = cache
+        .and_then(|cache| cache.local_addr())
+        .map(forward_target);
+    let (vm_config, per_label) = vm_configs(config, labels, cache_forward);
+    let restricted = std::iter::once(&vm_config)
+        .chain(per_label.values())
+        .any(|vm| vm.network == VmNetwork::Restricted);
+    if restricted && cache.is_some() && !config.cache.external_server.trim().is_empty() {
+        tracing::warn!(
+            external_server = config.cache.external_server.trim(),
+            "VM jobs cannot reach cache.external_server on the restricted VM network (only the \
+             built-in cache server is forwarded); set vm.network: nat to reach it"
+        );
+    }
+    let vm = VmBackend::with_labels(vm_config, per_label);
+    vm.cleanup_leftovers();
+    Some(Arc::new(vm))
+}
+
+/// The vm backend's settings: `vm:`'s section-wide ones, and those of each vm label that has
+/// an entry in `vm.labels`, each with the `RUNNEL_VM_*` variables over it.
+fn vm_configs(
+    config: &runnel_config::Config,
+    labels: &[Label],
+    cache_forward: Option<std::net::SocketAddr>,
+) -> (VmConfig, std::collections::BTreeMap<String, VmConfig>) {
     let mut base = VmConfig::defaults();
     if let Some(images) = &config.vm.images {
         base.images = images.clone();
@@ -282,9 +308,7 @@ fn vm_backend(
     if let runnel_config::DockerHostUse::Url(url) = config.container.docker_host_use() {
         base.docker_host = Some(url);
     }
-    base.cache_forward = cache
-        .and_then(|cache| cache.local_addr())
-        .map(forward_target);
+    base.cache_forward = cache_forward;
     let configure = |settings: &runnel_config::VmSettings| {
         let mut vm = base.clone();
         apply_vm_settings(&mut vm, settings);
@@ -306,19 +330,7 @@ fn vm_backend(
         }
         per_label.insert(name.clone(), configure(&config.vm.settings_for(name)));
     }
-    let restricted = std::iter::once(&vm_config)
-        .chain(per_label.values())
-        .any(|vm| vm.network == VmNetwork::Restricted);
-    if restricted && cache.is_some() && !config.cache.external_server.trim().is_empty() {
-        tracing::warn!(
-            external_server = config.cache.external_server.trim(),
-            "VM jobs cannot reach cache.external_server on the restricted VM network (only the \
-             built-in cache server is forwarded); set vm.network: nat to reach it"
-        );
-    }
-    let vm = VmBackend::with_labels(vm_config, per_label);
-    vm.cleanup_leftovers();
-    Some(Arc::new(vm))
+    (vm_config, per_label)
 }
 
 /// `vm:`'s settings onto the backend's.
@@ -525,6 +537,54 @@ mod tests {
             forward_target(addr("127.0.0.1:4100")),
             addr("127.0.0.1:4100")
         );
+    }
+
+    /// `vm:` reaches the backend: the section's settings for every vm label, a label's own
+    /// entry over them (matched ignoring case), none for an entry naming no vm label.
+    #[test]
+    fn the_vm_section_and_its_labels_become_the_backends_settings() {
+        let env_set = [
+            "RUNNEL_VM_IMAGES",
+            "RUNNEL_VM_CPUS",
+            "RUNNEL_VM_MEMORY_MIB",
+            "RUNNEL_VM_BOOT_TIMEOUT",
+            "RUNNEL_VM_PRELOAD_IMAGES",
+            "RUNNEL_VM_NETWORK",
+        ]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+        if env_set {
+            eprintln!("note: skipped: RUNNEL_VM_* variables are set and would override the file");
+            return;
+        }
+        let loaded = Config::parse(
+            "config.yaml",
+            "vm:\n  images: /images\n  memory: 2GiB\n  network: nat\n  labels:\n    \
+             Big: {cpus: 4, disk_size: 10GiB, network: restricted}\n    docker: {cpus: 8}\n",
+        )
+        .expect("config");
+        let (labels, errors) = runnel_config::parse_labels(&[
+            "small:vm://debian-bookworm".to_owned(),
+            "big:vm://debian-bookworm".to_owned(),
+            "docker:docker://node:20".to_owned(),
+        ]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let forward = "127.0.0.1:4100".parse().ok();
+        let (base, per_label) = vm_configs(&loaded.config, &labels, forward);
+        assert_eq!(base.images, std::path::Path::new("/images"));
+        assert_eq!((base.cpus, base.memory_mib), (1, 2048));
+        assert_eq!(base.network, VmNetwork::Nat);
+        assert_eq!(base.disk_size, None);
+        assert_eq!(base.cache_forward, forward);
+        assert_eq!(per_label.keys().collect::<Vec<_>>(), ["Big"]);
+        let big = &per_label["Big"];
+        assert_eq!((big.cpus, big.memory_mib), (4, 2048));
+        assert_eq!(big.disk_size, Some(10 << 30));
+        assert_eq!(big.network, VmNetwork::Restricted);
+        assert_eq!(big.images, base.images);
+        let backend = VmBackend::with_labels(base, per_label);
+        assert_eq!(backend.settings_for("big").cpus, 4);
+        assert_eq!(backend.settings_for("small").cpus, 1);
     }
 
     #[test]
