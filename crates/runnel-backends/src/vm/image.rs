@@ -233,7 +233,7 @@ impl ImageStore {
             .status()
             .map_err(io("run bash with the image recipe"))?;
         if !status.success() {
-            let _ = remove_path(&building);
+            remove_build_dir(&building);
             return Err(ImageError::RecipeFailed {
                 name: name.to_owned(),
                 status: status.to_string(),
@@ -356,6 +356,28 @@ impl ImageStore {
     /// `NAME` → `by-id/ID`, replacing what the name was (a link, or an image directory of the
     /// layout before ids), atomically for a link.
     fn point(&self, name: &str, id: &str) -> Result<(), ImageError> {
+        let previous = self.id_of(name).filter(|previous| previous != id);
+        self.link(name, id)?;
+        // The content the name left, when no other name has it and no VM runs from it (a
+        // rebuild after a recipe change would otherwise leave hundreds of MB behind).
+        if let Some(previous) = previous
+            && self.names_of(&previous).is_empty()
+        {
+            let content = self.root.join("by-id").join(&previous);
+            match vm_using(&content) {
+                Some(pid) => tracing::info!(
+                    id = previous,
+                    pid,
+                    "the image's previous content is kept: a VM runs from it"
+                ),
+                None => remove_path(&content)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// `NAME` → `by-id/ID`.
+    fn link(&self, name: &str, id: &str) -> Result<(), ImageError> {
         let path = self.root.join(name);
         if let Ok(meta) = std::fs::symlink_metadata(&path)
             && meta.is_dir()
@@ -519,6 +541,30 @@ fn remove_path(path: &Path) -> Result<(), ImageError> {
             std::fs::remove_dir_all(path).map_err(io(format!("remove {}", path.display())))
         }
         Ok(_) => std::fs::remove_file(path).map_err(io(format!("remove {}", path.display()))),
+    }
+}
+
+/// Removes a failed build's directory, unless something is still mounted under it (the
+/// recipe's chroot binds this machine's /dev and /sys; its own exit unmounts them): then it is
+/// left, with a warning, rather than deleting through the mount.
+fn remove_build_dir(dir: &Path) {
+    let prefix = format!("{}/", dir.display());
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|text| {
+            text.lines()
+                .filter_map(|line| line.split(' ').nth(4))
+                .any(|mount| mount.starts_with(&prefix))
+        })
+        .unwrap_or(true);
+    if mounted {
+        tracing::warn!(
+            dir = %dir.display(),
+            "a failed image build left mounts under its directory; remove it by hand once unmounted"
+        );
+        return;
+    }
+    if let Err(error) = remove_path(dir) {
+        tracing::warn!(%error, "cannot remove a failed image build");
     }
 }
 
@@ -788,6 +834,29 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    /// A name moved to new content drops the old content when nothing else names it.
+    #[test]
+    fn a_moved_name_drops_the_content_nothing_else_names() {
+        let temp = tempfile::tempdir().expect("tempdir");
+        let store = ImageStore::new(temp.path());
+        let (old, new, kept) = ("1".repeat(32), "2".repeat(32), "3".repeat(32));
+        for id in [&old, &new, &kept] {
+            fake_content(&store, id, 1);
+        }
+        store.point("a", &old).expect("point");
+        store.point("a", &new).expect("point");
+        assert!(!temp.path().join("by-id").join(&old).exists());
+        store.point("b", &kept).expect("point");
+        store.point("c", &kept).expect("point");
+        store.point("b", &new).expect("point");
+        assert!(
+            temp.path().join("by-id").join(&kept).is_dir(),
+            "`c` still names it"
+        );
+        store.point("a", &new).expect("the same content again");
+        assert!(temp.path().join("by-id").join(&new).is_dir());
     }
 
     #[test]
