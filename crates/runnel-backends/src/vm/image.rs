@@ -295,6 +295,12 @@ impl ImageStore {
     /// booted from that content runs (seen in QEMU's command line).
     pub fn remove(&self, name: &str) -> Result<Removed, ImageError> {
         check_name(name)?;
+        if !self.root.is_dir() {
+            return Err(ImageError::NotFound {
+                name: name.to_owned(),
+                images: self.root.clone(),
+            });
+        }
         let _lock = self.lock()?;
         let path = self.root.join(name);
         let link = std::fs::symlink_metadata(&path).map_err(|_| ImageError::NotFound {
