@@ -190,3 +190,54 @@ fn a_tiny_image_is_built_from_a_tree_listed_booted_and_removed() {
         String::from_utf8_lossy(&gone.stderr)
     );
 }
+
+/// `ls` and `rm` through the binary on an images directory of fake images (no build): the
+/// columns, an image of the layout before ids, the content kept while another name has it.
+#[test]
+fn ls_and_rm_print_what_they_see_and_do() {
+    let images = tempfile::tempdir().expect("tempdir");
+    let root = images.path();
+    let id = "0123456789abcdef0123456789abcdef";
+    let content = root.join("by-id").join(id);
+    std::fs::create_dir_all(&content).expect("create");
+    for (file, bytes) in [
+        ("vmlinuz", 1024),
+        ("initramfs", 1024),
+        ("rootfs.qcow2", 2048),
+        ("recipe", 0),
+    ] {
+        std::fs::write(content.join(file), vec![0u8; bytes]).expect("write");
+    }
+    for name in ["one", "two"] {
+        std::os::unix::fs::symlink(Path::new("by-id").join(id), root.join(name)).expect("link");
+    }
+    std::fs::create_dir_all(root.join("old-style")).expect("create");
+    std::fs::write(root.join("old-style/vmlinuz"), "k").expect("write");
+
+    let ls = runnel(&["vm", "image", "ls"], root);
+    let out = String::from_utf8_lossy(&ls.stdout);
+    assert!(ls.status.success(), "{out}");
+    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows[0], ["NAME", "ID", "SIZE", "CREATED"], "{out}");
+    assert_eq!(rows[1][..3], ["old-style", "-", "1"], "{out}");
+    assert_eq!(rows[2][..4], ["one", "0123456789ab", "4.0", "KiB"], "{out}");
+    assert_eq!(rows[3][..2], ["two", "0123456789ab"], "{out}");
+    assert!(rows[2][4].ends_with('Z'), "{out}");
+
+    let rm = runnel(&["vm", "image", "rm", "one"], root);
+    assert_eq!(String::from_utf8_lossy(&rm.stdout), "removed one\n");
+    assert!(content.is_dir(), "`two` still names the content");
+    let rm = runnel(&["vm", "image", "rm", "two"], root);
+    assert_eq!(
+        String::from_utf8_lossy(&rm.stdout),
+        "removed two and its content 0123456789ab\n"
+    );
+    assert!(!content.exists());
+    let bad = runnel(&["vm", "image", "rm", "../etc"], root);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("is not an image name"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
