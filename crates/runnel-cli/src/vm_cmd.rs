@@ -36,6 +36,8 @@ pub(crate) fn run(args: VmArgs, global_config: Option<PathBuf>) -> Result<Outcom
                 .filter(|w| !w.trim().is_empty())
                 .map(|w| Extra::parse(w))
                 .collect::<Result<Vec<_>, _>>()?;
+            // The recipe's progress (a new image takes minutes).
+            crate::common::init_logging("info");
             let started = Instant::now();
             let built = store
                 .build(&name, &Recipe { source, with })

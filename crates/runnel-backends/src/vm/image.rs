@@ -1,18 +1,15 @@
 //! The vm backend's images on disk (`runnel vm image build|ls|rm`), content-addressed: an
 //! image's recipe (its root — a Debian suite to debootstrap, or the digest of a tree or tarball
-//! given with `--from` — the `--with` extras, the kernel package, the recipe script, the init
-//! and the start hook, runnel's version) hashed with SHA-256 into an id; the image is built
-//! under `IMAGES/by-id/ID/` and `IMAGES/NAME` is a symbolic link to it. Building a recipe whose
-//! id is there already only points the name at it; a label `vm://NAME` reads the image through
-//! the name.
-//!
-//! The build itself is the shell recipe shipped in the binary (`image/build.sh`: debootstrap,
-//! `apt-get download` of the kernel, a busybox initramfs with the modules, `mke2fs -d`,
-//! `qemu-img`), written to the build directory and run with bash; this module decides the id,
-//! runs it, and moves the result into place.
+//! given with `--from` — the `--with` extras, the kernel package, the recipe's own code, the
+//! init and the start hook, runnel's version) hashed with SHA-256 into an id; the image is
+//! built under `IMAGES/by-id/ID/` and `IMAGES/NAME` is a symbolic link to it. Building a recipe
+//! whose id is there already only points the name at it; a label `vm://NAME` reads the image
+//! through the name. The build's commands are [`recipe`]'s.
 //!
 //! Owns: the layout under the images directory (`by-id/`, `cache/` for kernel packages,
 //! debootstrap tarballs and tree digests, names, `.lock`). Must not: boot anything.
+
+mod recipe;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -21,8 +18,9 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-/// The recipe script, the initramfs's init and the Docker image's start hook.
-const BUILD_SCRIPT: &str = include_str!("image/build.sh");
+/// The recipe's code (hashed into every id), the initramfs's init and the Docker image's
+/// start hook.
+const RECIPE_CODE: &str = include_str!("image/recipe.rs");
 const INIT: &str = include_str!("../../../../tests/vm/init");
 const DOCKER_START: &str = include_str!("../../../../tests/vm/docker-start");
 
@@ -122,8 +120,12 @@ pub enum ImageError {
     FromMissing { path: PathBuf },
     #[error("no linux-image-*-amd64 package is known to apt (`apt-cache depends linux-image-amd64`){}", detail.as_ref().map(|d| format!(": {d}")).unwrap_or_default())]
     NoKernelPackage { detail: Option<String> },
-    #[error("the image recipe for `{name}` failed ({status}); its messages are above")]
-    RecipeFailed { name: String, status: String },
+    #[error("{step}: `{command}` failed: {detail}")]
+    Step {
+        step: String,
+        command: String,
+        detail: String,
+    },
     #[error("{what}")]
     Io {
         what: String,
@@ -195,51 +197,25 @@ impl ImageStore {
             .join("by-id")
             .join(format!(".build-{id}-{}", std::process::id()));
         remove_path(&building)?;
-        let recipe_dir = building.join(".recipe");
-        std::fs::create_dir_all(&recipe_dir)
-            .map_err(io(format!("create {}", recipe_dir.display())))?;
-        for (file, text) in [
-            ("build.sh", BUILD_SCRIPT),
-            ("init", INIT),
-            ("docker-start", DOCKER_START),
-        ] {
-            std::fs::write(recipe_dir.join(file), text)
-                .map_err(io(format!("write {}", recipe_dir.join(file).display())))?;
+        std::fs::create_dir_all(&building).map_err(io(format!("create {}", building.display())))?;
+        tracing::info!(name, id, "building the image");
+        let built = recipe::Build {
+            out: &building,
+            cache: &self.cache_dir(),
+            source: &recipe.source,
+            with: &recipe.with,
+            kernel_package: kernel,
+            disk: if recipe.with.contains(&Extra::Docker) {
+                "4G"
+            } else {
+                "2G"
+            },
         }
-        let with: Vec<&str> = recipe.with.iter().map(|e| e.name()).collect();
-        let disk = if recipe.with.contains(&Extra::Docker) {
-            "4G"
-        } else {
-            "2G"
-        };
-        let mut command = Command::new("bash");
-        command
-            .arg(recipe_dir.join("build.sh"))
-            .env("OUT", &building)
-            .env("CACHE", self.cache_dir())
-            .env("RECIPE", &recipe_dir)
-            .env("KERNEL_PACKAGE", kernel)
-            .env("WITH", with.join(","))
-            .env("DISK", disk)
-            .env_remove("FROM")
-            .env_remove("SUITE")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
-        match &recipe.source {
-            Source::Debootstrap { suite } => command.env("SUITE", suite),
-            Source::From(path) => command.env("FROM", path),
-        };
-        let status = command
-            .status()
-            .map_err(io("run bash with the image recipe"))?;
-        if !status.success() {
+        .run();
+        if let Err(error) = built {
             remove_build_dir(&building);
-            return Err(ImageError::RecipeFailed {
-                name: name.to_owned(),
-                status: status.to_string(),
-            });
+            return Err(error);
         }
-        remove_path(&recipe_dir)?;
         std::fs::write(building.join("recipe"), lines.join("\n") + "\n")
             .map_err(io(format!("write {}", building.join("recipe").display())))?;
         remove_path(&content)?;
@@ -492,7 +468,7 @@ fn recipe_lines(source: &SourceKey, with: &[Extra], kernel: &str) -> Vec<String>
         },
         format!("with {}", with.join(",")),
         format!("kernel {kernel}"),
-        format!("script {}", sha(BUILD_SCRIPT)),
+        format!("recipe {}", sha(RECIPE_CODE)),
         format!("init {}", sha(INIT)),
         format!("start-hook {}", sha(DOCKER_START)),
     ]
@@ -554,14 +530,7 @@ fn remove_path(path: &Path) -> Result<(), ImageError> {
 /// recipe's chroot binds this machine's /dev and /sys; its own exit unmounts them): then it is
 /// left, with a warning, rather than deleting through the mount.
 fn remove_build_dir(dir: &Path) {
-    let prefix = format!("{}/", dir.display());
-    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|text| {
-            text.lines()
-                .filter_map(|line| line.split(' ').nth(4))
-                .any(|mount| mount.starts_with(&prefix))
-        })
-        .unwrap_or(true);
+    let mounted = recipe::mounted_under(dir);
     if mounted {
         tracing::warn!(
             dir = %dir.display(),

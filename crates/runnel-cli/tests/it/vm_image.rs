@@ -217,7 +217,10 @@ fn ls_and_rm_print_what_they_see_and_do() {
     let ls = runnel(&["vm", "image", "ls"], root);
     let out = String::from_utf8_lossy(&ls.stdout);
     assert!(ls.status.success(), "{out}");
-    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(rows[0], ["NAME", "ID", "SIZE", "CREATED"], "{out}");
     assert_eq!(rows[1][..3], ["old-style", "-", "1"], "{out}");
     assert_eq!(rows[2][..4], ["one", "0123456789ab", "4.0", "KiB"], "{out}");
