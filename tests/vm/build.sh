@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The `vm` backend's test images (issue #17), through `runnel vm image build` — the one recipe
-# (the script runnel ships: crates/runnel-backends/src/vm/image/build.sh, with this directory's
-# init and docker-start) — from the Debian tree the Docker test image is made of
+# (runnel_backends::vm::image::recipe, with this directory's init and docker-start, which runnel
+# embeds) — from the Debian tree the Docker test image is made of
 # (tests/images/debian/rootfs.sh: debootstrap minbase + bash, git, curl, ca-certificates,
 # nodejs; its tarball cached and shared with tests/images/build.sh):
 #   debian-bookworm         --with git,node (already in the tree), a 2 GiB root
