@@ -1,7 +1,8 @@
 //! The cache (and, for local runs, artifact) service of a runner, as jobs see it: starts
 //! `runnel_cache`'s server per the `cache:` settings, mints each job's cache token, and gives
 //! the job the variables that point `@actions/cache` (and `@actions/artifact`) at it —
-//! [`runnel_engine::RunnerGrants`].
+//! [`runnel_engine::RunnerGrants`]. In daemon mode Gitea's artifact and runtime URLs take the
+//! origin the job reaches Gitea at (`GrantRequest::server_origin`: a VM's forward to it).
 //!
 //! Tokens: every job gets a signed token ([`runnel_cache::JobTokens`]) for its repository and
 //! its refs ([`ref_scope`]: it saves to `github.ref`, restores from there, then from a pull
@@ -677,6 +678,8 @@ pub struct TaskGrants {
     cache: Option<Arc<CacheService>>,
     gitea_url: String,
     runtime_token: String,
+    /// Gitea's OIDC token URL (`ACTIONS_ID_TOKEN_REQUEST_URL`); empty: none offered.
+    id_token_url: String,
 }
 
 impl TaskGrants {
@@ -690,7 +693,15 @@ impl TaskGrants {
             cache,
             gitea_url: gitea_url.trim_end_matches('/').to_owned(),
             runtime_token: runtime_token.to_owned(),
+            id_token_url: String::new(),
         }
+    }
+
+    /// Also hands out Gitea's OIDC token URL (`permissions: id-token: write`), at the origin
+    /// the job reaches Gitea at; empty: none.
+    pub fn with_id_token_url(mut self, url: &str) -> TaskGrants {
+        self.id_token_url = url.to_owned();
+        self
     }
 }
 
@@ -700,11 +711,23 @@ impl RunnerGrants for TaskGrants {
         let mut env = BTreeMap::new();
         let mut secrets = Vec::new();
         if !self.gitea_url.is_empty() {
+            // Gitea as the job reaches it (a VM's forward to it), else at its own URL.
+            let gitea_url = match &job.server_origin {
+                Some(origin) => runnel_engine::replace_origin(&self.gitea_url, origin),
+                None => self.gitea_url.clone(),
+            };
             env.insert(
                 "ACTIONS_RUNTIME_URL".to_owned(),
-                format!("{}/api/actions_pipeline/", self.gitea_url),
+                format!("{gitea_url}/api/actions_pipeline/"),
             );
-            env.insert("ACTIONS_RESULTS_URL".to_owned(), self.gitea_url.clone());
+            env.insert("ACTIONS_RESULTS_URL".to_owned(), gitea_url);
+        }
+        if !self.id_token_url.is_empty() {
+            let url = match &job.server_origin {
+                Some(origin) => runnel_engine::replace_origin(&self.id_token_url, origin),
+                None => self.id_token_url.clone(),
+            };
+            env.insert("ACTIONS_ID_TOKEN_REQUEST_URL".to_owned(), url);
         }
         if !self.runtime_token.is_empty() {
             env.insert(

@@ -253,9 +253,10 @@ fn host_backend(config: &Config, purpose: &Purpose) -> HostBackend {
 /// settings from `config.yaml`'s `vm:` section, section-wide and per label, with the
 /// `RUNNEL_VM_*` environment variables over both ([`VmConfig::apply_env`]; images to preload
 /// come from the engine `container.docker_host` names), the VMs and job directories of dead
-/// runners removed. On the restricted network the guest's one forward goes to the built-in
-/// cache server, on this machine's loopback (also when `cache.host` makes it listen on every
-/// interface); with no built-in server there is no forward.
+/// runners removed. On the restricted network the guest's forwards go to the built-in cache
+/// server, on this machine's loopback (also when `cache.host` makes it listen on every
+/// interface; with no built-in server there is no such forward), and for the daemon to the
+/// Gitea server of `.runner`'s address.
 fn vm_backend(
     config: &runnel_config::Config,
     labels: &[Label],
@@ -275,10 +276,16 @@ fn vm_backend(
     if !wanted {
         return None;
     }
-    let cache_forward = cache
-        .and_then(|cache| cache.local_addr())
-        .map(forward_target);
-    let (vm_config, per_label) = vm_configs(config, labels, cache_forward);
+    let forwards = VmForwards {
+        cache: cache
+            .and_then(|cache| cache.local_addr())
+            .map(forward_target),
+        server: match purpose {
+            Purpose::Daemon => server_forward(config),
+            Purpose::Local(_) => None,
+        },
+    };
+    let (vm_config, per_label) = vm_configs(config, labels, forwards);
     let restricted = std::iter::once(&vm_config)
         .chain(per_label.values())
         .any(|vm| vm.network == VmNetwork::Restricted);
@@ -294,12 +301,18 @@ fn vm_backend(
     Some(Arc::new(vm))
 }
 
+/// Where a restricted guest's forwards go.
+struct VmForwards {
+    cache: Option<std::net::SocketAddr>,
+    server: Option<runnel_backends::vm::forward::ServerForward>,
+}
+
 /// The vm backend's settings: `vm:`'s section-wide ones, and those of each vm label that has
 /// an entry in `vm.labels`, each with the `RUNNEL_VM_*` variables over it.
 fn vm_configs(
     config: &runnel_config::Config,
     labels: &[Label],
-    cache_forward: Option<std::net::SocketAddr>,
+    forwards: VmForwards,
 ) -> (VmConfig, std::collections::BTreeMap<String, VmConfig>) {
     let mut base = VmConfig::defaults();
     if let Some(images) = &config.vm.images {
@@ -308,7 +321,8 @@ fn vm_configs(
     if let runnel_config::DockerHostUse::Url(url) = config.container.docker_host_use() {
         base.docker_host = Some(url);
     }
-    base.cache_forward = cache_forward;
+    base.cache_forward = forwards.cache;
+    base.server_forward = forwards.server;
     let configure = |settings: &runnel_config::VmSettings| {
         let mut vm = base.clone();
         apply_vm_settings(&mut vm, settings);
@@ -344,6 +358,31 @@ fn apply_vm_settings(vm: &mut VmConfig, settings: &runnel_config::VmSettings) {
         runnel_config::VmNetworkMode::Nat => VmNetwork::Nat,
     };
     vm.preload = settings.preload_images.clone();
+}
+
+/// The Gitea server a daemon's VM jobs reach through their second forward: the address the
+/// runner is registered with (`.runner`), which this machine reaches. `None` (warned) when the
+/// file cannot be read or its address is not an `http(s)` URL: VM jobs then reach no Gitea.
+fn server_forward(config: &Config) -> Option<runnel_backends::vm::forward::ServerForward> {
+    let file = match runnel_protocol::runner_file::RunnerFile::load(&config.runner.file) {
+        Ok(file) => file,
+        Err(error) => {
+            tracing::warn!(
+                file = %config.runner.file.display(),
+                error = %error,
+                "VM jobs get no forward to Gitea: the runner file cannot be read"
+            );
+            return None;
+        }
+    };
+    let server = runnel_backends::vm::forward::ServerForward::from_url(&file.address);
+    if server.is_none() {
+        tracing::warn!(
+            address = file.address,
+            "VM jobs get no forward to Gitea: the runner's address is not an http(s) URL"
+        );
+    }
+    server
 }
 
 /// Where a VM's forward reaches the built-in cache server bound at `addr`: on the loopback
@@ -570,7 +609,11 @@ mod tests {
         ]);
         assert!(errors.is_empty(), "{errors:?}");
         let forward = "127.0.0.1:4100".parse().ok();
-        let (base, per_label) = vm_configs(&loaded.config, &labels, forward);
+        let forwards = VmForwards {
+            cache: forward,
+            server: None,
+        };
+        let (base, per_label) = vm_configs(&loaded.config, &labels, forwards);
         assert_eq!(base.images, std::path::Path::new("/images"));
         assert_eq!((base.cpus, base.memory_mib), (1, 2048));
         assert_eq!(base.network, VmNetwork::Nat);

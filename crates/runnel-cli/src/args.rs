@@ -59,12 +59,12 @@ pub(crate) enum Command {
     /// Load and plan workflow files repeatedly in-process (for tests/bench).
     #[command(hide = true)]
     BenchParse(BenchArgs),
-    /// QEMU's forwarder of a VM's connection to the cache server: copies stdin to ADDR and
-    /// ADDR's answers to stdout (the vm backend's restricted network runs it).
+    /// QEMU's forwarder of a VM's connection to the cache server or Gitea: copies stdin to
+    /// ADDR and ADDR's answers to stdout (the vm backend's restricted network runs it).
     #[command(hide = true, name = "__vm-forward")]
     VmForward {
-        /// The cache server's address on this machine.
-        addr: std::net::SocketAddr,
+        /// `HOST:PORT`: the cache server on this machine, or the Gitea server.
+        addr: String,
     },
 }
 

@@ -107,7 +107,7 @@ fn main() -> ExitCode {
         Command::BenchParse(a) => bench::run(&a),
         // stderr is the guest's connection too: nothing is said, the exit code tells.
         Command::VmForward { addr } => {
-            return match runnel_backends::vm::forward::forward_stdio(addr) {
+            return match runnel_backends::vm::forward::forward_stdio(&addr) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(_) => ExitCode::from(1),
             };

@@ -334,12 +334,10 @@ fn run_options(settings: &TaskSettings, task: &runner::Task, context: &TaskConte
     options.env = settings.envs.clone();
     // Gitea offers OIDC (`permissions: id-token: write`) through the task's context; the
     // Gitea runner hands both values to the job, the token as a secret (so it is masked).
+    // The URL is Gitea's, so the grant hands it out as the job reaches Gitea (`task_grants`).
     let id_token_url = context.text("actions_id_token_request_url");
     if !id_token_url.is_empty() {
         let id_token = context.text("actions_id_token_request_token");
-        options
-            .env
-            .insert("ACTIONS_ID_TOKEN_REQUEST_URL".to_owned(), id_token_url);
         options.env.insert(
             "ACTIONS_ID_TOKEN_REQUEST_TOKEN".to_owned(),
             id_token.clone(),
@@ -359,5 +357,8 @@ fn task_grants(cache: Option<Arc<CacheService>>, context: &TaskContext) -> Arc<d
     if token.is_empty() {
         token = context.text("token");
     }
-    Arc::new(TaskGrants::new(cache, &context.text("server_url"), &token))
+    Arc::new(
+        TaskGrants::new(cache, &context.text("server_url"), &token)
+            .with_id_token_url(&context.text("actions_id_token_request_url")),
+    )
 }

@@ -270,6 +270,15 @@ pub trait JobEnvironment: Send + Sync {
     fn host_loopback(&self) -> Option<String> {
         None
     }
+    /// The origin (`scheme://host:port`) at which the job's processes reach the run's server
+    /// (Gitea: `github.server_url`, its API, artifacts and runtime URLs) when not at the
+    /// server's own address: a restricted VM's forward to it, or a NAT gateway onto this
+    /// machine's loopback. The engine hands the job the server's URLs at this origin (paths
+    /// kept); the runner's grants do the same ([`crate::GrantRequest::server_origin`]).
+    /// `None` (the default): the server's own URLs.
+    fn server_origin(&self) -> Option<String> {
+        None
+    }
     /// How the job's processes reach this machine when the backend knows better than the
     /// defaults (loopback for host jobs, a Docker network's gateway for containers): a pod
     /// on this machine's node reaches it at the node's address; one on another machine may

@@ -12,7 +12,7 @@ use runnel_expr::{Object, Value};
 use runnel_plan::{Event, JobInstance, NeedOutcome};
 use runnel_workflow::Workflow;
 
-use crate::backend::{EnvironmentInfo, EnvironmentPaths};
+use crate::backend::{EnvironmentInfo, EnvironmentPaths, JobEnvironment};
 use crate::call_frame::CallFrame;
 use crate::options::RunOptions;
 
@@ -132,19 +132,28 @@ fn workflow_ref(workflow: &Workflow, event: &Event) -> String {
     format!("{}/{path}@{}", event.repository, event.git_ref)
 }
 
-/// Adds what the prepared environment tells: `github.workspace`, `runner`, `job`.
+/// Adds what the prepared environment tells: `github.workspace`, the server's URLs as the job
+/// reaches them, `runner`, `job`.
 pub(crate) fn add_environment(
     contexts: &mut Object,
-    paths: &EnvironmentPaths,
-    info: &EnvironmentInfo,
+    environment: &dyn JobEnvironment,
     options: &RunOptions,
 ) {
+    let (paths, info) = (environment.paths(), environment.info());
     let mut github = match contexts.get("github") {
         Some(Value::Object(github)) => (**github).clone(),
         _ => Object::new(),
     };
     github.insert("workspace", text(&paths.workspace));
     github.insert("event_path", text(&event_path(paths)));
+    // The server as the job reaches it (a restricted VM's forward); `GITHUB_SERVER_URL` and
+    // the other variables follow these fields.
+    if let Some(origin) = environment.server_origin() {
+        let server = options.server.at_origin(&origin);
+        github.insert("server_url", text(&server.server_url));
+        github.insert("api_url", text(&server.api_url));
+        github.insert("graphql_url", text(&server.graphql_url));
+    }
     contexts.insert("github", object(github));
 
     let mut runner = Object::new();
@@ -337,4 +346,99 @@ pub(crate) fn default_env(contexts: &Object, options: &RunOptions) -> BTreeMap<S
         set("RUNNER_DEBUG", "1".to_owned());
     }
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::sync::mpsc;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::backend::{BackendError, ExecExit, ExecOutput, ExecRequest};
+
+    /// An environment that only tells where it reaches the run's server.
+    struct Elsewhere {
+        paths: EnvironmentPaths,
+        info: EnvironmentInfo,
+        server_origin: Option<String>,
+    }
+
+    #[async_trait::async_trait]
+    impl JobEnvironment for Elsewhere {
+        fn paths(&self) -> &EnvironmentPaths {
+            &self.paths
+        }
+        fn info(&self) -> &EnvironmentInfo {
+            &self.info
+        }
+        fn server_origin(&self) -> Option<String> {
+            self.server_origin.clone()
+        }
+        async fn exec(
+            &self,
+            _: &ExecRequest,
+            _: mpsc::Sender<ExecOutput>,
+            _: &CancellationToken,
+        ) -> Result<ExecExit, BackendError> {
+            Ok(ExecExit::Code(0))
+        }
+        async fn write_file(&self, _: &str, _: &[u8], _: bool) -> Result<(), BackendError> {
+            Ok(())
+        }
+        async fn read_file(&self, _: &str) -> Result<Option<Vec<u8>>, BackendError> {
+            Ok(None)
+        }
+        async fn teardown(&self) -> Result<(), BackendError> {
+            Ok(())
+        }
+    }
+
+    fn github_field(contexts: &Object, name: &str) -> String {
+        match contexts.get("github") {
+            Some(Value::Object(github)) => github
+                .get(name)
+                .map(Value::to_display_string)
+                .unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+
+    /// An environment that reaches the server elsewhere (a VM's forward) has the job see
+    /// the server's URLs there, paths kept; `GITHUB_SERVER_URL` and the like follow; one
+    /// that does not leaves them as the run has them.
+    #[test]
+    fn the_server_urls_follow_the_environments_origin() {
+        let mut options = RunOptions::local(None);
+        options.server = crate::ServerUrls::gitea("http://127.0.0.1:3000/sub/");
+        let environment = |server_origin: Option<&str>| Elsewhere {
+            paths: EnvironmentPaths {
+                workspace: "/w".to_owned(),
+                temp: "/t".to_owned(),
+                tool_cache: "/tc".to_owned(),
+                home: "/h".to_owned(),
+            },
+            info: EnvironmentInfo::default(),
+            server_origin: server_origin.map(str::to_owned),
+        };
+        let mut contexts = Object::new();
+        add_environment(
+            &mut contexts,
+            &environment(Some("http://10.0.2.101:3000")),
+            &options,
+        );
+        assert_eq!(
+            github_field(&contexts, "server_url"),
+            "http://10.0.2.101:3000/sub"
+        );
+        assert_eq!(
+            github_field(&contexts, "api_url"),
+            "http://10.0.2.101:3000/sub/api/v1"
+        );
+        let env = default_env(&contexts, &options);
+        assert_eq!(env["GITHUB_SERVER_URL"], "http://10.0.2.101:3000/sub");
+        assert_eq!(env["GITHUB_API_URL"], "http://10.0.2.101:3000/sub/api/v1");
+        let mut contexts = Object::new();
+        add_environment(&mut contexts, &environment(None), &options);
+        assert_eq!(github_field(&contexts, "server_url"), "");
+    }
 }

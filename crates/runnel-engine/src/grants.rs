@@ -30,6 +30,10 @@ pub struct GrantRequest {
     /// Where the job's processes reach this machine's `127.0.0.1` when they are not on it
     /// ([`crate::backend::JobEnvironment::host_loopback`]: a VM's gateway).
     pub host_loopback: Option<String>,
+    /// Where the job's processes reach the run's server (Gitea) when not at its own address
+    /// ([`crate::backend::JobEnvironment::server_origin`]: a VM's forward): URLs of the server
+    /// the grant hands out take this origin ([`crate::replace_origin`]).
+    pub server_origin: Option<String>,
     /// How the job reaches this machine when its backend says
     /// ([`crate::backend::JobEnvironment::host_route`]: a pod's node).
     pub host_route: Option<crate::backend::HostRoute>,

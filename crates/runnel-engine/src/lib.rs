@@ -41,6 +41,7 @@ pub use grants::{GrantError, GrantRequest, JobGrant, RunnerGrants};
 pub use job::JobRequest;
 pub use options::{
     JobOutcome, RunOptions, RunnerInfo, ServerUrls, StepSummary, WorkflowResult, cache_home,
+    replace_origin,
 };
 pub use runnel_plan::JobResult;
 pub use sink::{

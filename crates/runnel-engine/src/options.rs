@@ -77,6 +77,28 @@ impl ServerUrls {
             graphql_url: String::new(),
         }
     }
+
+    /// The same URLs with their origin (`scheme://host:port`) replaced by `origin`: the
+    /// server as a job reaches it through its environment
+    /// ([`crate::backend::JobEnvironment::server_origin`]). Empty URLs stay empty.
+    pub fn at_origin(&self, origin: &str) -> ServerUrls {
+        ServerUrls {
+            server_url: replace_origin(&self.server_url, origin),
+            api_url: replace_origin(&self.api_url, origin),
+            graphql_url: replace_origin(&self.graphql_url, origin),
+        }
+    }
+}
+
+/// `url` with its origin (`scheme://authority`) replaced by `origin` (its path, query and
+/// fragment kept): `http://gitea.example.com/api/v1` at `http://10.0.2.101:3000` is
+/// `http://10.0.2.101:3000/api/v1`. A `url` without a scheme, or empty, is returned as is.
+pub fn replace_origin(url: &str, origin: &str) -> String {
+    let Some((_, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let path = rest.find(['/', '?', '#']).map_or("", |at| &rest[at..]);
+    format!("{}{path}", origin.trim_end_matches('/'))
 }
 
 /// Everything about a run that does not come from the workflow or the event.
@@ -226,4 +248,23 @@ pub struct WorkflowResult {
     /// followed by the job instances of the workflow it calls, if it calls one.
     pub jobs: Vec<JobOutcome>,
     pub duration: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_at_another_origin_keeps_its_paths() {
+        let server =
+            ServerUrls::gitea("http://gitea.example.com/sub/").at_origin("http://10.0.2.101:80/");
+        assert_eq!(server.server_url, "http://10.0.2.101:80/sub");
+        assert_eq!(server.api_url, "http://10.0.2.101:80/sub/api/v1");
+        assert_eq!(server.graphql_url, "");
+        assert_eq!(
+            replace_origin("https://h:3000?x=1", "http://10.0.2.2:3000"),
+            "http://10.0.2.2:3000?x=1"
+        );
+        assert_eq!(replace_origin("not a url", "http://o"), "not a url");
+    }
 }

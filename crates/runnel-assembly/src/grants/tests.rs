@@ -34,6 +34,7 @@ fn job(repository: &str) -> GrantRequest {
         in_container: true,
         network: Some("runnel-jobs".to_owned()),
         host_loopback: None,
+        server_origin: None,
         host_route: None,
         timeout: Duration::from_secs(600),
         git_ref: "refs/pull/4/head".to_owned(),
@@ -268,6 +269,36 @@ async fn a_vm_job_gets_its_forward_even_with_an_advertised_host() {
     assert!(
         url.starts_with(&format!("http://cache.example:{port}/")),
         "{url}"
+    );
+}
+
+/// A daemon job whose environment reaches Gitea elsewhere (a restricted VM's forward) gets
+/// Gitea's artifact, runtime and OIDC URLs at that origin, paths kept; others get Gitea's own.
+#[tokio::test]
+async fn a_vm_job_gets_gitea_at_its_forward() {
+    let daemon = TaskGrants::new(None, "http://gitea.example:3000/sub/", "gitea-token")
+        .with_id_token_url("http://gitea.example:3000/sub/api/actions/_apis/idtoken?x=1");
+    let in_vm = GrantRequest {
+        server_origin: Some("http://10.0.2.101:3000".to_owned()),
+        ..job("owner/a")
+    };
+    let grant = daemon.start_job(&in_vm).await.expect("grant");
+    assert_eq!(
+        grant.env["ACTIONS_RUNTIME_URL"],
+        "http://10.0.2.101:3000/sub/api/actions_pipeline/"
+    );
+    assert_eq!(
+        grant.env["ACTIONS_RESULTS_URL"],
+        "http://10.0.2.101:3000/sub"
+    );
+    assert_eq!(
+        grant.env["ACTIONS_ID_TOKEN_REQUEST_URL"],
+        "http://10.0.2.101:3000/sub/api/actions/_apis/idtoken?x=1"
+    );
+    let grant = daemon.start_job(&job("owner/a")).await.expect("grant");
+    assert_eq!(
+        grant.env["ACTIONS_RESULTS_URL"],
+        "http://gitea.example:3000/sub"
     );
 }
 

@@ -44,6 +44,8 @@ pub(crate) struct VmEnvironment {
     qemu: tokio::sync::Mutex<Option<Child>>,
     /// Where the guest reaches this machine's loopback (the cache server).
     host_loopback: &'static str,
+    /// Where the guest reaches the Gitea server, when not at its own address.
+    server_origin: Option<String>,
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> VmError {
@@ -215,6 +217,7 @@ impl VmEnvironment {
             channel: Channel::start(reader, writer),
             qemu: tokio::sync::Mutex::new(qemu.take()),
             host_loopback: config.host_loopback(),
+            server_origin: config.server_origin(),
         })
     }
 
@@ -332,6 +335,12 @@ impl JobEnvironment for VmEnvironment {
     /// is forwarded), the gateway with QEMU's NAT (all of this machine's loopback).
     fn host_loopback(&self) -> Option<String> {
         Some(self.host_loopback.to_owned())
+    }
+
+    /// The server forward on the restricted network (only the server's host and port are
+    /// forwarded), the gateway with QEMU's NAT for a server on this machine's loopback.
+    fn server_origin(&self) -> Option<String> {
+        self.server_origin.clone()
     }
 
     /// The workspace is shared into the guest over 9p from the job directory: `hashFiles`

@@ -7,8 +7,9 @@
 //! virtio-9p (virtiofs is not used yet). QEMU boots the `microvm` machine with the image's
 //! kernel and initramfs; the initramfs mounts the overlay as the root and starts the agent
 //! ([`runnel_vm_agent`]) as PID 1, which the runner talks to over a virtio-serial port. The
-//! guest has QEMU's user-mode network: by default restricted (`restrict=on`), its one way out a
-//! forward of `10.0.2.100:PORT` to the runner's cache server ([`forward`]); with
+//! guest has QEMU's user-mode network: by default restricted (`restrict=on`), its only ways out
+//! forwards of `10.0.2.100:PORT` to the runner's cache server and, for the daemon, of
+//! `10.0.2.101:PORT` to its Gitea server ([`forward`]); with
 //! `RUNNEL_VM_NETWORK=nat` QEMU's full NAT (the outside, and this machine's loopback at the
 //! gateway `10.0.2.2`, where the cache server is then handed over). Once the agent answers, the
 //! image's start hook runs (the Docker image starts its engine and loads the images
@@ -68,8 +69,9 @@ impl Accel {
 /// What the guest's user-mode network reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VmNetwork {
-    /// `restrict=on`: nothing of this machine or beyond, except the forward of
-    /// [`forward::FORWARD_ADDRESS`] to the runner's cache server (the default).
+    /// `restrict=on`: nothing of this machine or beyond, except the forwards of
+    /// [`forward::FORWARD_ADDRESS`] to the runner's cache server and of
+    /// [`forward::SERVER_FORWARD_ADDRESS`] to a daemon's Gitea server (the default).
     Restricted,
     /// QEMU's NAT: the outside (registries, Gitea), and every service listening on this
     /// machine's loopback at the gateway `10.0.2.2` (`RUNNEL_VM_NETWORK=nat`).
@@ -108,6 +110,10 @@ pub struct VmConfig {
     /// [`forward::FORWARD_ADDRESS`]`:PORT` go (the cache server, on this machine's loopback;
     /// the port is the same). `None`: no forward, the guest reaches nothing.
     pub cache_forward: Option<SocketAddr>,
+    /// The Gitea server a daemon's jobs use (`actions/checkout`, artifacts): on the restricted
+    /// network forwarded from [`forward::SERVER_FORWARD_ADDRESS`]`:PORT`; with NAT, a server on
+    /// this machine's loopback is reached at the gateway. `None` (`runnel run`): no forward.
+    pub server_forward: Option<forward::ServerForward>,
     /// The program QEMU runs per forwarded connection with `__vm-forward ADDR` (the running
     /// `runnel`).
     pub forwarder: PathBuf,
@@ -162,6 +168,7 @@ impl VmConfig {
             docker_host: None,
             network: VmNetwork::Restricted,
             cache_forward: None,
+            server_forward: None,
             forwarder: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("runnel")),
         }
     }
@@ -252,17 +259,38 @@ impl VmConfig {
         }
     }
 
+    /// Where a job of this backend reaches the Gitea server (its origin, `http://HOST:PORT`)
+    /// when not at the server's own address: the server forward on the restricted network; the
+    /// gateway with NAT when the server is on this machine's loopback. `None`: at its own.
+    pub(crate) fn server_origin(&self) -> Option<String> {
+        let server = self.server_forward.as_ref()?;
+        match self.network {
+            VmNetwork::Restricted => Some(server.guest_origin(forward::SERVER_FORWARD_ADDRESS)),
+            VmNetwork::Nat if server.is_loopback() => Some(server.guest_origin(GUEST_GATEWAY)),
+            VmNetwork::Nat => None,
+        }
+    }
+
     /// QEMU's `-netdev` value.
     fn netdev(&self) -> Result<String, VmError> {
         let mut netdev = format!("user,id=net,net={GUEST_NETWORK},hostname=runnel-vm");
         if self.network == VmNetwork::Restricted {
             netdev.push_str(",restrict=on");
-            if let Some(target) = self.cache_forward {
-                let rule = forward::guestfwd_option(&self.forwarder, target).ok_or_else(|| {
-                    VmError::ForwarderPath {
+            let cache = self
+                .cache_forward
+                .map(|target| (forward::FORWARD_ADDRESS, target.port(), target.to_string()));
+            let server = self.server_forward.as_ref().map(|server| {
+                (
+                    forward::SERVER_FORWARD_ADDRESS,
+                    server.port,
+                    server.target(),
+                )
+            });
+            for (address, port, target) in cache.into_iter().chain(server) {
+                let rule = forward::guestfwd_option(&self.forwarder, address, port, &target)
+                    .ok_or_else(|| VmError::ForwarderPath {
                         path: self.forwarder.clone(),
-                    }
-                })?;
+                    })?;
                 netdev.push(',');
                 netdev.push_str(&rule);
             }
@@ -342,8 +370,11 @@ impl VmBackend {
         if config.network == VmNetwork::Restricted {
             tracing::info!(
                 cache_forward = ?config.cache_forward,
-                "vm backend: restricted network, the guest reaches only the cache server (at {}:PORT)",
-                forward::FORWARD_ADDRESS
+                server_forward = ?config.server_forward.as_ref().map(forward::ServerForward::target),
+                "vm backend: restricted network, the guest reaches only the cache server (at {}:PORT) \
+                 and the Gitea server (at {}:PORT)",
+                forward::FORWARD_ADDRESS,
+                forward::SERVER_FORWARD_ADDRESS
             );
         }
         tracing::info!(
@@ -682,6 +713,7 @@ mod tests {
             docker_host: None,
             network: VmNetwork::Restricted,
             cache_forward: None,
+            server_forward: None,
             forwarder: PathBuf::from("/usr/bin/runnel"),
         }
     }
@@ -761,6 +793,39 @@ mod tests {
             "user,id=net,net=10.0.2.0/24,hostname=runnel-vm"
         );
         assert_eq!(config.host_loopback(), "10.0.2.2");
+    }
+
+    /// In daemon mode a second forward reaches the Gitea server (only its host and port), and
+    /// the job is told the server's origin as the guest reaches it; with NAT a server on this
+    /// machine's loopback is at the gateway, another at its own address.
+    #[test]
+    fn the_gitea_server_gets_a_forward_of_its_own() {
+        let mut config = config(Accel::Tcg);
+        assert_eq!(config.server_origin(), None);
+        config.cache_forward = Some("127.0.0.1:40123".parse().expect("addr"));
+        config.server_forward = forward::ServerForward::from_url("http://localhost:3000/");
+        assert_eq!(
+            config.netdev().expect("netdev"),
+            "user,id=net,net=10.0.2.0/24,hostname=runnel-vm,restrict=on,\
+             guestfwd=tcp:10.0.2.100:40123-cmd:/usr/bin/runnel __vm-forward 127.0.0.1:40123,\
+             guestfwd=tcp:10.0.2.101:3000-cmd:/usr/bin/runnel __vm-forward localhost:3000"
+        );
+        assert_eq!(
+            config.server_origin().as_deref(),
+            Some("http://10.0.2.101:3000")
+        );
+        config.network = VmNetwork::Nat;
+        assert_eq!(
+            config.server_origin().as_deref(),
+            Some("http://10.0.2.2:3000")
+        );
+        config.server_forward = forward::ServerForward::from_url("https://git.example.com");
+        assert_eq!(config.server_origin(), None);
+        config.network = VmNetwork::Restricted;
+        assert_eq!(
+            config.server_origin().as_deref(),
+            Some("https://10.0.2.101:443")
+        );
     }
 
     #[test]

@@ -86,6 +86,10 @@ impl JobEnvironment for LayeredEnvironment {
         self.inner.host_loopback()
     }
 
+    fn server_origin(&self) -> Option<String> {
+        self.inner.server_origin()
+    }
+
     fn host_route(&self) -> Option<crate::backend::HostRoute> {
         self.inner.host_route()
     }

@@ -264,8 +264,7 @@ impl<'a> JobState<'a> {
         }
         contexts::add_environment(
             &mut self.expressions.contexts,
-            environment.paths(),
-            environment.info(),
+            environment.as_ref(),
             self.request.options,
         );
         // Workflow and job `env` may use what only the environment knows

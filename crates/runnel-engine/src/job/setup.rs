@@ -198,6 +198,7 @@ pub(super) async fn attach_grants(
         in_container: environment.info().container_id.is_some(),
         network: environment.info().network.clone(),
         host_loopback: environment.host_loopback(),
+        server_origin: environment.server_origin(),
         host_route: environment.host_route(),
         // The runner's job timeout caps `timeout-minutes` (the daemon kills the job then).
         timeout: timeout.min(job_state.request.options.default_job_timeout),

@@ -58,6 +58,10 @@ impl JobEnvironment for Fake {
         Some("10.0.2.2".to_owned())
     }
 
+    fn server_origin(&self) -> Option<String> {
+        Some("http://10.0.2.101:3000".to_owned())
+    }
+
     fn host_route(&self) -> Option<crate::backend::HostRoute> {
         Some(crate::backend::HostRoute::Unreachable(
             "elsewhere".to_owned(),
@@ -137,6 +141,10 @@ async fn variables_go_over_the_inner_env_and_under_a_step_containers_own() {
     assert!(layered.info().has_bash);
     assert_eq!(layered.paths().workspace, "/w");
     assert_eq!(layered.host_loopback().as_deref(), Some("10.0.2.2"));
+    assert_eq!(
+        layered.server_origin().as_deref(),
+        Some("http://10.0.2.101:3000")
+    );
     assert_eq!(
         layered.host_route(),
         Some(crate::backend::HostRoute::Unreachable(
