@@ -72,9 +72,55 @@ subjects:
 RBAC
 }
 
+# The pause image and the test images into the cluster's containerd, where missing. Also on a
+# running cluster: the kubelet deletes unused images when the disk runs low (disk pressure),
+# the pause image included, and no pod starts without it.
+ctrd="$state/containerd"
+ctr_() { ctr --address "$ctrd/containerd.sock" -n k8s.io "$@"; }
+import_images() {
+  local bin="$state/bin"
+  # The pause image, made by hand as a `docker save` archive around the static pause binary.
+  if ! ctr_ images ls -q | grep -qx "$pause_image"; then
+    work="$(mktemp -d)"
+    mkdir -p "$work/rootfs"
+    cp "$bin/pause" "$work/rootfs/pause"
+    tar -C "$work/rootfs" --owner=0 --group=0 --numeric-owner --mtime=@0 -cf "$work/layer.tar" pause
+    diff_id="$(sha256sum "$work/layer.tar" | cut -d' ' -f1)"
+    mkdir -p "$work/archive/$diff_id"
+    mv "$work/layer.tar" "$work/archive/$diff_id/layer.tar"
+    printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/pause"],"User":"65535:65535"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+      "$diff_id" > "$work/config.json"
+    config_id="$(sha256sum "$work/config.json" | cut -d' ' -f1)"
+    mv "$work/config.json" "$work/archive/$config_id.json"
+    printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]' \
+      "$config_id" "$pause_image" "$diff_id" > "$work/archive/manifest.json"
+    tar -C "$work/archive" -cf "$work/pause.tar" .
+    ctr_ images import "$work/pause.tar" >/dev/null
+    rm -rf "$work"
+  fi
+  # The test images, from Docker (tests/images/build.sh), when Docker has them.
+  images="${K8S_IMAGES:-runnel-test/debian:bookworm runnel-test/busybox:latest}"
+  for image in $images; do
+    id="$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)"
+    [ -n "$id" ] || { log "Docker has no $image: not imported"; continue; }
+    stamp="$state/images/$(echo "$image" | tr '/:' '__')"
+    ref="docker.io/$image"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$id" ] || ! ctr_ images ls -q | grep -qx "$ref"; then
+      log "importing $image into the cluster's containerd"
+      mkdir -p "$state/images"
+      docker save "$image" | ctr_ images import - >/dev/null
+      echo "$id" > "$stamp"
+    fi
+    # `:latest` makes Kubernetes pull: the same image as `:local` is used as it is (a workflow's
+    # service image cannot ask for `imagePullPolicy: Never`).
+    case "$ref" in *:latest) ctr_ images tag --force "$ref" "${ref%:latest}:local" >/dev/null ;; esac
+  done
+}
+
 if running kube-apiserver && running kubelet && [ -s "$state/runner.kubeconfig" ] \
   && "$state/bin/kubectl" --kubeconfig "$state/admin.kubeconfig" get --raw /readyz >/dev/null 2>&1; then
   log "already running ($state)"
+  import_images
   apply_rbac
   echo "$state/runner.kubeconfig"
   exit 0
@@ -239,44 +285,7 @@ state = "$ctrd/state"
 TOML
 start containerd containerd --config "$ctrd/config.toml"
 for _ in $(seq 1 100); do [ -S "$ctrd/containerd.sock" ] && break; sleep 0.1; done
-ctr_() { ctr --address "$ctrd/containerd.sock" -n k8s.io "$@"; }
-
-# The pause image, made by hand as a `docker save` archive around the static pause binary.
-if ! ctr_ images ls -q | grep -qx "$pause_image"; then
-  work="$(mktemp -d)"
-  mkdir -p "$work/rootfs"
-  cp "$bin/pause" "$work/rootfs/pause"
-  tar -C "$work/rootfs" --owner=0 --group=0 --numeric-owner --mtime=@0 -cf "$work/layer.tar" pause
-  diff_id="$(sha256sum "$work/layer.tar" | cut -d' ' -f1)"
-  mkdir -p "$work/archive/$diff_id"
-  mv "$work/layer.tar" "$work/archive/$diff_id/layer.tar"
-  printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/pause"],"User":"65535:65535"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-    "$diff_id" > "$work/config.json"
-  config_id="$(sha256sum "$work/config.json" | cut -d' ' -f1)"
-  mv "$work/config.json" "$work/archive/$config_id.json"
-  printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]' \
-    "$config_id" "$pause_image" "$diff_id" > "$work/archive/manifest.json"
-  tar -C "$work/archive" -cf "$work/pause.tar" .
-  ctr_ images import "$work/pause.tar" >/dev/null
-  rm -rf "$work"
-fi
-# The test images, from Docker (tests/images/build.sh), when Docker has them.
-images="${K8S_IMAGES:-runnel-test/debian:bookworm runnel-test/busybox:latest}"
-for image in $images; do
-  id="$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)"
-  [ -n "$id" ] || { log "Docker has no $image: not imported"; continue; }
-  stamp="$state/images/$(echo "$image" | tr '/:' '__')"
-  ref="docker.io/$image"
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$id" ] || ! ctr_ images ls -q | grep -qx "$ref"; then
-    log "importing $image into the cluster's containerd"
-    mkdir -p "$state/images"
-    docker save "$image" | ctr_ images import - >/dev/null
-    echo "$id" > "$stamp"
-  fi
-  # `:latest` makes Kubernetes pull: the same image as `:local` is used as it is (a workflow's
-  # service image cannot ask for `imagePullPolicy: Never`).
-  case "$ref" in *:latest) ctr_ images tag --force "$ref" "${ref%:latest}:local" >/dev/null ;; esac
-done
+import_images
 
 # --- control plane ----------------------------------------------------------------------------
 for _ in $(seq 1 100); do

@@ -13,6 +13,7 @@
 
 pub mod docker;
 pub mod grants;
+pub mod kubernetes;
 pub mod router;
 
 use std::path::PathBuf;
@@ -20,7 +21,9 @@ use std::sync::Arc;
 
 use runnel_backends::docker::DockerBackend;
 use runnel_backends::host::{HostBackend, HostConfig, HostWithDockerServices, WorkspaceMode};
-use runnel_backends::kubernetes::{KubernetesBackend, KubernetesConfig, PodToleration};
+use runnel_backends::kubernetes::{
+    KubernetesBackend, KubernetesConfig, PodToleration, RunnerRegistration,
+};
 use runnel_backends::vm::{VmBackend, VmConfig, VmNetwork};
 use runnel_config::{Config, Label, LabelKind, ToolCacheMode};
 use runnel_engine::RunOptions;
@@ -126,7 +129,7 @@ impl Assembly {
         // Connecting to Docker (a few round trips to the engine) overlaps starting the cache.
         let (docker, kubernetes, cache) = tokio::join!(
             connect_docker(docker_config, patience, wants_docker, &purpose),
-            connect_kubernetes(config, wants_kubernetes),
+            connect_kubernetes(config, wants_kubernetes, &purpose),
             start_cache(config, &purpose)
         );
         if config.container.require_docker
@@ -441,12 +444,29 @@ async fn connect_docker(
     Ok(Arc::new(docker))
 }
 
-/// The Kubernetes backend when a label asks for it, after deleting the pods that dead runners of
-/// this host left; or why there is none (said when a job needs it).
-async fn connect_kubernetes(config: &Config, wanted: bool) -> Result<Arc<dyn Backend>, String> {
+/// The Kubernetes backend when a label asks for it, after deleting the pods that earlier runs
+/// of this runner left (its `.runner` registration for the daemon, this host for a local run);
+/// or why there is none (said when a job needs it).
+async fn connect_kubernetes(
+    config: &Config,
+    wanted: bool,
+    purpose: &Purpose,
+) -> Result<Arc<dyn Backend>, String> {
     if !wanted {
         return Err("no `kubernetes://` label".to_owned());
     }
+    let registration = match purpose {
+        Purpose::Daemon => runnel_protocol::runner_file::RunnerFile::load(&config.runner.file)
+            .map_err(|error| {
+                tracing::warn!(%error, "no registration to label job pods with; they are this host's")
+            })
+            .ok()
+            .map(|file| RunnerRegistration {
+                id: file.id,
+                address: file.address,
+            }),
+        Purpose::Local(_) => None,
+    };
     let section = &config.kubernetes;
     let mut settings = KubernetesConfig {
         kubeconfig: section.kubeconfig.clone(),
@@ -471,6 +491,7 @@ async fn connect_kubernetes(config: &Config, wanted: bool) -> Result<Arc<dyn Bac
         image_pull_secrets: section.image_pull_secrets.clone(),
         service_account: section.service_account.clone(),
         automount_service_account_token: section.automount_service_account_token,
+        registration,
         ..KubernetesConfig::default()
     };
     if let Some(timeout) = section.pod_start_timeout {
@@ -483,7 +504,10 @@ async fn connect_kubernetes(config: &Config, wanted: bool) -> Result<Arc<dyn Bac
     match backend.cleanup_leftovers().await {
         Ok(removed) => {
             for name in removed {
-                tracing::info!(pod = name, "removed a pod left by a dead runner");
+                tracing::info!(
+                    pod = name,
+                    "removed a job pod left by an earlier run of this runner"
+                );
             }
         }
         Err(error) => {

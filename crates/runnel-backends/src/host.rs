@@ -317,6 +317,12 @@ impl JobEnvironment for HostEnvironment {
 
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError> {
         let host_path = self.checked_path("read", path)?;
+        if std::fs::symlink_metadata(&host_path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+            return Err(BackendError::Io {
+                operation: format!("read {path}"),
+                source: std::io::Error::other(runnel_engine::backend::LINK_REFUSED),
+            });
+        }
         match std::fs::read(&host_path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -2,8 +2,9 @@
 //! with its fix — the config parses, the registration (`.runner`) is there and readable, Gitea
 //! answers and accepts the runner's token, Docker answers (with its version) and has each
 //! `docker://` label's image, the packaged service's user may use Docker, a job container
-//! reaches the cache (`reach`), the work, cache and state directories have room, and
-//! `git`/`node` are there for host labels.
+//! reaches the cache (`reach`), a `kubernetes://` label's cluster answers, its namespace
+//! exists and the account may manage pods and exec there, the work, cache and state
+//! directories have room, and `git`/`node` are there for host labels.
 //!
 //! Owns: the checks and their wording. Must not: print (the CLI renders the findings and
 //! picks the exit code), take jobs (it declares the runner's labels, as every daemon start
@@ -18,6 +19,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use runnel_assembly::Purpose;
+use runnel_backends::kubernetes::NamespaceState;
 use runnel_config::{Config, Label, LabelKind};
 use runnel_protocol::runner_file::RunnerFile;
 use runnel_protocol::{Client, ClientConfig, RetryPolicy};
@@ -117,6 +119,7 @@ pub async fn doctor(options: &DoctorOptions) -> Vec<Finding> {
         )),
     }
     check_docker(&config, &labels, &mut findings).await;
+    check_kubernetes(&config, &labels, &mut findings).await;
     check_disks(&config, &mut findings);
     check_host_tools(&labels, &mut findings);
     findings
@@ -428,6 +431,103 @@ async fn check_docker(config: &Config, labels: &[Label], findings: &mut Vec<Find
         && config.cache.enabled
     {
         findings.push(reach::cache_reach(docker, config, image).await);
+    }
+}
+
+/// For `kubernetes://` labels: the API server answers, the job namespace exists (a dry-run
+/// pod), and the runner's account may do there what the backend does (access reviews).
+async fn check_kubernetes(config: &Config, labels: &[Label], findings: &mut Vec<Finding>) {
+    if !labels
+        .iter()
+        .any(|l| matches!(l.kind, LabelKind::Kubernetes { .. }))
+    {
+        findings.push(Finding::skip(
+            "kubernetes",
+            "not needed: no kubernetes:// label".to_owned(),
+        ));
+        return;
+    }
+    let fix_client = "set kubernetes.kubeconfig (and kubernetes.context) in config.yaml, or                       KUBECONFIG, to a kubeconfig of the job cluster; in a pod,                       kubernetes.in_cluster: true";
+    let backend = match runnel_assembly::kubernetes::connect_for_checks(config).await {
+        Ok(backend) => backend,
+        Err(error) => {
+            findings.push(Finding::bad(
+                "kubernetes",
+                Verdict::Fail,
+                error_chain(&error),
+                fix_client.to_owned(),
+            ));
+            return;
+        }
+    };
+    let namespace = backend.namespace().to_owned();
+    let report = match tokio::time::timeout(CALL_LIMIT, backend.check_access()).await {
+        Ok(Ok(report)) => report,
+        Ok(Err(error)) => {
+            findings.push(Finding::bad(
+                "kubernetes",
+                Verdict::Fail,
+                error_chain(&error),
+                format!("check that the API server answers and that the account may ask `create selfsubjectaccessreviews` (every account may by default); {fix_client}"),
+            ));
+            return;
+        }
+        Err(_) => {
+            findings.push(Finding::bad(
+                "kubernetes",
+                Verdict::Fail,
+                format!("the API server did not answer within {CALL_LIMIT:?}"),
+                format!("check the cluster's address and the network to it; {fix_client}"),
+            ));
+            return;
+        }
+    };
+    let api = format!("the API server answers (Kubernetes {})", report.version);
+    match &report.namespace_state {
+        NamespaceState::Exists => findings.push(Finding::ok(
+            "kubernetes",
+            format!("{api}; namespace `{namespace}` exists"),
+        )),
+        NamespaceState::Missing => findings.push(Finding::bad(
+            "kubernetes",
+            Verdict::Fail,
+            format!("{api}, but namespace `{namespace}` does not exist"),
+            format!("kubectl create namespace {namespace}, or set kubernetes.namespace"),
+        )),
+        NamespaceState::Unknown(why) => findings.push(Finding::ok(
+            "kubernetes",
+            format!("{api}; whether namespace `{namespace}` exists is unknown: {why}"),
+        )),
+    }
+    let missing: Vec<String> = report
+        .permissions
+        .iter()
+        .filter(|p| !p.allowed)
+        .map(|p| format!("`{}` on `{}`", p.verb, p.resource))
+        .collect();
+    if missing.is_empty() {
+        let all: Vec<String> = report
+            .permissions
+            .iter()
+            .map(|p| format!("{} {}", p.verb, p.resource))
+            .collect();
+        findings.push(Finding::ok(
+            "k8s access",
+            format!("the account may {} in `{namespace}`", all.join(", ")),
+        ));
+    } else {
+        findings.push(Finding::bad(
+            "k8s access",
+            Verdict::Fail,
+            format!(
+                "the account may not do {} in namespace `{namespace}`",
+                missing.join(", ")
+            ),
+            format!(
+                "bind the account to a Role in `{namespace}` granting create, get, list, delete \
+                 on pods, create and get on pods/exec and get on pods/log (docs/operators.md, Jobs on Kubernetes)"
+            ),
+        ));
     }
 }
 

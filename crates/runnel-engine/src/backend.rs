@@ -204,6 +204,29 @@ pub enum BackendError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The environment itself is gone (a pod deleted or evicted, its node lost): nothing more
+    /// can run in it. The engine fails the job and skips what is left of it, `always()` steps
+    /// and post steps included; teardown is still called. `source` says what was lost and why.
+    #[error("{operation}: {source}")]
+    Lost {
+        operation: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl BackendError {
+    /// Whether `error`, or an error in its `source()` chain, is a [`BackendError::Lost`].
+    pub fn is_lost(error: &(dyn std::error::Error + 'static)) -> bool {
+        let mut current = Some(error);
+        while let Some(error) = current {
+            if let Some(BackendError::Lost { .. }) = error.downcast_ref::<BackendError>() {
+                return true;
+            }
+            current = error.source();
+        }
+        false
+    }
 }
 
 /// A workspace that is not on this machine (a pod's), as `hashFiles` reads it: the backend
@@ -243,6 +266,9 @@ pub enum HostRoute {
     /// Not at all as far as the backend can tell (a pod on another machine); says why.
     Unreachable(String),
 }
+
+/// What [`JobEnvironment::read_file`] says (after the path) about a symbolic link there.
+pub const LINK_REFUSED: &str = "is a symbolic link: files the runner reads back are read only as regular files, never through a link";
 
 /// A prepared environment in which a job's steps run. `teardown` must always be called; it is
 /// idempotent and removes everything `prepare` made.
@@ -307,7 +333,10 @@ pub trait JobEnvironment: Send + Sync {
         contents: &[u8],
         executable: bool,
     ) -> Result<(), BackendError>;
-    /// Reads a file inside the environment; `Ok(None)` when it does not exist.
+    /// Reads a file inside the environment; `Ok(None)` when it does not exist. A symbolic
+    /// link at `path` itself is not followed: it is an error saying [`LINK_REFUSED`] (a step
+    /// that replaces `$GITHUB_OUTPUT` with a link to `/etc/passwd` gets nothing of that file
+    /// into outputs, env or summary, on any backend).
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError>;
     /// Reads several files at once, each as [`JobEnvironment::read_file`] would; the engine
     /// reads a step's file commands so. The default reads them one by one; a backend where

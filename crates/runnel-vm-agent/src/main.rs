@@ -149,7 +149,18 @@ fn handle(request: Request, port: &Port, running: &Running) {
             port.send(&reply);
         }
         Request::ReadFile { id, path } => {
+            // A link is never followed (the runner's rule for files it reads back: the text
+            // is `runnel_engine::backend::LINK_REFUSED`'s).
+            let is_link =
+                std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
             let reply = match std::fs::read(&path) {
+                _ if is_link => Reply::Failed {
+                    id,
+                    message: format!(
+                        "read {path}: is a symbolic link: files the runner reads back are read \
+                         only as regular files, never through a link"
+                    ),
+                },
                 Ok(contents) => Reply::File {
                     id,
                     contents: Some(contents),

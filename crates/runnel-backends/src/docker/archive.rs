@@ -108,7 +108,8 @@ pub(crate) async fn write_file(
         .map_err(DockerError::engine(operation, path))
 }
 
-/// Reads the regular file at `path`; `None` when nothing is there.
+/// Reads the regular file at `path`; `None` when nothing is there, an error when it is a
+/// directory or a symbolic link.
 pub(crate) async fn read_file(
     docker: &Docker,
     container: &str,
@@ -138,6 +139,12 @@ pub(crate) async fn read_file(
     let mut entry = entry.map_err(|source| io(operation, path, source))?;
     if entry.header().entry_type().is_dir() {
         return Err(DockerError::IsADirectory {
+            path: path.to_owned(),
+        });
+    }
+    // Docker does not resolve a final link: the archive holds the link itself.
+    if entry.header().entry_type().is_symlink() {
+        return Err(DockerError::IsALink {
             path: path.to_owned(),
         });
     }

@@ -122,6 +122,9 @@ pub(crate) enum DockerError {
     NotADirectory { path: String, existing: String },
     #[error("{path} is a directory")]
     IsADirectory { path: String },
+    /// A symbolic link where the runner reads a file back (never followed).
+    #[error("{path} {}", runnel_engine::backend::LINK_REFUSED)]
+    IsALink { path: String },
 
     #[error("{context}/{dockerfile} does not exist")]
     NoDockerfile { context: String, dockerfile: String },
@@ -178,7 +181,7 @@ impl DockerError {
             | AgentNoStatus { .. }
             | AgentBadStatus { .. } => "exec in container",
             NotAbsolute { .. } | NotADirectory { .. } => "write file in container",
-            IsADirectory { .. } => "read file in container",
+            IsADirectory { .. } | IsALink { .. } => "read file in container",
             NoDockerfile { .. }
             | BuildCancelled { .. }
             | BuildFailed { .. }

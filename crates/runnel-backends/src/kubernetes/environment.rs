@@ -15,6 +15,7 @@ use runnel_engine::backend::{
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::error::KubeError;
 use super::exec::PodExec;
 use super::pod::{self, EXEC_DIR};
 use super::workspace::PodWorkspace;
@@ -35,6 +36,25 @@ pub(crate) struct KubernetesEnvironment {
 impl KubernetesEnvironment {
     fn operation(&self, what: &str) -> String {
         format!("{what} in pod `{}`", self.exec.pod)
+    }
+
+    /// `error` as the engine sees it: [`BackendError::Lost`] when the pod is gone (said by
+    /// `exec`, or found now by asking the API), so that the job ends there.
+    async fn fail(&self, error: KubeError, what: &str) -> BackendError {
+        let error = match error {
+            KubeError::PodGone { .. } => error,
+            other => match pod::lost(&self.pods, &self.exec.pod).await {
+                Some(reason) => self.exec.gone(reason),
+                None => other,
+            },
+        };
+        match error {
+            KubeError::PodGone { .. } => BackendError::Lost {
+                operation: self.operation(what),
+                source: Box::new(error),
+            },
+            other => other.into_backend(&self.operation(what)),
+        }
     }
 }
 
@@ -71,10 +91,10 @@ impl JobEnvironment for KubernetesEnvironment {
     ) -> Result<ExecExit, BackendError> {
         let sequence = self.next_exec.fetch_add(1, Ordering::Relaxed);
         let pid_file = format!("{EXEC_DIR}/{sequence}.pid");
-        self.exec
-            .step(request, &pid_file, output, cancel)
-            .await
-            .map_err(|error| error.into_backend(&self.operation("run a process")))
+        match self.exec.step(request, &pid_file, output, cancel).await {
+            Ok(value) => Ok(value),
+            Err(error) => Err(self.fail(error, "run a process").await),
+        }
     }
 
     async fn write_file(
@@ -83,24 +103,24 @@ impl JobEnvironment for KubernetesEnvironment {
         contents: &[u8],
         executable: bool,
     ) -> Result<(), BackendError> {
-        self.exec
-            .write_file(path, contents, executable)
-            .await
-            .map_err(|error| error.into_backend(&self.operation("write a file")))
+        match self.exec.write_file(path, contents, executable).await {
+            Ok(value) => Ok(value),
+            Err(error) => Err(self.fail(error, "write a file").await),
+        }
     }
 
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError> {
-        self.exec
-            .read_file(path)
-            .await
-            .map_err(|error| error.into_backend(&self.operation("read a file")))
+        match self.exec.read_file(path).await {
+            Ok(value) => Ok(value),
+            Err(error) => Err(self.fail(error, "read a file").await),
+        }
     }
 
     async fn read_files(&self, paths: &[String]) -> Result<Vec<Option<Vec<u8>>>, BackendError> {
-        self.exec
-            .read_files(paths)
-            .await
-            .map_err(|error| error.into_backend(&self.operation("read files")))
+        match self.exec.read_files(paths).await {
+            Ok(value) => Ok(value),
+            Err(error) => Err(self.fail(error, "read files").await),
+        }
     }
 
     async fn find_program(
@@ -108,10 +128,10 @@ impl JobEnvironment for KubernetesEnvironment {
         program: &str,
         path: &str,
     ) -> Result<Option<String>, BackendError> {
-        self.exec
-            .find_program(program, path)
-            .await
-            .map_err(|error| error.into_backend(&self.operation("look up a program")))
+        match self.exec.find_program(program, path).await {
+            Ok(value) => Ok(value),
+            Err(error) => Err(self.fail(error, "look up a program").await),
+        }
     }
 
     async fn teardown(&self) -> Result<(), BackendError> {

@@ -17,14 +17,23 @@ pub enum KubeError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// No source of a client configuration applies (`client`'s order).
+    #[error(
+        "no Kubernetes client configuration: `kubernetes.kubeconfig` is not set in config.yaml, \
+         KUBECONFIG is not set, ~/.kube/config does not exist, and the runner is not in a pod \
+         (KUBERNETES_SERVICE_HOST is not set); name a kubeconfig or run the runner in the cluster"
+    )]
+    NoConfig,
     /// RBAC (or another authorizer) refused a call.
     #[error(
         "the cluster refused to {verb} {resource} in namespace `{namespace}`: {message} (the \
          runner's account needs `{verb}` on `{resource}` there)"
     )]
     Forbidden {
-        verb: &'static str,
-        resource: &'static str,
+        /// The verb and resource the authorizer names in its refusal (a WebSocket exec is
+        /// authorised as `get`), else the call's.
+        verb: String,
+        resource: String,
         namespace: String,
         message: String,
         #[source]
@@ -100,6 +109,21 @@ pub enum KubeError {
     Unsupported(String),
 }
 
+/// The verb of an RBAC refusal: `… cannot get resource "pods/exec" …`.
+fn refused_verb(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once(" cannot ")?;
+    let (verb, _) = rest.split_once(" resource \"")?;
+    (!verb.is_empty() && verb.chars().all(|c| c.is_ascii_lowercase())).then_some(verb)
+}
+
+/// The resource of an RBAC refusal: `… cannot get resource "pods/exec" …`.
+fn refused_resource(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once(" cannot ")?;
+    let (_, rest) = rest.split_once(" resource \"")?;
+    let (resource, _) = rest.split_once('"')?;
+    (!resource.is_empty()).then_some(resource)
+}
+
 impl KubeError {
     /// An API error, as `Forbidden` when the authorizer refused it.
     pub(crate) fn api(
@@ -110,8 +134,10 @@ impl KubeError {
         let namespace = namespace.to_owned();
         move |source| match &source {
             kube::Error::Api(status) if status.is_forbidden() => KubeError::Forbidden {
-                verb,
-                resource,
+                verb: refused_verb(&status.message).unwrap_or(verb).to_owned(),
+                resource: refused_resource(&status.message)
+                    .unwrap_or(resource)
+                    .to_owned(),
                 namespace,
                 message: status.message.clone(),
                 source,
@@ -136,5 +162,20 @@ impl KubeError {
             operation: operation.to_owned(),
             source: Box::new(self),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_names_the_verb_the_authorizer_checked() {
+        let message = "pods \"runnel-7-1-zjwcl\" is forbidden: User \"system:serviceaccount:ci:runnel\" \
+                       cannot get resource \"pods/exec\" in API group \"\" in the namespace \"jobs\"";
+        assert_eq!(refused_verb(message), Some("get"));
+        assert_eq!(refused_resource(message), Some("pods/exec"));
+        assert_eq!(refused_verb("forbidden: something else"), None);
+        assert_eq!(refused_resource("forbidden: something else"), None);
     }
 }

@@ -8,6 +8,11 @@
 //! the process in the container, so a timed-out or cancelled step is killed by a second exec
 //! that kills that pid and its descendants.
 //!
+//! A step whose exec ends badly (a code other than 0, a broken stream) has its pod looked at,
+//! and so has a running step every few seconds: a pod deleted, evicted or lost with its node
+//! ends the step with [`KubeError::PodGone`] and the API's reason, not with the code of a
+//! process killed with its container.
+//!
 //! Must not: create or delete pods (`pod` does).
 
 use std::collections::BTreeMap;
@@ -23,16 +28,27 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::error::KubeError;
+use super::pod;
 
 /// The container of a job's pod that runs the steps.
 pub(crate) const JOB_CONTAINER: &str = "job";
 
-/// Exit code of the read script when the file does not exist.
+/// How often a running step's pod is looked at: a pod deleted, evicted or on a lost node
+/// may leave the exec stream open (a node that is gone answers nothing).
+const WATCH_EVERY: Duration = Duration::from_secs(5);
+
+/// Exit code of the read scripts when the file does not exist.
 const MISSING: i32 = 66;
+/// Exit code of the read scripts when a path is a symbolic link (never followed: see
+/// [`JobEnvironment::read_file`](runnel_engine::backend::JobEnvironment::read_file)).
+const LINK: i32 = 67;
 
 /// Sends the files named by its arguments that exist as a tar (nothing when none does; `tar`
 /// drops the leading `/` of the names). Absolute paths, so no name is taken for an option.
-const READ_MANY: &str = r#"any=
+/// A link among them ends it first with [`LINK`] (the engine then reads them one by one, so
+/// that the error names the file).
+const READ_MANY: &str = r#"for f; do [ -L "$f" ] && exit 67; done
+any=
 for f; do [ -e "$f" ] && any=1; done
 [ -n "$any" ] || exit 0
 for f; do [ -e "$f" ] && printf '%s\0' "$f"; done | xargs -0 tar -c -f -
@@ -259,10 +275,20 @@ impl PodExec {
         let script = step_script(request, pid_file);
         let timeout = request.timeout.unwrap_or(Duration::MAX);
         let mut why = None;
+        let mut lost = None;
+        let watch = async {
+            loop {
+                tokio::time::sleep(WATCH_EVERY).await;
+                if let Some(reason) = pod::lost(&self.pods, &self.pod).await {
+                    return reason;
+                }
+            }
+        };
         let stop = async {
             tokio::select! {
                 () = tokio::time::sleep(timeout) => why = Some(ExecExit::TimedOut),
                 () = cancel.cancelled() => why = Some(ExecExit::Cancelled),
+                reason = watch => lost = Some(reason),
             }
         };
         let ended = self
@@ -272,13 +298,33 @@ impl PodExec {
                 output,
                 stop,
             )
-            .await?;
+            .await;
+        if let Some(reason) = lost {
+            return Err(self.gone(reason));
+        }
         match ended {
-            Some(code) => Ok(ExecExit::Code(code)),
-            None => {
+            Ok(Some(0)) => Ok(ExecExit::Code(0)),
+            // A process killed with its container, or a stream cut off: was it the pod?
+            Ok(Some(code)) => match pod::lost(&self.pods, &self.pod).await {
+                Some(reason) => Err(self.gone(reason)),
+                None => Ok(ExecExit::Code(code)),
+            },
+            Err(error) => match pod::lost(&self.pods, &self.pod).await {
+                Some(reason) => Err(self.gone(reason)),
+                None => Err(error),
+            },
+            Ok(None) => {
                 self.kill(pid_file).await;
                 Ok(why.unwrap_or(ExecExit::Cancelled))
             }
+        }
+    }
+
+    /// The pod is no longer there to run anything: `reason` from [`pod::lost`].
+    pub(crate) fn gone(&self, reason: String) -> KubeError {
+        KubeError::PodGone {
+            pod: self.pod.clone(),
+            reason,
         }
     }
 
@@ -321,15 +367,27 @@ impl PodExec {
         Ok(())
     }
 
-    /// Reads `path`; `None` when it does not exist.
+    fn link_refused(&self, path: &str) -> KubeError {
+        KubeError::File {
+            operation: "read",
+            path: path.to_owned(),
+            pod: self.pod.clone(),
+            message: runnel_engine::backend::LINK_REFUSED.to_owned(),
+        }
+    }
+
+    /// Reads `path`; `None` when it does not exist, an error when it is a symbolic link.
     pub(crate) async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, KubeError> {
-        let script = format!("[ -e \"$1\" ] || exit {MISSING}; exec cat \"$1\"");
+        let script = format!(
+            "[ -L \"$1\" ] && exit {LINK}; [ -e \"$1\" ] || exit {MISSING}; exec cat \"$1\""
+        );
         let (code, out, err) = self
             .collect(&["sh", "-c", &script, "sh", path], None)
             .await?;
         match code {
             0 => Ok(Some(out)),
             MISSING => Ok(None),
+            LINK => Err(self.link_refused(path)),
             _ => Err(KubeError::File {
                 operation: "read",
                 path: path.to_owned(),
@@ -348,6 +406,9 @@ impl PodExec {
         let mut argv = vec!["sh", "-c", READ_MANY, "sh"];
         argv.extend(paths.iter().map(String::as_str));
         let (code, out, err) = self.collect(&argv, None).await?;
+        if code == LINK {
+            return Err(self.link_refused(&paths.join(", ")));
+        }
         if code != 0 {
             return Err(KubeError::File {
                 operation: "read",

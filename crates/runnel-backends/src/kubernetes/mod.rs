@@ -8,7 +8,11 @@
 //! exit code from the status channel, env and working directory set per process, files moved
 //! with `cat`; a step that times out or is cancelled is killed inside the pod. `runnel run`'s
 //! working tree is copied in as a tar through exec. The pod is deleted at teardown, on every
-//! outcome; pods of runner processes that died are deleted at start (`leftovers`).
+//! outcome; pods of earlier runs of the same runner (its registration) that died are deleted
+//! at start (`leftovers`).
+//!
+//! The client configuration comes from config.yaml's kubeconfig, `KUBECONFIG`,
+//! `~/.kube/config` or, in a pod, the service account (`client`).
 //!
 //! Errors name what failed: the verb and resource RBAC refused, the scheduler's reason for an
 //! unschedulable pod, an image that cannot be pulled (`error`).
@@ -25,6 +29,8 @@
 //!
 //! Must not: parse workflows or evaluate expressions; it gets plain `JobSpec`s.
 
+mod access;
+mod client;
 mod environment;
 mod error;
 mod exec;
@@ -40,14 +46,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 use runnel_engine::backend::{
     Backend, BackendError, EnvironmentInfo, EnvironmentPaths, JobEnvironment, JobSpec,
 };
 use tokio_util::sync::CancellationToken;
 
+pub use access::{AccessReport, NamespaceState, Permission};
 pub use error::KubeError;
+pub use leftovers::RunnerRegistration;
 
 use environment::KubernetesEnvironment;
 use exec::PodExec;
@@ -84,6 +91,10 @@ pub struct KubernetesConfig {
     pub service_account: Option<String>,
     /// Mount the service account's token into the pod (off by default: no API rights).
     pub automount_service_account_token: bool,
+    /// The Gitea registration the runner runs as: job pods are its, and a restarted runner of
+    /// the same registration removes its predecessor's (`leftovers`). `None` (a local run):
+    /// pods are this host's.
+    pub registration: Option<RunnerRegistration>,
 }
 
 /// A toleration of the job pod (Kubernetes' `Toleration`; empty strings are left unset).
@@ -113,6 +124,7 @@ impl Default for KubernetesConfig {
             image_pull_secrets: Vec::new(),
             service_account: None,
             automount_service_account_token: false,
+            registration: None,
         }
     }
 }
@@ -125,48 +137,19 @@ pub struct KubernetesBackend {
 }
 
 impl KubernetesBackend {
-    /// Loads the client configuration. Nothing is asked of the cluster yet.
+    /// Loads the client configuration (`client`'s order: `in_cluster`, the configured
+    /// kubeconfig, `KUBECONFIG`, `~/.kube/config`, the pod's service account). Nothing is asked
+    /// of the cluster yet.
     pub async fn connect(mut config: KubernetesConfig) -> Result<KubernetesBackend, BackendError> {
         let operation = "connect to Kubernetes";
-        let client_config = if config.in_cluster {
-            kube::Config::incluster().map_err(|source| {
-                KubeError::Config {
-                    from: "the in-cluster service account".to_owned(),
-                    source: Box::new(source),
-                }
-                .into_backend(operation)
-            })?
-        } else if let Some(path) = &config.kubeconfig {
-            let from = || path.display().to_string();
-            let file = Kubeconfig::read_from(path).map_err(|source| {
-                KubeError::Config {
-                    from: from(),
-                    source: Box::new(source),
-                }
-                .into_backend(operation)
-            })?;
-            let options = KubeConfigOptions {
-                context: config.context.clone(),
-                ..KubeConfigOptions::default()
-            };
-            kube::Config::from_custom_kubeconfig(file, &options)
-                .await
-                .map_err(|source| {
-                    KubeError::Config {
-                        from: from(),
-                        source: Box::new(source),
-                    }
-                    .into_backend(operation)
-                })?
-        } else {
-            kube::Config::infer().await.map_err(|source| {
-                KubeError::Config {
-                    from: "KUBECONFIG, ~/.kube/config or the in-cluster account".to_owned(),
-                    source: Box::new(source),
-                }
-                .into_backend(operation)
-            })?
-        };
+        let source = client::choose(&client::Surroundings::of_this_process(
+            config.in_cluster,
+            config.kubeconfig.clone(),
+        ));
+        tracing::debug!(?source, "Kubernetes client configuration");
+        let client_config = client::load(&source, config.context.clone())
+            .await
+            .map_err(|error| error.into_backend(operation))?;
         config.namespace = config
             .namespace_override
             .clone()
@@ -181,8 +164,8 @@ impl KubernetesBackend {
         })?;
         Ok(KubernetesBackend {
             pods: Api::namespaced(client, &config.namespace),
+            labels: leftovers::RunnerLabels::of_this_process(config.registration.as_ref()),
             config,
-            labels: leftovers::RunnerLabels::of_this_process(),
         })
     }
 
@@ -191,8 +174,9 @@ impl KubernetesBackend {
         &self.config.namespace
     }
 
-    /// Deletes the pods that runner processes of this host left when they died; returns their
-    /// names. Pods of live runners, this one included, are kept.
+    /// Deletes the pods that earlier runs of this runner left when they died (same
+    /// registration, or same host without one); returns their names. Pods of live runners,
+    /// this one included, are kept.
     pub async fn cleanup_leftovers(&self) -> Result<Vec<String>, BackendError> {
         leftovers::cleanup(&self.pods, &self.config.namespace, &self.labels)
             .await

@@ -372,6 +372,83 @@ pub(crate) async fn delete(pods: &Api<Pod>, namespace: &str, name: &str) -> Resu
     }
 }
 
+/// Why the pod `name` can no longer run the job's steps, read from the API: gone from it,
+/// being deleted (by whom, when the API says: eviction, a lost node's taint, preemption), ended
+/// (evicted by the kubelet, its node lost), or its job container ended. `None` while it runs,
+/// and when the API cannot be asked (the caller's error stands then).
+pub(crate) async fn lost(pods: &Api<Pod>, name: &str) -> Option<String> {
+    match pods.get(name).await {
+        Ok(pod) => lost_reason(&pod),
+        Err(error) if KubeError::is_not_found(&error) => {
+            Some("it was deleted (the API server no longer has it)".to_owned())
+        }
+        Err(error) => {
+            tracing::debug!(pod = name, %error, "cannot read the pod's status");
+            None
+        }
+    }
+}
+
+/// The part of [`lost`] that reads a pod as the API gave it.
+pub(crate) fn lost_reason(pod: &Pod) -> Option<String> {
+    let status = pod.status.as_ref();
+    let with_message = |reason: &str, message: Option<&String>| match message {
+        Some(message) if !message.is_empty() => format!("{reason}: {message}"),
+        _ => reason.to_owned(),
+    };
+    // Who is ending it, when the API recorded that (Kubernetes 1.26+).
+    let disruption = status
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|conditions| {
+            conditions
+                .iter()
+                .find(|c| c.type_ == "DisruptionTarget" && c.status == "True")
+        })
+        .map(|c| {
+            with_message(
+                c.reason.as_deref().unwrap_or("DisruptionTarget"),
+                c.message.as_ref(),
+            )
+        });
+    if pod.metadata.deletion_timestamp.is_some() {
+        return Some(match disruption {
+            Some(why) => format!("it is being deleted ({why})"),
+            None => "it is being deleted".to_owned(),
+        });
+    }
+    let status = status?;
+    let phase = status.phase.as_deref().unwrap_or("Pending");
+    let reason = status.reason.as_deref();
+    if phase == "Failed" || phase == "Succeeded" || reason == Some("NodeLost") {
+        let why = match reason {
+            Some("Evicted") => with_message("evicted by its node", status.message.as_ref()),
+            Some("NodeLost") => with_message("its node was lost", status.message.as_ref()),
+            Some(other) => with_message(other, status.message.as_ref()),
+            None => with_message(&format!("phase {phase}"), status.message.as_ref()),
+        };
+        return Some(why);
+    }
+    if let Some(why) = disruption {
+        return Some(why);
+    }
+    let job = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .find(|c| c.name == JOB_CONTAINER)?;
+    let terminated = job.state.as_ref()?.terminated.as_ref()?;
+    Some(format!(
+        "its job container ended ({}, exit code {}{})",
+        terminated.reason.as_deref().unwrap_or("no reason given"),
+        terminated.exit_code,
+        terminated
+            .message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default()
+    ))
+}
+
 /// A container's waiting reason that says its image cannot be had (never pulled, a bad name,
 /// a failed pull): waiting longer will not help.
 pub(super) fn is_image_failure(reason: &str) -> bool {
@@ -385,6 +462,58 @@ pub(super) fn is_image_failure(reason: &str) -> bool {
 mod tests {
     use super::super::PodToleration;
     use super::*;
+
+    #[test]
+    fn a_lost_pod_says_why_from_its_status() {
+        let cases: [(serde_json::Value, Option<&str>); 7] = [
+            (
+                serde_json::json!({"status": {"phase": "Running", "containerStatuses": [
+                    {"name": "job", "image": "i", "imageID": "", "ready": true, "restartCount": 0,
+                     "state": {"running": {}}}]}}),
+                None,
+            ),
+            (
+                serde_json::json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"},
+                    "status": {"phase": "Running"}}),
+                Some("it is being deleted"),
+            ),
+            (
+                serde_json::json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"},
+                    "status": {"phase": "Running", "conditions": [{"type": "DisruptionTarget",
+                    "status": "True", "reason": "DeletionByTaintManager",
+                    "message": "Taint manager: deleting due to NoExecute taint"}]}}),
+                Some(
+                    "it is being deleted (DeletionByTaintManager: Taint manager: deleting due \
+                     to NoExecute taint)",
+                ),
+            ),
+            (
+                serde_json::json!({"status": {"phase": "Failed", "reason": "Evicted",
+                    "message": "The node was low on resource: memory."}}),
+                Some("evicted by its node: The node was low on resource: memory."),
+            ),
+            (
+                serde_json::json!({"status": {"phase": "Running", "reason": "NodeLost",
+                    "message": "Node n which was running pod p is unresponsive"}}),
+                Some("its node was lost: Node n which was running pod p is unresponsive"),
+            ),
+            (
+                serde_json::json!({"status": {"phase": "Running", "containerStatuses": [
+                    {"name": "job", "image": "i", "imageID": "", "ready": false,
+                     "restartCount": 0, "state": {"terminated": {"exitCode": 137,
+                     "reason": "OOMKilled"}}}]}}),
+                Some("its job container ended (OOMKilled, exit code 137)"),
+            ),
+            (
+                serde_json::json!({"status": {"phase": "Succeeded"}}),
+                Some("phase Succeeded"),
+            ),
+        ];
+        for (json, expected) in cases {
+            let pod: Pod = serde_json::from_value(json.clone()).expect("a pod");
+            assert_eq!(lost_reason(&pod).as_deref(), expected, "{json}");
+        }
+    }
 
     #[test]
     fn the_config_shapes_the_job_pod() {

@@ -403,3 +403,51 @@ async fn job_directories_are_removed_and_the_source_is_kept() {
         .collect();
     assert_eq!(left, Vec::<std::path::PathBuf>::new());
 }
+
+/// An environment lost mid-step (a pod deleted, its node gone): the job fails even where the
+/// step may fail, the error says what was lost, and nothing else runs — `always()` steps
+/// included — while a job that does not need it still runs.
+#[tokio::test]
+async fn a_lost_environment_fails_the_job_and_skips_the_rest() {
+    let workflow = r#"on: push
+jobs:
+  lost:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "before"
+      - run: echo "losing"
+        continue-on-error: true
+        env:
+          LOSE_ENVIRONMENT: now
+      - run: echo "after"
+      - if: always()
+        run: echo "always"
+  other:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "other ran"
+"#;
+    let run = run_text("lost.yml", workflow, nothing, |setup| setup.losing = true).await;
+    assert_eq!(run.job("lost").result, JobResult::Failure);
+    assert_eq!(run.steps("lost"), [(S, S), (F, S), (K, K), (K, K)]);
+    assert!(run.has_line("lost", "losing"));
+    assert!(!run.has_line("lost", "after"));
+    assert!(!run.has_line("lost", "always"));
+    let messages = run.runner_messages();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("the environment is gone (the test lost it)")),
+        "{messages:?}"
+    );
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|m| m.contains("The job's environment is gone"))
+            .count(),
+        1,
+        "{messages:?}"
+    );
+    assert_eq!(run.job("other").result, JobResult::Success);
+    assert!(run.has_line("other", "other ran"));
+}

@@ -4,6 +4,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use runnel_backends::host::{HostBackend, HostConfig};
+use runnel_engine::backend::{
+    Backend, BackendError, EnvironmentInfo, EnvironmentPaths, ExecExit, ExecOutput, ExecRequest,
+    JobEnvironment, JobSpec,
+};
 use runnel_engine::{
     JobOutcome, JobResult, LogEvent, LogRecord, LogSink, MemorySink, RunOptions, StepStatus,
     WorkflowResult, run_workflow,
@@ -72,6 +76,10 @@ pub(crate) struct Setup {
     pub(crate) host: HostConfig,
     pub(crate) event: Event,
     pub(crate) cancel_on_line: Option<String>,
+    /// A step whose env has `LOSE_ENVIRONMENT=now` runs, then its exec answers
+    /// [`BackendError::Lost`] (the environment gone, as a pod deleted mid-step), and the
+    /// environment answers that to every later call but teardown.
+    pub(crate) losing: bool,
 }
 
 /// Runs `tests/workflows/<name>` with a fresh workspace (prepared by `prepare`).
@@ -107,9 +115,12 @@ pub(crate) async fn run_text(
         },
         event: Event::push("main"),
         cancel_on_line: None,
+        losing: false,
     };
     change(&mut setup);
-    let backend = HostBackend::new(setup.host.clone());
+    let host = HostBackend::new(setup.host.clone());
+    let losing = Losing { inner: host };
+    let backend: &dyn Backend = if setup.losing { &losing } else { &losing.inner };
     let cancel = CancellationToken::new();
     let memory = Arc::new(MemorySink::new());
     let sink: Arc<dyn LogSink> = Arc::new(CancelOnLine {
@@ -121,7 +132,7 @@ pub(crate) async fn run_text(
         &workflow,
         &setup.event,
         &setup.options,
-        &backend,
+        backend,
         sink,
         cancel,
     )
@@ -178,5 +189,107 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) {
         } else {
             std::fs::copy(entry.path(), &target).expect("copy fixture file");
         }
+    }
+}
+
+/// A backend whose environment is lost at a step's request (see [`Setup::losing`]).
+struct Losing {
+    inner: HostBackend,
+}
+
+#[async_trait::async_trait]
+impl Backend for Losing {
+    async fn prepare(
+        &self,
+        spec: &JobSpec,
+        cancel: &CancellationToken,
+    ) -> Result<Box<dyn JobEnvironment>, BackendError> {
+        Ok(Box::new(LosingEnvironment {
+            inner: self.inner.prepare(spec, cancel).await?,
+            lost: std::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+}
+
+struct LosingEnvironment {
+    inner: Box<dyn JobEnvironment>,
+    lost: std::sync::atomic::AtomicBool,
+}
+
+impl LosingEnvironment {
+    fn check(&self) -> Result<(), BackendError> {
+        if self.lost.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(gone());
+        }
+        Ok(())
+    }
+}
+
+fn gone() -> BackendError {
+    BackendError::Lost {
+        operation: "run a process in the test's environment".to_owned(),
+        source: "the environment is gone (the test lost it)".into(),
+    }
+}
+
+#[async_trait::async_trait]
+impl JobEnvironment for LosingEnvironment {
+    fn paths(&self) -> &EnvironmentPaths {
+        self.inner.paths()
+    }
+
+    fn info(&self) -> &EnvironmentInfo {
+        self.inner.info()
+    }
+
+    fn default_env(&self) -> std::collections::BTreeMap<String, String> {
+        self.inner.default_env()
+    }
+
+    fn workspace_on_host(&self) -> Option<PathBuf> {
+        self.inner.workspace_on_host()
+    }
+
+    async fn exec(
+        &self,
+        request: &ExecRequest,
+        output: tokio::sync::mpsc::Sender<ExecOutput>,
+        cancel: &CancellationToken,
+    ) -> Result<ExecExit, BackendError> {
+        self.check()?;
+        let exit = self.inner.exec(request, output, cancel).await?;
+        if request.env.get("LOSE_ENVIRONMENT").map(String::as_str) == Some("now") {
+            self.lost.store(true, std::sync::atomic::Ordering::SeqCst);
+            return Err(gone());
+        }
+        Ok(exit)
+    }
+
+    async fn write_file(
+        &self,
+        path: &str,
+        contents: &[u8],
+        executable: bool,
+    ) -> Result<(), BackendError> {
+        self.check()?;
+        self.inner.write_file(path, contents, executable).await
+    }
+
+    async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError> {
+        self.check()?;
+        self.inner.read_file(path).await
+    }
+
+    async fn find_program(
+        &self,
+        program: &str,
+        path: &str,
+    ) -> Result<Option<String>, BackendError> {
+        self.check()?;
+        self.inner.find_program(program, path).await
+    }
+
+    async fn teardown(&self) -> Result<(), BackendError> {
+        self.inner.teardown().await
     }
 }

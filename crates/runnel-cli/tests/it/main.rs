@@ -29,6 +29,8 @@ mod daemon_recovery;
 mod daemon_shapes;
 mod doctor;
 mod exec;
+mod file_command_links;
+mod k8s_runner;
 mod oracle_expr;
 mod oracle_workflow;
 mod packaging;

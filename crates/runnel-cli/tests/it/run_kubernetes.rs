@@ -14,6 +14,9 @@
 //! A pod on this machine's node reaches the runner's cache server at the node's address
 //! (a request with the job's token answers 204), and the `actions/cache` stand-in saves,
 //! falls back to a restore key and restores there.
+//! `runnel doctor` checks the cluster, the namespace and the account's rights there. A pod
+//! evicted while a step runs fails the job with the API's reason, and the next job runs.
+//! A link planted at `$GITHUB_OUTPUT` fails the step as on the other backends.
 //! The tests take the cluster one at a time: each checks that no pod is left.
 
 use std::path::{Path, PathBuf};
@@ -55,7 +58,7 @@ jobs:
 static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Holds the cluster for one test (a failed test's poisoned lock is taken over).
-fn hold_cluster() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn hold_cluster() -> std::sync::MutexGuard<'static, ()> {
     CLUSTER
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -63,7 +66,7 @@ fn hold_cluster() -> std::sync::MutexGuard<'static, ()> {
 
 /// The cluster's kubeconfig for the runner (least rights in `runnel-jobs`), or `None` when
 /// the test is skipped.
-fn cluster_or_skip(test: &str) -> Option<PathBuf> {
+pub(crate) fn cluster_or_skip(test: &str) -> Option<PathBuf> {
     if std::env::var_os("RUN_SLOW_TESTS").is_none() {
         eprintln!("note: skipping {test}: needs a Kubernetes cluster; set RUN_SLOW_TESTS=1");
         return None;
@@ -96,7 +99,7 @@ fn cluster_or_skip(test: &str) -> Option<PathBuf> {
 }
 
 /// `kubectl` as the cluster's admin.
-fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
+pub(crate) fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
     let state = kubeconfig.parent().expect("state directory");
     let output = Command::new(state.join("bin/kubectl"))
         .arg("--kubeconfig")
@@ -110,6 +113,21 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// `kubectl` as the cluster's admin; its stdout, or `None` when it failed.
+fn admin_kubectl(kubeconfig: &Path, args: &[&str]) -> Option<String> {
+    let state = kubeconfig.parent().expect("state directory");
+    let output = Command::new(state.join("bin/kubectl"))
+        .arg("--kubeconfig")
+        .arg(state.join("admin.kubeconfig"))
+        .args(args)
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
 /// Runs `runnel run` over a tree holding `workflow`, with `kubeconfig`.
@@ -173,14 +191,15 @@ fn a_job_runs_as_a_pod_with_env_files_outputs_failures_and_timeouts() {
     let Some(kubeconfig) = cluster_or_skip(test) else {
         return;
     };
-    // A pod a dead runner of this host left behind (pid 999999 runs nothing) goes at start.
+    // A pod a dead runner of this host left behind (pid 999999 runs nothing) goes at start:
+    // a local run's pods are owned by the host.
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("host name");
+    let host = host.trim();
     let leftover = format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: runnel-leftover\n  namespace: runnel-jobs\n  \
-         labels:\n    app.kubernetes.io/managed-by: runnel\n    runnel.host: \"{}\"\n    \
-         runnel.pid: \"999999\"\nspec:\n  containers:\n  - name: job\n    image: {IMAGE}\n    \
-         command: [sleep, \"3600\"]\n",
-        host.trim()
+         labels:\n    app.kubernetes.io/managed-by: runnel\n    runnel.owner: \"host-{host}\"\n    \
+         runnel.host: \"{host}\"\n    runnel.pid: \"999999\"\nspec:\n  containers:\n  - name: job\n    \
+         image: {IMAGE}\n    command: [sleep, \"3600\"]\n"
     );
     let manifest = tempfile::NamedTempFile::new().expect("manifest file");
     std::fs::write(manifest.path(), leftover).expect("write manifest");
@@ -329,6 +348,291 @@ fn services_are_sidecars_reached_by_name_and_on_localhost() {
 
 /// `hashFiles` reads the pod's workspace (files a step made, the copied tree), with GitHub's
 /// order (depth first, by name) and combination (SHA-256 of the files' SHA-256s).
+#[test]
+fn linked_file_commands_fail_the_step_in_a_pod() {
+    let test = "linked_file_commands_fail_the_step_in_a_pod";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let (output, stdout, stderr) = run_in_cluster(&kubeconfig, crate::file_command_links::WORKFLOW);
+    crate::file_command_links::assert_links_refused(
+        output.status.code(),
+        &format!("{stdout}\n{stderr}"),
+    );
+    assert_eq!(pods_left(&kubeconfig), "", "pods left after the job");
+}
+
+/// A step that sleeps while the test evicts its pod through the API.
+const LOST_WORKFLOW: &str = r#"on: push
+jobs:
+  lost:
+    runs-on: linux
+    steps:
+      - run: echo "started"; sleep 120; echo "reached $((6 * 7))"
+      - run: echo "second step ran $((6 * 7))"
+      - if: always()
+        run: echo "always step ran $((6 * 7))"
+"#;
+
+/// Waits until the one job pod runs the step's `sleep 120`, then evicts the pod through the
+/// API (as a drain does); returns its name.
+fn evict_when_sleeping(kubeconfig: &Path) -> String {
+    let mut pod = String::new();
+    for _ in 0..480 {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        pod = pods_left(kubeconfig);
+        let Some(name) = pod.strip_prefix("pod/").filter(|_| !pod.contains('\n')) else {
+            continue;
+        };
+        let sleeping = admin_kubectl(
+            kubeconfig,
+            &[
+                "exec",
+                "-n",
+                "runnel-jobs",
+                name,
+                "-c",
+                "job",
+                "--",
+                "sh",
+                "-c",
+                "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f; echo; done | grep '^sleep 120'",
+            ],
+        );
+        if sleeping.is_some_and(|out| !out.is_empty()) {
+            break;
+        }
+    }
+    let name = pod.strip_prefix("pod/").expect("the job's pod").to_owned();
+    let eviction = format!(
+        r#"{{"apiVersion":"policy/v1","kind":"Eviction","metadata":{{"name":"{name}","namespace":"runnel-jobs"}}}}"#
+    );
+    let body = tempfile::NamedTempFile::new().expect("eviction file");
+    std::fs::write(body.path(), eviction).expect("write eviction");
+    let url = format!("/api/v1/namespaces/runnel-jobs/pods/{name}/eviction");
+    let path = body.path().to_str().expect("utf-8 path");
+    kubectl(kubeconfig, &["create", "--raw", &url, "-f", path]);
+    name
+}
+
+/// Waits (bounded) until no job pod is left; returns what is left.
+fn pods_gone(kubeconfig: &Path) -> String {
+    for _ in 0..120 {
+        let left = pods_left(kubeconfig);
+        if left.is_empty() {
+            return left;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    pods_left(kubeconfig)
+}
+
+#[test]
+fn a_pod_evicted_mid_step_fails_the_job_and_the_next_job_runs() {
+    let test = "a_pod_evicted_mid_step_fails_the_job_and_the_next_job_runs";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let workflows = dir.path().join(".gitea/workflows");
+    std::fs::create_dir_all(&workflows).expect("create workflow dir");
+    std::fs::write(workflows.join("ci.yml"), LOST_WORKFLOW).expect("write workflow");
+    let started = std::time::Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_runnel"))
+        .args(["run", "--no-cache-server", "-P"])
+        .arg(format!("linux=kubernetes://{IMAGE}"))
+        .current_dir(dir.path())
+        .env("XDG_CACHE_HOME", dir.path().join(".xdg-cache"))
+        .env("KUBECONFIG", &kubeconfig)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run runnel");
+    let name = evict_when_sleeping(&kubeconfig);
+    let output = child.wait_with_output().expect("wait for runnel");
+    let all = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(1), "{all}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(100),
+        "the job waited for the step's sleep instead of ending with its pod:\n{all}"
+    );
+    for expected in [
+        "started",
+        &format!("pod `{name}` is no longer running: it is being deleted (EvictionByEvictionAPI"),
+        "The job's environment is gone: the remaining steps and post steps are skipped.",
+    ] {
+        assert!(all.contains(expected), "{expected:?} missing:\n{all}");
+    }
+    for unexpected in [
+        "reached 42",
+        "second step ran 42",
+        "always step ran 42",
+        "Process completed with exit code",
+        "Unable to process file command",
+    ] {
+        assert!(!all.contains(unexpected), "{unexpected:?} in:\n{all}");
+    }
+    // The runner goes on: the next job runs in a pod of its own.
+    let (next, stdout, stderr) = run_in_cluster(
+        &kubeconfig,
+        "on: push\njobs:\n  next:\n    runs-on: linux\n    steps:\n      - run: echo \"next job ran\"\n",
+    );
+    let all = format!("{stdout}\n{stderr}");
+    assert_eq!(next.status.code(), Some(0), "{all}");
+    assert!(all.contains("next job ran"), "{all}");
+    assert_eq!(pods_gone(&kubeconfig), "", "pods left after the jobs");
+}
+
+/// The daemon: a job whose pod is evicted mid-step fails with the API's reason in its Gitea
+/// log, and the same daemon runs the next job.
+#[test]
+fn the_daemon_goes_on_after_a_job_pod_is_evicted() {
+    let test = "the_daemon_goes_on_after_a_job_pod_is_evicted";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let Some(gitea) = crate::daemon_gitea::gitea(test) else {
+        return;
+    };
+    let runner = crate::daemon_gitea::register_with(
+        gitea,
+        "k8s-lost",
+        |l| format!("{l}:kubernetes://{IMAGE}"),
+        &[],
+    );
+    runner.write_config(&format!(
+        "kubernetes:\n  kubeconfig: {}\n",
+        kubeconfig.display()
+    ));
+    let label = &runner.label;
+    let jobs = format!(
+        r#"  lost:
+    runs-on: {label}
+    steps:
+      - run: echo "started"; sleep 120
+  next:
+    needs: lost
+    if: always()
+    runs-on: {label}
+    steps:
+      - run: echo "next job ran"
+"#
+    );
+    gitea.push_workflow(label, &crate::daemon_gitea::workflow(label, &jobs));
+    let daemon = runner.daemon(&["-c", "config.yaml"]);
+    let name = evict_when_sleeping(&kubeconfig);
+    let jobs = crate::daemon_gitea::completed_jobs(gitea, &runner, 2);
+    runner.stop(daemon);
+    let by_name = |wanted: &str| {
+        jobs.iter()
+            .find(|job| job["name"] == wanted)
+            .unwrap_or_else(|| panic!("no job {wanted}: {jobs:#?}"))
+    };
+    let (lost, next) = (by_name("lost"), by_name("next"));
+    let log = |job: &serde_json::Value| {
+        gitea
+            .log_lines(job["id"].as_i64().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let lost_lines = log(lost).join("\n");
+    assert_eq!(lost["conclusion"], "failure", "{lost}\n{lost_lines}");
+    assert!(
+        lost_lines.contains(&format!(
+            "pod `{name}` is no longer running: it is being deleted (EvictionByEvictionAPI"
+        )),
+        "{lost_lines}\n{}",
+        runner.daemon_log()
+    );
+    let next_lines = log(next);
+    assert_eq!(next["conclusion"], "success", "{next}\n{next_lines:#?}");
+    assert!(
+        next_lines.iter().any(|l| l == "next job ran"),
+        "{next_lines:#?}"
+    );
+    assert_eq!(
+        pods_gone(&kubeconfig),
+        "",
+        "pods left after the daemon's jobs"
+    );
+}
+
+/// `runnel doctor` with a `kubernetes://` label: the API answers, the namespace exists (or
+/// not) and the account's rights there, each missing verb named.
+#[test]
+fn doctor_checks_the_cluster_the_namespace_and_the_accounts_rights() {
+    let test = "doctor_checks_the_cluster_the_namespace_and_the_accounts_rights";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let admin = kubeconfig.with_file_name("admin.kubeconfig");
+    let cases: [(&Path, &str, &[&str]); 3] = [
+        (
+            &kubeconfig,
+            "runnel-jobs",
+            &[
+                "ok    kubernetes    the API server answers (Kubernetes v1.",
+                "namespace `runnel-jobs` exists",
+                "ok    k8s access    the account may create pods, get pods, list pods, delete \
+                 pods, create pods/exec, get pods/exec, get pods/log in `runnel-jobs`",
+            ],
+        ),
+        (
+            &kubeconfig,
+            "default",
+            &[
+                "ok    kubernetes    the API server answers",
+                "FAIL  k8s access    the account may not do `create` on `pods`, `get` on `pods`, \
+                 `list` on `pods`, `delete` on `pods`, `create` on `pods/exec`, `get` on \
+                 `pods/exec`, `get` on `pods/log` in namespace `default`",
+                "fix: bind the account to a Role in `default`",
+            ],
+        ),
+        (
+            &admin,
+            "runnel-no-such-namespace",
+            &[
+                "FAIL  kubernetes    the API server answers (Kubernetes v1.",
+                "but namespace `runnel-no-such-namespace` does not exist",
+                "fix: kubectl create namespace runnel-no-such-namespace",
+            ],
+        ),
+    ];
+    for (config_file, namespace, expected) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = format!(
+            "runner:\n  labels: [\"k8s:kubernetes://{IMAGE}\"]\nkubernetes:\n  kubeconfig: {}\n  \
+             namespace: {namespace}\n",
+            config_file.display()
+        );
+        std::fs::write(dir.path().join("config.yaml"), config).expect("write config");
+        let output = Command::new(env!("CARGO_BIN_EXE_runnel"))
+            .args(["doctor", "-c", "config.yaml"])
+            .current_dir(dir.path())
+            .env("HOME", dir.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run runnel doctor");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        // `.runner` is missing in every case: exit 1 whatever the cluster says.
+        assert_eq!(output.status.code(), Some(1), "{namespace}:\n{stdout}");
+        for line in expected {
+            assert!(
+                stdout.contains(line),
+                "{namespace}: {line:?} missing:\n{stdout}"
+            );
+        }
+    }
+}
+
 #[test]
 fn hash_files_reads_the_pods_workspace() {
     let test = "hash_files_reads_the_pods_workspace";

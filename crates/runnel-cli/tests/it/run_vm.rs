@@ -826,3 +826,30 @@ fn assert_no_forwarder_left(dir: &Path) {
     }
     panic!("{} forwarder(s) of the daemon still running", left());
 }
+
+/// The guest agent refuses a link where the runner reads a file back, as every backend does
+/// (`file_command_links`).
+#[test]
+fn linked_file_commands_fail_the_step_in_a_vm() {
+    let test = "linked_file_commands_fail_the_step_in_a_vm";
+    let Some((images, agent)) = setup(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let workflows = dir.path().join(".gitea/workflows");
+    std::fs::create_dir_all(&workflows).expect("create workflow dir");
+    std::fs::write(
+        workflows.join("ci.yml"),
+        crate::file_command_links::WORKFLOW,
+    )
+    .expect("write workflow");
+    let temp = tempfile::tempdir().expect("temp dir");
+    let output = run_vm(dir.path(), &images, &agent, temp.path(), &[]);
+    let all = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    crate::file_command_links::assert_links_refused(output.status.code(), &all);
+    assert_nothing_left(temp.path());
+}

@@ -118,6 +118,7 @@ pub(crate) async fn run(
         env: IndexMap::new(),
         path_entries: Vec::new(),
         timed_out: false,
+        environment_lost: false,
         step_summaries: Vec::new(),
         pending_outputs: Vec::new(),
         file_counter: 0,
@@ -179,6 +180,9 @@ pub(crate) struct JobState<'a> {
     /// The job's `timeout-minutes` ran out (the status is then `Cancelled`, the result
     /// `failure`).
     timed_out: bool,
+    /// The environment is gone ([`crate::backend::BackendError::Lost`]): every later step and
+    /// post step is skipped.
+    environment_lost: bool,
     step_summaries: Vec<StepSummary>,
     /// Outputs of the step that is finishing, for `steps.<id>.outputs`.
     pending_outputs: Vec<(String, String)>,

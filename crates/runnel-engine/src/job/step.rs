@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::ExprError;
 use super::{JobState, format_minutes, literal_text};
-use crate::backend::JobEnvironment;
+use crate::backend::{BackendError, JobEnvironment};
 use crate::contexts::{self, FileCommandPaths};
 use crate::options::StepSummary;
 use crate::sink::{LogEvent, RunnerLevel, StepRef, StepStatus};
@@ -90,7 +90,7 @@ impl JobState<'_> {
                 return;
             }
         };
-        if !run {
+        if !run || self.environment_lost {
             self.finish_skipped(step, &step_ref);
             return;
         }
@@ -136,6 +136,9 @@ impl JobState<'_> {
             Err(error) => {
                 self.log
                     .runner(Some(&run.step_ref), RunnerLevel::Error, &error.to_string());
+                if BackendError::is_lost(&error) {
+                    self.lose_environment(Some(&run.step_ref));
+                }
                 Ended::Failure
             }
         };
@@ -243,6 +246,23 @@ impl JobState<'_> {
                 job_bound: true,
             },
         }
+    }
+
+    /// The environment is gone: the job fails whatever `continue-on-error` says, and what is
+    /// left of it is skipped (said once).
+    pub(super) fn lose_environment(&mut self, step_ref: Option<&StepRef>) {
+        if self.environment_lost {
+            return;
+        }
+        self.environment_lost = true;
+        if self.expressions.status != JobStatus::Cancelled {
+            self.expressions.status = JobStatus::Failure;
+        }
+        self.log.runner(
+            step_ref,
+            RunnerLevel::Error,
+            "The job's environment is gone: the remaining steps and post steps are skipped.",
+        );
     }
 
     fn finish_skipped(&mut self, step: &Step, step_ref: &StepRef) {

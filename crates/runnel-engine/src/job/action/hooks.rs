@@ -20,7 +20,7 @@ use super::container::{ContainerStep, state_variables};
 use super::node::NodeScript;
 use super::{ActionStep, LoadedAction};
 use crate::actions::ActionReference;
-use crate::backend::JobEnvironment;
+use crate::backend::{BackendError, JobEnvironment};
 use crate::contexts;
 use crate::job::JobState;
 use crate::job::error::StepError;
@@ -222,6 +222,9 @@ impl JobState<'_> {
     ) {
         let posts = std::mem::take(&mut self.actions.posts);
         for hook in posts.into_iter().rev() {
+            if self.environment_lost {
+                return;
+            }
             self.run_hook(environment, hook, limits, Phase::Post).await;
         }
     }
@@ -316,6 +319,9 @@ impl JobState<'_> {
             Err(error) => {
                 self.log
                     .runner(Some(&run.step_ref), RunnerLevel::Error, &error.to_string());
+                if BackendError::is_lost(&error) {
+                    self.lose_environment(Some(&run.step_ref));
+                }
                 Ended::Failure
             }
         };
