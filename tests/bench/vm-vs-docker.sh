@@ -16,7 +16,7 @@ runnel="${RUNNEL:-$(command -v runnel)}"
 docker_image=runnel-test/debian:bookworm
 vm_image=debian-bookworm
 # The image directory is build.sh's last line; the images root is its parent.
-RUNNEL_VM_IMAGES="$(dirname "$(bash "$here/vm/build.sh" "$vm_image" | tail -n 1)")"
+RUNNEL_VM_IMAGES="$(dirname "$(RUNNEL_BIN="$runnel" bash "$here/vm/build.sh" "$vm_image" | tail -n 1)")"
 export RUNNEL_VM_IMAGES
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

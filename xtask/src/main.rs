@@ -83,7 +83,9 @@ fn test(root: &Path) -> Result<()> {
     step("a Docker registry for the image pull tests (Debian's docker-registry, apache2-utils)");
     run(Command::new("bash").arg(root.join("tests/registry/install.sh")))?;
 
-    step("QEMU and the VM images for the vm backend tests (tests/vm/build.sh, cached)");
+    step(
+        "QEMU and the VM images for the vm backend tests (tests/vm/build.sh: runnel vm image build, content-addressed)",
+    );
     // Not fatal: without QEMU or an image the vm tests skip with a note.
     for image in ["debian-bookworm", "debian-bookworm-docker"] {
         if let Err(error) = run(Command::new("bash")

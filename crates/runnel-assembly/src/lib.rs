@@ -253,12 +253,13 @@ fn host_backend(config: &Config, purpose: &Purpose) -> HostBackend {
 }
 
 /// The vm backend, when a label (or a local run's fallback) names a `vm://` image: its
-/// settings from the environment ([`VmConfig::from_env`]; images to preload come from the
-/// engine `container.docker_host` names), the VMs and job directories of dead runners removed.
-/// On the restricted network the guest's forwards go to the built-in cache server, on this
-/// machine's loopback (also when `cache.host` makes it listen on every interface; with no
-/// built-in server there is no such forward), and for the daemon to the Gitea server of
-/// `.runner`'s address.
+/// settings from `config.yaml`'s `vm:` section, section-wide and per label, with the
+/// `RUNNEL_VM_*` environment variables over both ([`VmConfig::apply_env`]; images to preload
+/// come from the engine `container.docker_host` names), the VMs and job directories of dead
+/// runners removed. On the restricted network the guest's forwards go to the built-in cache
+/// server, on this machine's loopback (also when `cache.host` makes it listen on every
+/// interface; with no built-in server there is no such forward), and for the daemon to the
+/// Gitea server of `.runner`'s address.
 fn vm_backend(
     config: &runnel_config::Config,
     labels: &[Label],
@@ -278,29 +279,88 @@ fn vm_backend(
     if !wanted {
         return None;
     }
-    let mut vm_config = VmConfig::from_env();
-    if let runnel_config::DockerHostUse::Url(url) = config.container.docker_host_use() {
-        vm_config.docker_host = Some(url);
-    }
-    vm_config.cache_forward = cache
-        .and_then(|cache| cache.local_addr())
-        .map(forward_target);
-    if let Purpose::Daemon = purpose {
-        vm_config.server_forward = server_forward(config);
-    }
-    if vm_config.network == VmNetwork::Restricted
-        && cache.is_some()
-        && !config.cache.external_server.trim().is_empty()
-    {
+    let forwards = VmForwards {
+        cache: cache
+            .and_then(|cache| cache.local_addr())
+            .map(forward_target),
+        server: match purpose {
+            Purpose::Daemon => server_forward(config),
+            Purpose::Local(_) => None,
+        },
+    };
+    let (vm_config, per_label) = vm_configs(config, labels, forwards);
+    let restricted = std::iter::once(&vm_config)
+        .chain(per_label.values())
+        .any(|vm| vm.network == VmNetwork::Restricted);
+    if restricted && cache.is_some() && !config.cache.external_server.trim().is_empty() {
         tracing::warn!(
             external_server = config.cache.external_server.trim(),
             "VM jobs cannot reach cache.external_server on the restricted VM network (only the \
-             built-in cache server is forwarded); set RUNNEL_VM_NETWORK=nat to reach it"
+             built-in cache server is forwarded); set vm.network: nat to reach it"
         );
     }
-    let vm = VmBackend::new(vm_config);
+    let vm = VmBackend::with_labels(vm_config, per_label);
     vm.cleanup_leftovers();
     Some(Arc::new(vm))
+}
+
+/// Where a restricted guest's forwards go.
+struct VmForwards {
+    cache: Option<std::net::SocketAddr>,
+    server: Option<runnel_backends::vm::forward::ServerForward>,
+}
+
+/// The vm backend's settings: `vm:`'s section-wide ones, and those of each vm label that has
+/// an entry in `vm.labels`, each with the `RUNNEL_VM_*` variables over it.
+fn vm_configs(
+    config: &runnel_config::Config,
+    labels: &[Label],
+    forwards: VmForwards,
+) -> (VmConfig, std::collections::BTreeMap<String, VmConfig>) {
+    let mut base = VmConfig::defaults();
+    if let Some(images) = &config.vm.images {
+        base.images = images.clone();
+    }
+    if let runnel_config::DockerHostUse::Url(url) = config.container.docker_host_use() {
+        base.docker_host = Some(url);
+    }
+    base.cache_forward = forwards.cache;
+    base.server_forward = forwards.server;
+    let configure = |settings: &runnel_config::VmSettings| {
+        let mut vm = base.clone();
+        apply_vm_settings(&mut vm, settings);
+        vm.apply_env();
+        vm
+    };
+    let vm_config = configure(&config.vm.settings);
+    let mut per_label = std::collections::BTreeMap::new();
+    for name in config.vm.labels.keys() {
+        if !labels
+            .iter()
+            .any(|l| l.name.eq_ignore_ascii_case(name) && matches!(l.kind, LabelKind::Vm { .. }))
+        {
+            tracing::warn!(
+                label = %name,
+                "vm.labels.{name}: this runner has no vm label of that name; its settings are unused"
+            );
+            continue;
+        }
+        per_label.insert(name.clone(), configure(&config.vm.settings_for(name)));
+    }
+    (vm_config, per_label)
+}
+
+/// `vm:`'s settings onto the backend's.
+fn apply_vm_settings(vm: &mut VmConfig, settings: &runnel_config::VmSettings) {
+    vm.cpus = settings.cpus;
+    vm.memory_mib = u32::try_from(settings.memory >> 20).unwrap_or(u32::MAX);
+    vm.disk_size = settings.disk_size;
+    vm.boot_timeout = settings.boot_timeout;
+    vm.network = match settings.network {
+        runnel_config::VmNetworkMode::Restricted => VmNetwork::Restricted,
+        runnel_config::VmNetworkMode::Nat => VmNetwork::Nat,
+    };
+    vm.preload = settings.preload_images.clone();
 }
 
 /// The Gitea server a daemon's VM jobs reach through their second forward: the address the
@@ -540,6 +600,58 @@ mod tests {
             forward_target(addr("127.0.0.1:4100")),
             addr("127.0.0.1:4100")
         );
+    }
+
+    /// `vm:` reaches the backend: the section's settings for every vm label, a label's own
+    /// entry over them (matched ignoring case), none for an entry naming no vm label.
+    #[test]
+    fn the_vm_section_and_its_labels_become_the_backends_settings() {
+        let env_set = [
+            "RUNNEL_VM_IMAGES",
+            "RUNNEL_VM_CPUS",
+            "RUNNEL_VM_MEMORY_MIB",
+            "RUNNEL_VM_BOOT_TIMEOUT",
+            "RUNNEL_VM_PRELOAD_IMAGES",
+            "RUNNEL_VM_NETWORK",
+        ]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+        if env_set {
+            eprintln!("note: skipped: RUNNEL_VM_* variables are set and would override the file");
+            return;
+        }
+        let loaded = Config::parse(
+            "config.yaml",
+            "vm:\n  images: /images\n  memory: 2GiB\n  network: nat\n  labels:\n    \
+             Big: {cpus: 4, disk_size: 10GiB, network: restricted}\n    docker: {cpus: 8}\n",
+        )
+        .expect("config");
+        let (labels, errors) = runnel_config::parse_labels(&[
+            "small:vm://debian-bookworm".to_owned(),
+            "big:vm://debian-bookworm".to_owned(),
+            "docker:docker://node:20".to_owned(),
+        ]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let forward = "127.0.0.1:4100".parse().ok();
+        let forwards = VmForwards {
+            cache: forward,
+            server: None,
+        };
+        let (base, per_label) = vm_configs(&loaded.config, &labels, forwards);
+        assert_eq!(base.images, std::path::Path::new("/images"));
+        assert_eq!((base.cpus, base.memory_mib), (1, 2048));
+        assert_eq!(base.network, VmNetwork::Nat);
+        assert_eq!(base.disk_size, None);
+        assert_eq!(base.cache_forward, forward);
+        assert_eq!(per_label.keys().collect::<Vec<_>>(), ["Big"]);
+        let big = &per_label["Big"];
+        assert_eq!((big.cpus, big.memory_mib), (4, 2048));
+        assert_eq!(big.disk_size, Some(10 << 30));
+        assert_eq!(big.network, VmNetwork::Restricted);
+        assert_eq!(big.images, base.images);
+        let backend = VmBackend::with_labels(base, per_label);
+        assert_eq!(backend.settings_for("big").cpus, 4);
+        assert_eq!(backend.settings_for("small").cpus, 1);
     }
 
     #[test]

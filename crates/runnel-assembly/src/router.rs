@@ -158,7 +158,7 @@ impl Backend for Router {
                 message: unsupported(label, scheme),
             }),
             LabelKind::Vm { image } => match &self.backends.vm {
-                Some(vm) => vm.prepare_image(image, spec, cancel).await,
+                Some(vm) => vm.prepare_image(label, image, spec, cancel).await,
                 None => Err(BackendError::Failed {
                     operation: format!("choose a backend for job `{}`", spec.job_key),
                     message: vm_label_unavailable(label, image),

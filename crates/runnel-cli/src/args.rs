@@ -54,6 +54,8 @@ pub(crate) enum Command {
     /// Serve the cache alone, for the runners of a fleet whose `cache.external_server` names
     /// it; they share `cache.shared_secret` with it.
     CacheServer(CacheServerArgs),
+    /// The vm backend's images: `runnel vm image build|ls|rm`.
+    Vm(VmArgs),
     /// Load and plan workflow files repeatedly in-process (for tests/bench).
     #[command(hide = true)]
     BenchParse(BenchArgs),
@@ -244,6 +246,11 @@ pub(crate) struct RunArgs {
     pub(crate) cache_secret_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub(crate) container: ContainerArgs,
+    /// A config.yaml whose `vm:` section (vCPUs, memory, disk size, boot timeout, network,
+    /// per label) applies to `vm://` labels; its other sections are not read (the flags above
+    /// say those) [also `runnel -c FILE run`].
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
 }
 
 /// act's container flags, shared by `run` and `exec` and mapped onto `config.yaml`'s
@@ -651,4 +658,66 @@ pub(crate) struct ExecArgs {
     /// Not supported (runnel prints text).
     #[arg(long, hide = true)]
     pub(crate) json: bool,
+}
+
+/// `runnel vm …`.
+#[derive(Args)]
+pub(crate) struct VmArgs {
+    #[command(subcommand)]
+    pub(crate) command: VmCommand,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum VmCommand {
+    /// The images `NAME:vm://IMAGE` labels boot: `build`, `ls`, `rm`.
+    #[command(subcommand)]
+    Image(VmImageCommand),
+}
+
+/// Where the images are: `--images`, else `RUNNEL_VM_IMAGES`, else the config's
+/// `vm.images`, else `${RUNNEL_CACHE:-~/.cache/runnel}/vm`.
+#[derive(Args)]
+pub(crate) struct VmImagesDir {
+    /// The images directory.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub(crate) images: Option<PathBuf>,
+    /// A config.yaml whose `vm.images` names the directory.
+    #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
+    pub(crate) config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum VmImageCommand {
+    /// Build an image (kernel, initramfs, root disk) and name it; a recipe built before is
+    /// only named again. Prints the image's directory. Needs root (debootstrap, chroot) and
+    /// Debian's apt for the kernel package.
+    Build {
+        /// The name labels use (`vm://NAME`).
+        name: String,
+        /// The root file system: a directory holding a root tree, or a tarball of one.
+        #[arg(long, value_name = "DIR|TAR", conflicts_with = "debootstrap")]
+        from: Option<PathBuf>,
+        /// The root file system: debootstrap's minbase of this Debian suite [default:
+        /// bookworm].
+        #[arg(long, value_name = "SUITE")]
+        debootstrap: Option<String>,
+        /// What else goes in (apt-get in a chroot): docker (its engine, which jobs then use),
+        /// node, git; comma separated.
+        #[arg(long, value_name = "LIST", value_delimiter = ',')]
+        with: Vec<String>,
+        #[command(flatten)]
+        dir: VmImagesDir,
+    },
+    /// List the images: name, id, size, when built.
+    Ls {
+        #[command(flatten)]
+        dir: VmImagesDir,
+    },
+    /// Remove an image's name, and its content when no other name has it (not while a VM of
+    /// it runs).
+    Rm {
+        name: String,
+        #[command(flatten)]
+        dir: VmImagesDir,
+    },
 }

@@ -272,7 +272,7 @@ fn print_removed(removed: &[Entry]) {
 }
 
 /// `1.5 GiB`, `12 KiB`, `17 B`.
-fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if bytes < 1024 {
         return format!("{bytes} B");

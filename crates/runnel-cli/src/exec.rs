@@ -102,6 +102,7 @@ fn into_run(
         cache_external_server: None,
         cache_secret_file: None,
         container: args.container,
+        config: None,
     };
     (run, settings)
 }

@@ -57,6 +57,10 @@ pub(crate) fn config_from_args(args: &RunArgs, exec: Option<&ExecSettings>) -> R
     if let Some(exec) = exec {
         config.runner.tool_cache_mode = exec.tool_cache_mode;
     }
+    if let Some(path) = &args.config {
+        // Only the vm backend's settings: the rest of a daemon's file is not a local run's.
+        config.vm = crate::common::load_config(path)?.vm;
+    }
     Ok(config)
 }
 

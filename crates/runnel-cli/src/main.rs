@@ -23,6 +23,7 @@ mod register;
 mod run;
 mod terminal;
 mod validate;
+mod vm_cmd;
 
 use std::process::ExitCode;
 
@@ -62,8 +63,8 @@ fn main() -> ExitCode {
             unused("plan");
             plan::run(&a)
         }
-        Command::Run(a) => {
-            unused("run");
+        Command::Run(mut a) => {
+            a.config = a.config.or(global);
             run::run(&a)
         }
         Command::Exec(a) => {
@@ -102,6 +103,7 @@ fn main() -> ExitCode {
             a.config = a.config.or(global);
             cache_server::run(&a)
         }
+        Command::Vm(a) => vm_cmd::run(a, global),
         Command::BenchParse(a) => bench::run(&a),
         // stderr is the guest's connection too: nothing is said, the exit code tells.
         Command::VmForward { addr } => {

@@ -348,6 +348,108 @@ pub struct KubernetesToleration {
     pub toleration_seconds: Option<i64>,
 }
 
+/// `vm:` (runnel's own section): how `name:vm://IMAGE` labels boot their microVMs. Environment
+/// variables (`RUNNEL_VM_*`) override these when the backend is made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmSection {
+    /// Where images are (`IMAGES/NAME/…`); `None`: `${RUNNEL_CACHE:-$HOME/.cache/runnel}/vm`.
+    pub images: Option<PathBuf>,
+    /// What every vm label's jobs get, unless `labels` says otherwise for theirs.
+    pub settings: VmSettings,
+    /// Per label (by name, as in `runner.labels`): what differs from `settings`.
+    pub labels: BTreeMap<String, VmLabelSettings>,
+}
+
+/// The section-wide settings of `vm:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmSettings {
+    /// vCPUs per guest.
+    pub cpus: u32,
+    /// Guest memory in bytes (a whole number of MiB).
+    pub memory: u64,
+    /// The guest's root disk: the overlay grows to this many bytes (at least the image's);
+    /// `None`: the image's size.
+    pub disk_size: Option<u64>,
+    /// A guest whose agent has not answered by then is killed.
+    pub boot_timeout: Duration,
+    pub network: VmNetworkMode,
+    /// Images saved from this machine's Docker engine and loaded by the guest's engine.
+    pub preload_images: Vec<String>,
+}
+
+/// `vm.labels.<name>`: each key written replaces the section's value for that label's jobs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VmLabelSettings {
+    pub cpus: Option<u32>,
+    pub memory: Option<u64>,
+    pub disk_size: Option<u64>,
+    pub boot_timeout: Option<Duration>,
+    pub network: Option<VmNetworkMode>,
+    pub preload_images: Option<Vec<String>>,
+}
+
+impl VmSection {
+    /// The settings of `label`'s jobs (its `labels` entry, matched ignoring case as labels
+    /// are, over the section's).
+    pub fn settings_for(&self, label: &str) -> VmSettings {
+        let mut settings = self.settings.clone();
+        let Some(own) = self
+            .labels
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(label))
+            .map(|(_, own)| own)
+        else {
+            return settings;
+        };
+        if let Some(cpus) = own.cpus {
+            settings.cpus = cpus;
+        }
+        if let Some(memory) = own.memory {
+            settings.memory = memory;
+        }
+        if own.disk_size.is_some() {
+            settings.disk_size = own.disk_size;
+        }
+        if let Some(timeout) = own.boot_timeout {
+            settings.boot_timeout = timeout;
+        }
+        if let Some(network) = own.network {
+            settings.network = network;
+        }
+        if let Some(images) = &own.preload_images {
+            settings.preload_images = images.clone();
+        }
+        settings
+    }
+}
+
+impl Default for VmSection {
+    fn default() -> VmSection {
+        VmSection {
+            images: None,
+            settings: VmSettings {
+                cpus: 1,
+                memory: 1 << 30,
+                disk_size: None,
+                boot_timeout: Duration::from_secs(180),
+                network: VmNetworkMode::Restricted,
+                preload_images: Vec::new(),
+            },
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+/// `vm.network`: what a guest's user-mode network reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VmNetworkMode {
+    /// Only the runner's cache server (the default).
+    #[default]
+    Restricted,
+    /// QEMU's NAT: the outside, and this machine's loopback at the guest's gateway.
+    Nat,
+}
+
 /// The whole config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -357,6 +459,7 @@ pub struct Config {
     pub container: ContainerSection,
     pub host: HostSection,
     pub kubernetes: KubernetesSection,
+    pub vm: VmSection,
     pub metrics: MetricsSection,
     pub health_check: HealthCheckSection,
 }
@@ -429,6 +532,7 @@ impl Default for Config {
                 workdir_parent: None,
             },
             kubernetes: KubernetesSection::default(),
+            vm: VmSection::default(),
             metrics: MetricsSection {
                 enabled: false,
                 addr: DEFAULT_METRICS_ADDR.to_owned(),

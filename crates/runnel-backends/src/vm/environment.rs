@@ -148,6 +148,7 @@ impl VmEnvironment {
             .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
             .arg(&image.rootfs)
             .arg(&overlay)
+            .args(config.disk_size.map(|size| size.to_string()))
             .stdin(Stdio::null())
             .output()
             .await

@@ -23,7 +23,7 @@ pub enum VmError {
         output: String,
     },
     #[error(
-        "VM image `{image}` is not built: {dir} lacks {missing} (build it with tests/vm/build.sh)"
+        "VM image `{image}` is not built: {dir} lacks {missing} (build it with `runnel vm image build`)"
     )]
     ImageMissing {
         image: String,
@@ -71,10 +71,17 @@ pub enum VmError {
     Preload(#[from] super::preload::PreloadError),
     #[error(
         "the runner's executable {} has white space in its path, which QEMU's forward to the \
-         cache server cannot take (move it, or set RUNNEL_VM_NETWORK=nat)",
+         cache server cannot take (move it, or set vm.network: nat)",
         path.display()
     )]
     ForwarderPath { path: PathBuf },
+    #[error(
+        "the vm disk_size ({} MiB) is smaller than image `{image}`'s root disk ({} MiB): a \
+         guest's disk can grow, not shrink",
+        size >> 20,
+        base >> 20
+    )]
+    DiskTooSmall { image: String, size: u64, base: u64 },
     #[error("the guest agent answered request {id} with an unexpected message")]
     Unexpected { id: u32 },
 }

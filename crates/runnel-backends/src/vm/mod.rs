@@ -28,6 +28,7 @@ mod channel;
 mod environment;
 mod error;
 pub mod forward;
+pub mod image;
 pub mod leftovers;
 mod preload;
 mod services;
@@ -94,6 +95,9 @@ pub struct VmConfig {
     pub probe_kvm: bool,
     pub cpus: u32,
     pub memory_mib: u32,
+    /// The guest's root disk grows to this many bytes (the overlay's size; the guest's init
+    /// grows its file system); `None`: the image's size.
+    pub disk_size: Option<u64>,
     /// A guest whose agent has not answered by then is killed.
     pub boot_timeout: Duration,
     /// Images saved from this machine's Docker engine into each job's directory, which an
@@ -116,34 +120,23 @@ pub struct VmConfig {
 }
 
 impl VmConfig {
-    /// The settings from the environment, else the defaults: images in
-    /// `$RUNNEL_VM_IMAGES`, else `${RUNNEL_CACHE:-$HOME/.cache/runnel}/vm` (where
-    /// `tests/vm/build.sh` builds them); the agent `$RUNNEL_VM_AGENT`, else `runnel-vm-agent`
-    /// beside the running executable; `RUNNEL_VM_ACCEL`: `tcg`, `kvm`, or (the default) a KVM
-    /// probe boot deciding; `RUNNEL_VM_CPUS` (1), `RUNNEL_VM_MEMORY_MIB` (1024) and
-    /// `RUNNEL_VM_BOOT_TIMEOUT` in seconds (180: a TCG boot on a loaded machine is slow);
-    /// `RUNNEL_VM_PRELOAD_IMAGES`: images (separated by commas or spaces) to hand to the
-    /// guest's Docker engine; `RUNNEL_VM_NETWORK`: `restricted` (the default) or `nat`.
-    /// The cache forward is the assembly's to set (it knows the server's port).
+    /// The settings from the environment, else the defaults: [`VmConfig::defaults`] with
+    /// [`VmConfig::apply_env`].
     pub fn from_env() -> VmConfig {
-        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-        let number = |name: &str| {
-            var(name)
-                .and_then(|v| v.to_str().and_then(|s| s.trim().parse::<u32>().ok()))
-                .filter(|n| *n > 0)
-        };
-        let images = var("RUNNEL_VM_IMAGES")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                let cache = var("RUNNEL_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-                    var("HOME")
-                        .map(PathBuf::from)
-                        .unwrap_or_else(std::env::temp_dir)
-                        .join(".cache/runnel")
-                });
-                cache.join("vm")
-            });
-        let agent = var("RUNNEL_VM_AGENT")
+        let mut config = VmConfig::defaults();
+        config.apply_env();
+        config
+    }
+
+    /// The defaults, and the settings only the environment gives: images in
+    /// `${RUNNEL_CACHE:-$HOME/.cache/runnel}/vm` (where `runnel vm image build` builds them);
+    /// the agent `$RUNNEL_VM_AGENT`, else `runnel-vm-agent` beside the running executable;
+    /// `RUNNEL_VM_ACCEL`: `tcg`, `kvm`, or (the default) a KVM probe boot deciding; 1 vCPU,
+    /// 1024 MiB, the image's disk size, a boot timeout of 180 s (a TCG boot on a loaded
+    /// machine is slow), no images to preload, the restricted network. The cache forward is
+    /// the assembly's to set (it knows the server's port).
+    pub fn defaults() -> VmConfig {
+        let agent = env_var("RUNNEL_VM_AGENT")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
                 std::env::current_exe()
@@ -151,54 +144,103 @@ impl VmConfig {
                     .and_then(|exe| exe.parent().map(|dir| dir.join("runnel-vm-agent")))
                     .unwrap_or_else(|| PathBuf::from("runnel-vm-agent"))
             });
-        let (accel, probe_kvm) = match var("RUNNEL_VM_ACCEL").as_deref().and_then(|v| v.to_str()) {
+        let (accel, probe_kvm) = match env_var("RUNNEL_VM_ACCEL")
+            .as_deref()
+            .and_then(|v| v.to_str())
+        {
             Some("kvm") => (Accel::Kvm, false),
             Some("tcg") => (Accel::Tcg, false),
             _ => (Accel::Tcg, true),
         };
-        let network = match var("RUNNEL_VM_NETWORK").as_deref().and_then(|v| v.to_str()) {
-            Some("nat") => VmNetwork::Nat,
-            None | Some("restricted") => VmNetwork::Restricted,
-            Some(other) => {
-                tracing::warn!(
-                    value = other,
-                    "RUNNEL_VM_NETWORK is neither `restricted` nor `nat`: using `restricted`"
-                );
-                VmNetwork::Restricted
-            }
-        };
-        let (cpus, boot) = (1, 180);
         VmConfig {
-            images,
+            images: image::default_images_dir(),
             agent,
             root: std::env::temp_dir(),
             qemu: PathBuf::from("qemu-system-x86_64"),
             qemu_img: PathBuf::from("qemu-img"),
             accel,
             probe_kvm,
-            cpus: number("RUNNEL_VM_CPUS").unwrap_or(cpus),
-            memory_mib: number("RUNNEL_VM_MEMORY_MIB").unwrap_or(1024),
-            boot_timeout: Duration::from_secs(u64::from(
-                number("RUNNEL_VM_BOOT_TIMEOUT").unwrap_or(boot),
-            )),
-            preload: var("RUNNEL_VM_PRELOAD_IMAGES")
-                .map(|list| preload::parse_list(&list.to_string_lossy()))
-                .unwrap_or_default(),
+            cpus: 1,
+            memory_mib: 1024,
+            disk_size: None,
+            boot_timeout: Duration::from_secs(180),
+            preload: Vec::new(),
             docker_host: None,
-            network,
+            network: VmNetwork::Restricted,
             cache_forward: None,
             server_forward: None,
             forwarder: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("runnel")),
         }
     }
+
+    /// The environment's settings over these (they win over `config.yaml`'s `vm:` section):
+    /// `RUNNEL_VM_IMAGES`, `RUNNEL_VM_CPUS`, `RUNNEL_VM_MEMORY_MIB`, `RUNNEL_VM_BOOT_TIMEOUT`
+    /// in seconds, `RUNNEL_VM_PRELOAD_IMAGES` (images separated by commas or spaces) and
+    /// `RUNNEL_VM_NETWORK` (`restricted` or `nat`). Unset or empty variables change nothing; a
+    /// value that is not a positive number is ignored with a warning.
+    pub fn apply_env(&mut self) {
+        let number = |name: &str| {
+            let value = env_var(name)?;
+            let parsed = value
+                .to_str()
+                .and_then(|s| s.trim().parse::<u32>().ok())
+                .filter(|n| *n > 0);
+            if parsed.is_none() {
+                tracing::warn!(
+                    variable = name,
+                    value = %value.to_string_lossy(),
+                    "not a positive whole number: ignored"
+                );
+            }
+            parsed
+        };
+        if let Some(images) = env_var("RUNNEL_VM_IMAGES") {
+            self.images = PathBuf::from(images);
+        }
+        if let Some(cpus) = number("RUNNEL_VM_CPUS") {
+            self.cpus = cpus;
+        }
+        if let Some(memory) = number("RUNNEL_VM_MEMORY_MIB") {
+            self.memory_mib = memory;
+        }
+        if let Some(seconds) = number("RUNNEL_VM_BOOT_TIMEOUT") {
+            self.boot_timeout = Duration::from_secs(u64::from(seconds));
+        }
+        if let Some(list) = env_var("RUNNEL_VM_PRELOAD_IMAGES") {
+            self.preload = preload::parse_list(&list.to_string_lossy());
+        }
+        match env_var("RUNNEL_VM_NETWORK")
+            .as_deref()
+            .and_then(|v| v.to_str())
+        {
+            Some("nat") => self.network = VmNetwork::Nat,
+            Some("restricted") => self.network = VmNetwork::Restricted,
+            None => {}
+            Some(other) => {
+                tracing::warn!(
+                    value = other,
+                    "RUNNEL_VM_NETWORK is neither `restricted` nor `nat`: using `restricted`"
+                );
+                self.network = VmNetwork::Restricted;
+            }
+        }
+    }
 }
 
-/// Runs jobs in microVMs; the image comes with each job (from its label).
+/// An environment variable that is set and not empty.
+fn env_var(name: &str) -> Option<std::ffi::OsString> {
+    std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+/// Runs jobs in microVMs; the image comes with each job (from its label), and so do the
+/// settings when the label has its own.
 #[derive(Debug)]
 pub struct VmBackend {
     config: VmConfig,
-    /// `config` with the accelerator decided (by the probe, before the first job).
-    machine: tokio::sync::OnceCell<VmConfig>,
+    /// Per label name (lower case, as labels match): its jobs' settings, where they differ.
+    labels: std::collections::BTreeMap<String, VmConfig>,
+    /// The accelerator decided (by the probe, before the first job).
+    machine: tokio::sync::OnceCell<Accel>,
 }
 
 /// The guest's user-mode network; the initramfs gives the guest `.15`, QEMU answers DNS at
@@ -257,6 +299,29 @@ impl VmConfig {
     }
 }
 
+impl Image {
+    /// Whether `config`'s disk size fits this image: `Some(size)` when the guest's root disk
+    /// grows to it, `None` when it stays the image's; an error when it is smaller than the
+    /// image's (a qcow2 overlay cannot shrink its base).
+    fn check_disk_size(&self, config: &VmConfig) -> Result<Option<u64>, VmError> {
+        let Some(size) = config.disk_size else {
+            return Ok(None);
+        };
+        let base = image::qcow2_virtual_size(&self.rootfs).map_err(|source| VmError::Io {
+            what: format!("read the size of {}", self.rootfs.display()),
+            source,
+        })?;
+        if size < base {
+            return Err(VmError::DiskTooSmall {
+                image: self.name.clone(),
+                size,
+                base,
+            });
+        }
+        Ok((size > base).then_some(size))
+    }
+}
+
 /// How long a KVM probe boot may take: a kernel that boots under KVM answers in seconds.
 const KVM_PROBE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -270,51 +335,94 @@ pub(crate) struct Image {
 
 impl VmBackend {
     pub fn new(config: VmConfig) -> VmBackend {
-        match config.network {
-            VmNetwork::Nat => tracing::warn!(
-                "RUNNEL_VM_NETWORK=nat: VM jobs reach the outside and EVERY service listening on \
+        VmBackend::with_labels(config, std::collections::BTreeMap::new())
+    }
+
+    /// A backend whose jobs on the labels named in `labels` get those settings (the machine's
+    /// accelerator, the agent and the job root stay `config`'s).
+    pub fn with_labels(
+        config: VmConfig,
+        labels: std::collections::BTreeMap<String, VmConfig>,
+    ) -> VmBackend {
+        let labels: std::collections::BTreeMap<String, VmConfig> = labels
+            .into_iter()
+            .map(|(name, own)| (name.to_ascii_lowercase(), own))
+            .collect();
+        let nat: Vec<&str> = std::iter::once(("", &config))
+            .chain(labels.iter().map(|(name, own)| (name.as_str(), own)))
+            .filter(|(_, c)| c.network == VmNetwork::Nat)
+            .map(|(name, _)| {
+                if name.is_empty() {
+                    "every vm label"
+                } else {
+                    name
+                }
+            })
+            .collect();
+        if !nat.is_empty() {
+            tracing::warn!(
+                labels = %nat.join(", "),
+                "vm network nat: VM jobs reach the outside and EVERY service listening on \
                  this machine's loopback (127.0.0.1, at the guest's gateway 10.0.2.2): Gitea, \
                  databases, Docker on a TCP port; use it only for trusted jobs"
-            ),
-            VmNetwork::Restricted => tracing::info!(
+            );
+        }
+        if config.network == VmNetwork::Restricted {
+            tracing::info!(
                 cache_forward = ?config.cache_forward,
                 server_forward = ?config.server_forward.as_ref().map(forward::ServerForward::target),
                 "vm backend: restricted network, the guest reaches only the cache server (at {}:PORT) \
                  and the Gitea server (at {}:PORT)",
                 forward::FORWARD_ADDRESS,
                 forward::SERVER_FORWARD_ADDRESS
-            ),
+            );
         }
         tracing::info!(
             accel = config.accel.describe(),
             cpus = config.cpus,
             memory_mib = config.memory_mib,
+            disk_size = ?config.disk_size,
             images = %config.images.display(),
             probe_kvm = config.probe_kvm,
+            labels_with_own_settings = labels.len(),
             "vm backend: guests run under {}{}",
             config.accel.describe(),
             if config.probe_kvm { " unless a KVM probe boot works" } else { "" }
         );
         VmBackend {
             config,
+            labels,
             machine: tokio::sync::OnceCell::new(),
         }
     }
 
-    /// The settings jobs boot with: KVM when asked, or when the probe boot under KVM answered
-    /// (its result kept in `IMAGE/accel-HOST_KERNEL`), else TCG.
-    async fn machine(&self, image: &Image) -> &VmConfig {
-        self.machine
+    /// The settings a job on `label` boots with: the label's own (else the backend's), under
+    /// KVM when asked, or when the probe boot under KVM answered (its result kept in
+    /// `IMAGE/accel-HOST_KERNEL`), else TCG.
+    async fn machine(&self, label: &str, image: &Image) -> VmConfig {
+        let accel = *self
+            .machine
             .get_or_init(|| async {
-                let mut config = self.config.clone();
-                if config.probe_kvm {
-                    config.accel = probe_kvm(&self.config, image).await;
-                    config.probe_kvm = false;
-                }
-                tracing::info!("vm backend: guests run under {}", config.accel.describe());
-                config
+                let accel = if self.config.probe_kvm {
+                    probe_kvm(&self.config, image).await
+                } else {
+                    self.config.accel
+                };
+                tracing::info!("vm backend: guests run under {}", accel.describe());
+                accel
             })
-            .await
+            .await;
+        let mut config = self.settings_for(label).clone();
+        config.accel = accel;
+        config.probe_kvm = false;
+        config
+    }
+
+    /// The settings of `label`'s jobs (before the accelerator is decided).
+    pub fn settings_for(&self, label: &str) -> &VmConfig {
+        self.labels
+            .get(&label.to_ascii_lowercase())
+            .unwrap_or(&self.config)
     }
 
     pub fn config(&self) -> &VmConfig {
@@ -327,9 +435,11 @@ impl VmBackend {
         leftovers::cleanup(&self.config.root)
     }
 
-    /// Prepares `spec` in a VM booted from `image`.
+    /// Prepares `spec` in a VM booted from `image`, with the settings of `label` (the label
+    /// the job runs on).
     pub async fn prepare_image(
         &self,
+        label: &str,
         image: &str,
         spec: &JobSpec,
         cancel: &CancellationToken,
@@ -347,16 +457,21 @@ impl VmBackend {
         let image = self
             .image(image)
             .map_err(|e| into_backend(operation(), e))?;
-        let config = self.machine(&image).await;
+        let config = self.machine(label, &image).await;
+        let grow = image
+            .check_disk_size(&config)
+            .map_err(|e| into_backend(operation(), e))?;
         setup_log(&format!(
-            "Booting a VM from image `{}` under {}, {} vCPU(s), {} MiB",
+            "Booting a VM from image `{}` under {}, {} vCPU(s), {} MiB{}",
             image.name,
             config.accel.describe(),
             config.cpus,
-            config.memory_mib
+            config.memory_mib,
+            grow.map(|size| format!(", root disk grown to {} MiB", size >> 20))
+                .unwrap_or_default()
         ));
         let started = Instant::now();
-        let mut environment = VmEnvironment::boot(config, &image, spec, cancel)
+        let mut environment = VmEnvironment::boot(&config, &image, spec, cancel)
             .await
             .map_err(|e| into_backend(operation(), e))?;
         setup_log(&format!(
@@ -391,11 +506,14 @@ impl VmBackend {
                 })
             }
         };
+        // Through the name to the content (`by-id/ID/`): a job keeps its image when the name is
+        // pointed elsewhere meanwhile, and `runnel vm image rm` sees it in QEMU's command line.
+        let canonical = |path: PathBuf| path.canonicalize().unwrap_or(path);
         Ok(Image {
             name: name.to_owned(),
-            kernel: file("vmlinuz")?,
-            initramfs: file("initramfs")?,
-            rootfs: file("rootfs.qcow2")?,
+            kernel: canonical(file("vmlinuz")?),
+            initramfs: canonical(file("initramfs")?),
+            rootfs: canonical(file("rootfs.qcow2")?),
         })
     }
 }
@@ -499,10 +617,14 @@ fn qemu_args(
         Accel::Tcg => ("tcg", "max"),
         Accel::Kvm => ("kvm", "host,-arch-capabilities"),
     };
-    let append = format!(
+    let mut append = format!(
         "console=ttyS0 acpi=on panic=-1 tsc_early_khz={} tsc=reliable loglevel=4",
         tsc_khz()
     );
+    if config.disk_size.is_some() {
+        // The overlay is larger than the image's file system: the init grows it.
+        append.push_str(" runnel.grow");
+    }
     let mut args: Vec<String> = [
         "-M",
         "microvm,acpi=on",
@@ -585,6 +707,7 @@ mod tests {
             probe_kvm: false,
             cpus: 2,
             memory_mib: 512,
+            disk_size: None,
             boot_timeout: Duration::from_secs(5),
             preload: Vec::new(),
             docker_host: None,

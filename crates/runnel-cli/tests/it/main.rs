@@ -50,6 +50,8 @@ mod run_node;
 mod run_registry;
 mod run_summary;
 mod run_vm;
+mod run_vm_settings;
 mod security;
 mod security_docker;
 mod support;
+mod vm_image;

@@ -66,6 +66,7 @@ fn image_dir(image: &str) -> Result<PathBuf, String> {
     let output = Command::new("bash")
         .arg(repo_root().join("tests/vm/build.sh"))
         .arg(image)
+        .env("RUNNEL_BIN", env!("CARGO_BIN_EXE_runnel"))
         .output()
         .map_err(|e| format!("cannot run tests/vm/build.sh: {e}"))?;
     if !output.status.success() {
@@ -85,7 +86,7 @@ fn image_dir(image: &str) -> Result<PathBuf, String> {
 }
 
 /// The guest agent, built beside the `runnel` binary under test.
-fn agent() -> PathBuf {
+pub(crate) fn agent() -> PathBuf {
     let runnel = PathBuf::from(env!("CARGO_BIN_EXE_runnel"));
     let agent = runnel.with_file_name("runnel-vm-agent");
     let status = Command::new(env!("CARGO"))
@@ -103,7 +104,7 @@ fn agent() -> PathBuf {
 }
 
 /// What the VM tests need, or `None` (with a note) when they are skipped.
-fn setup(test: &str) -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn setup(test: &str) -> Option<(PathBuf, PathBuf)> {
     setup_image(test, IMAGE)
 }
 
@@ -149,7 +150,7 @@ fn run_vm_image(
 }
 
 /// Nothing of a VM job left: no job directory under `temp`, no QEMU naming it.
-fn assert_nothing_left(temp: &Path) {
+pub(crate) fn assert_nothing_left(temp: &Path) {
     let left: Vec<_> = std::fs::read_dir(temp)
         .expect("read temp")
         .flatten()
@@ -169,11 +170,11 @@ fn assert_nothing_left(temp: &Path) {
 }
 
 /// A line of the job's output without the `[job]` prefix.
-fn step_line(line: &str) -> &str {
+pub(crate) fn step_line(line: &str) -> &str {
     line.strip_prefix("[vm]").unwrap_or(line).trim()
 }
 
-fn workflow_dir(workflow: &str) -> tempfile::TempDir {
+pub(crate) fn workflow_dir(workflow: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let workflows = dir.path().join(".gitea/workflows");
     std::fs::create_dir_all(&workflows).expect("create workflow dir");
@@ -299,7 +300,7 @@ fn a_job_runs_its_steps_in_a_vm_and_leaves_nothing() {
         "the guest reached the listener ({outside}:{})",
         listener.port
     );
-    assert!(!stderr.contains("RUNNEL_VM_NETWORK=nat"), "{stderr}");
+    assert!(!stderr.contains("EVERY service"), "{stderr}");
     assert_nothing_left(temp.path());
 }
 
@@ -340,7 +341,7 @@ fn with_nat_asked_a_vm_job_reaches_this_machines_loopback_and_is_warned_about() 
     }
     assert!(listener.connections() >= 1);
     assert!(
-        stderr.contains("RUNNEL_VM_NETWORK=nat: VM jobs reach the outside and EVERY service"),
+        stderr.contains("network nat: VM jobs reach the outside and EVERY service"),
         "{stderr}"
     );
     assert_nothing_left(temp.path());

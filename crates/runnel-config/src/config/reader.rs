@@ -9,6 +9,7 @@ use super::*;
 
 mod kubernetes;
 mod peer;
+mod vm;
 
 pub(super) struct Reader<'a> {
     file: &'a str,
@@ -87,6 +88,7 @@ impl<'a> Reader<'a> {
                 "container" => self.section(&key, value, Reader::container_key),
                 "host" => self.section(&key, value, Reader::host_key),
                 "kubernetes" => self.section(&key, value, Reader::kubernetes_key),
+                "vm" => self.section(&key, value, Reader::vm_key),
                 "metrics" => self.section(&key, value, Reader::metrics_key),
                 "health_check" => self.section(&key, value, Reader::health_check_key),
                 _ => self.unknown(&key, at),

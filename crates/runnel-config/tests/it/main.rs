@@ -4,6 +4,7 @@
 mod durations;
 mod edit;
 mod labels;
+mod vm;
 
 use std::time::Duration;
 

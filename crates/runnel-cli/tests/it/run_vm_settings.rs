@@ -1,0 +1,84 @@
+//! The vm backend's settings from `config.yaml`'s `vm:` section (issue #17), end to end:
+//! `runnel run -c config.yaml` with a label whose own `vm.labels.<name>` entry gives it
+//! 2 vCPUs, 1536 MiB and a 3 GiB root disk; the guest sees exactly that (`nproc`,
+//! `/proc/meminfo`, `df`). Slow (a TCG boot): behind `RUN_SLOW_TESTS=1`, as the other vm tests.
+
+use std::process::Command;
+
+use crate::run_vm::{assert_nothing_left, setup, step_line, workflow_dir};
+
+const WORKFLOW: &str = r#"on: push
+jobs:
+  vm:
+    runs-on: big
+    steps:
+      - run: |
+          echo "nproc=$(nproc)"
+          echo "memtotal_kib=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
+          echo "root_bytes=$(df -B1 --output=size / | tail -n 1 | tr -d ' ')"
+"#;
+
+/// The number after `key=` in the job's output.
+fn value(stdout: &str, key: &str) -> u64 {
+    stdout
+        .lines()
+        .find_map(|line| step_line(line).strip_prefix(key))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {key} line in\n{stdout}"))
+}
+
+#[test]
+fn a_labels_own_vm_settings_from_config_yaml_reach_its_guest() {
+    let Some((images, agent)) = setup("the vm settings job") else {
+        return;
+    };
+    let dir = workflow_dir(WORKFLOW);
+    let config = dir.path().join("runner-config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "vm:\n  images: {}\n  cpus: 1\n  memory: 1GiB\n  labels:\n    big: {{cpus: 2, memory: 1536MiB, disk_size: 3GiB}}\n",
+            images.display()
+        ),
+    )
+    .expect("write config");
+    let temp = tempfile::tempdir().expect("tempdir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_runnel"));
+    command
+        .args(["run", "-c"])
+        .arg(&config)
+        .args(["-P", "big=vm://debian-bookworm"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("TMPDIR", temp.path())
+        .env("RUNNEL_VM_AGENT", &agent);
+    // The file's settings, not the environment's, are under test.
+    for name in [
+        "RUNNEL_VM_IMAGES",
+        "RUNNEL_VM_CPUS",
+        "RUNNEL_VM_MEMORY_MIB",
+        "RUNNEL_VM_NETWORK",
+    ] {
+        command.env_remove(name);
+    }
+    let output = command.output().expect("run runnel");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("{stdout}\n{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("2 vCPU(s), 1536 MiB, root disk grown to 3072 MiB"),
+        "{stdout}"
+    );
+    assert_eq!(value(&stdout, "nproc="), 2);
+    // The kernel keeps some of the guest's memory for itself.
+    let memory = value(&stdout, "memtotal_kib=");
+    assert!(
+        (1_300_000..=1_536 * 1024).contains(&memory),
+        "MemTotal {memory} KiB"
+    );
+    // The image's root file system is 2 GiB; grown to the 3 GiB disk (less ext4's own).
+    let root = value(&stdout, "root_bytes=");
+    assert!(root > 2_900_000_000 && root <= 3 << 30, "root {root} bytes");
+    assert_nothing_left(temp.path());
+}
