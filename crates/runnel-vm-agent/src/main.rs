@@ -63,7 +63,13 @@ struct Agent {
 
 fn main() {
     // First: children inherited before the port opens are collected too.
-    let reaper = Reaper::start();
+    let reaper = match Reaper::start() {
+        Ok(reaper) => reaper,
+        Err(error) => {
+            eprintln!("runnel-vm-agent: cannot start the reaper: {error}");
+            std::process::exit(1);
+        }
+    };
     let path = match std::env::args().nth(1) {
         Some(path) => PathBuf::from(path),
         None => match find_port() {

@@ -96,8 +96,10 @@ pub struct Reaper(Arc<Shared>);
 
 impl Reaper {
     /// Starts the reaping thread. One per process: a second would race the first for statuses.
-    #[must_use]
-    pub fn start() -> Reaper {
+    ///
+    /// # Errors
+    /// When the thread cannot be started.
+    pub fn start() -> io::Result<Reaper> {
         let shared = Arc::new(Shared {
             registry: Mutex::default(),
             spawned: Condvar::new(),
@@ -105,12 +107,8 @@ impl Reaper {
         let reaping = shared.clone();
         std::thread::Builder::new()
             .name("reaper".to_owned())
-            .spawn(move || reap(&reaping))
-            .map_or_else(
-                |error| eprintln!("runnel-vm-agent: cannot start the reaper: {error}"),
-                |_| (),
-            );
-        Reaper(shared)
+            .spawn(move || reap(&reaping))?;
+        Ok(Reaper(shared))
     }
 
     /// Spawns `command`; its exit status comes through the returned [`Exit`] (never wait on

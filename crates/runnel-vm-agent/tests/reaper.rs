@@ -15,7 +15,7 @@ fn reaper() -> &'static Reaper {
     static REAPER: OnceLock<Reaper> = OnceLock::new();
     REAPER.get_or_init(|| {
         nix::sys::prctl::set_child_subreaper(true).expect("become a child subreaper");
-        Reaper::start()
+        Reaper::start().expect("start the reaper")
     })
 }
 
