@@ -2,7 +2,14 @@
 //! over to it after mounting the root disk and the job's directory). It opens the virtio-serial
 //! port named [`PORT_NAME`], says [`Reply::Ready`], and answers the runner's requests: exec
 //! (each process in a group of its own, output sent as it comes), kill, write and read files,
-//! program look-ups. Several requests run at once; each answer names its request.
+//! program look-ups. Several requests run at once; each answer names its request. As PID 1 it
+//! collects every process that exits in the guest, its own children and those it inherits
+//! (the [`Reaper`]), so what steps leave behind never piles up as zombies.
+//!
+//! A step ends when its process exits (its pipes are then drained for at most [`PIPE_GRACE`]):
+//! processes it left running (`(sleep 300 &)`, a daemon) do not hold it, keep running into the
+//! next steps as on GitHub (whose runner ends such leftovers with the job, not the step), and
+//! end with the VM; what they print after their step ended is read and dropped.
 //!
 //! Must not: decide anything about jobs (timeouts and cancellation are the runner's: it sends
 //! `Kill`); outlive the VM (the runner kills QEMU at teardown).
@@ -11,10 +18,10 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
@@ -22,6 +29,7 @@ use nix::unistd::Pid;
 use runnel_vm_agent::protocol::{
     MAX_FRAME, PORT_NAME, Reply, Request, decode_request, encode_reply, frame_len,
 };
+use runnel_vm_agent::reaper::Reaper;
 
 /// Where a process's output may still arrive after it exited (a background child holding the
 /// pipe): the exit is reported after this much waiting for the pipes to close.
@@ -45,7 +53,23 @@ impl Port {
 /// Process groups of running exec requests, by request id.
 type Running = Arc<Mutex<HashMap<u32, i32>>>;
 
+/// What the request handlers share: the port, the running processes, the reaper.
+#[derive(Clone)]
+struct Agent {
+    port: Port,
+    running: Running,
+    reaper: Reaper,
+}
+
 fn main() {
+    // First: children inherited before the port opens are collected too.
+    let reaper = match Reaper::start() {
+        Ok(reaper) => reaper,
+        Err(error) => {
+            eprintln!("runnel-vm-agent: cannot start the reaper: {error}");
+            std::process::exit(1);
+        }
+    };
     let path = match std::env::args().nth(1) {
         Some(path) => PathBuf::from(path),
         None => match find_port() {
@@ -74,7 +98,11 @@ fn main() {
     output.send(&Reply::Ready {
         version: env!("CARGO_PKG_VERSION").to_owned(),
     });
-    let running: Running = Arc::default();
+    let agent = Agent {
+        port: output,
+        running: Arc::default(),
+        reaper,
+    };
     loop {
         let mut prefix = [0; 4];
         if let Err(error) = input.read_exact(&mut prefix) {
@@ -94,7 +122,7 @@ fn main() {
             continue;
         }
         match decode_request(&body) {
-            Ok(request) => handle(request, &output, &running),
+            Ok(request) => handle(request, &agent),
             Err(error) => eprintln!("runnel-vm-agent: bad request: {error}"),
         }
     }
@@ -116,7 +144,8 @@ fn find_port() -> Option<PathBuf> {
     None
 }
 
-fn handle(request: Request, port: &Port, running: &Running) {
+fn handle(request: Request, agent: &Agent) {
+    let port = &agent.port;
     match request {
         Request::Exec {
             id,
@@ -124,11 +153,15 @@ fn handle(request: Request, port: &Port, running: &Running) {
             env,
             workdir,
         } => {
-            let (port, running) = (port.clone(), running.clone());
-            std::thread::spawn(move || exec(id, &argv, env, &workdir, &port, &running));
+            let agent = agent.clone();
+            std::thread::spawn(move || exec(id, &argv, env, &workdir, &agent));
         }
         Request::Kill { id } => {
-            let group = running.lock().ok().and_then(|map| map.get(&id).copied());
+            let group = agent
+                .running
+                .lock()
+                .ok()
+                .and_then(|map| map.get(&id).copied());
             if let Some(pgid) = group {
                 let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
             }
@@ -205,14 +238,12 @@ fn which(program: &str, path: &str) -> Option<PathBuf> {
         .find(|candidate| executable(candidate))
 }
 
-fn exec(
-    id: u32,
-    argv: &[String],
-    env: Vec<(String, String)>,
-    workdir: &str,
-    port: &Port,
-    running: &Running,
-) {
+fn exec(id: u32, argv: &[String], env: Vec<(String, String)>, workdir: &str, agent: &Agent) {
+    let Agent {
+        port,
+        running,
+        reaper,
+    } = agent;
     let Some((program, args)) = argv.split_first() else {
         port.send(&Reply::Failed {
             id,
@@ -226,17 +257,18 @@ fn exec(
         .find(|(name, _)| name == "PATH")
         .map_or("/usr/local/bin:/usr/bin:/bin", |(_, value)| value.as_str());
     let resolved = which(program, search).unwrap_or_else(|| PathBuf::from(program));
-    let spawned = Command::new(&resolved)
-        .args(args)
-        .env_clear()
-        .envs(env)
-        .current_dir(workdir)
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match spawned {
+    let spawned = reaper.spawn(
+        Command::new(&resolved)
+            .args(args)
+            .env_clear()
+            .envs(env)
+            .current_dir(workdir)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let (mut child, exit) = match spawned {
         Ok(child) => child,
         Err(error) => {
             port.send(&Reply::Failed {
@@ -252,19 +284,22 @@ fn exec(
         map.insert(id, pid);
     }
     let (closed, pipes_closed) = mpsc::channel();
+    let ended = Arc::new(Mutex::new(false));
     if let Some(stdout) = child.stdout.take() {
-        forward(stdout, id, false, port.clone(), closed.clone());
+        forward(
+            stdout,
+            id,
+            false,
+            port.clone(),
+            closed.clone(),
+            ended.clone(),
+        );
     }
     if let Some(stderr) = child.stderr.take() {
-        forward(stderr, id, true, port.clone(), closed);
+        forward(stderr, id, true, port.clone(), closed, ended.clone());
     }
-    let code = match child.wait() {
-        Ok(status) => status
-            .code()
-            .or_else(|| status.signal().map(|signal| 128 + signal))
-            .unwrap_or(-1),
-        Err(_) => -1,
-    };
+    // The reaper's status, never `child.wait()`: the reaper collects every child.
+    let code = exit.wait().map_or(-1, |status| status.code());
     if let Ok(mut map) = running.lock() {
         map.remove(&id);
     }
@@ -274,16 +309,22 @@ fn exec(
             break;
         }
     }
+    // Under the lock: no output of this request goes out after its exit.
+    let mut ended = ended.lock().unwrap_or_else(PoisonError::into_inner);
+    *ended = true;
     port.send(&Reply::Exited { id, code });
 }
 
-/// Sends what `pipe` produces as it comes; says on `closed` when it ends.
+/// Sends what `pipe` produces as it comes, until its request's exit went out (`ended`); reads
+/// on after that (a leftover process writing must not block on a full pipe), dropping it. Says
+/// on `closed` when the pipe ends.
 fn forward(
     mut pipe: impl Read + Send + 'static,
     id: u32,
     stderr: bool,
     port: Port,
     closed: mpsc::Sender<()>,
+    ended: Arc<Mutex<bool>>,
 ) {
     std::thread::spawn(move || {
         let mut buffer = vec![0; 32 * 1024];
@@ -291,6 +332,10 @@ fn forward(
             match pipe.read(&mut buffer) {
                 Ok(0) | Err(_) => break,
                 Ok(count) => {
+                    let ended = ended.lock().unwrap_or_else(PoisonError::into_inner);
+                    if *ended {
+                        continue;
+                    }
                     let data = buffer[..count].to_vec();
                     port.send(&if stderr {
                         Reply::Stderr { id, data }

@@ -347,6 +347,66 @@ fn with_nat_asked_a_vm_job_reaches_this_machines_loopback_and_is_warned_about() 
     assert_nothing_left(temp.path());
 }
 
+const ORPHANS_WORKFLOW: &str = r#"on: push
+jobs:
+  vm:
+    runs-on: linux
+    steps:
+      - run: |
+          sleep 1 &
+          (sleep 300 &) ; echo "first step done"
+          setsid sh -c 'sleep 2 & exec sleep 1' &
+          exit 0
+      - run: |
+          sleep 4
+          # Shell builtins only: a fork costs much under TCG.
+          zombies=0
+          left=0
+          for pid in /proc/[0-9]*; do
+            while read -r key value _; do
+              if [ "$key" = "State:" ]; then
+                [ "$value" = Z ] && zombies=$((zombies + 1))
+                break
+              fi
+            done 2>/dev/null < "$pid/status" || true
+            mapfile -d '' argv 2>/dev/null < "$pid/cmdline" || true
+            [ "${argv[*]}" = "sleep 300" ] && left=$((left + 1))
+          done
+          echo "zombies=$zombies"
+          echo "sleep 300 left=$left"
+"#;
+
+/// A step that leaves processes behind (a background child, a double-forked one still holding
+/// the step's output, a daemonised one in a session of its own) ends when its shell exits, not
+/// when they do; the agent, PID 1 of the guest, reaps those that exit after the step (no zombie
+/// in the next step); one still running lives on into the next step (as on GitHub, whose runner
+/// ends leftovers with the job: here the VM's end).
+#[test]
+fn processes_a_step_leaves_behind_are_reaped_and_do_not_hold_the_step() {
+    let Some((images, agent)) = setup("the orphans vm job") else {
+        return;
+    };
+    let dir = workflow_dir(ORPHANS_WORKFLOW);
+    let temp = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+    let output = run_vm(dir.path(), &images, &agent, temp.path(), &[]);
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!(
+        "the orphans vm job took {:.1} s:\n{stdout}\n{stderr}",
+        took.as_secs_f64()
+    );
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    for expected in ["first step done", "zombies=0", "sleep 300 left=1"] {
+        assert!(stdout.contains(expected), "{expected:?} in\n{stdout}");
+    }
+    // Boot (up to ~60 s under TCG on a loaded machine) plus a few seconds of steps; a step held
+    // by its leftover `sleep 300` would take more than 300 s.
+    assert!(took.as_secs() < 240, "the job took {took:?}");
+    assert_nothing_left(temp.path());
+}
+
 #[test]
 fn a_guest_that_never_answers_is_killed_at_the_boot_timeout() {
     let Some((images, agent)) = setup("the vm boot timeout") else {
