@@ -99,9 +99,11 @@ fn clean_job_dir(job_dir: &Path, report: &mut VmLeftoverReport) {
 }
 
 type Process = (u32, String);
+/// A process the runner started for a job: what it is, its pid and start time.
+type Child = (&'static str, u32, String);
 
 /// The runner, and the children recorded (kind, pid, start), QEMU first.
-fn parse(text: &str) -> Option<(Process, Vec<(&'static str, u32, String)>)> {
+fn parse(text: &str) -> Option<(Process, Vec<Child>)> {
     let mut runner = None;
     let mut qemu = None;
     let mut virtiofsd = None;

@@ -275,8 +275,8 @@ pub(crate) const GUEST_GATEWAY: &str = "10.0.2.2";
 impl VmConfig {
     /// Decides `auto` (virtiofs when a `virtiofsd` is found, else 9p) and where `virtiofsd`
     /// is; `virtiofs` with none found keeps the setting (or `virtiofsd`), so each job fails
-    /// naming it.
-    fn resolve_share(&mut self) {
+    /// naming it. Returns whether that happened (virtiofs asked, none found).
+    fn resolve_share(&mut self) -> bool {
         let found = match self.share {
             VmShare::NineP => None,
             VmShare::Auto | VmShare::Virtiofs => virtiofs::find(self.virtiofsd.as_deref()),
@@ -294,8 +294,10 @@ impl VmConfig {
                 if self.virtiofsd.is_none() {
                     self.virtiofsd = Some(PathBuf::from("virtiofsd"));
                 }
+                return true;
             }
         }
+        false
     }
 
     /// How the runner says the share at start.
@@ -401,7 +403,7 @@ impl VmBackend {
         labels: std::collections::BTreeMap<String, VmConfig>,
     ) -> VmBackend {
         let asked = config.share;
-        config.resolve_share();
+        let missing = config.resolve_share();
         let labels: std::collections::BTreeMap<String, VmConfig> = labels
             .into_iter()
             .map(|(name, mut own)| {
@@ -409,18 +411,13 @@ impl VmBackend {
                 (name.to_ascii_lowercase(), own)
             })
             .collect();
-        if asked == VmShare::Virtiofs && config.share == VmShare::Virtiofs {
-            if let Some(path) = &config.virtiofsd
-                && !path.is_absolute()
-            {
-                tracing::warn!(
-                    "vm.share is virtiofs and no virtiofsd was found (vm.virtiofsd, beside \
-                     runnel, PATH, the cache of tests/vm/virtiofsd.sh): VM jobs will fail"
-                );
-            }
+        if missing {
+            tracing::warn!(
+                "vm.share is virtiofs and no virtiofsd was found (vm.virtiofsd, beside runnel, \
+                 PATH, the cache of tests/vm/virtiofsd.sh): VM jobs will fail"
+            );
         }
         tracing::info!(
-            share = %config.describe_share(),
             asked = ?asked,
             "vm backend: the job's directory is shared with the guest over {}",
             config.describe_share()
@@ -929,6 +926,11 @@ mod tests {
         nine.virtiofsd = Some(PathBuf::from("/bin/sh"));
         nine.resolve_share();
         assert_eq!((nine.share, nine.virtiofsd), (VmShare::NineP, None));
+        let mut asked = config(Accel::Tcg);
+        asked.share = VmShare::Virtiofs;
+        asked.virtiofsd = Some(PathBuf::from("/nonexistent/virtiofsd"));
+        assert!(asked.resolve_share(), "virtiofs asked, none found");
+        assert_eq!(asked.share, VmShare::Virtiofs);
     }
 
     /// Restricted by default: `restrict=on` and one forward to the cache server; NAT only when

@@ -74,17 +74,23 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// `virtiofsd`'s arguments for sharing `share` on `socket`: the guest's file ownership kept as
-/// it writes it (the runner runs as root), a chroot into the share as its sandbox (namespaces
-/// need privileges a runner in a container may lack).
-pub(crate) fn args(socket: &Path, share: &Path) -> Vec<String> {
+/// `virtiofsd`'s arguments for sharing `share` on `socket`. Its sandbox: as root a chroot into
+/// the share (mount namespaces need privileges a runner in a container may lack); otherwise
+/// its default, a user namespace (a chroot needs root).
+pub(crate) fn args(socket: &Path, share: &Path, root: bool) -> Vec<String> {
     vec![
         format!("--socket-path={}", socket.display()),
         format!("--shared-dir={}", share.display()),
         "--cache=auto".to_owned(),
-        "--sandbox=chroot".to_owned(),
+        format!("--sandbox={}", if root { "chroot" } else { "namespace" }),
         "--log-level=error".to_owned(),
     ]
+}
+
+/// Whether this process runs as root (the owner of `/proc/self`).
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// Starts `program` sharing `share`, its socket at `JOB_DIR/`[`SOCKET`], its output in
@@ -92,7 +98,7 @@ pub(crate) fn args(socket: &Path, share: &Path) -> Vec<String> {
 /// makes no socket in time is an error naming the command and its last lines.
 pub(crate) async fn start(program: &Path, job_dir: &Path, share: &Path) -> Result<Child, VmError> {
     let socket = job_dir.join(SOCKET);
-    let args = args(&socket, share);
+    let args = args(&socket, share, running_as_root());
     let command = || format!("{} {}", program.display(), args.join(" "));
     let log_path = job_dir.join("virtiofsd.log");
     let log = std::fs::File::create(&log_path).map_err(|source| VmError::Io {
@@ -158,6 +164,14 @@ mod tests {
             find(Some(Path::new("/bin/sh"))),
             Some(PathBuf::from("/bin/sh"))
         );
+        let socket = Path::new("/j/virtiofs.sock");
+        let share = Path::new("/j/job");
+        assert_eq!(
+            args(socket, share, true).join(" "),
+            "--socket-path=/j/virtiofs.sock --shared-dir=/j/job --cache=auto --sandbox=chroot \
+             --log-level=error"
+        );
+        assert!(args(socket, share, false).contains(&"--sandbox=namespace".to_owned()));
     }
 
     /// A `virtiofsd` that ends at once is an error naming the command.
