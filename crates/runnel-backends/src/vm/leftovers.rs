@@ -169,4 +169,29 @@ mod tests {
         assert!(report.processes.is_empty());
         assert!(live.exists() && other.exists() && !dead.exists());
     }
+
+    /// A dead runner's `virtiofsd` (here a stand-in process with the recorded pid and start
+    /// time) is killed with its directory.
+    #[test]
+    fn a_dead_runners_virtiofsd_is_killed() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dead = root.path().join("runnel-vm-dead");
+        std::fs::create_dir(&dead).expect("mkdir");
+        let mut child = std::process::Command::new("sleep")
+            .arg("300")
+            .spawn()
+            .expect("spawn sleep");
+        let pid = child.id();
+        let start = process_start_time(pid).expect("start time");
+        std::fs::write(
+            dead.join(RECORD),
+            format!("runner 4194304 0\nvirtiofsd {pid} {start}\n"),
+        )
+        .expect("write");
+        let report = cleanup(root.path());
+        assert_eq!(report.processes, vec![pid]);
+        let status = child.wait().expect("wait");
+        assert!(!status.success(), "killed: {status}");
+        assert!(!dead.exists());
+    }
 }

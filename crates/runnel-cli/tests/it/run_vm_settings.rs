@@ -1,7 +1,7 @@
 //! The vm backend's settings from `config.yaml`'s `vm:` section (issue #17), end to end:
 //! `runnel run -c config.yaml` with a label whose own `vm.labels.<name>` entry gives it
 //! 2 vCPUs, 1536 MiB and a 3 GiB root disk; the guest sees exactly that (`nproc`,
-//! `/proc/meminfo`, `df`). Slow (a TCG boot): behind `RUN_SLOW_TESTS=1`, as the other vm tests.
+//! `/proc/meminfo`, `df`), over 9p when `vm.share: 9p` says so; and `vm.share: virtiofs`. Slow (a TCG boot): behind `RUN_SLOW_TESTS=1`, as the other vm tests.
 
 use std::process::Command;
 
@@ -16,6 +16,7 @@ jobs:
           echo "nproc=$(nproc)"
           echo "memtotal_kib=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
           echo "root_bytes=$(df -B1 --output=size / | tail -n 1 | tr -d ' ')"
+          echo "share=$(grep ' /runnel ' /proc/mounts | cut -d' ' -f3)"
 "#;
 
 /// The number after `key=` in the job's output.
@@ -37,7 +38,7 @@ fn a_labels_own_vm_settings_from_config_yaml_reach_its_guest() {
     std::fs::write(
         &config,
         format!(
-            "vm:\n  images: {}\n  cpus: 1\n  memory: 1GiB\n  labels:\n    big: {{cpus: 2, memory: 1536MiB, disk_size: 3GiB}}\n",
+            "vm:\n  images: {}\n  share: 9p\n  cpus: 1\n  memory: 1GiB\n  labels:\n    big: {{cpus: 2, memory: 1536MiB, disk_size: 3GiB}}\n",
             images.display()
         ),
     )
@@ -58,6 +59,7 @@ fn a_labels_own_vm_settings_from_config_yaml_reach_its_guest() {
         "RUNNEL_VM_CPUS",
         "RUNNEL_VM_MEMORY_MIB",
         "RUNNEL_VM_NETWORK",
+        "RUNNEL_VM_SHARE",
     ] {
         command.env_remove(name);
     }
@@ -67,7 +69,13 @@ fn a_labels_own_vm_settings_from_config_yaml_reach_its_guest() {
     eprintln!("{stdout}\n{stderr}");
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("2 vCPU(s), 1536 MiB, root disk grown to 3072 MiB"),
+        stdout.contains(
+            "2 vCPU(s), 1536 MiB, root disk grown to 3072 MiB, the job's directory over 9p"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|line| step_line(line) == "share=9p"),
         "{stdout}"
     );
     assert_eq!(value(&stdout, "nproc="), 2);
