@@ -51,7 +51,8 @@ pub struct VmLeftoverReport {
     pub directories: Vec<PathBuf>,
 }
 
-/// Kills the QEMU and `virtiofsd` processes and removes the job directories under `root` whose runner is gone.
+/// Kills the QEMU and `virtiofsd` processes and removes the job directories under `root` whose
+/// runner is gone.
 pub fn cleanup(root: &Path) -> VmLeftoverReport {
     let mut report = VmLeftoverReport::default();
     for job_dir in job_dirs(root, JOB_DIR_PREFIX) {

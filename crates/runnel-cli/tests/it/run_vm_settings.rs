@@ -1,7 +1,8 @@
 //! The vm backend's settings from `config.yaml`'s `vm:` section (issue #17), end to end:
 //! `runnel run -c config.yaml` with a label whose own `vm.labels.<name>` entry gives it
 //! 2 vCPUs, 1536 MiB and a 3 GiB root disk; the guest sees exactly that (`nproc`,
-//! `/proc/meminfo`, `df`), over 9p when `vm.share: 9p` says so; and `vm.share: virtiofs`. Slow (a TCG boot): behind `RUN_SLOW_TESTS=1`, as the other vm tests.
+//! `/proc/meminfo`, `df`), its job directory over 9p as `vm.share: 9p` says; and
+//! `vm.share: virtiofs`. Slow (a TCG boot): behind `RUN_SLOW_TESTS=1`, as the other vm tests.
 
 use std::process::Command;
 
