@@ -628,6 +628,8 @@ async fn probe_kvm(config: &VmConfig, image: &Image) -> Accel {
         probe_kvm: false,
         boot_timeout: KVM_PROBE_TIMEOUT,
         preload: Vec::new(),
+        // Only the accelerator is probed: a virtiofsd that fails must not read as "no KVM".
+        share: VmShare::NineP,
         ..config.clone()
     };
     let spec = JobSpec {

@@ -211,3 +211,50 @@ fn sha256(bytes: &[u8]) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// A `virtiofsd` that cannot start fails the job with an error naming its command, and leaves
+/// nothing (no QEMU is started).
+#[test]
+fn a_virtiofsd_that_cannot_start_fails_the_job_naming_the_command() {
+    let Some((images, agent)) = setup("the failing virtiofsd job") else {
+        return;
+    };
+    let dir = workflow_dir(VIRTIOFS_WORKFLOW);
+    let config = dir.path().join("runner-config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "vm:\n  images: {}\n  share: virtiofs\n  virtiofsd: /nonexistent/virtiofsd\n",
+            images.display()
+        ),
+    )
+    .expect("write config");
+    let temp = tempfile::tempdir().expect("tempdir");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_runnel"));
+    command
+        .args(["run", "-c"])
+        .arg(&config)
+        .args(["-P", "linux=vm://debian-bookworm"])
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .env("TMPDIR", temp.path())
+        .env("RUNNEL_VM_AGENT", &agent)
+        .env("RUNNEL_VM_ACCEL", "tcg");
+    for name in ["RUNNEL_VM_IMAGES", "RUNNEL_VM_SHARE", "RUNNEL_VM_VIRTIOFSD"] {
+        command.env_remove(name);
+    }
+    let output = command.output().expect("run runnel");
+    let all = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_ne!(output.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("virtiofsd, which shares the job's directory with the guest, did not start")
+            && all.contains("`/nonexistent/virtiofsd --socket-path="),
+        "{all}"
+    );
+    assert!(all.contains("no virtiofsd was found"), "{all}");
+    assert_nothing_left(temp.path());
+}
