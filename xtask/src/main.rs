@@ -87,6 +87,12 @@ fn test(root: &Path) -> Result<()> {
         "QEMU and the VM images for the vm backend tests (tests/vm/build.sh: runnel vm image build, content-addressed)",
     );
     // Not fatal: without QEMU or an image the vm tests skip with a note.
+    if let Err(error) = run(Command::new("bash").arg(root.join("tests/vm/virtiofsd.sh"))) {
+        println!(
+            "note: virtiofsd could not be built ({error:#}); VM jobs share over 9p and the \
+             virtiofs test will skip"
+        );
+    }
     for image in ["debian-bookworm", "debian-bookworm-docker"] {
         if let Err(error) = run(Command::new("bash")
             .arg(root.join("tests/vm/build.sh"))

@@ -324,6 +324,12 @@ fn vm_configs(
     if let runnel_config::DockerHostUse::Url(url) = config.container.docker_host_use() {
         base.docker_host = Some(url);
     }
+    base.share = match config.vm.share {
+        runnel_config::VmShareMode::Auto => runnel_backends::vm::VmShare::Auto,
+        runnel_config::VmShareMode::Virtiofs => runnel_backends::vm::VmShare::Virtiofs,
+        runnel_config::VmShareMode::NineP => runnel_backends::vm::VmShare::NineP,
+    };
+    base.virtiofsd = config.vm.virtiofsd.clone();
     base.cache_forward = forwards.cache;
     base.server_forward = forwards.server;
     let configure = |settings: &runnel_config::VmSettings| {

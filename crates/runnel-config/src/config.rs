@@ -354,6 +354,11 @@ pub struct KubernetesToleration {
 pub struct VmSection {
     /// Where images are (`IMAGES/NAME/…`); `None`: `${RUNNEL_CACHE:-$HOME/.cache/runnel}/vm`.
     pub images: Option<PathBuf>,
+    /// How the job's directory reaches the guest (all vm labels alike).
+    pub share: VmShareMode,
+    /// The `virtiofsd` binary; `None`: beside runnel, on `PATH`, else in the cache
+    /// `tests/vm/virtiofsd.sh` installs into.
+    pub virtiofsd: Option<PathBuf>,
     /// What every vm label's jobs get, unless `labels` says otherwise for theirs.
     pub settings: VmSettings,
     /// Per label (by name, as in `runner.labels`): what differs from `settings`.
@@ -427,6 +432,8 @@ impl Default for VmSection {
     fn default() -> VmSection {
         VmSection {
             images: None,
+            share: VmShareMode::Auto,
+            virtiofsd: None,
             settings: VmSettings {
                 cpus: 1,
                 memory: 1 << 30,
@@ -438,6 +445,16 @@ impl Default for VmSection {
             labels: BTreeMap::new(),
         }
     }
+}
+
+/// `vm.share`: how the job's directory reaches the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VmShareMode {
+    /// virtiofs when a `virtiofsd` is found, else 9p (the default).
+    #[default]
+    Auto,
+    Virtiofs,
+    NineP,
 }
 
 /// `vm.network`: what a guest's user-mode network reaches.

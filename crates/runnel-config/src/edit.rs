@@ -119,6 +119,8 @@ const KEYS: &[(&str, KeyShape)] = &[
     ("container.workflow_options_allowed", List),
     ("host.workdir_parent", Scalar(Text)),
     ("vm.images", Scalar(Text)),
+    ("vm.share", Scalar(Text)),
+    ("vm.virtiofsd", Scalar(Text)),
     ("vm.cpus", Scalar(Integer)),
     ("vm.memory", Scalar(Size)),
     ("vm.disk_size", Scalar(Size)),

@@ -18,7 +18,8 @@ pub use config::{
     DEFAULT_SERVICE_READY_TIMEOUT, DockerHostUse, EnvLine, HealthCheckSection, HostSection,
     KubernetesResources, KubernetesSection, KubernetesToleration, Loaded, LogJobSection,
     LogSection, MetricsSection, Problem, RunnerSection, S3Section, ToolCacheMode, TransportChoice,
-    VmLabelSettings, VmNetworkMode, VmSection, VmSettings, parse_env_file, parse_env_line,
+    VmLabelSettings, VmNetworkMode, VmSection, VmSettings, VmShareMode, parse_env_file,
+    parse_env_line,
 };
 pub use duration::{
     DurationError, DurationGrammar, format_duration, parse_duration, parse_duration_with,

@@ -1,8 +1,8 @@
 //! One job's VM: booting it (job directory, overlay, QEMU, the agent's `Ready`), the
 //! [`JobEnvironment`] answered through the agent, and teardown.
 //!
-//! Must not: leave QEMU, the overlay or the sockets behind: every error while booting, and
-//! teardown, kills QEMU and removes the job directory.
+//! Must not: leave QEMU, `virtiofsd`, the overlay or the sockets behind: every error while
+//! booting, and teardown, kills QEMU and `virtiofsd` and removes the job directory.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::channel::{self, Channel, Replies};
 use super::error::{VmError, into_backend};
-use super::{Image, VmConfig, leftovers, preload, qemu_args};
+use super::{Image, VmConfig, VmShare, leftovers, preload, qemu_args, virtiofs};
 
 /// What an image runs once its agent answers, before the job's first step (the Docker image
 /// starts its engine there and loads the preloaded images); an image without it has none.
@@ -42,6 +42,8 @@ pub(crate) struct VmEnvironment {
     info: EnvironmentInfo,
     channel: Channel,
     qemu: tokio::sync::Mutex<Option<Child>>,
+    /// The job's `virtiofsd`, when the job's directory is shared over virtiofs.
+    virtiofsd: tokio::sync::Mutex<Option<Child>>,
     /// Where the guest reaches this machine's loopback (the cache server).
     host_loopback: &'static str,
     /// Where the guest reaches the Gitea server, when not at its own address.
@@ -85,10 +87,20 @@ impl VmEnvironment {
             )))?
             .keep();
         let mut qemu = None;
-        let result = Self::start(config, image, spec, cancel, &job_dir, &mut qemu).await;
+        let mut virtiofsd = None;
+        let result = Self::start(
+            config,
+            image,
+            spec,
+            cancel,
+            &job_dir,
+            &mut qemu,
+            &mut virtiofsd,
+        )
+        .await;
         if result.is_err() {
             // Nothing `prepare` made may be left behind on error.
-            if let Some(mut child) = qemu {
+            for mut child in qemu.into_iter().chain(virtiofsd) {
                 let _ = child.start_kill();
                 let _ = child.wait().await;
             }
@@ -104,9 +116,10 @@ impl VmEnvironment {
         cancel: &CancellationToken,
         job_dir: &Path,
         qemu: &mut Option<Child>,
+        virtiofsd: &mut Option<Child>,
     ) -> Result<VmEnvironment, VmError> {
         // First, so a runner killed while booting leaves nothing a restart would not remove.
-        leftovers::write_record(job_dir, None)
+        leftovers::write_record(job_dir, None, None)
             .map_err(io(format!("write the record in {}", job_dir.display())))?;
         let share = job_dir.join("job");
         for sub in ["workspace", "temp", "tool_cache", "home"] {
@@ -159,6 +172,19 @@ impl VmEnvironment {
                 detail: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
             });
         }
+        let mut virtiofsd_pid = None;
+        if config.share == VmShare::Virtiofs {
+            let program = config
+                .virtiofsd
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("virtiofsd"));
+            // Recorded before QEMU starts, so a runner killed in between leaves nothing.
+            let child = virtiofs::start(&program, job_dir, &share).await?;
+            virtiofsd_pid = child.id();
+            *virtiofsd = Some(child);
+            leftovers::write_record(job_dir, None, virtiofsd_pid)
+                .map_err(io(format!("write the record in {}", job_dir.display())))?;
+        }
         let log = std::fs::File::create(job_dir.join("qemu.log"))
             .map_err(io(format!("create {}", job_dir.join("qemu.log").display())))?;
         let log_err = log.try_clone().map_err(io("qemu.log"))?;
@@ -172,7 +198,7 @@ impl VmEnvironment {
             .map_err(io(format!("start {}", config.qemu.display())))?;
         let pid = child.id();
         let child = qemu.insert(child);
-        leftovers::write_record(job_dir, pid)
+        leftovers::write_record(job_dir, pid, virtiofsd_pid)
             .map_err(io(format!("write the record in {}", job_dir.display())))?;
 
         let socket = job_dir.join("agent.sock");
@@ -216,6 +242,7 @@ impl VmEnvironment {
             },
             channel: Channel::start(reader, writer),
             qemu: tokio::sync::Mutex::new(qemu.take()),
+            virtiofsd: tokio::sync::Mutex::new(virtiofsd.take()),
             host_loopback: config.host_loopback(),
             server_origin: config.server_origin(),
         })
@@ -343,7 +370,7 @@ impl JobEnvironment for VmEnvironment {
         self.server_origin.clone()
     }
 
-    /// The workspace is shared into the guest over 9p from the job directory: `hashFiles`
+    /// The workspace is shared into the guest (virtiofs or 9p) from the job directory: `hashFiles`
     /// reads it here.
     fn workspace_on_host(&self) -> Option<PathBuf> {
         Some(self.workspace.clone())
@@ -490,6 +517,11 @@ impl JobEnvironment for VmEnvironment {
     async fn teardown(&self) -> Result<(), BackendError> {
         self.channel.close();
         if let Some(mut child) = self.qemu.lock().await.take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        // After QEMU, its only client.
+        if let Some(mut child) = self.virtiofsd.lock().await.take() {
             let _ = child.start_kill();
             let _ = child.wait().await;
         }

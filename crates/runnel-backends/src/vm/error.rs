@@ -82,6 +82,11 @@ pub enum VmError {
         base >> 20
     )]
     DiskTooSmall { image: String, size: u64, base: u64 },
+    #[error(
+        "virtiofsd, which shares the job's directory with the guest, did not start (`{command}`): \
+         {detail} (install it with tests/vm/virtiofsd.sh, or set vm.share: 9p)"
+    )]
+    Virtiofsd { command: String, detail: String },
     #[error("the guest agent answered request {id} with an unexpected message")]
     Unexpected { id: u32 },
 }

@@ -4,7 +4,8 @@
 //! image's cached base (`IMAGES/NAME/rootfs.qcow2`, made in milliseconds), the agent socket,
 //! the console log, a copy of the guest agent and the job's own directory (`job/`: workspace,
 //! temp, tool cache, home, images to preload), which the guest sees at `/runnel` over
-//! virtio-9p (virtiofs is not used yet). QEMU boots the `microvm` machine with the image's
+//! virtiofs (a `virtiofsd` per job, [`virtiofs`]) when a `virtiofsd` is found or `vm.share` says
+//! so, else over virtio-9p. QEMU boots the `microvm` machine with the image's
 //! kernel and initramfs; the initramfs mounts the overlay as the root and starts the agent
 //! ([`runnel_vm_agent`]) as PID 1, which the runner talks to over a virtio-serial port. The
 //! guest has QEMU's user-mode network: by default restricted (`restrict=on`), its only ways out
@@ -32,6 +33,7 @@ pub mod image;
 pub mod leftovers;
 mod preload;
 mod services;
+pub mod virtiofs;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -43,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 pub use error::VmError;
 pub use leftovers::VmLeftoverReport;
 pub use preload::PreloadError;
+pub use virtiofs::VmShare;
 
 use environment::VmEnvironment;
 use error::into_backend;
@@ -117,6 +120,11 @@ pub struct VmConfig {
     /// The program QEMU runs per forwarded connection with `__vm-forward ADDR` (the running
     /// `runnel`).
     pub forwarder: PathBuf,
+    /// How the job's directory reaches the guest; `Auto` is decided when the backend is made
+    /// ([`VmBackend::with_labels`]): `Virtiofs` when a `virtiofsd` is found, else `NineP`.
+    pub share: VmShare,
+    /// The `virtiofsd` binary (`vm.virtiofsd`); `None`: looked for ([`virtiofs::find`]).
+    pub virtiofsd: Option<PathBuf>,
 }
 
 impl VmConfig {
@@ -170,13 +178,16 @@ impl VmConfig {
             cache_forward: None,
             server_forward: None,
             forwarder: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("runnel")),
+            share: VmShare::Auto,
+            virtiofsd: None,
         }
     }
 
     /// The environment's settings over these (they win over `config.yaml`'s `vm:` section):
     /// `RUNNEL_VM_IMAGES`, `RUNNEL_VM_CPUS`, `RUNNEL_VM_MEMORY_MIB`, `RUNNEL_VM_BOOT_TIMEOUT`
     /// in seconds, `RUNNEL_VM_PRELOAD_IMAGES` (images separated by commas or spaces) and
-    /// `RUNNEL_VM_NETWORK` (`restricted` or `nat`). Unset or empty variables change nothing; a
+    /// `RUNNEL_VM_NETWORK` (`restricted` or `nat`), `RUNNEL_VM_SHARE` (`auto`, `virtiofs`
+    /// or `9p`) and `RUNNEL_VM_VIRTIOFSD` (a path). Unset or empty variables change nothing; a
     /// value that is not a positive number is ignored with a warning.
     pub fn apply_env(&mut self) {
         let number = |name: &str| {
@@ -208,6 +219,18 @@ impl VmConfig {
         }
         if let Some(list) = env_var("RUNNEL_VM_PRELOAD_IMAGES") {
             self.preload = preload::parse_list(&list.to_string_lossy());
+        }
+        if let Some(share) = env_var("RUNNEL_VM_SHARE") {
+            match share.to_str().and_then(VmShare::parse) {
+                Some(share) => self.share = share,
+                None => tracing::warn!(
+                    value = %share.to_string_lossy(),
+                    "RUNNEL_VM_SHARE is not `auto`, `virtiofs` or `9p`: ignored"
+                ),
+            }
+        }
+        if let Some(path) = env_var("RUNNEL_VM_VIRTIOFSD") {
+            self.virtiofsd = Some(PathBuf::from(path));
         }
         match env_var("RUNNEL_VM_NETWORK")
             .as_deref()
@@ -250,6 +273,41 @@ const GUEST_NETWORK: &str = "10.0.2.0/24";
 pub(crate) const GUEST_GATEWAY: &str = "10.0.2.2";
 
 impl VmConfig {
+    /// Decides `auto` (virtiofs when a `virtiofsd` is found, else 9p) and where `virtiofsd`
+    /// is; `virtiofs` with none found keeps the setting (or `virtiofsd`), so each job fails
+    /// naming it. Returns whether that happened (virtiofs asked, none found).
+    fn resolve_share(&mut self) -> bool {
+        let found = match self.share {
+            VmShare::NineP => None,
+            VmShare::Auto | VmShare::Virtiofs => virtiofs::find(self.virtiofsd.as_deref()),
+        };
+        match (self.share, found) {
+            (VmShare::NineP, _) | (VmShare::Auto, None) => {
+                self.share = VmShare::NineP;
+                self.virtiofsd = None;
+            }
+            (_, Some(path)) => {
+                self.share = VmShare::Virtiofs;
+                self.virtiofsd = Some(path);
+            }
+            (VmShare::Virtiofs, None) => {
+                if self.virtiofsd.is_none() {
+                    self.virtiofsd = Some(PathBuf::from("virtiofsd"));
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    /// How the runner says the share at start.
+    fn describe_share(&self) -> String {
+        match (self.share, &self.virtiofsd) {
+            (VmShare::Virtiofs, Some(path)) => format!("virtiofs ({})", path.display()),
+            _ => "9p".to_owned(),
+        }
+    }
+
     /// Where a job of this backend reaches this machine's loopback (the cache server): the
     /// forward's address on the restricted network, the gateway with NAT.
     pub(crate) fn host_loopback(&self) -> &'static str {
@@ -341,13 +399,29 @@ impl VmBackend {
     /// A backend whose jobs on the labels named in `labels` get those settings (the machine's
     /// accelerator, the agent and the job root stay `config`'s).
     pub fn with_labels(
-        config: VmConfig,
+        mut config: VmConfig,
         labels: std::collections::BTreeMap<String, VmConfig>,
     ) -> VmBackend {
+        let asked = config.share;
+        let missing = config.resolve_share();
         let labels: std::collections::BTreeMap<String, VmConfig> = labels
             .into_iter()
-            .map(|(name, own)| (name.to_ascii_lowercase(), own))
+            .map(|(name, mut own)| {
+                own.resolve_share();
+                (name.to_ascii_lowercase(), own)
+            })
             .collect();
+        if missing {
+            tracing::warn!(
+                "vm.share is virtiofs and no virtiofsd was found (vm.virtiofsd, beside runnel, \
+                 PATH, the cache of tests/vm/virtiofsd.sh): VM jobs will fail"
+            );
+        }
+        tracing::info!(
+            asked = ?asked,
+            "vm backend: the job's directory is shared with the guest over {}",
+            config.describe_share()
+        );
         let nat: Vec<&str> = std::iter::once(("", &config))
             .chain(labels.iter().map(|(name, own)| (name.as_str(), own)))
             .filter(|(_, c)| c.network == VmNetwork::Nat)
@@ -462,13 +536,18 @@ impl VmBackend {
             .check_disk_size(&config)
             .map_err(|e| into_backend(operation(), e))?;
         setup_log(&format!(
-            "Booting a VM from image `{}` under {}, {} vCPU(s), {} MiB{}",
+            "Booting a VM from image `{}` under {}, {} vCPU(s), {} MiB{}, the job's directory \
+             over {}",
             image.name,
             config.accel.describe(),
             config.cpus,
             config.memory_mib,
             grow.map(|size| format!(", root disk grown to {} MiB", size >> 20))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            match config.share {
+                VmShare::Virtiofs => "virtiofs",
+                VmShare::Auto | VmShare::NineP => "9p",
+            }
         ));
         let started = Instant::now();
         let mut environment = VmEnvironment::boot(&config, &image, spec, cancel)
@@ -549,6 +628,8 @@ async fn probe_kvm(config: &VmConfig, image: &Image) -> Accel {
         probe_kvm: false,
         boot_timeout: KVM_PROBE_TIMEOUT,
         preload: Vec::new(),
+        // Only the accelerator is probed: a virtiofsd that fails must not read as "no KVM".
+        share: VmShare::NineP,
         ..config.clone()
     };
     let spec = JobSpec {
@@ -621,13 +702,24 @@ fn qemu_args(
         "console=ttyS0 acpi=on panic=-1 tsc_early_khz={} tsc=reliable loglevel=4",
         tsc_khz()
     );
+    let virtiofs = config.share == VmShare::Virtiofs;
+    if virtiofs {
+        // The init mounts the job's directory over virtiofs instead of 9p.
+        append.push_str(" runnel.share=virtiofs");
+    }
+    // vhost-user needs the guest's memory shared with virtiofsd.
+    let machine = if virtiofs {
+        "microvm,acpi=on,memory-backend=mem"
+    } else {
+        "microvm,acpi=on"
+    };
     if config.disk_size.is_some() {
         // The overlay is larger than the image's file system: the init grows it.
         append.push_str(" runnel.grow");
     }
     let mut args: Vec<String> = [
         "-M",
-        "microvm,acpi=on",
+        machine,
         "-accel",
         accel,
         "-cpu",
@@ -665,10 +757,31 @@ fn qemu_args(
         ),
         "-device".to_owned(),
         "virtio-9p-device,fsdev=agentfs,mount_tag=runnel-agent".to_owned(),
-        "-fsdev".to_owned(),
-        format!("local,id=jobfs,path={},security_model=none", path(share)),
-        "-device".to_owned(),
-        "virtio-9p-device,fsdev=jobfs,mount_tag=runnel-job".to_owned(),
+    ]);
+    if virtiofs {
+        args.extend([
+            "-object".to_owned(),
+            format!(
+                "memory-backend-memfd,id=mem,size={}M,share=on",
+                config.memory_mib
+            ),
+            "-chardev".to_owned(),
+            format!(
+                "socket,id=jobfs,path={}",
+                path(&job_dir.join(virtiofs::SOCKET))
+            ),
+            "-device".to_owned(),
+            "vhost-user-fs-device,chardev=jobfs,tag=runnel-job".to_owned(),
+        ]);
+    } else {
+        args.extend([
+            "-fsdev".to_owned(),
+            format!("local,id=jobfs,path={},security_model=none", path(share)),
+            "-device".to_owned(),
+            "virtio-9p-device,fsdev=jobfs,mount_tag=runnel-job".to_owned(),
+        ]);
+    }
+    args.extend([
         // User-mode networking (slirp): restricted to the cache forward, or QEMU's NAT.
         "-netdev".to_owned(),
         config.netdev()?,
@@ -715,6 +828,8 @@ mod tests {
             cache_forward: None,
             server_forward: None,
             forwarder: PathBuf::from("/usr/bin/runnel"),
+            share: VmShare::NineP,
+            virtiofsd: None,
         }
     }
 
@@ -764,6 +879,60 @@ mod tests {
             kvm.contains("-accel kvm -cpu host,-arch-capabilities"),
             "{kvm}"
         );
+        assert!(!text.contains("runnel.share=virtiofs"), "{text}");
+    }
+
+    /// With virtiofs: the guest's memory shared (memfd), the vhost-user device on the job's
+    /// socket with the same tag, the init told; the agent's directory stays on 9p.
+    #[test]
+    fn virtiofs_shares_memory_and_replaces_the_jobs_9p_device() {
+        let image = Image {
+            name: "debian".to_owned(),
+            kernel: PathBuf::from("/k"),
+            initramfs: PathBuf::from("/i"),
+            rootfs: PathBuf::from("/r"),
+        };
+        let mut config = config(Accel::Tcg);
+        config.share = VmShare::Virtiofs;
+        let job = Path::new("/tmp/runnel-vm-x");
+        let text = qemu_args(&config, &image, job, &job.join("job"), &job.join("agent"))
+            .expect("args")
+            .join(" ");
+        for expected in [
+            "-M microvm,acpi=on,memory-backend=mem",
+            "runnel.share=virtiofs",
+            "-object memory-backend-memfd,id=mem,size=512M,share=on",
+            "-chardev socket,id=jobfs,path=/tmp/runnel-vm-x/virtiofs.sock",
+            "-device vhost-user-fs-device,chardev=jobfs,tag=runnel-job",
+            "mount_tag=runnel-agent",
+        ] {
+            assert!(text.contains(expected), "{expected:?} in {text}");
+        }
+        assert!(!text.contains("fsdev=jobfs"), "{text}");
+    }
+
+    /// `auto` is virtiofs when the named `virtiofsd` exists, else 9p; `9p` never looks.
+    #[test]
+    fn auto_picks_virtiofs_only_with_a_virtiofsd() {
+        let mut found = config(Accel::Tcg);
+        found.share = VmShare::Auto;
+        found.virtiofsd = Some(PathBuf::from("/bin/sh"));
+        found.resolve_share();
+        assert_eq!(found.share, VmShare::Virtiofs);
+        let mut missing = config(Accel::Tcg);
+        missing.share = VmShare::Auto;
+        missing.virtiofsd = Some(PathBuf::from("/nonexistent/virtiofsd"));
+        missing.resolve_share();
+        assert_eq!(missing.share, VmShare::NineP);
+        let mut nine = config(Accel::Tcg);
+        nine.virtiofsd = Some(PathBuf::from("/bin/sh"));
+        nine.resolve_share();
+        assert_eq!((nine.share, nine.virtiofsd), (VmShare::NineP, None));
+        let mut asked = config(Accel::Tcg);
+        asked.share = VmShare::Virtiofs;
+        asked.virtiofsd = Some(PathBuf::from("/nonexistent/virtiofsd"));
+        assert!(asked.resolve_share(), "virtiofs asked, none found");
+        assert_eq!(asked.share, VmShare::Virtiofs);
     }
 
     /// Restricted by default: `restrict=on` and one forward to the cache server; NAT only when

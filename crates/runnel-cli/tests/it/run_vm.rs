@@ -149,7 +149,7 @@ fn run_vm_image(
     command.output().expect("run runnel")
 }
 
-/// Nothing of a VM job left: no job directory under `temp`, no QEMU naming it.
+/// Nothing of a VM job left: no job directory under `temp`, no QEMU or `virtiofsd` naming it.
 pub(crate) fn assert_nothing_left(temp: &Path) {
     let left: Vec<_> = std::fs::read_dir(temp)
         .expect("read temp")
@@ -163,8 +163,9 @@ pub(crate) fn assert_nothing_left(temp: &Path) {
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline);
         assert!(
-            !(cmdline.starts_with("qemu-system") && cmdline.contains(&needle)),
-            "a QEMU of the test is still running: {cmdline}"
+            !((cmdline.starts_with("qemu-system") || cmdline.contains("virtiofsd"))
+                && cmdline.contains(&needle)),
+            "a QEMU or virtiofsd of the test is still running: {cmdline}"
         );
     }
 }

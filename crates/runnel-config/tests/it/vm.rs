@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use runnel_config::{Config, ConfigError, VmNetworkMode, VmSection, VmSettings};
+use runnel_config::{Config, ConfigError, VmNetworkMode, VmSection, VmSettings, VmShareMode};
 
 fn read(text: &str) -> Result<runnel_config::Loaded, Vec<String>> {
     match Config::parse("config.yaml", text) {
@@ -23,6 +23,8 @@ fn every_vm_key_is_read_and_labels_override_the_section() {
     let text = "\
 vm:
   images: /srv/vm-images
+  share: virtiofs
+  virtiofsd: /opt/virtiofsd/bin/virtiofsd
   cpus: 2
   memory: 2GiB
   disk_size: 10G
@@ -43,6 +45,11 @@ vm:
     assert_eq!(
         vm.images.as_deref().and_then(|p| p.to_str()),
         Some("/srv/vm-images")
+    );
+    assert_eq!(vm.share, VmShareMode::Virtiofs);
+    assert_eq!(
+        vm.virtiofsd.as_deref().and_then(|p| p.to_str()),
+        Some("/opt/virtiofsd/bin/virtiofsd")
     );
     let section = VmSettings {
         cpus: 2,
@@ -88,6 +95,7 @@ fn an_absent_or_empty_vm_section_is_the_defaults() {
         "",
         "vm:\n",
         "vm:\n  images: ''\n  disk_size: ''\n  labels: {}\n",
+        "vm:\n  share: auto\n  virtiofsd: ''\n",
     ] {
         let loaded = read(text).unwrap_or_else(|e| panic!("{text:?}: {e:?}"));
         assert_eq!(loaded.config.vm, VmSection::default(), "{text:?}");
@@ -99,6 +107,9 @@ fn an_absent_or_empty_vm_section_is_the_defaults() {
     );
     assert_eq!(defaults.boot_timeout, Duration::from_secs(180));
     assert_eq!(defaults.network, VmNetworkMode::Restricted);
+    assert_eq!(VmSection::default().share, VmShareMode::Auto);
+    let nine = read("vm:\n  share: 9p\n").unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(nine.config.vm.share, VmShareMode::NineP);
 }
 
 #[test]
@@ -151,6 +162,10 @@ fn wrong_vm_values_are_errors_naming_the_key_and_place() {
         (
             "vm:\n  network: bridged\n",
             "config.yaml:2:12: vm.network: `bridged` is not `restricted` or `nat`",
+        ),
+        (
+            "vm:\n  share: nfs\n",
+            "config.yaml:2:10: vm.share: `nfs` is not `auto`, `virtiofs` or `9p`",
         ),
         (
             "vm:\n  preload_images: busybox\n",

@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use super::{DOCKER_START, Extra, INIT, ImageError, Source};
 
 /// The modules the initramfs loads, with what they depend on: virtio over MMIO, the disk, the
-/// agent's port, the network, ext4, 9p.
+/// agent's port, the network, ext4, 9p, virtiofs (and fuse, which it depends on).
 const INITRAMFS_MODULES: &[&str] = &[
     "virtio_mmio",
     "virtio_pci",
@@ -28,6 +28,7 @@ const INITRAMFS_MODULES: &[&str] = &[
     "ext4",
     "9pnet_virtio",
     "9p",
+    "virtiofs",
 ];
 
 /// The modules dockerd needs (overlay storage, the bridge network, NAT with iptables over

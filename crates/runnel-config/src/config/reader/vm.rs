@@ -19,6 +19,11 @@ impl Reader<'_> {
                 let dir = s.trim();
                 self.config.vm.images = (!dir.is_empty()).then(|| PathBuf::from(dir));
             }),
+            "vm.share" => set(self.vm_share(path, v), |m| self.config.vm.share = m),
+            "vm.virtiofsd" => set(self.string(path, v), |s| {
+                let file = s.trim();
+                self.config.vm.virtiofsd = (!file.is_empty()).then(|| PathBuf::from(file));
+            }),
             "vm.cpus" => set(self.vm_cpus(path, v), |n| self.config.vm.settings.cpus = n),
             "vm.memory" => set(self.vm_memory(path, v), |m| {
                 self.config.vm.settings.memory = m
@@ -155,6 +160,24 @@ impl Reader<'_> {
             return None;
         }
         Some(timeout)
+    }
+
+    fn vm_share(&mut self, path: &str, v: &Node) -> Option<VmShareMode> {
+        if v.is_null() {
+            return None;
+        }
+        match self.string(path, v)?.trim() {
+            "auto" | "" => Some(VmShareMode::Auto),
+            "virtiofs" => Some(VmShareMode::Virtiofs),
+            "9p" => Some(VmShareMode::NineP),
+            other => {
+                self.error(
+                    v.span,
+                    format!("{path}: `{other}` is not `auto`, `virtiofs` or `9p`"),
+                );
+                None
+            }
+        }
     }
 
     fn vm_network(&mut self, path: &str, v: &Node) -> Option<VmNetworkMode> {
