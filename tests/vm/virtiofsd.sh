@@ -7,7 +7,7 @@
 #
 # Environment:
 #   RUNNEL_CACHE        cache root (default ~/.cache/runnel)
-#   VIRTIOFSD_VERSION   a version for `cargo install --version` (default: the newest)
+#   VIRTIOFSD_VERSION   a version for `cargo install --version` (default: 1.14.0, the one tested)
 set -euo pipefail
 
 root="${RUNNEL_CACHE:-$HOME/.cache/runnel}/virtiofsd"
@@ -38,7 +38,7 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 fi
 
 version=()
-[[ -n ${VIRTIOFSD_VERSION:-} ]] && version=(--version "$VIRTIOFSD_VERSION")
+version=(--version "${VIRTIOFSD_VERSION:-1.14.0}")
 say "building virtiofsd from crates.io (a few minutes the first time)"
 start=$(date +%s)
 # Its own target directory, removed afterwards: only the binary is kept.
