@@ -542,7 +542,7 @@ fn a_cancelled_job_and_a_killed_runner_leave_nothing() {
 const DOCKER_IMAGE: &str = "debian-bookworm-docker";
 
 /// A job on the Docker image: its own engine (the guest's, named after the guest's host name),
-/// the preloaded busybox image, a two-line Dockerfile built and run; the host's engine and its
+/// the busybox image preloaded from a tarball, a two-line Dockerfile built and run; the host's engine and its
 /// containers are not visible. Its service (an httpd image built on this machine's engine,
 /// handed to the guest) answers by name and on localhost through its published port.
 const DOCKER_WORKFLOW: &str = r#"on: push
@@ -629,6 +629,20 @@ fn a_vm_job_builds_and_runs_images_with_its_own_docker_engine() {
     );
     let dir = workflow_dir(DOCKER_WORKFLOW);
     let temp = tempfile::tempdir().expect("tempdir");
+    // busybox goes in as a tarball named by path (the service's image comes from the engine).
+    let tarball = temp.path().join("busybox.tar");
+    let saved = Command::new("docker")
+        .args(["save", "-o"])
+        .arg(&tarball)
+        .arg(busybox)
+        .output()
+        .expect("docker save");
+    assert!(
+        saved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
+    let tarball = tarball.display().to_string();
     let clock = Instant::now();
     let output = run_vm_image(
         DOCKER_IMAGE,
@@ -637,7 +651,7 @@ fn a_vm_job_builds_and_runs_images_with_its_own_docker_engine() {
         &agent,
         temp.path(),
         &[
-            ("RUNNEL_VM_PRELOAD_IMAGES", busybox),
+            ("RUNNEL_VM_PRELOAD_IMAGES", &tarball),
             ("RUNNEL_VM_MEMORY_MIB", "1536"),
         ],
     );
