@@ -163,7 +163,7 @@ mod tests {
         assert_eq!(std::fs::read(dir.join("01.tar")).expect("01"), b"second");
 
         let missing = source.path().join("missing.tar").display().to_string();
-        let error = super::save(&[missing.clone()], &[], None, &dir)
+        let error = super::save(std::slice::from_ref(&missing), &[], None, &dir)
             .await
             .expect_err("a missing tarball fails");
         assert_eq!(
