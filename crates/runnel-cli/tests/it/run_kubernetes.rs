@@ -814,3 +814,110 @@ fn actions_cache_saves_and_restores_in_a_pod() {
     crate::cache_action::save_fall_back_and_hit(&project, &["-P", &label], "", false);
     assert_eq!(pods_left(&kubeconfig), "", "pods left after the jobs");
 }
+
+/// A job image the node cannot pull (no registry here, nothing of that name imported) fails
+/// the job with the pod, the image and the kubelet's reason, without waiting out the start
+/// timeout, and leaves no pod.
+#[test]
+fn an_image_the_node_cannot_pull_fails_the_job_naming_it() {
+    let test = "an_image_the_node_cannot_pull_fails_the_job_naming_it";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let image = "runnel-test/no-such-image:1";
+    let workflow =
+        "on: push\njobs:\n  one:\n    runs-on: linux\n    steps:\n      - run: echo never\n";
+    let clock = std::time::Instant::now();
+    let (output, stdout, stderr) = run_in_cluster_on(&kubeconfig, image, workflow);
+    let all = format!("{stdout}\n{stderr}");
+    assert_eq!(output.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains(&format!("image `{image}` cannot be used (")),
+        "{all}"
+    );
+    assert!(!all.contains("never\n"), "{all}");
+    eprintln!("failed after {:.1} s", clock.elapsed().as_secs_f64());
+    assert_eq!(pods_left(&kubeconfig), "", "pods left after the job");
+}
+
+/// Ctrl-C on `runnel run` while a step runs in the pod: the step's exec is killed, an
+/// `always()` step still runs, the run fails, and the pod is deleted.
+#[test]
+fn a_cancelled_run_kills_the_step_runs_always_steps_and_deletes_the_pod() {
+    use std::io::BufRead;
+    let test = "a_cancelled_run_kills_the_step_runs_always_steps_and_deletes_the_pod";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let workflows = dir.path().join(".gitea/workflows");
+    std::fs::create_dir_all(&workflows).expect("create workflow dir");
+    std::fs::write(
+        workflows.join("ci.yml"),
+        "on: push\njobs:\n  one:\n    runs-on: linux\n    steps:\n      \
+         - run: echo started-in-pod; sleep 300; echo sleep-survived\n      \
+         - if: always()\n        run: echo cleanup-step-ran\n",
+    )
+    .expect("write workflow");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_runnel"))
+        .args(["run", "--no-cache-server", "-P"])
+        .arg(format!("linux=kubernetes://{IMAGE}"))
+        .current_dir(dir.path())
+        .env("XDG_CACHE_HOME", dir.path().join(".xdg-cache"))
+        .env("KUBECONFIG", &kubeconfig)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start runnel");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) if line.ends_with("started-in-pod") && !line.contains("echo ") => break,
+            Ok(line) => eprintln!("{line}"),
+            Err(error) => {
+                let _ = child.kill();
+                panic!("the step never started in the pod: {error}");
+            }
+        }
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let code = child.wait().expect("wait for runnel");
+    let rest: Vec<String> = received.iter().collect();
+    assert_ne!(code.code(), Some(0), "{rest:#?}");
+    assert!(
+        rest.iter().any(|line| line.ends_with("cleanup-step-ran")),
+        "{rest:#?}"
+    );
+    assert!(
+        !rest.iter().any(|line| line.ends_with("sleep-survived")),
+        "{rest:#?}"
+    );
+    let mut left = pods_left(&kubeconfig);
+    for _ in 0..30 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        left = pods_left(&kubeconfig);
+    }
+    assert_eq!(left, "", "pods left after the cancelled run");
+}
