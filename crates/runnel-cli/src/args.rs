@@ -247,8 +247,9 @@ pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) container: ContainerArgs,
     /// A config.yaml whose `vm:` section (vCPUs, memory, disk size, boot timeout, network,
-    /// per label) applies to `vm://` labels; its other sections are not read (the flags above
-    /// say those) [also `runnel -c FILE run`].
+    /// per label) applies to `vm://` labels and whose `kubernetes:` section (cluster,
+    /// namespace, pod spec) to `kubernetes://` labels; its other sections are not read (the
+    /// flags above say those) [also `runnel -c FILE run`].
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
 }

@@ -58,8 +58,11 @@ pub(crate) fn config_from_args(args: &RunArgs, exec: Option<&ExecSettings>) -> R
         config.runner.tool_cache_mode = exec.tool_cache_mode;
     }
     if let Some(path) = &args.config {
-        // Only the vm backend's settings: the rest of a daemon's file is not a local run's.
-        config.vm = crate::common::load_config(path)?.vm;
+        // Only the vm and kubernetes backends' settings (where and how their jobs run): the
+        // rest of a daemon's file is not a local run's.
+        let file = crate::common::load_config(path)?;
+        config.vm = file.vm;
+        config.kubernetes = file.kubernetes;
     }
     Ok(config)
 }

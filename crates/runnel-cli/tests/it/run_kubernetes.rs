@@ -921,3 +921,35 @@ fn a_cancelled_run_kills_the_step_runs_always_steps_and_deletes_the_pod() {
     }
     assert_eq!(left, "", "pods left after the cancelled run");
 }
+
+/// A node selector no node matches (from the `kubernetes:` section of `runnel run -c FILE`):
+/// the job fails once the start timeout has passed, with the scheduler's reason, and no pod
+/// is left.
+#[test]
+fn a_pod_no_node_can_take_fails_the_job_with_the_schedulers_reason() {
+    let test = "a_pod_no_node_can_take_fails_the_job_with_the_schedulers_reason";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "kubernetes:\n  pod_start_timeout: 5s\n  node_selector:\n    runnel-test/no-such-node: \"yes\"\n",
+    )
+    .expect("write config");
+    let config = config.display().to_string();
+    let (output, stdout, stderr) = run_in_cluster_with(
+        &kubeconfig,
+        IMAGE,
+        "on: push\njobs:\n  one:\n    runs-on: linux\n    steps:\n      - run: echo never\n",
+        &["--no-cache-server", "-c", &config],
+    );
+    let all = format!("{stdout}\n{stderr}");
+    assert_eq!(output.status.code(), Some(1), "{all}");
+    for expected in ["cannot be scheduled within 5s", "node(s) didn't match"] {
+        assert!(all.contains(expected), "{expected:?} missing:\n{all}");
+    }
+    assert_eq!(pods_left(&kubeconfig), "", "pods left after the job");
+}
