@@ -120,8 +120,34 @@ fn receive_until(
     messages
 }
 
-fn daemon_with_notify(dir: &Path, socket: &str, config: &Path) -> Child {
-    runnel()
+/// A daemon a test started, killed when the test ends without stopping it (a failed
+/// assertion): it would otherwise outlive the test, working from a deleted directory.
+struct Daemon(Child);
+
+impl std::ops::Deref for Daemon {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn daemon_with_notify(dir: &Path, socket: &str, config: &Path) -> Daemon {
+    let child = runnel()
         .current_dir(dir)
         .args(["daemon", "-c"])
         .arg(config)
@@ -132,7 +158,8 @@ fn daemon_with_notify(dir: &Path, socket: &str, config: &Path) -> Child {
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("daemon.log")).map_or(Stdio::null(), Stdio::from))
         .spawn()
-        .unwrap_or_else(|e| panic!("runnel daemon: {e}"))
+        .unwrap_or_else(|e| panic!("runnel daemon: {e}"));
+    Daemon(child)
 }
 
 fn terminate(child: &Child) {
