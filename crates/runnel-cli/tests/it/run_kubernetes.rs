@@ -845,7 +845,6 @@ fn an_image_the_node_cannot_pull_fails_the_job_naming_it() {
 /// `always()` step still runs, the run fails, and the pod is deleted.
 #[test]
 fn a_cancelled_run_kills_the_step_runs_always_steps_and_deletes_the_pod() {
-    use std::io::BufRead;
     let test = "a_cancelled_run_kills_the_step_runs_always_steps_and_deletes_the_pod";
     let _cluster = hold_cluster();
     let Some(kubeconfig) = cluster_or_skip(test) else {
@@ -861,28 +860,15 @@ fn a_cancelled_run_kills_the_step_runs_always_steps_and_deletes_the_pod() {
          - if: always()\n        run: echo cleanup-step-ran\n",
     )
     .expect("write workflow");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runnel"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_runnel"));
+    command
         .args(["run", "--no-cache-server", "-P"])
         .arg(format!("linux=kubernetes://{IMAGE}"))
         .current_dir(dir.path())
         .env("XDG_CACHE_HOME", dir.path().join(".xdg-cache"))
         .env("KUBECONFIG", &kubeconfig)
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start runnel");
-    let stdout = child.stdout.take().expect("stdout");
-    let (lines, received) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
+        .env("NO_COLOR", "1");
+    let (mut child, received) = crate::support::spawn_with_lines(command);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());

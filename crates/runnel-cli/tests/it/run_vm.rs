@@ -446,29 +446,15 @@ fn start_long_job(
     agent: &Path,
     temp: &Path,
 ) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
-    use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runnel"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_runnel"));
+    command
         .args(["run", "-P", &format!("linux=vm://{IMAGE}")])
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env("TMPDIR", temp)
         .env("RUNNEL_VM_IMAGES", images)
-        .env("RUNNEL_VM_AGENT", agent)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start runnel");
-    let stdout = child.stdout.take().expect("stdout");
-    let (lines, received) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
+        .env("RUNNEL_VM_AGENT", agent);
+    let (mut child, received) = crate::support::spawn_with_lines(command);
     let deadline = Instant::now() + std::time::Duration::from_secs(400);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());

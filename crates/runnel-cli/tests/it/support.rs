@@ -20,6 +20,31 @@ pub(crate) fn runnel() -> Command {
     Command::new(env!("CARGO_BIN_EXE_runnel"))
 }
 
+/// Starts `command` with its stdout piped; its lines arrive on the receiver as they are
+/// printed (for tests that act in the middle of a run: a signal once a step has started).
+pub(crate) fn spawn_with_lines(
+    mut command: Command,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {command:?}: {e}"));
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, received)
+}
+
 /// Runs a command with stdin from `stdin_file` (or nothing), capturing stdout and stderr.
 pub(crate) fn run(mut command: Command, stdin_file: Option<&Path>) -> Output {
     let stdin = match stdin_file {
