@@ -46,6 +46,7 @@ mod run_docker_hooks;
 mod run_host_services;
 mod run_job_files;
 mod run_kubernetes;
+mod run_kubernetes_failures;
 mod run_node;
 mod run_registry;
 mod run_summary;
