@@ -51,6 +51,7 @@ mod run_node;
 mod run_registry;
 mod run_summary;
 mod run_vm;
+mod run_vm_daemon;
 mod run_vm_settings;
 mod security;
 mod security_docker;
