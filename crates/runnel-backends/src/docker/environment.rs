@@ -45,6 +45,7 @@ pub(crate) struct DockerEnvironment {
     pub(crate) info: EnvironmentInfo,
     pub(crate) default_env: BTreeMap<String, String>,
     pub(crate) container_id: String,
+    pub(crate) container_name: String,
     pub(crate) has_sh: bool,
     /// The job's `/__w` and `HOME` on this machine; `None`: in a volume, reached through the
     /// archive API.
@@ -85,6 +86,51 @@ impl DockerEnvironment {
 }
 
 impl DockerEnvironment {
+    /// Why the job container no longer runs; `None` while it does, or when the engine cannot
+    /// tell (then the original error stands).
+    async fn lost(&self) -> Option<String> {
+        match self
+            .docker
+            .inspect_container(&self.container_id, None)
+            .await
+        {
+            Err(error) if is_not_found(&error) => Some("it was removed".to_owned()),
+            Err(_) => None,
+            Ok(inspect) => inspect.state.as_ref().and_then(gone_reason),
+        }
+    }
+
+    /// `error` as the engine sees it: [`BackendError::Lost`] when the job container is gone
+    /// (asked now), so that the job ends there instead of running its other steps against a
+    /// missing container.
+    async fn fail(&self, error: BackendError, what: &str) -> BackendError {
+        match self.lost().await {
+            Some(reason) => self.lost_error(what, reason),
+            None => error,
+        }
+    }
+
+    fn lost_error(&self, what: &str, reason: String) -> BackendError {
+        BackendError::Lost {
+            operation: what.to_owned(),
+            source: Box::new(DockerError::ContainerGone {
+                container: self.container_name.clone(),
+                reason,
+            }),
+        }
+    }
+
+    /// A process that failed may have failed because its container went away: then that is
+    /// the error, not the exit code.
+    async fn check_exit(&self, exit: ExecExit, what: &str) -> Result<ExecExit, BackendError> {
+        if matches!(exit, ExecExit::Code(code) if code != 0)
+            && let Some(reason) = self.lost().await
+        {
+            return Err(self.lost_error(what, reason));
+        }
+        Ok(exit)
+    }
+
     /// Removes the job directory. Files that steps made as another user (root in the
     /// container, a non-root runner here) may not be ours to remove: then they are removed
     /// from inside the job container, as root, and the directory again.
@@ -149,14 +195,19 @@ impl JobEnvironment for DockerEnvironment {
         output: mpsc::Sender<ExecOutput>,
         cancel: &CancellationToken,
     ) -> Result<ExecExit, BackendError> {
+        let what = "exec in container";
         let target = self.exec_target();
-        if let Some(agent) = &self.agent
-            && let agent::Outcome::Exited(exit) =
-                agent.run(&target, request, &output, cancel).await?
-        {
-            return Ok(exit);
+        if let Some(agent) = &self.agent {
+            match agent.run(&target, request, &output, cancel).await {
+                Ok(agent::Outcome::Exited(exit)) => return self.check_exit(exit, what).await,
+                Ok(_) => {}
+                Err(error) => return Err(self.fail(error.into(), what).await),
+            }
         }
-        Ok(exec::run(&target, request, output, cancel).await?)
+        match exec::run(&target, request, output, cancel).await {
+            Ok(exit) => self.check_exit(exit, what).await,
+            Err(error) => Err(self.fail(error.into(), what).await),
+        }
     }
 
     async fn write_file(
@@ -171,7 +222,10 @@ impl JobEnvironment for DockerEnvironment {
         {
             return Ok(());
         }
-        Ok(archive::write_file(&self.docker, &self.container_id, path, contents, mode).await?)
+        match archive::write_file(&self.docker, &self.container_id, path, contents, mode).await {
+            Ok(()) => Ok(()),
+            Err(error) => Err(self.fail(error.into(), "write file in container").await),
+        }
     }
 
     async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>, BackendError> {
@@ -180,7 +234,10 @@ impl JobEnvironment for DockerEnvironment {
         {
             return Ok(contents);
         }
-        Ok(archive::read_file(&self.docker, &self.container_id, path).await?)
+        match archive::read_file(&self.docker, &self.container_id, path).await {
+            Ok(contents) => Ok(contents),
+            Err(error) => Err(self.fail(error.into(), "read file in container").await),
+        }
     }
 
     async fn find_program(
@@ -203,10 +260,17 @@ impl JobEnvironment for DockerEnvironment {
                 .map(|candidate| archive::stat(&self.docker, &self.container_id, candidate)),
         )
         .await;
+        let what = "look up a program in container";
         for (candidate, kind) in candidates.into_iter().zip(kinds) {
-            if kind? == (PathKind::File { executable: true }) {
-                return Ok(Some(candidate));
+            match kind {
+                Ok(PathKind::File { executable: true }) => return Ok(Some(candidate)),
+                Ok(_) => {}
+                Err(error) => return Err(self.fail(error.into(), what).await),
             }
+        }
+        // The engine's "not found" for a removed container looks like a missing program.
+        if let Some(reason) = self.lost().await {
+            return Err(self.lost_error(what, reason));
         }
         Ok(None)
     }
@@ -228,7 +292,8 @@ impl JobEnvironment for DockerEnvironment {
         output: mpsc::Sender<ExecOutput>,
         cancel: &CancellationToken,
     ) -> Result<ExecExit, BackendError> {
-        Ok(step_container::run(
+        let what = "run step container";
+        match step_container::run(
             &self.docker,
             &self.container_id,
             &self.steps,
@@ -236,7 +301,11 @@ impl JobEnvironment for DockerEnvironment {
             output,
             cancel,
         )
-        .await?)
+        .await
+        {
+            Ok(exit) => self.check_exit(exit, what).await,
+            Err(error) => Err(self.fail(error.into(), what).await),
+        }
     }
 
     async fn teardown(&self) -> Result<(), BackendError> {
@@ -318,5 +387,63 @@ pub(crate) async fn remove_objects(docker: &Docker, created: Created) -> Result<
     match first_error {
         Some(error) => Err(error),
         None => Ok(()),
+    }
+}
+
+/// Why a container in `state` no longer runs jobs; `None` while it runs.
+fn gone_reason(state: &bollard::models::ContainerState) -> Option<String> {
+    if state.running == Some(true) && state.paused != Some(true) {
+        return None;
+    }
+    if state.paused == Some(true) {
+        return Some("it is paused".to_owned());
+    }
+    let mut reason = if state.oom_killed == Some(true) {
+        "the kernel killed it for lack of memory (OOM)".to_owned()
+    } else {
+        match state.exit_code {
+            Some(code) => format!("it stopped with exit code {code}"),
+            None => "it stopped".to_owned(),
+        }
+    };
+    if let Some(error) = state.error.as_deref().filter(|error| !error.is_empty()) {
+        reason.push_str(&format!(" ({error})"));
+    }
+    Some(reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::ContainerState;
+
+    use super::gone_reason;
+
+    #[test]
+    fn a_running_container_is_not_gone_and_the_others_say_why() {
+        let state = |running, paused, oom, code, error: &str| ContainerState {
+            running: Some(running),
+            paused: Some(paused),
+            oom_killed: Some(oom),
+            exit_code: code,
+            error: Some(error.to_owned()),
+            ..ContainerState::default()
+        };
+        assert_eq!(gone_reason(&state(true, false, false, None, "")), None);
+        assert_eq!(
+            gone_reason(&state(true, true, false, None, "")).as_deref(),
+            Some("it is paused")
+        );
+        assert_eq!(
+            gone_reason(&state(false, false, false, Some(137), "")).as_deref(),
+            Some("it stopped with exit code 137")
+        );
+        assert_eq!(
+            gone_reason(&state(false, false, true, Some(137), "")).as_deref(),
+            Some("the kernel killed it for lack of memory (OOM)")
+        );
+        assert_eq!(
+            gone_reason(&state(false, false, false, Some(255), "mount failed")).as_deref(),
+            Some("it stopped with exit code 255 (mount failed)")
+        );
     }
 }

@@ -156,6 +156,10 @@ pub(crate) enum DockerError {
     NotShareable { path: String },
     #[error("{image}: its output ended but Docker reports no exit")]
     NoExit { image: String },
+    /// The job container stopped or was removed while the job ran (by someone else, the OOM
+    /// killer, a restart of the engine).
+    #[error("job container `{container}` is no longer running: {reason}")]
+    ContainerGone { container: String, reason: String },
 }
 
 impl DockerError {
@@ -188,6 +192,7 @@ impl DockerError {
             | BuildBroken { .. }
             | BuildUntagged { .. } => "build action image",
             NotShareable { .. } | NoExit { .. } => "run step container",
+            ContainerGone { .. } => "run job",
         }
     }
 

@@ -179,6 +179,7 @@ pub(crate) async fn prepare(
         info: EnvironmentInfo::default(),
         default_env: BTreeMap::new(),
         container_id: String::new(),
+        container_name: String::new(),
         has_sh: false,
         work_dir: None,
         background_teardowns: context.background_teardowns.clone(),
@@ -468,6 +469,7 @@ async fn build(
     environment.info.network = Some(network);
     environment.info.image = Some(plan.job.image.clone());
     environment.container_id = job_id;
+    environment.container_name = job_name;
     Ok(environment)
 }
 

@@ -92,9 +92,14 @@ pub enum VmError {
 }
 
 /// What the backend was doing when `error` happened: the first words of the job's error.
+/// The agent gone means the VM is (QEMU killed, the guest crashed): [`BackendError::Lost`],
+/// so the job ends there instead of failing each step that is left.
 pub(crate) fn into_backend(operation: impl Into<String>, error: VmError) -> BackendError {
-    BackendError::Backend {
-        operation: operation.into(),
-        source: Box::new(error),
+    let operation = operation.into();
+    let source = Box::new(error);
+    if matches!(*source, VmError::AgentGone) {
+        BackendError::Lost { operation, source }
+    } else {
+        BackendError::Backend { operation, source }
     }
 }

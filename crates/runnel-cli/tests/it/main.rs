@@ -43,6 +43,7 @@ mod run;
 mod run_ca_bundle;
 mod run_container_flags;
 mod run_docker_hooks;
+mod run_docker_lost;
 mod run_host_services;
 mod run_job_files;
 mod run_kubernetes;

@@ -524,6 +524,48 @@ fn a_cancelled_job_and_a_killed_runner_leave_nothing() {
     assert_nothing_left(temp.path());
 }
 
+/// QEMU killed mid-step (the OOM killer, an operator): the job fails saying the VM went away,
+/// the rest (its `always()` step too) is skipped, and nothing is left.
+#[test]
+fn a_vm_killed_mid_step_fails_the_job_and_skips_the_rest() {
+    let Some((images, agent)) = setup("a vm killed mid-step") else {
+        return;
+    };
+    let dir = workflow_dir(LONG_STEP);
+    let temp = tempfile::tempdir().expect("tempdir");
+    let (mut child, rest) = start_long_job(dir.path(), &images, &agent, temp.path());
+    let needle = temp.path().to_string_lossy().into_owned();
+    let qemu: Vec<String> = std::fs::read_dir("/proc")
+        .expect("read /proc")
+        .flatten()
+        .filter(|entry| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            cmdline.starts_with("qemu-system") && cmdline.contains(&needle)
+        })
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(qemu.len(), 1, "one QEMU for the job: {qemu:?}");
+    let killed = Command::new("kill")
+        .args(["-KILL", &qemu[0]])
+        .status()
+        .expect("kill QEMU");
+    assert!(killed.success());
+    let code = child.wait().expect("wait for runnel");
+    let rest: Vec<String> = rest.iter().collect();
+    let output = rest.join("\n");
+    assert_eq!(code.code(), Some(1), "{output}");
+    assert!(output.contains("the guest agent went away"), "{output}");
+    assert!(output.contains("The job's environment is gone"), "{output}");
+    assert!(
+        !rest
+            .iter()
+            .any(|line| step_line(line) == "cleanup-step-ran"),
+        "{output}"
+    );
+    assert_nothing_left(temp.path());
+}
+
 const DOCKER_IMAGE: &str = "debian-bookworm-docker";
 
 /// A job on the Docker image: its own engine (the guest's, named after the guest's host name),
