@@ -18,9 +18,12 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
-/// The recipe's code (hashed into every id), the initramfs's init and the Docker image's
-/// start hook.
-const RECIPE_CODE: &str = include_str!("image/recipe.rs");
+/// The recipe's code (hashed into every id; its tests are not), the initramfs's init and the
+/// Docker image's start hook.
+const RECIPE_CODE: [&str; 2] = [
+    include_str!("image/recipe.rs"),
+    include_str!("image/recipe/steps.rs"),
+];
 const INIT: &str = include_str!("../../../../tests/vm/init");
 const DOCKER_START: &str = include_str!("../../../../tests/vm/docker-start");
 
@@ -468,7 +471,7 @@ fn recipe_lines(source: &SourceKey, with: &[Extra], kernel: &str) -> Vec<String>
         },
         format!("with {}", with.join(",")),
         format!("kernel {kernel}"),
-        format!("recipe {}", sha(RECIPE_CODE)),
+        format!("recipe {}", sha(&RECIPE_CODE.concat())),
         format!("init {}", sha(INIT)),
         format!("start-hook {}", sha(DOCKER_START)),
     ]
