@@ -35,6 +35,7 @@ mod environment;
 mod error;
 mod exec;
 mod host;
+mod job_container;
 mod leftovers;
 mod pod;
 mod services;
@@ -264,6 +265,9 @@ impl Backend for KubernetesBackend {
             )
             .into_backend(&operation));
         };
+        let job_container =
+            job_container::plan(container, !self.config.image_pull_secrets.is_empty())
+                .map_err(|refused| KubeError::from(refused).into_backend(&operation))?;
         static NEXT_JOB: AtomicU64 = AtomicU64::new(1);
         let sequence = NEXT_JOB.fetch_add(1, Ordering::Relaxed);
         let namespace = &self.config.namespace;
@@ -271,7 +275,7 @@ impl Backend for KubernetesBackend {
             &self.config,
             &format!("runnel-{}-{sequence}", std::process::id()),
             &container.image,
-            &container.env,
+            &job_container,
             self.labels.for_job(&spec.job_key),
             &spec.job_key,
             &services,

@@ -5,7 +5,8 @@
 //! The pod: a container `job` of the job's image, kept alive by a `sleep` loop (steps come
 //! through exec), and the services' containers (`services`); `/__w` (workspace, temp, tool
 //! cache) and `HOME` are `emptyDir` volumes; no service links; `restartPolicy: Never`. From
-//! the config: the job container's resources, the node selector, tolerations, image pull
+//! the config: the job container's resources (and what the job's `container:` asks:
+//! `job_container`), the node selector, tolerations, image pull
 //! secrets and service account (its token mounted only when the config says so). Labels tie it to this
 //! runner (see `leftovers`).
 //!
@@ -15,8 +16,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, EnvVar, LocalObjectReference, Pod, PodSpec,
-    ResourceRequirements, Toleration, Volume, VolumeMount,
+    Container, EmptyDirVolumeSource, LocalObjectReference, Pod, PodSpec, ResourceRequirements,
+    Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -26,6 +27,7 @@ use kube::api::{DeleteParams, PostParams};
 use super::KubernetesConfig;
 use super::error::KubeError;
 use super::exec::JOB_CONTAINER;
+use super::job_container::JobContainer;
 use super::services::{self, ServicePlan, ServiceState};
 
 /// The job's work root: workspace, temp and tool cache are under it.
@@ -45,7 +47,7 @@ pub(crate) fn manifest(
     config: &KubernetesConfig,
     name_prefix: &str,
     image: &str,
-    env: &BTreeMap<String, String>,
+    job: &JobContainer,
     labels: BTreeMap<String, String>,
     job_key: &str,
     services: &ServicePlan,
@@ -112,17 +114,10 @@ pub(crate) fn manifest(
                     "-c".to_owned(),
                     KEEP_ALIVE.to_owned(),
                 ]),
-                env: (!env.is_empty()).then(|| {
-                    env.iter()
-                        .map(|(name, value)| EnvVar {
-                            name: name.clone(),
-                            value: Some(value.clone()),
-                            ..EnvVar::default()
-                        })
-                        .collect()
-                }),
+                env: (!job.env.is_empty()).then(|| job.env.clone()),
                 volume_mounts: Some(vec![mount("work", WORK_ROOT), mount("home", HOME)]),
-                resources: job_resources(config),
+                resources: job.resources_under(job_resources(config)),
+                security_context: job.security_context.clone(),
                 ..Container::default()
             })
             .chain(
@@ -536,7 +531,7 @@ mod tests {
             &config,
             "runnel-1-1",
             "debian:12",
-            &BTreeMap::new(),
+            &JobContainer::default(),
             BTreeMap::new(),
             "job",
             &ServicePlan::default(),
@@ -570,7 +565,7 @@ mod tests {
             &KubernetesConfig::default(),
             "runnel-1-2",
             "debian:12",
-            &BTreeMap::new(),
+            &JobContainer::default(),
             BTreeMap::new(),
             "job",
             &ServicePlan::default(),

@@ -202,7 +202,7 @@ pub(crate) fn plan(
     Ok(plan)
 }
 
-fn env_var(name: &str, value: &str) -> EnvVar {
+pub(super) fn env_var(name: &str, value: &str) -> EnvVar {
     EnvVar {
         name: name.to_owned(),
         value: Some(value.to_owned()),
@@ -211,7 +211,7 @@ fn env_var(name: &str, value: &str) -> EnvVar {
 }
 
 /// The options the allow-list takes that have no meaning in a pod are refused by name.
-fn refuse_unmapped(checked: &CheckedOptions) -> Result<(), String> {
+pub(super) fn refuse_unmapped(checked: &CheckedOptions) -> Result<(), String> {
     let mut unmapped = Vec::new();
     let mut note = |set: bool, option: &str| {
         if set {
@@ -235,9 +235,13 @@ fn refuse_unmapped(checked: &CheckedOptions) -> Result<(), String> {
     if unmapped.is_empty() {
         Ok(())
     } else {
+        let (plural, verb) = if unmapped.len() == 1 {
+            ("", "is")
+        } else {
+            ("s", "are")
+        };
         Err(format!(
-            "option{} {} not available on the kubernetes backend",
-            if unmapped.len() == 1 { " is" } else { "s are" },
+            "option{plural} {} {verb} not available on the kubernetes backend",
             unmapped
                 .iter()
                 .map(|o| format!("`{o}`"))
@@ -280,7 +284,7 @@ fn health_probe(checked: &CheckedOptions) -> Option<Probe> {
 }
 
 /// `--cpus`, `--memory` and `--memory-reservation` as the container's limits and requests.
-fn resources(checked: &CheckedOptions) -> Option<ResourceRequirements> {
+pub(super) fn resources(checked: &CheckedOptions) -> Option<ResourceRequirements> {
     let mut limits = BTreeMap::new();
     let mut requests = BTreeMap::new();
     if let Some(nanos) = checked.nano_cpus {
@@ -303,7 +307,9 @@ fn resources(checked: &CheckedOptions) -> Option<ResourceRequirements> {
 }
 
 /// `--user UID[:GID]`, `--read-only`, `--cap-drop` and `no-new-privileges`.
-fn security_context(checked: &CheckedOptions) -> Result<Option<SecurityContext>, String> {
+pub(super) fn security_context(
+    checked: &CheckedOptions,
+) -> Result<Option<SecurityContext>, String> {
     let mut context = SecurityContext::default();
     let mut set = false;
     if let Some(user) = &checked.user {

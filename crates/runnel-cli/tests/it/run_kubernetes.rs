@@ -243,6 +243,62 @@ fn a_job_runs_as_a_pod_with_env_files_outputs_failures_and_timeouts() {
     );
 }
 
+/// The job's `container:` shapes the pod's job container: `env:` and `-e`, `--user`, and
+/// `--cpus`/`--memory` as its limits; an option a pod cannot honour fails the job by name.
+const SHAPED_WORKFLOW: &str = r#"on: push
+jobs:
+  shaped:
+    runs-on: linux
+    container:
+      image: runnel-test/debian:bookworm
+      env:
+        FROM_ENV: from-env
+      options: --cpus 0.5 --memory 128m --user 1000:1000 -e FROM_OPTION=from-option
+    steps:
+      - run: |
+          echo "ids $(id -u):$(id -g)"
+          echo "env $FROM_ENV $FROM_OPTION"
+          echo "memory $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max)"
+          echo "cpu $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cut -d' ' -f1 /sys/fs/cgroup/cpu.max)"
+          echo written > in-workspace.txt && echo "workspace writable"
+  refused:
+    runs-on: linux
+    container:
+      image: runnel-test/debian:bookworm
+      options: --shm-size 1g
+    steps:
+      - run: echo "refused job ran"
+"#;
+
+#[test]
+fn the_jobs_container_options_shape_its_pod_container_or_fail_by_name() {
+    let test = "the_jobs_container_options_shape_its_pod_container_or_fail_by_name";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let (output, stdout, stderr) = run_in_cluster(&kubeconfig, SHAPED_WORKFLOW);
+    let all = format!("{stdout}\n{stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the refused job fails:\n{all}"
+    );
+    for expected in [
+        "ids 1000:1000",
+        "env from-env from-option",
+        "memory 134217728",
+        "cpu 50000",
+        "workspace writable",
+        "the job's container (runnel-test/debian:bookworm): option `--shm-size` is not \
+         available on the kubernetes backend",
+    ] {
+        assert!(all.contains(expected), "{expected:?} missing:\n{all}");
+    }
+    assert!(!all.contains("refused job ran"), "{all}");
+    assert_eq!(pods_left(&kubeconfig), "", "pods left after the jobs");
+}
+
 #[test]
 fn a_namespace_the_runner_may_not_use_fails_the_job_naming_the_verb() {
     let test = "a_namespace_the_runner_may_not_use_fails_the_job_naming_the_verb";
