@@ -60,6 +60,9 @@ rules:
   resources: [pods/log]
   verbs: [get]
 - apiGroups: [""]
+  resources: [pods/ephemeralcontainers]
+  verbs: [patch]
+- apiGroups: [""]
   resources: [events]
   verbs: [list, watch]
 ---

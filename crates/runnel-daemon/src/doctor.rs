@@ -525,7 +525,8 @@ async fn check_kubernetes(config: &Config, labels: &[Label], findings: &mut Vec<
             ),
             format!(
                 "bind the account to a Role in `{namespace}` granting create, get, list, delete \
-                 on pods, create and get on pods/exec and get on pods/log (docs/operators.md, Jobs on Kubernetes)"
+                 on pods, create and get on pods/exec, get on pods/log and patch on \
+                 pods/ephemeralcontainers (docs/operators.md, Jobs on Kubernetes)"
             ),
         ));
     }

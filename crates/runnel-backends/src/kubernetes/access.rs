@@ -17,7 +17,7 @@ use super::KubernetesBackend;
 use super::error::KubeError;
 
 /// What the backend asks of the job namespace: verb, resource, subresource.
-pub(crate) const NEEDED: [(&str, &str, &str); 7] = [
+pub(crate) const NEEDED: [(&str, &str, &str); 8] = [
     ("create", "pods", ""),
     ("get", "pods", ""),
     ("list", "pods", ""),
@@ -25,13 +25,14 @@ pub(crate) const NEEDED: [(&str, &str, &str); 7] = [
     ("create", "pods", "exec"),
     ("get", "pods", "exec"),
     ("get", "pods", "log"),
+    ("patch", "pods", "ephemeralcontainers"),
 ];
 
 /// One verb on one resource in the job namespace, as the authorizer answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Permission {
     pub verb: &'static str,
-    /// `pods`, `pods/exec`, `pods/log`.
+    /// `pods`, `pods/exec`, `pods/log`, `pods/ephemeralcontainers`.
     pub resource: String,
     pub allowed: bool,
     /// The authorizer's reason, when it gave one.

@@ -1,5 +1,5 @@
-//! A prepared job pod as the engine sees it: [`JobEnvironment`] over `exec`, torn down by
-//! deleting the pod.
+//! A prepared job pod as the engine sees it: [`JobEnvironment`] over `exec`, step containers
+//! as ephemeral containers of the pod (`step_container`), torn down by deleting the pod.
 //!
 //! Must not: create pods (`pod` and the backend do).
 
@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use runnel_engine::backend::{
-    BackendError, EnvironmentInfo, EnvironmentPaths, ExecExit, ExecOutput, ExecRequest, HostRoute,
-    JobEnvironment, RemoteWorkspace,
+    BackendError, BuiltImage, ContainerRun, EnvironmentInfo, EnvironmentPaths, ExecExit,
+    ExecOutput, ExecRequest, HostRoute, ImageBuild, JobEnvironment, RemoteWorkspace,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::error::KubeError;
 use super::exec::PodExec;
 use super::pod::{self, EXEC_DIR};
+use super::step_container::{self, StepContainer};
 use super::workspace::PodWorkspace;
 
 pub(crate) struct KubernetesEnvironment {
@@ -30,6 +31,12 @@ pub(crate) struct KubernetesEnvironment {
     /// How the pod reaches this machine (its node's address, when that is this machine).
     pub(crate) host_route: HostRoute,
     pub(crate) next_exec: AtomicU64,
+    /// Numbers the step containers (`step-<n>`).
+    pub(crate) next_container: AtomicU64,
+    /// The job container's `imagePullPolicy`, also the step containers'.
+    pub(crate) pull_policy: Option<String>,
+    /// How long a step container may take to start.
+    pub(crate) start_timeout: std::time::Duration,
     pub(crate) torn_down: AtomicBool,
 }
 
@@ -131,6 +138,37 @@ impl JobEnvironment for KubernetesEnvironment {
         match self.exec.find_program(program, path).await {
             Ok(value) => Ok(value),
             Err(error) => Err(self.fail(error, "look up a program").await),
+        }
+    }
+
+    async fn build_image(
+        &self,
+        build: &ImageBuild,
+        cancel: &CancellationToken,
+    ) -> Result<BuiltImage, BackendError> {
+        let _ = cancel;
+        Err(BackendError::Failed {
+            operation: "build image".to_owned(),
+            message: step_container::cannot_build(&build.context, &build.dockerfile),
+        })
+    }
+
+    async fn run_container(
+        &self,
+        run: &ContainerRun,
+        output: mpsc::Sender<ExecOutput>,
+        cancel: &CancellationToken,
+    ) -> Result<ExecExit, BackendError> {
+        let sequence = self.next_container.fetch_add(1, Ordering::Relaxed);
+        let step = StepContainer {
+            exec: &self.exec,
+            name: format!("step-{sequence}"),
+            pull_policy: self.pull_policy.as_deref(),
+            start_timeout: self.start_timeout,
+        };
+        match step.run(run, output, cancel).await {
+            Ok(value) => Ok(value),
+            Err(error) => Err(self.fail(error, "run a step container").await),
         }
     }
 

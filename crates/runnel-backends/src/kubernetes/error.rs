@@ -104,6 +104,14 @@ pub enum KubeError {
         problem: String,
         logs: String,
     },
+    /// A step container (an ephemeral container of the pod) could not run its program.
+    #[error("pod `{pod}`: step container `{container}` ({image}) {problem}")]
+    StepContainer {
+        pod: String,
+        container: String,
+        image: String,
+        problem: String,
+    },
     /// The job asks for something this backend does not do yet.
     #[error("{0}")]
     Unsupported(String),

@@ -39,6 +39,7 @@ mod job_container;
 mod leftovers;
 mod pod;
 mod services;
+mod step_container;
 mod workspace;
 
 use std::collections::BTreeMap;
@@ -335,6 +336,9 @@ impl Backend for KubernetesBackend {
             default_env,
             host_route,
             next_exec: AtomicU64::new(1),
+            next_container: AtomicU64::new(1),
+            pull_policy: self.config.pull_policy.clone(),
+            start_timeout: self.config.pod_start_timeout,
             torn_down: AtomicBool::new(false),
         }))
     }

@@ -47,6 +47,7 @@ mod run_docker_lost;
 mod run_host_services;
 mod run_job_files;
 mod run_kubernetes;
+mod run_kubernetes_containers;
 mod run_kubernetes_failures;
 mod run_node;
 mod run_registry;

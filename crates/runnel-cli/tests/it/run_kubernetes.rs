@@ -442,7 +442,8 @@ fn doctor_checks_the_cluster_the_namespace_and_the_accounts_rights() {
                 "ok    kubernetes    the API server answers (Kubernetes v1.",
                 "namespace `runnel-jobs` exists",
                 "ok    k8s access    the account may create pods, get pods, list pods, delete \
-                 pods, create pods/exec, get pods/exec, get pods/log in `runnel-jobs`",
+                 pods, create pods/exec, get pods/exec, get pods/log, patch \
+                 pods/ephemeralcontainers in `runnel-jobs`",
             ],
         ),
         (
@@ -452,7 +453,8 @@ fn doctor_checks_the_cluster_the_namespace_and_the_accounts_rights() {
                 "ok    kubernetes    the API server answers",
                 "FAIL  k8s access    the account may not do `create` on `pods`, `get` on `pods`, \
                  `list` on `pods`, `delete` on `pods`, `create` on `pods/exec`, `get` on \
-                 `pods/exec`, `get` on `pods/log` in namespace `default`",
+                 `pods/exec`, `get` on `pods/log`, `patch` on `pods/ephemeralcontainers` in \
+                 namespace `default`",
                 "fix: bind the account to a Role in `default`",
             ],
         ),

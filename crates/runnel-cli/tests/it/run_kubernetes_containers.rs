@@ -1,0 +1,184 @@
+//! Container steps on the Kubernetes backend, through the real binary on the test cluster
+//! (slow; see `run_kubernetes` for the cluster): `uses: docker://IMAGE` steps and a local
+//! `runs.using: docker` action with a prebuilt image run as ephemeral containers of the job's
+//! pod. They see the workspace an earlier script step wrote at `/github/workspace` (their
+//! working directory) and write `$GITHUB_OUTPUT` and `$GITHUB_ENV` that later steps see; the
+//! action gets its inputs as `INPUT_*` and in its `runs.args`, and its `runs.env`. A failing
+//! container step's exit code fails the job; a timed-out one is killed (its `sleep` is gone
+//! from the pod's process namespace) and, with `continue-on-error`, the job goes on. A
+//! `Dockerfile` action fails saying the cluster cannot build it. No pod is left after any.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::run_kubernetes::{IMAGE, cluster_or_skip, hold_cluster, pods_left};
+
+/// The busybox test image as the cluster has it without pulling (see tests/k8s/README.md).
+const BUSYBOX: &str = "runnel-test/busybox:local";
+
+const WORKFLOW: &str = r#"on: push
+jobs:
+  pod:
+    runs-on: linux
+    steps:
+      - run: echo "written by a script step" > from-script.txt
+      - id: box
+        uses: docker://runnel-test/busybox:local
+        with:
+          entrypoint: sh
+          args: -c "echo read=$(cat from-script.txt); echo cwd=$(pwd) ws=$GITHUB_WORKSPACE home=$HOME; echo value=from-container >> $GITHUB_OUTPUT; echo FROM_CONTAINER=carried >> $GITHUB_ENV; echo to-stderr-$((6*7)) >&2"
+      - run: |
+          echo "output: ${{ steps.box.outputs.value }}"
+          echo "env: $FROM_CONTAINER"
+      - id: greet
+        uses: ./.github/actions/greet
+        with:
+          who: world
+      - run: echo "action said ${{ steps.greet.outputs.greeting }}"
+      - uses: docker://runnel-test/busybox:local
+        timeout-minutes: 0.05
+        continue-on-error: true
+        with:
+          entrypoint: sh
+          args: -c "echo sleeping-in-container; sleep 300"
+      - run: |
+          for f in /proc/[0-9]*/cmdline; do tr '\0' ' ' < "$f"; echo; done > /tmp/procs 2>/dev/null
+          if grep -q '^sleep 300' /tmp/procs; then echo "container sleep survived"; else echo "container sleep killed"; fi
+"#;
+
+const GREET_ACTION: &str = r#"name: greet
+inputs:
+  who:
+    required: true
+outputs:
+  greeting:
+    description: the greeting
+runs:
+  using: docker
+  image: docker://runnel-test/busybox:local
+  entrypoint: sh
+  args:
+    - -c
+    - 'echo "hello $INPUT_WHO via ${{ inputs.who }}, extra=$EXTRA"; echo "greeting=hi-$INPUT_WHO" >> "$GITHUB_OUTPUT"'
+  env:
+    EXTRA: from-runs-env
+"#;
+
+const FAILING_WORKFLOW: &str = r#"on: push
+jobs:
+  fails:
+    runs-on: linux
+    steps:
+      - uses: docker://runnel-test/busybox:local
+        with:
+          entrypoint: sh
+          args: -c "echo about-to-fail; exit 7"
+      - run: echo "never-$((6*7))"
+  builds:
+    runs-on: linux
+    steps:
+      - uses: ./.github/actions/built
+"#;
+
+const BUILT_ACTION: &str = r#"name: built
+runs:
+  using: docker
+  image: Dockerfile
+"#;
+
+/// `runnel run` over a tree holding `workflow` and `files` (path, contents).
+fn run_tree(kubeconfig: &Path, workflow: &str, files: &[(&str, &str)]) -> (Output, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut all_files = vec![(".gitea/workflows/ci.yml", workflow)];
+    all_files.extend_from_slice(files);
+    for (path, contents) in all_files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("create dirs");
+        std::fs::write(path, contents).expect("write a file");
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_runnel"))
+        .args(["run", "--no-cache-server", "-P"])
+        .arg(format!("linux=kubernetes://{IMAGE}"))
+        .current_dir(dir.path())
+        .env("XDG_CACHE_HOME", dir.path().join(".xdg-cache"))
+        .env("KUBECONFIG", kubeconfig)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run runnel");
+    let all = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output, all)
+}
+
+#[test]
+fn container_steps_run_as_ephemeral_containers_of_the_job_pod() {
+    let test = "container_steps_run_as_ephemeral_containers_of_the_job_pod";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    assert!(WORKFLOW.contains(BUSYBOX) && GREET_ACTION.contains(BUSYBOX));
+    let (output, all) = run_tree(
+        &kubeconfig,
+        WORKFLOW,
+        &[(".github/actions/greet/action.yml", GREET_ACTION)],
+    );
+    // The timed-out step has continue-on-error: the job succeeds.
+    assert_eq!(output.status.code(), Some(0), "{all}");
+    for expected in [
+        "read=written by a script step",
+        "cwd=/github/workspace ws=/github/workspace home=/github/home",
+        "to-stderr-42",
+        "output: from-container",
+        "env: carried",
+        "hello world via world, extra=from-runs-env",
+        "action said hi-world",
+        "sleeping-in-container",
+        "container sleep killed",
+    ] {
+        assert!(all.contains(expected), "{expected:?} missing:\n{all}");
+    }
+    assert!(!all.contains("container sleep survived"), "{all}");
+    assert!(
+        all.to_lowercase().contains("timed out") || all.contains("timeout"),
+        "{all}"
+    );
+    assert_eq!(pods_left(&kubeconfig), "", "pods left after the job");
+}
+
+#[test]
+fn a_failing_container_step_fails_the_job_and_a_dockerfile_action_says_it_cannot_be_built() {
+    let test =
+        "a_failing_container_step_fails_the_job_and_a_dockerfile_action_says_it_cannot_be_built";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let (output, all) = run_tree(
+        &kubeconfig,
+        FAILING_WORKFLOW,
+        &[
+            (".github/actions/built/action.yml", BUILT_ACTION),
+            (".github/actions/built/Dockerfile", "FROM runnel-test/busybox:local\n"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{all}");
+    assert!(all.contains("about-to-fail"), "{all}");
+    assert!(
+        all.contains("exit code 7") || all.contains("exited with 7"),
+        "{all}"
+    );
+    assert!(!all.contains("never-42"), "a step after the failure ran:\n{all}");
+    for expected in [
+        "the kubernetes backend cannot build the action's image from",
+        "Dockerfile",
+        "docker://IMAGE",
+        "run the job on a Docker label",
+    ] {
+        assert!(all.contains(expected), "{expected:?} missing:\n{all}");
+    }
+    assert_eq!(pods_left(&kubeconfig), "", "pods left after the jobs");
+}
