@@ -60,9 +60,6 @@ rules:
   resources: [pods/log]
   verbs: [get]
 - apiGroups: [""]
-  resources: [pods/ephemeralcontainers]
-  verbs: [patch]
-- apiGroups: [""]
   resources: [events]
   verbs: [list, watch]
 ---
@@ -70,6 +67,23 @@ apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
 metadata: {name: runnel-runner, namespace: $namespace}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: runnel-runner}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: runnel-runner}
+---
+# Container steps (ephemeral containers) in a Role of its own: applying an older copy of this
+# script to a shared running cluster leaves it in place.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: runnel-runner-step-containers, namespace: $namespace}
+rules:
+- apiGroups: [""]
+  resources: [pods/ephemeralcontainers]
+  verbs: [patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: runnel-runner-step-containers, namespace: $namespace}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: runnel-runner-step-containers}
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: User, name: runnel-runner}
 RBAC

@@ -25,7 +25,9 @@
 //! The operator's config shapes the pod: the job container's resources, node selector,
 //! tolerations, image pull secrets, service account (its token mounted only when asked).
 //!
-//! Not yet: container steps.
+//! Container steps (`docker://` images, docker actions with a prebuilt image) are ephemeral
+//! containers of the job's pod, killed through the job container when their time is up
+//! (`step_container`); a `Dockerfile` action cannot be built in the cluster.
 //!
 //! Must not: parse workflows or evaluate expressions; it gets plain `JobSpec`s.
 
