@@ -226,7 +226,7 @@ for round in 1 2 3 4 5 6 7 8 9 10; do
   done
   [ -n "$pids" ] || exit 0
   kill -9 $pids 2>/dev/null
-  sleep 1
+  sleep 0.2 2>/dev/null || sleep 1
 done
 echo "runnel: processes of $id are still alive" >&2
 exit 1

@@ -5,8 +5,11 @@
 //! working directory) and write `$GITHUB_OUTPUT` and `$GITHUB_ENV` that later steps see; the
 //! action gets its inputs as `INPUT_*` and in its `runs.args`, and its `runs.env`. A failing
 //! container step's exit code fails the job; a timed-out one is killed (its `sleep` is gone
-//! from the pod's process namespace) and, with `continue-on-error`, the job goes on. A
-//! `Dockerfile` action fails saying the cluster cannot build it. No pod is left after any.
+//! from the pod's process namespace) and, with `continue-on-error`, the job goes on; so is one
+//! running when the run is cancelled (Ctrl-C), before an `always()` step. A service answers a
+//! container step by name and on localhost. An image the node cannot have fails the step
+//! naming it, and a `Dockerfile` action fails saying the cluster cannot build it. No pod is
+//! left after any.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -20,13 +23,19 @@ const WORKFLOW: &str = r#"on: push
 jobs:
   pod:
     runs-on: linux
+    services:
+      web:
+        image: runnel-test/busybox:local
+        entrypoint: sh
+        command: -c "mkdir -p /www && echo served-by-sidecar > /www/index.html && exec httpd -f -p 8080 -h /www"
+        options: --health-cmd "wget -q -O- http://localhost:8080/ >/dev/null" --health-interval 1s --health-retries 30
     steps:
       - run: echo "written by a script step" > from-script.txt
       - id: box
         uses: docker://runnel-test/busybox:local
         with:
           entrypoint: sh
-          args: -c "echo read=$(cat from-script.txt); echo cwd=$(pwd) ws=$GITHUB_WORKSPACE home=$HOME; echo value=from-container >> $GITHUB_OUTPUT; echo FROM_CONTAINER=carried >> $GITHUB_ENV; echo to-stderr-$((6*7)) >&2"
+          args: -c "echo read=$(cat from-script.txt); echo cwd=$(pwd) ws=$GITHUB_WORKSPACE home=$HOME; echo value=from-container >> $GITHUB_OUTPUT; echo FROM_CONTAINER=carried >> $GITHUB_ENV; echo to-stderr-$((6*7)) >&2; echo by-name=$(wget -q -O- http://web:8080/) on-localhost=$(wget -q -O- http://localhost:8080/)"
       - run: |
           echo "output: ${{ steps.box.outputs.value }}"
           echo "env: $FROM_CONTAINER"
@@ -78,6 +87,11 @@ jobs:
     runs-on: linux
     steps:
       - uses: ./.github/actions/built
+  pulls:
+    runs-on: linux
+    steps:
+      - uses: docker://runnel-test/no-such-image:1
+      - run: echo "never-$((6*7))"
 "#;
 
 const BUILT_ACTION: &str = r#"name: built
@@ -132,6 +146,7 @@ fn container_steps_run_as_ephemeral_containers_of_the_job_pod() {
         "read=written by a script step",
         "cwd=/github/workspace ws=/github/workspace home=/github/home",
         "to-stderr-42",
+        "by-name=served-by-sidecar on-localhost=served-by-sidecar",
         "output: from-container",
         "env: carried",
         "hello world via world, extra=from-runs-env",
@@ -150,9 +165,8 @@ fn container_steps_run_as_ephemeral_containers_of_the_job_pod() {
 }
 
 #[test]
-fn a_failing_container_step_fails_the_job_and_a_dockerfile_action_says_it_cannot_be_built() {
-    let test =
-        "a_failing_container_step_fails_the_job_and_a_dockerfile_action_says_it_cannot_be_built";
+fn a_failing_container_step_a_missing_image_and_a_dockerfile_action_fail_their_jobs() {
+    let test = "a_failing_container_step_a_missing_image_and_a_dockerfile_action_fail_their_jobs";
     let _cluster = hold_cluster();
     let Some(kubeconfig) = cluster_or_skip(test) else {
         return;
@@ -162,7 +176,10 @@ fn a_failing_container_step_fails_the_job_and_a_dockerfile_action_says_it_cannot
         FAILING_WORKFLOW,
         &[
             (".github/actions/built/action.yml", BUILT_ACTION),
-            (".github/actions/built/Dockerfile", "FROM runnel-test/busybox:local\n"),
+            (
+                ".github/actions/built/Dockerfile",
+                "FROM runnel-test/busybox:local\n",
+            ),
         ],
     );
     assert_eq!(output.status.code(), Some(1), "{all}");
@@ -171,14 +188,97 @@ fn a_failing_container_step_fails_the_job_and_a_dockerfile_action_says_it_cannot
         all.contains("exit code 7") || all.contains("exited with 7"),
         "{all}"
     );
-    assert!(!all.contains("never-42"), "a step after the failure ran:\n{all}");
+    assert!(
+        !all.contains("never-42"),
+        "a step after the failure ran:\n{all}"
+    );
     for expected in [
         "the kubernetes backend cannot build the action's image from",
         "Dockerfile",
         "docker://IMAGE",
         "run the job on a Docker label",
+        "image `runnel-test/no-such-image:1` cannot be used (",
+        "(step container `step-1`)",
     ] {
         assert!(all.contains(expected), "{expected:?} missing:\n{all}");
     }
     assert_eq!(pods_left(&kubeconfig), "", "pods left after the jobs");
+}
+
+/// Ctrl-C on `runnel run` while a container step runs: its processes are killed (an
+/// `always()` step in the job container no longer sees its `sleep`), the run fails and the pod
+/// is deleted.
+#[test]
+fn a_cancelled_run_kills_the_container_step() {
+    let test = "a_cancelled_run_kills_the_container_step";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let workflows = dir.path().join(".gitea/workflows");
+    std::fs::create_dir_all(&workflows).expect("create workflow dir");
+    std::fs::write(
+        workflows.join("ci.yml"),
+        format!(
+            "on: push\njobs:\n  one:\n    runs-on: linux\n    steps:\n      \
+             - uses: docker://{BUSYBOX}\n        with:\n          entrypoint: sh\n          \
+             args: -c \"echo started-in-container; sleep 300; echo sleep-survived\"\n      \
+             - if: always()\n        run: |\n          \
+             for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < \"$f\"; echo; done > /tmp/procs\n          \
+             if grep -q '^sleep 300' /tmp/procs; then echo container-sleep-alive; else echo container-sleep-gone; fi\n"
+        ),
+    )
+    .expect("write workflow");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_runnel"));
+    command
+        .args(["run", "--no-cache-server", "-P"])
+        .arg(format!("linux=kubernetes://{IMAGE}"))
+        .current_dir(dir.path())
+        .env("XDG_CACHE_HOME", dir.path().join(".xdg-cache"))
+        .env("KUBECONFIG", &kubeconfig)
+        .env("NO_COLOR", "1");
+    let (mut child, received) = crate::support::spawn_with_lines(command);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match received.recv_timeout(left) {
+            Ok(line) if line.ends_with("started-in-container") && !line.contains("echo ") => {
+                break;
+            }
+            Ok(line) => eprintln!("{line}"),
+            Err(error) => {
+                let _ = child.kill();
+                panic!("the container step never started: {error}");
+            }
+        }
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let code = child.wait().expect("wait for runnel");
+    let rest: Vec<String> = received.iter().collect();
+    assert_ne!(code.code(), Some(0), "{rest:#?}");
+    assert!(
+        rest.iter()
+            .any(|line| line.ends_with("container-sleep-gone")),
+        "{rest:#?}"
+    );
+    assert!(
+        !rest
+            .iter()
+            .any(|line| line.ends_with("sleep-survived") || line.ends_with("container-sleep-alive")),
+        "{rest:#?}"
+    );
+    let mut left = pods_left(&kubeconfig);
+    for _ in 0..30 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        left = pods_left(&kubeconfig);
+    }
+    assert_eq!(left, "", "pods left after the cancelled run");
 }
