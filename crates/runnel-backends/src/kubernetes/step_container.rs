@@ -177,7 +177,13 @@ fn prepare_script(plan: &MountPlan) -> String {
     script
 }
 
-/// The ephemeral container that runs `run` as `name`.
+/// `text` as Kubernetes passes it on: it expands `$(NAME)` in a container's command, args and
+/// env values and turns `$$` into `$`, so every `$` is doubled.
+fn literal(text: &str) -> String {
+    text.replace('$', "$$")
+}
+
+/// The ephemeral container that runs `run` as `name` (its argv and env taken literally).
 pub(crate) fn container(
     name: &str,
     run: &ContainerRun,
@@ -188,8 +194,11 @@ pub(crate) fn container(
         name: name.to_owned(),
         image: Some(run.image.clone()),
         image_pull_policy: pull_policy.map(str::to_owned),
-        command: run.entrypoint.clone().map(|entrypoint| vec![entrypoint]),
-        args: (!run.args.is_empty()).then(|| run.args.clone()),
+        command: run
+            .entrypoint
+            .as_deref()
+            .map(|entrypoint| vec![literal(entrypoint)]),
+        args: (!run.args.is_empty()).then(|| run.args.iter().map(|a| literal(a)).collect()),
         env: Some(
             run.env
                 .iter()
@@ -197,7 +206,7 @@ pub(crate) fn container(
                 .filter(|(name, _)| !name.is_empty() && !name.contains('='))
                 .map(|(name, value)| EnvVar {
                     name: name.clone(),
-                    value: Some(value.clone()),
+                    value: Some(literal(value)),
                     ..EnvVar::default()
                 })
                 .collect(),

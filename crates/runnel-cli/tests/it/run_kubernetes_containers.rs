@@ -35,7 +35,7 @@ jobs:
         uses: docker://runnel-test/busybox:local
         with:
           entrypoint: sh
-          args: -c "echo read=$(cat from-script.txt); echo cwd=$(pwd) ws=$GITHUB_WORKSPACE home=$HOME; echo value=from-container >> $GITHUB_OUTPUT; echo FROM_CONTAINER=carried >> $GITHUB_ENV; echo to-stderr-$((6*7)) >&2; echo by-name=$(wget -q -O- http://web:8080/) on-localhost=$(wget -q -O- http://localhost:8080/)"
+          args: -c "echo read=$(cat from-script.txt); echo cwd=$(pwd) ws=$GITHUB_WORKSPACE home=$HOME; echo value=from-container >> $GITHUB_OUTPUT; echo FROM_CONTAINER=carried >> $GITHUB_ENV; echo to-stderr-$((6*7)) >&2; echo 'kept=$(HOME) $$'; echo by-name=$(wget -q -O- http://web:8080/) on-localhost=$(wget -q -O- http://localhost:8080/)"
       - run: |
           echo "output: ${{ steps.box.outputs.value }}"
           echo "env: $FROM_CONTAINER"
@@ -146,6 +146,8 @@ fn container_steps_run_as_ephemeral_containers_of_the_job_pod() {
         "read=written by a script step",
         "cwd=/github/workspace ws=/github/workspace home=/github/home",
         "to-stderr-42",
+        // Not expanded by Kubernetes (`$(NAME)` and `$$` in a container's args).
+        "kept=$(HOME) $$",
         "by-name=served-by-sidecar on-localhost=served-by-sidecar",
         "output: from-container",
         "env: carried",

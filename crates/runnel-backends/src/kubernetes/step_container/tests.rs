@@ -124,9 +124,9 @@ fn the_ephemeral_container_carries_the_runs_image_argv_env_and_workdir() {
     let run = ContainerRun {
         image: "runnel-test/busybox:local".to_owned(),
         entrypoint: Some("/entry.sh".to_owned()),
-        args: vec!["a b".to_owned(), "c".to_owned()],
+        args: vec!["a b".to_owned(), "echo $(HOME) $$ $x".to_owned()],
         env: BTreeMap::from([
-            ("INPUT_WHO".to_owned(), "world".to_owned()),
+            ("INPUT_WHO".to_owned(), "world $(HOME)".to_owned()),
             ("BAD=NAME".to_owned(), "dropped".to_owned()),
         ]),
         workdir: "/github/workspace".to_owned(),
@@ -143,8 +143,9 @@ fn the_ephemeral_container_carries_the_runs_image_argv_env_and_workdir() {
             "image": "runnel-test/busybox:local",
             "imagePullPolicy": "Never",
             "command": ["/entry.sh"],
-            "args": ["a b", "c"],
-            "env": [{"name": "INPUT_WHO", "value": "world"}],
+            // Kubernetes expands `$(NAME)` and `$$`: every `$` doubled, it passes them on as is.
+            "args": ["a b", "echo $$(HOME) $$$$ $$x"],
+            "env": [{"name": "INPUT_WHO", "value": "world $$(HOME)"}],
             "workingDir": "/github/workspace",
             "volumeMounts": [{"name": "work", "mountPath": "/github"}],
             "targetContainerName": "job",
