@@ -68,14 +68,19 @@ pub(crate) struct MountPlan {
     pub(crate) links: Vec<(String, String)>,
 }
 
+/// A mount a step container cannot have on this backend, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct MountRefused(String);
+
 /// Maps `mounts` onto the `work` volume mounted at their targets' common parent (see the
 /// module docs). An error says which mount cannot be had that way.
 pub(crate) fn plan_mounts(
     mounts: &[ContainerMount],
     work_root: &str,
-) -> Result<MountPlan, KubeError> {
+) -> Result<MountPlan, MountRefused> {
     let refuse = |mount: &ContainerMount, why: &str| {
-        KubeError::Unsupported(format!(
+        MountRefused(format!(
             "a step container on the kubernetes backend cannot see `{}` at `{}`: {why}",
             mount.source, mount.target
         ))
@@ -243,12 +248,34 @@ exit 1
 
 /// What a step container's status says.
 enum State {
-    /// Not started yet: why.
-    Waiting(String),
+    /// Not started yet: the kubelet's reason (`ContainerCreating`, `ErrImagePull`, …) and
+    /// message, when it gave them.
+    Waiting {
+        reason: String,
+        message: String,
+    },
     Running {
         id: String,
     },
     Terminated(ContainerStateTerminated),
+}
+
+impl State {
+    fn waiting(reason: &str) -> State {
+        State::Waiting {
+            reason: reason.to_owned(),
+            message: String::new(),
+        }
+    }
+}
+
+/// `reason: message`, or the reason alone.
+fn why(reason: &str, message: &str) -> String {
+    if message.is_empty() {
+        reason.to_owned()
+    } else {
+        format!("{reason}: {message}")
+    }
 }
 
 fn status_of<'p>(pod: &'p Pod, name: &str) -> Option<&'p ContainerStatus> {
@@ -262,33 +289,49 @@ fn status_of<'p>(pod: &'p Pod, name: &str) -> Option<&'p ContainerStatus> {
 
 fn state_of(pod: &Pod, name: &str) -> State {
     let Some(status) = status_of(pod, name) else {
-        return State::Waiting("no status yet".to_owned());
+        return State::waiting("no status yet");
     };
     let id = status
         .container_id
         .as_deref()
         .map(|id| id.rsplit_once("://").map_or(id, |(_, id)| id).to_owned());
-    match status.state.as_ref() {
-        Some(state) if state.terminated.is_some() => {
-            State::Terminated(state.terminated.clone().unwrap_or_default())
-        }
-        Some(state) if state.running.is_some() => State::Running {
-            id: id.unwrap_or_default(),
-        },
-        Some(state) => match &state.waiting {
-            Some(waiting) => State::Waiting(format!(
-                "{}{}",
-                waiting.reason.as_deref().unwrap_or("waiting"),
-                waiting
-                    .message
-                    .as_deref()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            )),
-            None => State::Waiting("no state yet".to_owned()),
-        },
-        None => State::Waiting("no state yet".to_owned()),
+    let Some(state) = status.state.as_ref() else {
+        return State::waiting("no state yet");
+    };
+    if let Some(terminated) = &state.terminated {
+        return State::Terminated(terminated.clone());
     }
+    if state.running.is_some() {
+        return State::Running {
+            id: id.unwrap_or_default(),
+        };
+    }
+    match &state.waiting {
+        Some(waiting) => State::Waiting {
+            reason: waiting
+                .reason
+                .clone()
+                .unwrap_or_else(|| "waiting".to_owned()),
+            message: waiting.message.clone().unwrap_or_default(),
+        },
+        None => State::waiting("no state yet"),
+    }
+}
+
+/// Why a terminated container never ran its program (a missing entrypoint, say); `None` when
+/// it did.
+fn start_failure(terminated: &ContainerStateTerminated) -> Option<String> {
+    matches!(
+        terminated.reason.as_deref(),
+        Some("StartError" | "ContainerCannotRun")
+    )
+    .then(|| {
+        format!(
+            "could not start (exit code {}): {}",
+            terminated.exit_code,
+            terminated.message.as_deref().unwrap_or("no message given")
+        )
+    })
 }
 
 /// One step container of a job's pod.
@@ -325,7 +368,8 @@ impl StepContainer<'_> {
         output: mpsc::Sender<ExecOutput>,
         cancel: &CancellationToken,
     ) -> Result<ExecExit, KubeError> {
-        let plan = plan_mounts(&run.mounts, WORK_ROOT)?;
+        let plan = plan_mounts(&run.mounts, WORK_ROOT)
+            .map_err(|refused| KubeError::Unsupported(refused.to_string()))?;
         if !plan.dirs.is_empty() || !plan.links.is_empty() {
             let script = prepare_script(&plan);
             let (code, _, err) = self.exec.collect(&["sh", "-c", &script], None).await?;
@@ -390,22 +434,18 @@ impl StepContainer<'_> {
             }
             match state_of(&pod, &self.name) {
                 State::Running { .. } | State::Terminated(_) => break,
-                State::Waiting(why) => {
-                    let reason = why.split(':').next().unwrap_or_default();
-                    if pod::is_image_failure(reason) {
+                State::Waiting { reason, message } => {
+                    if pod::is_image_failure(&reason) {
                         return Err(KubeError::Image {
                             pod: self.exec.pod.clone(),
                             image: image.to_owned(),
-                            reason: reason.to_owned(),
-                            message: format!(
-                                "(step container `{}`) {}",
-                                self.name,
-                                why.split_once(": ").map_or("", |(_, m)| m)
-                            ),
+                            reason,
+                            message: format!("(step container `{}`) {message}", self.name),
                         });
                     }
+                    let why = why(&reason, &message);
                     if matches!(
-                        reason,
+                        reason.as_str(),
                         "CreateContainerConfigError" | "CreateContainerError" | "RunContainerError"
                     ) {
                         return Err(self.problem(image, format!("cannot be created: {why}")));
@@ -435,7 +475,12 @@ impl StepContainer<'_> {
             // The log ends with the container, or when a stream is cut: wait for its status.
             let pod = self.get().await?;
             match state_of(&pod, &self.name) {
-                State::Terminated(terminated) => return self.ended(image, &terminated),
+                State::Terminated(terminated) => {
+                    return match start_failure(&terminated) {
+                        Some(problem) => Err(self.problem(image, problem)),
+                        None => Ok(ExecExit::Code(terminated.exit_code)),
+                    };
+                }
                 _ if quiet_polls < 10 => {
                     quiet_polls += 1;
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -481,28 +526,6 @@ impl StepContainer<'_> {
         }
     }
 
-    /// The exit of a terminated container; an error when it never ran its program.
-    fn ended(
-        &self,
-        image: &str,
-        terminated: &ContainerStateTerminated,
-    ) -> Result<ExecExit, KubeError> {
-        if matches!(
-            terminated.reason.as_deref(),
-            Some("StartError" | "ContainerCannotRun")
-        ) {
-            return Err(self.problem(
-                image,
-                format!(
-                    "could not start (exit code {}): {}",
-                    terminated.exit_code,
-                    terminated.message.as_deref().unwrap_or("no message given")
-                ),
-            ));
-        }
-        Ok(ExecExit::Code(terminated.exit_code))
-    }
-
     /// Kills the container's processes from the job container (see the module docs) and waits
     /// until it is reported terminated; a failure is logged (the pod goes at teardown).
     async fn kill(&self) {
@@ -518,7 +541,8 @@ impl StepContainer<'_> {
             };
             match state_of(&pod, &self.name) {
                 State::Terminated(_) => return,
-                State::Waiting(why) => {
+                State::Waiting { reason, message } => {
+                    let why = why(&reason, &message);
                     tracing::warn!(pod = %self.exec.pod, container = %self.name, %why, "a step container that has not started cannot be stopped: it is left to the pod's deletion");
                     return;
                 }

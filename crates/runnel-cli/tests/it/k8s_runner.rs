@@ -4,7 +4,8 @@
 //! `packaging/k8s` are applied through kustomize with this test's namespaces, image, Gitea and
 //! label put in, and the StatefulSet's replica registers from the Secret, takes a
 //! `kubernetes://` job from Gitea and runs it as a pod through its service account
-//! (in-cluster configuration); no job pod is left. Then the replica is killed mid-job: its
+//! (in-cluster configuration), a container step included (the packaged Role's `patch` on
+//! `pods/ephemeralcontainers`); no job pod is left. Then the replica is killed mid-job: its
 //! replacement (same name, same registration, new pod uid) removes the job pod it left.
 //!
 //! Facts of the test cluster the test adapts the manifests to: the API server listens on
@@ -312,7 +313,11 @@ fn the_runner_as_a_statefulset_runs_a_job_in_its_cluster_and_cleans_up_after_a_r
     gitea.push_named_job(
         &format!("{label}-ok"),
         &label,
-        "      - run: echo \"job in $(hostname) on $(cat /etc/debian_version | cut -c1-2)\"; sleep 3\n",
+        "      - run: echo \"job in $(hostname) on $(cat /etc/debian_version | cut -c1-2)\"; sleep 3\n\
+         \x20     - uses: docker://runnel-test/busybox:local\n\
+         \x20       with:\n\
+         \x20         entrypoint: sh\n\
+         \x20         args: -c \"echo step-container-$((6*7)) in $(pwd)\"\n",
     );
     let selector = format!("runnel.runner-pod=runnel-0,runnel.runner-pod-uid={runner_uid}");
     let seen = wait_for(Duration::from_secs(120), || {
@@ -332,6 +337,11 @@ fn the_runner_as_a_statefulset_runs_a_job_in_its_cluster_and_cleans_up_after_a_r
     assert_eq!(job["conclusion"], "success", "{job}\n{text}\n{}", logs());
     assert!(text.contains("job in runnel-"), "{text}");
     assert!(text.contains("on 12"), "{text}");
+    // A container step: the packaged Role lets the runner add it to the job's pod.
+    assert!(
+        text.contains("step-container-42 in /github/workspace"),
+        "{text}"
+    );
     let left = wait_for(Duration::from_secs(30), || {
         let names = kubectl(&kubeconfig, &["-n", &jobs, "get", "pods", "-o", "name"]);
         names.is_empty().then_some(())

@@ -8,7 +8,8 @@
 //! from the pod's process namespace) and, with `continue-on-error`, the job goes on; so is one
 //! running when the run is cancelled (Ctrl-C), before an `always()` step. A service answers a
 //! container step by name and on localhost. An image the node cannot have fails the step
-//! naming it, and a `Dockerfile` action fails saying the cluster cannot build it. No pod is
+//! naming it, so does an entrypoint the image lacks, and a `Dockerfile` action fails saying the
+//! cluster cannot build it. No pod is
 //! left after any.
 
 use std::path::Path;
@@ -92,6 +93,12 @@ jobs:
     steps:
       - uses: docker://runnel-test/no-such-image:1
       - run: echo "never-$((6*7))"
+  starts:
+    runs-on: linux
+    steps:
+      - uses: docker://runnel-test/busybox:local
+        with:
+          entrypoint: /no-such-program
 "#;
 
 const BUILT_ACTION: &str = r#"name: built
@@ -167,8 +174,8 @@ fn container_steps_run_as_ephemeral_containers_of_the_job_pod() {
 }
 
 #[test]
-fn a_failing_container_step_a_missing_image_and_a_dockerfile_action_fail_their_jobs() {
-    let test = "a_failing_container_step_a_missing_image_and_a_dockerfile_action_fail_their_jobs";
+fn failing_container_steps_fail_their_jobs_saying_why() {
+    let test = "failing_container_steps_fail_their_jobs_saying_why";
     let _cluster = hold_cluster();
     let Some(kubeconfig) = cluster_or_skip(test) else {
         return;
@@ -201,6 +208,8 @@ fn a_failing_container_step_a_missing_image_and_a_dockerfile_action_fail_their_j
         "run the job on a Docker label",
         "image `runnel-test/no-such-image:1` cannot be used (",
         "(step container `step-1`)",
+        "step container `step-1` (runnel-test/busybox:local) could not start (exit code 128)",
+        "/no-such-program",
     ] {
         assert!(all.contains(expected), "{expected:?} missing:\n{all}");
     }

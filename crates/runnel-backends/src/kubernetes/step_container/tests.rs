@@ -187,7 +187,29 @@ fn a_step_containers_state_is_read_from_the_ephemeral_statuses() {
     assert!(matches!(state_of(&pod, "step-2"), State::Running { id } if id == "def456"));
     assert!(matches!(
         state_of(&pod, "step-3"),
-        State::Waiting(why) if why == "ErrImageNeverPull: Container image \"x\" is not present with pull policy of Never"
+        State::Waiting { reason, message } if reason == "ErrImageNeverPull"
+            && message == "Container image \"x\" is not present with pull policy of Never"
     ));
-    assert!(matches!(state_of(&pod, "step-9"), State::Waiting(_)));
+    assert!(matches!(
+        state_of(&pod, "step-9"),
+        State::Waiting { reason, .. } if reason == "no status yet"
+    ));
+}
+
+#[test]
+fn a_container_that_never_ran_its_program_says_why() {
+    let failed: ContainerStateTerminated = serde_json::from_value(serde_json::json!({
+        "exitCode": 128, "reason": "StartError",
+        "message": "exec: \"/nope\": stat /nope: no such file or directory"}))
+    .expect("a state");
+    assert_eq!(
+        start_failure(&failed).as_deref(),
+        Some(
+            "could not start (exit code 128): exec: \"/nope\": stat /nope: no such file or directory"
+        )
+    );
+    let exited: ContainerStateTerminated =
+        serde_json::from_value(serde_json::json!({"exitCode": 7, "reason": "Error"}))
+            .expect("a state");
+    assert_eq!(start_failure(&exited), None);
 }
