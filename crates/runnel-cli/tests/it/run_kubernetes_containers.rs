@@ -9,8 +9,7 @@
 //! running when the run is cancelled (Ctrl-C), before an `always()` step. A service answers a
 //! container step by name and on localhost. An image the node cannot have fails the step
 //! naming it, so does an entrypoint the image lacks, and a `Dockerfile` action fails saying the
-//! cluster cannot build it. No pod is
-//! left after any.
+//! cluster cannot build it. No pod is left after any.
 
 use std::path::Path;
 use std::process::{Command, Output};
