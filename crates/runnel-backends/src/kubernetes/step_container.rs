@@ -21,9 +21,10 @@
 //! `/proc/PID/cgroup` names the step container's id (so also what it started in the
 //! background), until none is left. This needs the job container to read `/proc` and signal
 //! those processes (the same user, or root); a step container that has not started yet when
-//! its time is up cannot be killed, and is left to the pod's deletion. A wrapper program in the
-//! workspace was the other way, but it would need a static binary for every image's libc and
-//! architecture, and could not stop a container still pulling its image either.
+//! its time is up is killed if it starts within 15 s, else left to the pod's deletion (so is
+//! one when the job is cancelled: its pod goes next). A wrapper program in the workspace was
+//! the other way, but it would need a static binary for every image's libc and architecture,
+//! and could not stop a container still pulling its image either.
 //!
 //! A `Dockerfile` action cannot be built in the cluster: `build_image` fails saying so.
 //!
@@ -51,8 +52,12 @@ const WORK_VOLUME: &str = "work";
 /// How often a running step container's pod is looked at (deleted, evicted, node lost).
 const WATCH_EVERY: Duration = Duration::from_secs(5);
 
-/// How long a killed step container may take to be reported terminated.
+/// How long a step container being stopped may take to start (then it is killed) and, once
+/// killed, to be reported terminated.
 const KILL_WAIT: Duration = Duration::from_secs(15);
+
+/// Between two looks at a step container being stopped.
+const PAUSE: Duration = Duration::from_millis(200);
 
 /// The directories under `/__w` the pod itself uses: never replaced by a link.
 const POD_DIRS: [&str; 4] = ["workspace", "_temp", "_tool", "_runnel"];
@@ -414,7 +419,7 @@ impl StepContainer<'_> {
             () = cancel.cancelled() => ExecExit::Cancelled,
             reason = watch => return Err(self.exec.gone(reason)),
         };
-        self.kill().await;
+        self.kill(why == ExecExit::TimedOut).await;
         Ok(why)
     }
 
@@ -527,8 +532,10 @@ impl StepContainer<'_> {
     }
 
     /// Kills the container's processes from the job container (see the module docs) and waits
-    /// until it is reported terminated; a failure is logged (the pod goes at teardown).
-    async fn kill(&self) {
+    /// until it is reported terminated; a failure is logged (the pod goes at teardown). One not
+    /// started yet is waited for when `await_start` (a timed-out step: the job goes on; a
+    /// cancelled job's pod is deleted anyway).
+    async fn kill(&self, await_start: bool) {
         let started = Instant::now();
         let mut killed = false;
         while started.elapsed() < KILL_WAIT {
@@ -541,11 +548,17 @@ impl StepContainer<'_> {
             };
             match state_of(&pod, &self.name) {
                 State::Terminated(_) => return,
-                State::Waiting { reason, message } => {
+                // It may still start (an image being pulled): killed then, if soon enough.
+                State::Waiting { reason, message }
+                    if !await_start
+                        || pod::is_image_failure(&reason)
+                        || started.elapsed() + PAUSE >= KILL_WAIT =>
+                {
                     let why = why(&reason, &message);
                     tracing::warn!(pod = %self.exec.pod, container = %self.name, %why, "a step container that has not started cannot be stopped: it is left to the pod's deletion");
                     return;
                 }
+                State::Waiting { .. } => {}
                 State::Running { id } if !killed && !id.is_empty() => {
                     match self
                         .exec
@@ -564,7 +577,7 @@ impl StepContainer<'_> {
                 }
                 State::Running { .. } => {}
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(PAUSE).await;
         }
         tracing::warn!(pod = %self.exec.pod, container = %self.name, "a killed step container was not reported terminated");
     }
