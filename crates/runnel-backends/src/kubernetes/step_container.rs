@@ -567,10 +567,12 @@ impl StepContainer<'_> {
                     {
                         Ok((0, _, _)) => {}
                         Ok((code, _, err)) => {
-                            tracing::warn!(pod = %self.exec.pod, container = %self.name, code, err = %String::from_utf8_lossy(&err).trim(), "could not kill a step container's processes")
+                            tracing::warn!(pod = %self.exec.pod, container = %self.name, code, err = %String::from_utf8_lossy(&err).trim(), "could not kill a step container's processes (the job container's user may not signal them): it runs until the pod is deleted");
+                            return;
                         }
                         Err(error) => {
-                            tracing::warn!(pod = %self.exec.pod, container = %self.name, %error, "could not kill a step container's processes")
+                            tracing::warn!(pod = %self.exec.pod, container = %self.name, %error, "could not kill a step container's processes: it runs until the pod is deleted");
+                            return;
                         }
                     }
                     killed = true;
