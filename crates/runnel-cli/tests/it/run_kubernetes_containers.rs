@@ -3,7 +3,8 @@
 //! `runs.using: docker` action with a prebuilt image run as ephemeral containers of the job's
 //! pod. They see the workspace an earlier script step wrote at `/github/workspace` (their
 //! working directory) and write `$GITHUB_OUTPUT` and `$GITHUB_ENV` that later steps see; the
-//! action gets its inputs as `INPUT_*` and in its `runs.args`, and its `runs.env`. A failing
+//! action gets its inputs as `INPUT_*` and in its `runs.args`, and its `runs.env`; another's
+//! `post-entrypoint` runs after the job's steps with the state its main part saved. A failing
 //! container step's exit code fails the job; a timed-out one is killed (its `sleep` is gone
 //! from the pod's process namespace) and, with `continue-on-error`, the job goes on; so is one
 //! running when the run is cancelled (Ctrl-C), before an `always()` step. A service answers a
@@ -44,6 +45,7 @@ jobs:
         with:
           who: world
       - run: echo "action said ${{ steps.greet.outputs.greeting }}"
+      - uses: ./.github/actions/hooks
       - uses: docker://runnel-test/busybox:local
         timeout-minutes: 0.05
         continue-on-error: true
@@ -71,6 +73,18 @@ runs:
     - 'echo "hello $INPUT_WHO via ${{ inputs.who }}, extra=$EXTRA"; echo "greeting=hi-$INPUT_WHO" >> "$GITHUB_OUTPUT"'
   env:
     EXTRA: from-runs-env
+"#;
+
+/// A docker action with a post hook: the main part saves state the post part reads.
+const HOOKS_ACTION: &str = r#"name: hooks
+runs:
+  using: docker
+  image: docker://runnel-test/busybox:local
+  entrypoint: sh
+  post-entrypoint: sh
+  args:
+    - -c
+    - 'echo "phase-${STATE_next:-main} in $(pwd)"; echo next=post >> "$GITHUB_STATE"'
 "#;
 
 const FAILING_WORKFLOW: &str = r#"on: push
@@ -144,7 +158,10 @@ fn container_steps_run_as_ephemeral_containers_of_the_job_pod() {
     let (output, all) = run_tree(
         &kubeconfig,
         WORKFLOW,
-        &[(".github/actions/greet/action.yml", GREET_ACTION)],
+        &[
+            (".github/actions/greet/action.yml", GREET_ACTION),
+            (".github/actions/hooks/action.yml", HOOKS_ACTION),
+        ],
     );
     // The timed-out step has continue-on-error: the job succeeds.
     assert_eq!(output.status.code(), Some(0), "{all}");
@@ -159,6 +176,8 @@ fn container_steps_run_as_ephemeral_containers_of_the_job_pod() {
         "env: carried",
         "hello world via world, extra=from-runs-env",
         "action said hi-world",
+        "phase-main in /github/workspace",
+        "phase-post in /github/workspace",
         "sleeping-in-container",
         "container sleep killed",
     ] {
