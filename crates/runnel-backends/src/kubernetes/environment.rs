@@ -65,6 +65,22 @@ impl KubernetesEnvironment {
     }
 }
 
+impl KubernetesEnvironment {
+    /// A process that failed may have failed because the pod is going away (killed with it):
+    /// then that is the error, not its exit code, and the job ends there.
+    async fn check_exit(&self, exit: ExecExit, what: &str) -> Result<ExecExit, BackendError> {
+        if matches!(exit, ExecExit::Code(code) if code != 0)
+            && let Some(reason) = pod::lost(&self.pods, &self.exec.pod).await
+        {
+            return Err(BackendError::Lost {
+                operation: self.operation(what),
+                source: Box::new(self.exec.gone(reason)),
+            });
+        }
+        Ok(exit)
+    }
+}
+
 #[async_trait::async_trait]
 impl JobEnvironment for KubernetesEnvironment {
     fn paths(&self) -> &EnvironmentPaths {
@@ -99,7 +115,7 @@ impl JobEnvironment for KubernetesEnvironment {
         let sequence = self.next_exec.fetch_add(1, Ordering::Relaxed);
         let pid_file = format!("{EXEC_DIR}/{sequence}.pid");
         match self.exec.step(request, &pid_file, output, cancel).await {
-            Ok(value) => Ok(value),
+            Ok(exit) => self.check_exit(exit, "run a process").await,
             Err(error) => Err(self.fail(error, "run a process").await),
         }
     }
@@ -167,7 +183,7 @@ impl JobEnvironment for KubernetesEnvironment {
             start_timeout: self.start_timeout,
         };
         match step.run(run, output, cancel).await {
-            Ok(value) => Ok(value),
+            Ok(exit) => self.check_exit(exit, "run a step container").await,
             Err(error) => Err(self.fail(error, "run a step container").await),
         }
     }
