@@ -19,7 +19,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use runnel_engine::backend::ContainerSpec;
 
 use super::error::KubeError;
-use super::services::{env_var, refuse_unmapped, resources, security_context};
+use super::services::{container_env, refuse_unmapped, resources, security_context};
 use crate::docker::options::{self, ContainerRole};
 
 /// What the pod's `job` container gets from the job's `container:`.
@@ -91,17 +91,7 @@ pub(crate) fn plan(
             unused.join(", ")
         )));
     }
-    let mut env: Vec<EnvVar> = container
-        .env
-        .iter()
-        .map(|(name, value)| env_var(name, value))
-        .collect();
-    for pair in &checked.env {
-        if let Some((name, value)) = pair.split_once('=') {
-            env.retain(|var| var.name != name);
-            env.push(env_var(name, value));
-        }
-    }
+    let env = container_env(&container.env, &checked.env);
     Ok(JobContainer {
         env,
         resources: resources(&checked),

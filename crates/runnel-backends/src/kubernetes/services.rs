@@ -144,17 +144,7 @@ pub(crate) fn plan(
             context_ports.insert(number.to_owned(), number.to_owned());
         }
 
-        let mut env: Vec<EnvVar> = container
-            .env
-            .iter()
-            .map(|(name, value)| env_var(name, value))
-            .collect();
-        for pair in &checked.env {
-            if let Some((name, value)) = pair.split_once('=') {
-                env.retain(|var| var.name != name);
-                env.push(env_var(name, value));
-            }
-        }
+        let env = container_env(&container.env, &checked.env);
         let probe = health_probe(&checked);
         let name = container_name(&spec.id, index, &names);
         names.push(name.clone());
@@ -202,7 +192,25 @@ pub(crate) fn plan(
     Ok(plan)
 }
 
-pub(super) fn env_var(name: &str, value: &str) -> EnvVar {
+/// A container's env: the workflow's `env:`, then `-e NAME=VALUE` of its `options:` over it.
+pub(super) fn container_env(
+    env: &BTreeMap<String, String>,
+    from_options: &[String],
+) -> Vec<EnvVar> {
+    let mut vars: Vec<EnvVar> = env
+        .iter()
+        .map(|(name, value)| env_var(name, value))
+        .collect();
+    for pair in from_options {
+        if let Some((name, value)) = pair.split_once('=') {
+            vars.retain(|var| var.name != name);
+            vars.push(env_var(name, value));
+        }
+    }
+    vars
+}
+
+fn env_var(name: &str, value: &str) -> EnvVar {
     EnvVar {
         name: name.to_owned(),
         value: Some(value.to_owned()),
