@@ -1,0 +1,367 @@
+//! The runner in the cluster as a fleet, and how a runner pod stops (slow: `RUN_SLOW_TESTS=1`,
+//! the test cluster of `tests/k8s`, the real Gitea, and for the cache versitygw of `tests/s3`):
+//! `packaging/k8s` installed by [`crate::k8s_install`].
+//!
+//! - Two replicas with capacity 1 each register separately (two runners in Gitea, named after
+//!   their pods) and share one S3 bucket through `cache.s3`, its keys in the `runnel-cache-s3`
+//!   Secret: a job saves an entry on one replica, a matrix of jobs that need it lands on both
+//!   and every one restores it, so the replica that did not save got it from the bucket (each
+//!   replica's local cache is its own volume).
+//! - Deleting a runner pod mid-job (SIGTERM from the kubelet) drains it: the job runs to its
+//!   end and is reported a success with its whole log, a job queued meanwhile is left to the
+//!   replacement, the runner exits 0, its job pod is deleted, and the replacement (same
+//!   registration) runs nothing twice.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::cache_support::{S3Server, curl_script, keys};
+use crate::daemon_gitea::{Gitea, gitea, unique, workflow};
+use crate::k8s_install::{InCluster, S3Target, Setup, wait_for};
+use crate::run_kubernetes::{cluster_or_skip, hold_cluster};
+use crate::support::{run_expecting, runnel};
+
+/// The jobs of `runner_ids` whose name starts with `name`, of the first run that has
+/// such jobs, once `count` of them completed (up to 4 minutes).
+fn completed_run(
+    gitea: &Gitea,
+    runner_ids: &[i64],
+    name: &str,
+    count: usize,
+    log: &dyn Fn() -> String,
+) -> Vec<Value> {
+    let mut jobs = Vec::new();
+    let found = wait_for(Duration::from_secs(240), || {
+        jobs = runner_ids
+            .iter()
+            .flat_map(|id| gitea.jobs_of(*id))
+            .filter(|job| job["name"].as_str().is_some_and(|n| n.starts_with(name)))
+            .collect();
+        let first = jobs.iter().filter_map(|j| j["run_id"].as_i64()).min();
+        jobs.retain(|j| j["run_id"].as_i64() == first);
+        (jobs.len() >= count && jobs.iter().all(|j| j["status"] == "completed")).then_some(())
+    });
+    assert!(
+        found.is_some(),
+        "{count} jobs named {name}… did not complete: {jobs:#?}\n{}",
+        log()
+    );
+    jobs
+}
+
+#[test]
+fn two_replicas_register_separately_and_share_one_s3_cache() {
+    let test = "two_replicas_register_separately_and_share_one_s3_cache";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let Some(gitea) = gitea(test) else {
+        return;
+    };
+    let s3 = S3Server::start();
+    let prefix = format!("{}/", unique("fleet"));
+    let installed = InCluster::install(
+        &kubeconfig,
+        gitea,
+        Setup {
+            prefix: "rkf",
+            label_prefix: "k8s-fleet",
+            replicas: 2,
+            capacity: Some(1),
+            s3: Some(S3Target {
+                endpoint: s3.get("S3_ENDPOINT").to_owned(),
+                bucket: s3.get("S3_BUCKET").to_owned(),
+                prefix: prefix.clone(),
+                access_key: s3.get("AWS_ACCESS_KEY_ID").to_owned(),
+                secret_key: s3.get("AWS_SECRET_ACCESS_KEY").to_owned(),
+            }),
+        },
+    );
+    let logs = || installed.all_logs();
+    let ids = [installed.registration(0), installed.registration(1)];
+    assert_ne!(ids[0], ids[1], "both replicas share one registration");
+    for (i, id) in ids.iter().enumerate() {
+        let runner = gitea.runner(*id);
+        assert_eq!(runner["name"], format!("runnel-{i}"), "{runner}");
+    }
+
+    // `save` stores the entry on one replica; each `restore` (after it) prints the runner it
+    // ran on and takes a few seconds, so that the idle replica polls while the other is busy.
+    let key = unique("fleet-key");
+    let label = &installed.label;
+    let report = "          echo \"on runner $RUNNER_NAME\"\n";
+    let jobs = format!(
+        "  save:\n    runs-on: {label}\n    steps:\n      - run: |\n{report}{save}\
+         \x20 restore:\n    needs: save\n    runs-on: {label}\n    strategy:\n      matrix:\n        \
+         n: [1, 2, 3, 4]\n    steps:\n      - run: |\n{report}{restore}          sleep 6\n",
+        save = curl_script(&keys(&[&key]), &[], 10),
+        restore = curl_script(&[], &keys(&[&key]), 10),
+    );
+    gitea.push_workflow(label, &workflow(label, &jobs));
+    let mut jobs = completed_run(gitea, &ids, "restore", 4, &logs);
+    jobs.extend(completed_run(gitea, &ids, "save", 1, &logs));
+    let name_of = |id: i64| format!("runnel-{}", ids.iter().position(|i| *i == id).unwrap_or(9));
+    let save = jobs
+        .iter()
+        .find(|j| j["name"] == "save")
+        .unwrap_or_else(|| panic!("no save job: {jobs:#?}"));
+    let save_log = gitea.log_text(save);
+    assert_eq!(save["conclusion"], "success", "{save_log}\n{}", logs());
+    let saver = save["runner_id"].as_i64().unwrap_or_default();
+    assert!(
+        save_log.contains(&format!("on runner {}", name_of(saver))),
+        "{save_log}"
+    );
+    let mut restored_on = Vec::new();
+    for job in jobs.iter().filter(|j| j["name"] != "save") {
+        let text = gitea.log_text(job);
+        let runner = job["runner_id"].as_i64().unwrap_or_default();
+        assert_eq!(job["conclusion"], "success", "{job}\n{text}\n{}", logs());
+        assert!(
+            text.contains(&format!("GOT {key} data-{key}")),
+            "{text}\n{}",
+            logs()
+        );
+        assert!(
+            text.contains(&format!("on runner {}", name_of(runner))),
+            "{text}"
+        );
+        restored_on.push(runner);
+    }
+    assert!(
+        restored_on.iter().any(|r| *r != saver),
+        "every restore ran on the replica that saved ({saver}): {jobs:#?}"
+    );
+    let all: std::collections::BTreeSet<i64> = jobs
+        .iter()
+        .filter_map(|j| j["runner_id"].as_i64())
+        .collect();
+    assert_eq!(
+        all.len(),
+        2,
+        "the jobs did not land on both replicas: {jobs:#?}"
+    );
+
+    // The entry is the bucket's, under the configured prefix.
+    let mut command = runnel();
+    command.args(["cache", "ls", "--format", "json", "--s3", &s3.url(&prefix)]);
+    s3.credentials(&mut command);
+    let listed = String::from_utf8_lossy(&run_expecting(command, None, &[0]).stdout).into_owned();
+    assert!(listed.contains(&format!("\"{key}\"")), "{listed}");
+
+    // Nothing left: no job pod, and no replica once the StatefulSet is gone.
+    let left = wait_for(Duration::from_secs(30), || {
+        installed.job_pods(None).is_empty().then_some(())
+    });
+    assert!(
+        left.is_some(),
+        "job pods left: {}",
+        installed.job_pods(None)
+    );
+    installed.kubectl(&[
+        "delete",
+        "statefulset",
+        "runnel",
+        "--wait=true",
+        "--timeout=90s",
+    ]);
+    let gone = wait_for(Duration::from_secs(90), || {
+        installed
+            .kubectl(&["get", "pods", "-o", "name"])
+            .is_empty()
+            .then_some(())
+    });
+    assert!(gone.is_some(), "replicas left:\n{}", logs());
+}
+
+/// `kubectl get pod runnel-0 --watch` in the background: each version of the pod as
+/// `<uid> <phase> <exit code of its terminated runner container>`.
+struct PodWatch {
+    child: Child,
+}
+
+impl PodWatch {
+    fn start(installed: &InCluster) -> PodWatch {
+        let state = installed.kubeconfig.parent().expect("state directory");
+        let child = Command::new(state.join("bin/kubectl"))
+            .arg("--kubeconfig")
+            .arg(state.join("admin.kubeconfig"))
+            .args([
+                "-n",
+                &installed.namespace,
+                "get",
+                "pod",
+                "runnel-0",
+                "--watch",
+                "-o",
+                "jsonpath={.metadata.uid} {.status.phase} \
+                 {.status.containerStatuses[0].state.terminated.exitCode}{\"\\n\"}",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run kubectl get --watch");
+        PodWatch { child }
+    }
+
+    /// Stops watching; what it saw.
+    fn seen(mut self) -> String {
+        let _ = self.child.kill();
+        let mut text = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            let _ = out.read_to_string(&mut text);
+        }
+        let _ = self.child.wait();
+        text
+    }
+}
+
+impl Drop for PodWatch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The job `name` of `jobs`.
+fn job_named<'a>(jobs: &'a [Value], name: &str) -> &'a Value {
+    jobs.iter()
+        .find(|j| j["name"] == name)
+        .unwrap_or_else(|| panic!("no job {name}: {jobs:#?}"))
+}
+
+#[test]
+fn a_runner_pod_deleted_mid_job_finishes_it_and_leaves_new_jobs_to_its_replacement() {
+    let test = "a_runner_pod_deleted_mid_job_finishes_it_and_leaves_new_jobs_to_its_replacement";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let Some(gitea) = gitea(test) else {
+        return;
+    };
+    let installed = InCluster::install(
+        &kubeconfig,
+        gitea,
+        Setup {
+            prefix: "rkd",
+            label_prefix: "k8s-drain",
+            replicas: 1,
+            capacity: None,
+            s3: None,
+        },
+    );
+    let logs = || installed.logs("runnel-0");
+    let id = installed.registration(0);
+    let old_uid = installed.pod_uid("runnel-0");
+    let label = installed.label.clone();
+    let watch = PodWatch::start(&installed);
+
+    // One run each (dispatched: a push may start a workflow twice).
+    let long = format!("{label}-long");
+    gitea.dispatch_workflow(
+        &long,
+        &format!(
+            "  long:\n    runs-on: {label}\n    steps:\n      - run: echo step-started; sleep 15; echo step-finished\n      \
+             - run: echo second-step-ran\n"
+        ),
+    );
+    let started = wait_for(Duration::from_secs(120), || {
+        let job = gitea.jobs_of(id).into_iter().next()?;
+        let lines = gitea.log_lines(job["id"].as_i64()?).ok()?;
+        lines
+            .iter()
+            .any(|l| l.contains("step-started"))
+            .then_some(job)
+    })
+    .unwrap_or_else(|| panic!("the long step did not start:\n{}", logs()));
+    let old_selector = format!("runnel.runner-pod=runnel-0,runnel.runner-pod-uid={old_uid}");
+    assert!(
+        !installed.job_pods(Some(&old_selector)).is_empty(),
+        "no job pod of the runner:\n{}",
+        logs()
+    );
+
+    // SIGTERM through the pod's deletion; a job queued while it drains (capacity 2: it has
+    // room) must wait for the replacement.
+    let deleted = Instant::now();
+    installed.kubectl(&["delete", "pod", "runnel-0", "--wait=false"]);
+    let draining = wait_for(Duration::from_secs(30), || {
+        installed
+            .logs("runnel-0")
+            .contains("shutting down: waiting for running jobs")
+            .then_some(())
+    });
+    assert!(draining.is_some(), "no drain:\n{}", logs());
+    let after = format!("{label}-after");
+    gitea.dispatch_workflow(
+        &after,
+        &format!("  after:\n    runs-on: {label}\n    steps:\n      - run: echo after-ran\n"),
+    );
+
+    let long_jobs = completed_run(gitea, &[id], "long", 1, &logs);
+    let long_job = job_named(&long_jobs, "long");
+    assert_eq!(long_job["id"], started["id"], "{long_jobs:#?}");
+    let text = gitea.log_text(long_job);
+    assert_eq!(long_job["conclusion"], "success", "{text}\n{}", logs());
+    for line in ["step-started", "step-finished", "second-step-ran"] {
+        assert!(text.contains(line), "{line} missing:\n{text}");
+    }
+    // The old pod goes once its runner exited; the replacement (same name) comes after.
+    let replaced = wait_for(Duration::from_secs(120), || {
+        let uid = installed.pod_uid("runnel-0");
+        (!uid.contains(&old_uid)).then_some(())
+    });
+    assert!(replaced.is_some(), "the old runner pod stayed:\n{}", logs());
+    let drain = deleted.elapsed();
+    assert!(
+        installed.job_pods(Some(&old_selector)).is_empty(),
+        "the drained runner's job pod was left: {}",
+        installed.job_pods(None)
+    );
+
+    let after_jobs = completed_run(gitea, &[id], "after", 1, &logs);
+    let after_job = job_named(&after_jobs, "after");
+    assert_eq!(after_job["conclusion"], "success", "{after_job}");
+    let (finished, taken) = (
+        long_job["completed_at"].as_str().unwrap_or_default(),
+        after_job["started_at"].as_str().unwrap_or_default(),
+    );
+    assert!(
+        !finished.is_empty() && taken >= finished,
+        "the draining runner took a new job: it started at {taken}, the long one ended at {finished}"
+    );
+    let seen = watch.seen();
+    let old_states: Vec<&str> = seen.lines().filter(|l| l.starts_with(&old_uid)).collect();
+    assert!(
+        old_states.iter().any(|l| l.trim_end().ends_with(" 0")),
+        "the drained runner did not exit 0: {seen}"
+    );
+    // Nothing ran twice: the registration ran exactly these two jobs.
+    let all = gitea.jobs_of(id);
+    assert_eq!(all.len(), 2, "{all:#?}");
+    eprintln!(
+        "{test}: SIGTERM to the old pod gone {:.1} s (the step had ~15 s to go)",
+        drain.as_secs_f64()
+    );
+
+    let left = wait_for(Duration::from_secs(30), || {
+        installed.job_pods(None).is_empty().then_some(())
+    });
+    assert!(
+        left.is_some(),
+        "job pods left: {}",
+        installed.job_pods(None)
+    );
+    installed.kubectl(&[
+        "delete",
+        "statefulset",
+        "runnel",
+        "--wait=true",
+        "--timeout=90s",
+    ]);
+}
