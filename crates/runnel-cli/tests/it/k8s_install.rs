@@ -33,12 +33,14 @@ pub(crate) struct S3Target {
 }
 
 /// What to install: `replicas` runners taking `label` (mapped to `kubernetes://JOB_IMAGE`),
-/// `capacity` jobs each (`None`: the shipped value), the shipped cache or `s3`.
+/// `capacity` jobs each, the shipped cache or `s3`.
 pub(crate) struct Setup {
     pub(crate) prefix: &'static str,
     pub(crate) label_prefix: &'static str,
     pub(crate) replicas: usize,
     pub(crate) capacity: Option<u32>,
+    /// `runner.shutdown_timeout` (`None`: the shipped value).
+    pub(crate) shutdown_timeout: Option<&'static str>,
     pub(crate) s3: Option<S3Target>,
 }
 
@@ -196,6 +198,13 @@ impl InCluster {
                     text = replaced(&text, "{cpu: 500m, memory: 512Mi}", "{cpu: 10m}");
                     if let Some(capacity) = setup.capacity {
                         text = replaced(&text, "capacity: 2\n", &format!("capacity: {capacity}\n"));
+                    }
+                    if let Some(timeout) = setup.shutdown_timeout {
+                        text = replaced(
+                            &text,
+                            "shutdown_timeout: 55m\n",
+                            &format!("shutdown_timeout: {timeout}\n"),
+                        );
                     }
                     if let Some(s3) = &setup.s3 {
                         text = replaced(

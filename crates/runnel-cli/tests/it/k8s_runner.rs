@@ -37,6 +37,7 @@ fn the_runner_as_a_statefulset_runs_a_job_in_its_cluster_and_cleans_up_after_a_r
             label_prefix: "k8s-in-cluster",
             replicas: 1,
             capacity: None,
+            shutdown_timeout: None,
             s3: None,
         },
     );

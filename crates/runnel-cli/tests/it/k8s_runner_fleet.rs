@@ -10,7 +10,9 @@
 //! - Deleting a runner pod mid-job (SIGTERM from the kubelet) drains it: the job runs to its
 //!   end and is reported a success with its whole log, a job queued meanwhile is left to the
 //!   replacement, the runner exits 0, its job pod is deleted, and the replacement (same
-//!   registration) runs nothing twice.
+//!   registration) runs nothing twice. A job that outlasts `runner.shutdown_timeout` is
+//!   cancelled then (its `always()` step runs, it is reported cancelled) and the runner exits
+//!   0 long before the pod's grace period.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -72,6 +74,7 @@ fn two_replicas_register_separately_and_share_one_s3_cache() {
             label_prefix: "k8s-fleet",
             replicas: 2,
             capacity: Some(1),
+            shutdown_timeout: None,
             s3: Some(S3Target {
                 endpoint: s3.get("S3_ENDPOINT").to_owned(),
                 bucket: s3.get("S3_BUCKET").to_owned(),
@@ -178,38 +181,29 @@ fn two_replicas_register_separately_and_share_one_s3_cache() {
     assert!(gone.is_some(), "replicas left:\n{}", logs());
 }
 
-/// `kubectl get pod runnel-0 --watch` in the background: each version of the pod as
-/// `<uid> <phase> <exit code of its terminated runner container>`.
-struct PodWatch {
+/// A `kubectl` as the admin in the background (a watch, a followed log); its output when
+/// stopped.
+struct Background {
     child: Child,
 }
 
-impl PodWatch {
-    fn start(installed: &InCluster) -> PodWatch {
+impl Background {
+    fn kubectl(installed: &InCluster, args: &[&str]) -> Background {
         let state = installed.kubeconfig.parent().expect("state directory");
         let child = Command::new(state.join("bin/kubectl"))
             .arg("--kubeconfig")
             .arg(state.join("admin.kubeconfig"))
-            .args([
-                "-n",
-                &installed.namespace,
-                "get",
-                "pod",
-                "runnel-0",
-                "--watch",
-                "-o",
-                "jsonpath={.metadata.uid} {.status.phase} \
-                 {.status.containerStatuses[0].state.terminated.exitCode}{\"\\n\"}",
-            ])
+            .args(["-n", &installed.namespace])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("run kubectl get --watch");
-        PodWatch { child }
+            .expect("run kubectl in the background");
+        Background { child }
     }
 
-    /// Stops watching; what it saw.
-    fn seen(mut self) -> String {
+    /// Stops it (if it still runs); what it printed.
+    fn output(mut self) -> String {
         let _ = self.child.kill();
         let mut text = String::new();
         if let Some(mut out) = self.child.stdout.take() {
@@ -220,7 +214,7 @@ impl PodWatch {
     }
 }
 
-impl Drop for PodWatch {
+impl Drop for Background {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -234,121 +228,130 @@ fn job_named<'a>(jobs: &'a [Value], name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no job {name}: {jobs:#?}"))
 }
 
-#[test]
-fn a_runner_pod_deleted_mid_job_finishes_it_and_leaves_new_jobs_to_its_replacement() {
-    let test = "a_runner_pod_deleted_mid_job_finishes_it_and_leaves_new_jobs_to_its_replacement";
-    let _cluster = hold_cluster();
-    let Some(kubeconfig) = cluster_or_skip(test) else {
-        return;
-    };
-    let Some(gitea) = gitea(test) else {
-        return;
-    };
+/// Replica `runnel-0`, deleted (SIGTERM from the kubelet) while a step of its job runs.
+struct Deleted {
+    uid: String,
+    /// Its job pods.
+    selector: String,
+    at: Instant,
+    /// The job as Gitea listed it when its step had started.
+    job: Value,
+    /// Each version of the pod as `<uid> <phase> <exit code of the runner container>`.
+    watch: Background,
+    /// The whole log of the runner container (it ends with the container).
+    follow: Background,
+}
+
+impl Deleted {
+    /// Dispatches the workflow `<label>-<name>` with one job `name` whose first step prints
+    /// `step-started` (exactly one run: a push may start a workflow twice), and deletes the
+    /// replica once that line is in Gitea's log and its job pod exists; returns once it
+    /// drains.
+    fn mid_step(installed: &InCluster, gitea: &Gitea, id: i64, name: &str, steps: &str) -> Self {
+        let logs = || installed.logs("runnel-0");
+        let uid = installed.pod_uid("runnel-0");
+        let watch = Background::kubectl(
+            installed,
+            &[
+                "get",
+                "pod",
+                "runnel-0",
+                "--watch",
+                "-o",
+                "jsonpath={.metadata.uid} {.status.phase} \
+                 {.status.containerStatuses[0].state.terminated.exitCode}{\"\\n\"}",
+            ],
+        );
+        let follow =
+            Background::kubectl(installed, &["logs", "--follow", "runnel-0", "-c", "runner"]);
+        let label = &installed.label;
+        gitea.dispatch_workflow(
+            &format!("{label}-{name}"),
+            &format!("  {name}:\n    runs-on: {label}\n    steps:\n{steps}"),
+        );
+        let job = wait_for(Duration::from_secs(120), || {
+            let job = gitea.jobs_of(id).into_iter().find(|j| j["name"] == name)?;
+            let lines = gitea.log_lines(job["id"].as_i64()?).ok()?;
+            lines
+                .iter()
+                .any(|l| l.contains("step-started"))
+                .then_some(job)
+        })
+        .unwrap_or_else(|| panic!("the step did not start:\n{}", logs()));
+        let selector = format!("runnel.runner-pod=runnel-0,runnel.runner-pod-uid={uid}");
+        assert!(
+            !installed.job_pods(Some(&selector)).is_empty(),
+            "no job pod of the runner:\n{}",
+            logs()
+        );
+        let at = Instant::now();
+        installed.kubectl(&["delete", "pod", "runnel-0", "--wait=false"]);
+        let draining = wait_for(Duration::from_secs(30), || {
+            logs()
+                .contains("shutting down: waiting for running jobs")
+                .then_some(())
+        });
+        assert!(draining.is_some(), "no drain:\n{}", logs());
+        Deleted {
+            uid,
+            selector,
+            at,
+            job,
+            watch,
+            follow,
+        }
+    }
+
+    /// Waits until the deleted pod is gone (a replacement of the same name may follow), checks
+    /// that its job pods went with it and that its runner exited 0; the time from the deletion
+    /// and the runner's log.
+    fn gone(self, installed: &InCluster) -> (Duration, String) {
+        let gone = wait_for(Duration::from_secs(120), || {
+            (!installed.pod_uid("runnel-0").contains(&self.uid)).then_some(())
+        });
+        let took = self.at.elapsed();
+        let seen = self.watch.output();
+        let log = self.follow.output();
+        assert!(gone.is_some(), "the deleted runner pod stayed:\n{log}");
+        assert!(
+            installed.job_pods(Some(&self.selector)).is_empty(),
+            "the deleted runner's job pod was left: {}",
+            installed.job_pods(None)
+        );
+        assert!(
+            seen.lines()
+                .any(|l| l.starts_with(&self.uid) && l.trim_end().ends_with(" 0")),
+            "the deleted runner did not exit 0: {seen}\n{log}"
+        );
+        assert!(log.contains("SIGTERM received"), "{log}");
+        (took, log)
+    }
+}
+
+/// Installs one replica (with `shutdown_timeout` when given); its id.
+fn one_replica(
+    kubeconfig: &std::path::Path,
+    gitea: &'static Gitea,
+    shutdown_timeout: Option<&'static str>,
+) -> (InCluster, i64) {
     let installed = InCluster::install(
-        &kubeconfig,
+        kubeconfig,
         gitea,
         Setup {
             prefix: "rkd",
             label_prefix: "k8s-drain",
             replicas: 1,
             capacity: None,
+            shutdown_timeout,
             s3: None,
         },
     );
-    let logs = || installed.logs("runnel-0");
     let id = installed.registration(0);
-    let old_uid = installed.pod_uid("runnel-0");
-    let label = installed.label.clone();
-    let watch = PodWatch::start(&installed);
+    (installed, id)
+}
 
-    // One run each (dispatched: a push may start a workflow twice).
-    let long = format!("{label}-long");
-    gitea.dispatch_workflow(
-        &long,
-        &format!(
-            "  long:\n    runs-on: {label}\n    steps:\n      - run: echo step-started; sleep 15; echo step-finished\n      \
-             - run: echo second-step-ran\n"
-        ),
-    );
-    let started = wait_for(Duration::from_secs(120), || {
-        let job = gitea.jobs_of(id).into_iter().next()?;
-        let lines = gitea.log_lines(job["id"].as_i64()?).ok()?;
-        lines
-            .iter()
-            .any(|l| l.contains("step-started"))
-            .then_some(job)
-    })
-    .unwrap_or_else(|| panic!("the long step did not start:\n{}", logs()));
-    let old_selector = format!("runnel.runner-pod=runnel-0,runnel.runner-pod-uid={old_uid}");
-    assert!(
-        !installed.job_pods(Some(&old_selector)).is_empty(),
-        "no job pod of the runner:\n{}",
-        logs()
-    );
-
-    // SIGTERM through the pod's deletion; a job queued while it drains (capacity 2: it has
-    // room) must wait for the replacement.
-    let deleted = Instant::now();
-    installed.kubectl(&["delete", "pod", "runnel-0", "--wait=false"]);
-    let draining = wait_for(Duration::from_secs(30), || {
-        installed
-            .logs("runnel-0")
-            .contains("shutting down: waiting for running jobs")
-            .then_some(())
-    });
-    assert!(draining.is_some(), "no drain:\n{}", logs());
-    let after = format!("{label}-after");
-    gitea.dispatch_workflow(
-        &after,
-        &format!("  after:\n    runs-on: {label}\n    steps:\n      - run: echo after-ran\n"),
-    );
-
-    let long_jobs = completed_run(gitea, &[id], "long", 1, &logs);
-    let long_job = job_named(&long_jobs, "long");
-    assert_eq!(long_job["id"], started["id"], "{long_jobs:#?}");
-    let text = gitea.log_text(long_job);
-    assert_eq!(long_job["conclusion"], "success", "{text}\n{}", logs());
-    for line in ["step-started", "step-finished", "second-step-ran"] {
-        assert!(text.contains(line), "{line} missing:\n{text}");
-    }
-    // The old pod goes once its runner exited; the replacement (same name) comes after.
-    let replaced = wait_for(Duration::from_secs(120), || {
-        let uid = installed.pod_uid("runnel-0");
-        (!uid.contains(&old_uid)).then_some(())
-    });
-    assert!(replaced.is_some(), "the old runner pod stayed:\n{}", logs());
-    let drain = deleted.elapsed();
-    assert!(
-        installed.job_pods(Some(&old_selector)).is_empty(),
-        "the drained runner's job pod was left: {}",
-        installed.job_pods(None)
-    );
-
-    let after_jobs = completed_run(gitea, &[id], "after", 1, &logs);
-    let after_job = job_named(&after_jobs, "after");
-    assert_eq!(after_job["conclusion"], "success", "{after_job}");
-    let (finished, taken) = (
-        long_job["completed_at"].as_str().unwrap_or_default(),
-        after_job["started_at"].as_str().unwrap_or_default(),
-    );
-    assert!(
-        !finished.is_empty() && taken >= finished,
-        "the draining runner took a new job: it started at {taken}, the long one ended at {finished}"
-    );
-    let seen = watch.seen();
-    let old_states: Vec<&str> = seen.lines().filter(|l| l.starts_with(&old_uid)).collect();
-    assert!(
-        old_states.iter().any(|l| l.trim_end().ends_with(" 0")),
-        "the drained runner did not exit 0: {seen}"
-    );
-    // Nothing ran twice: the registration ran exactly these two jobs.
-    let all = gitea.jobs_of(id);
-    assert_eq!(all.len(), 2, "{all:#?}");
-    eprintln!(
-        "{test}: SIGTERM to the old pod gone {:.1} s (the step had ~15 s to go)",
-        drain.as_secs_f64()
-    );
-
+/// No job pod is left, and the StatefulSet goes.
+fn uninstall(installed: &InCluster) {
     let left = wait_for(Duration::from_secs(30), || {
         installed.job_pods(None).is_empty().then_some(())
     });
@@ -364,4 +367,113 @@ fn a_runner_pod_deleted_mid_job_finishes_it_and_leaves_new_jobs_to_its_replaceme
         "--wait=true",
         "--timeout=90s",
     ]);
+}
+
+#[test]
+fn a_runner_pod_deleted_mid_job_finishes_it_and_leaves_new_jobs_to_its_replacement() {
+    let test = "a_runner_pod_deleted_mid_job_finishes_it_and_leaves_new_jobs_to_its_replacement";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let Some(gitea) = gitea(test) else {
+        return;
+    };
+    let (installed, id) = one_replica(&kubeconfig, gitea, None);
+    let logs = || installed.logs("runnel-0");
+    let deleted = Deleted::mid_step(
+        &installed,
+        gitea,
+        id,
+        "long",
+        "      - run: echo step-started; sleep 15; echo step-finished\n      \
+         - run: echo second-step-ran\n",
+    );
+    // A job queued while it drains (capacity 2: it has room) must wait for the replacement.
+    let label = &installed.label;
+    gitea.dispatch_workflow(
+        &format!("{label}-after"),
+        &format!("  after:\n    runs-on: {label}\n    steps:\n      - run: echo after-ran\n"),
+    );
+
+    let long_jobs = completed_run(gitea, &[id], "long", 1, &logs);
+    let long_job = job_named(&long_jobs, "long");
+    assert_eq!(long_job["id"], deleted.job["id"], "{long_jobs:#?}");
+    let text = gitea.log_text(long_job);
+    assert_eq!(long_job["conclusion"], "success", "{text}\n{}", logs());
+    for line in ["step-started", "step-finished", "second-step-ran"] {
+        assert!(text.contains(line), "{line} missing:\n{text}");
+    }
+    let (took, drained_log) = deleted.gone(&installed);
+    assert!(
+        drained_log.contains("shutting down: waiting for running jobs")
+            && !drained_log.contains("cancelling the jobs still running"),
+        "{drained_log}"
+    );
+
+    let after_jobs = completed_run(gitea, &[id], "after", 1, &logs);
+    let after_job = job_named(&after_jobs, "after");
+    assert_eq!(after_job["conclusion"], "success", "{after_job}");
+    let (finished, taken) = (
+        long_job["completed_at"].as_str().unwrap_or_default(),
+        after_job["started_at"].as_str().unwrap_or_default(),
+    );
+    assert!(
+        !finished.is_empty() && taken >= finished,
+        "the draining runner took a new job: it started at {taken}, the long one ended at \
+         {finished}\n{drained_log}"
+    );
+    // Nothing ran twice: the registration ran exactly these two jobs.
+    let all = gitea.jobs_of(id);
+    assert_eq!(all.len(), 2, "{all:#?}");
+    eprintln!(
+        "{test}: from the deletion to the pod gone {:.1} s (the step had up to 15 s to go)",
+        took.as_secs_f64()
+    );
+    uninstall(&installed);
+}
+
+#[test]
+fn a_runner_pod_whose_job_outlasts_shutdown_timeout_cancels_it_and_exits() {
+    let test = "a_runner_pod_whose_job_outlasts_shutdown_timeout_cancels_it_and_exits";
+    let _cluster = hold_cluster();
+    let Some(kubeconfig) = cluster_or_skip(test) else {
+        return;
+    };
+    let Some(gitea) = gitea(test) else {
+        return;
+    };
+    let (installed, id) = one_replica(&kubeconfig, gitea, Some("5s"));
+    let logs = || installed.logs("runnel-0");
+    let deleted = Deleted::mid_step(
+        &installed,
+        gitea,
+        id,
+        "endless",
+        "      - run: echo step-started; sleep 600; echo step-finished\n      \
+         - if: always()\n        run: echo always-ran\n",
+    );
+    let jobs = completed_run(gitea, &[id], "endless", 1, &logs);
+    let job = job_named(&jobs, "endless");
+    let text = gitea.log_text(job);
+    assert_eq!(job["conclusion"], "cancelled", "{text}\n{}", logs());
+    assert!(
+        text.contains("step-started") && !text.contains("step-finished"),
+        "{text}"
+    );
+    assert!(text.contains("always-ran"), "{text}");
+    let (took, drained_log) = deleted.gone(&installed);
+    assert!(
+        drained_log.contains("cancelling the jobs still running"),
+        "{drained_log}"
+    );
+    // Far below the pod's grace period: the runner exited by itself.
+    assert!(took < Duration::from_secs(120), "{took:?}\n{drained_log}");
+    let all = gitea.jobs_of(id);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    eprintln!(
+        "{test}: from the deletion to the pod gone {:.1} s (shutdown_timeout 5s)",
+        took.as_secs_f64()
+    );
+    uninstall(&installed);
 }
