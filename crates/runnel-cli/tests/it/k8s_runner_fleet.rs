@@ -15,7 +15,7 @@
 //!   0 long before the pod's grace period.
 
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -181,35 +181,38 @@ fn two_replicas_register_separately_and_share_one_s3_cache() {
     assert!(gone.is_some(), "replicas left:\n{}", logs());
 }
 
-/// A `kubectl` as the admin in the background (a watch, a followed log); its output when
-/// stopped.
+/// A `kubectl` as the admin in the background (a watch, a followed log); its output (and
+/// error output) when stopped.
 struct Background {
     child: Child,
+    out: tempfile::NamedTempFile,
 }
 
 impl Background {
     fn kubectl(installed: &InCluster, args: &[&str]) -> Background {
         let state = installed.kubeconfig.parent().expect("state directory");
+        let out = tempfile::NamedTempFile::new().expect("output file");
         let child = Command::new(state.join("bin/kubectl"))
             .arg("--kubeconfig")
             .arg(state.join("admin.kubeconfig"))
             .args(["-n", &installed.namespace])
             .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stdout(out.reopen().expect("reopen the output file"))
+            .stderr(out.reopen().expect("reopen the output file"))
             .spawn()
             .expect("run kubectl in the background");
-        Background { child }
+        Background { child, out }
     }
 
     /// Stops it (if it still runs); what it printed.
     fn output(mut self) -> String {
         let _ = self.child.kill();
-        let mut text = String::new();
-        if let Some(mut out) = self.child.stdout.take() {
-            let _ = out.read_to_string(&mut text);
-        }
         let _ = self.child.wait();
+        let mut text = String::new();
+        let _ = self
+            .out
+            .reopen()
+            .and_then(|mut file| file.read_to_string(&mut text));
         text
     }
 }
@@ -306,12 +309,31 @@ impl Deleted {
     /// that its job pods went with it and that its runner exited 0; the time from the deletion
     /// and the runner's log.
     fn gone(self, installed: &InCluster) -> (Duration, String) {
+        // Its log is read while it lives too, in case the followed log missed some.
+        let mut polled = String::new();
         let gone = wait_for(Duration::from_secs(120), || {
-            (!installed.pod_uid("runnel-0").contains(&self.uid)).then_some(())
+            if !installed.pod_uid("runnel-0").contains(&self.uid) {
+                return Some(());
+            }
+            let now = installed.kubectl_any(&[
+                "-n",
+                &installed.namespace,
+                "logs",
+                "runnel-0",
+                "-c",
+                "runner",
+            ]);
+            if now.contains("SIGTERM received") {
+                polled = now;
+            }
+            None
         });
         let took = self.at.elapsed();
         let seen = self.watch.output();
-        let log = self.follow.output();
+        let log = format!(
+            "{}\n--- read while it lived:\n{polled}",
+            self.follow.output()
+        );
         assert!(gone.is_some(), "the deleted runner pod stayed:\n{log}");
         assert!(
             installed.job_pods(Some(&self.selector)).is_empty(),
