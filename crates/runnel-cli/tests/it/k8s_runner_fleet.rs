@@ -265,6 +265,14 @@ impl Deleted {
                  {.status.containerStatuses[0].state.terminated.exitCode}{\"\\n\"}",
             ],
         );
+        // The API server serves a log once the kubelet reported the container running, which
+        // may come a little after the replica registered.
+        installed.kubectl(&[
+            "wait",
+            "--for=condition=Ready",
+            "pod/runnel-0",
+            "--timeout=60s",
+        ]);
         let follow =
             Background::kubectl(installed, &["logs", "--follow", "runnel-0", "-c", "runner"]);
         let label = &installed.label;
@@ -309,31 +317,12 @@ impl Deleted {
     /// that its job pods went with it and that its runner exited 0; the time from the deletion
     /// and the runner's log.
     fn gone(self, installed: &InCluster) -> (Duration, String) {
-        // Its log is read while it lives too, in case the followed log missed some.
-        let mut polled = String::new();
         let gone = wait_for(Duration::from_secs(120), || {
-            if !installed.pod_uid("runnel-0").contains(&self.uid) {
-                return Some(());
-            }
-            let now = installed.kubectl_any(&[
-                "-n",
-                &installed.namespace,
-                "logs",
-                "runnel-0",
-                "-c",
-                "runner",
-            ]);
-            if now.contains("SIGTERM received") {
-                polled = now;
-            }
-            None
+            (!installed.pod_uid("runnel-0").contains(&self.uid)).then_some(())
         });
         let took = self.at.elapsed();
         let seen = self.watch.output();
-        let log = format!(
-            "{}\n--- read while it lived:\n{polled}",
-            self.follow.output()
-        );
+        let log = self.follow.output();
         assert!(gone.is_some(), "the deleted runner pod stayed:\n{log}");
         assert!(
             installed.job_pods(Some(&self.selector)).is_empty(),
