@@ -6,7 +6,8 @@
 //!   their pods) and share one S3 bucket through `cache.s3`, its keys in the `runnel-cache-s3`
 //!   Secret: a job saves an entry on one replica, a matrix of jobs that need it lands on both
 //!   and every one restores it, so the replica that did not save got it from the bucket (each
-//!   replica's local cache is its own volume).
+//!   replica's local cache is its own volume). Then, with a job on each, the StatefulSet is
+//!   scaled down to one: runnel-1 finishes its job (a success) before it goes.
 //! - Deleting a runner pod mid-job (SIGTERM from the kubelet) drains it: the job runs to its
 //!   end and is reported a success with its whole log, a job queued meanwhile is left to the
 //!   replacement, the runner exits 0, its job pod is deleted, and the replacement (same
@@ -156,22 +157,45 @@ fn two_replicas_register_separately_and_share_one_s3_cache() {
     let listed = String::from_utf8_lossy(&run_expecting(command, None, &[0]).stdout).into_owned();
     assert!(listed.contains(&format!("\"{key}\"")), "{listed}");
 
-    // Nothing left: no job pod, and no replica once the StatefulSet is gone.
-    let left = wait_for(Duration::from_secs(30), || {
-        installed.job_pods(None).is_empty().then_some(())
-    });
-    assert!(
-        left.is_some(),
-        "job pods left: {}",
-        installed.job_pods(None)
+    // Scaling down stops the highest ordinal the same way as a deletion: with a job running
+    // on each replica, runnel-1 finishes its job, reports it and goes; runnel-0 stays.
+    let scale = format!("{label}-scale");
+    gitea.dispatch_workflow(
+        &scale,
+        &format!(
+            "  scale:\n    runs-on: {label}\n    strategy:\n      matrix:\n        n: [1, 2]\n    \
+             steps:\n      - run: echo step-started; sleep 12; echo step-finished\n"
+        ),
     );
-    installed.kubectl(&[
-        "delete",
-        "statefulset",
-        "runnel",
-        "--wait=true",
-        "--timeout=90s",
-    ]);
+    let running = wait_for(Duration::from_secs(120), || {
+        let started: std::collections::BTreeSet<i64> = ids
+            .iter()
+            .flat_map(|id| gitea.jobs_of(*id))
+            .filter(|j| j["name"].as_str().is_some_and(|n| n.starts_with("scale")))
+            .filter(|j| {
+                gitea
+                    .log_lines(j["id"].as_i64().unwrap_or_default())
+                    .is_ok_and(|lines| lines.iter().any(|l| l.contains("step-started")))
+            })
+            .filter_map(|j| j["runner_id"].as_i64())
+            .collect();
+        (started.len() == 2).then_some(())
+    });
+    assert!(running.is_some(), "no job on each replica:\n{}", logs());
+    installed.kubectl(&["scale", "statefulset", "runnel", "--replicas=1"]);
+    let scaled = completed_run(gitea, &ids, "scale", 2, &logs);
+    for job in &scaled {
+        let text = gitea.log_text(job);
+        assert_eq!(job["conclusion"], "success", "{job}\n{text}\n{}", logs());
+        assert!(text.contains("step-finished"), "{text}");
+    }
+    let down = wait_for(Duration::from_secs(60), || {
+        (installed.kubectl(&["get", "pods", "-o", "name"]) == "pod/runnel-0").then_some(())
+    });
+    assert!(down.is_some(), "runnel-1 did not go:\n{}", logs());
+
+    // Nothing left: no job pod, and no replica once the StatefulSet is gone.
+    uninstall(&installed);
     let gone = wait_for(Duration::from_secs(90), || {
         installed
             .kubectl(&["get", "pods", "-o", "name"])
