@@ -111,9 +111,9 @@ restore() {
 }
 "#;
 
-/// A one-job workflow whose host step saves each key of `save`, then restores each of
-/// `restore`, through [`CURL_CLIENT`].
-pub(crate) fn curl_workflow(save: &[String], restore: &[String]) -> String {
+/// A step's script that saves each key of `save`, then restores each of `restore`, through
+/// [`CURL_CLIENT`]; each line indented by `indent` spaces (for a `run: |` block).
+pub(crate) fn curl_script(save: &[String], restore: &[String], indent: usize) -> String {
     let mut script = String::from(CURL_CLIENT);
     for key in save {
         script.push_str(&format!("save {key}\n"));
@@ -121,7 +121,14 @@ pub(crate) fn curl_workflow(save: &[String], restore: &[String]) -> String {
     for key in restore {
         script.push_str(&format!("restore {key}\n"));
     }
-    let indented: String = script.lines().map(|l| format!("          {l}\n")).collect();
+    let pad = " ".repeat(indent);
+    script.lines().map(|l| format!("{pad}{l}\n")).collect()
+}
+
+/// A one-job workflow whose host step saves each key of `save`, then restores each of
+/// `restore`, through [`CURL_CLIENT`].
+pub(crate) fn curl_workflow(save: &[String], restore: &[String]) -> String {
+    let indented = curl_script(save, restore, 10);
     format!(
         "on: push\njobs:\n  cache:\n    runs-on: ubuntu-latest\n    steps:\n      - run: |\n{indented}"
     )
