@@ -217,6 +217,13 @@ pub async fn run_daemon(
     // `close_timeout` to finish.
     redelivery_stop.cancel();
     let _ = redelivery.await;
+    match &result {
+        Ok(()) => tracing::info!(
+            parked = ?parked.list(),
+            "runner stopped: no job running, every report delivered or kept in the spool"
+        ),
+        Err(error) => tracing::error!(%error, "runner stopped"),
+    }
     result
 }
 

@@ -442,7 +442,8 @@ fn a_runner_pod_deleted_mid_job_finishes_it_and_leaves_new_jobs_to_its_replaceme
     let (took, drained_log) = deleted.gone(&installed);
     assert!(
         drained_log.contains("shutting down: waiting for running jobs")
-            && !drained_log.contains("cancelling the jobs still running"),
+            && !drained_log.contains("cancelling the jobs still running")
+            && drained_log.contains("runner stopped: no job running"),
         "{drained_log}"
     );
 
