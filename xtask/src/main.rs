@@ -93,11 +93,13 @@ fn test(root: &Path) -> Result<()> {
              virtiofs test will skip"
         );
     }
+    let mut vm_images = true;
     for image in ["debian-bookworm", "debian-bookworm-docker"] {
         if let Err(error) = run(Command::new("bash")
             .arg(root.join("tests/vm/build.sh"))
             .arg(image))
         {
+            vm_images = false;
             println!(
                 "note: the VM image {image} could not be built ({error:#}); its vm tests will skip"
             );
@@ -109,9 +111,15 @@ fn test(root: &Path) -> Result<()> {
     );
     // Not fatal, like the VM image: without a cluster the kubernetes tests skip with a note.
     // Built here, before the tests, so no test waits on a first build.
-    if let Err(error) = run(Command::new("bash").arg(root.join("tests/k8s/build.sh"))) {
-        println!("note: Kubernetes could not be built ({error:#}); the kubernetes tests will skip");
-    }
+    let kubernetes = match run(Command::new("bash").arg(root.join("tests/k8s/build.sh"))) {
+        Ok(()) => true,
+        Err(error) => {
+            println!(
+                "note: Kubernetes could not be built ({error:#}); the kubernetes tests will skip"
+            );
+            false
+        }
+    };
 
     step("cargo fmt --check");
     run(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
@@ -137,6 +145,14 @@ fn test(root: &Path) -> Result<()> {
     cargo_test.args(["test", "--workspace", "--no-fail-fast"]);
     if std::env::var_os("RUN_SLOW_TESTS").is_none() {
         cargo_test.env("RUN_SLOW_TESTS", "1");
+    }
+    // What was installed must be tested: a VM or cluster test that cannot run then fails
+    // instead of skipping out of sight (a passing test's note is never shown).
+    if vm_images {
+        cargo_test.env("RUNNEL_REQUIRE_VM", "1");
+    }
+    if kubernetes {
+        cargo_test.env("RUNNEL_REQUIRE_K8S", "1");
     }
     let before = DockerObjects::list();
     let tested = run_counting_tests(&mut cargo_test);

@@ -134,6 +134,7 @@ fn with_virtiofs_asked_the_jobs_directory_is_a_virtiofs_mount_seen_by_the_runner
     let virtiofsd = match virtiofsd() {
         Ok(path) => path,
         Err(reason) => {
+            // xtask requires the VM tests only when it built the images, not virtiofsd.
             eprintln!("note: skipping the virtiofs job: no virtiofsd: {reason}");
             return;
         }
