@@ -473,6 +473,14 @@ async fn connect_kubernetes(
             }),
         Purpose::Local(_) => None,
     };
+    let unapplied = container_keys_not_applied_to_pods(&config.container);
+    if !unapplied.is_empty() {
+        tracing::warn!(
+            keys = ?unapplied,
+            "these container: keys are not applied to kubernetes:// jobs; their pods are shaped \
+             by the kubernetes: section only"
+        );
+    }
     let section = &config.kubernetes;
     let mut settings = KubernetesConfig {
         kubeconfig: section.kubeconfig.clone(),
@@ -521,6 +529,22 @@ async fn connect_kubernetes(
         }
     }
     Ok(Arc::new(backend))
+}
+
+/// The `container:` keys an operator may expect on every job container that a job pod does not
+/// get (said once at start, so a private CA or a forced option is not silently missing).
+fn container_keys_not_applied_to_pods(
+    container: &runnel_config::ContainerSection,
+) -> Vec<&'static str> {
+    [
+        ("container.options", !container.options.trim().is_empty()),
+        ("container.ca_bundle", container.ca_bundle.is_some()),
+        ("container.privileged", container.privileged),
+        ("container.network", !container.network.trim().is_empty()),
+    ]
+    .into_iter()
+    .filter_map(|(key, set)| set.then_some(key))
+    .collect()
 }
 
 /// The cache service: `None` when disabled. A daemon whose cache cannot start runs its jobs
@@ -580,6 +604,19 @@ fn base_options(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `container:` keys a job pod does not get are named (and only those set).
+    #[test]
+    fn container_keys_a_pod_does_not_get_are_named() {
+        let mut config = Config::default();
+        assert!(container_keys_not_applied_to_pods(&config.container).is_empty());
+        config.container.options = "--add-host a:1.2.3.4".to_owned();
+        config.container.ca_bundle = Some(std::path::PathBuf::from("/etc/ca.pem"));
+        assert_eq!(
+            container_keys_not_applied_to_pods(&config.container),
+            ["container.options", "container.ca_bundle"]
+        );
+    }
 
     /// `runner.patch_actions` reaches every job's options, in both purposes.
     #[test]
