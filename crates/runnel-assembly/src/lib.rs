@@ -540,7 +540,6 @@ fn container_keys_not_applied_to_pods(
         ("container.options", !container.options.trim().is_empty()),
         ("container.ca_bundle", container.ca_bundle.is_some()),
         ("container.privileged", container.privileged),
-        ("container.network", !container.network.trim().is_empty()),
     ]
     .into_iter()
     .filter_map(|(key, set)| set.then_some(key))
