@@ -132,6 +132,39 @@ impl InCluster {
         serde_json::from_str::<serde_json::Value>(&text).ok()?["id"].as_i64()
     }
 
+    /// SIGKILLs every process of pod `pod`'s `runner` container from this machine (the test
+    /// cluster's only node). From inside the container it cannot be done: the runner is its
+    /// PID 1, which ignores SIGKILL sent within its namespace. Returns how many were killed.
+    pub(crate) fn kill_runner(&self, pod: &str) -> usize {
+        let id = self.kubectl(&[
+            "-n",
+            &self.namespace,
+            "get",
+            "pod",
+            pod,
+            "-o",
+            "jsonpath={.status.containerStatuses[?(@.name==\"runner\")].containerID}",
+        ]);
+        let id = id.trim().trim_start_matches("containerd://").to_owned();
+        assert!(id.len() >= 12, "no container id for {pod}: {id:?}");
+        let mut killed = 0;
+        for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cgroup = std::fs::read_to_string(entry.path().join("cgroup")).unwrap_or_default();
+            if cgroup.contains(&id)
+                && Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status()
+                    .is_ok_and(|status| status.success())
+            {
+                killed += 1;
+            }
+        }
+        killed
+    }
+
     /// The uid of pod `pod` of the runner's namespace (empty or an error text when it has none).
     pub(crate) fn pod_uid(&self, pod: &str) -> String {
         self.kubectl_any(&[

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use crate::daemon_gitea::gitea;
 use crate::k8s_install::{InCluster, Setup, wait_for};
+use crate::run::write_workflow;
 use crate::run_kubernetes::{cluster_or_skip, hold_cluster};
 use crate::support::repo_root;
 
@@ -41,7 +42,7 @@ fn the_runner_as_a_statefulset_runs_a_job_in_its_cluster_and_cleans_up_after_a_r
             s3: None,
         },
     );
-    let (namespace, label) = (installed.namespace.as_str(), installed.label.as_str());
+    let label = installed.label.as_str();
     let logs = || installed.logs("runnel-0");
     // The replica registers from the Secret into its volume.
     let id = installed.registration(0);
@@ -96,18 +97,7 @@ fn the_runner_as_a_statefulset_runs_a_job_in_its_cluster_and_cleans_up_after_a_r
     .unwrap_or_else(|| panic!("the long job's pod did not start:\n{}", logs()));
     // Killed outright first (no SIGTERM, so nothing of the old replica's own clean-up can
     // run), then its pod deleted at once: only the replacement can remove the job pod.
-    installed.kubectl_any(&[
-        "-n",
-        namespace,
-        "exec",
-        "runnel-0",
-        "-c",
-        "runner",
-        "--",
-        "/bin/sh",
-        "-c",
-        "kill -KILL -1",
-    ]);
+    assert!(installed.kill_runner("runnel-0") > 0, "{}", logs());
     installed.kubectl(&["delete", "pod", "runnel-0", "--grace-period=0", "--force"]);
     let replaced = wait_for(Duration::from_secs(120), || {
         let uid = installed.pod_uid("runnel-0");
@@ -144,13 +134,10 @@ fn the_runner_as_a_statefulset_runs_a_job_in_its_cluster_and_cleans_up_after_a_r
 #[test]
 fn a_kubernetes_job_without_any_client_configuration_says_where_it_looked() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let workflows = dir.path().join(".gitea/workflows");
-    std::fs::create_dir_all(&workflows).expect("create workflow dir");
-    std::fs::write(
-        workflows.join("ci.yml"),
+    write_workflow(
+        dir.path(),
         "on: push\njobs:\n  pod:\n    runs-on: linux\n    steps:\n      - run: echo never\n",
-    )
-    .expect("write workflow");
+    );
     let output = Command::new(env!("CARGO_BIN_EXE_runnel"))
         .args([
             "run",
