@@ -23,6 +23,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::run::write_workflow;
 use crate::support::repo_root;
 
 pub(crate) const IMAGE: &str = "runnel-test/debian:bookworm";
@@ -153,9 +154,7 @@ pub(crate) fn run_in_cluster_with(
     options: &[&str],
 ) -> (Output, String, String) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let workflows = dir.path().join(".gitea/workflows");
-    std::fs::create_dir_all(&workflows).expect("create workflow dir");
-    std::fs::write(workflows.join("ci.yml"), workflow).expect("write workflow");
+    write_workflow(dir.path(), workflow);
     std::fs::write(dir.path().join("tree-file.txt"), "from the tree").expect("write tree file");
     let output = Command::new(env!("CARGO_BIN_EXE_runnel"))
         .arg("run")

@@ -15,6 +15,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::run::write_workflow;
 use crate::run_kubernetes::{IMAGE, cluster_or_skip, hold_cluster, pods_left};
 
 /// The busybox test image as the cluster has it without pulling (see tests/k8s/README.md).
@@ -245,11 +246,9 @@ fn a_cancelled_run_kills_the_container_step() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let workflows = dir.path().join(".gitea/workflows");
-    std::fs::create_dir_all(&workflows).expect("create workflow dir");
-    std::fs::write(
-        workflows.join("ci.yml"),
-        format!(
+    write_workflow(
+        dir.path(),
+        &format!(
             "on: push\njobs:\n  one:\n    runs-on: linux\n    steps:\n      \
              - uses: docker://{BUSYBOX}\n        with:\n          entrypoint: sh\n          \
              args: -c \"echo started-in-container; sleep 300; echo sleep-survived\"\n      \
@@ -257,8 +256,7 @@ fn a_cancelled_run_kills_the_container_step() {
              for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < \"$f\"; echo; done > /tmp/procs\n          \
              if grep -q '^sleep 300' /tmp/procs; then echo container-sleep-alive; else echo container-sleep-gone; fi\n"
         ),
-    )
-    .expect("write workflow");
+    );
     let mut command = Command::new(env!("CARGO_BIN_EXE_runnel"));
     command
         .args(["run", "--no-cache-server", "-P"])

@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::run::write_workflow;
 use crate::run_kubernetes::{
     IMAGE, admin_kubectl, cluster_or_skip, hold_cluster, kubectl, pods_left, run_in_cluster,
     run_in_cluster_on, run_in_cluster_with,
@@ -85,9 +86,7 @@ fn a_pod_evicted_mid_step_fails_the_job_and_the_next_job_runs() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let workflows = dir.path().join(".gitea/workflows");
-    std::fs::create_dir_all(&workflows).expect("create workflow dir");
-    std::fs::write(workflows.join("ci.yml"), LOST_WORKFLOW).expect("write workflow");
+    write_workflow(dir.path(), LOST_WORKFLOW);
     let started = std::time::Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_runnel"))
         .args(["run", "--no-cache-server", "-P"])
@@ -249,15 +248,12 @@ fn a_cancelled_run_kills_the_step_runs_always_steps_and_deletes_the_pod() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let workflows = dir.path().join(".gitea/workflows");
-    std::fs::create_dir_all(&workflows).expect("create workflow dir");
-    std::fs::write(
-        workflows.join("ci.yml"),
+    write_workflow(
+        dir.path(),
         "on: push\njobs:\n  one:\n    runs-on: linux\n    steps:\n      \
          - run: echo started-in-pod; sleep 300; echo sleep-survived\n      \
          - if: always()\n        run: echo cleanup-step-ran\n",
-    )
-    .expect("write workflow");
+    );
     let mut command = Command::new(env!("CARGO_BIN_EXE_runnel"));
     command
         .args(["run", "--no-cache-server", "-P"])
